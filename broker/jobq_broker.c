@@ -1,0 +1,353 @@
+/*  jobq_broker.c: the imperative shell around the engine. */
+#include "jobq_broker.h"
+#include "jobq_clock.h"
+#include "jobq_wire.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct jobq_broker {
+    jobq_broker_config_t cfg;   //  copy
+    jobq_store_t *store;        //  owned
+    jobq_engine_t *engine;      //  owned
+    zsock_t *clients;           //  ROUTER
+    zsock_t *workers;           //  ROUTER
+    zsock_t *events;            //  XPUB (a PUB that also hears subscriptions)
+    char *ep[3];                //  bound endpoints, owned
+    const jobq_clock_t *clock;  //  real
+};
+
+void
+jobq_broker_config_defaults(jobq_broker_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->data_dir = "./var/jobq";
+    cfg->clients_ep = "tcp://127.0.0.1:5555";
+    cfg->workers_ep = "tcp://127.0.0.1:5556";
+    cfg->events_ep = "tcp://127.0.0.1:5557";
+    cfg->map_size = 1ull << 30;
+    cfg->map_max = 64ull << 30;
+    cfg->max_msgs_per_turn = 1024;
+    cfg->max_turn_bytes = 64u << 20;
+    cfg->drain_ms = 200;
+    jobq_engine_config_defaults(&cfg->engine);
+}
+
+jobq_broker_t *
+jobq_broker_new(const jobq_broker_config_t *cfg)
+{
+    jobq_broker_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = *cfg;
+    self->clock = jobq_clock_real();
+    self->store = jobq_store_lmdb_new();
+    if (!self->store) {
+        free(self);
+        return NULL;
+    }
+    self->engine = jobq_engine_new(self->store, &cfg->engine);
+    if (!self->engine) {
+        jobq_store_destroy(&self->store);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+jobq_broker_destroy(jobq_broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    jobq_broker_t *self = *self_p;
+    zsock_destroy(&self->clients);
+    zsock_destroy(&self->workers);
+    zsock_destroy(&self->events);
+    for (int i = 0; i < 3; i++)
+        free(self->ep[i]);
+    jobq_engine_destroy(&self->engine);
+    jobq_store_destroy(&self->store);
+    free(self);
+    *self_p = NULL;
+}
+
+static zsock_t *
+s_bind(jobq_broker_t *self, int type, const char *ep, int which)
+{
+    zsock_t *s = zsock_new(type);
+    if (!s)
+        return NULL;
+    jobq_wire_setup(s, 100);
+    if (type == ZMQ_XPUB) {
+        zsock_set_xpub_verbose(s, 1);
+        zsock_set_sndhwm(s, 100000);
+    }
+    if (zsock_bind(s, "%s", ep) < 0) {
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR, "cannot bind %s: %s", ep,
+                 zmq_strerror(zmq_errno()));
+        zsock_destroy(&s);
+        return NULL;
+    }
+    self->ep[which] = zsock_last_endpoint(s);
+    return s;
+}
+
+int
+jobq_broker_start(jobq_broker_t *self)
+{
+    jobq_store_config_t sc = {self->cfg.data_dir, self->cfg.map_size,
+                              self->cfg.map_max};
+    int rc = jobq_store_open(self->store, &sc);
+    if (rc != JOBQ_OK) {
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR, "cannot open store %s: %s",
+                 self->cfg.data_dir, jobq_strerror(rc));
+        return rc;
+    }
+    rc = jobq_engine_recover(self->engine, jobq_clock_wall_ms(self->clock),
+                             jobq_clock_mono_ms(self->clock));
+    if (rc != JOBQ_OK) {
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR, "recovery failed: %s",
+                 jobq_strerror(rc));
+        return rc;
+    }
+    self->clients =
+        s_bind(self, ZMQ_ROUTER, self->cfg.clients_ep, JOBQ_BROKER_EP_CLIENTS);
+    self->workers =
+        s_bind(self, ZMQ_ROUTER, self->cfg.workers_ep, JOBQ_BROKER_EP_WORKERS);
+    self->events =
+        s_bind(self, ZMQ_XPUB, self->cfg.events_ep, JOBQ_BROKER_EP_EVENTS);
+    if (!self->clients || !self->workers || !self->events)
+        return JOBQ_EUNAVAILABLE;
+    JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE,
+             "serving clients=%s workers=%s events=%s data=%s", self->ep[0],
+             self->ep[1], self->ep[2], self->cfg.data_dir);
+    return JOBQ_OK;
+}
+
+const char *
+jobq_broker_endpoint(const jobq_broker_t *self, int which)
+{
+    return (which >= 0 && which < 3) ? self->ep[which] : NULL;
+}
+
+//  Read and handle one message from a ROUTER. Returns false when none was
+//  waiting.
+static bool
+s_read_router(jobq_broker_t *self, zsock_t *sock, int kind)
+{
+    jobq_wire_in_t in;
+    if (jobq_wire_recv(sock, true, true, &in) != JOBQ_OK)
+        return false;
+    if (in.err != JOBQ_OK) {
+        if (in.ident_len)
+            jobq_engine_reject(
+                self->engine, kind, in.ident, in.ident_len, 0,
+                in.err == JOBQ_EVERSION ? JOBQ_EVERSION : JOBQ_EINVAL, in.why);
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_INFO, "dropped message: %s", in.why);
+        jobq_wire_in_close(&in);
+        return true;
+    }
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    int rc = jobq_msg_decode(in.cmd, in.body, in.body_len, &m, &why);
+    bool for_kind =
+        kind == JOBQ_ACT_CLIENT
+            ? (in.cmd >= JOBQ_CMD_ENQUEUE && in.cmd <= JOBQ_CMD_RETRY)
+            : (in.cmd >= JOBQ_CMD_READY && in.cmd <= JOBQ_CMD_FAIL);
+    if (rc == JOBQ_OK && !for_kind) {
+        rc = JOBQ_ECOMMAND;
+        snprintf(why.text, sizeof why.text, "command %s is not accepted here",
+                 jobq_cmd_name(in.cmd));
+    }
+    if (rc != JOBQ_OK) {
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_INFO, "bad %s message: %s",
+                 kind == JOBQ_ACT_CLIENT ? "client" : "worker", why.text);
+        jobq_engine_reject(self->engine, kind, in.ident, in.ident_len, m.rid,
+                           rc, why.text);
+    } else if (kind == JOBQ_ACT_CLIENT) {
+        jobq_engine_client(self->engine, in.ident, in.ident_len, &m);
+    } else {
+        jobq_engine_worker(self->engine, in.ident, in.ident_len, &m);
+    }
+    jobq_wire_in_close(&in);
+    return true;
+}
+
+//  A subscription arrived on the XPUB: [1][topic] to subscribe.
+static bool
+s_read_subscription(jobq_broker_t *self)
+{
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, zsock_resolve(self->events), ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return false;
+    }
+    const uint8_t *d = zmq_msg_data(&msg);
+    size_t n = zmq_msg_size(&msg);
+    if (n > 1 && d[0] == 1)
+        jobq_engine_subscribed(self->engine, d + 1, n - 1);
+    zmq_msg_close(&msg);
+    return true;
+}
+
+static void
+s_send_actions(jobq_broker_t *self)
+{
+    size_t n = jobq_engine_action_count(self->engine);
+    for (size_t i = 0; i < n; i++) {
+        jobq_action_t a;
+        jobq_engine_action(self->engine, i, &a);
+        int rc;
+        if (a.kind == JOBQ_ACT_PUBLISH) {
+            jobq_wire_publish(self->events, (const char *) a.peer, a.peer_len,
+                              a.body, a.body_len);
+            continue;
+        }
+        zsock_t *s = a.kind == JOBQ_ACT_CLIENT ? self->clients : self->workers;
+        rc = jobq_wire_send(s, a.peer, a.peer_len, a.cmd, a.body, a.body_len);
+        if (rc != JOBQ_OK && a.kind == JOBQ_ACT_WORKER) {
+            //  With ROUTER_MANDATORY a gone worker is reported here; a
+            //  worker at its high-water mark is not keeping up: both lose
+            //  their leases next turn rather than wait for silence.
+            jobq_engine_undeliverable(self->engine, i);
+        }
+    }
+}
+
+//  Test builds: die at a named point, the Nth time it is reached.
+static void
+s_fault(jobq_broker_t *self, const char *point, bool reached)
+{
+#ifdef JOBQ_FAULTS
+    if (!reached || !self->cfg.crash_at ||
+        strcmp(self->cfg.crash_at, point) != 0)
+        return;
+    if (self->cfg.crash_after > 1) {
+        self->cfg.crash_after--;
+        return;
+    }
+    JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "fault point %s: crashing", point);
+    raise(SIGKILL);
+#else
+    (void) self;
+    (void) point;
+    (void) reached;
+#endif
+}
+
+static int
+s_turn(jobq_broker_t *self)
+{
+    uint64_t wall = jobq_clock_wall_ms(self->clock);
+    uint64_t mono = jobq_clock_mono_ms(self->clock);
+    int rc = jobq_engine_begin(self->engine, wall, mono);
+    if (rc != JOBQ_OK) {
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR, "cannot begin turn: %s",
+                 jobq_strerror(rc));
+        return rc;
+    }
+    jobq_engine_stats_t before;
+    jobq_engine_get_stats(self->engine, &before);
+    uint32_t budget = self->cfg.max_msgs_per_turn;
+    bool more = true;
+    //  Round-robin over the three sockets, one message each per pass, until
+    //  all are empty, the budget is spent or the replies are large.
+    while (more && budget > 0 &&
+           jobq_engine_turn_bytes(self->engine) < self->cfg.max_turn_bytes) {
+        more = false;
+        if (s_read_router(self, self->workers, JOBQ_ACT_WORKER))
+            more = true, budget--;
+        if (budget && s_read_router(self, self->clients, JOBQ_ACT_CLIENT))
+            more = true, budget--;
+        if (budget && s_read_subscription(self))
+            more = true, budget--;
+    }
+    jobq_engine_tick(self->engine);
+    jobq_engine_stats_t after;
+    jobq_engine_get_stats(self->engine, &after);
+    s_fault(self, JOBQ_CRASH_BEFORE_COMPLETION_COMMIT,
+            after.completed > before.completed);
+    rc = jobq_engine_commit(self->engine);
+    if (rc == JOBQ_OK) {
+        s_fault(self, JOBQ_CRASH_AFTER_COMMIT_BEFORE_REPLY,
+                after.enqueued > before.enqueued);
+        s_fault(self, JOBQ_CRASH_AFTER_LEASE_BEFORE_SEND,
+                after.dispatched > before.dispatched);
+    }
+    if (rc != JOBQ_OK) {
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
+                 "commit failed: %s; replies turned into errors",
+                 jobq_strerror(rc));
+        if (rc == JOBQ_ESTOREFULL && jobq_store_grow(self->store) == JOBQ_OK)
+            JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "storage map grown");
+    }
+    s_send_actions(self);
+    return (budget < self->cfg.max_msgs_per_turn) ? 1 : JOBQ_OK;
+}
+
+int
+jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop, zsock_t *pipe)
+{
+    zmq_pollitem_t items[4] = {
+        {zsock_resolve(self->workers), 0, ZMQ_POLLIN, 0},
+        {zsock_resolve(self->clients), 0, ZMQ_POLLIN, 0},
+        {zsock_resolve(self->events), 0, ZMQ_POLLIN, 0},
+        {pipe ? zsock_resolve(pipe) : NULL, 0, ZMQ_POLLIN, 0},
+    };
+    int nitems = pipe ? 4 : 3;
+    bool draining = false;
+    uint64_t quiet_until = 0, drain_end = 0;
+    while (true) {
+        if (!draining && stop && *stop) {
+            //  Refuse new work, keep taking results, until quiet.
+            draining = true;
+            jobq_engine_drain(self->engine);
+            uint64_t t = jobq_clock_mono_ms(self->clock);
+            quiet_until = t + self->cfg.drain_ms;
+            drain_end = t + 10 * self->cfg.drain_ms;
+            JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "draining");
+        }
+        if (draining) {
+            uint64_t t = jobq_clock_mono_ms(self->clock);
+            if (t >= quiet_until || t >= drain_end)
+                break;
+        }
+        uint64_t now = jobq_clock_mono_ms(self->clock);
+        uint64_t wake = jobq_engine_next_wakeup(self->engine);
+        long timeout = wake <= now ? 0 : (long) (wake - now);
+        if (timeout > 1000)
+            timeout = 1000;
+        if (draining && timeout > 20)
+            timeout = 20;
+        int n = zmq_poll(items, nitems, timeout);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (pipe && (items[3].revents & ZMQ_POLLIN)) {
+            char *cmd = zstr_recv(pipe);
+            bool term = cmd && strcmp(cmd, "$TERM") == 0;
+            zstr_free(&cmd);
+            if (term)
+                break;
+        }
+        if (s_turn(self) == 1 && draining)
+            quiet_until = jobq_clock_mono_ms(self->clock) + self->cfg.drain_ms;
+    }
+    JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "stopped");
+    return JOBQ_OK;
+}
+
+void
+jobq_broker_actor(zsock_t *pipe, void *args)
+{
+    jobq_broker_t *b = jobq_broker_new(args);
+    if (!b || jobq_broker_start(b) != JOBQ_OK) {
+        jobq_broker_destroy(&b);
+        zsock_signal(pipe, 1);
+        return;
+    }
+    zsock_signal(pipe, 0);
+    jobq_broker_run(b, NULL, pipe);
+    jobq_broker_destroy(&b);
+}

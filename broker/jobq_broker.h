@@ -1,0 +1,76 @@
+/*  jobq_broker.h: the broker's shell: sockets, the loop, the turn.
+
+    One thread. Each turn polls the client ROUTER, the worker ROUTER and the
+    event XPUB; reads at most max_msgs_per_turn messages (workers first, so
+    finished jobs free their slots); hands them to the engine; ticks timers
+    and dispatch; commits one LMDB transaction with full sync; then sends
+    every reply, job and event. Nothing leaves before its commit.
+*/
+#ifndef JOBQ_BROKER_H_INCLUDED
+#define JOBQ_BROKER_H_INCLUDED
+
+#include <czmq.h>
+#include <signal.h>
+
+#include "jobq_engine.h"
+#include "jobq_log.h"
+
+typedef struct {
+    const char *data_dir;         //  LMDB directory
+    const char *clients_ep;       //  client ROUTER bind endpoint
+    const char *workers_ep;       //  worker ROUTER bind endpoint
+    const char *events_ep;        //  event PUB bind endpoint
+    uint64_t map_size;            //  initial LMDB map, bytes (0 = default)
+    uint64_t map_max;             //  map growth ceiling, bytes (0 = none)
+    uint32_t max_msgs_per_turn;   //  messages read per turn at most
+    size_t max_turn_bytes;        //  stop reading once replies reach this
+    uint64_t drain_ms;            //  on stop: serve (refusing new jobs)
+                                  //  until quiet this long, ms
+    const char *crash_at;         //  test builds: fault point, or NULL
+    uint32_t crash_after;         //  crash at the Nth time it is reached
+    jobq_engine_config_t engine;  //  state machine settings
+    const jobq_log_t *log;        //  borrowed; NULL = silent
+} jobq_broker_config_t;
+
+typedef struct jobq_broker jobq_broker_t;
+
+//  Fill cfg with the documented defaults.
+void jobq_broker_config_defaults(jobq_broker_config_t *cfg);
+
+//  NULL only if out of memory. cfg is copied (its strings are borrowed and
+//  must outlive the broker).
+jobq_broker_t *jobq_broker_new(const jobq_broker_config_t *cfg);
+
+//  Open the store, recover, bind the sockets. JOBQ_OK, or JOBQ_ESTORAGE,
+//  JOBQ_ECORRUPT (store), JOBQ_EUNAVAILABLE (an endpoint cannot be bound).
+int jobq_broker_start(jobq_broker_t *self);
+
+//  Serve until *stop becomes nonzero (set it from a signal handler) or, if
+//  pipe is not NULL, until "$TERM" arrives on it. Then drain: new jobs are
+//  refused with "shutting down", results and progress are still taken and
+//  committed, until nothing arrives for drain_ms (at most 10 x drain_ms).
+//  Returns JOBQ_OK after a clean stop.
+int jobq_broker_run(jobq_broker_t *self,
+                    volatile sig_atomic_t *stop,
+                    zsock_t *pipe);
+
+//  The endpoints actually bound (useful with tcp://127.0.0.1:*). Borrowed.
+const char *jobq_broker_endpoint(const jobq_broker_t *self, int which);
+#define JOBQ_BROKER_EP_CLIENTS 0
+#define JOBQ_BROKER_EP_WORKERS 1
+#define JOBQ_BROKER_EP_EVENTS  2
+
+void jobq_broker_destroy(jobq_broker_t **self_p);
+
+//  Fault points (docs/STORAGE.md, "Crash safety"), honoured in builds with
+//  JOBQ_FAULTS: the broker kills itself with SIGKILL at the point.
+#define JOBQ_CRASH_AFTER_COMMIT_BEFORE_REPLY "after-commit-before-reply"
+#define JOBQ_CRASH_AFTER_LEASE_BEFORE_SEND   "after-lease-commit-before-send"
+#define JOBQ_CRASH_BEFORE_COMPLETION_COMMIT  "before-completion-commit"
+
+//  A zactor body running a broker in a test process: args is a
+//  jobq_broker_config_t *. Signals 0 on the pipe once serving (or -1 on a
+//  start failure); stops on "$TERM".
+void jobq_broker_actor(zsock_t *pipe, void *args);
+
+#endif

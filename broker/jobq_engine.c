@@ -1,0 +1,1504 @@
+/*  jobq_engine.c: the job state machine.
+
+    Lifetimes inside a handler: a job read from the store borrows from the
+    transaction until the next put. Every handler therefore reads, builds
+    the new state, encodes all replies and events (copies into the turn's
+    arena), and puts last.
+*/
+#include "jobq_engine.h"
+#include "jobq_leases.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_ARENA_MAX ((size_t) 1 << 30)  //  hard stop; the shell caps lower
+
+typedef struct {
+    uint8_t ident[255];                   //  routing id
+    size_t ident_len;                     //  bytes in ident
+    char name[JOBQ_WORKER_NAME_MAX + 1];  //  printable form of ident
+    char label[65];                       //  name the worker gave itself
+    char types[JOBQ_MAX_WORKER_TYPES][JOBQ_MAX_TYPE_LEN + 1];  //  it runs
+    uint32_t ntypes;         //  entries in types
+    uint32_t capacity;       //  concurrent jobs it accepts
+    uint32_t active;         //  leases it holds
+    uint64_t last_seen;      //  monotonic ms of its last message
+    uint64_t starved_epoch;  //  ready_epoch when nothing matched
+    bool gone;               //  unreachable; drop next tick
+} s_worker_t;
+
+typedef struct {
+    int kind;         //  jobq_act_kind_t
+    int cmd;          //  jobq_cmd_t
+    size_t peer_off;  //  in the arena
+    size_t peer_len;  //  bytes
+    size_t body_off;  //  in the arena
+    size_t body_len;  //  bytes
+    uint64_t rid;     //  client request id, for the failure rewrite
+    uint64_t job;     //  for JOB: the job dispatched
+    bool durable;     //  depends on the commit
+} s_action_t;
+
+struct jobq_engine {
+    jobq_store_t *store;        //  borrowed
+    jobq_engine_config_t cfg;   //  copy
+    jobq_leases_t *leases;      //  running attempts
+    zhashx_t *workers;          //  name -> s_worker_t (owned)
+    uint64_t wall;              //  this turn's wall time, ms
+    uint64_t mono;              //  this turn's monotonic time, ms
+    uint64_t seq;               //  last event sequence number
+    uint64_t last_id;           //  last job id handed out
+    uint64_t seq_at_begin;      //  for rollback
+    uint64_t last_id_at_begin;  //  for rollback
+    uint64_t ready_epoch;       //  bumped whenever a job becomes ready
+    uint64_t next_heartbeat;    //  monotonic ms of the next heartbeat round
+    uint64_t next_promote;      //  monotonic ms the next delayed job is due
+    uint64_t next_check;        //  monotonic ms of the next liveness scan
+    uint64_t rng;               //  xorshift state for jitter
+    int broken;                 //  first store error of the turn
+    bool in_turn;               //  between begin and commit
+    bool draining;              //  refusing new work
+    bool need_dispatch;         //  something may be dispatchable
+    jobq_mp_writer_t arena;     //  peers and bodies of this turn
+    jobq_mp_writer_t scratch;   //  for building pieces (LIST items)
+    uint64_t held_ids[JOBQ_MAX_CAPACITY];       //  a worker's list, ids
+    uint32_t held_attempts[JOBQ_MAX_CAPACITY];  //  and attempts
+    s_action_t *actions;                        //  this turn's actions
+    size_t nactions;                            //  used
+    size_t cap_actions;                         //  allocated
+    jobq_engine_stats_t stats;                  //  counters
+};
+
+void
+jobq_engine_config_defaults(jobq_engine_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->lease_ms = 15000;
+    cfg->heartbeat_ms = 1000;
+    cfg->worker_timeout_ms = 5000;
+    cfg->idem_window_ms = 24ull * 3600 * 1000;
+    cfg->retry_base_ms = 1000;
+    cfg->retry_max_ms = 300000;
+    cfg->max_workers = 1024;
+    cfg->dispatch_per_turn = 4096;
+    cfg->promote_per_turn = 4096;
+    cfg->list_examine = 10000;
+    cfg->seed = 0x9e3779b97f4a7c15ULL;
+}
+
+static void
+s_worker_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+jobq_engine_t *
+jobq_engine_new(jobq_store_t *store, const jobq_engine_config_t *cfg)
+{
+    jobq_engine_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->store = store;
+    self->cfg = *cfg;
+    self->rng = cfg->seed ? cfg->seed : 1;
+    self->leases = jobq_leases_new();
+    self->workers = zhashx_new();
+    if (!self->leases || !self->workers) {
+        jobq_engine_destroy(&self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->workers, s_worker_free);
+    jobq_mp_writer_init(&self->arena, S_ARENA_MAX);
+    jobq_mp_writer_init(&self->scratch, S_ARENA_MAX);
+    self->next_promote = 0;
+    return self;
+}
+
+void
+jobq_engine_destroy(jobq_engine_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    jobq_engine_t *self = *self_p;
+    jobq_leases_destroy(&self->leases);
+    zhashx_destroy(&self->workers);
+    jobq_mp_writer_fini(&self->arena);
+    jobq_mp_writer_fini(&self->scratch);
+    free(self->actions);
+    free(self);
+    *self_p = NULL;
+}
+
+//  --- actions ----------------------------------------------------------------
+
+static s_action_t *
+s_action(
+    jobq_engine_t *self, int kind, int cmd, const void *peer, size_t peer_len)
+{
+    if (self->nactions == self->cap_actions) {
+        size_t cap = self->cap_actions ? self->cap_actions * 2 : 256;
+        s_action_t *a = realloc(self->actions, cap * sizeof *a);
+        if (!a)
+            return NULL;
+        self->actions = a;
+        self->cap_actions = cap;
+    }
+    s_action_t *a = &self->actions[self->nactions++];
+    memset(a, 0, sizeof *a);
+    a->kind = kind;
+    a->cmd = cmd;
+    a->durable = true;
+    a->peer_off = self->arena.len;
+    a->peer_len = peer_len;
+    jobq_mp_write_raw(&self->arena, peer, peer_len);
+    a->body_off = self->arena.len;
+    return a;
+}
+
+//  Close the body of the last action: everything written since it began.
+static void
+s_action_end(jobq_engine_t *self, s_action_t *a)
+{
+    if (!a)
+        return;
+    a->body_len = self->arena.len - a->body_off;
+}
+
+static jobq_mp_writer_t *
+s_w(jobq_engine_t *self)
+{
+    return &self->arena;
+}
+
+static void
+s_reply_error(jobq_engine_t *self,
+              const uint8_t *peer,
+              size_t peer_len,
+              uint64_t rid,
+              int err,
+              const char *why,
+              bool durable)
+{
+    s_action_t *a =
+        s_action(self, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, peer, peer_len);
+    if (!a)
+        return;
+    a->rid = rid;
+    a->durable = durable;
+    jobq_msg_write_error(s_w(self), rid, err, why);
+    s_action_end(self, a);
+}
+
+static void
+s_to_worker(jobq_engine_t *self, const s_worker_t *w, const jobq_msg_t *m)
+{
+    s_action_t *a =
+        s_action(self, JOBQ_ACT_WORKER, m->cmd, w->ident, w->ident_len);
+    if (!a)
+        return;
+    jobq_msg_encode(m, s_w(self));
+    s_action_end(self, a);
+    if (m->cmd == JOBQ_CMD_JOB)
+        a->job = m->u.dispatch.id;
+    if (m->cmd != JOBQ_CMD_JOB)
+        a->durable = false;
+}
+
+//  Publish the state of j on its topic.
+static void
+s_event(jobq_engine_t *self, const jobq_jobdata_t *j)
+{
+    char topic[JOBQ_TOPIC_MAX];
+    size_t tlen = jobq_topic_format(j->shop.ptr, j->shop.len, j->id, topic);
+    s_action_t *a = s_action(self, JOBQ_ACT_PUBLISH, 0, topic, tlen);
+    if (!a)
+        return;
+    jobq_msg_write_job(
+        s_w(self), j, jobq_status_is_final(j->status) ? JOBQ_JOBMAP_OUTPUT : 0);
+    s_action_end(self, a);
+}
+
+//  Record a change to n: a new version and sequence number, then the event.
+static void
+s_changed(jobq_engine_t *self, jobq_jobdata_t *n)
+{
+    n->version++;
+    n->seq = ++self->seq;
+    n->updated_at = self->wall;
+    s_event(self, n);
+}
+
+static void
+s_put(jobq_engine_t *self, const jobq_jobdata_t *old, const jobq_jobdata_t *n)
+{
+    if (self->broken)
+        return;
+    int rc = jobq_store_put(self->store, old, n);
+    if (rc != JOBQ_OK)
+        self->broken = rc;
+    if (n->queue == JOBQ_QUEUE_READY &&
+        (!old || old->queue != JOBQ_QUEUE_READY)) {
+        self->ready_epoch++;
+        self->need_dispatch = true;
+    }
+}
+
+//  --- workers ---------------------------------------------------------------
+
+//  The printable name of a routing id: itself when it is 1..64 printable
+//  bytes, else "0x" and hex when that fits; "" when it cannot be named.
+static void
+s_peer_name(const uint8_t *id, size_t len, char *out)
+{
+    bool printable = len >= 1 && len <= JOBQ_WORKER_NAME_MAX;
+    for (size_t i = 0; printable && i < len; i++)
+        printable = id[i] > 0x20 && id[i] < 0x7f;
+    if (printable) {
+        memcpy(out, id, len);
+        out[len] = '\0';
+    } else if (len >= 1 && 2 + 2 * len <= JOBQ_WORKER_NAME_MAX) {
+        static const char hex[] = "0123456789abcdef";
+        out[0] = '0', out[1] = 'x';
+        for (size_t i = 0; i < len; i++) {
+            out[2 + 2 * i] = hex[id[i] >> 4];
+            out[3 + 2 * i] = hex[id[i] & 0xf];
+        }
+        out[2 + 2 * len] = '\0';
+    } else {
+        out[0] = '\0';
+    }
+}
+
+static bool
+s_str_eq(jobq_str_t a, const char *b)
+{
+    return a.len == strlen(b) && memcmp(a.ptr, b, a.len) == 0;
+}
+
+static s_worker_t *
+s_worker_find(jobq_engine_t *self, const uint8_t *peer, size_t len)
+{
+    char name[JOBQ_WORKER_NAME_MAX + 1];
+    s_peer_name(peer, len, name);
+    return name[0] ? zhashx_lookup(self->workers, name) : NULL;
+}
+
+//  --- retries ---------------------------------------------------------------
+
+static uint64_t
+s_rand(jobq_engine_t *self)
+{
+    uint64_t x = self->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    self->rng = x;
+    return x;
+}
+
+//  Delay before attempt `attempts + 1`: base * 2^(attempts - 1), capped,
+//  with "equal jitter" (half fixed, half random) so retries spread out.
+static uint64_t
+s_backoff(jobq_engine_t *self, uint32_t attempts)
+{
+    uint64_t d = self->cfg.retry_base_ms;
+    for (uint32_t i = 1; i < attempts && d < self->cfg.retry_max_ms; i++)
+        d *= 2;
+    if (d > self->cfg.retry_max_ms)
+        d = self->cfg.retry_max_ms;
+    uint64_t half = d / 2;
+    return half + (half ? s_rand(self) % (half + 1) : 0);
+}
+
+//  Append {attempt, error, at} to the errors array of n; the new array is
+//  written to the scratch buffer, which n->errors then points into.
+static void
+s_add_error(jobq_engine_t *self, jobq_jobdata_t *n, jobq_str_t error)
+{
+    jobq_mp_writer_t *w = &self->scratch;
+    jobq_mp_writer_reset(w);
+    uint32_t count = 0;
+    jobq_mp_reader_t r;
+    jobq_bytes_t rest = {NULL, 0};
+    if (n->errors.len) {
+        jobq_mp_reader_init(&r, n->errors.ptr, n->errors.len);
+        if (jobq_mp_read_array(&r, &count) == JOBQ_OK) {
+            rest.ptr = r.p;
+            rest.len = (size_t) (r.end - r.p);
+        } else {
+            count = 0;
+        }
+    }
+    jobq_mp_write_array(w, count + 1);
+    jobq_mp_write_raw(w, rest.ptr, rest.len);
+    jobq_mp_write_map(w, 3);
+    jobq_mp_write_cstr(w, "attempt");
+    jobq_mp_write_uint(w, n->attempts);
+    jobq_mp_write_cstr(w, "error");
+    jobq_mp_write_str(w, error.ptr, error.len);
+    jobq_mp_write_cstr(w, "at");
+    jobq_mp_write_uint(w, self->wall);
+    if (jobq_mp_writer_error(w) == JOBQ_OK) {
+        n->errors.ptr = w->data;
+        n->errors.len = w->len;
+    }
+}
+
+//  An attempt of running job j ended in failure (error, timeout, lost
+//  worker). Retry with backoff while attempts remain, else fail for good.
+//  Caller removes or ends the lease.
+static void
+s_attempt_failed(jobq_engine_t *self,
+                 const jobq_jobdata_t *j,
+                 jobq_str_t error,
+                 bool permanent)
+{
+    jobq_jobdata_t n = *j;
+    if (error.len > JOBQ_MAX_ERROR_LEN)
+        error.len = JOBQ_MAX_ERROR_LEN;
+    s_add_error(self, &n, error);
+    n.error = error;
+    n.worker.len = 0;
+    n.lease_until = 0;
+    if (!permanent && n.attempts < n.max_attempts) {
+        uint64_t delay = s_backoff(self, n.attempts);
+        n.status = JOBQ_PENDING;
+        n.run_at = self->wall + delay;
+        n.queue = delay ? JOBQ_QUEUE_DELAYED : JOBQ_QUEUE_READY;
+        if (self->next_promote > self->mono + delay)
+            self->next_promote = self->mono + delay;
+        self->stats.retried++;
+    } else {
+        n.status = JOBQ_FAILED;
+        n.queue = JOBQ_QUEUE_NONE;
+        n.completed_at = self->wall;
+        self->stats.failed++;
+    }
+    s_changed(self, &n);
+    s_put(self, j, &n);
+}
+
+//  --- client requests ------------------------------------------------------
+
+static uint64_t
+s_next_id(jobq_engine_t *self)
+{
+    uint64_t id = self->wall << 16;
+    if (id <= self->last_id)
+        id = self->last_id + 1;
+    self->last_id = id;
+    return id;
+}
+
+static void
+s_reply_job(jobq_engine_t *self,
+            const uint8_t *peer,
+            size_t peer_len,
+            uint64_t rid,
+            const jobq_jobdata_t *j)
+{
+    s_action_t *a =
+        s_action(self, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, peer, peer_len);
+    if (!a)
+        return;
+    a->rid = rid;
+    jobq_msg_reply_begin(s_w(self), rid, 1);
+    jobq_mp_write_cstr(s_w(self), "job");
+    jobq_msg_write_job(s_w(self), j, JOBQ_JOBMAP_INPUT | JOBQ_JOBMAP_OUTPUT);
+    s_action_end(self, a);
+}
+
+static void
+s_enqueue(jobq_engine_t *self,
+          const uint8_t *peer,
+          size_t peer_len,
+          const jobq_msg_t *m)
+{
+    if (self->draining) {
+        s_reply_error(self, peer, peer_len, m->rid, JOBQ_EUNAVAILABLE,
+                      "broker is shutting down", false);
+        return;
+    }
+    uint64_t id = 0, created = 0;
+    if (m->u.enqueue.key.len &&
+        jobq_store_idem_get(self->store, m->u.enqueue.key, &id, &created) ==
+            JOBQ_OK &&
+        self->wall - created < self->cfg.idem_window_ms) {
+        //  The key is known: answer with the job it made.
+        s_action_t *a =
+            s_action(self, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, peer, peer_len);
+        if (!a)
+            return;
+        a->rid = m->rid;
+        char hex[JOBQ_ID_LEN + 1];
+        jobq_id_format(id, hex);
+        jobq_msg_reply_begin(s_w(self), m->rid, 2);
+        jobq_mp_write_cstr(s_w(self), "id");
+        jobq_mp_write_cstr(s_w(self), hex);
+        jobq_mp_write_cstr(s_w(self), "created");
+        jobq_mp_write_bool(s_w(self), false);
+        s_action_end(self, a);
+        return;
+    }
+    jobq_jobdata_t n;
+    memset(&n, 0, sizeof n);
+    n.id = s_next_id(self);
+    n.type = m->u.enqueue.type;
+    n.shop = m->u.enqueue.shop;
+    n.key = m->u.enqueue.key;
+    n.input = m->u.enqueue.input;
+    n.status = JOBQ_PENDING;
+    n.max_attempts = m->u.enqueue.max_attempts;
+    n.priority = m->u.enqueue.priority;
+    n.timeout_ms = m->u.enqueue.timeout_ms;
+    n.created_at = self->wall;
+    n.run_at = self->wall + m->u.enqueue.delay_ms;
+    n.queue = m->u.enqueue.delay_ms ? JOBQ_QUEUE_DELAYED : JOBQ_QUEUE_READY;
+    if (m->u.enqueue.delay_ms &&
+        self->next_promote > self->mono + m->u.enqueue.delay_ms)
+        self->next_promote = self->mono + m->u.enqueue.delay_ms;
+    s_changed(self, &n);
+    s_action_t *a =
+        s_action(self, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, peer, peer_len);
+    if (!a)
+        return;
+    a->rid = m->rid;
+    char hex[JOBQ_ID_LEN + 1];
+    jobq_id_format(n.id, hex);
+    jobq_msg_reply_begin(s_w(self), m->rid, 2);
+    jobq_mp_write_cstr(s_w(self), "id");
+    jobq_mp_write_cstr(s_w(self), hex);
+    jobq_mp_write_cstr(s_w(self), "created");
+    jobq_mp_write_bool(s_w(self), true);
+    s_action_end(self, a);
+    if (n.key.len && !self->broken) {
+        int rc = jobq_store_idem_put(self->store, n.key, n.id, self->wall);
+        if (rc != JOBQ_OK)
+            self->broken = rc;
+    }
+    s_put(self, NULL, &n);
+    self->stats.enqueued++;
+}
+
+static bool
+s_get_job(jobq_engine_t *self,
+          const uint8_t *peer,
+          size_t peer_len,
+          uint64_t rid,
+          uint64_t id,
+          jobq_jobdata_t *j)
+{
+    int rc = jobq_store_get(self->store, id, j);
+    if (rc == JOBQ_OK)
+        return true;
+    char hex[JOBQ_ID_LEN + 1], why[64];
+    jobq_id_format(id, hex);
+    if (rc == JOBQ_ENOTFOUND)
+        snprintf(why, sizeof why, "no job %s", hex);
+    else
+        snprintf(why, sizeof why, "job %s: %s", hex, jobq_strerror(rc));
+    s_reply_error(self, peer, peer_len, rid, rc, why, false);
+    return false;
+}
+
+static void
+s_cancel(jobq_engine_t *self,
+         const uint8_t *peer,
+         size_t peer_len,
+         const jobq_msg_t *m)
+{
+    jobq_jobdata_t j;
+    if (!s_get_job(self, peer, peer_len, m->rid, m->u.job.id, &j))
+        return;
+    if (jobq_status_is_final(j.status)) {
+        char why[80];
+        snprintf(why, sizeof why, "job already %s", jobq_status_name(j.status));
+        s_reply_error(self, peer, peer_len, m->rid, JOBQ_ESTATE, why, false);
+        return;
+    }
+    jobq_jobdata_t n = j;
+    if (j.status == JOBQ_RUNNING) {
+        //  The worker is told to stop; its slot stays taken until it says
+        //  it stopped or its lease runs out.
+        jobq_lease_t *l = jobq_leases_get(self->leases, j.id);
+        if (l && l->worker) {
+            jobq_msg_t c = {.cmd = JOBQ_CMD_CANCEL_JOB};
+            c.u.cancel_job.id = j.id;
+            c.u.cancel_job.attempt = l->attempt;
+            s_to_worker(self, l->worker, &c);
+            l->cancel_sent = 1;
+        }
+        if (l)
+            l->ended = 1;
+    }
+    n.status = JOBQ_CANCELLED;
+    n.queue = JOBQ_QUEUE_NONE;
+    n.completed_at = self->wall;
+    n.worker.len = 0;
+    n.lease_until = 0;
+    n.error.ptr = "cancelled";
+    n.error.len = strlen(n.error.ptr);
+    s_changed(self, &n);
+    s_reply_job(self, peer, peer_len, m->rid, &n);
+    s_put(self, &j, &n);
+}
+
+static void
+s_retry(jobq_engine_t *self,
+        const uint8_t *peer,
+        size_t peer_len,
+        const jobq_msg_t *m)
+{
+    if (self->draining) {
+        s_reply_error(self, peer, peer_len, m->rid, JOBQ_EUNAVAILABLE,
+                      "broker is shutting down", false);
+        return;
+    }
+    jobq_jobdata_t j;
+    if (!s_get_job(self, peer, peer_len, m->rid, m->u.job.id, &j))
+        return;
+    if (j.status != JOBQ_FAILED && j.status != JOBQ_CANCELLED) {
+        char why[80];
+        snprintf(why, sizeof why,
+                 "job is %s; only failed or cancelled "
+                 "jobs can be retried",
+                 jobq_status_name(j.status));
+        s_reply_error(self, peer, peer_len, m->rid, JOBQ_ESTATE, why, false);
+        return;
+    }
+    jobq_jobdata_t n = j;
+    n.status = JOBQ_PENDING;
+    n.queue = JOBQ_QUEUE_READY;
+    n.run_at = self->wall;
+    n.attempts = 0;
+    n.progress = 0;
+    n.completed_at = 0;
+    n.output.len = 0;
+    n.message.len = 0;
+    s_changed(self, &n);
+    s_reply_job(self, peer, peer_len, m->rid, &n);
+    s_put(self, &j, &n);
+}
+
+typedef struct {
+    jobq_mp_writer_t *w;  //  where items go
+    uint32_t n;           //  items written
+} s_list_t;
+
+static int
+s_list_visit(void *arg, const jobq_jobdata_t *j)
+{
+    s_list_t *l = arg;
+    jobq_msg_write_job(l->w, j, 0);
+    l->n++;
+    return 0;
+}
+
+static void
+s_list(jobq_engine_t *self,
+       const uint8_t *peer,
+       size_t peer_len,
+       const jobq_msg_t *m)
+{
+    jobq_store_query_t q = {
+        .shop = m->u.list.shop,
+        .type = m->u.list.type,
+        .status = m->u.list.status,
+        .before = m->u.list.cursor,
+        .limit = m->u.list.limit,
+        .max_examine = self->cfg.list_examine,
+    };
+    jobq_mp_writer_reset(&self->scratch);
+    s_list_t l = {&self->scratch, 0};
+    uint64_t next = 0;
+    int rc = jobq_store_query(self->store, &q, s_list_visit, &l, &next);
+    if (rc != JOBQ_OK || jobq_mp_writer_error(&self->scratch)) {
+        s_reply_error(self, peer, peer_len, m->rid,
+                      rc ? rc : jobq_mp_writer_error(&self->scratch),
+                      "list failed", false);
+        return;
+    }
+    s_action_t *a =
+        s_action(self, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, peer, peer_len);
+    if (!a)
+        return;
+    a->rid = m->rid;
+    jobq_mp_writer_t *w = s_w(self);
+    jobq_msg_reply_begin(w, m->rid, 2);
+    jobq_mp_write_cstr(w, "jobs");
+    jobq_mp_write_array(w, l.n);
+    jobq_mp_write_raw(w, self->scratch.data, self->scratch.len);
+    jobq_mp_write_cstr(w, "next");
+    if (next) {
+        char hex[JOBQ_ID_LEN + 1];
+        jobq_id_format(next, hex);
+        jobq_mp_write_cstr(w, hex);
+    } else {
+        jobq_mp_write_nil(w);
+    }
+    s_action_end(self, a);
+}
+
+typedef struct {
+    jobq_mp_writer_t *w;                  //  where entries go
+    uint32_t ntypes;                      //  distinct types written
+    uint64_t totals[JOBQ_STATUS_COUNT_];  //  per status
+    char last[JOBQ_MAX_TYPE_LEN + 1];     //  type of the open group
+    uint64_t group[JOBQ_STATUS_COUNT_];   //  counts of the open group
+    bool open;                            //  a group is pending
+} s_stats_t;
+
+static void
+s_stats_flush(s_stats_t *s)
+{
+    if (!s->open)
+        return;
+    uint32_t n = 0;
+    for (int i = 0; i < JOBQ_STATUS_COUNT_; i++)
+        n += s->group[i] != 0;
+    jobq_mp_write_cstr(s->w, s->last);
+    jobq_mp_write_map(s->w, n);
+    for (int i = 0; i < JOBQ_STATUS_COUNT_; i++) {
+        if (!s->group[i])
+            continue;
+        jobq_mp_write_cstr(s->w, jobq_status_name(i));
+        jobq_mp_write_uint(s->w, s->group[i]);
+    }
+    s->ntypes++;
+    s->open = false;
+}
+
+//  Counters arrive sorted by (type, status): group them by type.
+static void
+s_stats_visit(void *arg, jobq_str_t type, int status, uint64_t count)
+{
+    s_stats_t *s = arg;
+    if (status < 0 || status >= JOBQ_STATUS_COUNT_ ||
+        type.len > JOBQ_MAX_TYPE_LEN)
+        return;
+    if (!s->open || !s_str_eq(type, s->last)) {
+        s_stats_flush(s);
+        memcpy(s->last, type.ptr, type.len);
+        s->last[type.len] = '\0';
+        memset(s->group, 0, sizeof s->group);
+        s->open = true;
+    }
+    s->group[status] += count;
+    s->totals[status] += count;
+}
+
+static void
+s_stats(jobq_engine_t *self,
+        const uint8_t *peer,
+        size_t peer_len,
+        const jobq_msg_t *m)
+{
+    s_stats_t s;
+    memset(&s, 0, sizeof s);
+    jobq_mp_writer_reset(&self->scratch);
+    s.w = &self->scratch;
+    int rc = jobq_store_counts(self->store, s_stats_visit, &s);
+    s_stats_flush(&s);
+    if (rc != JOBQ_OK) {
+        s_reply_error(self, peer, peer_len, m->rid, rc, "stats failed", false);
+        return;
+    }
+    s_action_t *a =
+        s_action(self, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, peer, peer_len);
+    if (!a)
+        return;
+    a->rid = m->rid;
+    jobq_mp_writer_t *w = s_w(self);
+    jobq_msg_reply_begin(w, m->rid, 5);
+    jobq_mp_write_cstr(w, "counts");
+    jobq_mp_write_map(w, s.ntypes);
+    jobq_mp_write_raw(w, self->scratch.data, self->scratch.len);
+    jobq_mp_write_cstr(w, "totals");
+    jobq_mp_write_map(w, JOBQ_STATUS_COUNT_);
+    for (int i = 0; i < JOBQ_STATUS_COUNT_; i++) {
+        jobq_mp_write_cstr(w, jobq_status_name(i));
+        jobq_mp_write_uint(w, s.totals[i]);
+    }
+    uint64_t capacity = 0, busy = 0;
+    uint32_t listed = 0, nworkers = (uint32_t) zhashx_size(self->workers);
+    uint32_t shown = nworkers < 100 ? nworkers : 100;
+    jobq_mp_write_cstr(w, "workers");
+    jobq_mp_write_array(w, shown);
+    for (s_worker_t *wk = zhashx_first(self->workers); wk;
+         wk = zhashx_next(self->workers)) {
+        capacity += wk->capacity;
+        busy += wk->active;
+        if (listed++ >= shown)
+            continue;
+        jobq_mp_write_map(w, 4);
+        jobq_mp_write_cstr(w, "name");
+        jobq_mp_write_cstr(w, wk->label[0] ? wk->label : wk->name);
+        jobq_mp_write_cstr(w, "types");
+        jobq_mp_write_array(w, wk->ntypes);
+        for (uint32_t t = 0; t < wk->ntypes; t++)
+            jobq_mp_write_cstr(w, wk->types[t]);
+        jobq_mp_write_cstr(w, "capacity");
+        jobq_mp_write_uint(w, wk->capacity);
+        jobq_mp_write_cstr(w, "active");
+        jobq_mp_write_uint(w, wk->active);
+    }
+    jobq_mp_write_cstr(w, "capacity");
+    jobq_mp_write_uint(w, capacity);
+    jobq_mp_write_cstr(w, "busy");
+    jobq_mp_write_uint(w, busy);
+    s_action_end(self, a);
+}
+
+void
+jobq_engine_client(jobq_engine_t *self,
+                   const uint8_t *peer,
+                   size_t peer_len,
+                   const jobq_msg_t *m)
+{
+    assert(self->in_turn);
+    switch (m->cmd) {
+    case JOBQ_CMD_ENQUEUE:
+        s_enqueue(self, peer, peer_len, m);
+        break;
+    case JOBQ_CMD_STATUS: {
+        jobq_jobdata_t j;
+        if (s_get_job(self, peer, peer_len, m->rid, m->u.job.id, &j))
+            s_reply_job(self, peer, peer_len, m->rid, &j);
+        break;
+    }
+    case JOBQ_CMD_LIST:
+        s_list(self, peer, peer_len, m);
+        break;
+    case JOBQ_CMD_CANCEL:
+        s_cancel(self, peer, peer_len, m);
+        break;
+    case JOBQ_CMD_RETRY:
+        s_retry(self, peer, peer_len, m);
+        break;
+    case JOBQ_CMD_STATS:
+        s_stats(self, peer, peer_len, m);
+        break;
+    default:
+        jobq_engine_reject(self, JOBQ_ACT_CLIENT, peer, peer_len, m->rid,
+                           JOBQ_ECOMMAND, "not a client command");
+        break;
+    }
+}
+
+//  --- worker messages
+//  ---------------------------------------------------------
+
+static void
+s_disconnect(jobq_engine_t *self,
+             const uint8_t *peer,
+             size_t peer_len,
+             const char *reason)
+{
+    s_action_t *a =
+        s_action(self, JOBQ_ACT_WORKER, JOBQ_CMD_DISCONNECT, peer, peer_len);
+    if (!a)
+        return;
+    a->durable = false;
+    jobq_msg_t d = {.cmd = JOBQ_CMD_DISCONNECT};
+    d.u.disconnect.reason.ptr = reason;
+    d.u.disconnect.reason.len = strlen(reason);
+    jobq_msg_encode(&d, s_w(self));
+    s_action_end(self, a);
+}
+
+static void
+s_ready(jobq_engine_t *self,
+        const uint8_t *peer,
+        size_t peer_len,
+        const jobq_msg_t *m)
+{
+    char name[JOBQ_WORKER_NAME_MAX + 1];
+    s_peer_name(peer, peer_len, name);
+    if (!name[0]) {
+        s_disconnect(self, peer, peer_len,
+                     "routing id must be 1-64 printable bytes");
+        return;
+    }
+    s_worker_t *w = zhashx_lookup(self->workers, name);
+    if (!w) {
+        if (zhashx_size(self->workers) >= self->cfg.max_workers) {
+            s_disconnect(self, peer, peer_len, "too many workers");
+            return;
+        }
+        w = calloc(1, sizeof *w);
+        if (!w)
+            return;
+        memcpy(w->ident, peer, peer_len);
+        w->ident_len = peer_len;
+        memcpy(w->name, name, strlen(name) + 1);
+        zhashx_insert(self->workers, name, w);
+        //  A worker back after a broker restart or a reconnect gets its
+        //  running attempts back.
+        size_t pos = 0;
+        for (jobq_lease_t *l; (l = jobq_leases_next(self->leases, &pos));) {
+            if (!l->worker && strcmp(l->worker_name, name) == 0) {
+                l->worker = w;
+                w->active++;
+            }
+        }
+    }
+    w->ntypes = m->u.ready.ntypes;
+    for (uint32_t i = 0; i < w->ntypes; i++) {
+        memcpy(w->types[i], m->u.ready.types[i].ptr, m->u.ready.types[i].len);
+        w->types[i][m->u.ready.types[i].len] = '\0';
+    }
+    w->capacity = m->u.ready.capacity;
+    size_t ll = m->u.ready.name.len < 64 ? m->u.ready.name.len : 64;
+    memcpy(w->label, m->u.ready.name.ptr ? m->u.ready.name.ptr : "", ll);
+    w->label[ll] = '\0';
+    w->last_seen = self->mono;
+    w->gone = false;
+    w->starved_epoch = 0;
+    self->need_dispatch = true;
+}
+
+//  The lease for (id, attempt) if sender w holds it, else NULL.
+static jobq_lease_t *
+s_fenced(jobq_engine_t *self, s_worker_t *w, uint64_t id, uint32_t attempt)
+{
+    jobq_lease_t *l = jobq_leases_get(self->leases, id);
+    if (!l || l->attempt != attempt || strcmp(l->worker_name, w->name) != 0)
+        return NULL;
+    if (!l->worker) {  //  adopted before its READY arrived
+        l->worker = w;
+        w->active++;
+    }
+    return l;
+}
+
+static void
+s_release(jobq_engine_t *self, jobq_lease_t *l)
+{
+    s_worker_t *w = l->worker;
+    if (w && w->active > 0) {
+        w->active--;
+        self->need_dispatch = true;
+    }
+    jobq_leases_remove(self->leases, l->id);
+}
+
+static void
+s_tell_drop(jobq_engine_t *self, s_worker_t *w, uint64_t id, uint32_t attempt)
+{
+    jobq_msg_t c = {.cmd = JOBQ_CMD_CANCEL_JOB};
+    c.u.cancel_job.id = id;
+    c.u.cancel_job.attempt = attempt;
+    s_to_worker(self, w, &c);
+    self->stats.stale++;
+}
+
+//  The running job of lease l, if the store still has it running under
+//  that attempt.
+static bool
+s_lease_job(jobq_engine_t *self, const jobq_lease_t *l, jobq_jobdata_t *j)
+{
+    if (jobq_store_get(self->store, l->id, j) != JOBQ_OK)
+        return false;
+    return j->status == JOBQ_RUNNING && j->attempts == l->attempt && !l->ended;
+}
+
+static void
+s_progress(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
+{
+    jobq_lease_t *l =
+        s_fenced(self, w, m->u.progress.id, m->u.progress.attempt);
+    jobq_jobdata_t j;
+    if (!l || !s_lease_job(self, l, &j)) {
+        if (!l || !l->cancel_sent)
+            s_tell_drop(self, w, m->u.progress.id, m->u.progress.attempt);
+        if (l)
+            l->cancel_sent = 1;
+        return;
+    }
+    l->lease_deadline = self->mono + self->cfg.lease_ms;
+    jobq_jobdata_t n = j;
+    n.progress = m->u.progress.progress;
+    n.message = m->u.progress.message;
+    n.lease_until = self->wall + self->cfg.lease_ms;
+    s_changed(self, &n);
+    s_put(self, &j, &n);
+}
+
+static void
+s_complete(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
+{
+    jobq_lease_t *l =
+        s_fenced(self, w, m->u.complete.id, m->u.complete.attempt);
+    if (!l) {
+        self->stats.stale++;
+        return;
+    }
+    jobq_jobdata_t j;
+    if (s_lease_job(self, l, &j)) {
+        jobq_jobdata_t n = j;
+        n.status = JOBQ_COMPLETED;
+        n.queue = JOBQ_QUEUE_NONE;
+        n.progress = 100;
+        n.output = m->u.complete.output;
+        n.completed_at = self->wall;
+        n.worker.len = 0;
+        n.lease_until = 0;
+        n.error.len = 0;
+        s_changed(self, &n);
+        s_put(self, &j, &n);
+        self->stats.completed++;
+    }
+    s_release(self, l);
+}
+
+static void
+s_fail(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
+{
+    jobq_lease_t *l = s_fenced(self, w, m->u.fail.id, m->u.fail.attempt);
+    if (!l) {
+        self->stats.stale++;
+        return;
+    }
+    jobq_jobdata_t j;
+    if (s_lease_job(self, l, &j))
+        s_attempt_failed(self, &j, m->u.fail.error, m->u.fail.permanent);
+    s_release(self, l);
+}
+
+static void s_lose(jobq_engine_t *self, jobq_lease_t *l, const char *why);
+
+//  The worker listed the jobs it runs. A lease it is said to hold but does
+//  not (the JOB was lost in a reconnect or a broker crash, or its result
+//  was) is over: the job goes back to pending now, not when a lease that
+//  the worker's heartbeats keep alive would never end. Leases younger than
+//  three heartbeats are left alone: their JOB may still be on its way.
+static void
+s_reconcile(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
+{
+    if (!m->has_held)
+        return;
+    uint32_t n = jobq_msg_read_held(m, self->held_ids, self->held_attempts,
+                                    JOBQ_MAX_CAPACITY);
+    size_t pos = 0;
+    for (jobq_lease_t *l; (l = jobq_leases_next(self->leases, &pos));) {
+        if (strcmp(l->worker_name, w->name) != 0)
+            continue;
+        if (l->granted && l->granted + 3 * self->cfg.heartbeat_ms > self->mono)
+            continue;
+        bool held = false;
+        for (uint32_t i = 0; i < n && !held; i++)
+            held = self->held_ids[i] == l->id &&
+                   self->held_attempts[i] == l->attempt;
+        if (!held)
+            s_lose(self, l, "worker does not hold the job");
+    }
+}
+
+void
+jobq_engine_worker(jobq_engine_t *self,
+                   const uint8_t *peer,
+                   size_t peer_len,
+                   const jobq_msg_t *m)
+{
+    assert(self->in_turn);
+    if (m->cmd == JOBQ_CMD_READY) {
+        s_ready(self, peer, peer_len, m);
+        s_worker_t *rw = s_worker_find(self, peer, peer_len);
+        if (rw)
+            s_reconcile(self, rw, m);
+        return;
+    }
+    s_worker_t *w = s_worker_find(self, peer, peer_len);
+    if (!w) {
+        //  Unknown (the broker restarted, or the worker was dropped): ask
+        //  it to register again. Its leases survive if it does in time.
+        s_disconnect(self, peer, peer_len, "unknown worker: send READY");
+        return;
+    }
+    w->last_seen = self->mono;
+    //  Any message proves the worker alive: extend what it holds.
+    switch (m->cmd) {
+    case JOBQ_CMD_HEARTBEAT:
+        //  last_seen, just set, extends every lease w holds.
+        s_reconcile(self, w, m);
+        break;
+    case JOBQ_CMD_PROGRESS:
+        s_progress(self, w, m);
+        break;
+    case JOBQ_CMD_COMPLETE:
+        s_complete(self, w, m);
+        break;
+    case JOBQ_CMD_FAIL:
+        s_fail(self, w, m);
+        break;
+    default:
+        self->stats.bad_worker_msgs++;
+        break;
+    }
+}
+
+void
+jobq_engine_reject(jobq_engine_t *self,
+                   int kind,
+                   const uint8_t *peer,
+                   size_t peer_len,
+                   uint64_t rid,
+                   int err,
+                   const char *why)
+{
+    if (kind == JOBQ_ACT_CLIENT) {
+        self->stats.bad_requests++;
+        s_reply_error(self, peer, peer_len, rid, err, why, false);
+    } else {
+        self->stats.bad_worker_msgs++;
+        char reason[200];
+        snprintf(reason, sizeof reason, "%s: %s", jobq_err_wire_code(err), why);
+        s_disconnect(self, peer, peer_len, reason);
+    }
+}
+
+void
+jobq_engine_subscribed(jobq_engine_t *self, const uint8_t *topic, size_t len)
+{
+    if (len < JOBQ_ID_LEN + 2 || topic[len - JOBQ_ID_LEN - 1] != '/')
+        return;
+    uint64_t id;
+    if (jobq_id_parse((const char *) topic + len - JOBQ_ID_LEN, JOBQ_ID_LEN,
+                      &id) != JOBQ_OK)
+        return;
+    jobq_jobdata_t j;
+    if (jobq_store_get(self->store, id, &j) != JOBQ_OK)
+        return;
+    size_t shop_len = len - JOBQ_ID_LEN - 1;
+    if (j.shop.len != shop_len || memcmp(j.shop.ptr, topic, shop_len) != 0)
+        return;
+    s_event(self, &j);
+    self->actions[self->nactions - 1].durable = false;
+}
+
+//  --- timers and dispatch ----------------------------------------------------
+
+//  Attempt of lease l is over without word from its worker.
+static void
+s_lose(jobq_engine_t *self, jobq_lease_t *l, const char *why)
+{
+    jobq_jobdata_t j;
+    if (s_lease_job(self, l, &j)) {
+        jobq_str_t e = {why, strlen(why)};
+        s_attempt_failed(self, &j, e, false);
+        self->stats.lost++;
+    }
+    s_release(self, l);
+}
+
+static void
+s_drop_worker(jobq_engine_t *self, s_worker_t *w, const char *why)
+{
+    size_t pos = 0;
+    for (jobq_lease_t *l; (l = jobq_leases_next(self->leases, &pos));)
+        if (l->worker == w)
+            s_lose(self, l, why);
+    zhashx_delete(self->workers, w->name);
+}
+
+//  A lease lives while its worker is heard from: any message of the worker
+//  renews all it holds, so a heartbeat costs O(1), not O(leases).
+static bool
+s_lease_expired(const jobq_engine_t *self, const jobq_lease_t *l)
+{
+    uint64_t until = l->lease_deadline;
+    const s_worker_t *w = l->worker;
+    if (w && w->last_seen + self->cfg.lease_ms > until)
+        until = w->last_seen + self->cfg.lease_ms;
+    return self->mono > until;
+}
+
+#define S_CHECK_MS 100  //  liveness scans at most this often
+
+static void
+s_liveness(jobq_engine_t *self)
+{
+    //  Workers silent too long, or unreachable, are gone.
+    s_worker_t *gone = NULL;
+    do {
+        gone = NULL;
+        for (s_worker_t *w = zhashx_first(self->workers); w;
+             w = zhashx_next(self->workers)) {
+            if (w->gone ||
+                self->mono > w->last_seen + self->cfg.worker_timeout_ms) {
+                gone = w;
+                break;
+            }
+        }
+        if (gone)
+            s_drop_worker(self, gone,
+                          gone->gone ? "worker unreachable"
+                                     : "worker lost (no heartbeat)");
+    } while (gone);
+
+    //  Leases and timeouts. The table holds only running attempts, which
+    //  the workers' capacity bounds.
+    size_t pos = 0;
+    for (jobq_lease_t *l; (l = jobq_leases_next(self->leases, &pos));) {
+        if (s_lease_expired(self, l)) {
+            s_lose(self, l, "lease expired (worker lost)");
+        } else if (l->timeout_deadline && !l->ended &&
+                   self->mono > l->timeout_deadline) {
+            jobq_jobdata_t j;
+            if (s_lease_job(self, l, &j)) {
+                char why[80];
+                snprintf(why, sizeof why, "timed out after %llu ms",
+                         (unsigned long long) j.timeout_ms);
+                jobq_str_t e = {why, strlen(why)};
+                if (l->worker)
+                    s_tell_drop(self, l->worker, l->id, l->attempt);
+                l->cancel_sent = 1;
+                l->ended = 1;
+                s_attempt_failed(self, &j, e, false);
+            }
+        }
+    }
+}
+
+static void
+s_timers(jobq_engine_t *self)
+{
+    if (self->mono >= self->next_check) {
+        self->next_check = self->mono + S_CHECK_MS;
+        s_liveness(self);
+    }
+
+    //  Delayed jobs that are due, oldest first, bounded per turn.
+    if (self->mono >= self->next_promote) {
+        uint32_t moved = 0;
+        uint64_t run_at, id;
+        self->next_promote = UINT64_MAX;
+        while (!self->broken &&
+               jobq_store_delayed_first(self->store, &run_at, &id) == JOBQ_OK) {
+            if (run_at > self->wall) {
+                self->next_promote = self->mono + (run_at - self->wall);
+                break;
+            }
+            if (moved++ == self->cfg.promote_per_turn) {
+                self->next_promote = self->mono;
+                break;
+            }
+            jobq_jobdata_t j;
+            if (jobq_store_get(self->store, id, &j) != JOBQ_OK)
+                break;
+            jobq_jobdata_t n = j;
+            n.queue = JOBQ_QUEUE_READY;
+            s_put(self, &j, &n);  //  no event: still pending
+        }
+    }
+
+    //  Heartbeats to every worker, once per interval.
+    if (self->mono >= self->next_heartbeat) {
+        self->next_heartbeat = self->mono + self->cfg.heartbeat_ms;
+        jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
+        for (s_worker_t *w = zhashx_first(self->workers); w;
+             w = zhashx_next(self->workers))
+            s_to_worker(self, w, &hb);
+    }
+}
+
+//  Hand w its best job: the highest priority, then oldest, of its types.
+static bool
+s_dispatch_one(jobq_engine_t *self, s_worker_t *w)
+{
+    uint64_t best_id = 0;
+    int32_t best_prio = 0;
+    for (uint32_t i = 0; i < w->ntypes; i++) {
+        jobq_str_t t = {w->types[i], strlen(w->types[i])};
+        uint64_t id;
+        int32_t prio;
+        if (jobq_store_ready_first(self->store, t, &id, &prio) != JOBQ_OK)
+            continue;
+        if (!best_id || prio > best_prio ||
+            (prio == best_prio && id < best_id)) {
+            best_id = id;
+            best_prio = prio;
+        }
+    }
+    jobq_jobdata_t j;
+    if (!best_id || jobq_store_get(self->store, best_id, &j) != JOBQ_OK)
+        return false;
+    jobq_lease_t *l = jobq_leases_add(self->leases, j.id);
+    if (!l)
+        return false;
+    jobq_jobdata_t n = j;
+    n.status = JOBQ_RUNNING;
+    n.queue = JOBQ_QUEUE_NONE;
+    n.attempts = j.attempts + 1;
+    n.progress = 0;
+    n.message.len = 0;
+    if (!n.started_at)
+        n.started_at = self->wall;
+    n.worker.ptr = w->name;
+    n.worker.len = strlen(w->name);
+    n.lease_until = self->wall + self->cfg.lease_ms;
+    l->attempt = n.attempts;
+    l->worker = w;
+    memcpy(l->worker_name, w->name, strlen(w->name) + 1);
+    l->lease_deadline = self->mono + self->cfg.lease_ms;
+    l->timeout_deadline = n.timeout_ms ? self->mono + n.timeout_ms : 0;
+    l->granted = self->mono;
+    w->active++;
+    jobq_msg_t jm = {.cmd = JOBQ_CMD_JOB};
+    jm.u.dispatch.id = n.id;
+    jm.u.dispatch.attempt = n.attempts;
+    jm.u.dispatch.type = n.type;
+    jm.u.dispatch.shop = n.shop;
+    jm.u.dispatch.input = n.input;
+    jm.u.dispatch.timeout_ms = n.timeout_ms;
+    s_to_worker(self, w, &jm);
+    s_changed(self, &n);
+    s_put(self, &j, &n);
+    self->stats.dispatched++;
+    return true;
+}
+
+static void
+s_dispatch(jobq_engine_t *self)
+{
+    if (!self->need_dispatch || self->draining)
+        return;
+    self->need_dispatch = false;
+    uint32_t budget = self->cfg.dispatch_per_turn;
+    bool progress = true;
+    //  Round-robin: one job per worker per pass, so load spreads.
+    while (progress && budget > 0 && !self->broken) {
+        progress = false;
+        for (s_worker_t *w = zhashx_first(self->workers); w && budget > 0;
+             w = zhashx_next(self->workers)) {
+            if (w->gone || w->active >= w->capacity ||
+                w->starved_epoch == self->ready_epoch + 1)
+                continue;
+            if (s_dispatch_one(self, w)) {
+                budget--;
+                progress = true;
+            } else {
+                //  Nothing for it until another job becomes ready.
+                w->starved_epoch = self->ready_epoch + 1;
+            }
+        }
+    }
+    if (budget == 0)
+        self->need_dispatch = true;
+}
+
+void
+jobq_engine_tick(jobq_engine_t *self)
+{
+    assert(self->in_turn);
+    s_timers(self);
+    s_dispatch(self);
+}
+
+//  --- turns -----------------------------------------------------------------
+
+static int
+s_recover_visit(void *arg, const jobq_jobdata_t *j)
+{
+    jobq_engine_t *self = arg;
+    jobq_lease_t *l = jobq_leases_get(self->leases, j->id);
+    if (l)
+        return 0;
+    l = jobq_leases_add(self->leases, j->id);
+    if (!l)
+        return 1;
+    l->attempt = j->attempts;
+    size_t n = j->worker.len < JOBQ_WORKER_NAME_MAX ? j->worker.len
+                                                    : JOBQ_WORKER_NAME_MAX;
+    memcpy(l->worker_name, j->worker.ptr, n);
+    l->worker_name[n] = '\0';
+    l->worker = zhashx_lookup(self->workers, l->worker_name);
+    if (l->worker)
+        ((s_worker_t *) l->worker)->active++;
+    l->lease_deadline = self->mono + self->cfg.lease_ms;
+    l->timeout_deadline = j->timeout_ms ? self->mono + j->timeout_ms : 0;
+    return 0;
+}
+
+int
+jobq_engine_recover(jobq_engine_t *self, uint64_t wall, uint64_t mono)
+{
+    self->wall = wall;
+    self->mono = mono;
+    int rc = jobq_store_begin(self->store);
+    if (rc != JOBQ_OK)
+        return rc;
+    uint64_t v;
+    if (jobq_store_meta_get(self->store, "seq", &v) == JOBQ_OK)
+        self->seq = v;
+    if (jobq_store_meta_get(self->store, "last_id", &v) == JOBQ_OK)
+        self->last_id = v;
+    rc = jobq_store_scan_status(self->store, JOBQ_RUNNING, s_recover_visit,
+                                self);
+    jobq_store_abort(self->store);
+    self->next_promote = 0;
+    self->need_dispatch = true;
+    return rc;
+}
+
+int
+jobq_engine_begin(jobq_engine_t *self, uint64_t wall, uint64_t mono)
+{
+    assert(!self->in_turn);
+    self->wall = wall;
+    self->mono = mono;
+    self->nactions = 0;
+    jobq_mp_writer_reset(&self->arena);
+    self->broken = 0;
+    self->seq_at_begin = self->seq;
+    self->last_id_at_begin = self->last_id;
+    int rc = jobq_store_begin(self->store);
+    if (rc == JOBQ_OK)
+        self->in_turn = true;
+    return rc;
+}
+
+//  After a failed commit: the store is as it was before the turn. Put the
+//  memory back: counters, dispatches, and any running job whose lease the
+//  turn released.
+static void
+s_rollback(jobq_engine_t *self)
+{
+    self->seq = self->seq_at_begin;
+    self->last_id = self->last_id_at_begin;
+    for (size_t i = 0; i < self->nactions; i++) {
+        s_action_t *a = &self->actions[i];
+        if (a->cmd == JOBQ_CMD_JOB && a->kind == JOBQ_ACT_WORKER) {
+            jobq_lease_t *l = jobq_leases_get(self->leases, a->job);
+            if (l)
+                s_release(self, l);
+        }
+    }
+    if (jobq_store_begin(self->store) == JOBQ_OK) {
+        jobq_store_scan_status(self->store, JOBQ_RUNNING, s_recover_visit,
+                               self);
+        jobq_store_abort(self->store);
+    }
+    self->need_dispatch = true;
+    self->next_promote = 0;
+}
+
+int
+jobq_engine_commit(jobq_engine_t *self)
+{
+    assert(self->in_turn);
+    self->in_turn = false;
+    int rc = self->broken;
+    if (!rc && self->seq != self->seq_at_begin)
+        rc = jobq_store_meta_put(self->store, "seq", self->seq);
+    if (!rc && self->last_id != self->last_id_at_begin)
+        rc = jobq_store_meta_put(self->store, "last_id", self->last_id);
+    if (!rc && jobq_mp_writer_error(&self->arena))
+        rc = jobq_mp_writer_error(&self->arena);
+    if (rc) {
+        jobq_store_abort(self->store);
+    } else {
+        rc = jobq_store_commit(self->store);
+    }
+    if (rc == JOBQ_OK)
+        return JOBQ_OK;
+    self->stats.commits_failed++;
+    s_rollback(self);
+    //  Replies become errors; nothing else that depended on the commit
+    //  goes out. Bodies of the rewritten errors go at the arena's end.
+    size_t kept = 0, n = self->nactions;
+    const char *why = rc == JOBQ_ESTOREFULL
+                          ? "storage full; retry later"
+                          : "storage error; nothing was saved";
+    if (jobq_mp_writer_error(&self->arena)) {
+        //  Out of arena: keep nothing but what can be rewritten.
+        self->arena.err = JOBQ_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        s_action_t a = self->actions[i];
+        if (!a.durable) {
+            self->actions[kept++] = a;
+        } else if (a.kind == JOBQ_ACT_CLIENT) {
+            a.body_off = self->arena.len;
+            jobq_msg_write_error(&self->arena, a.rid, rc, why);
+            a.body_len = self->arena.len - a.body_off;
+            a.cmd = JOBQ_CMD_ERROR;
+            a.durable = false;
+            self->actions[kept++] = a;
+        }
+    }
+    self->nactions = kept;
+    return rc;
+}
+
+size_t
+jobq_engine_action_count(const jobq_engine_t *self)
+{
+    return self->nactions;
+}
+
+void
+jobq_engine_action(const jobq_engine_t *self, size_t i, jobq_action_t *out)
+{
+    assert(i < self->nactions);
+    const s_action_t *a = &self->actions[i];
+    out->kind = a->kind;
+    out->cmd = a->cmd;
+    out->peer = self->arena.data + a->peer_off;
+    out->peer_len = a->peer_len;
+    out->body = self->arena.data + a->body_off;
+    out->body_len = a->body_len;
+}
+
+void
+jobq_engine_undeliverable(jobq_engine_t *self, size_t i)
+{
+    const s_action_t *a = &self->actions[i];
+    if (a->kind != JOBQ_ACT_WORKER)
+        return;
+    s_worker_t *w =
+        s_worker_find(self, self->arena.data + a->peer_off, a->peer_len);
+    if (w)
+        w->gone = true;
+}
+
+size_t
+jobq_engine_turn_bytes(const jobq_engine_t *self)
+{
+    return self->arena.len;
+}
+
+uint64_t
+jobq_engine_next_wakeup(const jobq_engine_t *self)
+{
+    uint64_t t = self->next_heartbeat;
+    if (self->next_promote < t)
+        t = self->next_promote;
+    if (jobq_leases_count(self->leases) && self->next_check < t)
+        t = self->next_check;
+    if (self->need_dispatch)
+        t = self->mono;
+    return t;
+}
+
+void
+jobq_engine_drain(jobq_engine_t *self)
+{
+    self->draining = true;
+}
+
+void
+jobq_engine_get_stats(const jobq_engine_t *self, jobq_engine_stats_t *out)
+{
+    *out = self->stats;
+}
+
+size_t
+jobq_engine_worker_count(const jobq_engine_t *self)
+{
+    return zhashx_size(self->workers);
+}

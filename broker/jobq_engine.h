@@ -1,0 +1,145 @@
+/*  jobq_engine.h: the broker's state machine, without sockets or clocks.
+
+    The shell runs turns. A turn is: begin(now), any number of client and
+    worker messages, tick (timers and dispatch), commit. Each call appends
+    actions (replies, jobs to send, events to publish) that the shell sends
+    only after commit returned JOBQ_OK: nothing is acknowledged before it is
+    durable. If the commit fails, every reply becomes an error, jobs and
+    events are dropped, and the in-memory state is put back as it was.
+
+    All memory is bounded: a turn's actions live in one arena the shell
+    caps; workers are limited by max_workers; leases by the capacity the
+    workers declared.
+*/
+#ifndef JOBQ_ENGINE_H_INCLUDED
+#define JOBQ_ENGINE_H_INCLUDED
+
+#include "jobq_msg.h"
+#include "jobq_store.h"
+
+typedef struct jobq_engine jobq_engine_t;
+
+typedef struct {
+    uint64_t lease_ms;           //  a held job is lost after this much
+                                 //  silence from its worker, ms
+    uint64_t heartbeat_ms;       //  broker -> worker heartbeat interval, ms
+    uint64_t worker_timeout_ms;  //  a silent worker is gone after this, ms
+    uint64_t idem_window_ms;     //  idempotency keys are honoured this long
+    uint64_t retry_base_ms;      //  first retry delay, doubled per attempt
+    uint64_t retry_max_ms;       //  retry delay ceiling, ms
+    uint32_t max_workers;        //  registered workers at most
+    uint32_t dispatch_per_turn;  //  jobs handed out per turn at most
+    uint32_t promote_per_turn;   //  delayed jobs made due per turn at most
+    uint32_t list_examine;       //  records one LIST may look at
+    uint64_t seed;               //  retry jitter seed
+} jobq_engine_config_t;
+
+//  Fill cfg with the documented defaults.
+void jobq_engine_config_defaults(jobq_engine_config_t *cfg);
+
+//  Where an action goes.
+typedef enum {
+    JOBQ_ACT_CLIENT = 0,  //  a reply on the client ROUTER
+    JOBQ_ACT_WORKER = 1,  //  a command on the worker ROUTER
+    JOBQ_ACT_PUBLISH = 2  //  an event on the PUB socket (peer = topic)
+} jobq_act_kind_t;
+
+typedef struct {
+    int kind;             //  jobq_act_kind_t
+    int cmd;              //  jobq_cmd_t of the message
+    const uint8_t *peer;  //  routing id, or topic for events
+    size_t peer_len;      //  bytes
+    const uint8_t *body;  //  encoded body
+    size_t body_len;      //  bytes
+} jobq_action_t;
+
+//  Counters for STATS and logs.
+typedef struct {
+    uint64_t bad_requests;     //  client messages refused as malformed
+    uint64_t bad_worker_msgs;  //  worker messages refused as malformed
+    uint64_t stale;            //  worker messages from stale attempts
+    uint64_t enqueued;         //  jobs created
+    uint64_t dispatched;       //  attempts started
+    uint64_t completed;        //  jobs completed
+    uint64_t failed;           //  jobs failed for good
+    uint64_t retried;          //  attempts that will run again
+    uint64_t lost;             //  attempts lost with their worker or lease
+    uint64_t commits_failed;   //  turns whose commit failed
+} jobq_engine_stats_t;
+
+//  NULL only if out of memory. store is borrowed and must outlive the
+//  engine.
+jobq_engine_t *jobq_engine_new(jobq_store_t *store,
+                               const jobq_engine_config_t *cfg);
+void jobq_engine_destroy(jobq_engine_t **self_p);
+
+//  Load the sequence and id counters and the running jobs from the store.
+//  Every running job gets a fresh lease from mono (restart time), so the
+//  workers that held them have lease_ms to come back. Call once, before the
+//  first turn. JOBQ_OK or a store error.
+int jobq_engine_recover(jobq_engine_t *self, uint64_t wall, uint64_t mono);
+
+//  Start a turn at wall (ms since epoch) and mono (monotonic ms).
+//  JOBQ_OK or a store error (then skip the turn).
+int jobq_engine_begin(jobq_engine_t *self, uint64_t wall, uint64_t mono);
+
+//  Handle one decoded client request from peer.
+void jobq_engine_client(jobq_engine_t *self,
+                        const uint8_t *peer,
+                        size_t peer_len,
+                        const jobq_msg_t *m);
+
+//  Handle one decoded worker message from peer.
+void jobq_engine_worker(jobq_engine_t *self,
+                        const uint8_t *peer,
+                        size_t peer_len,
+                        const jobq_msg_t *m);
+
+//  Answer a message that could not be decoded: an ERROR to a client (kind
+//  JOBQ_ACT_CLIENT) or a DISCONNECT to a worker. Counted.
+void jobq_engine_reject(jobq_engine_t *self,
+                        int kind,
+                        const uint8_t *peer,
+                        size_t peer_len,
+                        uint64_t rid,
+                        int err,
+                        const char *why);
+
+//  A subscriber asked for topic: if it names one job, publish its current
+//  state so the subscriber starts from it (see docs/PROTOCOL.md, Events).
+void
+jobq_engine_subscribed(jobq_engine_t *self, const uint8_t *topic, size_t len);
+
+//  Timers (delayed jobs, leases, timeouts, worker liveness, heartbeats) and
+//  dispatch. Call once per turn after the messages.
+void jobq_engine_tick(jobq_engine_t *self);
+
+//  Commit the turn. JOBQ_OK: send every action. Otherwise the error of the
+//  store; the actions are rewritten as described above.
+int jobq_engine_commit(jobq_engine_t *self);
+
+//  The actions of the turn, valid until the next begin.
+size_t jobq_engine_action_count(const jobq_engine_t *self);
+void
+jobq_engine_action(const jobq_engine_t *self, size_t i, jobq_action_t *out);
+
+//  The shell could not deliver action i (peer gone): a worker that cannot
+//  be reached is dropped next turn and its jobs go back to pending.
+void jobq_engine_undeliverable(jobq_engine_t *self, size_t i);
+
+//  Bytes of action bodies in this turn (the shell stops reading at a cap).
+size_t jobq_engine_turn_bytes(const jobq_engine_t *self);
+
+//  Monotonic ms of the next timer, or UINT64_MAX when none.
+uint64_t jobq_engine_next_wakeup(const jobq_engine_t *self);
+
+//  Stop accepting new jobs (SIGTERM): ENQUEUE and RETRY get "unavailable".
+void jobq_engine_drain(jobq_engine_t *self);
+
+//  Counters since start.
+void jobq_engine_get_stats(const jobq_engine_t *self, jobq_engine_stats_t *out);
+
+//  Workers currently registered.
+size_t jobq_engine_worker_count(const jobq_engine_t *self);
+
+#endif

@@ -1,0 +1,168 @@
+/*  jobq_store.c: dispatch through the implementation's operations, and the
+    fault seam shared by all implementations. */
+#include "jobq_store.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+struct jobq_store {
+    const jobq_store_ops_t *ops;  //  the implementation
+    void *impl;                   //  its state
+    int fail_commit;              //  test seam: next commit fails with this
+};
+
+extern const jobq_store_ops_t jobq_store_lmdb_ops;
+void *jobq_store_lmdb_impl_new(void);
+
+jobq_store_t *
+jobq_store_lmdb_new(void)
+{
+    jobq_store_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ops = &jobq_store_lmdb_ops;
+    self->impl = jobq_store_lmdb_impl_new();
+    if (!self->impl) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+int
+jobq_store_open(jobq_store_t *self, const jobq_store_config_t *cfg)
+{
+    return self->ops->open(self->impl, cfg);
+}
+
+void
+jobq_store_destroy(jobq_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    jobq_store_t *self = *self_p;
+    self->ops->destroy(&self->impl);
+    free(self);
+    *self_p = NULL;
+}
+
+int
+jobq_store_begin(jobq_store_t *self)
+{
+    return self->ops->begin(self->impl);
+}
+
+int
+jobq_store_commit(jobq_store_t *self)
+{
+    if (self->fail_commit) {
+        int err = self->fail_commit;
+        self->fail_commit = 0;
+        self->ops->abort(self->impl);
+        return err;
+    }
+    return self->ops->commit(self->impl);
+}
+
+void
+jobq_store_abort(jobq_store_t *self)
+{
+    self->ops->abort(self->impl);
+}
+
+int
+jobq_store_get(jobq_store_t *self, uint64_t id, jobq_jobdata_t *job)
+{
+    return self->ops->get(self->impl, id, job);
+}
+
+int
+jobq_store_put(jobq_store_t *self,
+               const jobq_jobdata_t *old,
+               const jobq_jobdata_t *job)
+{
+    return self->ops->put(self->impl, old, job);
+}
+
+int
+jobq_store_ready_first(jobq_store_t *self,
+                       jobq_str_t type,
+                       uint64_t *id,
+                       int32_t *priority)
+{
+    return self->ops->ready_first(self->impl, type, id, priority);
+}
+
+int
+jobq_store_delayed_first(jobq_store_t *self, uint64_t *run_at, uint64_t *id)
+{
+    return self->ops->delayed_first(self->impl, run_at, id);
+}
+
+int
+jobq_store_query(jobq_store_t *self,
+                 const jobq_store_query_t *q,
+                 jobq_store_visit_fn *fn,
+                 void *arg,
+                 uint64_t *next)
+{
+    return self->ops->query(self->impl, q, fn, arg, next);
+}
+
+int
+jobq_store_scan_status(jobq_store_t *self,
+                       int status,
+                       jobq_store_visit_fn *fn,
+                       void *arg)
+{
+    return self->ops->scan_status(self->impl, status, fn, arg);
+}
+
+int
+jobq_store_idem_get(jobq_store_t *self,
+                    jobq_str_t key,
+                    uint64_t *id,
+                    uint64_t *created)
+{
+    return self->ops->idem_get(self->impl, key, id, created);
+}
+
+int
+jobq_store_idem_put(jobq_store_t *self,
+                    jobq_str_t key,
+                    uint64_t id,
+                    uint64_t created)
+{
+    return self->ops->idem_put(self->impl, key, id, created);
+}
+
+int
+jobq_store_meta_get(jobq_store_t *self, const char *name, uint64_t *value)
+{
+    return self->ops->meta_get(self->impl, name, value);
+}
+
+int
+jobq_store_meta_put(jobq_store_t *self, const char *name, uint64_t value)
+{
+    return self->ops->meta_put(self->impl, name, value);
+}
+
+int
+jobq_store_counts(jobq_store_t *self, jobq_store_count_fn *fn, void *arg)
+{
+    return self->ops->counts(self->impl, fn, arg);
+}
+
+int
+jobq_store_grow(jobq_store_t *self)
+{
+    return self->ops->grow(self->impl);
+}
+
+void
+jobq_store_fail_next_commit(jobq_store_t *self, int err)
+{
+    assert(err < 0);
+    self->fail_commit = err;
+}

@@ -1,0 +1,163 @@
+/*  jobq_store.h: where jobs live, behind an interface.
+
+    The engine sees jobs, never LMDB: a write transaction per loop turn
+    (begin, any number of reads and puts, then commit or abort), the pending
+    indexes in dispatch order, LIST queries, idempotency keys, counters and
+    named 64-bit metadata. LMDB (jobq_store_lmdb.c) is the one implementation
+    today; a replicated backend would provide the same operations.
+
+    Lifetimes: strings and spans in a jobq_jobdata_t filled by the store
+    borrow from the transaction's memory and stay valid until the next put or
+    the end of the transaction, whichever comes first. Copy what you keep.
+*/
+#ifndef JOBQ_STORE_H_INCLUDED
+#define JOBQ_STORE_H_INCLUDED
+
+#include "jobq_msg.h"
+
+typedef struct jobq_store jobq_store_t;
+
+typedef struct {
+    const char *dir;    //  data directory, created if missing
+    uint64_t map_size;  //  initial LMDB map size, bytes (0 = default)
+    uint64_t map_max;   //  grow the map on demand up to this, bytes; 0 = never
+} jobq_store_config_t;
+
+//  A LIST query: newest first, ids below `before` (0 = from the newest).
+typedef struct {
+    jobq_str_t shop;       //  filter, empty = any
+    jobq_str_t type;       //  filter, empty = any
+    int status;            //  filter, -1 = any
+    uint64_t before;       //  exclusive upper bound on id, 0 = none
+    uint32_t limit;        //  matches wanted
+    uint32_t max_examine;  //  records looked at, at most (bounds the work)
+} jobq_store_query_t;
+
+//  Called for each job a scan yields; return nonzero to stop the scan.
+typedef int(jobq_store_visit_fn)(void *arg, const jobq_jobdata_t *job);
+//  Called for each (type, status) counter.
+typedef void(jobq_store_count_fn)(void *arg,
+                                  jobq_str_t type,
+                                  int status,
+                                  uint64_t count);
+
+//  The operations an implementation provides; see the wrappers below.
+typedef struct {
+    int (*open)(void *impl, const jobq_store_config_t *cfg);
+    void (*destroy)(void **impl_p);
+    int (*begin)(void *impl);
+    int (*commit)(void *impl);
+    void (*abort)(void *impl);
+    int (*get)(void *impl, uint64_t id, jobq_jobdata_t *job);
+    int (*put)(void *impl,
+               const jobq_jobdata_t *old,
+               const jobq_jobdata_t *job);
+    int (*ready_first)(void *impl,
+                       jobq_str_t type,
+                       uint64_t *id,
+                       int32_t *priority);
+    int (*delayed_first)(void *impl, uint64_t *run_at, uint64_t *id);
+    int (*query)(void *impl,
+                 const jobq_store_query_t *q,
+                 jobq_store_visit_fn *fn,
+                 void *arg,
+                 uint64_t *next);
+    int (*scan_status)(void *impl,
+                       int status,
+                       jobq_store_visit_fn *fn,
+                       void *arg);
+    int (*idem_get)(void *impl,
+                    jobq_str_t key,
+                    uint64_t *id,
+                    uint64_t *created);
+    int (*idem_put)(void *impl, jobq_str_t key, uint64_t id, uint64_t created);
+    int (*meta_get)(void *impl, const char *name, uint64_t *value);
+    int (*meta_put)(void *impl, const char *name, uint64_t value);
+    int (*counts)(void *impl, jobq_store_count_fn *fn, void *arg);
+    int (*grow)(void *impl);
+} jobq_store_ops_t;
+
+//  A store backed by LMDB. NULL only if out of memory. Open it next.
+jobq_store_t *jobq_store_lmdb_new(void);
+
+//  Open the store described by cfg. JOBQ_OK, JOBQ_ESTORAGE (cannot create or
+//  open the directory or environment), JOBQ_ECORRUPT or JOBQ_EVERSION.
+int jobq_store_open(jobq_store_t *self, const jobq_store_config_t *cfg);
+
+//  Close and free; safe on NULL; aborts an open transaction; sets *self_p
+//  to NULL.
+void jobq_store_destroy(jobq_store_t **self_p);
+
+//  Start the write transaction of a turn. JOBQ_OK or JOBQ_ESTORAGE.
+int jobq_store_begin(jobq_store_t *self);
+
+//  Make the transaction durable (fsync) and end it. JOBQ_OK only once the
+//  data is on disk; otherwise JOBQ_ESTOREFULL or JOBQ_ESTORAGE, and nothing
+//  of the transaction was persisted. The transaction is over either way.
+int jobq_store_commit(jobq_store_t *self);
+
+//  Drop the transaction's changes. Safe when none is open.
+void jobq_store_abort(jobq_store_t *self);
+
+//  Read job id. JOBQ_OK, JOBQ_ENOTFOUND or JOBQ_ECORRUPT.
+int jobq_store_get(jobq_store_t *self, uint64_t id, jobq_jobdata_t *job);
+
+//  Write job (new when old is NULL, else replacing old as read by get) and
+//  keep every index in step. JOBQ_OK, JOBQ_ESTOREFULL (the transaction is
+//  then unusable: abort it) or JOBQ_ESTORAGE.
+int jobq_store_put(jobq_store_t *self,
+                   const jobq_jobdata_t *old,
+                   const jobq_jobdata_t *job);
+
+//  The next job to dispatch for type: highest priority, then oldest.
+//  JOBQ_OK or JOBQ_ENOTFOUND.
+int jobq_store_ready_first(jobq_store_t *self,
+                           jobq_str_t type,
+                           uint64_t *id,
+                           int32_t *priority);
+
+//  The delayed job due first. JOBQ_OK or JOBQ_ENOTFOUND.
+int
+jobq_store_delayed_first(jobq_store_t *self, uint64_t *run_at, uint64_t *id);
+
+//  Run a LIST query, calling fn for each match. *next gets the cursor for
+//  the following page, 0 when the scan reached the end.
+int jobq_store_query(jobq_store_t *self,
+                     const jobq_store_query_t *q,
+                     jobq_store_visit_fn *fn,
+                     void *arg,
+                     uint64_t *next);
+
+//  Call fn for every job in status, oldest first.
+int jobq_store_scan_status(jobq_store_t *self,
+                           int status,
+                           jobq_store_visit_fn *fn,
+                           void *arg);
+
+//  Idempotency keys. get: JOBQ_OK or JOBQ_ENOTFOUND.
+int jobq_store_idem_get(jobq_store_t *self,
+                        jobq_str_t key,
+                        uint64_t *id,
+                        uint64_t *created);
+int jobq_store_idem_put(jobq_store_t *self,
+                        jobq_str_t key,
+                        uint64_t id,
+                        uint64_t created);
+
+//  Named counters of the broker (sequence, last id). get: JOBQ_ENOTFOUND
+//  when never written.
+int jobq_store_meta_get(jobq_store_t *self, const char *name, uint64_t *value);
+int jobq_store_meta_put(jobq_store_t *self, const char *name, uint64_t value);
+
+//  Call fn for every (type, status) with a nonzero count, as of this
+//  transaction.
+int jobq_store_counts(jobq_store_t *self, jobq_store_count_fn *fn, void *arg);
+
+//  Grow the map after a JOBQ_ESTOREFULL, with no transaction open.
+//  JOBQ_OK, or JOBQ_ESTOREFULL when already at the configured ceiling.
+int jobq_store_grow(jobq_store_t *self);
+
+//  Fault seam for tests: the next commit fails with err instead of syncing.
+void jobq_store_fail_next_commit(jobq_store_t *self, int err);
+
+#endif

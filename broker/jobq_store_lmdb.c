@@ -1,0 +1,687 @@
+/*  jobq_store_lmdb.c: the store on LMDB; the only file that includes lmdb.h.
+
+    Databases (docs/STORAGE.md): jobs (id -> record), ready (type, 0,
+    inverted priority, id), delayed (run_at, id), by_shop (shop, 0, id),
+    by_status (status, id), idem (key -> id, created), counts (type, 0,
+    status -> count), meta (name -> u64). Keys are big-endian so byte order
+    is numeric order. The environment is opened with LMDB's default,
+    durable sync: a commit returns after fsync. Never MDB_NOSYNC,
+    MDB_NOMETASYNC or MDB_WRITEMAP (a full disk would raise SIGBUS).
+*/
+#include "jobq_store.h"
+#include "jobq_record.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define S_DEFAULT_MAP (1ull << 30)  //  1 GiB, sparse on Linux
+#define S_MAX_DIRTY   64            //  distinct counters touched per turn
+#define S_KEY_MAX     (JOBQ_MAX_SHOP_LEN + 1 + 8 + 8)
+
+enum {
+    S_JOBS,
+    S_READY,
+    S_DELAYED,
+    S_SHOP,
+    S_STATUS,
+    S_IDEM,
+    S_COUNTS,
+    S_META,
+    S_NDB
+};
+static const char *const s_dbnames[S_NDB] = {"jobs",    "ready",     "delayed",
+                                             "by_shop", "by_status", "idem",
+                                             "counts",  "meta"};
+
+typedef struct {
+    char type[JOBQ_MAX_TYPE_LEN];  //  job type
+    size_t type_len;               //  bytes in type
+    int status;                    //  jobq_status_t
+    int64_t delta;                 //  change in this transaction
+} s_dirty_t;
+
+typedef struct {
+    MDB_env *env;                  //  the environment, NULL until open
+    MDB_dbi dbi[S_NDB];            //  the databases
+    MDB_txn *txn;                  //  the open write transaction, or NULL
+    uint8_t *rec;                  //  scratch for encoding records
+    size_t rec_cap;                //  bytes allocated in rec
+    s_dirty_t dirty[S_MAX_DIRTY];  //  counter deltas of this transaction
+    int ndirty;                    //  entries used in dirty
+    uint64_t map_size;             //  current map size, bytes
+    uint64_t map_max;              //  growth ceiling, bytes; 0 = no growth
+} s_lmdb_t;
+
+void *jobq_store_lmdb_impl_new(void);
+
+void *
+jobq_store_lmdb_impl_new(void)
+{
+    return calloc(1, sizeof(s_lmdb_t));
+}
+
+static int
+s_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return JOBQ_OK;
+    case MDB_NOTFOUND:
+        return JOBQ_ENOTFOUND;
+    case MDB_MAP_FULL:
+        return JOBQ_ESTOREFULL;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+        return JOBQ_ECORRUPT;
+    case MDB_VERSION_MISMATCH:
+        return JOBQ_EVERSION;
+    case ENOMEM:
+        return JOBQ_ENOMEM;
+    default:
+        return JOBQ_ESTORAGE;
+    }
+}
+
+static void
+s_be(uint8_t *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t) (v >> (8 * (n - 1 - i)));
+}
+
+static uint64_t
+s_unbe(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+//  --- keys -----------------------------------------------------------------
+
+static size_t
+s_key_id(uint8_t *k, uint64_t id)
+{
+    s_be(k, id, 8);
+    return 8;
+}
+
+//  Priority inverted so higher priorities sort first.
+static size_t
+s_key_ready(uint8_t *k, const jobq_jobdata_t *j)
+{
+    memcpy(k, j->type.ptr, j->type.len);
+    k[j->type.len] = 0;
+    s_be(k + j->type.len + 1,
+         (uint32_t) (JOBQ_MAX_PRIORITY - (int64_t) j->priority), 4);
+    s_be(k + j->type.len + 5, j->id, 8);
+    return j->type.len + 13;
+}
+
+static size_t
+s_key_delayed(uint8_t *k, const jobq_jobdata_t *j)
+{
+    s_be(k, j->run_at, 8);
+    s_be(k + 8, j->id, 8);
+    return 16;
+}
+
+static size_t
+s_key_shop(uint8_t *k, const jobq_jobdata_t *j)
+{
+    memcpy(k, j->shop.ptr, j->shop.len);
+    k[j->shop.len] = 0;
+    s_be(k + j->shop.len + 1, j->id, 8);
+    return j->shop.len + 9;
+}
+
+static size_t
+s_key_status(uint8_t *k, int status, uint64_t id)
+{
+    k[0] = (uint8_t) status;
+    s_be(k + 1, id, 8);
+    return 9;
+}
+
+//  --- lifecycle ------------------------------------------------------------
+
+static int
+s_open(void *impl, const jobq_store_config_t *cfg)
+{
+    s_lmdb_t *self = impl;
+    if (mkdir(cfg->dir, 0700) != 0 && errno != EEXIST)
+        return JOBQ_ESTORAGE;
+    int rc = mdb_env_create(&self->env);
+    if (rc)
+        return s_err(rc);
+    self->map_size = cfg->map_size ? cfg->map_size : S_DEFAULT_MAP;
+    self->map_max = cfg->map_max;
+    mdb_env_set_maxdbs(self->env, S_NDB);
+    mdb_env_set_mapsize(self->env, self->map_size);
+    mdb_env_set_maxreaders(self->env, 126);
+    rc = mdb_env_open(self->env, cfg->dir, MDB_NOTLS, 0600);
+    if (rc)
+        goto fail;
+    //  Readers left by a process that died are cleared at start.
+    int dead = 0;
+    mdb_reader_check(self->env, &dead);
+    MDB_envinfo info;
+    mdb_env_info(self->env, &info);
+    if (info.me_mapsize > self->map_size)
+        self->map_size = info.me_mapsize;
+    MDB_txn *txn;
+    rc = mdb_txn_begin(self->env, NULL, 0, &txn);
+    if (rc)
+        goto fail;
+    for (int i = 0; i < S_NDB; i++) {
+        rc = mdb_dbi_open(txn, s_dbnames[i], MDB_CREATE, &self->dbi[i]);
+        if (rc) {
+            mdb_txn_abort(txn);
+            goto fail;
+        }
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc)
+        goto fail;
+    return JOBQ_OK;
+fail:
+    mdb_env_close(self->env);
+    self->env = NULL;
+    return s_err(rc);
+}
+
+static void
+s_abort(void *impl)
+{
+    s_lmdb_t *self = impl;
+    if (self->txn)
+        mdb_txn_abort(self->txn);
+    self->txn = NULL;
+    self->ndirty = 0;
+}
+
+static void
+s_destroy(void **impl_p)
+{
+    s_lmdb_t *self = *impl_p;
+    if (!self)
+        return;
+    s_abort(self);
+    if (self->env)
+        mdb_env_close(self->env);
+    free(self->rec);
+    free(self);
+    *impl_p = NULL;
+}
+
+static int
+s_begin(void *impl)
+{
+    s_lmdb_t *self = impl;
+    if (self->txn)
+        return JOBQ_EINTERNAL;
+    self->ndirty = 0;
+    return s_err(mdb_txn_begin(self->env, NULL, 0, &self->txn));
+}
+
+static int s_flush_counts(s_lmdb_t *self);
+
+static int
+s_commit(void *impl)
+{
+    s_lmdb_t *self = impl;
+    if (!self->txn)
+        return JOBQ_EINTERNAL;
+    int rc = s_flush_counts(self);
+    if (rc != JOBQ_OK) {
+        s_abort(self);
+        return rc;
+    }
+    //  mdb_txn_commit frees the transaction whatever it returns.
+    int mrc = mdb_txn_commit(self->txn);
+    self->txn = NULL;
+    self->ndirty = 0;
+    if (mrc == MDB_BAD_TXN)  //  a put hit MAP_FULL earlier
+        return JOBQ_ESTOREFULL;
+    return mrc == MDB_SUCCESS ? JOBQ_OK : s_err(mrc);
+}
+
+static int
+s_grow(void *impl)
+{
+    s_lmdb_t *self = impl;
+    if (self->txn || !self->map_max || self->map_size >= self->map_max)
+        return JOBQ_ESTOREFULL;
+    uint64_t next = self->map_size * 2;
+    if (next > self->map_max)
+        next = self->map_max;
+    int rc = mdb_env_set_mapsize(self->env, next);
+    if (rc)
+        return s_err(rc);
+    self->map_size = next;
+    return JOBQ_OK;
+}
+
+//  --- jobs -----------------------------------------------------------------
+
+static int
+s_get(void *impl, uint64_t id, jobq_jobdata_t *job)
+{
+    s_lmdb_t *self = impl;
+    uint8_t k[8];
+    MDB_val key = {s_key_id(k, id), k}, val;
+    int rc = mdb_get(self->txn, self->dbi[S_JOBS], &key, &val);
+    if (rc)
+        return s_err(rc);
+    return jobq_record_decode(val.mv_data, val.mv_size, job);
+}
+
+static int
+s_put_key(s_lmdb_t *self,
+          int db,
+          const uint8_t *k,
+          size_t klen,
+          const void *v,
+          size_t vlen,
+          unsigned flags)
+{
+    MDB_val key = {klen, (void *) k}, val = {vlen, (void *) v};
+    return s_err(mdb_put(self->txn, self->dbi[db], &key, &val, flags));
+}
+
+static int
+s_del_key(s_lmdb_t *self, int db, const uint8_t *k, size_t klen)
+{
+    MDB_val key = {klen, (void *) k};
+    int rc = mdb_del(self->txn, self->dbi[db], &key, NULL);
+    return rc == MDB_NOTFOUND ? JOBQ_OK : s_err(rc);
+}
+
+static void
+s_count(s_lmdb_t *self, jobq_str_t type, int status, int64_t delta)
+{
+    for (int i = 0; i < self->ndirty; i++) {
+        s_dirty_t *d = &self->dirty[i];
+        if (d->status == status && d->type_len == type.len &&
+            memcmp(d->type, type.ptr, type.len) == 0) {
+            d->delta += delta;
+            return;
+        }
+    }
+    if (self->ndirty == S_MAX_DIRTY) {
+        //  Full: fold into the database now rather than grow without bound.
+        s_flush_counts(self);
+    }
+    s_dirty_t *d = &self->dirty[self->ndirty++];
+    memcpy(d->type, type.ptr, type.len);
+    d->type_len = type.len;
+    d->status = status;
+    d->delta = delta;
+}
+
+static size_t
+s_key_count(uint8_t *k, const char *type, size_t len, int status)
+{
+    memcpy(k, type, len);
+    k[len] = 0;
+    k[len + 1] = (uint8_t) status;
+    return len + 2;
+}
+
+static int
+s_flush_counts(s_lmdb_t *self)
+{
+    for (int i = 0; i < self->ndirty; i++) {
+        s_dirty_t *d = &self->dirty[i];
+        if (d->delta == 0)
+            continue;
+        uint8_t k[JOBQ_MAX_TYPE_LEN + 2];
+        MDB_val key = {s_key_count(k, d->type, d->type_len, d->status), k};
+        MDB_val val;
+        uint64_t n = 0;
+        if (mdb_get(self->txn, self->dbi[S_COUNTS], &key, &val) == 0 &&
+            val.mv_size == 8)
+            n = s_unbe(val.mv_data, 8);
+        n = (d->delta < 0 && (uint64_t) -d->delta > n)
+                ? 0
+                : (uint64_t) ((int64_t) n + d->delta);
+        int rc;
+        if (n == 0) {
+            rc = s_del_key(self, S_COUNTS, k, key.mv_size);
+        } else {
+            uint8_t v[8];
+            s_be(v, n, 8);
+            rc = s_put_key(self, S_COUNTS, k, key.mv_size, v, 8, 0);
+        }
+        if (rc)
+            return rc;
+    }
+    self->ndirty = 0;
+    return JOBQ_OK;
+}
+
+static int
+s_put(void *impl, const jobq_jobdata_t *old, const jobq_jobdata_t *job)
+{
+    s_lmdb_t *self = impl;
+    //  Encode the record and every key first: old and job may borrow from
+    //  pages the first mdb_put moves.
+    size_t need = jobq_record_size(job);
+    if (need > self->rec_cap) {
+        uint8_t *r = realloc(self->rec, need);
+        if (!r)
+            return JOBQ_ENOMEM;
+        self->rec = r;
+        self->rec_cap = need;
+    }
+    size_t rlen = jobq_record_encode(job, self->rec);
+    uint8_t kid[8], oq[S_KEY_MAX], nq[S_KEY_MAX], os[9], ns[9], ks[S_KEY_MAX];
+    size_t oql = 0, nql = 0, osl = 0, nsl, ksl = 0;
+    int oqdb = -1, nqdb = -1;
+    s_key_id(kid, job->id);
+    if (old && old->queue == JOBQ_QUEUE_READY)
+        oql = s_key_ready(oq, old), oqdb = S_READY;
+    else if (old && old->queue == JOBQ_QUEUE_DELAYED)
+        oql = s_key_delayed(oq, old), oqdb = S_DELAYED;
+    if (job->queue == JOBQ_QUEUE_READY)
+        nql = s_key_ready(nq, job), nqdb = S_READY;
+    else if (job->queue == JOBQ_QUEUE_DELAYED)
+        nql = s_key_delayed(nq, job), nqdb = S_DELAYED;
+    if (old)
+        osl = s_key_status(os, old->status, old->id);
+    nsl = s_key_status(ns, job->status, job->id);
+    if (!old)
+        ksl = s_key_shop(ks, job);
+    //  The type too: the counters are updated after the puts.
+    char tbuf[JOBQ_MAX_TYPE_LEN];
+    size_t tlen = job->type.len < sizeof tbuf ? job->type.len : sizeof tbuf;
+    memcpy(tbuf, job->type.ptr, tlen);
+    jobq_str_t type = {tbuf, tlen};
+    int same_queue = oqdb == nqdb && oql == nql && memcmp(oq, nq, oql) == 0;
+    int old_status = old ? old->status : -1;
+
+    //  New ids are always the largest so far: append is exact and cheap.
+    int rc =
+        s_put_key(self, S_JOBS, kid, 8, self->rec, rlen, old ? 0 : MDB_APPEND);
+    if (rc == JOBQ_ESTORAGE && !old)  //  an id below the last (clock reset)
+        rc = s_put_key(self, S_JOBS, kid, 8, self->rec, rlen, 0);
+    if (rc)
+        return rc;
+    if (!same_queue) {
+        if (oqdb >= 0 && (rc = s_del_key(self, oqdb, oq, oql)))
+            return rc;
+        if (nqdb >= 0 && (rc = s_put_key(self, nqdb, nq, nql, "", 0, 0)))
+            return rc;
+    }
+    if (old_status != job->status) {
+        if (old && (rc = s_del_key(self, S_STATUS, os, osl)))
+            return rc;
+        if ((rc = s_put_key(self, S_STATUS, ns, nsl, "", 0, 0)))
+            return rc;
+        if (old)
+            s_count(self, type, old_status, -1);
+        s_count(self, type, job->status, +1);
+    }
+    if (ksl && (rc = s_put_key(self, S_SHOP, ks, ksl, "", 0, 0)))
+        return rc;
+    return JOBQ_OK;
+}
+
+//  --- indexes ----------------------------------------------------------
+
+static int
+s_ready_first(void *impl, jobq_str_t type, uint64_t *id, int32_t *priority)
+{
+    s_lmdb_t *self = impl;
+    uint8_t k[JOBQ_MAX_TYPE_LEN + 1];
+    memcpy(k, type.ptr, type.len);
+    k[type.len] = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(self->txn, self->dbi[S_READY], &cur);
+    if (rc)
+        return s_err(rc);
+    MDB_val key = {type.len + 1, k}, val;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    int out = JOBQ_ENOTFOUND;
+    if (rc == 0 && key.mv_size == type.len + 13 &&
+        memcmp(key.mv_data, k, type.len + 1) == 0) {
+        const uint8_t *p = (const uint8_t *) key.mv_data + type.len + 1;
+        *priority = (int32_t) (JOBQ_MAX_PRIORITY - (int64_t) s_unbe(p, 4));
+        *id = s_unbe(p + 4, 8);
+        out = JOBQ_OK;
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        out = s_err(rc);
+    }
+    mdb_cursor_close(cur);
+    return out;
+}
+
+static int
+s_delayed_first(void *impl, uint64_t *run_at, uint64_t *id)
+{
+    s_lmdb_t *self = impl;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(self->txn, self->dbi[S_DELAYED], &cur);
+    if (rc)
+        return s_err(rc);
+    MDB_val key, val;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+    if (rc == 0 && key.mv_size == 16) {
+        *run_at = s_unbe(key.mv_data, 8);
+        *id = s_unbe((const uint8_t *) key.mv_data + 8, 8);
+    }
+    mdb_cursor_close(cur);
+    return rc == 0 ? JOBQ_OK : s_err(rc);
+}
+
+static bool
+s_match(const jobq_store_query_t *q, const jobq_jobdata_t *j)
+{
+    if (q->status >= 0 && j->status != q->status)
+        return false;
+    if (q->type.len && (j->type.len != q->type.len ||
+                        memcmp(j->type.ptr, q->type.ptr, q->type.len)))
+        return false;
+    if (q->shop.len && (j->shop.len != q->shop.len ||
+                        memcmp(j->shop.ptr, q->shop.ptr, q->shop.len)))
+        return false;
+    return true;
+}
+
+//  Walk one index backwards from (prefix, before) while keys keep the
+//  prefix; the last 8 key bytes are the job id.
+static int
+s_query(void *impl,
+        const jobq_store_query_t *q,
+        jobq_store_visit_fn *fn,
+        void *arg,
+        uint64_t *next)
+{
+    s_lmdb_t *self = impl;
+    uint8_t k[S_KEY_MAX];
+    size_t plen = 0;
+    int db = S_JOBS;
+    if (q->shop.len) {
+        db = S_SHOP;
+        memcpy(k, q->shop.ptr, q->shop.len);
+        k[q->shop.len] = 0;
+        plen = q->shop.len + 1;
+    } else if (q->status >= 0) {
+        db = S_STATUS;
+        k[0] = (uint8_t) q->status;
+        plen = 1;
+    }
+    s_be(k + plen, q->before ? q->before : UINT64_MAX, 8);
+    *next = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(self->txn, self->dbi[db], &cur);
+    if (rc)
+        return s_err(rc);
+    MDB_val key = {plen + 8, k}, val;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+    else if (rc == 0)
+        rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
+    //  With no `before`, a key equal to (prefix, UINT64_MAX) cannot exist.
+    uint32_t seen = 0, matched = 0;
+    int out = JOBQ_OK;
+    while (rc == 0) {
+        if (key.mv_size != plen + 8 || memcmp(key.mv_data, k, plen) != 0)
+            break;
+        uint64_t id = s_unbe((const uint8_t *) key.mv_data + plen, 8);
+        if (seen == q->max_examine || matched == q->limit) {
+            *next = id + 1;  //  resume with this id included
+            break;
+        }
+        seen++;
+        jobq_jobdata_t j;
+        int drc = (db == S_JOBS)
+                      ? jobq_record_decode(val.mv_data, val.mv_size, &j)
+                      : s_get(self, id, &j);
+        if (drc == JOBQ_OK && s_match(q, &j)) {
+            matched++;
+            if (fn(arg, &j))
+                break;
+        } else if (drc != JOBQ_OK && drc != JOBQ_ENOTFOUND) {
+            out = drc;
+            break;
+        }
+        rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        out = s_err(rc);
+    mdb_cursor_close(cur);
+    return out;
+}
+
+static int
+s_scan_status(void *impl, int status, jobq_store_visit_fn *fn, void *arg)
+{
+    s_lmdb_t *self = impl;
+    uint8_t k[9];
+    s_key_status(k, status, 0);
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(self->txn, self->dbi[S_STATUS], &cur);
+    if (rc)
+        return s_err(rc);
+    MDB_val key = {9, k}, val;
+    int out = JOBQ_OK;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size == 9 &&
+           ((const uint8_t *) key.mv_data)[0] == (uint8_t) status) {
+        uint64_t id = s_unbe((const uint8_t *) key.mv_data + 1, 8);
+        jobq_jobdata_t j;
+        int grc = s_get(self, id, &j);
+        if (grc != JOBQ_OK) {
+            out = grc;
+            break;
+        }
+        if (fn(arg, &j))
+            break;
+        rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return out;
+}
+
+//  --- keys, meta, counts -----------------------------------------------------
+
+static int
+s_idem_get(void *impl, jobq_str_t k, uint64_t *id, uint64_t *created)
+{
+    s_lmdb_t *self = impl;
+    MDB_val key = {k.len, (void *) k.ptr}, val;
+    int rc = mdb_get(self->txn, self->dbi[S_IDEM], &key, &val);
+    if (rc)
+        return s_err(rc);
+    if (val.mv_size != 16)
+        return JOBQ_ECORRUPT;
+    *id = s_unbe(val.mv_data, 8);
+    *created = s_unbe((const uint8_t *) val.mv_data + 8, 8);
+    return JOBQ_OK;
+}
+
+static int
+s_idem_put(void *impl, jobq_str_t k, uint64_t id, uint64_t created)
+{
+    s_lmdb_t *self = impl;
+    uint8_t v[16];
+    s_be(v, id, 8);
+    s_be(v + 8, created, 8);
+    return s_put_key(self, S_IDEM, (const uint8_t *) k.ptr, k.len, v, 16, 0);
+}
+
+static int
+s_meta_get(void *impl, const char *name, uint64_t *value)
+{
+    s_lmdb_t *self = impl;
+    MDB_val key = {strlen(name), (void *) name}, val;
+    int rc = mdb_get(self->txn, self->dbi[S_META], &key, &val);
+    if (rc)
+        return s_err(rc);
+    if (val.mv_size != 8)
+        return JOBQ_ECORRUPT;
+    *value = s_unbe(val.mv_data, 8);
+    return JOBQ_OK;
+}
+
+static int
+s_meta_put(void *impl, const char *name, uint64_t value)
+{
+    s_lmdb_t *self = impl;
+    uint8_t v[8];
+    s_be(v, value, 8);
+    return s_put_key(self, S_META, (const uint8_t *) name, strlen(name), v, 8,
+                     0);
+}
+
+static int
+s_counts(void *impl, jobq_store_count_fn *fn, void *arg)
+{
+    s_lmdb_t *self = impl;
+    int rc = s_flush_counts(self);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(self->txn, self->dbi[S_COUNTS], &cur);
+    if (rc)
+        return s_err(rc);
+    MDB_val key, val;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+    while (rc == 0) {
+        if (key.mv_size >= 3 && val.mv_size == 8) {
+            jobq_str_t t = {key.mv_data, key.mv_size - 2};
+            int st = ((const uint8_t *) key.mv_data)[key.mv_size - 1];
+            fn(arg, t, st, s_unbe(val.mv_data, 8));
+        }
+        rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? JOBQ_OK : s_err(rc);
+}
+
+const jobq_store_ops_t jobq_store_lmdb_ops = {
+    .open = s_open,
+    .destroy = s_destroy,
+    .begin = s_begin,
+    .commit = s_commit,
+    .abort = s_abort,
+    .get = s_get,
+    .put = s_put,
+    .ready_first = s_ready_first,
+    .delayed_first = s_delayed_first,
+    .query = s_query,
+    .scan_status = s_scan_status,
+    .idem_get = s_idem_get,
+    .idem_put = s_idem_put,
+    .meta_get = s_meta_get,
+    .meta_put = s_meta_put,
+    .counts = s_counts,
+    .grow = s_grow,
+};

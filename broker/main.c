@@ -1,0 +1,199 @@
+/*  jobq-broker: the broker process. */
+#include "jobq_broker.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void
+s_on_signal(int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+static void
+s_usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: jobq-broker [options]\n"
+        "\n"
+        "Persist jobs in LMDB and hand them to workers over ZeroMQ.\n"
+        "\n"
+        "  --data DIR          data directory (default ./var/jobq)\n"
+        "  --clients EP        client endpoint (default tcp://127.0.0.1:5555)\n"
+        "  --workers EP        worker endpoint (default tcp://127.0.0.1:5556)\n"
+        "  --events EP         event endpoint  (default tcp://127.0.0.1:5557)\n"
+        "  --map-size MB       initial LMDB map size (default 1024)\n"
+        "  --map-max MB        grow the map up to this (default 65536, 0 = "
+        "never)\n"
+        "  --lease-ms MS       a held job is lost after this worker silence\n"
+        "                      (default 15000)\n"
+        "  --worker-timeout-ms MS  a silent worker is dropped (default 5000)\n"
+        "  --heartbeat-ms MS   broker heartbeat to workers (default 1000)\n"
+        "  --retry-base-ms MS  first retry delay, doubled per attempt\n"
+        "                      (default 1000)\n"
+        "  --quiet             log errors only\n"
+        "  --verbose           log every bad message too\n"
+        "  --help              this text\n"
+        "  --version           print the version\n");
+}
+
+//  Parse a whole unsigned number in [min, max]; false with a message if not.
+static bool
+s_number(
+    const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (!*arg || *end || errno || arg[0] == '-' || v < min || v > max) {
+        fprintf(stderr,
+                "jobq-broker: %s needs a number from %llu to %llu, "
+                "not '%s'\n",
+                opt, (unsigned long long) min, (unsigned long long) max, arg);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+int
+main(int argc, char **argv)
+{
+    jobq_broker_config_t cfg;
+    jobq_broker_config_defaults(&cfg);
+    jobq_log_t log = {stderr, JOBQ_LOG_NOTICE, "broker"};
+    cfg.log = &log;
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'},
+        {"clients", required_argument, 0, 'c'},
+        {"workers", required_argument, 0, 'w'},
+        {"events", required_argument, 0, 'e'},
+        {"map-size", required_argument, 0, 'm'},
+        {"map-max", required_argument, 0, 'M'},
+        {"lease-ms", required_argument, 0, 'l'},
+        {"worker-timeout-ms", required_argument, 0, 't'},
+        {"heartbeat-ms", required_argument, 0, 'b'},
+        {"retry-base-ms", required_argument, 0, 'r'},
+        {"quiet", no_argument, 0, 'q'},
+        {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0}};
+    int c;
+    uint64_t v;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            cfg.data_dir = optarg;
+            break;
+        case 'c':
+            cfg.clients_ep = optarg;
+            break;
+        case 'w':
+            cfg.workers_ep = optarg;
+            break;
+        case 'e':
+            cfg.events_ep = optarg;
+            break;
+        case 'm':
+            if (!s_number("--map-size", optarg, 1, 1u << 24, &v))
+                return 2;
+            cfg.map_size = v << 20;
+            break;
+        case 'M':
+            if (!s_number("--map-max", optarg, 0, 1u << 24, &v))
+                return 2;
+            cfg.map_max = v << 20;
+            break;
+        case 'l':
+            if (!s_number("--lease-ms", optarg, 100, 86400000, &v))
+                return 2;
+            cfg.engine.lease_ms = v;
+            break;
+        case 't':
+            if (!s_number("--worker-timeout-ms", optarg, 100, 86400000, &v))
+                return 2;
+            cfg.engine.worker_timeout_ms = v;
+            break;
+        case 'b':
+            if (!s_number("--heartbeat-ms", optarg, 10, 600000, &v))
+                return 2;
+            cfg.engine.heartbeat_ms = v;
+            break;
+        case 'r':
+            if (!s_number("--retry-base-ms", optarg, 0, 3600000, &v))
+                return 2;
+            cfg.engine.retry_base_ms = v;
+            break;
+        case 'q':
+            log.level = JOBQ_LOG_ERROR;
+            break;
+        case 'v':
+            log.level = JOBQ_LOG_INFO;
+            break;
+        case 'h':
+            s_usage(stdout);
+            return 0;
+        case 'V':
+            printf("jobq-broker %s\n", JOBQ_VERSION_STRING);
+            return 0;
+        default:
+            fprintf(stderr, "jobq-broker: unknown or incomplete option '%s'\n",
+                    argv[optind - 1]);
+            s_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "jobq-broker: unexpected argument '%s'\n",
+                argv[optind]);
+        return 2;
+    }
+#ifdef JOBQ_FAULTS
+    //  Test builds: JOBQ_CRASH_AT=point[:N] kills the broker at a fault
+    //  point (the Nth time it is reached).
+    static char crash[64];
+    const char *env = getenv("JOBQ_CRASH_AT");
+    if (env && *env) {
+        snprintf(crash, sizeof crash, "%s", env);
+        char *colon = strchr(crash, ':');
+        cfg.crash_after = 1;
+        if (colon) {
+            *colon = '\0';
+            if (!s_number("JOBQ_CRASH_AT count", colon + 1, 1, 1000000, &v))
+                return 2;
+            cfg.crash_after = (uint32_t) v;
+        }
+        cfg.crash_at = crash;
+    }
+#endif
+    if (cfg.map_max && cfg.map_max < cfg.map_size)
+        cfg.map_max = cfg.map_size;
+    //  We own our signals: czmq's handler would swallow them.
+    zsys_handler_set(NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    jobq_broker_t *b = jobq_broker_new(&cfg);
+    if (!b) {
+        fprintf(stderr, "jobq-broker: out of memory\n");
+        return 1;
+    }
+    int rc = jobq_broker_start(b);
+    if (rc == JOBQ_OK)
+        rc = jobq_broker_run(b, &s_stop, NULL);
+    jobq_broker_destroy(&b);
+    return rc == JOBQ_OK ? 0 : 1;
+}
