@@ -1,0 +1,153 @@
+/*  jobq_worker.h: processors, their registry, and the worker runtime.
+
+    A processor is a function that runs one job: it reads the job's input (a
+    msgpack map), reports progress, checks for cancellation, writes an
+    output map and returns JOBQ_OK, or sets an error and returns non-zero.
+    The runtime runs each job on its own slot thread (one per unit of
+    concurrency), so a long job never delays heartbeats or other jobs, and a
+    processor's error never takes the worker down.
+*/
+#ifndef JOBQ_WORKER_H_INCLUDED
+#define JOBQ_WORKER_H_INCLUDED
+
+#include <signal.h>
+#include <stdarg.h>
+
+#include "jobq/jobq_mp.h"
+#include "jobq/jobq_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  --- the job a processor runs ---------------------------------------------
+
+typedef struct jobq_job jobq_job_t;
+
+//  The job's id as 16 hex digits; borrowed, valid during the call.
+JOBQ_EXPORT const char *jobq_job_id(const jobq_job_t *job);
+//  Its type and shop id; borrowed, NUL-terminated.
+JOBQ_EXPORT const char *jobq_job_type(const jobq_job_t *job);
+JOBQ_EXPORT const char *jobq_job_shop(const jobq_job_t *job);
+//  Attempt number, from 1.
+JOBQ_EXPORT uint32_t jobq_job_attempt(const jobq_job_t *job);
+//  The input map, encoded; borrowed. Already checked against the protocol
+//  limits, so it can be read with jobq_mp_* or unpacked with msgpack-c.
+JOBQ_EXPORT jobq_bytes_t jobq_job_input(const jobq_job_t *job);
+
+//  Input fields by key. JOBQ_OK, JOBQ_ENOTFOUND (absent or nil) or
+//  JOBQ_EINVAL (present with another type). Strings borrow from the input.
+JOBQ_EXPORT int
+jobq_job_input_str(const jobq_job_t *job, const char *key, jobq_str_t *out);
+JOBQ_EXPORT int
+jobq_job_input_int(const jobq_job_t *job, const char *key, int64_t *out);
+JOBQ_EXPORT int
+jobq_job_input_bool(const jobq_job_t *job, const char *key, bool *out);
+
+//  Report progress: percent (0..100, clamped) and a printf-style message
+//  (NULL for none, cut at JOBQ_MAX_MESSAGE_LEN). Reports that change
+//  nothing are not sent. Returns JOBQ_OK or JOBQ_ECANCELLED when the job
+//  has been cancelled (stop then).
+JOBQ_EXPORT int
+jobq_job_progress(jobq_job_t *job, unsigned percent, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+//  True once the job was cancelled, timed out on the broker, or the worker
+//  is shutting down. Cheap; call it between steps.
+JOBQ_EXPORT bool jobq_job_cancelled(jobq_job_t *job);
+
+//  Sleep up to ms, waking early on cancellation. Returns JOBQ_OK or
+//  JOBQ_ECANCELLED.
+JOBQ_EXPORT int jobq_job_sleep(jobq_job_t *job, uint64_t ms);
+
+//  Where the processor writes its output: exactly one map. Capped at
+//  JOBQ_MAX_OUTPUT_BYTES. Left empty, the output is {}.
+JOBQ_EXPORT jobq_mp_writer_t *jobq_job_output(jobq_job_t *job);
+
+//  Set the error message (printf-style) for a failing return. permanent:
+//  do not retry this job. Returns JOBQ_EFAILED, so a processor can write
+//  `return jobq_job_fail(job, false, "HTTP %d", code);`.
+JOBQ_EXPORT int
+jobq_job_fail(jobq_job_t *job, bool permanent, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+//  The client endpoint of the broker this worker serves (for processors
+//  that read other jobs, such as export_data). Borrowed.
+JOBQ_EXPORT const char *jobq_job_broker_clients(const jobq_job_t *job);
+
+//  The worker's export directory (--export-dir). Borrowed.
+JOBQ_EXPORT const char *jobq_job_export_dir(const jobq_job_t *job);
+
+//  --- processors and the registry ------------------------------------------
+
+//  Run job. Return JOBQ_OK to complete with the output map, anything else to
+//  fail (with the message set by jobq_job_fail, or the error's name).
+//  state is the pointer given at registration. Runs on a slot thread: it
+//  must not touch other jobs' data; it may block (it is the point).
+typedef int(jobq_process_fn)(jobq_job_t *job, void *state);
+
+typedef struct jobq_registry jobq_registry_t;
+
+//  An empty registry. NULL only if out of memory.
+JOBQ_EXPORT jobq_registry_t *jobq_registry_new(void);
+JOBQ_EXPORT void jobq_registry_destroy(jobq_registry_t **self_p);
+
+//  Register fn for type ([a-z0-9_.-], 1..64 bytes). JOBQ_OK, JOBQ_EINVAL (bad
+//  name), JOBQ_EEXIST (already registered), JOBQ_ETOOBIG (more than
+//  JOBQ_MAX_WORKER_TYPES) or JOBQ_ENOMEM.
+JOBQ_EXPORT int jobq_registry_add(jobq_registry_t *self,
+                                  const char *type,
+                                  jobq_process_fn *fn,
+                                  void *state);
+
+//  Number of types, and the i-th name (borrowed).
+JOBQ_EXPORT size_t jobq_registry_count(const jobq_registry_t *self);
+JOBQ_EXPORT const char *jobq_registry_type(const jobq_registry_t *self,
+                                           size_t i);
+
+//  The processor for a type of len bytes: JOBQ_OK or JOBQ_ENOTFOUND.
+JOBQ_EXPORT int jobq_registry_find(const jobq_registry_t *self,
+                                   const char *type,
+                                   size_t len,
+                                   jobq_process_fn **fn,
+                                   void **state);
+
+//  --- the worker runtime ----------------------------------------------------
+
+typedef struct {
+    const char *broker;          //  broker worker endpoint
+    const char *clients;         //  broker client endpoint (for processors)
+    const char *name;            //  routing id, 1..64 printable; NULL = made up
+    const char *const *types;    //  NULL-terminated subset to run; NULL = all
+    const char *export_dir;      //  for processors that write files
+    uint32_t concurrency;        //  slots (jobs at once), 1..JOBQ_MAX_CAPACITY
+    uint64_t heartbeat_ms;       //  heartbeat interval
+    uint64_t broker_timeout_ms;  //  reconnect after this much broker silence
+    uint64_t grace_ms;           //  on stop: time running jobs get to finish
+    bool verbose;                //  log each job to stderr
+} jobq_worker_config_t;
+
+typedef struct jobq_worker jobq_worker_t;
+
+//  Defaults: tcp://127.0.0.1:5556, concurrency 4, heartbeat 1000 ms,
+//  broker timeout 5000 ms, grace 10000 ms, export dir ./var/exports.
+JOBQ_EXPORT void jobq_worker_config_defaults(jobq_worker_config_t *cfg);
+
+//  A worker running the processors of registry (borrowed; must outlive the
+//  worker). NULL if out of memory. Strings in cfg are copied.
+JOBQ_EXPORT jobq_worker_t *jobq_worker_new(const jobq_worker_config_t *cfg,
+                                           jobq_registry_t *registry);
+
+//  Connect, register and run jobs until *stop becomes nonzero (from a
+//  signal handler). Then take no new jobs, cancel the running ones, give
+//  them grace_ms to finish and report, and return. JOBQ_OK, JOBQ_EINVAL (a
+//  type in cfg->types is not registered, or bad settings).
+JOBQ_EXPORT int jobq_worker_run(jobq_worker_t *self,
+                                volatile sig_atomic_t *stop);
+
+JOBQ_EXPORT void jobq_worker_destroy(jobq_worker_t **self_p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
