@@ -1,0 +1,598 @@
+/*  jobq_client.c: synchronous requests over one DEALER, and watch. */
+#include "jobq/jobq_client.h"
+#include "jobq_msg.h"
+#include "jobq_wire.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_SNAPSHOT_MS 1000  //  watch: take a fresh snapshot after silence
+
+struct jobq_client {
+    jobq_client_config_t cfg;  //  copy; endpoints below
+    char broker[256];          //  client endpoint
+    char events[256];          //  event endpoint
+    zsock_t *dealer;           //  requests
+    uint64_t next_rid;         //  request ids
+    jobq_mp_writer_t w;        //  request encoding
+    zmq_msg_t reply;           //  body of the last reply (kept for views)
+    bool have_reply;           //  reply holds a message
+    char last_error[512];      //  message of the last failure
+};
+
+void
+jobq_client_config_defaults(jobq_client_config_t *cfg)
+{
+    cfg->broker = "tcp://127.0.0.1:5555";
+    cfg->events = "tcp://127.0.0.1:5557";
+    cfg->timeout_ms = 3000;
+    cfg->retries = 1;
+}
+
+jobq_client_t *
+jobq_client_new(const jobq_client_config_t *cfg)
+{
+    jobq_client_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    jobq_client_config_t d;
+    jobq_client_config_defaults(&d);
+    self->cfg = cfg ? *cfg : d;
+    snprintf(self->broker, sizeof self->broker, "%s",
+             self->cfg.broker ? self->cfg.broker : d.broker);
+    snprintf(self->events, sizeof self->events, "%s",
+             self->cfg.events ? self->cfg.events : d.events);
+    if (self->cfg.timeout_ms <= 0)
+        self->cfg.timeout_ms = d.timeout_ms;
+    if (self->cfg.retries < 0)
+        self->cfg.retries = 0;
+    self->dealer = zsock_new(ZMQ_DEALER);
+    if (!self->dealer) {
+        free(self);
+        return NULL;
+    }
+    jobq_wire_setup(self->dealer, 0);
+    if (zsock_connect(self->dealer, "%s", self->broker) < 0) {
+        zsock_destroy(&self->dealer);
+        free(self);
+        return NULL;
+    }
+    //  Request ids start at a random point so a reply meant for an earlier
+    //  client process that used the same routing id is not taken as ours.
+    self->next_rid = ((uint64_t) zclock_usecs() << 16) | 1;
+    jobq_mp_writer_init(&self->w, JOBQ_MAX_FRAME_BYTES);
+    zmq_msg_init(&self->reply);
+    return self;
+}
+
+void
+jobq_client_destroy(jobq_client_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    jobq_client_t *self = *self_p;
+    zsock_destroy(&self->dealer);
+    jobq_mp_writer_fini(&self->w);
+    zmq_msg_close(&self->reply);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *
+jobq_client_last_error(const jobq_client_t *self)
+{
+    return self->last_error;
+}
+
+static int s_error(jobq_client_t *self, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+s_error(jobq_client_t *self, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(self->last_error, sizeof self->last_error, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+//  Send m (with a fresh rid) and wait for its reply, resending the same
+//  bytes after each timeout. On JOBQ_OK, *body is the REPLY body (valid
+//  until the next request). A broker ERROR is returned as its code.
+static int
+s_request(jobq_client_t *self, jobq_msg_t *m, jobq_bytes_t *body)
+{
+    m->rid = self->next_rid++;
+    jobq_mp_writer_reset(&self->w);
+    jobq_msg_encode(m, &self->w);
+    if (jobq_mp_writer_error(&self->w))
+        return s_error(self, jobq_mp_writer_error(&self->w),
+                       "request too large (limit %u bytes)",
+                       JOBQ_MAX_FRAME_BYTES);
+    self->last_error[0] = '\0';
+    for (int attempt = 0; attempt <= self->cfg.retries; attempt++) {
+        int rc = jobq_wire_send_wait(self->dealer, m->cmd, self->w.data,
+                                     self->w.len, self->cfg.timeout_ms);
+        if (rc != JOBQ_OK)
+            continue;
+        int64_t deadline = zclock_mono() + self->cfg.timeout_ms;
+        while (true) {
+            int64_t left = deadline - zclock_mono();
+            if (left <= 0)
+                break;
+            zmq_pollitem_t item = {zsock_resolve(self->dealer), 0, ZMQ_POLLIN,
+                                   0};
+            if (zmq_poll(&item, 1, (long) left) <= 0)
+                continue;
+            jobq_wire_in_t in;
+            if (jobq_wire_recv(self->dealer, false, true, &in) != JOBQ_OK)
+                continue;
+            jobq_msg_t r;
+            jobq_msg_why_t why;
+            if (in.err != JOBQ_OK ||
+                jobq_msg_decode(in.cmd, in.body, in.body_len, &r, &why) !=
+                    JOBQ_OK ||
+                r.rid != m->rid) {
+                jobq_wire_in_close(&in);  //  stale or foreign: skip it
+                continue;
+            }
+            if (r.cmd == JOBQ_CMD_ERROR) {
+                s_error(self, r.u.error.code, "%.*s",
+                        (int) r.u.error.message.len, r.u.error.message.ptr);
+                jobq_wire_in_close(&in);
+                return r.u.error.code;
+            }
+            //  Keep the body frame alive for the caller's views.
+            zmq_msg_close(&self->reply);
+            zmq_msg_init(&self->reply);
+            zmq_msg_move(&self->reply, &in.frames[2]);
+            jobq_wire_in_close(&in);
+            body->ptr = zmq_msg_data(&self->reply);
+            body->len = zmq_msg_size(&self->reply);
+            return JOBQ_OK;
+        }
+    }
+    return s_error(self, JOBQ_EUNAVAILABLE,
+                   "no reply from the broker at %s within %d ms (%d tries)",
+                   self->broker, self->cfg.timeout_ms, self->cfg.retries + 1);
+}
+
+//  --- job info
+//  ----------------------------------------------------------------
+
+static char *
+s_dup(jobq_str_t s)
+{
+    if (!s.len)
+        return NULL;
+    char *p = malloc(s.len + 1);
+    if (p) {
+        memcpy(p, s.ptr, s.len);
+        p[s.len] = '\0';
+    }
+    return p;
+}
+
+static jobq_bytes_t
+s_dup_bytes(jobq_bytes_t b)
+{
+    jobq_bytes_t out = {NULL, 0};
+    if (!b.len)
+        return out;
+    uint8_t *p = malloc(b.len);
+    if (p) {
+        memcpy(p, b.ptr, b.len);
+        out.ptr = p;
+        out.len = b.len;
+    }
+    return out;
+}
+
+static void
+s_fixed(char *dst, size_t cap, jobq_str_t s)
+{
+    size_t n = s.len < cap - 1 ? s.len : cap - 1;
+    if (n)
+        memcpy(dst, s.ptr, n);
+    dst[n] = '\0';
+}
+
+static void
+s_info(jobq_job_info_t *info, const jobq_jobdata_t *j)
+{
+    memset(info, 0, sizeof *info);
+    jobq_id_format(j->id, info->id);
+    s_fixed(info->type, sizeof info->type, j->type);
+    s_fixed(info->shop_id, sizeof info->shop_id, j->shop);
+    info->status = j->status;
+    info->progress = j->progress;
+    info->message = s_dup(j->message);
+    info->error = s_dup(j->error);
+    info->key = s_dup(j->key);
+    info->worker = s_dup(j->worker);
+    info->attempts = j->attempts;
+    info->max_attempts = j->max_attempts;
+    info->priority = j->priority;
+    info->run_at = j->run_at;
+    info->timeout_ms = j->timeout_ms;
+    info->created_at = j->created_at;
+    info->updated_at = j->updated_at;
+    info->started_at = j->started_at;
+    info->completed_at = j->completed_at;
+    info->lease_until = j->lease_until;
+    info->version = j->version;
+    info->seq = j->seq;
+    info->input = s_dup_bytes(j->input);
+    info->output = s_dup_bytes(j->output);
+    info->errors = s_dup_bytes(j->errors);
+}
+
+void
+jobq_job_info_clear(jobq_job_info_t *info)
+{
+    if (!info)
+        return;
+    free(info->message);
+    free(info->error);
+    free(info->key);
+    free(info->worker);
+    free((void *) info->input.ptr);
+    free((void *) info->output.ptr);
+    free((void *) info->errors.ptr);
+    memset(info, 0, sizeof *info);
+}
+
+//  Find key in the reply map body and position r on its value.
+static int
+s_reply_field(jobq_client_t *self,
+              jobq_bytes_t body,
+              const char *key,
+              jobq_mp_reader_t *r)
+{
+    jobq_bytes_t v;
+    if (jobq_mp_map_find(body, key, &v) != JOBQ_OK)
+        return s_error(self, JOBQ_EPROTO, "reply lacks '%s'", key);
+    jobq_mp_reader_init(r, v.ptr, v.len);
+    return JOBQ_OK;
+}
+
+static int
+s_job_reply(jobq_client_t *self, jobq_msg_t *m, jobq_job_info_t *info)
+{
+    jobq_bytes_t body;
+    int rc = s_request(self, m, &body);
+    if (rc != JOBQ_OK)
+        return rc;
+    jobq_mp_reader_t r;
+    jobq_jobdata_t j;
+    if ((rc = s_reply_field(self, body, "job", &r)) != JOBQ_OK)
+        return rc;
+    if (jobq_msg_read_job(&r, &j) != JOBQ_OK)
+        return s_error(self, JOBQ_EPROTO, "malformed job in reply");
+    if (info)
+        s_info(info, &j);
+    return JOBQ_OK;
+}
+
+static int
+s_parse_id(jobq_client_t *self, const char *id, uint64_t *out)
+{
+    if (!id || jobq_id_parse(id, strlen(id), out) != JOBQ_OK)
+        return s_error(self, JOBQ_EINVAL,
+                       "'%s' is not a job id (%d hex digits)", id ? id : "",
+                       JOBQ_ID_LEN);
+    return JOBQ_OK;
+}
+
+//  --- requests ---------------------------------------------------------------
+
+int
+jobq_client_enqueue(jobq_client_t *self,
+                    const jobq_enqueue_t *req,
+                    char id[JOBQ_ID_LEN + 1],
+                    bool *created)
+{
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_ENQUEUE;
+    if (!req->type || !req->shop_id)
+        return s_error(self, JOBQ_EINVAL, "type and shop_id are required");
+    m.u.enqueue.type = (jobq_str_t){req->type, strlen(req->type)};
+    m.u.enqueue.shop = (jobq_str_t){req->shop_id, strlen(req->shop_id)};
+    static const uint8_t empty[] = {0x80};
+    m.u.enqueue.input = req->input.len ? req->input : (jobq_bytes_t){empty, 1};
+    m.u.enqueue.priority = req->priority;
+    m.u.enqueue.delay_ms = req->delay_ms;
+    m.u.enqueue.max_attempts =
+        req->max_attempts ? req->max_attempts : JOBQ_DEFAULT_ATTEMPTS;
+    m.u.enqueue.timeout_ms = req->timeout_ms;
+    char auto_key[48];
+    if (req->key) {
+        m.u.enqueue.key = (jobq_str_t){req->key, strlen(req->key)};
+    } else if (self->cfg.retries > 0) {
+        //  A resent request must not make a second job: give it a key.
+        snprintf(auto_key, sizeof auto_key, "auto-%016llx%012llx",
+                 (unsigned long long) self->next_rid,
+                 (unsigned long long) (zclock_usecs() & 0xffffffffffffULL));
+        m.u.enqueue.key = (jobq_str_t){auto_key, strlen(auto_key)};
+    }
+    jobq_bytes_t body;
+    int rc = s_request(self, &m, &body);
+    if (rc != JOBQ_OK)
+        return rc;
+    jobq_mp_reader_t r;
+    jobq_str_t s;
+    if ((rc = s_reply_field(self, body, "id", &r)) != JOBQ_OK)
+        return rc;
+    if (jobq_mp_read_str(&r, &s) != JOBQ_OK || s.len != JOBQ_ID_LEN)
+        return s_error(self, JOBQ_EPROTO, "malformed id in reply");
+    memcpy(id, s.ptr, JOBQ_ID_LEN);
+    id[JOBQ_ID_LEN] = '\0';
+    if (created) {
+        *created = true;
+        if (s_reply_field(self, body, "created", &r) == JOBQ_OK)
+            jobq_mp_read_bool(&r, created);
+    }
+    return JOBQ_OK;
+}
+
+static int
+s_by_id(jobq_client_t *self, int cmd, const char *id, jobq_job_info_t *info)
+{
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = cmd;
+    int rc = s_parse_id(self, id, &m.u.job.id);
+    if (rc != JOBQ_OK)
+        return rc;
+    return s_job_reply(self, &m, info);
+}
+
+int
+jobq_client_status(jobq_client_t *self, const char *id, jobq_job_info_t *info)
+{
+    return s_by_id(self, JOBQ_CMD_STATUS, id, info);
+}
+
+int
+jobq_client_cancel(jobq_client_t *self, const char *id, jobq_job_info_t *info)
+{
+    return s_by_id(self, JOBQ_CMD_CANCEL, id, info);
+}
+
+int
+jobq_client_retry(jobq_client_t *self, const char *id, jobq_job_info_t *info)
+{
+    return s_by_id(self, JOBQ_CMD_RETRY, id, info);
+}
+
+int
+jobq_client_list(jobq_client_t *self,
+                 const jobq_list_t *req,
+                 jobq_job_info_t **jobs,
+                 size_t *count,
+                 char next[JOBQ_ID_LEN + 1])
+{
+    *jobs = NULL;
+    *count = 0;
+    next[0] = '\0';
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_LIST;
+    m.u.list.status = req->status;
+    m.u.list.limit = req->limit ? req->limit : JOBQ_DEFAULT_LIST;
+    if (m.u.list.limit > JOBQ_MAX_LIST)
+        return s_error(self, JOBQ_EINVAL, "limit above %d", JOBQ_MAX_LIST);
+    if (req->shop_id)
+        m.u.list.shop = (jobq_str_t){req->shop_id, strlen(req->shop_id)};
+    if (req->type)
+        m.u.list.type = (jobq_str_t){req->type, strlen(req->type)};
+    int rc;
+    if (req->cursor && req->cursor[0] &&
+        (rc = s_parse_id(self, req->cursor, &m.u.list.cursor)) != JOBQ_OK)
+        return rc;
+    jobq_bytes_t body;
+    if ((rc = s_request(self, &m, &body)) != JOBQ_OK)
+        return rc;
+    jobq_mp_reader_t r;
+    uint32_t n;
+    if ((rc = s_reply_field(self, body, "jobs", &r)) != JOBQ_OK)
+        return rc;
+    if (jobq_mp_read_array(&r, &n) != JOBQ_OK || n > JOBQ_MAX_LIST)
+        return s_error(self, JOBQ_EPROTO, "malformed job list");
+    jobq_job_info_t *out = calloc(n ? n : 1, sizeof *out);
+    if (!out)
+        return s_error(self, JOBQ_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+        jobq_jobdata_t j;
+        if (jobq_msg_read_job(&r, &j) != JOBQ_OK) {
+            jobq_job_list_free(&out, i);
+            return s_error(self, JOBQ_EPROTO, "malformed job in list");
+        }
+        s_info(&out[i], &j);
+    }
+    jobq_mp_reader_t nr;
+    jobq_str_t s;
+    if (s_reply_field(self, body, "next", &nr) == JOBQ_OK &&
+        jobq_mp_read_str(&nr, &s) == JOBQ_OK && s.len == JOBQ_ID_LEN) {
+        memcpy(next, s.ptr, JOBQ_ID_LEN);
+        next[JOBQ_ID_LEN] = '\0';
+    }
+    *jobs = out;
+    *count = n;
+    return JOBQ_OK;
+}
+
+void
+jobq_job_list_free(jobq_job_info_t **jobs, size_t count)
+{
+    if (!jobs || !*jobs)
+        return;
+    for (size_t i = 0; i < count; i++)
+        jobq_job_info_clear(&(*jobs)[i]);
+    free(*jobs);
+    *jobs = NULL;
+}
+
+int
+jobq_client_stats(jobq_client_t *self, jobq_bytes_t *out)
+{
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_STATS;
+    jobq_bytes_t body;
+    int rc = s_request(self, &m, &body);
+    if (rc != JOBQ_OK)
+        return rc;
+    *out = s_dup_bytes(body);
+    return out->ptr ? JOBQ_OK : s_error(self, JOBQ_ENOMEM, "out of memory");
+}
+
+//  --- watch ------------------------------------------------------------------
+
+typedef struct {
+    const jobq_watch_t *cb;  //  user callbacks
+    uint32_t version;        //  last version applied
+    int result;              //  final result, or 1 while running
+} s_watch_t;
+
+//  Apply a job state if newer than what was applied. Returns true when the
+//  job has ended.
+static bool
+s_apply(s_watch_t *w, const jobq_job_info_t *job)
+{
+    if (job->version <= w->version)
+        return w->result != 1;
+    w->version = job->version;
+    const jobq_watch_t *cb = w->cb;
+    switch (job->status) {
+    case JOBQ_COMPLETED:
+        if (cb && cb->on_complete)
+            cb->on_complete(cb->arg, job);
+        w->result = JOBQ_OK;
+        return true;
+    case JOBQ_FAILED:
+    case JOBQ_CANCELLED:
+        if (cb && cb->on_error)
+            cb->on_error(cb->arg, job);
+        w->result = job->status == JOBQ_FAILED ? JOBQ_EFAILED : JOBQ_ECANCELLED;
+        return true;
+    default:
+        if (cb && cb->on_progress)
+            cb->on_progress(cb->arg, job);
+        return false;
+    }
+}
+
+static int
+s_snapshot(jobq_client_t *self, const char *id, s_watch_t *w, bool *done)
+{
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    int rc = jobq_client_status(self, id, &info);
+    if (rc == JOBQ_OK)
+        *done = s_apply(w, &info);
+    jobq_job_info_clear(&info);
+    return rc;
+}
+
+int
+jobq_client_watch(jobq_client_t *self,
+                  const char *id,
+                  const jobq_watch_t *cb,
+                  int timeout_ms)
+{
+    s_watch_t w = {cb, 0, 1};
+    jobq_job_info_t first;
+    memset(&first, 0, sizeof first);
+    //  1. A snapshot: learn the shop (for the topic), and report a job that
+    //  has already ended at once.
+    int rc = jobq_client_status(self, id, &first);
+    if (rc != JOBQ_OK)
+        return rc;
+    char topic[JOBQ_TOPIC_MAX];
+    size_t tlen =
+        jobq_topic_format(first.shop_id, strlen(first.shop_id), 0, topic);
+    memcpy(topic + tlen - JOBQ_ID_LEN, first.id, JOBQ_ID_LEN);
+    bool done = s_apply(&w, &first);
+    jobq_job_info_clear(&first);
+    if (done)
+        return w.result;
+    //  2. Subscribe. The broker answers a subscription to one job's topic
+    //  with that job's state, so the stream starts where the snapshot was;
+    //  anything older than the snapshot is dropped by version.
+    zsock_t *sub = zsock_new(ZMQ_SUB);
+    if (!sub)
+        return s_error(self, JOBQ_ENOMEM, "out of memory");
+    jobq_wire_setup(sub, 0);
+    zsock_set_rcvhwm(sub, 100000);
+    zsock_set_subscribe(sub, topic);
+    if (zsock_connect(sub, "%s", self->events) < 0) {
+        zsock_destroy(&sub);
+        return s_error(self, JOBQ_EINVAL, "bad event endpoint %s",
+                       self->events);
+    }
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
+    int64_t quiet_since = zclock_mono();
+    rc = JOBQ_ETIMEOUT;
+    while (zclock_mono() < deadline) {
+        int64_t wait = S_SNAPSHOT_MS - (zclock_mono() - quiet_since);
+        if (wait > deadline - zclock_mono())
+            wait = deadline - zclock_mono();
+        if (wait < 0)
+            wait = 0;
+        zmq_pollitem_t item = {zsock_resolve(sub), 0, ZMQ_POLLIN, 0};
+        int n = zmq_poll(&item, 1, (long) wait);
+        bool ended = false;
+        if (n > 0) {
+            zmsg_t *msg = zmsg_recv(sub);
+            if (zmsg_size(msg) == 3) {
+                zframe_t *body = zmsg_last(msg);
+                jobq_mp_reader_t r;
+                jobq_jobdata_t j;
+                jobq_mp_reader_init(&r, zframe_data(body), zframe_size(body));
+                if (jobq_mp_check(zframe_data(body), zframe_size(body),
+                                  &jobq_proto_limits, NULL) == JOBQ_OK &&
+                    jobq_msg_read_job(&r, &j) == JOBQ_OK) {
+                    jobq_job_info_t info;
+                    s_info(&info, &j);
+                    bool gap = w.version && j.version > w.version + 1;
+                    ended = s_apply(&w, &info);
+                    jobq_job_info_clear(&info);
+                    quiet_since = zclock_mono();
+                    //  A gap means events were missed (a slow subscriber
+                    //  past the high-water mark): the state applied is
+                    //  whole, but take a snapshot to be sure of it.
+                    if (gap && !ended &&
+                        s_snapshot(self, id, &w, &ended) == JOBQ_EUNAVAILABLE) {
+                        zmsg_destroy(&msg);
+                        rc = JOBQ_EUNAVAILABLE;
+                        break;
+                    }
+                }
+            }
+            zmsg_destroy(&msg);
+        } else if (n == 0) {
+            //  Silence: ask. Costs one request per second per watcher, and
+            //  bounds how late an ending can be noticed whatever happens
+            //  to the event stream.
+            quiet_since = zclock_mono();
+            int src = s_snapshot(self, id, &w, &ended);
+            if (src != JOBQ_OK && src != JOBQ_EUNAVAILABLE) {
+                rc = src;
+                break;
+            }
+        }
+        if (ended) {
+            rc = w.result;
+            break;
+        }
+    }
+    zsock_destroy(&sub);
+    if (rc == JOBQ_ETIMEOUT)
+        s_error(self, rc, "job %s did not end within %d ms", id, timeout_ms);
+    return rc;
+}

@@ -1,0 +1,155 @@
+/*  jobq_client.h: the client API: enqueue, status, list, cancel, retry,
+    stats, and watch.
+
+    One client is one DEALER to the broker's client endpoint (plus a SUB to
+    its event endpoint while watching). Calls are synchronous and bounded in
+    time: each waits up to timeout_ms for its reply and resends the same
+    request (same request id, same idempotency key) up to `retries` times;
+    then it fails with JOBQ_EUNAVAILABLE. An enqueue without a key gets one
+    made up by the library when retries are on, so a lost reply never makes
+    two jobs. A client is not thread-safe: use one per thread.
+*/
+#ifndef JOBQ_CLIENT_H_INCLUDED
+#define JOBQ_CLIENT_H_INCLUDED
+
+#include "jobq/jobq_mp.h"
+#include "jobq/jobq_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct jobq_client jobq_client_t;
+
+typedef struct {
+    const char *broker;  //  client endpoint, default tcp://127.0.0.1:5555
+    const char *events;  //  event endpoint, default tcp://127.0.0.1:5557
+    int timeout_ms;      //  per try, default 3000
+    int retries;         //  extra tries after a timeout, default 1
+} jobq_client_config_t;
+
+//  A job as the broker reported it; the client owns every pointer.
+typedef struct {
+    char id[JOBQ_ID_LEN + 1];             //  job id
+    char type[JOBQ_MAX_TYPE_LEN + 1];     //  job type
+    char shop_id[JOBQ_MAX_SHOP_LEN + 1];  //  shop id
+    int status;                           //  jobq_status_t
+    uint32_t progress;                    //  0..100
+    char *message;                        //  last progress message, or NULL
+    char *error;                          //  last error, or NULL
+    char *key;                            //  idempotency key, or NULL
+    char *worker;                         //  lease holder, or NULL
+    uint32_t attempts;                    //  attempts started
+    uint32_t max_attempts;                //  attempts allowed
+    int32_t priority;                     //  higher first
+    uint64_t run_at;                      //  ms since epoch
+    uint64_t timeout_ms;                  //  per attempt, 0 = none
+    uint64_t created_at;                  //  ms since epoch
+    uint64_t updated_at;                  //  ms since epoch
+    uint64_t started_at;                  //  ms since epoch, 0 = never
+    uint64_t completed_at;                //  ms since epoch, 0 = not ended
+    uint64_t lease_until;                 //  ms since epoch, 0 = no lease
+    uint32_t version;                     //  changes so far
+    uint64_t seq;                         //  broker sequence of last change
+    jobq_bytes_t input;                   //  msgpack map (owned), or empty
+    jobq_bytes_t output;                  //  msgpack map (owned), or empty
+    jobq_bytes_t errors;                  //  msgpack array (owned), or empty
+} jobq_job_info_t;
+
+//  Free what info owns and zero it. Safe on a zeroed struct.
+JOBQ_EXPORT void jobq_job_info_clear(jobq_job_info_t *info);
+
+//  Defaults for cfg (see the fields).
+JOBQ_EXPORT void jobq_client_config_defaults(jobq_client_config_t *cfg);
+
+//  A client (nothing is sent yet). NULL only if out of memory or cfg holds
+//  an endpoint ZeroMQ cannot parse.
+JOBQ_EXPORT jobq_client_t *jobq_client_new(const jobq_client_config_t *cfg);
+JOBQ_EXPORT void jobq_client_destroy(jobq_client_t **self_p);
+
+//  The broker's message for the last failed call (or a local one).
+//  Borrowed, valid until the next call.
+JOBQ_EXPORT const char *jobq_client_last_error(const jobq_client_t *self);
+
+typedef struct {
+    const char *type;       //  job type, required
+    const char *shop_id;    //  shop id, required
+    jobq_bytes_t input;     //  msgpack map; empty = {}
+    int32_t priority;       //  higher runs first, default 0
+    uint64_t delay_ms;      //  not before now + delay
+    uint32_t max_attempts;  //  0 = broker default
+    uint64_t timeout_ms;    //  per attempt, 0 = none
+    const char *key;        //  idempotency key, NULL = none
+} jobq_enqueue_t;
+
+//  Enqueue a job; id gets its id. *created (if not NULL) is false when the
+//  key named an existing job. JOBQ_OK once the job is durable; otherwise
+//  the broker's error (JOBQ_EINVAL, JOBQ_ETOOBIG, JOBQ_ESTOREFULL,
+//  JOBQ_EUNAVAILABLE, ...), with jobq_client_last_error() saying why.
+JOBQ_EXPORT int jobq_client_enqueue(jobq_client_t *self,
+                                    const jobq_enqueue_t *req,
+                                    char id[JOBQ_ID_LEN + 1],
+                                    bool *created);
+
+//  The job's full record into *info (clear it after). JOBQ_ENOTFOUND if
+//  there is no such job.
+JOBQ_EXPORT int
+jobq_client_status(jobq_client_t *self, const char *id, jobq_job_info_t *info);
+
+//  Cancel: a pending job at once, a running one by telling its worker.
+//  *info (if not NULL) gets the job afterwards. JOBQ_ESTATE if it had ended.
+JOBQ_EXPORT int
+jobq_client_cancel(jobq_client_t *self, const char *id, jobq_job_info_t *info);
+
+//  Put a failed or cancelled job back to pending with fresh attempts.
+JOBQ_EXPORT int
+jobq_client_retry(jobq_client_t *self, const char *id, jobq_job_info_t *info);
+
+typedef struct {
+    const char *shop_id;  //  filter or NULL
+    const char *type;     //  filter or NULL
+    int status;           //  filter or -1
+    uint32_t limit;       //  page size, 0 = default (50), at most 1000
+    const char *cursor;   //  from a previous page's next, or NULL
+} jobq_list_t;
+
+//  One page of jobs, newest first, without input or output. *jobs is an
+//  array of *count entries the caller frees with jobq_job_list_free. next
+//  gets the cursor of the following page, "" when there is none.
+JOBQ_EXPORT int jobq_client_list(jobq_client_t *self,
+                                 const jobq_list_t *req,
+                                 jobq_job_info_t **jobs,
+                                 size_t *count,
+                                 char next[JOBQ_ID_LEN + 1]);
+JOBQ_EXPORT void jobq_job_list_free(jobq_job_info_t **jobs, size_t count);
+
+//  The STATS reply body (a msgpack map: counts, totals, workers, capacity,
+//  busy), owned by the caller (free(out->ptr)).
+JOBQ_EXPORT int jobq_client_stats(jobq_client_t *self, jobq_bytes_t *out);
+
+//  Callbacks of a watch. Each gets the job's state as of that event
+//  (borrowed, valid during the call). Any may be NULL.
+typedef struct {
+    void (*on_progress)(void *arg, const jobq_job_info_t *job);
+    void (*on_complete)(void *arg, const jobq_job_info_t *job);
+    void (*on_error)(void *arg, const jobq_job_info_t *job);  //  failed or
+                                                              //  cancelled
+    void *arg;                                                //  passed to each
+} jobq_watch_t;
+
+//  Follow job id until it ends or timeout_ms passes (-1 = no limit).
+//  Subscribes to the job's events and takes snapshots, applying only newer
+//  versions, so an ending is never missed, even one that happened before
+//  the call. on_progress gets the first snapshot and every change;
+//  on_complete or on_error the end. Returns JOBQ_OK (completed),
+//  JOBQ_EFAILED, JOBQ_ECANCELLED, JOBQ_ETIMEOUT, JOBQ_ENOTFOUND or
+//  JOBQ_EUNAVAILABLE.
+JOBQ_EXPORT int jobq_client_watch(jobq_client_t *self,
+                                  const char *id,
+                                  const jobq_watch_t *cb,
+                                  int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
