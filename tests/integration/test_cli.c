@@ -1,0 +1,216 @@
+/*  test_cli.c: the `jobq` command line, run in-process: every misuse is
+    named and exits 2; against a real broker, enqueue, status --json, list,
+    watch and cancel print what they promise. */
+#include "jobq_test.h"
+#include "jobq_cli.h"
+#include "jobq/jobq_types.h"
+
+#include <czmq.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char out[65536];  //  what the command printed on stdout
+    char err[4096];   //  and on stderr
+    int rc;           //  its exit code
+} s_run_t;
+
+//  Run `jobq` with the words of line (split on spaces; a word in single
+//  quotes may hold spaces).
+static void
+s_run(s_run_t *r, const char *line)
+{
+    char buf[2048], *argv[64] = {"jobq"};
+    int argc = 1;
+    snprintf(buf, sizeof buf, "%s", line);
+    for (char *p = buf; *p && argc < 63;) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            break;
+        char end = ' ';
+        if (*p == '\'') {
+            end = '\'';
+            p++;
+        }
+        argv[argc++] = p;
+        while (*p && *p != end)
+            p++;
+        if (*p)
+            *p++ = '\0';
+    }
+    FILE *out = tmpfile(), *err = tmpfile();
+    r->rc = jobq_cli_run(argc, argv, out, err);
+    rewind(out);
+    rewind(err);
+    size_t n = fread(r->out, 1, sizeof r->out - 1, out);
+    r->out[n] = '\0';
+    n = fread(r->err, 1, sizeof r->err - 1, err);
+    r->err[n] = '\0';
+    fclose(out);
+    fclose(err);
+}
+
+static void
+test_cli_misuse_is_named_and_exits_2(void **state)
+{
+    (void) state;
+    static const struct {
+        const char *line;  //  arguments
+        const char *says;  //  part of the message
+    } cases[] = {
+        {"", "no command"},
+        {"frobnicate", "unknown command"},
+        {"enqueue", "one job type"},
+        {"enqueue sleep", "--shop"},
+        {"enqueue sleep --shop s --input [1]", "JSON object"},
+        {"enqueue sleep --shop s --input {oops", "line 1"},
+        {"enqueue sleep --shop s --priority 99999", "--priority"},
+        {"enqueue sleep --shop s --delay -1", "--delay"},
+        {"enqueue sleep --shop s --max-attempts 0", "--max-attempts"},
+        {"enqueue sleep --shop s --timeout abc", "--timeout"},
+        {"enqueue sleep --shop", "needs a value"},
+        {"status", "one job id"},
+        {"status 123", "not a job id"},
+        {"status 0123456789ABCDEF", "not a job id"},
+        {"status 0123456789abcdef more", "one job id"},
+        {"watch nothex", "not a job id"},
+        {"cancel", "one job id"},
+        {"list --limit 0", "--limit"},
+        {"list --limit 1001", "--limit"},
+        {"list --status done", "unknown --status"},
+        {"list --cursor zz", "not a job id"},
+        {"list extra", "no arguments"},
+        {"stats --shop s", "does not take --shop"},
+        {"status 0123456789abcdef --watch", "does not take --watch"},
+        {"list --frobnicate", "unknown option"},
+        {"--timeout-ms 0 stats", "--timeout-ms"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        s_run_t r;
+        s_run(&r, cases[i].line);
+        if (r.rc != 2 || !strstr(r.err, cases[i].says))
+            fail_msg("'jobq %s': rc=%d err=%s", cases[i].line, r.rc, r.err);
+    }
+    s_run_t r;
+    s_run(&r, "--help");
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "enqueue TYPE"));
+}
+
+static void
+test_cli_unreachable_broker_exits_1_with_the_reason(void **state)
+{
+    (void) state;
+    char line[200];
+    snprintf(line, sizeof line,
+             "--broker tcp://127.0.0.1:%d --timeout-ms 200 "
+             "status 0123456789abcdef",
+             jobq_test_free_port());
+    s_run_t r;
+    s_run(&r, line);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "no reply from the broker"));
+}
+
+static void
+test_cli_enqueue_status_list_watch_cancel_against_a_broker(void **state)
+{
+    (void) state;
+    char *dir = jobq_test_tmpdir();
+    jobq_test_broker_t b;
+    memset(&b, 0, sizeof b);
+    assert_int_equal(jobq_test_broker_start(&b, dir, NULL), 0);
+    const char *wextra[] = {"--types", "sleep", NULL};
+    pid_t w = jobq_test_worker_start(&b, wextra);
+    char base[200], line[1024];
+    snprintf(base, sizeof base, "--broker %s --events %s", b.clients, b.events);
+    s_run_t r;
+    snprintf(line, sizeof line,
+             "%s enqueue sleep --shop cli-shop --input '{\"ms\": 200, "
+             "\"steps\": 4}' --watch",
+             base);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    char id[JOBQ_ID_LEN + 1];
+    snprintf(id, sizeof id, "%.16s", r.out);
+    assert_non_null(strstr(r.out, "100% completed"));
+    assert_non_null(strstr(r.out, "\"slept_ms\":200"));
+
+    snprintf(line, sizeof line, "%s status %s --json", base, id);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    json_error_t e;
+    json_t *j = json_loads(r.out, 0, &e);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "status")),
+                        "completed");
+    assert_string_equal(json_string_value(json_object_get(j, "shop_id")),
+                        "cli-shop");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "input"), "ms")),
+        200);
+    assert_int_equal(json_integer_value(json_object_get(j, "progress")), 100);
+    assert_true(json_is_integer(json_object_get(j, "completed_at")));
+    json_decref(j);
+
+    //  A job nobody runs: list it, cancel it, watch says cancelled.
+    snprintf(line, sizeof line, "%s enqueue noop --shop cli-shop", base);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    char pend[JOBQ_ID_LEN + 1];
+    snprintf(pend, sizeof pend, "%.16s", r.out);
+    snprintf(line, sizeof line,
+             "%s list --shop cli-shop --status pending "
+             "--json",
+             base);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    j = json_loads(r.out, 0, &e);
+    assert_non_null(j);
+    assert_int_equal(json_array_size(json_object_get(j, "jobs")), 1);
+    assert_true(json_is_null(json_object_get(j, "next")));
+    json_decref(j);
+    snprintf(line, sizeof line, "%s cancel %s", base, pend);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "cancelled"));
+    snprintf(line, sizeof line, "%s watch %s", base, pend);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "cancelled"));
+    snprintf(line, sizeof line, "%s cancel %s", base, pend);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "already cancelled"));
+    snprintf(line, sizeof line, "%s status 0000000000000001", base);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "no job"));
+    snprintf(line, sizeof line, "%s stats", base);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "sleep"));
+
+    jobq_test_stop(w, SIGTERM, 10000);
+    jobq_test_broker_stop(&b, SIGTERM);
+    jobq_test_rmtree(dir);
+    free(dir);
+}
+
+int
+main(void)
+{
+    zsys_init();
+    zsys_set_linger(0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli_misuse_is_named_and_exits_2),
+        cmocka_unit_test(test_cli_unreachable_broker_exits_1_with_the_reason),
+        cmocka_unit_test(
+            test_cli_enqueue_status_list_watch_cancel_against_a_broker),
+    };
+    return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+}

@@ -1,0 +1,558 @@
+/*  test_e2e.c: a real broker and a real worker (separate processes) on
+    loopback ports, in a temporary directory, driven through libjobq and
+    through raw sockets for the malformed cases. */
+#include "jobq_test.h"
+#include "jobq/jobq_client.h"
+#include "jobq_proto.h"
+
+#include <czmq.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *dir;             //  temporary directory
+    jobq_test_broker_t b;  //  broker process
+    pid_t worker;          //  worker process, -1 if none
+    jobq_client_t *c;      //  client
+} s_fx_t;
+
+static jobq_client_t *
+s_client(const jobq_test_broker_t *b)
+{
+    jobq_client_config_t cfg;
+    jobq_client_config_defaults(&cfg);
+    cfg.broker = b->clients;
+    cfg.events = b->events;
+    cfg.timeout_ms = 3000;
+    jobq_client_t *c = jobq_client_new(&cfg);
+    assert_non_null(c);
+    return c;
+}
+
+static int
+s_setup(void **state)
+{
+    s_fx_t *fx = calloc(1, sizeof *fx);
+    fx->dir = jobq_test_tmpdir();
+    fx->b.pid = -1;
+    if (jobq_test_broker_start(&fx->b, fx->dir, NULL) != 0)
+        return -1;
+    fx->c = s_client(&fx->b);
+    fx->worker = -1;
+    *state = fx;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_client_destroy(&fx->c);
+    if (fx->worker > 0)
+        jobq_test_stop(fx->worker, SIGKILL, 5000);
+    jobq_test_broker_stop(&fx->b, SIGTERM);
+    jobq_test_rmtree(fx->dir);
+    free(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static void
+s_start_worker(s_fx_t *fx, const char *types, const char *concurrency)
+{
+    const char *extra[] = {"--types",   types,    "--concurrency",
+                           concurrency, "--name", "w-test",
+                           NULL};
+    fx->worker = jobq_test_worker_start(&fx->b, extra);
+    assert_true(fx->worker > 0);
+}
+
+//  Encode a JSON-free input map by hand: {"ms": ms, "steps": steps}.
+static jobq_bytes_t
+s_sleep_input(jobq_mp_writer_t *w, int64_t ms, int64_t steps)
+{
+    jobq_mp_writer_init(w, 1024);
+    jobq_mp_write_map(w, 2);
+    jobq_mp_write_cstr(w, "ms");
+    jobq_mp_write_int(w, ms);
+    jobq_mp_write_cstr(w, "steps");
+    jobq_mp_write_int(w, steps);
+    return (jobq_bytes_t){w->data, w->len};
+}
+
+static void
+s_enqueue(s_fx_t *fx,
+          const char *type,
+          const char *shop,
+          jobq_bytes_t input,
+          uint32_t max_attempts,
+          char id[JOBQ_ID_LEN + 1])
+{
+    jobq_enqueue_t req = {type, shop, input, 0, 0, max_attempts, 0, NULL};
+    bool created = false;
+    assert_int_equal(jobq_client_enqueue(fx->c, &req, id, &created), JOBQ_OK);
+    assert_true(created);
+}
+
+typedef struct {
+    int progress[128];      //  progress values seen, in order
+    uint32_t version[128];  //  versions seen, in order
+    int n;                  //  updates seen
+    int completes;          //  on_complete calls
+    int errors;             //  on_error calls
+    char error[256];        //  last error text
+} s_seen_t;
+
+static void
+s_on_progress(void *arg, const jobq_job_info_t *job)
+{
+    s_seen_t *s = arg;
+    if (s->n < 128) {
+        s->progress[s->n] = (int) job->progress;
+        s->version[s->n++] = job->version;
+    }
+}
+
+static void
+s_on_complete(void *arg, const jobq_job_info_t *job)
+{
+    s_seen_t *s = arg;
+    s->completes++;
+    if (s->n < 128) {
+        s->progress[s->n] = (int) job->progress;
+        s->version[s->n++] = job->version;
+    }
+}
+
+static void
+s_on_error(void *arg, const jobq_job_info_t *job)
+{
+    s_seen_t *s = arg;
+    s->errors++;
+    snprintf(s->error, sizeof s->error, "%s", job->error ? job->error : "");
+}
+
+static int
+s_watch(s_fx_t *fx, const char *id, s_seen_t *seen, int timeout_ms)
+{
+    memset(seen, 0, sizeof *seen);
+    jobq_watch_t cb = {s_on_progress, s_on_complete, s_on_error, seen};
+    return jobq_client_watch(fx->c, id, &cb, timeout_ms);
+}
+
+typedef struct {
+    s_fx_t *fx;      //  fixture
+    const char *id;  //  job
+    int status;      //  wanted
+} s_status_wait_t;
+
+static bool
+s_has_status(void *arg)
+{
+    s_status_wait_t *w = arg;
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    bool ok = jobq_client_status(w->fx->c, w->id, &info) == JOBQ_OK &&
+              info.status == w->status;
+    jobq_job_info_clear(&info);
+    return ok;
+}
+
+static void
+s_wait_status(s_fx_t *fx, const char *id, int status, int timeout_ms)
+{
+    s_status_wait_t w = {fx, id, status};
+    assert_true(jobq_test_wait_until(s_has_status, &w, timeout_ms));
+}
+
+//  --- tests
+//  -------------------------------------------------------------------
+
+static void
+test_e2e_watch_sees_every_progress_step_in_order(void **state)
+{
+    s_fx_t *fx = *state;
+    s_start_worker(fx, "sleep,noop,fail", "2");
+    jobq_mp_writer_t w;
+    char id[JOBQ_ID_LEN + 1];
+    s_enqueue(fx, "sleep", "shop-1", s_sleep_input(&w, 1200, 6), 1, id);
+    jobq_mp_writer_fini(&w);
+    s_seen_t seen;
+    assert_int_equal(s_watch(fx, id, &seen, 20000), JOBQ_OK);
+    assert_int_equal(seen.completes, 1);
+    assert_int_equal(seen.errors, 0);
+    //  Versions strictly increase: nothing twice, nothing out of order.
+    for (int i = 1; i < seen.n; i++)
+        assert_true(seen.version[i] > seen.version[i - 1]);
+    //  Every step's report was seen, in order: 16, 33, 50, 66, 83, 100.
+    static const int steps[] = {16, 33, 50, 66, 83, 100};
+    int k = 0;
+    for (int i = 0; i < seen.n && k < 6; i++)
+        if (seen.progress[i] == steps[k])
+            k++;
+    assert_int_equal(k, 6);
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(jobq_client_status(fx->c, id, &info), JOBQ_OK);
+    assert_int_equal(info.status, JOBQ_COMPLETED);
+    assert_true(info.output.len > 0);
+    assert_int_equal(info.attempts, 1);
+    jobq_job_info_clear(&info);
+}
+
+static void
+test_e2e_watch_after_the_end_reports_it_at_once(void **state)
+{
+    s_fx_t *fx = *state;
+    s_start_worker(fx, "sleep,noop,fail", "2");
+    char id[JOBQ_ID_LEN + 1], bad[JOBQ_ID_LEN + 1];
+    jobq_bytes_t none = {NULL, 0};
+    s_enqueue(fx, "noop", "shop-1", none, 1, id);
+    s_wait_status(fx, id, JOBQ_COMPLETED, 10000);
+    s_seen_t seen;
+    int64_t t0 = zclock_mono();
+    assert_int_equal(s_watch(fx, id, &seen, 5000), JOBQ_OK);
+    assert_int_equal(seen.completes, 1);
+    assert_true(zclock_mono() - t0 < 2000);
+    //  A failed job's end, after the fact, with its message.
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 256);
+    jobq_mp_write_map(&w, 1);
+    jobq_mp_write_cstr(&w, "message");
+    jobq_mp_write_cstr(&w, "disk on fire");
+    s_enqueue(fx, "fail", "shop-1", (jobq_bytes_t){w.data, w.len}, 1, bad);
+    jobq_mp_writer_fini(&w);
+    assert_int_equal(s_watch(fx, bad, &seen, 10000), JOBQ_EFAILED);
+    assert_int_equal(seen.errors, 1);
+    assert_string_equal(seen.error, "disk on fire");
+    //  Unknown job.
+    assert_int_equal(s_watch(fx, "0000000000000001", &seen, 1000),
+                     JOBQ_ENOTFOUND);
+}
+
+static void
+test_e2e_failing_job_is_retried_until_it_succeeds(void **state)
+{
+    s_fx_t *fx = *state;
+    //  Broker started with the default 1 s retry base: keep it short here.
+    jobq_test_broker_stop(&fx->b, SIGTERM);
+    const char *extra[] = {"--retry-base-ms", "50", NULL};
+    assert_int_equal(jobq_test_broker_start(&fx->b, fx->dir, extra), 0);
+    s_start_worker(fx, "fail", "1");
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 256);
+    jobq_mp_write_map(&w, 1);
+    jobq_mp_write_cstr(&w, "times");
+    jobq_mp_write_int(&w, 2);
+    char id[JOBQ_ID_LEN + 1];
+    s_enqueue(fx, "fail", "shop-1", (jobq_bytes_t){w.data, w.len}, 5, id);
+    jobq_mp_writer_fini(&w);
+    s_seen_t seen;
+    assert_int_equal(s_watch(fx, id, &seen, 20000), JOBQ_OK);
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(jobq_client_status(fx->c, id, &info), JOBQ_OK);
+    assert_int_equal(info.attempts, 3);
+    jobq_job_info_clear(&info);
+}
+
+static void
+test_e2e_cancel_pending_and_running_jobs(void **state)
+{
+    s_fx_t *fx = *state;
+    s_start_worker(fx, "sleep", "1");
+    char pend[JOBQ_ID_LEN + 1], run[JOBQ_ID_LEN + 1], after[JOBQ_ID_LEN + 1];
+    jobq_bytes_t none = {NULL, 0};
+    //  No worker runs noop here: it stays pending.
+    s_enqueue(fx, "noop", "shop-1", none, 1, pend);
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(jobq_client_cancel(fx->c, pend, &info), JOBQ_OK);
+    assert_int_equal(info.status, JOBQ_CANCELLED);
+    jobq_job_info_clear(&info);
+    assert_int_equal(jobq_client_cancel(fx->c, pend, NULL), JOBQ_ESTATE);
+
+    jobq_mp_writer_t w;
+    s_enqueue(fx, "sleep", "shop-1", s_sleep_input(&w, 60000, 600), 1, run);
+    jobq_mp_writer_fini(&w);
+    s_wait_status(fx, run, JOBQ_RUNNING, 10000);
+    assert_int_equal(jobq_client_cancel(fx->c, run, &info), JOBQ_OK);
+    assert_int_equal(info.status, JOBQ_CANCELLED);
+    jobq_job_info_clear(&info);
+    s_seen_t seen;
+    assert_int_equal(s_watch(fx, run, &seen, 1000), JOBQ_ECANCELLED);
+    //  The worker stopped it: its only slot takes the next job at once.
+    s_enqueue(fx, "sleep", "shop-1", s_sleep_input(&w, 10, 1), 1, after);
+    jobq_mp_writer_fini(&w);
+    assert_int_equal(s_watch(fx, after, &seen, 10000), JOBQ_OK);
+}
+
+static void
+test_e2e_list_filters_and_pages(void **state)
+{
+    s_fx_t *fx = *state;
+    char ids[9][JOBQ_ID_LEN + 1];
+    jobq_bytes_t none = {NULL, 0};
+    for (int i = 0; i < 9; i++)
+        s_enqueue(fx, i % 3 ? "idle" : "other", i < 5 ? "shop-a" : "shop-b",
+                  none, 1, ids[i]);
+    //  shop-a, two per page: 4, 3 | 2, 1 | 0.
+    jobq_list_t req = {"shop-a", NULL, -1, 2, NULL};
+    char next[JOBQ_ID_LEN + 1] = "";
+    int got = 0, pages = 0;
+    do {
+        jobq_job_info_t *jobs;
+        size_t n;
+        req.cursor = next[0] ? next : NULL;
+        char cur[JOBQ_ID_LEN + 1];
+        memcpy(cur, next, sizeof cur);
+        req.cursor = cur[0] ? cur : NULL;
+        assert_int_equal(jobq_client_list(fx->c, &req, &jobs, &n, next),
+                         JOBQ_OK);
+        for (size_t i = 0; i < n; i++) {
+            assert_string_equal(jobs[i].id, ids[4 - got]);
+            assert_string_equal(jobs[i].shop_id, "shop-a");
+            got++;
+        }
+        jobq_job_list_free(&jobs, n);
+        pages++;
+    } while (next[0] && pages < 10);
+    assert_int_equal(got, 5);
+    //  Type and status filters.
+    jobq_list_t t = {NULL, "other", JOBQ_PENDING, 100, NULL};
+    jobq_job_info_t *jobs;
+    size_t n;
+    assert_int_equal(jobq_client_list(fx->c, &t, &jobs, &n, next), JOBQ_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(jobs[0].id, ids[6]);
+    jobq_job_list_free(&jobs, n);
+    jobq_list_t none_match = {"shop-b", "idle", JOBQ_COMPLETED, 10, NULL};
+    assert_int_equal(jobq_client_list(fx->c, &none_match, &jobs, &n, next),
+                     JOBQ_OK);
+    assert_int_equal(n, 0);
+    assert_string_equal(next, "");
+    jobq_job_list_free(&jobs, n);
+    //  Bad filters are refused by the broker.
+    jobq_list_t bad = {"bad shop!", NULL, -1, 10, NULL};
+    assert_int_equal(jobq_client_list(fx->c, &bad, &jobs, &n, next),
+                     JOBQ_EINVAL);
+}
+
+static void
+test_e2e_broker_sigkill_keeps_pending_and_completed_jobs(void **state)
+{
+    s_fx_t *fx = *state;
+    s_start_worker(fx, "noop", "1");
+    char done[JOBQ_ID_LEN + 1], pend[3][JOBQ_ID_LEN + 1];
+    jobq_bytes_t none = {NULL, 0};
+    s_enqueue(fx, "noop", "shop-1", none, 1, done);
+    s_wait_status(fx, done, JOBQ_COMPLETED, 10000);
+    jobq_mp_writer_t w;
+    for (int i = 0; i < 3; i++) {
+        s_enqueue(fx, "sleep", "shop-1", s_sleep_input(&w, 10, 1), 1, pend[i]);
+        jobq_mp_writer_fini(&w);
+    }
+    jobq_test_stop(fx->worker, SIGKILL, 5000);
+    fx->worker = -1;
+    //  kill -9 the broker right after its acknowledgements.
+    jobq_test_broker_stop(&fx->b, SIGKILL);
+    assert_int_equal(jobq_test_broker_start(&fx->b, fx->dir, NULL), 0);
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(jobq_client_status(fx->c, done, &info), JOBQ_OK);
+    assert_int_equal(info.status, JOBQ_COMPLETED);
+    assert_true(info.output.len > 0);
+    jobq_job_info_clear(&info);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(jobq_client_status(fx->c, pend[i], &info), JOBQ_OK);
+        assert_int_equal(info.status, JOBQ_PENDING);
+        jobq_job_info_clear(&info);
+    }
+    //  And they run once a worker comes.
+    s_start_worker(fx, "sleep", "2");
+    s_seen_t seen;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(s_watch(fx, pend[i], &seen, 10000), JOBQ_OK);
+    //  New ids keep growing past the old ones.
+    char later[JOBQ_ID_LEN + 1];
+    s_enqueue(fx, "noop", "shop-1", none, 1, later);
+    assert_true(strcmp(later, pend[2]) > 0);
+}
+
+//  Send raw frames on a DEALER and read one reply: its command and, for
+//  ERROR, its code.
+static int
+s_raw(zsock_t *d, zmsg_t *m, int *code)
+{
+    zmsg_send(&m, d);
+    zsock_set_rcvtimeo(d, 3000);
+    zmsg_t *r = zmsg_recv(d);
+    if (!r)
+        return -1;
+    int cmd = -1;
+    *code = 0;
+    if (zmsg_size(r) == 3) {
+        zframe_t *sig = zmsg_first(r), *c = zmsg_next(r), *b = zmsg_next(r);
+        assert_int_equal(zframe_size(sig), JOBQ_SIGNATURE_LEN);
+        cmd = zframe_data(c)[0];
+        jobq_bytes_t body = {zframe_data(b), zframe_size(b)}, v;
+        if (cmd == JOBQ_CMD_ERROR &&
+            jobq_mp_map_find(body, "code", &v) == JOBQ_OK) {
+            jobq_mp_reader_t rd;
+            jobq_str_t s;
+            jobq_mp_reader_init(&rd, v.ptr, v.len);
+            assert_int_equal(jobq_mp_read_str(&rd, &s), JOBQ_OK);
+            *code = jobq_err_from_wire_code(s.ptr, s.len);
+        }
+    }
+    zmsg_destroy(&r);
+    return cmd;
+}
+
+static zmsg_t *
+s_frames(const void *sig, size_t slen, int cmd, const void *body, size_t blen)
+{
+    zmsg_t *m = zmsg_new();
+    uint8_t c = (uint8_t) cmd;
+    zmsg_addmem(m, sig, slen);
+    zmsg_addmem(m, &c, 1);
+    zmsg_addmem(m, body, blen);
+    return m;
+}
+
+static void
+test_e2e_malformed_messages_get_errors_and_the_broker_goes_on(void **state)
+{
+    s_fx_t *fx = *state;
+    zsock_t *d = zsock_new_dealer(fx->b.clients);
+    assert_non_null(d);
+    int code;
+    const char *sig = JOBQ_SIGNATURE;
+    static const uint8_t stats[] = {0x81, 0xa3, 'r', 'i', 'd', 0x01};
+    //  Two frames instead of three.
+    zmsg_t *m = zmsg_new();
+    zmsg_addmem(m, sig, JOBQ_SIGNATURE_LEN);
+    zmsg_addmem(m, "\x05", 1);
+    assert_int_equal(s_raw(d, m, &code), JOBQ_CMD_ERROR);
+    assert_int_equal(code, JOBQ_EINVAL);
+    //  Many frames.
+    m = zmsg_new();
+    for (int i = 0; i < 1000; i++)
+        zmsg_addmem(m, "x", 1);
+    assert_int_equal(s_raw(d, m, &code), JOBQ_CMD_ERROR);
+    assert_int_equal(code, JOBQ_EINVAL);
+    //  Not our protocol; another version of it.
+    assert_int_equal(
+        s_raw(d, s_frames("HTTP/", 5, 5, stats, sizeof stats), &code),
+        JOBQ_CMD_ERROR);
+    assert_int_equal(code, JOBQ_EINVAL);
+    assert_int_equal(
+        s_raw(d, s_frames("JOBQ\x02", 5, 5, stats, sizeof stats), &code),
+        JOBQ_CMD_ERROR);
+    assert_int_equal(code, JOBQ_EVERSION);
+    //  Unknown command; a worker command on the client socket.
+    assert_int_equal(
+        s_raw(d, s_frames(sig, 5, 0x7f, stats, sizeof stats), &code),
+        JOBQ_CMD_ERROR);
+    assert_int_equal(code, JOBQ_ECOMMAND);
+    assert_int_equal(
+        s_raw(d, s_frames(sig, 5, JOBQ_CMD_HEARTBEAT, stats, sizeof stats),
+              &code),
+        JOBQ_CMD_ERROR);
+    assert_int_equal(code, JOBQ_ECOMMAND);
+    //  msgpack allocation bombs, truncation, a body that is not a map.
+    static const uint8_t bomb1[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t bomb2[] = {0x81, 0xdf, 0xab, 0xab, 0xab, 0xab};
+    static const uint8_t trunc[] = {0x82, 0xa3, 'r', 'i'};
+    static const uint8_t notmap[] = {0x93, 0x01, 0x02, 0x03};
+    uint8_t nest[160];
+    for (int i = 0; i < 32; i++)
+        memcpy(nest + 5 * i, "\xdd\x10\x00\x00\x00", 5);
+    const struct {
+        const uint8_t *b;  //  body
+        size_t n;          //  bytes
+    } bodies[] = {{bomb1, sizeof bomb1},
+                  {bomb2, sizeof bomb2},
+                  {trunc, sizeof trunc},
+                  {notmap, sizeof notmap},
+                  {nest, sizeof nest}};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        int cmd = s_raw(
+            d, s_frames(sig, 5, JOBQ_CMD_ENQUEUE, bodies[i].b, bodies[i].n),
+            &code);
+        assert_int_equal(cmd, JOBQ_CMD_ERROR);
+        assert_true(code == JOBQ_EINVAL || code == JOBQ_ETOOBIG);
+    }
+    //  ENQUEUE without a type; with a type of the wrong kind.
+    static const uint8_t notype[] = {0x82, 0xa3, 'r',  'i', 'd', 0x09,
+                                     0xa7, 's',  'h',  'o', 'p', '_',
+                                     'i',  'd',  0xa1, 'x'};
+    assert_int_equal(
+        s_raw(d, s_frames(sig, 5, JOBQ_CMD_ENQUEUE, notype, sizeof notype),
+              &code),
+        JOBQ_CMD_ERROR);
+    assert_int_equal(code, JOBQ_EINVAL);
+    //  The same socket and a new client are still served.
+    assert_int_equal(
+        s_raw(d, s_frames(sig, 5, JOBQ_CMD_STATS, stats, sizeof stats), &code),
+        JOBQ_CMD_REPLY);
+    char id[JOBQ_ID_LEN + 1];
+    jobq_bytes_t none = {NULL, 0};
+    s_enqueue(fx, "noop", "shop-1", none, 1, id);
+    //  Garbage on the worker socket: the broker tells the sender to go.
+    zsock_t *wd = zsock_new_dealer(fx->b.workers);
+    assert_int_equal(
+        s_raw(wd, s_frames(sig, 5, JOBQ_CMD_READY, bomb1, sizeof bomb1), &code),
+        JOBQ_CMD_DISCONNECT);
+    zsock_destroy(&wd);
+    zsock_destroy(&d);
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(jobq_client_status(fx->c, id, &info), JOBQ_OK);
+    jobq_job_info_clear(&info);
+}
+
+static void
+test_e2e_unreachable_broker_fails_within_bounded_time(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_client_config_t cfg;
+    jobq_client_config_defaults(&cfg);
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", jobq_test_free_port());
+    cfg.broker = ep;
+    cfg.timeout_ms = 300;
+    cfg.retries = 1;
+    jobq_client_t *c = jobq_client_new(&cfg);
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    int64_t t0 = zclock_mono();
+    assert_int_equal(jobq_client_status(c, "0000000000000001", &info),
+                     JOBQ_EUNAVAILABLE);
+    assert_true(zclock_mono() - t0 < 3000);
+    assert_non_null(strstr(jobq_client_last_error(c), ep));
+    jobq_client_destroy(&c);
+    (void) fx;
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
+
+int
+main(void)
+{
+    zsys_init();
+    zsys_set_linger(0);
+    const struct CMUnitTest tests[] = {
+        T(test_e2e_watch_sees_every_progress_step_in_order),
+        T(test_e2e_watch_after_the_end_reports_it_at_once),
+        T(test_e2e_failing_job_is_retried_until_it_succeeds),
+        T(test_e2e_cancel_pending_and_running_jobs),
+        T(test_e2e_list_filters_and_pages),
+        T(test_e2e_broker_sigkill_keeps_pending_and_completed_jobs),
+        T(test_e2e_malformed_messages_get_errors_and_the_broker_goes_on),
+        T(test_e2e_unreachable_broker_fails_within_bounded_time),
+    };
+    return cmocka_run_group_tests_name("e2e", tests, NULL, NULL);
+}

@@ -1,0 +1,358 @@
+/*  test_faults.c: the broker's promises under faults, with real processes:
+    kill -9 at each named fault point, workers killed or frozen mid-job,
+    and SIGTERM draining of the broker and of a worker. */
+#include "jobq_test.h"
+#include "jobq/jobq_client.h"
+#include "jobq_proto.h"
+
+#include <czmq.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+typedef struct {
+    char *dir;             //  temporary directory
+    jobq_test_broker_t b;  //  broker process
+    pid_t workers[2];      //  worker processes, -1 if none
+    jobq_client_t *c;      //  client, no retries
+} s_fx_t;
+
+static jobq_client_t *
+s_client(const jobq_test_broker_t *b, int retries)
+{
+    jobq_client_config_t cfg;
+    jobq_client_config_defaults(&cfg);
+    cfg.broker = b->clients;
+    cfg.events = b->events;
+    cfg.timeout_ms = 1500;
+    cfg.retries = retries;
+    jobq_client_t *c = jobq_client_new(&cfg);
+    assert_non_null(c);
+    return c;
+}
+
+//  Start the broker, with JOBQ_CRASH_AT=crash if crash is not NULL.
+static void
+s_broker(s_fx_t *fx, const char *crash)
+{
+    const char *extra[] = {"--retry-base-ms",
+                           "50",
+                           "--worker-timeout-ms",
+                           "1500",
+                           "--lease-ms",
+                           "3000",
+                           NULL};
+    if (crash)
+        setenv("JOBQ_CRASH_AT", crash, 1);
+    int rc = jobq_test_broker_start(&fx->b, fx->dir, extra);
+    unsetenv("JOBQ_CRASH_AT");
+    assert_int_equal(rc, 0);
+    jobq_client_destroy(&fx->c);
+    fx->c = s_client(&fx->b, 0);
+}
+
+static int
+s_setup(void **state)
+{
+    s_fx_t *fx = calloc(1, sizeof *fx);
+    fx->dir = jobq_test_tmpdir();
+    fx->b.pid = -1;
+    fx->workers[0] = fx->workers[1] = -1;
+    *state = fx;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_client_destroy(&fx->c);
+    for (int i = 0; i < 2; i++)
+        if (fx->workers[i] > 0)
+            jobq_test_stop(fx->workers[i], SIGKILL, 5000);
+    jobq_test_broker_stop(&fx->b, SIGKILL);
+    jobq_test_rmtree(fx->dir);
+    free(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static void
+s_worker(s_fx_t *fx, int i, const char *name, const char *grace)
+{
+    const char *extra[] = {"--types",    "noop,sleep", "--concurrency",
+                           "1",          "--name",     name,
+                           "--grace-ms", grace,        NULL};
+    fx->workers[i] = jobq_test_worker_start(&fx->b, extra);
+    assert_true(fx->workers[i] > 0);
+}
+
+//  The broker died of SIGKILL by itself (a fault point).
+static void
+s_broker_crashed(s_fx_t *fx)
+{
+    int status = jobq_test_wait(fx->b.pid, 10000);
+    assert_true(status != -1);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    fx->b.pid = -1;
+}
+
+static int
+s_enqueue(s_fx_t *fx,
+          const char *type,
+          const char *key,
+          int64_t sleep_ms,
+          char id[JOBQ_ID_LEN + 1],
+          bool *created)
+{
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 256);
+    jobq_mp_write_map(&w, 2);
+    jobq_mp_write_cstr(&w, "ms");
+    jobq_mp_write_int(&w, sleep_ms);
+    jobq_mp_write_cstr(&w, "steps");
+    jobq_mp_write_int(&w, 4);
+    jobq_enqueue_t req = {type, "shop-f", {w.data, w.len}, 0, 0, 5, 0, key};
+    int rc = jobq_client_enqueue(fx->c, &req, id, created);
+    jobq_mp_writer_fini(&w);
+    return rc;
+}
+
+static jobq_job_info_t
+s_status(s_fx_t *fx, const char *id)
+{
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(jobq_client_status(fx->c, id, &info), JOBQ_OK);
+    return info;
+}
+
+typedef struct {
+    s_fx_t *fx;      //  fixture
+    const char *id;  //  job
+    int status;      //  wanted
+} s_wait_t;
+
+static bool
+s_is(void *arg)
+{
+    s_wait_t *w = arg;
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    bool ok = jobq_client_status(w->fx->c, w->id, &info) == JOBQ_OK &&
+              info.status == w->status;
+    jobq_job_info_clear(&info);
+    return ok;
+}
+
+static void
+s_wait_status(s_fx_t *fx, const char *id, int status, int timeout_ms)
+{
+    s_wait_t w = {fx, id, status};
+    assert_true(jobq_test_wait_until(s_is, &w, timeout_ms));
+}
+
+//  --- kill -9 at the named fault points --------------------------------------
+
+static void
+test_faults_crash_after_commit_before_reply_loses_nothing(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, "after-commit-before-reply");
+    char id[JOBQ_ID_LEN + 1], again[JOBQ_ID_LEN + 1];
+    bool created = true;
+    //  The job was committed, the reply never left.
+    assert_int_equal(s_enqueue(fx, "noop", "key-1", 10, id, &created),
+                     JOBQ_EUNAVAILABLE);
+    s_broker_crashed(fx);
+    s_broker(fx, NULL);
+    //  The client's retry with the same key finds the job: one job.
+    assert_int_equal(s_enqueue(fx, "noop", "key-1", 10, again, &created),
+                     JOBQ_OK);
+    assert_false(created);
+    jobq_job_info_t info = s_status(fx, again);
+    assert_int_equal(info.status, JOBQ_PENDING);
+    jobq_job_info_clear(&info);
+    jobq_list_t all = {NULL, NULL, -1, 100, NULL};
+    jobq_job_info_t *jobs;
+    size_t n;
+    char next[JOBQ_ID_LEN + 1];
+    assert_int_equal(jobq_client_list(fx->c, &all, &jobs, &n, next), JOBQ_OK);
+    assert_int_equal(n, 1);
+    jobq_job_list_free(&jobs, n);
+}
+
+static void
+test_faults_crash_after_lease_commit_before_send_reruns_the_job(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, "after-lease-commit-before-send");
+    s_worker(fx, 0, "w-a", "1000");
+    char id[JOBQ_ID_LEN + 1];
+    bool created;
+    //  The lease is committed, the JOB never sent (the enqueue reply of the
+    //  same turn is lost with it).
+    s_enqueue(fx, "sleep", "key-2", 10, id, &created);
+    s_broker_crashed(fx);
+    s_broker(fx, NULL);
+    assert_int_equal(s_enqueue(fx, "sleep", "key-2", 10, id, &created),
+                     JOBQ_OK);
+    //  The worker comes back without the job; the broker sees that and
+    //  runs it again.
+    s_wait_status(fx, id, JOBQ_COMPLETED, 20000);
+    jobq_job_info_t info = s_status(fx, id);
+    assert_int_equal(info.attempts, 2);
+    jobq_job_info_clear(&info);
+}
+
+static void
+test_faults_crash_before_completion_commit_reruns_the_job(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, "before-completion-commit");
+    s_worker(fx, 0, "w-a", "1000");
+    char id[JOBQ_ID_LEN + 1];
+    bool created;
+    assert_int_equal(s_enqueue(fx, "sleep", "key-3", 10, id, &created),
+                     JOBQ_OK);
+    s_broker_crashed(fx);
+    s_broker(fx, NULL);
+    jobq_job_info_t info = s_status(fx, id);
+    assert_int_equal(info.status, JOBQ_RUNNING);
+    jobq_job_info_clear(&info);
+    //  The completion was never recorded: the job runs again, once more.
+    s_wait_status(fx, id, JOBQ_COMPLETED, 20000);
+    info = s_status(fx, id);
+    assert_int_equal(info.attempts, 2);
+    jobq_job_info_clear(&info);
+}
+
+//  --- workers killed, frozen, stopped ----------------------------------------
+
+static void
+test_faults_worker_killed_mid_job_loses_its_lease(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, NULL);
+    s_worker(fx, 0, "w-a", "1000");
+    char id[JOBQ_ID_LEN + 1];
+    bool created;
+    assert_int_equal(s_enqueue(fx, "sleep", NULL, 60000, id, &created),
+                     JOBQ_OK);
+    s_wait_status(fx, id, JOBQ_RUNNING, 10000);
+    jobq_test_stop(fx->workers[0], SIGKILL, 5000);
+    fx->workers[0] = -1;
+    s_wait_status(fx, id, JOBQ_PENDING, 10000);
+    jobq_job_info_t info = s_status(fx, id);
+    assert_int_equal(info.attempts, 1);
+    assert_non_null(info.error);
+    jobq_job_info_clear(&info);
+    //  Another worker takes attempt 2.
+    assert_int_equal(jobq_client_cancel(fx->c, id, NULL), JOBQ_OK);
+    assert_int_equal(jobq_client_retry(fx->c, id, NULL), JOBQ_OK);
+    s_worker(fx, 1, "w-b", "1000");
+    s_wait_status(fx, id, JOBQ_RUNNING, 10000);
+}
+
+static void
+test_faults_frozen_worker_is_fenced_when_it_wakes(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, NULL);
+    s_worker(fx, 0, "w-a", "1000");
+    char id[JOBQ_ID_LEN + 1];
+    bool created;
+    assert_int_equal(s_enqueue(fx, "sleep", NULL, 2000, id, &created), JOBQ_OK);
+    s_wait_status(fx, id, JOBQ_RUNNING, 10000);
+    kill(fx->workers[0], SIGSTOP);
+    s_wait_status(fx, id, JOBQ_PENDING, 10000);
+    s_worker(fx, 1, "w-b", "1000");
+    s_wait_status(fx, id, JOBQ_RUNNING, 10000);
+    //  The frozen worker wakes and finishes attempt 1: refused.
+    kill(fx->workers[0], SIGCONT);
+    s_wait_status(fx, id, JOBQ_COMPLETED, 20000);
+    jobq_job_info_t info = s_status(fx, id);
+    assert_int_equal(info.attempts, 2);
+    jobq_job_info_clear(&info);
+}
+
+static void
+test_faults_worker_sigterm_finishes_its_job_then_exits(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, NULL);
+    s_worker(fx, 0, "w-a", "10000");
+    char id[JOBQ_ID_LEN + 1];
+    bool created;
+    assert_int_equal(s_enqueue(fx, "sleep", NULL, 1500, id, &created), JOBQ_OK);
+    s_wait_status(fx, id, JOBQ_RUNNING, 10000);
+    int status = jobq_test_stop(fx->workers[0], SIGTERM, 15000);
+    fx->workers[0] = -1;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    jobq_job_info_t info = s_status(fx, id);
+    assert_int_equal(info.status, JOBQ_COMPLETED);
+    jobq_job_info_clear(&info);
+}
+
+static void
+test_faults_broker_sigterm_drains_and_keeps_every_ack(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, NULL);
+    char acked[400][JOBQ_ID_LEN + 1];
+    int nacked = 0, refused = 0;
+    bool created;
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(
+            s_enqueue(fx, "noop", NULL, 1, acked[nacked], &created), JOBQ_OK);
+        nacked++;
+    }
+    kill(fx->b.pid, SIGTERM);
+    //  Keep enqueueing while it drains: each answer is an ack or a refusal,
+    //  until the broker has exited.
+    int status = -1;
+    bool exited = false;
+    for (int i = 0; i < 300 && nacked < 400 && !exited; i++) {
+        char id[JOBQ_ID_LEN + 1];
+        int rc = s_enqueue(fx, "noop", NULL, 1, id, &created);
+        if (rc == JOBQ_OK)
+            memcpy(acked[nacked++], id, sizeof id);
+        else
+            refused++;
+        exited = jobq_test_reap(fx->b.pid, &status);
+    }
+    if (!exited)
+        status = jobq_test_wait(fx->b.pid, 10000);
+    fx->b.pid = -1;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(refused > 0);
+    s_broker(fx, NULL);
+    for (int i = 0; i < nacked; i++) {
+        jobq_job_info_t info = s_status(fx, acked[i]);
+        jobq_job_info_clear(&info);
+    }
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
+
+int
+main(void)
+{
+    zsys_init();
+    zsys_set_linger(0);
+    const struct CMUnitTest tests[] = {
+        T(test_faults_crash_after_commit_before_reply_loses_nothing),
+        T(test_faults_crash_after_lease_commit_before_send_reruns_the_job),
+        T(test_faults_crash_before_completion_commit_reruns_the_job),
+        T(test_faults_worker_killed_mid_job_loses_its_lease),
+        T(test_faults_frozen_worker_is_fenced_when_it_wakes),
+        T(test_faults_worker_sigterm_finishes_its_job_then_exits),
+        T(test_faults_broker_sigterm_drains_and_keeps_every_ack),
+    };
+    return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
+}

@@ -1,0 +1,64 @@
+/*  jobq_test.h: what every jobq test needs: cmocka in the right include
+    order, temporary directories, free loopback ports, child processes with
+    deadlines, and polling with a time limit (never a bare sleep).
+*/
+#ifndef JOBQ_TEST_H_INCLUDED
+#define JOBQ_TEST_H_INCLUDED
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <cmocka.h>
+
+//  A fresh directory under $TMPDIR (or /tmp); caller frees and removes it.
+char *jobq_test_tmpdir(void);
+//  Remove dir and everything below it.
+void jobq_test_rmtree(const char *dir);
+//  A TCP port on 127.0.0.1 that was free a moment ago.
+int jobq_test_free_port(void);
+//  Path of one of our programs (jobq-broker, jobq-worker, jobq), from
+//  JOBQ_BIN_DIR. Static buffer.
+const char *jobq_test_bin(const char *name);
+
+//  Start argv[0] (a path) with stdout and stderr appended to log (NULL =
+//  /dev/null). Returns the pid, or -1.
+pid_t jobq_test_spawn(char *const argv[], const char *log);
+//  Wait up to timeout_ms for pid; returns its wait status, or -1 on timeout
+//  (the process is then killed with SIGKILL and reaped).
+int jobq_test_wait(pid_t pid, int timeout_ms);
+//  True if pid has ended (reaped; *status gets its wait status). Never
+//  waits, never kills.
+bool jobq_test_reap(pid_t pid, int *status);
+//  Send sig and wait for the process to end (SIGKILL after timeout_ms).
+int jobq_test_stop(pid_t pid, int sig, int timeout_ms);
+
+//  Call cond(arg) every 10 ms until it returns true or timeout_ms passes.
+bool jobq_test_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
+
+//  A broker process on free loopback ports with its data in dir.
+typedef struct {
+    pid_t pid;         //  process, -1 when not running
+    char dir[512];     //  data directory
+    char clients[64];  //  client endpoint
+    char workers[64];  //  worker endpoint
+    char events[64];   //  event endpoint
+    char log[600];     //  its log file
+} jobq_test_broker_t;
+
+//  Pick ports (first call only) and start the broker; extra is a
+//  NULL-terminated list of more arguments or NULL. Waits until it answers
+//  a STATS request. Returns 0, or -1 if it did not come up.
+int jobq_test_broker_start(jobq_test_broker_t *b,
+                           const char *dir,
+                           const char *const *extra);
+//  Stop with sig (SIGTERM, SIGKILL) and reap.
+void jobq_test_broker_stop(jobq_test_broker_t *b, int sig);
+
+//  Start a worker for broker b; extra as above. Returns the pid or -1.
+pid_t jobq_test_worker_start(const jobq_test_broker_t *b,
+                             const char *const *extra);
+
+#endif

@@ -1,0 +1,862 @@
+/*  test_engine.c: the broker's state machine with a fake clock and no
+    sockets: dispatch, fencing, leases, retries, cancel, idempotency,
+    failed commits and recovery. */
+#include "jobq_test.h"
+#include "jobq_engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_MAX_OUT 256
+
+typedef struct {
+    int kind;            //  jobq_act_kind_t
+    int cmd;             //  jobq_cmd_t
+    char peer[80];       //  routing id or topic
+    uint8_t body[4096];  //  copy of the body
+    size_t len;          //  bytes in body
+} s_out_t;
+
+typedef struct {
+    char *dir;                 //  temporary directory
+    jobq_store_t *store;       //  store
+    jobq_engine_t *engine;     //  engine under test
+    jobq_engine_config_t cfg;  //  its settings
+    uint64_t wall;             //  fake wall clock, ms
+    uint64_t mono;             //  fake monotonic clock, ms
+    s_out_t out[S_MAX_OUT];    //  actions of the last turn
+    int nout;                  //  entries in out
+    int commit_rc;             //  result of the last commit
+    uint64_t rid;              //  next request id
+} s_fx_t;
+
+static void
+s_open(s_fx_t *fx)
+{
+    fx->store = jobq_store_lmdb_new();
+    jobq_store_config_t sc = {fx->dir, 16u << 20, 0};
+    assert_int_equal(jobq_store_open(fx->store, &sc), JOBQ_OK);
+    fx->engine = jobq_engine_new(fx->store, &fx->cfg);
+    assert_non_null(fx->engine);
+    assert_int_equal(jobq_engine_recover(fx->engine, fx->wall, fx->mono),
+                     JOBQ_OK);
+}
+
+static void
+s_close(s_fx_t *fx)
+{
+    jobq_engine_destroy(&fx->engine);
+    jobq_store_destroy(&fx->store);
+}
+
+static int
+s_setup(void **state)
+{
+    s_fx_t *fx = calloc(1, sizeof *fx);
+    fx->dir = jobq_test_tmpdir();
+    jobq_engine_config_defaults(&fx->cfg);
+    fx->cfg.lease_ms = 1000;
+    fx->cfg.worker_timeout_ms = 3000;
+    fx->cfg.heartbeat_ms = 500;
+    fx->cfg.retry_base_ms = 100;
+    fx->cfg.retry_max_ms = 1000;
+    fx->cfg.seed = 42;
+    fx->wall = 1700000000000ull;
+    fx->mono = 5000;
+    fx->rid = 1;
+    s_open(fx);
+    *state = fx;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_fx_t *fx = *state;
+    s_close(fx);
+    jobq_test_rmtree(fx->dir);
+    free(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static void
+s_advance(s_fx_t *fx, uint64_t ms)
+{
+    fx->wall += ms;
+    fx->mono += ms;
+}
+
+static void
+s_begin(s_fx_t *fx)
+{
+    assert_int_equal(jobq_engine_begin(fx->engine, fx->wall, fx->mono),
+                     JOBQ_OK);
+}
+
+//  Tick, commit, and copy the actions out.
+static int
+s_end(s_fx_t *fx)
+{
+    jobq_engine_tick(fx->engine);
+    fx->commit_rc = jobq_engine_commit(fx->engine);
+    fx->nout = 0;
+    size_t n = jobq_engine_action_count(fx->engine);
+    for (size_t i = 0; i < n && fx->nout < S_MAX_OUT; i++) {
+        jobq_action_t a;
+        jobq_engine_action(fx->engine, i, &a);
+        s_out_t *o = &fx->out[fx->nout++];
+        o->kind = a.kind;
+        o->cmd = a.cmd;
+        size_t pl =
+            a.peer_len < sizeof o->peer - 1 ? a.peer_len : sizeof o->peer - 1;
+        memcpy(o->peer, a.peer, pl);
+        o->peer[pl] = '\0';
+        o->len = a.body_len < sizeof o->body ? a.body_len : sizeof o->body;
+        memcpy(o->body, a.body, o->len);
+    }
+    return fx->commit_rc;
+}
+
+//  An empty turn (timers and dispatch only).
+static void
+s_idle(s_fx_t *fx)
+{
+    s_begin(fx);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+}
+
+static jobq_str_t
+S(const char *s)
+{
+    return (jobq_str_t){s, strlen(s)};
+}
+
+static void
+s_client(s_fx_t *fx, jobq_msg_t *m)
+{
+    m->rid = fx->rid++;
+    jobq_engine_client(fx->engine, (const uint8_t *) "c1", 2, m);
+}
+
+static void
+s_worker(s_fx_t *fx, const char *w, jobq_msg_t *m)
+{
+    jobq_engine_worker(fx->engine, (const uint8_t *) w, strlen(w), m);
+}
+
+static void
+s_enqueue_msg(jobq_msg_t *m,
+              const char *type,
+              int32_t prio,
+              uint64_t delay,
+              uint32_t max_attempts,
+              const char *key)
+{
+    static const uint8_t empty[] = {0x80};
+    memset(m, 0, sizeof *m);
+    m->cmd = JOBQ_CMD_ENQUEUE;
+    m->u.enqueue.type = S(type);
+    m->u.enqueue.shop = S("shop-1");
+    m->u.enqueue.input = (jobq_bytes_t){empty, 1};
+    m->u.enqueue.priority = prio;
+    m->u.enqueue.delay_ms = delay;
+    m->u.enqueue.max_attempts = max_attempts;
+    if (key)
+        m->u.enqueue.key = S(key);
+}
+
+//  The reply body of the last turn's client action; fails if absent.
+static const s_out_t *
+s_find(s_fx_t *fx, int kind, int cmd, const char *peer, int nth)
+{
+    for (int i = 0; i < fx->nout; i++) {
+        const s_out_t *o = &fx->out[i];
+        if (o->kind == kind && o->cmd == cmd &&
+            (!peer || strcmp(o->peer, peer) == 0) && nth-- == 0)
+            return o;
+    }
+    return NULL;
+}
+
+static int
+s_count(s_fx_t *fx, int kind, int cmd, const char *peer)
+{
+    int n = 0;
+    while (s_find(fx, kind, cmd, peer, n))
+        n++;
+    return n;
+}
+
+static uint64_t
+s_reply_id(const s_out_t *o)
+{
+    jobq_bytes_t b = {o->body, o->len}, v;
+    assert_int_equal(jobq_mp_map_find(b, "id", &v), JOBQ_OK);
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    jobq_str_t s;
+    assert_int_equal(jobq_mp_read_str(&r, &s), JOBQ_OK);
+    uint64_t id;
+    assert_int_equal(jobq_id_parse(s.ptr, s.len, &id), JOBQ_OK);
+    return id;
+}
+
+//  Enqueue in a turn of its own; returns the id.
+static uint64_t
+s_enqueue(s_fx_t *fx,
+          const char *type,
+          int32_t prio,
+          uint64_t delay,
+          uint32_t max_attempts)
+{
+    jobq_msg_t m;
+    s_enqueue_msg(&m, type, prio, delay, max_attempts, NULL);
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    assert_non_null(o);
+    return s_reply_id(o);
+}
+
+static void
+s_ready(s_fx_t *fx, const char *w, const char *type, uint32_t cap)
+{
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_READY;
+    m.u.ready.types[0] = S(type);
+    m.u.ready.ntypes = 1;
+    m.u.ready.capacity = cap;
+    s_begin(fx);
+    s_worker(fx, w, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+}
+
+//  The JOB sent to worker w in the last turn: its id and attempt.
+static bool
+s_job_for(s_fx_t *fx, const char *w, uint64_t *id, uint32_t *attempt)
+{
+    const s_out_t *o = s_find(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, w, 0);
+    if (!o)
+        return false;
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    assert_int_equal(jobq_msg_decode(JOBQ_CMD_JOB, o->body, o->len, &m, &why),
+                     JOBQ_OK);
+    *id = m.u.dispatch.id;
+    *attempt = m.u.dispatch.attempt;
+    return true;
+}
+
+//  Read job id straight from the store.
+static jobq_jobdata_t
+s_get(s_fx_t *fx, uint64_t id)
+{
+    jobq_jobdata_t j;
+    assert_int_equal(jobq_store_begin(fx->store), JOBQ_OK);
+    assert_int_equal(jobq_store_get(fx->store, id, &j), JOBQ_OK);
+    jobq_store_abort(fx->store);  //  scalars stay valid in the copy
+    j.type.ptr = j.shop.ptr = j.message.ptr = j.error.ptr = NULL;
+    j.input.ptr = j.output.ptr = j.errors.ptr = NULL;
+    return j;
+}
+
+static void
+s_result(s_fx_t *fx,
+         const char *w,
+         int cmd,
+         uint64_t id,
+         uint32_t attempt,
+         bool permanent)
+{
+    static const uint8_t out[] = {0x81, 0xa2, 'o', 'k', 0xc3};
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = cmd;
+    if (cmd == JOBQ_CMD_COMPLETE) {
+        m.u.complete.id = id;
+        m.u.complete.attempt = attempt;
+        m.u.complete.output = (jobq_bytes_t){out, sizeof out};
+    } else if (cmd == JOBQ_CMD_FAIL) {
+        m.u.fail.id = id;
+        m.u.fail.attempt = attempt;
+        m.u.fail.error = S("boom");
+        m.u.fail.permanent = permanent;
+    } else {
+        m.u.progress.id = id;
+        m.u.progress.attempt = attempt;
+        m.u.progress.progress = 50;
+        m.u.progress.message = S("half");
+    }
+    s_begin(fx);
+    s_worker(fx, w, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+}
+
+//  --- tests
+//  -------------------------------------------------------------------
+
+static void
+test_engine_enqueue_replies_and_publishes_after_commit(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t id = s_enqueue(fx, "noop", 0, 0, 3);
+    assert_true(id != 0);
+    assert_int_equal(s_count(fx, JOBQ_ACT_PUBLISH, 0, NULL), 1);
+    jobq_jobdata_t j = s_get(fx, id);
+    assert_int_equal(j.status, JOBQ_PENDING);
+    assert_int_equal(j.version, 1);
+    assert_int_equal(j.max_attempts, 3);
+    //  Ids grow even within one millisecond.
+    uint64_t id2 = s_enqueue(fx, "noop", 0, 0, 3);
+    assert_true(id2 > id);
+}
+
+static void
+test_engine_dispatches_only_matching_types_within_capacity(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    s_enqueue(fx, "sleep", 0, 0, 3);
+    uint64_t c = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, a);
+    assert_int_equal(attempt, 1);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, "w1"), 1);
+    assert_int_equal(s_get(fx, a).status, JOBQ_RUNNING);
+    //  Full: nothing more until it reports.
+    s_idle(fx);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, NULL), 0);
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, c);
+}
+
+static void
+test_engine_dispatch_follows_priority_then_age(void **state)
+{
+    s_fx_t *fx = *state;
+    s_enqueue(fx, "noop", 0, 0, 3);
+    uint64_t hi = s_enqueue(fx, "noop", 10, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, hi);
+}
+
+static void
+test_engine_progress_and_complete_are_recorded_once(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    s_result(fx, "w1", JOBQ_CMD_PROGRESS, a, 1, false);
+    jobq_jobdata_t j = s_get(fx, a);
+    assert_int_equal(j.progress, 50);
+    assert_int_equal(s_count(fx, JOBQ_ACT_PUBLISH, 0, NULL), 1);
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
+    j = s_get(fx, a);
+    assert_int_equal(j.status, JOBQ_COMPLETED);
+    assert_int_equal(j.progress, 100);
+    assert_true(j.output.len > 0);
+    uint32_t version = j.version;
+    //  The same completion again changes nothing.
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
+    assert_int_equal(s_get(fx, a).version, version);
+    assert_int_equal(s_count(fx, JOBQ_ACT_PUBLISH, 0, NULL), 0);
+}
+
+static void
+test_engine_lost_worker_requeues_and_stale_attempt_is_fenced(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    //  w1 goes silent: after the worker timeout its job is pending again.
+    s_advance(fx, fx->cfg.worker_timeout_ms + 1);
+    s_idle(fx);
+    jobq_jobdata_t j = s_get(fx, a);
+    assert_int_equal(j.status, JOBQ_PENDING);
+    assert_int_equal(j.attempts, 1);
+    //  w2 gets attempt 2 once the backoff has passed.
+    s_ready(fx, "w2", "noop", 1);
+    s_advance(fx, fx->cfg.retry_max_ms + 1);
+    s_idle(fx);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w2", &id, &attempt));
+    assert_int_equal(id, a);
+    assert_int_equal(attempt, 2);
+    //  w1 comes back and reports attempt 1: fenced.
+    s_ready(fx, "w1", "noop", 1);
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
+    assert_int_equal(s_get(fx, a).status, JOBQ_RUNNING);
+    s_result(fx, "w1", JOBQ_CMD_PROGRESS, a, 1, false);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_CANCEL_JOB, "w1"),
+                     1);
+    assert_int_equal(s_get(fx, a).progress, 0);
+    //  w2 completes it: once.
+    s_result(fx, "w2", JOBQ_CMD_COMPLETE, a, 2, false);
+    j = s_get(fx, a);
+    assert_int_equal(j.status, JOBQ_COMPLETED);
+    assert_int_equal(j.attempts, 2);
+}
+
+static void
+test_engine_same_worker_stale_attempt_is_fenced(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    s_advance(fx, fx->cfg.worker_timeout_ms + 1);
+    s_idle(fx);
+    s_ready(fx, "w1", "noop", 1);
+    s_advance(fx, fx->cfg.retry_max_ms + 1);
+    s_idle(fx);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(attempt, 2);
+    //  A result of attempt 1 that was queued while w1 was cut off arrives
+    //  late: it must not complete attempt 2.
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
+    assert_int_equal(s_get(fx, a).status, JOBQ_RUNNING);
+    s_result(fx, "w1", JOBQ_CMD_FAIL, a, 1, false);
+    assert_int_equal(s_get(fx, a).status, JOBQ_RUNNING);
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 2, false);
+    assert_int_equal(s_get(fx, a).status, JOBQ_COMPLETED);
+}
+
+static void
+s_heartbeat_holding(s_fx_t *fx,
+                    const char *w,
+                    const uint64_t *ids,
+                    const uint32_t *attempts,
+                    uint32_t n)
+{
+    jobq_mp_writer_t hw;
+    jobq_mp_writer_init(&hw, 4096);
+    jobq_msg_write_held(&hw, ids, attempts, n);
+    jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
+    hb.held = (jobq_bytes_t){hw.data, hw.len};
+    hb.has_held = true;
+    s_begin(fx);
+    s_worker(fx, w, &hb);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    jobq_mp_writer_fini(&hw);
+}
+
+static void
+test_engine_job_the_worker_does_not_hold_goes_back_to_pending(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    uint32_t one = 1;
+    s_ready(fx, "w1", "noop", 2);
+    //  Right after dispatch the JOB may still be on its way: no verdict.
+    s_heartbeat_holding(fx, "w1", NULL, NULL, 0);
+    assert_int_equal(s_get(fx, a).status, JOBQ_RUNNING);
+    //  Later, a worker that lists it keeps it...
+    s_advance(fx, 3 * fx->cfg.heartbeat_ms + 1);
+    s_heartbeat_holding(fx, "w1", &a, &one, 1);
+    assert_int_equal(s_get(fx, a).status, JOBQ_RUNNING);
+    //  ...and one that does not list it loses it at once.
+    s_heartbeat_holding(fx, "w1", NULL, NULL, 0);
+    jobq_jobdata_t j = s_get(fx, a);
+    assert_int_equal(j.status, JOBQ_PENDING);
+    assert_int_equal(j.attempts, 1);
+}
+
+static void
+test_engine_heartbeats_keep_a_long_job_leased(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
+    for (int i = 0; i < 10; i++) {
+        s_advance(fx, 800);
+        s_begin(fx);
+        s_worker(fx, "w1", &hb);
+        assert_int_equal(s_end(fx), JOBQ_OK);
+    }
+    assert_int_equal(s_get(fx, a).status, JOBQ_RUNNING);
+    assert_int_equal(s_get(fx, a).attempts, 1);
+}
+
+static void
+test_engine_failures_retry_with_backoff_then_fail(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 2);
+    s_ready(fx, "w1", "noop", 1);
+    s_result(fx, "w1", JOBQ_CMD_FAIL, a, 1, false);
+    jobq_jobdata_t j = s_get(fx, a);
+    assert_int_equal(j.status, JOBQ_PENDING);
+    //  Equal jitter: between half and all of the base delay.
+    assert_true(j.run_at >= fx->wall + fx->cfg.retry_base_ms / 2);
+    assert_true(j.run_at <= fx->wall + fx->cfg.retry_base_ms);
+    //  Not before run_at.
+    s_idle(fx);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, NULL), 0);
+    s_advance(fx, fx->cfg.retry_base_ms + 1);
+    s_idle(fx);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(attempt, 2);
+    s_result(fx, "w1", JOBQ_CMD_FAIL, a, 2, false);
+    j = s_get(fx, a);
+    assert_int_equal(j.status, JOBQ_FAILED);
+    assert_int_equal(j.attempts, 2);
+    assert_true(j.completed_at != 0);
+    //  Both attempts' errors are kept.
+    jobq_jobdata_t full;
+    assert_int_equal(jobq_store_begin(fx->store), JOBQ_OK);
+    assert_int_equal(jobq_store_get(fx->store, a, &full), JOBQ_OK);
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, full.errors.ptr, full.errors.len);
+    uint32_t n;
+    assert_int_equal(jobq_mp_read_array(&r, &n), JOBQ_OK);
+    assert_int_equal(n, 2);
+    jobq_store_abort(fx->store);
+}
+
+static void
+test_engine_permanent_failure_is_not_retried(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 5);
+    s_ready(fx, "w1", "noop", 1);
+    s_result(fx, "w1", JOBQ_CMD_FAIL, a, 1, true);
+    assert_int_equal(s_get(fx, a).status, JOBQ_FAILED);
+}
+
+static void
+test_engine_retry_command_restarts_a_failed_job(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 1);
+    s_ready(fx, "w1", "noop", 1);
+    s_result(fx, "w1", JOBQ_CMD_FAIL, a, 1, false);
+    assert_int_equal(s_get(fx, a).status, JOBQ_FAILED);
+    jobq_msg_t m = {.cmd = JOBQ_CMD_RETRY};
+    m.u.job.id = a;
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, a);
+    assert_int_equal(attempt, 1);
+    //  A running job cannot be retried.
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_non_null(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0));
+}
+
+static void
+test_engine_cancel_pending_and_running(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t p = s_enqueue(fx, "other", 0, 0, 3);
+    jobq_msg_t m = {.cmd = JOBQ_CMD_CANCEL};
+    m.u.job.id = p;
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(s_get(fx, p).status, JOBQ_CANCELLED);
+    //  Cancelling again is an error.
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_non_null(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0));
+
+    uint64_t r = s_enqueue(fx, "noop", 0, 0, 3);
+    uint64_t next = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    m.u.job.id = r;
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(s_get(fx, r).status, JOBQ_CANCELLED);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_CANCEL_JOB, "w1"),
+                     1);
+    //  The slot stays taken until the worker says it stopped.
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, "w1"), 0);
+    s_result(fx, "w1", JOBQ_CMD_FAIL, r, 1, false);
+    assert_int_equal(s_get(fx, r).status, JOBQ_CANCELLED);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, next);
+}
+
+static void
+test_engine_idempotency_key_returns_the_same_job_within_window(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_msg_t m;
+    s_enqueue_msg(&m, "noop", 0, 0, 3, "order-17");
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    uint64_t first =
+        s_reply_id(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0));
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(
+        s_reply_id(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0)),
+        first);
+    //  Two in one turn: still one job.
+    s_begin(fx);
+    s_client(fx, &m);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(
+        s_reply_id(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 1)),
+        first);
+    s_advance(fx, fx->cfg.idem_window_ms + 1);
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_true(s_reply_id(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1",
+                                  0)) != first);
+}
+
+static void
+test_engine_failed_commit_turns_replies_into_errors(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_msg_t m;
+    s_enqueue_msg(&m, "noop", 0, 0, 3, NULL);
+    s_begin(fx);
+    s_client(fx, &m);
+    jobq_store_fail_next_commit(fx->store, JOBQ_ESTORAGE);
+    assert_int_equal(s_end(fx), JOBQ_ESTORAGE);
+    assert_null(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, NULL, 0));
+    assert_non_null(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0));
+    assert_int_equal(s_count(fx, JOBQ_ACT_PUBLISH, 0, NULL), 0);
+    //  Nothing was stored, and the next turn works.
+    uint64_t id = s_enqueue(fx, "noop", 0, 0, 3);
+    jobq_msg_t st = {.cmd = JOBQ_CMD_LIST};
+    st.u.list.status = -1;
+    st.u.list.limit = 10;
+    s_begin(fx);
+    s_client(fx, &st);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    jobq_bytes_t b = {o->body, o->len}, v;
+    assert_int_equal(jobq_mp_map_find(b, "jobs", &v), JOBQ_OK);
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    uint32_t n;
+    assert_int_equal(jobq_mp_read_array(&r, &n), JOBQ_OK);
+    assert_int_equal(n, 1);
+    assert_true(id != 0);
+}
+
+static void
+test_engine_failed_commit_undoes_a_dispatch(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_READY;
+    m.u.ready.types[0] = S("noop");
+    m.u.ready.ntypes = 1;
+    m.u.ready.capacity = 1;
+    s_begin(fx);
+    s_worker(fx, "w1", &m);
+    jobq_store_fail_next_commit(fx->store, JOBQ_ESTORAGE);
+    assert_int_equal(s_end(fx), JOBQ_ESTORAGE);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, NULL), 0);
+    assert_int_equal(s_get(fx, a).status, JOBQ_PENDING);
+    //  Next turn the job goes out: the slot was given back.
+    s_idle(fx);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, a);
+    assert_int_equal(attempt, 1);
+}
+
+static void
+test_engine_delayed_job_waits_for_run_at(void **state)
+{
+    s_fx_t *fx = *state;
+    s_ready(fx, "w1", "noop", 1);
+    uint64_t a = s_enqueue(fx, "noop", 0, 5000, 3);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, NULL), 0);
+    assert_true(jobq_engine_next_wakeup(fx->engine) <= fx->mono + 5000);
+    jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
+    for (int i = 0; i < 4; i++) {
+        s_advance(fx, 1000);
+        s_begin(fx);
+        s_worker(fx, "w1", &hb);
+        assert_int_equal(s_end(fx), JOBQ_OK);
+        assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, NULL), 0);
+    }
+    s_advance(fx, 1001);
+    s_begin(fx);
+    s_worker(fx, "w1", &hb);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, a);
+}
+
+static void
+test_engine_timeout_ends_the_attempt(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_msg_t m;
+    s_enqueue_msg(&m, "noop", 0, 0, 1, NULL);
+    m.u.enqueue.timeout_ms = 2000;
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    uint64_t a =
+        s_reply_id(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0));
+    s_ready(fx, "w1", "noop", 1);
+    jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
+    s_advance(fx, 900);
+    s_begin(fx);
+    s_worker(fx, "w1", &hb);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    s_advance(fx, 900);
+    s_begin(fx);
+    s_worker(fx, "w1", &hb);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(s_get(fx, a).status, JOBQ_RUNNING);
+    s_advance(fx, 300);
+    s_begin(fx);
+    s_worker(fx, "w1", &hb);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(s_get(fx, a).status, JOBQ_FAILED);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_CANCEL_JOB, "w1"),
+                     1);
+}
+
+static void
+test_engine_restart_keeps_leases_for_a_returning_worker(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    uint64_t b = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    //  The broker restarts (the store is reopened, memory is new).
+    s_close(fx);
+    s_advance(fx, 100);
+    s_open(fx);
+    //  The worker reports its result before it re-registers: accepted,
+    //  the lease is in the record.
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
+    assert_non_null(s_find(fx, JOBQ_ACT_WORKER, JOBQ_CMD_DISCONNECT, "w1", 0));
+    assert_int_equal(s_get(fx, a).status, JOBQ_RUNNING);
+    s_ready(fx, "w1", "noop", 1);
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
+    assert_int_equal(s_get(fx, a).status, JOBQ_COMPLETED);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, b);
+}
+
+static void
+test_engine_restart_requeues_jobs_of_a_worker_that_never_returns(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    s_close(fx);
+    s_advance(fx, 100);
+    s_open(fx);
+    s_advance(fx, fx->cfg.lease_ms + 1);
+    s_idle(fx);
+    jobq_jobdata_t j = s_get(fx, a);
+    assert_int_equal(j.status, JOBQ_PENDING);
+    assert_int_equal(j.attempts, 1);
+}
+
+static void
+test_engine_unknown_job_and_bad_request_get_errors(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_msg_t m = {.cmd = JOBQ_CMD_STATUS};
+    m.u.job.id = 12345;
+    s_begin(fx);
+    s_client(fx, &m);
+    jobq_engine_reject(fx->engine, JOBQ_ACT_CLIENT, (const uint8_t *) "c2", 2,
+                       7, JOBQ_EINVAL, "field 'type': expected a string");
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0);
+    assert_non_null(o);
+    jobq_msg_t e;
+    jobq_msg_why_t why;
+    assert_int_equal(jobq_msg_decode(JOBQ_CMD_ERROR, o->body, o->len, &e, &why),
+                     JOBQ_OK);
+    assert_int_equal(e.u.error.code, JOBQ_ENOTFOUND);
+    o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c2", 0);
+    assert_non_null(o);
+    assert_int_equal(jobq_msg_decode(JOBQ_CMD_ERROR, o->body, o->len, &e, &why),
+                     JOBQ_OK);
+    assert_int_equal(e.rid, 7);
+    assert_int_equal(e.u.error.code, JOBQ_EINVAL);
+}
+
+static void
+test_engine_draining_refuses_new_jobs(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_engine_drain(fx->engine);
+    jobq_msg_t m;
+    s_enqueue_msg(&m, "noop", 0, 0, 3, NULL);
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_non_null(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0));
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_engine_enqueue_replies_and_publishes_after_commit),
+        T(test_engine_dispatches_only_matching_types_within_capacity),
+        T(test_engine_dispatch_follows_priority_then_age),
+        T(test_engine_progress_and_complete_are_recorded_once),
+        T(test_engine_lost_worker_requeues_and_stale_attempt_is_fenced),
+        T(test_engine_same_worker_stale_attempt_is_fenced),
+        T(test_engine_heartbeats_keep_a_long_job_leased),
+        T(test_engine_job_the_worker_does_not_hold_goes_back_to_pending),
+        T(test_engine_failures_retry_with_backoff_then_fail),
+        T(test_engine_permanent_failure_is_not_retried),
+        T(test_engine_retry_command_restarts_a_failed_job),
+        T(test_engine_cancel_pending_and_running),
+        T(test_engine_idempotency_key_returns_the_same_job_within_window),
+        T(test_engine_failed_commit_turns_replies_into_errors),
+        T(test_engine_failed_commit_undoes_a_dispatch),
+        T(test_engine_delayed_job_waits_for_run_at),
+        T(test_engine_timeout_ends_the_attempt),
+        T(test_engine_restart_keeps_leases_for_a_returning_worker),
+        T(test_engine_restart_requeues_jobs_of_a_worker_that_never_returns),
+        T(test_engine_unknown_job_and_bad_request_get_errors),
+        T(test_engine_draining_refuses_new_jobs),
+    };
+    return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
+}
