@@ -6,6 +6,10 @@
 #include <errno.h>
 #include <string.h>
 
+//  A disk that failed this many commits in a row is not trusted: the broker
+//  stops (exit 1) and leaves recovery to a restart, rather than go on.
+#define S_MAX_FAILED_COMMITS 5
+
 struct jobq_broker {
     jobq_broker_config_t cfg;   //  copy
     jobq_store_t *store;        //  owned
@@ -15,6 +19,8 @@ struct jobq_broker {
     zsock_t *events;            //  XPUB (a PUB that also hears subscriptions)
     char *ep[3];                //  bound endpoints, owned
     const jobq_clock_t *clock;  //  real
+    bool store_full;            //  new jobs refused for lack of space
+    uint32_t failed_commits;    //  consecutive commit failures
 };
 
 void
@@ -237,9 +243,38 @@ s_fault(jobq_broker_t *self, const char *point, bool reached)
 #endif
 }
 
+//  Before a turn: grow the map at 80% use when allowed; when it cannot
+//  grow and less than an eighth is left, refuse new jobs so that progress,
+//  completions and reads keep the room they need.
+static void
+s_check_space(jobq_broker_t *self)
+{
+    uint64_t used, size, max;
+    jobq_store_usage(self->store, &used, &size, &max);
+    if (used > size / 5 * 4 && max > size &&
+        jobq_store_grow(self->store) == JOBQ_OK) {
+        jobq_store_usage(self->store, &used, &size, &max);
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE,
+                 "storage map grown to %llu MiB",
+                 (unsigned long long) (size >> 20));
+    }
+    bool full = used > size - size / 8;
+    if (full != self->store_full) {
+        JOBQ_LOG(self->cfg.log, full ? JOBQ_LOG_WARN : JOBQ_LOG_NOTICE,
+                 full ? "storage nearly full (%llu of %llu KiB): refusing "
+                        "new jobs"
+                      : "storage has room again (%llu of %llu KiB)",
+                 (unsigned long long) (used >> 10),
+                 (unsigned long long) (size >> 10));
+        self->store_full = full;
+        jobq_engine_set_store_full(self->engine, full);
+    }
+}
+
 static int
 s_turn(jobq_broker_t *self)
 {
+    s_check_space(self);
     uint64_t wall = jobq_clock_wall_ms(self->clock);
     uint64_t mono = jobq_clock_mono_ms(self->clock);
     int rc = jobq_engine_begin(self->engine, wall, mono);
@@ -282,8 +317,14 @@ s_turn(jobq_broker_t *self)
                  jobq_strerror(rc));
         if (rc == JOBQ_ESTOREFULL && jobq_store_grow(self->store) == JOBQ_OK)
             JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "storage map grown");
+        if (rc != JOBQ_ESTOREFULL)
+            self->failed_commits++;
+    } else {
+        self->failed_commits = 0;
     }
     s_send_actions(self);
+    if (self->failed_commits >= S_MAX_FAILED_COMMITS)
+        return JOBQ_ESTORAGE;
     return (budget < self->cfg.max_msgs_per_turn) ? 1 : JOBQ_OK;
 }
 
@@ -331,7 +372,14 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop, zsock_t *pipe)
             if (term)
                 break;
         }
-        if (s_turn(self) == 1 && draining)
+        int trc = s_turn(self);
+        if (trc == JOBQ_ESTORAGE) {
+            JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
+                     "%d commits failed in a row: stopping",
+                     S_MAX_FAILED_COMMITS);
+            return JOBQ_ESTORAGE;
+        }
+        if (trc == 1 && draining)
             quiet_until = jobq_clock_mono_ms(self->clock) + self->cfg.drain_ms;
     }
     JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "stopped");

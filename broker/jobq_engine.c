@@ -61,6 +61,7 @@ struct jobq_engine {
     int broken;                 //  first store error of the turn
     bool in_turn;               //  between begin and commit
     bool draining;              //  refusing new work
+    bool store_full;            //  refusing new work for lack of space
     bool need_dispatch;         //  something may be dispatchable
     jobq_mp_writer_t arena;     //  peers and bodies of this turn
     jobq_mp_writer_t scratch;   //  for building pieces (LIST items)
@@ -384,6 +385,22 @@ s_attempt_failed(jobq_engine_t *self,
 
 //  --- client requests ------------------------------------------------------
 
+//  New work is refused while draining or while the store is full.
+static bool
+s_refuse_new(jobq_engine_t *self,
+             const uint8_t *peer,
+             size_t peer_len,
+             uint64_t rid)
+{
+    if (self->draining)
+        s_reply_error(self, peer, peer_len, rid, JOBQ_EUNAVAILABLE,
+                      "broker is shutting down", false);
+    else if (self->store_full)
+        s_reply_error(self, peer, peer_len, rid, JOBQ_ESTOREFULL,
+                      "storage full; retry later", false);
+    return self->draining || self->store_full;
+}
+
 static uint64_t
 s_next_id(jobq_engine_t *self)
 {
@@ -418,11 +435,8 @@ s_enqueue(jobq_engine_t *self,
           size_t peer_len,
           const jobq_msg_t *m)
 {
-    if (self->draining) {
-        s_reply_error(self, peer, peer_len, m->rid, JOBQ_EUNAVAILABLE,
-                      "broker is shutting down", false);
+    if (s_refuse_new(self, peer, peer_len, m->rid))
         return;
-    }
     uint64_t id = 0, created = 0;
     if (m->u.enqueue.key.len &&
         jobq_store_idem_get(self->store, m->u.enqueue.key, &id, &created) ==
@@ -553,11 +567,8 @@ s_retry(jobq_engine_t *self,
         size_t peer_len,
         const jobq_msg_t *m)
 {
-    if (self->draining) {
-        s_reply_error(self, peer, peer_len, m->rid, JOBQ_EUNAVAILABLE,
-                      "broker is shutting down", false);
+    if (s_refuse_new(self, peer, peer_len, m->rid))
         return;
-    }
     jobq_jobdata_t j;
     if (!s_get_job(self, peer, peer_len, m->rid, m->u.job.id, &j))
         return;
@@ -1483,6 +1494,12 @@ jobq_engine_next_wakeup(const jobq_engine_t *self)
     if (self->need_dispatch)
         t = self->mono;
     return t;
+}
+
+void
+jobq_engine_set_store_full(jobq_engine_t *self, bool full)
+{
+    self->store_full = full;
 }
 
 void

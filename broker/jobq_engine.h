@@ -133,6 +133,11 @@ size_t jobq_engine_turn_bytes(const jobq_engine_t *self);
 //  Monotonic ms of the next timer, or UINT64_MAX when none.
 uint64_t jobq_engine_next_wakeup(const jobq_engine_t *self);
 
+//  The store is nearly full and cannot grow: until told otherwise, ENQUEUE
+//  and RETRY get "storage_full" (retryable) while everything else (reads,
+//  progress, completions) goes on in the space held back for it.
+void jobq_engine_set_store_full(jobq_engine_t *self, bool full);
+
 //  Stop accepting new jobs (SIGTERM): ENQUEUE and RETRY get "unavailable".
 void jobq_engine_drain(jobq_engine_t *self);
 

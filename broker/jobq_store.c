@@ -161,6 +161,15 @@ jobq_store_grow(jobq_store_t *self)
 }
 
 void
+jobq_store_usage(jobq_store_t *self,
+                 uint64_t *used,
+                 uint64_t *size,
+                 uint64_t *max)
+{
+    self->ops->usage(self->impl, used, size, max);
+}
+
+void
 jobq_store_fail_next_commit(jobq_store_t *self, int err)
 {
     assert(err < 0);

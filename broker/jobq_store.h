@@ -75,6 +75,7 @@ typedef struct {
     int (*meta_put)(void *impl, const char *name, uint64_t value);
     int (*counts)(void *impl, jobq_store_count_fn *fn, void *arg);
     int (*grow)(void *impl);
+    void (*usage)(void *impl, uint64_t *used, uint64_t *size, uint64_t *max);
 } jobq_store_ops_t;
 
 //  A store backed by LMDB. NULL only if out of memory. Open it next.
@@ -156,6 +157,14 @@ int jobq_store_counts(jobq_store_t *self, jobq_store_count_fn *fn, void *arg);
 //  Grow the map after a JOBQ_ESTOREFULL, with no transaction open.
 //  JOBQ_OK, or JOBQ_ESTOREFULL when already at the configured ceiling.
 int jobq_store_grow(jobq_store_t *self);
+
+//  Bytes in use (an upper bound: pages up to the highest one written), the
+//  map size now, and the growth ceiling (0 = none). With no transaction
+//  open.
+void jobq_store_usage(jobq_store_t *self,
+                      uint64_t *used,
+                      uint64_t *size,
+                      uint64_t *max);
 
 //  Fault seam for tests: the next commit fails with err instead of syncing.
 void jobq_store_fail_next_commit(jobq_store_t *self, int err);

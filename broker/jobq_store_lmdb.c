@@ -666,6 +666,19 @@ s_counts(void *impl, jobq_store_count_fn *fn, void *arg)
     return rc == MDB_NOTFOUND ? JOBQ_OK : s_err(rc);
 }
 
+static void
+s_usage(void *impl, uint64_t *used, uint64_t *size, uint64_t *max)
+{
+    s_lmdb_t *self = impl;
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(self->env, &info);
+    mdb_env_stat(self->env, &st);
+    *used = ((uint64_t) info.me_last_pgno + 1) * st.ms_psize;
+    *size = self->map_size;
+    *max = self->map_max;
+}
+
 const jobq_store_ops_t jobq_store_lmdb_ops = {
     .open = s_open,
     .destroy = s_destroy,
@@ -684,4 +697,5 @@ const jobq_store_ops_t jobq_store_lmdb_ops = {
     .meta_put = s_meta_put,
     .counts = s_counts,
     .grow = s_grow,
+    .usage = s_usage,
 };

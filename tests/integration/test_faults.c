@@ -338,6 +338,73 @@ test_faults_broker_sigterm_drains_and_keeps_every_ack(void **state)
     }
 }
 
+//  --- storage ------------------------------------------------------------
+
+//  Enqueue a sleep job padded with `pad` bytes of filler.
+static int
+s_enqueue_padded(s_fx_t *fx, size_t pad, char id[JOBQ_ID_LEN + 1])
+{
+    static char filler[32768];
+    memset(filler, 'x', sizeof filler);
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 65536);
+    jobq_mp_write_map(&w, 3);
+    jobq_mp_write_cstr(&w, "ms");
+    jobq_mp_write_int(&w, 1);
+    jobq_mp_write_cstr(&w, "steps");
+    jobq_mp_write_int(&w, 1);
+    jobq_mp_write_cstr(&w, "filler");
+    jobq_mp_write_str(&w, filler, pad < sizeof filler ? pad : sizeof filler);
+    jobq_enqueue_t req = {"sleep", "shop-f", {w.data, w.len}, 0, 0, 3, 0,
+                          NULL};
+    int rc = jobq_client_enqueue(fx->c, &req, id, NULL);
+    jobq_mp_writer_fini(&w);
+    return rc;
+}
+
+static void
+test_faults_full_storage_refuses_new_jobs_but_finishes_old_ones(void **state)
+{
+    s_fx_t *fx = *state;
+    const char *extra[] = {"--map-size", "1", "--map-max", "1", NULL};
+    assert_int_equal(jobq_test_broker_start(&fx->b, fx->dir, extra), 0);
+    fx->c = s_client(&fx->b, 0);
+    char first[JOBQ_ID_LEN + 1], id[JOBQ_ID_LEN + 1];
+    int rc = s_enqueue_padded(fx, 16384, first), accepted = 1;
+    assert_int_equal(rc, JOBQ_OK);
+    for (int i = 0; i < 200 && rc == JOBQ_OK; i++) {
+        rc = s_enqueue_padded(fx, 16384, id);
+        accepted += rc == JOBQ_OK;
+    }
+    //  A clear, retryable refusal; the broker is still up and reads work.
+    assert_int_equal(rc, JOBQ_ESTOREFULL);
+    assert_non_null(strstr(jobq_client_last_error(fx->c), "storage full"));
+    assert_true(accepted > 5);
+    jobq_job_info_t info = s_status(fx, first);
+    assert_int_equal(info.status, JOBQ_PENDING);
+    jobq_job_info_clear(&info);
+    //  Jobs already accepted still run to completion in the reserve.
+    s_worker(fx, 0, "w-a", "1000");
+    s_wait_status(fx, first, JOBQ_COMPLETED, 20000);
+    s_wait_status(fx, id[0] ? id : first, JOBQ_COMPLETED, 20000);
+}
+
+static void
+test_faults_storage_grows_when_allowed(void **state)
+{
+    s_fx_t *fx = *state;
+    const char *extra[] = {"--map-size", "1", "--map-max", "16", NULL};
+    assert_int_equal(jobq_test_broker_start(&fx->b, fx->dir, extra), 0);
+    fx->c = s_client(&fx->b, 0);
+    char id[JOBQ_ID_LEN + 1];
+    //  About 3 MiB of jobs in a 1 MiB map.
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(s_enqueue_padded(fx, 16384, id), JOBQ_OK);
+    jobq_job_info_t info = s_status(fx, id);
+    assert_int_equal(info.status, JOBQ_PENDING);
+    jobq_job_info_clear(&info);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
 
 int
@@ -353,6 +420,8 @@ main(void)
         T(test_faults_frozen_worker_is_fenced_when_it_wakes),
         T(test_faults_worker_sigterm_finishes_its_job_then_exits),
         T(test_faults_broker_sigterm_drains_and_keeps_every_ack),
+        T(test_faults_full_storage_refuses_new_jobs_but_finishes_old_ones),
+        T(test_faults_storage_grows_when_allowed),
     };
     return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
 }
