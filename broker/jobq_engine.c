@@ -1175,9 +1175,21 @@ s_liveness(jobq_engine_t *self)
     }
 }
 
+#define S_SWEEP_KEYS 256  //  expired idempotency keys forgotten per turn
+
 static void
 s_timers(jobq_engine_t *self)
 {
+    //  Idempotency keys past the window, a bounded number per turn.
+    if (!self->broken && self->wall > self->cfg.idem_window_ms) {
+        uint32_t removed = 0;
+        int rc = jobq_store_idem_expire(self->store,
+                                        self->wall - self->cfg.idem_window_ms,
+                                        S_SWEEP_KEYS, &removed);
+        if (rc != JOBQ_OK)
+            self->broken = rc;
+    }
+
     if (self->mono >= self->next_check) {
         self->next_check = self->mono + S_CHECK_MS;
         s_liveness(self);

@@ -137,6 +137,15 @@ jobq_store_idem_put(jobq_store_t *self,
 }
 
 int
+jobq_store_idem_expire(jobq_store_t *self,
+                       uint64_t before,
+                       uint32_t max,
+                       uint32_t *removed)
+{
+    return self->ops->idem_expire(self->impl, before, max, removed);
+}
+
+int
 jobq_store_meta_get(jobq_store_t *self, const char *name, uint64_t *value)
 {
     return self->ops->meta_get(self->impl, name, value);

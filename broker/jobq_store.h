@@ -76,6 +76,10 @@ typedef struct {
     int (*counts)(void *impl, jobq_store_count_fn *fn, void *arg);
     int (*grow)(void *impl);
     void (*usage)(void *impl, uint64_t *used, uint64_t *size, uint64_t *max);
+    int (*idem_expire)(void *impl,
+                       uint64_t before,
+                       uint32_t max,
+                       uint32_t *removed);
 } jobq_store_ops_t;
 
 //  A store backed by LMDB. NULL only if out of memory. Open it next.
@@ -144,6 +148,15 @@ int jobq_store_idem_put(jobq_store_t *self,
                         jobq_str_t key,
                         uint64_t id,
                         uint64_t created);
+
+//  Forget at most max idempotency keys created before `before` (ms since
+//  epoch), oldest first; *removed says how many went. Bounded work, so the
+//  engine calls it a little every turn and the key table stays bounded by
+//  the retention window.
+int jobq_store_idem_expire(jobq_store_t *self,
+                           uint64_t before,
+                           uint32_t max,
+                           uint32_t *removed);
 
 //  Named counters of the broker (sequence, last id). get: JOBQ_ENOTFOUND
 //  when never written.

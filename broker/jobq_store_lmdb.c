@@ -30,11 +30,12 @@ enum {
     S_IDEM,
     S_COUNTS,
     S_META,
+    S_IDEM_TIME,
     S_NDB
 };
-static const char *const s_dbnames[S_NDB] = {"jobs",    "ready",     "delayed",
-                                             "by_shop", "by_status", "idem",
-                                             "counts",  "meta"};
+static const char *const s_dbnames[S_NDB] = {
+    "jobs", "ready",  "delayed", "by_shop",  "by_status",
+    "idem", "counts", "meta",    "idem_time"};
 
 typedef struct {
     char type[JOBQ_MAX_TYPE_LEN];  //  job type
@@ -614,7 +615,55 @@ s_idem_put(void *impl, jobq_str_t k, uint64_t id, uint64_t created)
     uint8_t v[16];
     s_be(v, id, 8);
     s_be(v + 8, created, 8);
-    return s_put_key(self, S_IDEM, (const uint8_t *) k.ptr, k.len, v, 16, 0);
+    int rc = s_put_key(self, S_IDEM, (const uint8_t *) k.ptr, k.len, v, 16, 0);
+    if (rc)
+        return rc;
+    //  (created, key): the order in which keys expire.
+    uint8_t tk[8 + JOBQ_MAX_KEY_LEN];
+    size_t klen = k.len < JOBQ_MAX_KEY_LEN ? k.len : JOBQ_MAX_KEY_LEN;
+    s_be(tk, created, 8);
+    memcpy(tk + 8, k.ptr, klen);
+    return s_put_key(self, S_IDEM_TIME, tk, 8 + klen, "", 0, 0);
+}
+
+static int
+s_idem_expire(void *impl, uint64_t before, uint32_t max, uint32_t *removed)
+{
+    s_lmdb_t *self = impl;
+    *removed = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(self->txn, self->dbi[S_IDEM_TIME], &cur);
+    if (rc)
+        return s_err(rc);
+    MDB_val key, val;
+    int out = JOBQ_OK;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+    while (rc == 0 && *removed < max && key.mv_size >= 8) {
+        const uint8_t *tk = key.mv_data;
+        uint64_t created = s_unbe(tk, 8);
+        if (created >= before)
+            break;
+        //  The key may have been taken again since (a newer entry then
+        //  holds it): remove it only if this entry is the current one.
+        MDB_val ik = {key.mv_size - 8, (void *) (tk + 8)}, iv;
+        if (mdb_get(self->txn, self->dbi[S_IDEM], &ik, &iv) == 0 &&
+            iv.mv_size == 16 &&
+            s_unbe((const uint8_t *) iv.mv_data + 8, 8) == created &&
+            (rc = mdb_del(self->txn, self->dbi[S_IDEM], &ik, NULL))) {
+            out = s_err(rc);
+            break;
+        }
+        if ((rc = mdb_cursor_del(cur, 0))) {
+            out = s_err(rc);
+            break;
+        }
+        (*removed)++;
+        rc = mdb_cursor_get(cur, &key, &val, MDB_GET_CURRENT);
+        if (rc == MDB_NOTFOUND || rc == EINVAL)
+            rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+    }
+    mdb_cursor_close(cur);
+    return out;
 }
 
 static int
@@ -698,4 +747,5 @@ const jobq_store_ops_t jobq_store_lmdb_ops = {
     .counts = s_counts,
     .grow = s_grow,
     .usage = s_usage,
+    .idem_expire = s_idem_expire,
 };

@@ -316,6 +316,39 @@ test_store_counts_stay_exact_over_many_updates(void **state)
 }
 
 static void
+test_store_expired_idempotency_keys_are_forgotten_oldest_first(void **state)
+{
+    s_fx_t *fx = *state;
+    assert_int_equal(jobq_store_begin(fx->store), JOBQ_OK);
+    assert_int_equal(jobq_store_idem_put(fx->store, S("a"), 1, 10), JOBQ_OK);
+    assert_int_equal(jobq_store_idem_put(fx->store, S("b"), 2, 20), JOBQ_OK);
+    assert_int_equal(jobq_store_idem_put(fx->store, S("c"), 3, 30), JOBQ_OK);
+    //  "a" is taken again later: its new life must survive the sweep.
+    assert_int_equal(jobq_store_idem_put(fx->store, S("a"), 4, 40), JOBQ_OK);
+    uint32_t removed;
+    assert_int_equal(jobq_store_idem_expire(fx->store, 35, 2, &removed),
+                     JOBQ_OK);
+    assert_int_equal(removed, 2);  //  bounded
+    uint64_t id, created;
+    assert_int_equal(jobq_store_idem_get(fx->store, S("b"), &id, &created),
+                     JOBQ_ENOTFOUND);
+    assert_int_equal(jobq_store_idem_get(fx->store, S("c"), &id, &created),
+                     JOBQ_OK);
+    assert_int_equal(jobq_store_idem_expire(fx->store, 35, 100, &removed),
+                     JOBQ_OK);
+    assert_int_equal(removed, 1);
+    assert_int_equal(jobq_store_idem_get(fx->store, S("c"), &id, &created),
+                     JOBQ_ENOTFOUND);
+    assert_int_equal(jobq_store_idem_get(fx->store, S("a"), &id, &created),
+                     JOBQ_OK);
+    assert_int_equal(id, 4);
+    assert_int_equal(jobq_store_idem_expire(fx->store, 35, 100, &removed),
+                     JOBQ_OK);
+    assert_int_equal(removed, 0);
+    jobq_store_abort(fx->store);
+}
+
+static void
 test_store_failed_commit_persists_nothing(void **state)
 {
     s_fx_t *fx = *state;
@@ -391,6 +424,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_store_counts_stay_exact_over_many_updates, s_setup,
             s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_expired_idempotency_keys_are_forgotten_oldest_first,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_store_failed_commit_persists_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
