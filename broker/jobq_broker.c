@@ -36,6 +36,7 @@ jobq_broker_config_defaults(jobq_broker_config_t *cfg)
     cfg->max_msgs_per_turn = 1024;
     cfg->max_turn_bytes = 64u << 20;
     cfg->drain_ms = 200;
+    cfg->event_hwm = 100000;
     jobq_engine_config_defaults(&cfg->engine);
 }
 
@@ -87,7 +88,7 @@ s_bind(jobq_broker_t *self, int type, const char *ep, int which)
     jobq_wire_setup(s, 100);
     if (type == ZMQ_XPUB) {
         zsock_set_xpub_verbose(s, 1);
-        zsock_set_sndhwm(s, 100000);
+        zsock_set_sndhwm(s, (int) self->cfg.event_hwm);
     }
     if (zsock_bind(s, "%s", ep) < 0) {
         JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR, "cannot bind %s: %s", ep,

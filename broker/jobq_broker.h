@@ -24,6 +24,8 @@ typedef struct {
     uint64_t map_max;             //  map growth ceiling, bytes (0 = none)
     uint32_t max_msgs_per_turn;   //  messages read per turn at most
     size_t max_turn_bytes;        //  stop reading once replies reach this
+    uint32_t event_hwm;           //  events queued per subscriber before
+                                  //  the PUB drops (it never blocks)
     uint64_t drain_ms;            //  on stop: serve (refusing new jobs)
                                   //  until quiet this long, ms
     const char *crash_at;         //  test builds: fault point, or NULL

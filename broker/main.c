@@ -38,6 +38,8 @@ s_usage(FILE *out)
         "  --heartbeat-ms MS   broker heartbeat to workers (default 1000)\n"
         "  --retry-base-ms MS  first retry delay, doubled per attempt\n"
         "                      (default 1000)\n"
+        "  --event-hwm N       events queued per slow subscriber before\n"
+        "                      they are dropped (default 100000)\n"
         "  --quiet             log errors only\n"
         "  --verbose           log every bad message too\n"
         "  --help              this text\n"
@@ -81,6 +83,7 @@ main(int argc, char **argv)
         {"worker-timeout-ms", required_argument, 0, 't'},
         {"heartbeat-ms", required_argument, 0, 'b'},
         {"retry-base-ms", required_argument, 0, 'r'},
+        {"event-hwm", required_argument, 0, 'H'},
         {"quiet", no_argument, 0, 'q'},
         {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},
@@ -132,6 +135,11 @@ main(int argc, char **argv)
             if (!s_number("--retry-base-ms", optarg, 0, 3600000, &v))
                 return 2;
             cfg.engine.retry_base_ms = v;
+            break;
+        case 'H':
+            if (!s_number("--event-hwm", optarg, 1, 10000000, &v))
+                return 2;
+            cfg.event_hwm = (uint32_t) v;
             break;
         case 'q':
             log.level = JOBQ_LOG_ERROR;

@@ -23,10 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_CLIENTS   3      //  client threads
-#define S_WORKERS   3      //  worker processes
-#define S_MAX_JOBS  20000  //  per client thread, at most
-#define S_MAX_KILLS 40     //  nemesis actions at most
+#define S_CLIENTS 3  //  client threads
+#define S_WORKERS 3  //  worker processes
 
 typedef struct {
     char key[32];              //  idempotency key
@@ -39,7 +37,8 @@ typedef struct {
     const char *events;   //  broker event endpoint
     const char *log;      //  execution log path
     volatile int *stop;   //  set by the main thread
-    s_job_t *jobs;        //  S_MAX_JOBS entries
+    s_job_t *jobs;        //  max_jobs entries
+    int max_jobs;         //  bound on keys tried
     int attempted;        //  keys tried
     int acked;            //  keys acknowledged
     int unknown;          //  tries that got no answer (retried)
@@ -58,7 +57,7 @@ s_client_main(void *arg)
     jobq_client_t *cl = jobq_client_new(&cfg);
     jobq_mp_writer_t w;
     jobq_mp_writer_init(&w, 1024);
-    while (!*c->stop && c->attempted < S_MAX_JOBS) {
+    while (!*c->stop && c->attempted < c->max_jobs) {
         s_job_t *j = &c->jobs[c->attempted++];
         snprintf(j->key, sizeof j->key, "c%d-%d", c->index, c->attempted);
         jobq_mp_writer_reset(&w);
@@ -211,6 +210,12 @@ test_chaos_no_acknowledged_job_is_lost(void **state)
     uint64_t seed = env ? strtoull(env, NULL, 10) : 20261128;
     if (seconds < 5)
         seconds = 5;
+    if (seconds > 86400)
+        seconds = 86400;
+    //  Bounds that scale with the length: keys per client (a paced client
+    //  makes a few hundred a second) and nemesis actions.
+    int max_jobs = 600 * seconds + 1000;
+    int max_actions = seconds;
     uint64_t rng = seed ? seed : 1;
     char *dir = jobq_test_tmpdir();
     char log[600];
@@ -235,17 +240,22 @@ test_chaos_no_acknowledged_job_is_lost(void **state)
     pthread_create(&sub_thread, NULL, s_sub_main, &sub);
     s_client_t clients[S_CLIENTS];
     for (int i = 0; i < S_CLIENTS; i++) {
-        clients[i] =
-            (s_client_t){i,   b.clients, b.events,
-                         log, &stop,     calloc(S_MAX_JOBS, sizeof(s_job_t)),
-                         0,   0,         0};
+        clients[i] = (s_client_t){
+            .index = i,
+            .clients = b.clients,
+            .events = b.events,
+            .log = log,
+            .stop = &stop,
+            .jobs = calloc((size_t) max_jobs, sizeof(s_job_t)),
+            .max_jobs = max_jobs,
+        };
         pthread_create(&threads[i], NULL, s_client_main, &clients[i]);
     }
 
     //  The nemesis.
     int broker_kills = 0, worker_kills = 0, freezes = 0, actions = 0;
     int64_t end = zclock_mono() + seconds * 1000;
-    while (zclock_mono() < end && actions < S_MAX_KILLS) {
+    while (zclock_mono() < end && actions < max_actions) {
         s_pause(700 + (int) (s_rand(&rng) % 1500));
         int what = (int) (s_rand(&rng) % 3);
         int wi = (int) (s_rand(&rng) % S_WORKERS);
@@ -358,10 +368,10 @@ test_chaos_no_acknowledged_job_is_lost(void **state)
     //  are explained by lost leases.
     int executions = 0, duplicates = 0, same_attempt_twice = 0;
     FILE *f = fopen(log, "r");
-    char **lines = calloc(S_CLIENTS * S_MAX_JOBS * 4 + 1, sizeof(char *));
+    char **lines = calloc(S_CLIENTS * max_jobs * 4 + 1, sizeof(char *));
     char line[64];
     while (f && fgets(line, sizeof line, f) &&
-           executions < S_CLIENTS * S_MAX_JOBS * 4)
+           executions < S_CLIENTS * max_jobs * 4)
         lines[executions++] = strdup(line);
     if (f)
         fclose(f);

@@ -514,6 +514,75 @@ test_e2e_malformed_messages_get_errors_and_the_broker_goes_on(void **state)
     jobq_job_info_clear(&info);
 }
 
+//  The seq of an event message, or 0.
+static uint64_t
+s_event_seq(zmsg_t *m)
+{
+    zframe_t *body = zmsg_last(m);
+    jobq_bytes_t b = {zframe_data(body), zframe_size(body)}, v;
+    uint64_t seq = 0;
+    if (jobq_mp_map_find(b, "seq", &v) == JOBQ_OK) {
+        jobq_mp_reader_t r;
+        jobq_mp_reader_init(&r, v.ptr, v.len);
+        jobq_mp_read_uint(&r, &seq);
+    }
+    return seq;
+}
+
+static void
+test_e2e_slow_subscriber_sees_a_gap_and_never_blocks_the_broker(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_test_broker_stop(&fx->b, SIGTERM);
+    //  Over ipc, kernel buffers are small enough to fill in a test.
+    snprintf(fx->b.events, sizeof fx->b.events, "ipc://%s/events", fx->dir);
+    jobq_client_destroy(&fx->c);
+    const char *extra[] = {"--event-hwm", "50", NULL};
+    assert_int_equal(jobq_test_broker_start(&fx->b, fx->dir, extra), 0);
+    fx->c = s_client(&fx->b);
+    zsock_t *sub = zsock_new(ZMQ_SUB);
+    zsock_set_rcvhwm(sub, 10);
+    zsock_set_rcvbuf(sub, 4096);
+    zsock_set_subscribe(sub, "");
+    assert_int_equal(zsock_connect(sub, "%s", fx->b.events), 0);
+    zclock_sleep(200);  //  let the subscription reach the broker
+    //  The subscriber reads nothing while 3000 jobs are enqueued: every
+    //  enqueue is still answered (the broker never waits for it).
+    char id[JOBQ_ID_LEN + 1];
+    jobq_bytes_t none = {NULL, 0};
+    int64_t t0 = zclock_mono();
+    for (int i = 0; i < 3000; i++)
+        s_enqueue(fx, "idle", "shop-1", none, 1, id);
+    assert_true(zclock_mono() - t0 < 60000);
+    //  Now it reads: sequence numbers jump, which tells it to resnapshot.
+    zsock_set_rcvtimeo(sub, 500);
+    uint64_t last = 0, gaps = 0, got = 0;
+    zmsg_t *m;
+    for (int round = 0; round < 2; round++) {
+        while ((m = zmsg_recv(sub))) {
+            uint64_t seq = s_event_seq(m);
+            if (last && seq != last + 1)
+                gaps++;
+            last = seq;
+            got++;
+            zmsg_destroy(&m);
+        }
+        //  The next event after the drops shows the jump.
+        if (round == 0)
+            s_enqueue(fx, "idle", "shop-1", none, 1, id);
+    }
+    zsock_destroy(&sub);
+    assert_true(got > 0);
+    assert_true(got < 3000);
+    assert_true(gaps > 0);
+    //  A watcher still learns the latest state through its snapshot.
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(jobq_client_status(fx->c, id, &info), JOBQ_OK);
+    assert_int_equal(info.status, JOBQ_PENDING);
+    jobq_job_info_clear(&info);
+}
+
 static void
 test_e2e_unreachable_broker_fails_within_bounded_time(void **state)
 {
@@ -552,6 +621,7 @@ main(void)
         T(test_e2e_list_filters_and_pages),
         T(test_e2e_broker_sigkill_keeps_pending_and_completed_jobs),
         T(test_e2e_malformed_messages_get_errors_and_the_broker_goes_on),
+        T(test_e2e_slow_subscriber_sees_a_gap_and_never_blocks_the_broker),
         T(test_e2e_unreachable_broker_fails_within_bounded_time),
     };
     return cmocka_run_group_tests_name("e2e", tests, NULL, NULL);
