@@ -280,6 +280,36 @@ test_faults_frozen_worker_is_fenced_when_it_wakes(void **state)
 }
 
 static void
+test_faults_job_past_its_timeout_is_stopped_and_fails(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, NULL);
+    s_worker(fx, 0, "w-a", "1000");
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 256);
+    jobq_mp_write_map(&w, 2);
+    jobq_mp_write_cstr(&w, "ms");
+    jobq_mp_write_int(&w, 60000);
+    jobq_mp_write_cstr(&w, "steps");
+    jobq_mp_write_int(&w, 600);
+    jobq_enqueue_t req = {"sleep", "shop-f", {w.data, w.len}, 0, 0, 1, 500,
+                          NULL};
+    char id[JOBQ_ID_LEN + 1], next[JOBQ_ID_LEN + 1];
+    assert_int_equal(jobq_client_enqueue(fx->c, &req, id, NULL), JOBQ_OK);
+    jobq_mp_writer_fini(&w);
+    s_wait_status(fx, id, JOBQ_FAILED, 10000);
+    jobq_job_info_t info = s_status(fx, id);
+    assert_non_null(info.error);
+    assert_non_null(strstr(info.error, "timed out after 500 ms"));
+    jobq_job_info_clear(&info);
+    //  The worker was told to stop: its one slot runs the next job.
+    bool created;
+    assert_int_equal(s_enqueue(fx, "sleep", NULL, 10, next, &created),
+                     JOBQ_OK);
+    s_wait_status(fx, next, JOBQ_COMPLETED, 10000);
+}
+
+static void
 test_faults_worker_sigterm_finishes_its_job_then_exits(void **state)
 {
     s_fx_t *fx = *state;
@@ -418,6 +448,7 @@ main(void)
         T(test_faults_crash_before_completion_commit_reruns_the_job),
         T(test_faults_worker_killed_mid_job_loses_its_lease),
         T(test_faults_frozen_worker_is_fenced_when_it_wakes),
+        T(test_faults_job_past_its_timeout_is_stopped_and_fails),
         T(test_faults_worker_sigterm_finishes_its_job_then_exits),
         T(test_faults_broker_sigterm_drains_and_keeps_every_ack),
         T(test_faults_full_storage_refuses_new_jobs_but_finishes_old_ones),
