@@ -195,6 +195,45 @@ s_reply_error(jobq_engine_t *self,
     s_action_end(self, a);
 }
 
+//  Start a REPLY to peer for request rid, with nfields fields after rid;
+//  write them, then close with s_action_end. NULL if out of memory.
+static s_action_t *
+s_reply_begin(jobq_engine_t *self,
+              const uint8_t *peer,
+              size_t peer_len,
+              uint64_t rid,
+              uint32_t nfields)
+{
+    s_action_t *a =
+        s_action(self, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, peer, peer_len);
+    if (a) {
+        a->rid = rid;
+        jobq_msg_reply_begin(s_w(self), rid, nfields);
+    }
+    return a;
+}
+
+//  The ENQUEUE reply: {rid, id, created}.
+static void
+s_reply_enqueued(jobq_engine_t *self,
+                 const uint8_t *peer,
+                 size_t peer_len,
+                 uint64_t rid,
+                 uint64_t id,
+                 bool created)
+{
+    s_action_t *a = s_reply_begin(self, peer, peer_len, rid, 2);
+    if (!a)
+        return;
+    char hex[JOBQ_ID_LEN + 1];
+    jobq_id_format(id, hex);
+    jobq_mp_write_cstr(s_w(self), "id");
+    jobq_mp_write_cstr(s_w(self), hex);
+    jobq_mp_write_cstr(s_w(self), "created");
+    jobq_mp_write_bool(s_w(self), created);
+    s_action_end(self, a);
+}
+
 static void
 s_to_worker(jobq_engine_t *self, const s_worker_t *w, const jobq_msg_t *m)
 {
@@ -419,12 +458,9 @@ s_reply_job(jobq_engine_t *self,
             uint64_t rid,
             const jobq_jobdata_t *j)
 {
-    s_action_t *a =
-        s_action(self, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, peer, peer_len);
+    s_action_t *a = s_reply_begin(self, peer, peer_len, rid, 1);
     if (!a)
         return;
-    a->rid = rid;
-    jobq_msg_reply_begin(s_w(self), rid, 1);
     jobq_mp_write_cstr(s_w(self), "job");
     jobq_msg_write_job(s_w(self), j, JOBQ_JOBMAP_INPUT | JOBQ_JOBMAP_OUTPUT);
     s_action_end(self, a);
@@ -444,19 +480,7 @@ s_enqueue(jobq_engine_t *self,
             JOBQ_OK &&
         self->wall - created < self->cfg.idem_window_ms) {
         //  The key is known: answer with the job it made.
-        s_action_t *a =
-            s_action(self, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, peer, peer_len);
-        if (!a)
-            return;
-        a->rid = m->rid;
-        char hex[JOBQ_ID_LEN + 1];
-        jobq_id_format(id, hex);
-        jobq_msg_reply_begin(s_w(self), m->rid, 2);
-        jobq_mp_write_cstr(s_w(self), "id");
-        jobq_mp_write_cstr(s_w(self), hex);
-        jobq_mp_write_cstr(s_w(self), "created");
-        jobq_mp_write_bool(s_w(self), false);
-        s_action_end(self, a);
+        s_reply_enqueued(self, peer, peer_len, m->rid, id, false);
         return;
     }
     jobq_jobdata_t n;
@@ -477,19 +501,7 @@ s_enqueue(jobq_engine_t *self,
         self->next_promote > self->mono + m->u.enqueue.delay_ms)
         self->next_promote = self->mono + m->u.enqueue.delay_ms;
     s_changed(self, &n);
-    s_action_t *a =
-        s_action(self, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, peer, peer_len);
-    if (!a)
-        return;
-    a->rid = m->rid;
-    char hex[JOBQ_ID_LEN + 1];
-    jobq_id_format(n.id, hex);
-    jobq_msg_reply_begin(s_w(self), m->rid, 2);
-    jobq_mp_write_cstr(s_w(self), "id");
-    jobq_mp_write_cstr(s_w(self), hex);
-    jobq_mp_write_cstr(s_w(self), "created");
-    jobq_mp_write_bool(s_w(self), true);
-    s_action_end(self, a);
+    s_reply_enqueued(self, peer, peer_len, m->rid, n.id, true);
     if (n.key.len && !self->broken) {
         int rc = jobq_store_idem_put(self->store, n.key, n.id, self->wall);
         if (rc != JOBQ_OK)
@@ -634,13 +646,10 @@ s_list(jobq_engine_t *self,
                       "list failed", false);
         return;
     }
-    s_action_t *a =
-        s_action(self, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, peer, peer_len);
+    s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, 2);
     if (!a)
         return;
-    a->rid = m->rid;
     jobq_mp_writer_t *w = s_w(self);
-    jobq_msg_reply_begin(w, m->rid, 2);
     jobq_mp_write_cstr(w, "jobs");
     jobq_mp_write_array(w, l.n);
     jobq_mp_write_raw(w, self->scratch.data, self->scratch.len);
@@ -719,13 +728,10 @@ s_stats(jobq_engine_t *self,
         s_reply_error(self, peer, peer_len, m->rid, rc, "stats failed", false);
         return;
     }
-    s_action_t *a =
-        s_action(self, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, peer, peer_len);
+    s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, 5);
     if (!a)
         return;
-    a->rid = m->rid;
     jobq_mp_writer_t *w = s_w(self);
-    jobq_msg_reply_begin(w, m->rid, 5);
     jobq_mp_write_cstr(w, "counts");
     jobq_mp_write_map(w, s.ntypes);
     jobq_mp_write_raw(w, self->scratch.data, self->scratch.len);
