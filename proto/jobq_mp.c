@@ -179,7 +179,9 @@ jobq_mp_check(const uint8_t *buf,
         p += hdr;
         size_t rest = (size_t) (end - p);
         if (t == JOBQ_MP_STR || t == JOBQ_MP_BIN || t == JOBQ_MP_EXT) {
-            if (body > lim->max_str) {
+            //  An ext's body includes its type byte; the limit is on data.
+            uint64_t data = (t == JOBQ_MP_EXT) ? body - 1 : body;
+            if (data > lim->max_str) {
                 *why = "string too long";
                 return JOBQ_ETOOBIG;
             }
@@ -190,6 +192,12 @@ jobq_mp_check(const uint8_t *buf,
         }
         p += body;
         if (t == JOBQ_MP_ARRAY || t == JOBQ_MP_MAP) {
+            //  This container sits at depth sp + 1 (the outermost at 1),
+            //  empty or not.
+            if ((uint32_t) sp + 1 > max_depth) {
+                *why = "nested too deep";
+                return JOBQ_ETOOBIG;
+            }
             uint64_t entries = (t == JOBQ_MP_MAP) ? items / 2 : items;
             if (entries > lim->max_container) {
                 *why = "container too large";
@@ -207,10 +215,6 @@ jobq_mp_check(const uint8_t *buf,
                 return JOBQ_ETOOBIG;
             }
             if (items > 0) {
-                if ((uint32_t) sp + 1 >= max_depth) {
-                    *why = "nested too deep";
-                    return JOBQ_ETOOBIG;
-                }
                 sp++;
                 stack[sp].left = items;
                 stack[sp].map = (t == JOBQ_MP_MAP);
@@ -564,7 +568,8 @@ s_length(jobq_mp_writer_t *w,
          uint64_t n)
 {
     if (n > UINT32_MAX) {
-        w->err = JOBQ_ETOOBIG;
+        if (!w->err)  //  the first error is the one kept
+            w->err = JOBQ_ETOOBIG;
         return;
     }
     if (fix && n <= fixmax)

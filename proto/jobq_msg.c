@@ -252,11 +252,15 @@ s_held(s_dec_t *d, jobq_msg_t *m)
             int rc;
             if (jobq_mp_read_str(&d->r, &key) != JOBQ_OK)
                 return s_fail(d, JOBQ_EINVAL, "field 'jobs': bad key");
-            if (s_is(key, "id") && !id_seen) {
+            if ((s_is(key, "id") && id_seen) ||
+                (s_is(key, "attempt") && at_seen))
+                return s_fail(d, JOBQ_EINVAL,
+                              "field 'jobs': a key given twice");
+            if (s_is(key, "id")) {
                 id_seen = true;
                 if ((rc = s_id(d, "jobs.id", &id)))
                     return rc;
-            } else if (s_is(key, "attempt") && !at_seen) {
+            } else if (s_is(key, "attempt")) {
                 at_seen = true;
                 if ((rc = s_uint(d, "jobs.attempt", UINT32_MAX, &at)))
                     return rc;

@@ -1,9 +1,14 @@
-/*  test_msg.c: every command through encode and decode, and every rule
-    the decoder enforces, with the field it names. */
+/*  test_msg.c: every command through encode and decode, every rule the
+    decoder enforces (with the field it names), the job map, and the small
+    protocol helpers: ids, state names, wire error codes, topics. */
 #include "jobq_test.h"
 #include "jobq_msg.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+//  --- helpers ---------------------------------------------------------------
 
 static jobq_str_t
 S(const char *s)
@@ -14,512 +19,1968 @@ S(const char *s)
 static bool
 s_eq(jobq_str_t a, const char *b)
 {
-    return a.len == strlen(b) && memcmp(a.ptr, b, a.len) == 0;
+    return a.len == strlen(b) && (a.len == 0 || memcmp(a.ptr, b, a.len) == 0);
 }
 
-//  Encode m, decode it back into *out (w keeps the bytes alive).
-static int
-s_round(const jobq_msg_t *m,
-        jobq_mp_writer_t *w,
-        jobq_msg_t *out,
-        jobq_msg_why_t *why)
+static bool
+s_beq(jobq_bytes_t a, const void *b, size_t n)
 {
+    return a.len == n && (n == 0 || memcmp(a.ptr, b, n) == 0);
+}
+
+//  Encode m, then decode the bytes back into *out; w keeps them alive.
+static int
+s_round(const jobq_msg_t *m, jobq_mp_writer_t *w, jobq_msg_t *out)
+{
+    jobq_msg_why_t why;
     jobq_mp_writer_reset(w);
     jobq_msg_encode(m, w);
     assert_int_equal(jobq_mp_writer_error(w), JOBQ_OK);
-    return jobq_msg_decode(m->cmd, w->data, w->len, out, why);
+    int rc = jobq_msg_decode(m->cmd, w->data, w->len, out, &why);
+    if (rc != JOBQ_OK)
+        fail_msg("%s: decode rc=%d why=%s", jobq_cmd_name(m->cmd), rc,
+                 why.text);
+    assert_int_equal(out->cmd, m->cmd);
+    return rc;
 }
 
-static const uint8_t s_input[] = {0x81, 0xa2, 'm', 's', 0xcd, 0x03, 0xe8};
+//  {"ms": 1000, "tags": ["a", "b"], "deep": {"x": nil}}
+static const uint8_t s_input[] = {
+    0x83, 0xa2, 'm',  's', 0xcd, 0x03, 0xe8, 0xa4, 't', 'a',  'g',  's', 0x92,
+    0xa1, 'a',  0xa1, 'b', 0xa4, 'd',  'e',  'e',  'p', 0x81, 0xa1, 'x', 0xc0};
+
+//  {"rows": 42}
+static const uint8_t s_output[] = {0x81, 0xa4, 'r', 'o', 'w', 's', 0x2a};
+
+//  --- a body builder for hand-made bodies -----------------------------------
+
+enum {
+    K_END = 0,  //  ends a field list
+    K_STR,      //  s
+    K_UINT,     //  u
+    K_INT,      //  i
+    K_NIL,
+    K_MAP0,    //  {}
+    K_ARR0,    //  []
+    K_RAW,     //  u bytes at s, already encoded
+    K_STRN,    //  a string of u bytes 'a'
+    K_BIGMAP,  //  a map {"x": "aaa..."} of exactly u encoded bytes
+    K_TYPES,   //  an array of u strings "noop"
+    K_HELD     //  a held-jobs array of u valid entries
+};
+
+typedef struct {
+    int kind;         //  K_*
+    const char *key;  //  map key
+    const char *s;    //  K_STR value, K_RAW bytes
+    uint64_t u;       //  K_UINT value, lengths and counts
+    int64_t i;        //  K_INT value
+} s_kv_t;
+
+static s_kv_t
+s_kv(int kind, const char *key, const char *s, uint64_t u, int64_t i)
+{
+    return (s_kv_t){kind, key, s, u, i};
+}
+
+static s_kv_t
+s_kstr(const char *k, const char *v)
+{
+    return s_kv(K_STR, k, v, 0, 0);
+}
+
+static s_kv_t
+s_kuint(const char *k, uint64_t v)
+{
+    return s_kv(K_UINT, k, NULL, v, 0);
+}
+
+static s_kv_t
+s_kint(const char *k, int64_t v)
+{
+    return s_kv(K_INT, k, NULL, 0, v);
+}
+
+static s_kv_t
+s_knil(const char *k)
+{
+    return s_kv(K_NIL, k, NULL, 0, 0);
+}
+
+static s_kv_t
+s_kmap0(const char *k)
+{
+    return s_kv(K_MAP0, k, NULL, 0, 0);
+}
+
+static s_kv_t
+s_karr0(const char *k)
+{
+    return s_kv(K_ARR0, k, NULL, 0, 0);
+}
+
+//  n bytes at b, already encoded.
+static s_kv_t
+s_kraw(const char *k, const char *b, size_t n)
+{
+    return s_kv(K_RAW, k, b, n, 0);
+}
+
+//  A string of n bytes 'a'.
+static s_kv_t
+s_kstrn(const char *k, size_t n)
+{
+    return s_kv(K_STRN, k, NULL, n, 0);
+}
+
+//  A map of exactly n encoded bytes.
+static s_kv_t
+s_kbigmap(const char *k, size_t n)
+{
+    return s_kv(K_BIGMAP, k, NULL, n, 0);
+}
+
+//  An array of n type names.
+static s_kv_t
+s_ktypes(const char *k, size_t n)
+{
+    return s_kv(K_TYPES, k, NULL, n, 0);
+}
+
+//  A held-jobs array of n entries.
+static s_kv_t
+s_kheld(const char *k, size_t n)
+{
+    return s_kv(K_HELD, k, NULL, n, 0);
+}
+
+//  Ends a field list.
+static s_kv_t
+s_kend(void)
+{
+    return s_kv(K_END, NULL, NULL, 0, 0);
+}
+
+//  A field list at block scope, ended for s_build().
+#define S_FIELDS(...)   ((const s_kv_t[]){__VA_ARGS__, s_kend()})
+#define ID_OK           "0123456789abcdef"
+#define ENQ_BASE_NO_RID s_kstr("type", "noop"), s_kstr("shop_id", "s")
+#define ENQ_BASE        s_kuint("rid", 1), ENQ_BASE_NO_RID
+
+//  A map {"x": str} of exactly n encoded bytes.
+static void
+s_write_bigmap(jobq_mp_writer_t *w, size_t n)
+{
+    size_t body = n - 3;  //  after the fixmap byte and the key "x"
+    size_t len = body - 5 > 65535 ? body - 5
+                 : body - 3 > 255 ? body - 3
+                 : body - 2 > 31  ? body - 2
+                                  : body - 1;
+    char *s = malloc(len + 1);
+    assert_non_null(s);
+    memset(s, 'a', len);
+    size_t before = w->len;
+    jobq_mp_write_map(w, 1);
+    jobq_mp_write_cstr(w, "x");
+    jobq_mp_write_str(w, s, len);
+    free(s);
+    assert_int_equal(w->len - before, n);
+}
 
 static void
-test_msg_every_command_round_trips(void **state)
+s_write_value(jobq_mp_writer_t *w, const s_kv_t *f)
+{
+    switch (f->kind) {
+    case K_STR:
+        jobq_mp_write_cstr(w, f->s);
+        break;
+    case K_UINT:
+        jobq_mp_write_uint(w, f->u);
+        break;
+    case K_INT:
+        jobq_mp_write_int(w, f->i);
+        break;
+    case K_NIL:
+        jobq_mp_write_nil(w);
+        break;
+    case K_MAP0:
+        jobq_mp_write_map(w, 0);
+        break;
+    case K_ARR0:
+        jobq_mp_write_array(w, 0);
+        break;
+    case K_RAW:
+        jobq_mp_write_raw(w, f->s, f->u);
+        break;
+    case K_STRN: {
+        char *s = malloc(f->u + 1);
+        assert_non_null(s);
+        memset(s, 'a', f->u);
+        jobq_mp_write_str(w, s, f->u);
+        free(s);
+        break;
+    }
+    case K_BIGMAP:
+        s_write_bigmap(w, f->u);
+        break;
+    case K_TYPES:
+        jobq_mp_write_array(w, (uint32_t) f->u);
+        for (uint64_t i = 0; i < f->u; i++)
+            jobq_mp_write_cstr(w, "noop");
+        break;
+    case K_HELD: {
+        uint64_t *ids = calloc(f->u + 1, sizeof *ids);
+        uint32_t *ats = calloc(f->u + 1, sizeof *ats);
+        assert_true(ids && ats);
+        for (uint64_t i = 0; i < f->u; i++) {
+            ids[i] = i + 1;
+            ats[i] = 1;
+        }
+        jobq_msg_write_held(w, ids, ats, (uint32_t) f->u);
+        free(ids);
+        free(ats);
+        break;
+    }
+    default:
+        fail_msg("bad field kind %d", f->kind);
+    }
+}
+
+//  Write the fields up to K_END as one map.
+static void
+s_build(jobq_mp_writer_t *w, const s_kv_t *f)
+{
+    uint32_t n = 0;
+    while (f[n].kind != K_END)
+        n++;
+    jobq_mp_write_map(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        jobq_mp_write_cstr(w, f[i].key);
+        s_write_value(w, &f[i]);
+    }
+    assert_int_equal(jobq_mp_writer_error(w), JOBQ_OK);
+}
+
+//  Build the fields into w and decode them as cmd.
+static int
+s_decode(int cmd,
+         const s_kv_t *f,
+         jobq_mp_writer_t *w,
+         jobq_msg_t *m,
+         jobq_msg_why_t *why)
+{
+    jobq_mp_writer_reset(w);
+    s_build(w, f);
+    return jobq_msg_decode(cmd, w->data, w->len, m, why);
+}
+
+//  The command codes the decoder knows.
+static const int s_all_cmds[] = {
+    JOBQ_CMD_ENQUEUE,    JOBQ_CMD_STATUS,     JOBQ_CMD_LIST,
+    JOBQ_CMD_CANCEL,     JOBQ_CMD_STATS,      JOBQ_CMD_RETRY,
+    JOBQ_CMD_READY,      JOBQ_CMD_HEARTBEAT,  JOBQ_CMD_PROGRESS,
+    JOBQ_CMD_COMPLETE,   JOBQ_CMD_FAIL,       JOBQ_CMD_JOB,
+    JOBQ_CMD_CANCEL_JOB, JOBQ_CMD_DISCONNECT, JOBQ_CMD_REPLY,
+    JOBQ_CMD_ERROR};
+
+#define S_NCMDS (sizeof s_all_cmds / sizeof s_all_cmds[0])
+
+//  --- round trips, client commands ------------------------------------------
+
+static void
+test_msg_enqueue_round_trips_every_field(void **state)
 {
     (void) state;
     jobq_mp_writer_t w;
-    jobq_mp_writer_init(&w, 1 << 20);
-    jobq_msg_why_t why;
+    jobq_mp_writer_init(&w, 1u << 20);
     jobq_msg_t m, d;
-
     memset(&m, 0, sizeof m);
     m.cmd = JOBQ_CMD_ENQUEUE;
-    m.rid = 77;
-    m.u.enqueue.type = S("scrape_reviews");
-    m.u.enqueue.shop = S("Shop:42");
+    m.rid = UINT64_MAX;
+    m.u.enqueue.type = S("scrape_reviews.v2");
+    m.u.enqueue.shop = S("Shop:42_a.b-c");
     m.u.enqueue.input = (jobq_bytes_t){s_input, sizeof s_input};
     m.u.enqueue.key = S("order-17");
-    m.u.enqueue.priority = -5;
-    m.u.enqueue.delay_ms = 1500;
-    m.u.enqueue.max_attempts = 7;
-    m.u.enqueue.timeout_ms = 60000;
-    assert_int_equal(s_round(&m, &w, &d, &why), JOBQ_OK);
-    assert_int_equal(d.rid, 77);
-    assert_true(s_eq(d.u.enqueue.type, "scrape_reviews"));
-    assert_true(s_eq(d.u.enqueue.shop, "Shop:42"));
+    m.u.enqueue.priority = -1000;
+    m.u.enqueue.delay_ms = JOBQ_MAX_DELAY_MS;
+    m.u.enqueue.max_attempts = JOBQ_MAX_ATTEMPTS;
+    m.u.enqueue.timeout_ms = JOBQ_MAX_TIMEOUT_MS;
+    s_round(&m, &w, &d);
+    assert_true(d.rid == UINT64_MAX);
+    assert_true(s_eq(d.u.enqueue.type, "scrape_reviews.v2"));
+    assert_true(s_eq(d.u.enqueue.shop, "Shop:42_a.b-c"));
     assert_true(s_eq(d.u.enqueue.key, "order-17"));
-    assert_int_equal(d.u.enqueue.input.len, sizeof s_input);
-    assert_memory_equal(d.u.enqueue.input.ptr, s_input, sizeof s_input);
-    assert_int_equal(d.u.enqueue.priority, -5);
-    assert_int_equal(d.u.enqueue.delay_ms, 1500);
-    assert_int_equal(d.u.enqueue.max_attempts, 7);
-    assert_int_equal(d.u.enqueue.timeout_ms, 60000);
+    assert_true(s_beq(d.u.enqueue.input, s_input, sizeof s_input));
+    assert_int_equal(d.u.enqueue.priority, -1000);
+    assert_true(d.u.enqueue.delay_ms == JOBQ_MAX_DELAY_MS);
+    assert_int_equal(d.u.enqueue.max_attempts, JOBQ_MAX_ATTEMPTS);
+    assert_true(d.u.enqueue.timeout_ms == JOBQ_MAX_TIMEOUT_MS);
+    //  The other end of each range.
+    m.u.enqueue.priority = 1000;
+    m.u.enqueue.delay_ms = 0;
+    m.u.enqueue.max_attempts = 1;
+    m.u.enqueue.timeout_ms = 0;
+    s_round(&m, &w, &d);
+    assert_int_equal(d.u.enqueue.priority, 1000);
+    assert_int_equal(d.u.enqueue.delay_ms, 0);
+    assert_int_equal(d.u.enqueue.max_attempts, 1);
+    assert_int_equal(d.u.enqueue.timeout_ms, 0);
+    jobq_mp_writer_fini(&w);
+}
 
-    static const int byid[] = {JOBQ_CMD_STATUS, JOBQ_CMD_CANCEL,
-                               JOBQ_CMD_RETRY};
-    for (int i = 0; i < 3; i++) {
-        memset(&m, 0, sizeof m);
-        m.cmd = byid[i];
-        m.rid = 5;
-        m.u.job.id = 0x01a222eb783e0000ull;
-        assert_int_equal(s_round(&m, &w, &d, &why), JOBQ_OK);
-        assert_true(d.u.job.id == 0x01a222eb783e0000ull);
+static void
+test_msg_enqueue_without_key_or_input_round_trips(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 1u << 20);
+    jobq_msg_t m, d;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_ENQUEUE;
+    m.rid = 9;
+    m.u.enqueue.type = S("noop");
+    m.u.enqueue.shop = S("s");
+    m.u.enqueue.max_attempts = 3;
+    s_round(&m, &w, &d);
+    jobq_bytes_t body = {w.data, w.len}, v;
+    assert_int_equal(jobq_mp_map_find(body, "key", &v), JOBQ_ENOTFOUND);
+    assert_int_equal(d.rid, 9);
+    assert_int_equal(d.u.enqueue.key.len, 0);
+    assert_true(s_beq(d.u.enqueue.input, "\x80", 1));
+    assert_true(s_eq(d.u.enqueue.type, "noop"));
+    assert_true(s_eq(d.u.enqueue.shop, "s"));
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_enqueue_defaults_fill_absent_optional_fields(void **state)
+{
+    (void) state;
+    const s_kv_t *f = S_FIELDS(ENQ_BASE);
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, f, &w, &m, &why), JOBQ_OK);
+    assert_int_equal(m.rid, 1);
+    assert_true(s_eq(m.u.enqueue.type, "noop"));
+    assert_true(s_eq(m.u.enqueue.shop, "s"));
+    assert_int_equal(m.u.enqueue.max_attempts, JOBQ_DEFAULT_ATTEMPTS);
+    assert_true(s_beq(m.u.enqueue.input, "\x80", 1));  //  {}
+    assert_int_equal(m.u.enqueue.priority, 0);
+    assert_int_equal(m.u.enqueue.delay_ms, 0);
+    assert_int_equal(m.u.enqueue.timeout_ms, 0);
+    assert_int_equal(m.u.enqueue.key.len, 0);
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_enqueue_accepts_fields_in_any_order(void **state)
+{
+    (void) state;
+    const s_kv_t *f = S_FIELDS(
+        s_kint("priority", -3), s_kstr("key", "k"), s_kstr("shop_id", "s"),
+        s_kuint("max_attempts", 9), s_kstr("type", "noop"), s_kuint("rid", 5),
+        s_kraw("input", "\x81\xa1x\x01", 4));
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, f, &w, &m, &why), JOBQ_OK);
+    assert_int_equal(m.rid, 5);
+    assert_int_equal(m.u.enqueue.priority, -3);
+    assert_int_equal(m.u.enqueue.max_attempts, 9);
+    assert_true(s_eq(m.u.enqueue.key, "k"));
+    assert_true(s_beq(m.u.enqueue.input, "\x81\xa1x\x01", 4));
+    jobq_mp_writer_fini(&w);
+}
+
+//  docs/PROTOCOL.md section 5: "Integers may be sent in any msgpack integer
+//  encoding".
+static void
+test_msg_decode_accepts_integers_in_any_encoding(void **state)
+{
+    (void) state;
+    const s_kv_t *f =
+        S_FIELDS(s_kraw("rid", "\xd3\0\0\0\0\0\0\0\x07", 9), ENQ_BASE_NO_RID,
+                 s_kraw("priority", "\xcd\x00\x05", 3),
+                 s_kraw("max_attempts", "\xd0\x02", 2),
+                 s_kraw("delay", "\xd1\x00\x10", 3),
+                 s_kraw("timeout", "\xcf\0\0\0\0\0\0\x01\x00", 9));
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, f, &w, &m, &why), JOBQ_OK);
+    assert_int_equal(m.rid, 7);
+    assert_int_equal(m.u.enqueue.priority, 5);
+    assert_int_equal(m.u.enqueue.max_attempts, 2);
+    assert_int_equal(m.u.enqueue.delay_ms, 16);
+    assert_int_equal(m.u.enqueue.timeout_ms, 256);
+    jobq_mp_writer_fini(&w);
+}
+
+//  An input of `levels` nested maps {"a": {"a": ... 1}} in b; its length.
+static size_t
+s_nested_input(char *b, int levels)
+{
+    size_t n = 0;
+    for (int i = 0; i < levels; i++) {
+        b[n++] = (char) 0x81;
+        b[n++] = (char) 0xa1;
+        b[n++] = 'a';
     }
+    b[n++] = 0x01;
+    return n;
+}
 
+//  docs/PROTOCOL.md section 5: nesting up to 16 containers, the body map
+//  counting 1, is allowed: an input of 15 nested maps.
+static void
+test_msg_enqueue_accepts_input_nested_to_the_depth_limit(void **state)
+{
+    (void) state;
+    char deep[64], deeper[64];
+    size_t n = s_nested_input(deep, 15);
+    size_t n2 = s_nested_input(deeper, 16);  //  one level more
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m;
+    jobq_msg_why_t why, why2;
+    int rc =
+        s_decode(JOBQ_CMD_ENQUEUE, S_FIELDS(ENQ_BASE, s_kraw("input", deep, n)),
+                 &w, &m, &why);
+    size_t got = m.u.enqueue.input.len;
+    int rc2 = s_decode(JOBQ_CMD_ENQUEUE,
+                       S_FIELDS(ENQ_BASE, s_kraw("input", deeper, n2)), &w, &m,
+                       &why2);
+    jobq_mp_writer_fini(&w);
+    if (rc != JOBQ_OK)
+        fail_msg("15 nested maps in input: rc=%d why=%s", rc, why.text);
+    assert_int_equal(got, n);
+    assert_int_equal(rc2, JOBQ_ETOOBIG);
+}
+
+static void
+test_msg_enqueue_accepts_input_of_exactly_the_limit(void **state)
+{
+    (void) state;
+    const s_kv_t *f =
+        S_FIELDS(ENQ_BASE, s_kbigmap("input", JOBQ_MAX_INPUT_BYTES));
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 2u << 20);
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, f, &w, &m, &why), JOBQ_OK);
+    assert_int_equal(m.u.enqueue.input.len, JOBQ_MAX_INPUT_BYTES);
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_job_reference_commands_round_trip(void **state)
+{
+    (void) state;
+    static const int cmds[] = {JOBQ_CMD_STATUS, JOBQ_CMD_CANCEL,
+                               JOBQ_CMD_RETRY};
+    static const uint64_t ids[] = {0, 1, 0x01a222eb783e0000ull, UINT64_MAX};
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    for (size_t c = 0; c < 3; c++) {
+        for (size_t i = 0; i < 4; i++) {
+            jobq_msg_t m, d;
+            memset(&m, 0, sizeof m);
+            m.cmd = cmds[c];
+            m.rid = 1000 + i;
+            m.u.job.id = ids[i];
+            s_round(&m, &w, &d);
+            assert_int_equal(d.rid, 1000 + i);
+            assert_true(d.u.job.id == ids[i]);
+        }
+    }
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_list_round_trips_filters_and_cursor(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    for (int st = 0; st < JOBQ_STATUS_COUNT_; st++) {
+        jobq_msg_t m, d;
+        memset(&m, 0, sizeof m);
+        m.cmd = JOBQ_CMD_LIST;
+        m.rid = 9;
+        m.u.list.shop = S("Shop:1");
+        m.u.list.type = S("noop");
+        m.u.list.status = st;
+        m.u.list.limit = JOBQ_MAX_LIST;
+        m.u.list.cursor = 0x01a222eb783e0005ull;
+        s_round(&m, &w, &d);
+        assert_int_equal(d.rid, 9);
+        assert_true(s_eq(d.u.list.shop, "Shop:1"));
+        assert_true(s_eq(d.u.list.type, "noop"));
+        assert_int_equal(d.u.list.status, st);
+        assert_int_equal(d.u.list.limit, JOBQ_MAX_LIST);
+        assert_true(d.u.list.cursor == 0x01a222eb783e0005ull);
+    }
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_list_without_filters_round_trips_as_any(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m, d;
     memset(&m, 0, sizeof m);
     m.cmd = JOBQ_CMD_LIST;
-    m.rid = 9;
-    m.u.list.shop = S("s1");
-    m.u.list.type = S("noop");
-    m.u.list.status = JOBQ_RUNNING;
-    m.u.list.limit = 20;
-    m.u.list.cursor = 12345;
-    assert_int_equal(s_round(&m, &w, &d, &why), JOBQ_OK);
-    assert_true(s_eq(d.u.list.shop, "s1") && s_eq(d.u.list.type, "noop"));
-    assert_int_equal(d.u.list.status, JOBQ_RUNNING);
-    assert_int_equal(d.u.list.limit, 20);
-    assert_int_equal(d.u.list.cursor, 12345);
+    m.rid = 2;
+    m.u.list.status = -1;
+    m.u.list.limit = 1;
+    s_round(&m, &w, &d);
+    assert_int_equal(d.u.list.shop.len, 0);
+    assert_int_equal(d.u.list.type.len, 0);
+    assert_int_equal(d.u.list.status, -1);
+    assert_int_equal(d.u.list.limit, 1);
+    assert_int_equal(d.u.list.cursor, 0);
+    jobq_mp_writer_fini(&w);
+}
 
+static void
+test_msg_list_defaults_fill_absent_fields(void **state)
+{
+    (void) state;
+    const s_kv_t *f = S_FIELDS(s_kuint("rid", 4), s_knil("cursor"));
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    assert_int_equal(s_decode(JOBQ_CMD_LIST, f, &w, &m, &why), JOBQ_OK);
+    assert_int_equal(m.rid, 4);
+    assert_int_equal(m.u.list.status, -1);
+    assert_int_equal(m.u.list.limit, JOBQ_DEFAULT_LIST);
+    assert_int_equal(m.u.list.cursor, 0);
+    assert_int_equal(m.u.list.shop.len, 0);
+    assert_int_equal(m.u.list.type.len, 0);
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_stats_round_trips(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m, d;
     memset(&m, 0, sizeof m);
     m.cmd = JOBQ_CMD_STATS;
-    m.rid = 3;
-    assert_int_equal(s_round(&m, &w, &d, &why), JOBQ_OK);
-    assert_int_equal(d.rid, 3);
+    m.rid = 65536;
+    s_round(&m, &w, &d);
+    assert_int_equal(d.rid, 65536);
+    assert_false(d.has_held);
+    jobq_mp_writer_fini(&w);
+}
 
-    jobq_mp_writer_t hw;
+//  --- round trips, worker commands ------------------------------------------
+
+static void
+test_msg_ready_round_trips_several_types_name_and_held_jobs(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w, hw;
+    jobq_mp_writer_init(&w, 1u << 16);
     jobq_mp_writer_init(&hw, 4096);
-    uint64_t ids[2] = {11, 22};
-    uint32_t atts[2] = {1, 3};
-    jobq_msg_write_held(&hw, ids, atts, 2);
+    uint64_t ids[3] = {11, 22, UINT64_MAX};
+    uint32_t atts[3] = {1, 3, UINT32_MAX};
+    jobq_msg_write_held(&hw, ids, atts, 3);
+    jobq_msg_t m, d;
     memset(&m, 0, sizeof m);
     m.cmd = JOBQ_CMD_READY;
     m.u.ready.types[0] = S("noop");
     m.u.ready.types[1] = S("sleep");
-    m.u.ready.ntypes = 2;
-    m.u.ready.capacity = 8;
-    m.u.ready.name = S("w-1");
+    m.u.ready.types[2] = S("scrape_reviews.v2");
+    m.u.ready.ntypes = 3;
+    m.u.ready.capacity = JOBQ_MAX_CAPACITY;
+    m.u.ready.name = S("w-1@host");
     m.held = (jobq_bytes_t){hw.data, hw.len};
     m.has_held = true;
-    assert_int_equal(s_round(&m, &w, &d, &why), JOBQ_OK);
-    assert_int_equal(d.u.ready.ntypes, 2);
+    s_round(&m, &w, &d);
+    assert_int_equal(d.u.ready.ntypes, 3);
+    assert_true(s_eq(d.u.ready.types[0], "noop"));
     assert_true(s_eq(d.u.ready.types[1], "sleep"));
-    assert_int_equal(d.u.ready.capacity, 8);
-    assert_true(s_eq(d.u.ready.name, "w-1"));
-    uint64_t rid_[4];
-    uint32_t rat[4];
-    assert_int_equal(jobq_msg_read_held(&d, rid_, rat, 4), 2);
-    assert_true(rid_[1] == 22 && rat[1] == 3);
-    m.cmd = JOBQ_CMD_HEARTBEAT;
-    assert_int_equal(s_round(&m, &w, &d, &why), JOBQ_OK);
-    assert_int_equal(jobq_msg_read_held(&d, rid_, rat, 4), 2);
+    assert_true(s_eq(d.u.ready.types[2], "scrape_reviews.v2"));
+    assert_int_equal(d.u.ready.capacity, JOBQ_MAX_CAPACITY);
+    assert_true(s_eq(d.u.ready.name, "w-1@host"));
+    assert_true(d.has_held);
+    assert_true(s_beq(d.held, hw.data, hw.len));
+    uint64_t rids[4];
+    uint32_t rats[4];
+    assert_int_equal(jobq_msg_read_held(&d, rids, rats, 4), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_true(rids[i] == ids[i]);
+        assert_int_equal(rats[i], atts[i]);
+    }
+    //  read_held stops at max.
+    assert_int_equal(jobq_msg_read_held(&d, rids, rats, 2), 2);
     jobq_mp_writer_fini(&hw);
+    jobq_mp_writer_fini(&w);
+}
 
+static void
+test_msg_ready_with_the_most_types_and_no_name_round_trips(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 1u << 16);
+    char names[JOBQ_MAX_WORKER_TYPES][8];
+    jobq_msg_t m, d;
     memset(&m, 0, sizeof m);
-    m.cmd = JOBQ_CMD_PROGRESS;
-    m.u.progress.id = 99;
-    m.u.progress.attempt = 2;
-    m.u.progress.progress = 55;
-    m.u.progress.message = S("page 3");
-    assert_int_equal(s_round(&m, &w, &d, &why), JOBQ_OK);
-    assert_true(d.u.progress.id == 99 && d.u.progress.attempt == 2);
-    assert_int_equal(d.u.progress.progress, 55);
-    assert_true(s_eq(d.u.progress.message, "page 3"));
+    m.cmd = JOBQ_CMD_READY;
+    for (int i = 0; i < JOBQ_MAX_WORKER_TYPES; i++) {
+        snprintf(names[i], sizeof names[i], "t%d", i);
+        m.u.ready.types[i] = S(names[i]);
+    }
+    m.u.ready.ntypes = JOBQ_MAX_WORKER_TYPES;
+    m.u.ready.capacity = 1;
+    s_round(&m, &w, &d);
+    assert_int_equal(d.u.ready.ntypes, JOBQ_MAX_WORKER_TYPES);
+    for (int i = 0; i < JOBQ_MAX_WORKER_TYPES; i++)
+        assert_true(s_eq(d.u.ready.types[i], names[i]));
+    assert_int_equal(d.u.ready.capacity, 1);
+    assert_int_equal(d.u.ready.name.len, 0);
+    assert_false(d.has_held);
+    uint64_t id;
+    uint32_t at;
+    assert_int_equal(jobq_msg_read_held(&d, &id, &at, 1), 0);
+    jobq_mp_writer_fini(&w);
+}
 
+static void
+test_msg_heartbeat_round_trips_with_and_without_held_jobs(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w, hw;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_mp_writer_init(&hw, 4096);
+    jobq_msg_t m, d;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_HEARTBEAT;
+    s_round(&m, &w, &d);
+    assert_int_equal(w.len, 1);  //  {}
+    assert_false(d.has_held);
+    //  An empty list is a list: "I hold nothing".
+    jobq_msg_write_held(&hw, NULL, NULL, 0);
+    m.held = (jobq_bytes_t){hw.data, hw.len};
+    m.has_held = true;
+    s_round(&m, &w, &d);
+    assert_true(d.has_held);
+    uint64_t ids[2];
+    uint32_t ats[2];
+    assert_int_equal(jobq_msg_read_held(&d, ids, ats, 2), 0);
+    jobq_mp_writer_reset(&hw);
+    uint64_t in_ids[2] = {0x01a222eb783e0001ull, 7};
+    uint32_t in_ats[2] = {2, 1};
+    jobq_msg_write_held(&hw, in_ids, in_ats, 2);
+    m.held = (jobq_bytes_t){hw.data, hw.len};
+    s_round(&m, &w, &d);
+    assert_int_equal(jobq_msg_read_held(&d, ids, ats, 2), 2);
+    assert_true(ids[0] == in_ids[0] && ids[1] == 7);
+    assert_true(ats[0] == 2 && ats[1] == 1);
+    jobq_mp_writer_fini(&hw);
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_progress_round_trips(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    static const uint32_t pcts[] = {0, 55, 100};
+    for (size_t i = 0; i < 3; i++) {
+        jobq_msg_t m, d;
+        memset(&m, 0, sizeof m);
+        m.cmd = JOBQ_CMD_PROGRESS;
+        m.u.progress.id = 0x01a222eb783e0063ull;
+        m.u.progress.attempt = 2;
+        m.u.progress.progress = pcts[i];
+        m.u.progress.message = S(i == 1 ? "page 3" : "");
+        s_round(&m, &w, &d);
+        assert_true(d.u.progress.id == 0x01a222eb783e0063ull);
+        assert_int_equal(d.u.progress.attempt, 2);
+        assert_int_equal(d.u.progress.progress, pcts[i]);
+        assert_true(s_eq(d.u.progress.message, i == 1 ? "page 3" : ""));
+    }
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_complete_round_trips_and_defaults_output(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m, d;
+    jobq_msg_why_t why;
     memset(&m, 0, sizeof m);
     m.cmd = JOBQ_CMD_COMPLETE;
     m.u.complete.id = 99;
-    m.u.complete.attempt = 2;
-    m.u.complete.output = (jobq_bytes_t){s_input, sizeof s_input};
-    assert_int_equal(s_round(&m, &w, &d, &why), JOBQ_OK);
-    assert_memory_equal(d.u.complete.output.ptr, s_input, sizeof s_input);
+    m.u.complete.attempt = UINT32_MAX;
+    m.u.complete.output = (jobq_bytes_t){s_output, sizeof s_output};
+    s_round(&m, &w, &d);
+    assert_true(d.u.complete.id == 99);
+    assert_int_equal(d.u.complete.attempt, UINT32_MAX);
+    assert_true(s_beq(d.u.complete.output, s_output, sizeof s_output));
+    //  No output: {}.
+    const s_kv_t *f = S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1));
+    assert_int_equal(s_decode(JOBQ_CMD_COMPLETE, f, &w, &d, &why), JOBQ_OK);
+    assert_true(s_beq(d.u.complete.output, "\x80", 1));
+    jobq_mp_writer_fini(&w);
+}
 
-    memset(&m, 0, sizeof m);
-    m.cmd = JOBQ_CMD_FAIL;
-    m.u.fail.id = 99;
-    m.u.fail.attempt = 2;
-    m.u.fail.error = S("HTTP 503");
-    m.u.fail.permanent = true;
-    m.u.fail.cancelled = true;
-    assert_int_equal(s_round(&m, &w, &d, &why), JOBQ_OK);
-    assert_true(s_eq(d.u.fail.error, "HTTP 503"));
-    assert_true(d.u.fail.permanent && d.u.fail.cancelled);
+static void
+test_msg_fail_round_trips_permanent_and_cancelled(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 8192);
+    for (int flags = 0; flags < 4; flags++) {
+        jobq_msg_t m, d;
+        memset(&m, 0, sizeof m);
+        m.cmd = JOBQ_CMD_FAIL;
+        m.u.fail.id = 0x01a222eb783e0063ull;
+        m.u.fail.attempt = 3;
+        m.u.fail.error = S("HTTP 503: \"upstream\"\n\ttrace");
+        m.u.fail.permanent = (flags & 1) != 0;
+        m.u.fail.cancelled = (flags & 2) != 0;
+        s_round(&m, &w, &d);
+        assert_true(d.u.fail.id == 0x01a222eb783e0063ull);
+        assert_int_equal(d.u.fail.attempt, 3);
+        assert_true(s_eq(d.u.fail.error, "HTTP 503: \"upstream\"\n\ttrace"));
+        assert_int_equal(d.u.fail.permanent, (flags & 1) != 0);
+        assert_int_equal(d.u.fail.cancelled, (flags & 2) != 0);
+    }
+    //  permanent and cancelled default to false.
+    const s_kv_t *f = S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                               s_kstr("error", "x"));
+    jobq_msg_t d;
+    jobq_msg_why_t why;
+    assert_int_equal(s_decode(JOBQ_CMD_FAIL, f, &w, &d, &why), JOBQ_OK);
+    assert_false(d.u.fail.permanent);
+    assert_false(d.u.fail.cancelled);
+    jobq_mp_writer_fini(&w);
+}
 
+//  --- round trips, broker commands ------------------------------------------
+
+static void
+test_msg_job_dispatch_round_trips_every_field(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m, d;
     memset(&m, 0, sizeof m);
     m.cmd = JOBQ_CMD_JOB;
-    m.u.dispatch.id = 99;
+    m.u.dispatch.id = 0x01a222eb783e0099ull;
     m.u.dispatch.attempt = 4;
-    m.u.dispatch.type = S("noop");
-    m.u.dispatch.shop = S("s");
+    m.u.dispatch.type = S("scrape_reviews");
+    m.u.dispatch.shop = S("Shop:42");
     m.u.dispatch.input = (jobq_bytes_t){s_input, sizeof s_input};
-    m.u.dispatch.timeout_ms = 1000;
-    assert_int_equal(s_round(&m, &w, &d, &why), JOBQ_OK);
+    m.u.dispatch.timeout_ms = JOBQ_MAX_TIMEOUT_MS;
+    s_round(&m, &w, &d);
+    assert_true(d.u.dispatch.id == 0x01a222eb783e0099ull);
     assert_int_equal(d.u.dispatch.attempt, 4);
-    assert_true(s_eq(d.u.dispatch.type, "noop"));
-    assert_int_equal(d.u.dispatch.timeout_ms, 1000);
+    assert_true(s_eq(d.u.dispatch.type, "scrape_reviews"));
+    assert_true(s_eq(d.u.dispatch.shop, "Shop:42"));
+    assert_true(s_beq(d.u.dispatch.input, s_input, sizeof s_input));
+    assert_true(d.u.dispatch.timeout_ms == JOBQ_MAX_TIMEOUT_MS);
+    //  An empty input goes out as {}.
+    m.u.dispatch.input = (jobq_bytes_t){NULL, 0};
+    m.u.dispatch.timeout_ms = 0;
+    s_round(&m, &w, &d);
+    assert_true(s_beq(d.u.dispatch.input, "\x80", 1));
+    assert_int_equal(d.u.dispatch.timeout_ms, 0);
+    jobq_mp_writer_fini(&w);
+}
 
+static void
+test_msg_cancel_job_round_trips(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m, d;
     memset(&m, 0, sizeof m);
     m.cmd = JOBQ_CMD_CANCEL_JOB;
-    m.u.cancel_job.id = 99;
+    m.u.cancel_job.id = 0xfedcba9876543210ull;
     m.u.cancel_job.attempt = 4;
-    assert_int_equal(s_round(&m, &w, &d, &why), JOBQ_OK);
+    s_round(&m, &w, &d);
+    assert_true(d.u.cancel_job.id == 0xfedcba9876543210ull);
     assert_int_equal(d.u.cancel_job.attempt, 4);
+    jobq_mp_writer_fini(&w);
+}
 
+static void
+test_msg_disconnect_round_trips(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m, d;
     memset(&m, 0, sizeof m);
     m.cmd = JOBQ_CMD_DISCONNECT;
-    m.u.disconnect.reason = S("unknown worker");
-    assert_int_equal(s_round(&m, &w, &d, &why), JOBQ_OK);
-    assert_true(s_eq(d.u.disconnect.reason, "unknown worker"));
+    m.u.disconnect.reason = S("bad_request: field 'id'");
+    s_round(&m, &w, &d);
+    assert_true(s_eq(d.u.disconnect.reason, "bad_request: field 'id'"));
+    jobq_mp_writer_fini(&w);
+}
 
+static void
+test_msg_error_round_trips_every_code_through_its_wire_name(void **state)
+{
+    (void) state;
+    static const int errs[] = {JOBQ_EINVAL,       JOBQ_ENOTFOUND, JOBQ_ETOOBIG,
+                               JOBQ_EUNAVAILABLE, JOBQ_EINTERNAL, JOBQ_ESTATE,
+                               JOBQ_ESTOREFULL,   JOBQ_ESTORAGE,  JOBQ_EVERSION,
+                               JOBQ_ECOMMAND,     JOBQ_ESTALE};
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        jobq_msg_t d;
+        jobq_msg_why_t why;
+        jobq_mp_writer_reset(&w);
+        jobq_msg_write_error(&w, 1000 + i, errs[i], "field 'type': invalid");
+        assert_int_equal(
+            jobq_msg_decode(JOBQ_CMD_ERROR, w.data, w.len, &d, &why), JOBQ_OK);
+        assert_int_equal(d.rid, 1000 + i);
+        assert_int_equal(d.u.error.code, errs[i]);
+        assert_true(s_eq(d.u.error.message, "field 'type': invalid"));
+    }
+    //  Without a message the error's own description is sent.
+    jobq_msg_t d;
+    jobq_msg_why_t why;
     jobq_mp_writer_reset(&w);
-    jobq_msg_write_error(&w, 41, JOBQ_ESTOREFULL, "full");
+    jobq_msg_write_error(&w, 0, JOBQ_ESTOREFULL, NULL);
     assert_int_equal(jobq_msg_decode(JOBQ_CMD_ERROR, w.data, w.len, &d, &why),
                      JOBQ_OK);
-    assert_int_equal(d.rid, 41);
-    assert_int_equal(d.u.error.code, JOBQ_ESTOREFULL);
+    assert_int_equal(d.rid, 0);
+    assert_true(s_eq(d.u.error.message, jobq_strerror(JOBQ_ESTOREFULL)));
+    //  An unknown code from a newer peer reads as internal.
+    const s_kv_t *f =
+        S_FIELDS(s_kuint("rid", 3), s_kstr("code", "from_the_future"),
+                 s_kstr("message", "?"));
+    assert_int_equal(s_decode(JOBQ_CMD_ERROR, f, &w, &d, &why), JOBQ_OK);
+    assert_int_equal(d.u.error.code, JOBQ_EINTERNAL);
     jobq_mp_writer_fini(&w);
 }
 
-//  Decode a body built with f; return the code and why.
-typedef void (*s_build_fn)(jobq_mp_writer_t *w);
-
-static int
-s_decode(int cmd, s_build_fn f, jobq_msg_t *m, jobq_msg_why_t *why)
-{
-    static jobq_mp_writer_t w;
-    jobq_mp_writer_fini(&w);
-    jobq_mp_writer_init(&w, 1 << 20);
-    f(&w);
-    return jobq_msg_decode(cmd, w.data, w.len, m, why);
-}
-
 static void
-s_kv_str(jobq_mp_writer_t *w, const char *k, const char *v)
-{
-    jobq_mp_write_cstr(w, k);
-    jobq_mp_write_cstr(w, v);
-}
-
-static void
-b_minimal(jobq_mp_writer_t *w)
-{
-    jobq_mp_write_map(w, 3);
-    jobq_mp_write_cstr(w, "rid");
-    jobq_mp_write_uint(w, 1);
-    s_kv_str(w, "type", "noop");
-    s_kv_str(w, "shop_id", "s");
-}
-
-static void
-test_msg_enqueue_defaults_fill_absent_fields(void **state)
+test_msg_reply_begin_writes_rid_first_and_decodes(void **state)
 {
     (void) state;
-    jobq_msg_t m;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_reply_begin(&w, 77, 2);
+    jobq_mp_write_cstr(&w, "id");
+    jobq_mp_write_cstr(&w, ID_OK);
+    jobq_mp_write_cstr(&w, "created");
+    jobq_mp_write_bool(&w, true);
+    assert_memory_equal(w.data, "\x83\xa3rid\x4d", 6);
+    jobq_msg_t d;
     jobq_msg_why_t why;
-    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, b_minimal, &m, &why), JOBQ_OK);
-    assert_int_equal(m.u.enqueue.max_attempts, JOBQ_DEFAULT_ATTEMPTS);
-    assert_int_equal(m.u.enqueue.input.len, 1);
-    assert_int_equal(m.u.enqueue.input.ptr[0], 0x80);
-    assert_int_equal(m.u.enqueue.priority, 0);
-    assert_int_equal(m.u.enqueue.key.len, 0);
-}
-
-//  Each case: a body with one fault, the code, and a word of the why.
-#define B(name, ...)                                                           \
-    static void name(jobq_mp_writer_t *w)                                      \
-    {                                                                          \
-        __VA_ARGS__                                                            \
-    }
-
-B(b_no_rid, jobq_mp_write_map(w, 2); s_kv_str(w, "type", "noop");
-  s_kv_str(w, "shop_id", "s");)
-B(b_no_type, jobq_mp_write_map(w, 2); jobq_mp_write_cstr(w, "rid");
-  jobq_mp_write_uint(w, 1);
-  s_kv_str(w, "shop_id", "s");)
-B(b_type_int, jobq_mp_write_map(w, 3); jobq_mp_write_cstr(w, "rid");
-  jobq_mp_write_uint(w, 1);
-  jobq_mp_write_cstr(w, "type");
-  jobq_mp_write_uint(w, 5);
-  s_kv_str(w, "shop_id", "s");)
-B(b_type_upper, jobq_mp_write_map(w, 3); jobq_mp_write_cstr(w, "rid");
-  jobq_mp_write_uint(w, 1);
-  s_kv_str(w, "type", "Noop");
-  s_kv_str(w, "shop_id", "s");)
-B(b_type_empty, jobq_mp_write_map(w, 3); jobq_mp_write_cstr(w, "rid");
-  jobq_mp_write_uint(w, 1);
-  s_kv_str(w, "type", "");
-  s_kv_str(w, "shop_id", "s");)
-B(b_type_long, jobq_mp_write_map(w, 3); jobq_mp_write_cstr(w, "rid");
-  jobq_mp_write_uint(w, 1);
-  s_kv_str(w,
-           "type",
-           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
-  s_kv_str(w, "shop_id", "s");)
-B(b_shop_space, jobq_mp_write_map(w, 3); jobq_mp_write_cstr(w, "rid");
-  jobq_mp_write_uint(w, 1);
-  s_kv_str(w, "type", "noop");
-  s_kv_str(w, "shop_id", "a shop");)
-B(b_input_array, b_minimal(w); w->data[0] = 0x84;
-  jobq_mp_write_cstr(w, "input");
-  jobq_mp_write_array(w, 0);)
-B(b_prio_str, b_minimal(w); w->data[0] = 0x84; s_kv_str(w, "priority", "high");)
-B(b_prio_big, b_minimal(w); w->data[0] = 0x84;
-  jobq_mp_write_cstr(w, "priority");
-  jobq_mp_write_int(w, 1001);)
-B(b_delay_big, b_minimal(w); w->data[0] = 0x84; jobq_mp_write_cstr(w, "delay");
-  jobq_mp_write_uint(w, JOBQ_MAX_DELAY_MS + 1);)
-B(b_attempts_0, b_minimal(w); w->data[0] = 0x84;
-  jobq_mp_write_cstr(w, "max_attempts");
-  jobq_mp_write_uint(w, 0);)
-B(b_attempts_big, b_minimal(w); w->data[0] = 0x84;
-  jobq_mp_write_cstr(w, "max_attempts");
-  jobq_mp_write_uint(w, JOBQ_MAX_ATTEMPTS + 1);)
-B(b_dup_type, b_minimal(w); w->data[0] = 0x84; s_kv_str(w, "type", "noop");)
-B(b_input_big, static char big[JOBQ_MAX_INPUT_BYTES]; b_minimal(w);
-  w->data[0] = 0x84;
-  jobq_mp_write_cstr(w, "input");
-  jobq_mp_write_map(w, 1);
-  jobq_mp_write_cstr(w, "x");
-  jobq_mp_write_str(w, big, sizeof big);)
-B(b_not_map, jobq_mp_write_array(w, 1); jobq_mp_write_uint(w, 1);)
-B(b_bomb, jobq_mp_write_raw(w, "\x81\xdf\xab\xab\xab\xab", 6);)
-B(b_unknown_key, b_minimal(w); w->data[0] = 0x84;
-  s_kv_str(w, "from_the_future", "x");)
-
-static void
-test_msg_enqueue_rejections_name_the_field(void **state)
-{
-    (void) state;
-    const struct {
-        s_build_fn f;      //  body
-        int rc;            //  expected code
-        const char *says;  //  in why
-    } cases[] = {
-        {b_no_rid, JOBQ_EINVAL, "rid"},
-        {b_no_type, JOBQ_EINVAL, "type"},
-        {b_type_int, JOBQ_EINVAL, "'type'"},
-        {b_type_upper, JOBQ_EINVAL, "'type'"},
-        {b_type_empty, JOBQ_EINVAL, "'type'"},
-        {b_type_long, JOBQ_ETOOBIG, "'type'"},
-        {b_shop_space, JOBQ_EINVAL, "'shop_id'"},
-        {b_input_array, JOBQ_EINVAL, "'input'"},
-        {b_prio_str, JOBQ_EINVAL, "'priority'"},
-        {b_prio_big, JOBQ_EINVAL, "'priority'"},
-        {b_delay_big, JOBQ_EINVAL, "'delay'"},
-        {b_attempts_0, JOBQ_EINVAL, "'max_attempts'"},
-        {b_attempts_big, JOBQ_EINVAL, "'max_attempts'"},
-        {b_dup_type, JOBQ_EINVAL, "twice"},
-        {b_input_big, JOBQ_ETOOBIG, "'input'"},
-        {b_not_map, JOBQ_EINVAL, "map"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        jobq_msg_t m;
-        jobq_msg_why_t why;
-        int rc = s_decode(JOBQ_CMD_ENQUEUE, cases[i].f, &m, &why);
-        if (rc != cases[i].rc || !strstr(why.text, cases[i].says))
-            fail_msg("case %zu: rc=%d why=%s", i, rc, why.text);
-    }
-    jobq_msg_t m;
-    jobq_msg_why_t why;
-    int rc = s_decode(JOBQ_CMD_ENQUEUE, b_bomb, &m, &why);
-    assert_true(rc == JOBQ_EINVAL || rc == JOBQ_ETOOBIG);
-    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, b_unknown_key, &m, &why),
+    assert_int_equal(jobq_msg_decode(JOBQ_CMD_REPLY, w.data, w.len, &d, &why),
                      JOBQ_OK);
-    //  The rid read before a bad field is reported, for the error reply.
-    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, b_type_int, &m, &why),
-                     JOBQ_EINVAL);
-    assert_int_equal(m.rid, 1);
-    assert_int_equal(s_decode(0x7f, b_minimal, &m, &why), JOBQ_ECOMMAND);
+    assert_int_equal(d.rid, 77);
+    assert_ptr_equal(d.u.reply.body.ptr, w.data);
+    assert_int_equal(d.u.reply.body.len, w.len);
+    jobq_bytes_t v;
+    assert_int_equal(jobq_mp_map_find(d.u.reply.body, "created", &v), JOBQ_OK);
+    assert_true(s_beq(v, "\xc3", 1));
+    jobq_mp_writer_fini(&w);
 }
 
-B(b_id15, jobq_mp_write_map(w, 2); jobq_mp_write_cstr(w, "rid");
-  jobq_mp_write_uint(w, 1);
-  s_kv_str(w, "id", "0123456789abcde");)
-B(b_id_upper, jobq_mp_write_map(w, 2); jobq_mp_write_cstr(w, "rid");
-  jobq_mp_write_uint(w, 1);
-  s_kv_str(w, "id", "0123456789ABCDEF");)
-B(b_limit0, jobq_mp_write_map(w, 2); jobq_mp_write_cstr(w, "rid");
-  jobq_mp_write_uint(w, 1);
-  jobq_mp_write_cstr(w, "limit");
-  jobq_mp_write_uint(w, 0);)
-B(b_limit_big, jobq_mp_write_map(w, 2); jobq_mp_write_cstr(w, "rid");
-  jobq_mp_write_uint(w, 1);
-  jobq_mp_write_cstr(w, "limit");
-  jobq_mp_write_uint(w, JOBQ_MAX_LIST + 1);)
-B(b_status_bad, jobq_mp_write_map(w, 2); jobq_mp_write_cstr(w, "rid");
-  jobq_mp_write_uint(w, 1);
-  s_kv_str(w, "status", "done");)
-B(b_ready_none, jobq_mp_write_map(w, 2); jobq_mp_write_cstr(w, "types");
-  jobq_mp_write_array(w, 0);
-  jobq_mp_write_cstr(w, "capacity");
-  jobq_mp_write_uint(w, 1);)
-B(b_ready_cap0, jobq_mp_write_map(w, 2); jobq_mp_write_cstr(w, "types");
-  jobq_mp_write_array(w, 1);
-  jobq_mp_write_cstr(w, "noop");
-  jobq_mp_write_cstr(w, "capacity");
-  jobq_mp_write_uint(w, 0);)
-B(b_ready_many, jobq_mp_write_map(w, 2); jobq_mp_write_cstr(w, "types");
-  jobq_mp_write_array(w, JOBQ_MAX_WORKER_TYPES + 1);
-  for (int i = 0; i <= JOBQ_MAX_WORKER_TYPES; i++)
-      jobq_mp_write_cstr(w, "noop");
-  jobq_mp_write_cstr(w, "capacity");
-  jobq_mp_write_uint(w, 1);)
-B(b_held_noattempt, jobq_mp_write_map(w, 1); jobq_mp_write_cstr(w, "jobs");
-  jobq_mp_write_array(w, 1);
-  jobq_mp_write_map(w, 1);
-  s_kv_str(w, "id", "0123456789abcdef");)
-B(b_progress_101, jobq_mp_write_map(w, 3);
-  s_kv_str(w, "id", "0123456789abcdef");
-  jobq_mp_write_cstr(w, "attempt");
-  jobq_mp_write_uint(w, 1);
-  jobq_mp_write_cstr(w, "progress");
-  jobq_mp_write_uint(w, 101);)
+//  --- what every command shares --------------------------------------------
+
+//  A valid encoded body for each command code (w keeps it).
+static void
+s_valid_body(int cmd, jobq_mp_writer_t *w)
+{
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = cmd;
+    m.rid = 42;
+    switch (cmd) {
+    case JOBQ_CMD_ENQUEUE:
+        m.u.enqueue.type = S("noop");
+        m.u.enqueue.shop = S("s");
+        m.u.enqueue.max_attempts = 1;
+        break;
+    case JOBQ_CMD_LIST:
+        m.u.list.limit = 5;
+        m.u.list.status = -1;
+        break;
+    case JOBQ_CMD_READY:
+        m.u.ready.types[0] = S("noop");
+        m.u.ready.ntypes = 1;
+        m.u.ready.capacity = 1;
+        break;
+    case JOBQ_CMD_FAIL:
+        m.u.fail.error = S("x");
+        break;
+    case JOBQ_CMD_JOB:
+        m.u.dispatch.type = S("noop");
+        m.u.dispatch.shop = S("s");
+        break;
+    default:
+        break;
+    }
+    jobq_mp_writer_reset(w);
+    if (cmd == JOBQ_CMD_ERROR)
+        jobq_msg_write_error(w, 42, JOBQ_EINVAL, "x");
+    else if (cmd == JOBQ_CMD_REPLY)
+        jobq_msg_reply_begin(w, 42, 0);
+    else
+        jobq_msg_encode(&m, w);
+    assert_int_equal(jobq_mp_writer_error(w), JOBQ_OK);
+}
 
 static void
-test_msg_other_rejections_name_the_field(void **state)
+test_msg_every_command_ignores_unknown_keys(void **state)
 {
     (void) state;
-    const struct {
-        int cmd;           //  command
-        s_build_fn f;      //  body
-        const char *says;  //  in why
-    } cases[] = {
-        {JOBQ_CMD_STATUS, b_id15, "'id'"},
-        {JOBQ_CMD_CANCEL, b_id_upper, "'id'"},
-        {JOBQ_CMD_LIST, b_limit0, "'limit'"},
-        {JOBQ_CMD_LIST, b_limit_big, "'limit'"},
-        {JOBQ_CMD_LIST, b_status_bad, "'status'"},
-        {JOBQ_CMD_READY, b_ready_none, "'types'"},
-        {JOBQ_CMD_READY, b_ready_cap0, "'capacity'"},
-        {JOBQ_CMD_READY, b_ready_many, "'types'"},
-        {JOBQ_CMD_HEARTBEAT, b_held_noattempt, "'jobs'"},
-        {JOBQ_CMD_PROGRESS, b_progress_101, "'progress'"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        jobq_msg_t m;
-        jobq_msg_why_t why;
-        int rc = s_decode(cases[i].cmd, cases[i].f, &m, &why);
-        if (rc != JOBQ_EINVAL || !strstr(why.text, cases[i].says))
-            fail_msg("case %zu: rc=%d why=%s", i, rc, why.text);
+    //  "zz_future": {"nested": [1, {}, "x"]}
+    static const uint8_t extra[] = {0xa9, 'z', 'z',  '_',  'f',  'u',  't', 'u',
+                                    'r',  'e', 0x81, 0xa6, 'n',  'e',  's', 't',
+                                    'e',  'd', 0x93, 0x01, 0x80, 0xa1, 'x'};
+    jobq_mp_writer_t w, x;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_mp_writer_init(&x, 4096);
+    for (size_t c = 0; c < S_NCMDS; c++) {
+        s_valid_body(s_all_cmds[c], &w);
+        assert_true(w.data[0] >= 0x80 && w.data[0] < 0x8f);  //  a fixmap
+        //  The same map with the unknown key first, then last.
+        for (int at_end = 0; at_end < 2; at_end++) {
+            jobq_mp_writer_reset(&x);
+            jobq_mp_write_map(&x, (uint32_t) (w.data[0] & 0x0f) + 1);
+            if (!at_end)
+                jobq_mp_write_raw(&x, extra, sizeof extra);
+            jobq_mp_write_raw(&x, w.data + 1, w.len - 1);
+            if (at_end)
+                jobq_mp_write_raw(&x, extra, sizeof extra);
+            jobq_msg_t d;
+            jobq_msg_why_t why;
+            int rc = jobq_msg_decode(s_all_cmds[c], x.data, x.len, &d, &why);
+            if (rc != JOBQ_OK)
+                fail_msg("%s: rc=%d why=%s", jobq_cmd_name(s_all_cmds[c]), rc,
+                         why.text);
+        }
+    }
+    jobq_mp_writer_fini(&x);
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_every_command_rejects_a_body_that_is_not_a_map(void **state)
+{
+    (void) state;
+    static const struct {
+        const char *b;  //  body
+        size_t n;       //  bytes
+    } bodies[] = {{"\x91\x01", 2}, {"\x01", 1},         {"\xa3rid", 4},
+                  {"\xc0", 1},     {"\xc4\x01\x80", 3}, {"\x90", 1}};
+    for (size_t c = 0; c < S_NCMDS; c++) {
+        for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+            jobq_msg_t d;
+            jobq_msg_why_t why;
+            int rc =
+                jobq_msg_decode(s_all_cmds[c], (const uint8_t *) bodies[i].b,
+                                bodies[i].n, &d, &why);
+            if (rc != JOBQ_EINVAL || !strstr(why.text, "map"))
+                fail_msg("%s body %zu: rc=%d why=%s",
+                         jobq_cmd_name(s_all_cmds[c]), i, rc, why.text);
+        }
     }
 }
 
 static void
-test_msg_job_map_round_trips_with_and_without_payloads(void **state)
+test_msg_every_command_rejects_malformed_and_bomb_bodies(void **state)
 {
     (void) state;
-    static const uint8_t errs[] = {0x90};
+    static const struct {
+        const char *b;  //  body
+        size_t n;       //  bytes
+    } bodies[] = {
+        {"", 0},
+        {"\x81\xdf\xab\xab\xab\xab", 6},
+        {"\x81\xa1x\xdf\xab\xab\xab\xab", 8},
+        {"\xdd\xff\xff\xff\xff", 5},
+        {"\xdf\xff\xff\xff\xff", 5},
+        {"\x81\xa1x\xdb\xff\xff\xff\xff", 8},
+        {"\x81\xa1x\xc6\xff\xff\xff\xff", 8},
+        {"\x81\xa1x\xc9\xff\xff\xff\xff\x01", 9},
+        {"\x81\xa1x\xc1", 4},
+        {"\x81\xa3rid\x01\x00", 7},  //  trailing byte
+        {"\x82\xa3rid\x01", 6},      //  truncated
+        {"\x81\x01\x01", 3},         //  int key
+    };
+    for (size_t c = 0; c < S_NCMDS; c++) {
+        for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+            jobq_msg_t d;
+            jobq_msg_why_t why;
+            uint8_t *b = malloc(bodies[i].n + 1);
+            assert_non_null(b);
+            memcpy(b, bodies[i].b, bodies[i].n);
+            int rc = jobq_msg_decode(s_all_cmds[c], b, bodies[i].n, &d, &why);
+            if ((rc != JOBQ_EINVAL && rc != JOBQ_ETOOBIG) ||
+                why.text[0] == '\0')
+                fail_msg("%s body %zu: rc=%d why=%s",
+                         jobq_cmd_name(s_all_cmds[c]), i, rc, why.text);
+            free(b);
+        }
+    }
+    //  32 nested array32(0x10000000) headers as a field value.
+    uint8_t nest[3 + 160];
+    memcpy(nest, "\x81\xa1x", 3);
+    for (int i = 0; i < 32; i++)
+        memcpy(nest + 3 + 5 * i, "\xdd\x10\x00\x00\x00", 5);
+    jobq_msg_t d;
+    jobq_msg_why_t why;
+    int rc = jobq_msg_decode(JOBQ_CMD_ENQUEUE, nest, sizeof nest, &d, &why);
+    assert_true(rc == JOBQ_EINVAL || rc == JOBQ_ETOOBIG);
+}
+
+static void
+test_msg_decode_rejects_an_unknown_command_code(void **state)
+{
+    (void) state;
+    static const int codes[] = {0x00, 0x07, 0x10, 0x16, 0x20, 0x24,
+                                0x40, 0x43, 0x7f, 0xff, -1,   0x101};
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    s_valid_body(JOBQ_CMD_STATS, &w);
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        jobq_msg_t d;
+        jobq_msg_why_t why;
+        int rc = jobq_msg_decode(codes[i], w.data, w.len, &d, &why);
+        if (rc != JOBQ_ECOMMAND || !strstr(why.text, "command"))
+            fail_msg("code 0x%x: rc=%d why=%s", codes[i], rc, why.text);
+    }
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_decode_reports_the_rid_read_before_a_bad_field(void **state)
+{
+    (void) state;
+    const s_kv_t *enq = S_FIELDS(s_kuint("rid", 4242), s_kuint("type", 5),
+                                 s_kstr("shop_id", "s"));
+    const s_kv_t *status = S_FIELDS(s_kuint("rid", 77), s_kstr("id", "nope"));
+    const s_kv_t *list =
+        S_FIELDS(s_kuint("rid", UINT64_MAX), s_kuint("limit", 0));
+    const s_kv_t *missing = S_FIELDS(s_kuint("rid", 8));
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t d;
+    jobq_msg_why_t why;
+    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, enq, &w, &d, &why),
+                     JOBQ_EINVAL);
+    assert_int_equal(d.rid, 4242);
+    assert_int_equal(s_decode(JOBQ_CMD_STATUS, status, &w, &d, &why),
+                     JOBQ_EINVAL);
+    assert_int_equal(d.rid, 77);
+    assert_int_equal(s_decode(JOBQ_CMD_LIST, list, &w, &d, &why), JOBQ_EINVAL);
+    assert_true(d.rid == UINT64_MAX);
+    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, missing, &w, &d, &why),
+                     JOBQ_EINVAL);
+    assert_int_equal(d.rid, 8);
+    jobq_mp_writer_fini(&w);
+}
+
+//  --- rejections: one fault per body, with the field the reason names ------
+
+//  Decode the fields f as cmd: expect code rc and a reason containing says.
+static void
+s_bad(const char *name, int cmd, int rc, const char *says, const s_kv_t *f)
+{
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4u << 20);
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    int got = s_decode(cmd, f, &w, &m, &why);
+    if (got != rc || !strstr(why.text, says))
+        fail_msg("%s: rc=%d (want %d) why=\"%s\" (want \"%s\")", name, got, rc,
+                 why.text, says);
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_enqueue_rejects_missing_required_fields(void **state)
+{
+    (void) state;
+    s_bad("no rid", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "rid",
+          S_FIELDS(s_kstr("type", "noop"), s_kstr("shop_id", "s")));
+    s_bad("no type", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "type",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("shop_id", "s")));
+    s_bad("no shop_id", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "shop_id",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("type", "noop")));
+    s_bad("empty body", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "rid",
+          S_FIELDS(s_kend()));
+}
+
+static void
+test_msg_enqueue_rejects_wrong_types(void **state)
+{
+    (void) state;
+    s_bad("type as int", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'type'",
+          S_FIELDS(s_kuint("rid", 1), s_kuint("type", 5),
+                   s_kstr("shop_id", "s")));
+    s_bad("shop_id as int", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'shop_id'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("type", "noop"),
+                   s_kuint("shop_id", 5)));
+    s_bad("input as array", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'input'",
+          S_FIELDS(ENQ_BASE, s_karr0("input")));
+    s_bad("input as string", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'input'",
+          S_FIELDS(ENQ_BASE, s_kstr("input", "{}")));
+    s_bad("input as nil", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'input'",
+          S_FIELDS(ENQ_BASE, s_knil("input")));
+    s_bad("priority as string", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'priority'",
+          S_FIELDS(ENQ_BASE, s_kstr("priority", "high")));
+    s_bad(
+        "priority as double", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'priority'",
+        S_FIELDS(ENQ_BASE, s_kraw("priority", "\xcb\x3f\xf8\0\0\0\0\0\0", 9)));
+    s_bad("delay as string", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'delay'",
+          S_FIELDS(ENQ_BASE, s_kstr("delay", "10")));
+    s_bad("key as int", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'key'",
+          S_FIELDS(ENQ_BASE, s_kuint("key", 17)));
+    s_bad("rid as string", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'rid'",
+          S_FIELDS(s_kstr("rid", "1"), s_kstr("type", "noop"),
+                   s_kstr("shop_id", "s")));
+    s_bad("rid negative", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'rid'",
+          S_FIELDS(s_kint("rid", -1), s_kstr("type", "noop"),
+                   s_kstr("shop_id", "s")));
+}
+
+static void
+test_msg_enqueue_rejects_a_bad_type_or_shop_id(void **state)
+{
+    (void) state;
+    s_bad("type too long", JOBQ_CMD_ENQUEUE, JOBQ_ETOOBIG, "'type'",
+          S_FIELDS(s_kuint("rid", 1), s_kstrn("type", 65),
+                   s_kstr("shop_id", "s")));
+    s_bad("type uppercase", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'type'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("type", "Noop"),
+                   s_kstr("shop_id", "s")));
+    s_bad("type with a space", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'type'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("type", "no op"),
+                   s_kstr("shop_id", "s")));
+    s_bad("type empty", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'type'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("type", ""),
+                   s_kstr("shop_id", "s")));
+    s_bad("type with a slash", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'type'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("type", "a/b"),
+                   s_kstr("shop_id", "s")));
+    s_bad("type with a NUL", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'type'",
+          S_FIELDS(s_kuint("rid", 1), s_kraw("type", "\xa3n\0p", 4),
+                   s_kstr("shop_id", "s")));
+    s_bad("shop_id with a space", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'shop_id'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("type", "noop"),
+                   s_kstr("shop_id", "a shop")));
+    s_bad("shop_id with a slash", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'shop_id'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("type", "noop"),
+                   s_kstr("shop_id", "shop/1")));
+    s_bad("shop_id empty", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'shop_id'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("type", "noop"),
+                   s_kstr("shop_id", "")));
+    s_bad("shop_id too long", JOBQ_CMD_ENQUEUE, JOBQ_ETOOBIG, "'shop_id'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("type", "noop"),
+                   s_kstrn("shop_id", 129)));
+    //  The longest allowed ones pass.
+    const s_kv_t *ok =
+        S_FIELDS(s_kuint("rid", 1), s_kstrn("type", JOBQ_MAX_TYPE_LEN),
+                 s_kstrn("shop_id", JOBQ_MAX_SHOP_LEN),
+                 s_kstrn("key", JOBQ_MAX_KEY_LEN));
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, ok, &w, &m, &why), JOBQ_OK);
+    assert_int_equal(m.u.enqueue.type.len, JOBQ_MAX_TYPE_LEN);
+    assert_int_equal(m.u.enqueue.shop.len, JOBQ_MAX_SHOP_LEN);
+    assert_int_equal(m.u.enqueue.key.len, JOBQ_MAX_KEY_LEN);
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_enqueue_rejects_values_out_of_range(void **state)
+{
+    (void) state;
+    s_bad("priority 1001", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'priority'",
+          S_FIELDS(ENQ_BASE, s_kint("priority", 1001)));
+    s_bad("priority -1001", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'priority'",
+          S_FIELDS(ENQ_BASE, s_kint("priority", -1001)));
+    s_bad("priority 2^32", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'priority'",
+          S_FIELDS(ENQ_BASE, s_kuint("priority", 1ull << 32)));
+    s_bad("delay above a year", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'delay'",
+          S_FIELDS(ENQ_BASE, s_kuint("delay", JOBQ_MAX_DELAY_MS + 1)));
+    s_bad("delay negative", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'delay'",
+          S_FIELDS(ENQ_BASE, s_kint("delay", -1)));
+    s_bad("max_attempts 0", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'max_attempts'",
+          S_FIELDS(ENQ_BASE, s_kuint("max_attempts", 0)));
+    s_bad("max_attempts 101", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'max_attempts'",
+          S_FIELDS(ENQ_BASE, s_kuint("max_attempts", JOBQ_MAX_ATTEMPTS + 1)));
+    s_bad("max_attempts 2^32 + 1", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL,
+          "'max_attempts'",
+          S_FIELDS(ENQ_BASE, s_kuint("max_attempts", (1ull << 32) + 1)));
+    s_bad("timeout above a week", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'timeout'",
+          S_FIELDS(ENQ_BASE, s_kuint("timeout", JOBQ_MAX_TIMEOUT_MS + 1)));
+    s_bad("key empty", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'key'",
+          S_FIELDS(ENQ_BASE, s_kstr("key", "")));
+    s_bad("key too long", JOBQ_CMD_ENQUEUE, JOBQ_ETOOBIG, "'key'",
+          S_FIELDS(ENQ_BASE, s_kstrn("key", JOBQ_MAX_KEY_LEN + 1)));
+    s_bad("input above the limit", JOBQ_CMD_ENQUEUE, JOBQ_ETOOBIG, "'input'",
+          S_FIELDS(ENQ_BASE, s_kbigmap("input", JOBQ_MAX_INPUT_BYTES + 1)));
+}
+
+static void
+test_msg_enqueue_rejects_a_key_given_twice(void **state)
+{
+    (void) state;
+    s_bad("type twice", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'type' given twice",
+          S_FIELDS(ENQ_BASE, s_kstr("type", "noop")));
+    s_bad("rid twice", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'rid' given twice",
+          S_FIELDS(ENQ_BASE, s_kuint("rid", 1)));
+    s_bad("shop_id twice with another value", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL,
+          "'shop_id' given twice", S_FIELDS(ENQ_BASE, s_kstr("shop_id", "t")));
+    s_bad("input twice", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'input' given twice",
+          S_FIELDS(ENQ_BASE, s_kmap0("input"), s_kmap0("input")));
+    s_bad("key twice", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'key' given twice",
+          S_FIELDS(ENQ_BASE, s_kstr("key", "a"), s_kstr("key", "a")));
+    s_bad("priority twice", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL,
+          "'priority' given twice",
+          S_FIELDS(ENQ_BASE, s_kint("priority", 1), s_kint("priority", 2)));
+    s_bad(
+        "id twice", JOBQ_CMD_STATUS, JOBQ_EINVAL, "'id' given twice",
+        S_FIELDS(s_kuint("rid", 1), s_kstr("id", ID_OK), s_kstr("id", ID_OK)));
+    s_bad("attempt twice", JOBQ_CMD_COMPLETE, JOBQ_EINVAL,
+          "'attempt' given twice",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                   s_kuint("attempt", 2)));
+    s_bad("capacity twice", JOBQ_CMD_READY, JOBQ_EINVAL,
+          "'capacity' given twice",
+          S_FIELDS(s_ktypes("types", 1), s_kuint("capacity", 1),
+                   s_kuint("capacity", 1)));
+}
+
+static void
+test_msg_job_reference_rejects_a_bad_or_missing_id(void **state)
+{
+    (void) state;
+    s_bad("no id", JOBQ_CMD_STATUS, JOBQ_EINVAL, "id",
+          S_FIELDS(s_kuint("rid", 1)));
+    s_bad("no rid", JOBQ_CMD_STATUS, JOBQ_EINVAL, "rid",
+          S_FIELDS(s_kstr("id", ID_OK)));
+    s_bad("15 hex digits", JOBQ_CMD_STATUS, JOBQ_EINVAL, "'id'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("id", "0123456789abcde")));
+    s_bad("17 hex digits", JOBQ_CMD_STATUS, JOBQ_EINVAL, "'id'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("id", "0123456789abcdef0")));
+    s_bad("uppercase hex", JOBQ_CMD_CANCEL, JOBQ_EINVAL, "'id'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("id", "0123456789ABCDEF")));
+    s_bad("non-hex", JOBQ_CMD_RETRY, JOBQ_EINVAL, "'id'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("id", "0123456789abcdeg")));
+    s_bad("spaces", JOBQ_CMD_STATUS, JOBQ_EINVAL, "'id'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("id", " 123456789abcdef")));
+    s_bad("empty", JOBQ_CMD_STATUS, JOBQ_EINVAL, "'id'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("id", "")));
+    s_bad("id as an integer", JOBQ_CMD_STATUS, JOBQ_EINVAL, "'id'",
+          S_FIELDS(s_kuint("rid", 1), s_kuint("id", 12345)));
+    s_bad("no id on CANCEL", JOBQ_CMD_CANCEL, JOBQ_EINVAL, "id",
+          S_FIELDS(s_kuint("rid", 1)));
+    s_bad("no id on RETRY", JOBQ_CMD_RETRY, JOBQ_EINVAL, "id",
+          S_FIELDS(s_kuint("rid", 1)));
+}
+
+static void
+test_msg_list_and_stats_reject_bad_fields(void **state)
+{
+    (void) state;
+    s_bad("limit 0", JOBQ_CMD_LIST, JOBQ_EINVAL, "'limit'",
+          S_FIELDS(s_kuint("rid", 1), s_kuint("limit", 0)));
+    s_bad("limit above the page", JOBQ_CMD_LIST, JOBQ_EINVAL, "'limit'",
+          S_FIELDS(s_kuint("rid", 1), s_kuint("limit", JOBQ_MAX_LIST + 1)));
+    s_bad("limit negative", JOBQ_CMD_LIST, JOBQ_EINVAL, "'limit'",
+          S_FIELDS(s_kuint("rid", 1), s_kint("limit", -5)));
+    s_bad("unknown status", JOBQ_CMD_LIST, JOBQ_EINVAL, "'status'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("status", "done")));
+    s_bad("status in capitals", JOBQ_CMD_LIST, JOBQ_EINVAL, "'status'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("status", "PENDING")));
+    s_bad("status as its number", JOBQ_CMD_LIST, JOBQ_EINVAL, "'status'",
+          S_FIELDS(s_kuint("rid", 1), s_kuint("status", 1)));
+    s_bad("bad cursor", JOBQ_CMD_LIST, JOBQ_EINVAL, "'cursor'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("cursor", "next")));
+    s_bad("bad shop filter", JOBQ_CMD_LIST, JOBQ_EINVAL, "'shop_id'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("shop_id", "a/b")));
+    s_bad("bad type filter", JOBQ_CMD_LIST, JOBQ_EINVAL, "'type'",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("type", "A")));
+    s_bad("LIST without rid", JOBQ_CMD_LIST, JOBQ_EINVAL, "rid",
+          S_FIELDS(s_kend()));
+    s_bad("STATS without rid", JOBQ_CMD_STATS, JOBQ_EINVAL, "rid",
+          S_FIELDS(s_kend()));
+    const s_kv_t *ok =
+        S_FIELDS(s_kuint("rid", 1), s_kuint("limit", JOBQ_MAX_LIST),
+                 s_kstr("status", "cancelled"));
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    assert_int_equal(s_decode(JOBQ_CMD_LIST, ok, &w, &m, &why), JOBQ_OK);
+    assert_int_equal(m.u.list.status, JOBQ_CANCELLED);
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_ready_and_heartbeat_reject_bad_fields(void **state)
+{
+    (void) state;
+    s_bad("no types", JOBQ_CMD_READY, JOBQ_EINVAL, "'types'",
+          S_FIELDS(s_karr0("types"), s_kuint("capacity", 1)));
+    s_bad("too many types", JOBQ_CMD_READY, JOBQ_EINVAL, "'types'",
+          S_FIELDS(s_ktypes("types", JOBQ_MAX_WORKER_TYPES + 1),
+                   s_kuint("capacity", 1)));
+    s_bad("types not an array", JOBQ_CMD_READY, JOBQ_EINVAL, "'types'",
+          S_FIELDS(s_kstr("types", "noop"), s_kuint("capacity", 1)));
+    s_bad(
+        "an invalid type name", JOBQ_CMD_READY, JOBQ_EINVAL, "'types'",
+        S_FIELDS(s_kraw("types", "\x92\xa1x\xa1X", 5), s_kuint("capacity", 1)));
+    s_bad("a type that is not a string", JOBQ_CMD_READY, JOBQ_EINVAL, "'types'",
+          S_FIELDS(s_kraw("types", "\x91\x01", 2), s_kuint("capacity", 1)));
+    s_bad("capacity 0", JOBQ_CMD_READY, JOBQ_EINVAL, "'capacity'",
+          S_FIELDS(s_ktypes("types", 1), s_kuint("capacity", 0)));
+    s_bad("capacity above the limit", JOBQ_CMD_READY, JOBQ_EINVAL, "'capacity'",
+          S_FIELDS(s_ktypes("types", 1),
+                   s_kuint("capacity", JOBQ_MAX_CAPACITY + 1)));
+    s_bad("no capacity", JOBQ_CMD_READY, JOBQ_EINVAL, "capacity",
+          S_FIELDS(s_ktypes("types", 1)));
+    s_bad("no types field", JOBQ_CMD_READY, JOBQ_EINVAL, "types",
+          S_FIELDS(s_kuint("capacity", 1)));
+    s_bad("name too long", JOBQ_CMD_READY, JOBQ_ETOOBIG, "'name'",
+          S_FIELDS(s_ktypes("types", 1), s_kuint("capacity", 1),
+                   s_kstrn("name", JOBQ_WORKER_NAME_MAX + 1)));
+    s_bad("held entry without attempt", JOBQ_CMD_HEARTBEAT, JOBQ_EINVAL,
+          "'jobs'", S_FIELDS(s_kraw("jobs", "\x91\x81\xa2id\xb0" ID_OK, 22)));
+    s_bad("held entry without id", JOBQ_CMD_HEARTBEAT, JOBQ_EINVAL, "'jobs'",
+          S_FIELDS(s_kraw("jobs", "\x91\x81\xa7\x61ttempt\x01", 11)));
+    s_bad(
+        "held entry with a bad id", JOBQ_CMD_HEARTBEAT, JOBQ_EINVAL, "jobs.id",
+        S_FIELDS(s_kraw("jobs", "\x91\x82\xa2id\xa1x\xa7\x61ttempt\x01", 16)));
+    s_bad("held entry not a map", JOBQ_CMD_READY, JOBQ_EINVAL, "'jobs'",
+          S_FIELDS(s_ktypes("types", 1), s_kuint("capacity", 1),
+                   s_kraw("jobs", "\x91\x01", 2)));
+    s_bad("held jobs not an array", JOBQ_CMD_HEARTBEAT, JOBQ_EINVAL, "'jobs'",
+          S_FIELDS(s_kmap0("jobs")));
+    s_bad("more held jobs than any capacity", JOBQ_CMD_HEARTBEAT, JOBQ_EINVAL,
+          "'jobs'", S_FIELDS(s_kheld("jobs", JOBQ_MAX_CAPACITY + 1)));
+}
+
+static void
+test_msg_worker_results_reject_bad_fields(void **state)
+{
+    (void) state;
+    s_bad("progress 101", JOBQ_CMD_PROGRESS, JOBQ_EINVAL, "'progress'",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                   s_kuint("progress", 101)));
+    s_bad("progress negative", JOBQ_CMD_PROGRESS, JOBQ_EINVAL, "'progress'",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                   s_kint("progress", -1)));
+    s_bad("no progress", JOBQ_CMD_PROGRESS, JOBQ_EINVAL, "progress",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1)));
+    s_bad("message too long", JOBQ_CMD_PROGRESS, JOBQ_ETOOBIG, "'message'",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                   s_kuint("progress", 1),
+                   s_kstrn("message", JOBQ_MAX_MESSAGE_LEN + 1)));
+    s_bad("attempt negative", JOBQ_CMD_PROGRESS, JOBQ_EINVAL, "'attempt'",
+          S_FIELDS(s_kstr("id", ID_OK), s_kint("attempt", -1),
+                   s_kuint("progress", 1)));
+    s_bad("attempt above 32 bits", JOBQ_CMD_COMPLETE, JOBQ_EINVAL, "'attempt'",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1ull << 32)));
+    s_bad("no attempt", JOBQ_CMD_COMPLETE, JOBQ_EINVAL, "attempt",
+          S_FIELDS(s_kstr("id", ID_OK)));
+    s_bad("bad id", JOBQ_CMD_COMPLETE, JOBQ_EINVAL, "'id'",
+          S_FIELDS(s_kstr("id", "0123"), s_kuint("attempt", 1)));
+    s_bad("output as array", JOBQ_CMD_COMPLETE, JOBQ_EINVAL, "'output'",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                   s_karr0("output")));
+    s_bad("output above the limit", JOBQ_CMD_COMPLETE, JOBQ_ETOOBIG, "'output'",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                   s_kbigmap("output", JOBQ_MAX_OUTPUT_BYTES + 1)));
+    s_bad("no error", JOBQ_CMD_FAIL, JOBQ_EINVAL, "error",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1)));
+    s_bad("error too long", JOBQ_CMD_FAIL, JOBQ_ETOOBIG, "'error'",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                   s_kstrn("error", JOBQ_MAX_ERROR_LEN + 1)));
+    s_bad("permanent as a string", JOBQ_CMD_FAIL, JOBQ_EINVAL, "'permanent'",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                   s_kstr("error", "x"), s_kstr("permanent", "yes")));
+    s_bad("cancelled as an integer", JOBQ_CMD_FAIL, JOBQ_EINVAL, "'cancelled'",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                   s_kstr("error", "x"), s_kuint("cancelled", 1)));
+}
+
+static void
+test_msg_broker_messages_reject_bad_fields(void **state)
+{
+    (void) state;
+    s_bad("JOB without input", JOBQ_CMD_JOB, JOBQ_EINVAL, "input",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                   s_kstr("type", "noop"), s_kstr("shop_id", "s")));
+    s_bad("JOB without type", JOBQ_CMD_JOB, JOBQ_EINVAL, "type",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                   s_kstr("shop_id", "s"), s_kmap0("input")));
+    s_bad("JOB with input as array", JOBQ_CMD_JOB, JOBQ_EINVAL, "'input'",
+          S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                   s_kstr("type", "noop"), s_kstr("shop_id", "s"),
+                   s_karr0("input")));
+    s_bad("CANCEL_JOB without attempt", JOBQ_CMD_CANCEL_JOB, JOBQ_EINVAL,
+          "attempt", S_FIELDS(s_kstr("id", ID_OK)));
+    s_bad("DISCONNECT with a reason that is not a string", JOBQ_CMD_DISCONNECT,
+          JOBQ_EINVAL, "'reason'", S_FIELDS(s_kuint("reason", 1)));
+    s_bad("ERROR with a code that is not a string", JOBQ_CMD_ERROR, JOBQ_EINVAL,
+          "'code'",
+          S_FIELDS(s_kuint("rid", 1), s_kuint("code", 2),
+                   s_kstr("message", "x")));
+    s_bad("ERROR without message", JOBQ_CMD_ERROR, JOBQ_EINVAL, "message",
+          S_FIELDS(s_kuint("rid", 1), s_kstr("code", "bad_request")));
+    s_bad("REPLY without rid", JOBQ_CMD_REPLY, JOBQ_EINVAL, "rid",
+          S_FIELDS(s_kmap0("x")));
+}
+
+//  --- the job map
+//  -------------------------------------------------------------
+
+static const uint8_t s_errors[] = {0x91, 0x82, 0xa7, 'a',  't', 't', 'e', 'm',
+                                   'p',  't',  0x01, 0xa5, 'e', 'r', 'r', 'o',
+                                   'r',  0xa4, 'b',  'o',  'o', 'm'};
+
+static jobq_jobdata_t
+s_full_job(void)
+{
     jobq_jobdata_t j;
     memset(&j, 0, sizeof j);
     j.id = 0x01a222eb783e0001ull;
     j.type = S("sleep");
-    j.shop = S("demo");
-    j.message = S("half");
+    j.shop = S("Demo:1");
+    j.message = S("half way");
     j.error = S("boom");
     j.key = S("k1");
     j.worker = S("w-1");
     j.input = (jobq_bytes_t){s_input, sizeof s_input};
-    j.output = (jobq_bytes_t){s_input, sizeof s_input};
-    j.errors = (jobq_bytes_t){errs, 1};
+    j.output = (jobq_bytes_t){s_output, sizeof s_output};
+    j.errors = (jobq_bytes_t){s_errors, sizeof s_errors};
     j.status = JOBQ_FAILED;
     j.progress = 40;
     j.attempts = 3;
-    j.max_attempts = 3;
+    j.max_attempts = 5;
     j.version = 9;
     j.priority = -7;
-    j.run_at = 1000;
+    j.run_at = 1795881600000ull;
     j.timeout_ms = 5000;
-    j.created_at = 1000;
-    j.updated_at = 2000;
-    j.started_at = 1500;
-    j.completed_at = 2000;
-    j.lease_until = 0;
-    j.seq = 12345;
+    j.created_at = 1795881600001ull;
+    j.updated_at = 1795881600002ull;
+    j.started_at = 1795881600003ull;
+    j.completed_at = 1795881600004ull;
+    j.lease_until = 1795881600005ull;
+    j.seq = UINT64_MAX;
+    return j;
+}
+
+//  Every field but the payloads (and queue, which is never on the wire).
+static void
+s_assert_same_job(const jobq_jobdata_t *d, const jobq_jobdata_t *j)
+{
+    assert_true(d->id == j->id);
+    assert_true(d->type.len == j->type.len &&
+                memcmp(d->type.ptr, j->type.ptr, j->type.len) == 0);
+    assert_true(d->shop.len == j->shop.len &&
+                memcmp(d->shop.ptr, j->shop.ptr, j->shop.len) == 0);
+    assert_int_equal(d->message.len, j->message.len);
+    assert_int_equal(d->error.len, j->error.len);
+    assert_int_equal(d->key.len, j->key.len);
+    assert_int_equal(d->worker.len, j->worker.len);
+    if (j->message.len)
+        assert_memory_equal(d->message.ptr, j->message.ptr, j->message.len);
+    if (j->error.len)
+        assert_memory_equal(d->error.ptr, j->error.ptr, j->error.len);
+    if (j->key.len)
+        assert_memory_equal(d->key.ptr, j->key.ptr, j->key.len);
+    if (j->worker.len)
+        assert_memory_equal(d->worker.ptr, j->worker.ptr, j->worker.len);
+    assert_int_equal(d->status, j->status);
+    assert_int_equal(d->progress, j->progress);
+    assert_int_equal(d->attempts, j->attempts);
+    assert_int_equal(d->max_attempts, j->max_attempts);
+    assert_int_equal(d->version, j->version);
+    assert_int_equal(d->priority, j->priority);
+    assert_true(d->run_at == j->run_at);
+    assert_true(d->timeout_ms == j->timeout_ms);
+    assert_true(d->created_at == j->created_at);
+    assert_true(d->updated_at == j->updated_at);
+    assert_true(d->started_at == j->started_at);
+    assert_true(d->completed_at == j->completed_at);
+    assert_true(d->lease_until == j->lease_until);
+    assert_true(d->seq == j->seq);
+}
+
+static void
+test_msg_job_map_round_trips_every_field_with_payloads(void **state)
+{
+    (void) state;
+    jobq_jobdata_t j = s_full_job(), d;
     jobq_mp_writer_t w;
-    jobq_mp_writer_init(&w, 1 << 16);
+    jobq_mp_writer_init(&w, 1u << 16);
     jobq_msg_write_job(&w, &j, JOBQ_JOBMAP_INPUT | JOBQ_JOBMAP_OUTPUT);
+    assert_int_equal(jobq_mp_writer_error(&w), JOBQ_OK);
     assert_int_equal(jobq_mp_check(w.data, w.len, &jobq_proto_limits, NULL),
                      JOBQ_OK);
     jobq_mp_reader_t r;
     jobq_mp_reader_init(&r, w.data, w.len);
-    jobq_jobdata_t d;
     assert_int_equal(jobq_msg_read_job(&r, &d), JOBQ_OK);
-    assert_true(d.id == j.id);
-    assert_true(s_eq(d.type, "sleep") && s_eq(d.shop, "demo"));
-    assert_true(s_eq(d.message, "half") && s_eq(d.error, "boom"));
-    assert_true(s_eq(d.key, "k1") && s_eq(d.worker, "w-1"));
-    assert_int_equal(d.status, JOBQ_FAILED);
-    assert_int_equal(d.priority, -7);
-    assert_int_equal(d.version, 9);
-    assert_int_equal(d.seq, 12345);
-    assert_int_equal(d.started_at, 1500);
-    assert_int_equal(d.lease_until, 0);
-    assert_int_equal(d.input.len, sizeof s_input);
-    assert_int_equal(d.output.len, sizeof s_input);
-    jobq_mp_writer_reset(&w);
+    assert_ptr_equal(r.p, r.end);
+    s_assert_same_job(&d, &j);
+    assert_true(s_beq(d.input, s_input, sizeof s_input));
+    assert_true(s_beq(d.output, s_output, sizeof s_output));
+    assert_true(s_beq(d.errors, s_errors, sizeof s_errors));
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_job_map_without_flags_leaves_payloads_out(void **state)
+{
+    (void) state;
+    jobq_jobdata_t j = s_full_job(), d;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 1u << 16);
     jobq_msg_write_job(&w, &j, 0);
+    jobq_bytes_t map = {w.data, w.len}, v;
+    assert_int_equal(jobq_mp_map_find(map, "input", &v), JOBQ_ENOTFOUND);
+    assert_int_equal(jobq_mp_map_find(map, "output", &v), JOBQ_ENOTFOUND);
+    assert_int_equal(jobq_mp_map_find(map, "errors", &v), JOBQ_ENOTFOUND);
+    jobq_mp_reader_t r;
     jobq_mp_reader_init(&r, w.data, w.len);
     assert_int_equal(jobq_msg_read_job(&r, &d), JOBQ_OK);
+    s_assert_same_job(&d, &j);
     assert_int_equal(d.input.len, 0);
+    assert_int_equal(d.output.len, 0);
+    assert_int_equal(d.errors.len, 0);
+    //  Input only.
+    jobq_mp_writer_reset(&w);
+    jobq_msg_write_job(&w, &j, JOBQ_JOBMAP_INPUT);
+    jobq_mp_reader_init(&r, w.data, w.len);
+    assert_int_equal(jobq_msg_read_job(&r, &d), JOBQ_OK);
+    assert_true(s_beq(d.input, s_input, sizeof s_input));
+    assert_int_equal(d.output.len, 0);
+    assert_int_equal(d.errors.len, 0);
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_job_map_writes_empty_optionals_as_nil_and_reads_them_back(void **state)
+{
+    (void) state;
+    jobq_jobdata_t j, d;
+    memset(&j, 0, sizeof j);
+    j.id = 5;
+    j.type = S("noop");
+    j.shop = S("s");
+    j.status = JOBQ_PENDING;
+    j.max_attempts = 3;
+    j.version = 1;
+    j.created_at = 1000;
+    j.updated_at = 1000;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_write_job(&w, &j, JOBQ_JOBMAP_INPUT | JOBQ_JOBMAP_OUTPUT);
+    jobq_bytes_t map = {w.data, w.len}, v;
+    static const char *const nils[] = {"message",     "error",        "key",
+                                       "worker",      "started_at",   "run_at",
+                                       "lease_until", "completed_at", "output"};
+    for (size_t i = 0; i < sizeof nils / sizeof nils[0]; i++) {
+        assert_int_equal(jobq_mp_map_find(map, nils[i], &v), JOBQ_OK);
+        if (!s_beq(v, "\xc0", 1))
+            fail_msg("'%s' is not nil", nils[i]);
+    }
+    assert_int_equal(jobq_mp_map_find(map, "input", &v), JOBQ_OK);
+    assert_true(s_beq(v, "\x80", 1));  //  {}
+    assert_int_equal(jobq_mp_map_find(map, "errors", &v), JOBQ_OK);
+    assert_true(s_beq(v, "\x90", 1));  //  []
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, w.data, w.len);
+    assert_int_equal(jobq_msg_read_job(&r, &d), JOBQ_OK);
+    s_assert_same_job(&d, &j);
     assert_int_equal(d.output.len, 0);
     jobq_mp_writer_fini(&w);
 }
 
 static void
-test_msg_names_ids_topics_and_codes(void **state)
+test_msg_job_map_keys_follow_the_documented_order(void **state)
 {
     (void) state;
-    char hex[JOBQ_ID_LEN + 1];
-    uint64_t v;
-    jobq_id_format(0x0123456789abcdefull, hex);
-    assert_string_equal(hex, "0123456789abcdef");
-    assert_int_equal(jobq_id_parse(hex, 16, &v), JOBQ_OK);
-    assert_true(v == 0x0123456789abcdefull);
-    assert_int_equal(jobq_id_parse("0123456789abcdeg", 16, &v), JOBQ_EINVAL);
-    for (int s = 0; s < JOBQ_STATUS_COUNT_; s++) {
-        const char *n = jobq_status_name(s);
-        assert_int_equal(jobq_status_parse(n, strlen(n)), s);
+    //  docs/PROTOCOL.md section 6.
+    static const char *const order[] = {
+        "id",         "type",         "status",   "shop_id",      "progress",
+        "message",    "error",        "attempts", "max_attempts", "priority",
+        "run_at",     "timeout",      "key",      "created_at",   "updated_at",
+        "started_at", "completed_at", "worker",   "lease_until",  "version",
+        "seq",        "input",        "output",   "errors"};
+    jobq_jobdata_t j = s_full_job();
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 1u << 16);
+    jobq_msg_write_job(&w, &j, JOBQ_JOBMAP_INPUT | JOBQ_JOBMAP_OUTPUT);
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, w.data, w.len);
+    uint32_t n;
+    assert_int_equal(jobq_mp_read_map(&r, &n), JOBQ_OK);
+    assert_int_equal(n, sizeof order / sizeof order[0]);
+    for (uint32_t i = 0; i < n; i++) {
+        jobq_str_t k;
+        assert_int_equal(jobq_mp_read_str(&r, &k), JOBQ_OK);
+        if (!s_eq(k, order[i]))
+            fail_msg("key %u is '%.*s', expected '%s'", i, (int) k.len, k.ptr,
+                     order[i]);
+        assert_int_equal(jobq_mp_skip(&r, NULL), JOBQ_OK);
     }
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_job_map_carries_every_status_by_name(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 1u << 16);
+    for (int st = 0; st < JOBQ_STATUS_COUNT_; st++) {
+        jobq_jobdata_t j = s_full_job(), d;
+        j.status = st;
+        jobq_mp_writer_reset(&w);
+        jobq_msg_write_job(&w, &j, 0);
+        jobq_bytes_t map = {w.data, w.len}, v;
+        assert_int_equal(jobq_mp_map_find(map, "status", &v), JOBQ_OK);
+        jobq_mp_reader_t r;
+        jobq_str_t s;
+        jobq_mp_reader_init(&r, v.ptr, v.len);
+        assert_int_equal(jobq_mp_read_str(&r, &s), JOBQ_OK);
+        assert_true(s_eq(s, jobq_status_name(st)));
+        jobq_mp_reader_init(&r, w.data, w.len);
+        assert_int_equal(jobq_msg_read_job(&r, &d), JOBQ_OK);
+        assert_int_equal(d.status, st);
+    }
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_read_job_ignores_unknown_keys_and_refuses_non_maps(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_mp_write_map(&w, 3);
+    jobq_mp_write_cstr(&w, "from_the_future");
+    jobq_mp_write_array(&w, 2);
+    jobq_mp_write_uint(&w, 1);
+    jobq_mp_write_map(&w, 0);
+    jobq_mp_write_cstr(&w, "id");
+    jobq_mp_write_cstr(&w, ID_OK);
+    jobq_mp_write_cstr(&w, "priority");
+    jobq_mp_write_int(&w, -1000);
+    jobq_mp_reader_t r;
+    jobq_jobdata_t d;
+    jobq_mp_reader_init(&r, w.data, w.len);
+    assert_int_equal(jobq_msg_read_job(&r, &d), JOBQ_OK);
+    assert_true(d.id == 0x0123456789abcdefull);
+    assert_int_equal(d.priority, -1000);
+    assert_int_equal(d.type.len, 0);
+    static const uint8_t arr[] = {0x90};
+    static const uint8_t bad_id[] = {0x81, 0xa2, 'i', 'd', 0xa1, 'x'};
+    static const uint8_t bad_num[] = {0x81, 0xa3, 's', 'e', 'q', 0xa1, 'x'};
+    jobq_mp_reader_init(&r, arr, sizeof arr);
+    assert_int_equal(jobq_msg_read_job(&r, &d), JOBQ_EPROTO);
+    jobq_mp_reader_init(&r, bad_id, sizeof bad_id);
+    assert_int_equal(jobq_msg_read_job(&r, &d), JOBQ_EPROTO);
+    jobq_mp_reader_init(&r, bad_num, sizeof bad_num);
+    assert_int_equal(jobq_msg_read_job(&r, &d), JOBQ_EPROTO);
+    jobq_mp_writer_fini(&w);
+}
+
+//  --- ids, names, codes, topics
+//  -------------------------------------------------
+
+static void
+test_proto_id_format_and_parse_round_trip(void **state)
+{
+    (void) state;
+    static const struct {
+        uint64_t id;      //  value
+        const char *hex;  //  its text
+    } ids[] = {{0, "0000000000000000"},
+               {1, "0000000000000001"},
+               {0x0123456789abcdefull, "0123456789abcdef"},
+               {0x01a222eb783e0000ull, "01a222eb783e0000"},
+               {UINT64_MAX, "ffffffffffffffff"}};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        char hex[JOBQ_ID_LEN + 1];
+        uint64_t v = 7;
+        jobq_id_format(ids[i].id, hex);
+        assert_string_equal(hex, ids[i].hex);
+        assert_int_equal(jobq_id_parse(hex, JOBQ_ID_LEN, &v), JOBQ_OK);
+        assert_true(v == ids[i].id);
+    }
+}
+
+static void
+test_proto_id_parse_rejects_anything_but_sixteen_lowercase_hex(void **state)
+{
+    (void) state;
+    static const char *const bad[] = {"0123456789abcde",  "0123456789abcdef0",
+                                      "0123456789ABCDEF", "0123456789abcdeg",
+                                      " 123456789abcdef", "0x23456789abcdef",
+                                      "-123456789abcdef", "",
+                                      "0123456789abcdeF"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t v = 7;
+        if (jobq_id_parse(bad[i], strlen(bad[i]), &v) != JOBQ_EINVAL)
+            fail_msg("'%s' was accepted", bad[i]);
+        assert_int_equal(v, 7);
+    }
+    uint64_t v;
+    assert_int_equal(jobq_id_parse("0123456789ab\0def", 16, &v), JOBQ_EINVAL);
+    assert_int_equal(jobq_id_parse(NULL, 16, &v), JOBQ_EINVAL);
+    //  Only len bytes count.
+    assert_int_equal(jobq_id_parse("0123456789abcdefXYZ", 16, &v), JOBQ_OK);
+    assert_true(v == 0x0123456789abcdefull);
+}
+
+static void
+test_proto_status_names_round_trip(void **state)
+{
+    (void) state;
+    static const char *const names[] = {"pending", "running", "completed",
+                                        "failed", "cancelled"};
+    assert_int_equal(JOBQ_STATUS_COUNT_, 5);
+    for (int s = 0; s < JOBQ_STATUS_COUNT_; s++) {
+        assert_string_equal(jobq_status_name(s), names[s]);
+        assert_int_equal(jobq_status_parse(names[s], strlen(names[s])), s);
+    }
+    assert_string_equal(jobq_status_name(-1), "unknown");
+    assert_string_equal(jobq_status_name(JOBQ_STATUS_COUNT_), "unknown");
+    assert_int_equal(jobq_status_parse("unknown", 7), -1);
     assert_int_equal(jobq_status_parse("done", 4), -1);
+    assert_int_equal(jobq_status_parse("Pending", 7), -1);
+    assert_int_equal(jobq_status_parse("pend", 4), -1);
+    assert_int_equal(jobq_status_parse("pendingx", 8), -1);
+    assert_int_equal(jobq_status_parse("", 0), -1);
+    assert_int_equal(jobq_status_parse("runningX", 7), JOBQ_RUNNING);
+}
+
+static void
+test_proto_error_wire_codes_match_the_protocol_table(void **state)
+{
+    (void) state;
+    //  docs/PROTOCOL.md section 7.
+    static const struct {
+        int err;           //  jobq_err_t
+        const char *code;  //  wire code
+    } codes[] = {{JOBQ_EINVAL, "bad_request"},
+                 {JOBQ_ETOOBIG, "too_large"},
+                 {JOBQ_ECOMMAND, "unknown_command"},
+                 {JOBQ_EVERSION, "unsupported_version"},
+                 {JOBQ_ENOTFOUND, "unknown_job"},
+                 {JOBQ_ESTATE, "invalid_state"},
+                 {JOBQ_EUNAVAILABLE, "unavailable"},
+                 {JOBQ_ESTOREFULL, "storage_full"},
+                 {JOBQ_ESTORAGE, "storage_error"},
+                 {JOBQ_ESTALE, "stale_attempt"},
+                 {JOBQ_EINTERNAL, "internal"}};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        assert_string_equal(jobq_err_wire_code(codes[i].err), codes[i].code);
+        assert_int_equal(
+            jobq_err_from_wire_code(codes[i].code, strlen(codes[i].code)),
+            codes[i].err);
+    }
+    //  Anything else is internal, both ways.
+    assert_string_equal(jobq_err_wire_code(JOBQ_ENOMEM), "internal");
+    assert_string_equal(jobq_err_wire_code(JOBQ_ETIMEOUT), "internal");
+    assert_string_equal(jobq_err_wire_code(12345), "internal");
+    assert_int_equal(jobq_err_from_wire_code("bad", 3), JOBQ_EINTERNAL);
+    assert_int_equal(jobq_err_from_wire_code("bad_request_", 12),
+                     JOBQ_EINTERNAL);
+    assert_int_equal(jobq_err_from_wire_code("", 0), JOBQ_EINTERNAL);
+    assert_int_equal(jobq_err_from_wire_code("too_largeXX", 9), JOBQ_ETOOBIG);
+}
+
+static void
+test_proto_topic_is_shop_slash_id(void **state)
+{
+    (void) state;
     char topic[JOBQ_TOPIC_MAX];
     size_t n = jobq_topic_format("demo", 4, 1, topic);
     assert_int_equal(n, 21);
-    assert_memory_equal(topic, "demo/0000000000000001", 21);
-    static const int errs[] = {
-        JOBQ_EINVAL,       JOBQ_ENOTFOUND, JOBQ_ETOOBIG,
-        JOBQ_EUNAVAILABLE, JOBQ_ESTATE,    JOBQ_ESTOREFULL,
-        JOBQ_ESTORAGE,     JOBQ_EVERSION,  JOBQ_ECOMMAND};
-    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
-        const char *c = jobq_err_wire_code(errs[i]);
-        assert_int_equal(jobq_err_from_wire_code(c, strlen(c)), errs[i]);
-    }
+    assert_string_equal(topic, "demo/0000000000000001");
+    //  The longest shop fills the buffer exactly, NUL included.
+    char shop[JOBQ_MAX_SHOP_LEN];
+    memset(shop, 'S', sizeof shop);
+    n = jobq_topic_format(shop, sizeof shop, UINT64_MAX, topic);
+    assert_int_equal(n, JOBQ_TOPIC_MAX - 1);
+    assert_int_equal(topic[JOBQ_MAX_SHOP_LEN], '/');
+    assert_string_equal(topic + JOBQ_MAX_SHOP_LEN + 1, "ffffffffffffffff");
+}
+
+static void
+test_proto_valid_type_allows_only_its_charset_and_length(void **state)
+{
+    (void) state;
+    char longest[JOBQ_MAX_TYPE_LEN + 1];
+    memset(longest, 'z', sizeof longest);
     assert_true(jobq_proto_valid_type(S("scrape_reviews.v2-x")));
-    assert_false(jobq_proto_valid_type(S("a/b")));
+    assert_true(jobq_proto_valid_type(S("0")));
+    assert_true(
+        jobq_proto_valid_type((jobq_str_t){longest, JOBQ_MAX_TYPE_LEN}));
+    assert_false(
+        jobq_proto_valid_type((jobq_str_t){longest, JOBQ_MAX_TYPE_LEN + 1}));
+    static const char *const bad[] = {"",         "Noop", "no op", "a/b", "a:b",
+                                      "\xc3\xa9", "a\tb", "a*",    "a+b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (jobq_proto_valid_type(S(bad[i])))
+            fail_msg("type '%s' was accepted", bad[i]);
+    assert_false(jobq_proto_valid_type((jobq_str_t){"a\0b", 3}));
+}
+
+static void
+test_proto_valid_shop_allows_only_its_charset_and_length(void **state)
+{
+    (void) state;
+    char longest[JOBQ_MAX_SHOP_LEN + 1];
+    memset(longest, 'Z', sizeof longest);
     assert_true(jobq_proto_valid_shop(S("Shop:A_1.b-2")));
-    assert_false(jobq_proto_valid_shop(S("shop/1")));
-    assert_string_equal(jobq_cmd_name(JOBQ_CMD_CANCEL_JOB), "CANCEL_JOB");
+    assert_true(
+        jobq_proto_valid_shop((jobq_str_t){longest, JOBQ_MAX_SHOP_LEN}));
+    assert_false(
+        jobq_proto_valid_shop((jobq_str_t){longest, JOBQ_MAX_SHOP_LEN + 1}));
+    static const char *const bad[] = {"",    "shop/1", "a shop",
+                                      "a@b", "a#b",    "a\nb"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (jobq_proto_valid_shop(S(bad[i])))
+            fail_msg("shop '%s' was accepted", bad[i]);
+    assert_false(jobq_proto_valid_shop((jobq_str_t){"a\0b", 3}));
+}
+
+static void
+test_proto_every_command_has_its_name(void **state)
+{
+    (void) state;
+    static const struct {
+        int cmd;           //  code
+        const char *name;  //  name
+    } names[] = {{JOBQ_CMD_ENQUEUE, "ENQUEUE"},
+                 {JOBQ_CMD_STATUS, "STATUS"},
+                 {JOBQ_CMD_LIST, "LIST"},
+                 {JOBQ_CMD_CANCEL, "CANCEL"},
+                 {JOBQ_CMD_STATS, "STATS"},
+                 {JOBQ_CMD_RETRY, "RETRY"},
+                 {JOBQ_CMD_READY, "READY"},
+                 {JOBQ_CMD_HEARTBEAT, "HEARTBEAT"},
+                 {JOBQ_CMD_PROGRESS, "PROGRESS"},
+                 {JOBQ_CMD_COMPLETE, "COMPLETE"},
+                 {JOBQ_CMD_FAIL, "FAIL"},
+                 {JOBQ_CMD_JOB, "JOB"},
+                 {JOBQ_CMD_CANCEL_JOB, "CANCEL_JOB"},
+                 {JOBQ_CMD_DISCONNECT, "DISCONNECT"},
+                 {JOBQ_CMD_REPLY, "REPLY"},
+                 {JOBQ_CMD_ERROR, "ERROR"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        assert_string_equal(jobq_cmd_name(names[i].cmd), names[i].name);
+    assert_null(jobq_cmd_name(0));
     assert_null(jobq_cmd_name(0x7f));
+    assert_null(jobq_cmd_name(-1));
 }
 
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_msg_every_command_round_trips),
-        cmocka_unit_test(test_msg_enqueue_defaults_fill_absent_fields),
-        cmocka_unit_test(test_msg_enqueue_rejections_name_the_field),
-        cmocka_unit_test(test_msg_other_rejections_name_the_field),
+        //  round trips, client commands
+        cmocka_unit_test(test_msg_enqueue_round_trips_every_field),
+        cmocka_unit_test(test_msg_enqueue_without_key_or_input_round_trips),
+        cmocka_unit_test(test_msg_enqueue_defaults_fill_absent_optional_fields),
+        cmocka_unit_test(test_msg_enqueue_accepts_fields_in_any_order),
+        cmocka_unit_test(test_msg_decode_accepts_integers_in_any_encoding),
+        cmocka_unit_test(test_msg_enqueue_accepts_input_of_exactly_the_limit),
         cmocka_unit_test(
-            test_msg_job_map_round_trips_with_and_without_payloads),
-        cmocka_unit_test(test_msg_names_ids_topics_and_codes),
+            test_msg_enqueue_accepts_input_nested_to_the_depth_limit),
+        cmocka_unit_test(test_msg_job_reference_commands_round_trip),
+        cmocka_unit_test(test_msg_list_round_trips_filters_and_cursor),
+        cmocka_unit_test(test_msg_list_without_filters_round_trips_as_any),
+        cmocka_unit_test(test_msg_list_defaults_fill_absent_fields),
+        cmocka_unit_test(test_msg_stats_round_trips),
+        //  round trips, worker commands
+        cmocka_unit_test(
+            test_msg_ready_round_trips_several_types_name_and_held_jobs),
+        cmocka_unit_test(
+            test_msg_ready_with_the_most_types_and_no_name_round_trips),
+        cmocka_unit_test(
+            test_msg_heartbeat_round_trips_with_and_without_held_jobs),
+        cmocka_unit_test(test_msg_progress_round_trips),
+        cmocka_unit_test(test_msg_complete_round_trips_and_defaults_output),
+        cmocka_unit_test(test_msg_fail_round_trips_permanent_and_cancelled),
+        //  round trips, broker commands
+        cmocka_unit_test(test_msg_job_dispatch_round_trips_every_field),
+        cmocka_unit_test(test_msg_cancel_job_round_trips),
+        cmocka_unit_test(test_msg_disconnect_round_trips),
+        cmocka_unit_test(
+            test_msg_error_round_trips_every_code_through_its_wire_name),
+        cmocka_unit_test(test_msg_reply_begin_writes_rid_first_and_decodes),
+        //  what every command shares
+        cmocka_unit_test(test_msg_every_command_ignores_unknown_keys),
+        cmocka_unit_test(
+            test_msg_every_command_rejects_a_body_that_is_not_a_map),
+        cmocka_unit_test(
+            test_msg_every_command_rejects_malformed_and_bomb_bodies),
+        cmocka_unit_test(test_msg_decode_rejects_an_unknown_command_code),
+        cmocka_unit_test(
+            test_msg_decode_reports_the_rid_read_before_a_bad_field),
+        //  rejections
+        cmocka_unit_test(test_msg_enqueue_rejects_missing_required_fields),
+        cmocka_unit_test(test_msg_enqueue_rejects_wrong_types),
+        cmocka_unit_test(test_msg_enqueue_rejects_a_bad_type_or_shop_id),
+        cmocka_unit_test(test_msg_enqueue_rejects_values_out_of_range),
+        cmocka_unit_test(test_msg_enqueue_rejects_a_key_given_twice),
+        cmocka_unit_test(test_msg_job_reference_rejects_a_bad_or_missing_id),
+        cmocka_unit_test(test_msg_list_and_stats_reject_bad_fields),
+        cmocka_unit_test(test_msg_ready_and_heartbeat_reject_bad_fields),
+        cmocka_unit_test(test_msg_worker_results_reject_bad_fields),
+        cmocka_unit_test(test_msg_broker_messages_reject_bad_fields),
+        //  the job map
+        cmocka_unit_test(
+            test_msg_job_map_round_trips_every_field_with_payloads),
+        cmocka_unit_test(test_msg_job_map_without_flags_leaves_payloads_out),
+        cmocka_unit_test(
+            test_msg_job_map_writes_empty_optionals_as_nil_and_reads_them_back),
+        cmocka_unit_test(test_msg_job_map_keys_follow_the_documented_order),
+        cmocka_unit_test(test_msg_job_map_carries_every_status_by_name),
+        cmocka_unit_test(
+            test_msg_read_job_ignores_unknown_keys_and_refuses_non_maps),
+        //  ids, names, codes, topics
+        cmocka_unit_test(test_proto_id_format_and_parse_round_trip),
+        cmocka_unit_test(
+            test_proto_id_parse_rejects_anything_but_sixteen_lowercase_hex),
+        cmocka_unit_test(test_proto_status_names_round_trip),
+        cmocka_unit_test(test_proto_error_wire_codes_match_the_protocol_table),
+        cmocka_unit_test(test_proto_topic_is_shop_slash_id),
+        cmocka_unit_test(
+            test_proto_valid_type_allows_only_its_charset_and_length),
+        cmocka_unit_test(
+            test_proto_valid_shop_allows_only_its_charset_and_length),
+        cmocka_unit_test(test_proto_every_command_has_its_name),
     };
     return cmocka_run_group_tests_name("msg", tests, NULL, NULL);
 }
