@@ -461,6 +461,33 @@ test_mp_check_limits_entries_in_the_whole_message(void **state)
     jobq_mp_writer_fini(&w);
 }
 
+//  docs/PROTOCOL.md 5.1: "a map entry, key and value, counts once".
+static void
+test_mp_check_counts_a_map_entry_once_toward_the_total(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4u << 20);
+    //  4 + 4 * 65535 = 262144 entries (524,288 values): exactly the limit.
+    for (uint32_t each = (JOBQ_MAX_ELEMENTS - 4) / 4;
+         each <= (JOBQ_MAX_ELEMENTS - 4) / 4 + 1; each++) {
+        jobq_mp_writer_reset(&w);
+        jobq_mp_write_array(&w, 4);
+        for (int a = 0; a < 4; a++) {
+            jobq_mp_write_map(&w, each);
+            for (uint32_t i = 0; i < each; i++) {
+                jobq_mp_write_str(&w, "", 0);
+                jobq_mp_write_nil(&w);
+            }
+        }
+        assert_int_equal(jobq_mp_writer_error(&w), JOBQ_OK);
+        int want = each * 4 + 4 <= JOBQ_MAX_ELEMENTS ? JOBQ_OK : JOBQ_ETOOBIG;
+        if (s_check(w.data, w.len) != want)
+            fail_msg("4 maps of %u entries: expected %d", each, want);
+    }
+    jobq_mp_writer_fini(&w);
+}
+
 static void
 test_mp_check_rejects_a_string_longer_than_max_str(void **state)
 {
@@ -1405,6 +1432,8 @@ main(void)
         cmocka_unit_test(test_mp_check_limits_entries_in_one_array),
         cmocka_unit_test(test_mp_check_limits_entries_in_one_map),
         cmocka_unit_test(test_mp_check_limits_entries_in_the_whole_message),
+        cmocka_unit_test(
+            test_mp_check_counts_a_map_entry_once_toward_the_total),
         cmocka_unit_test(test_mp_check_rejects_a_string_longer_than_max_str),
         cmocka_unit_test(test_mp_check_rejects_bin_and_ext_longer_than_max_str),
         cmocka_unit_test(test_mp_check_accepts_an_ext_of_exactly_max_str_bytes),

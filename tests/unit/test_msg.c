@@ -716,6 +716,47 @@ test_msg_progress_round_trips(void **state)
     jobq_mp_writer_fini(&w);
 }
 
+//  docs/PROTOCOL.md 9.4: message is optional; absent clears it.
+static void
+test_msg_progress_without_message_decodes_with_an_empty_one(void **state)
+{
+    (void) state;
+    const s_kv_t *f = S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 0),
+                               s_kuint("progress", 100));
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    assert_int_equal(s_decode(JOBQ_CMD_PROGRESS, f, &w, &m, &why), JOBQ_OK);
+    assert_true(m.u.progress.id == 0x0123456789abcdefull);
+    assert_int_equal(m.u.progress.attempt, 0);
+    assert_int_equal(m.u.progress.progress, 100);
+    assert_int_equal(m.u.progress.message.len, 0);
+    jobq_mp_writer_fini(&w);
+}
+
+//  docs/PROTOCOL.md 8.2: the idempotency key is 1 to 255 bytes, any bytes.
+static void
+test_msg_enqueue_key_of_any_bytes_round_trips(void **state)
+{
+    (void) state;
+    static const char key[] = {'\0', (char) 0xff, ' ', '/', 'B', (char) 0xc1};
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m, d;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_ENQUEUE;
+    m.rid = 1;
+    m.u.enqueue.type = S("noop");
+    m.u.enqueue.shop = S("s");
+    m.u.enqueue.max_attempts = 1;
+    m.u.enqueue.key = (jobq_str_t){key, sizeof key};
+    s_round(&m, &w, &d);
+    assert_int_equal(d.u.enqueue.key.len, sizeof key);
+    assert_memory_equal(d.u.enqueue.key.ptr, key, sizeof key);
+    jobq_mp_writer_fini(&w);
+}
+
 static void
 test_msg_complete_round_trips_and_defaults_output(void **state)
 {
@@ -1099,6 +1140,39 @@ test_msg_decode_reports_the_rid_read_before_a_bad_field(void **state)
     jobq_mp_writer_fini(&w);
 }
 
+//  docs/PROTOCOL.md 8.1: the broker stops at the first fault, so a rid after
+//  it is not read; a body that fails section 5.1 always gets rid 0.
+static void
+test_msg_decode_reports_rid_zero_after_a_bad_field_or_a_bad_body(void **state)
+{
+    (void) state;
+    const s_kv_t *late = S_FIELDS(s_kuint("type", 5), s_kuint("rid", 4242),
+                                  s_kstr("shop_id", "s"));
+    const s_kv_t *bad_body =
+        S_FIELDS(s_kuint("rid", 4242), ENQ_BASE_NO_RID, s_kraw("x", "\xc1", 1));
+    char deep[64];
+    size_t n = s_nested_input(deep, 16);
+    const s_kv_t *deep_input = S_FIELDS(s_kuint("rid", 4242), ENQ_BASE_NO_RID,
+                                        s_kraw("input", deep, n));
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t d;
+    jobq_msg_why_t why;
+    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, late, &w, &d, &why),
+                     JOBQ_EINVAL);
+    assert_int_equal(d.rid, 0);
+    assert_non_null(strstr(why.text, "'type'"));
+    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, bad_body, &w, &d, &why),
+                     JOBQ_EINVAL);
+    assert_int_equal(d.rid, 0);
+    assert_non_null(strstr(why.text, "body"));
+    //  17 containers: the body and 16 nested maps in input.
+    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, deep_input, &w, &d, &why),
+                     JOBQ_ETOOBIG);
+    assert_int_equal(d.rid, 0);
+    jobq_mp_writer_fini(&w);
+}
+
 //  --- rejections: one fault per body, with the field the reason names ------
 
 //  Decode the fields f as cmd: expect code rc and a reason containing says.
@@ -1318,6 +1392,8 @@ test_msg_list_and_stats_reject_bad_fields(void **state)
           S_FIELDS(s_kuint("rid", 1), s_kstr("status", "PENDING")));
     s_bad("status as its number", JOBQ_CMD_LIST, JOBQ_EINVAL, "'status'",
           S_FIELDS(s_kuint("rid", 1), s_kuint("status", 1)));
+    s_bad("status longer than 16 bytes", JOBQ_CMD_LIST, JOBQ_ETOOBIG,
+          "'status'", S_FIELDS(s_kuint("rid", 1), s_kstrn("status", 17)));
     s_bad("bad cursor", JOBQ_CMD_LIST, JOBQ_EINVAL, "'cursor'",
           S_FIELDS(s_kuint("rid", 1), s_kstr("cursor", "next")));
     s_bad("bad shop filter", JOBQ_CMD_LIST, JOBQ_EINVAL, "'shop_id'",
@@ -1356,6 +1432,14 @@ test_msg_ready_and_heartbeat_reject_bad_fields(void **state)
         S_FIELDS(s_kraw("types", "\x92\xa1x\xa1X", 5), s_kuint("capacity", 1)));
     s_bad("a type that is not a string", JOBQ_CMD_READY, JOBQ_EINVAL, "'types'",
           S_FIELDS(s_kraw("types", "\x91\x01", 2), s_kuint("capacity", 1)));
+    s_bad("a type longer than 64 bytes", JOBQ_CMD_READY, JOBQ_ETOOBIG,
+          "'types'",
+          S_FIELDS(s_kraw("types",
+                          "\x92\xa4noop\xd9\x41"
+                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                          "aaaaaaaaaaaaaaa",
+                          2 + 4 + 2 + 65),
+                   s_kuint("capacity", 1)));
     s_bad("capacity 0", JOBQ_CMD_READY, JOBQ_EINVAL, "'capacity'",
           S_FIELDS(s_ktypes("types", 1), s_kuint("capacity", 0)));
     s_bad("capacity above the limit", JOBQ_CMD_READY, JOBQ_EINVAL, "'capacity'",
@@ -1454,6 +1538,148 @@ test_msg_broker_messages_reject_bad_fields(void **state)
           S_FIELDS(s_kuint("rid", 1), s_kstr("code", "bad_request")));
     s_bad("REPLY without rid", JOBQ_CMD_REPLY, JOBQ_EINVAL, "rid",
           S_FIELDS(s_kmap0("x")));
+}
+
+#define PROG_BASE s_kstr("id", ID_OK), s_kuint("attempt", 1)
+//  A raw field whose bytes are a string literal.
+#define S_RAW(k, lit) s_kraw(k, lit, sizeof(lit) - 1)
+
+//  docs/PROTOCOL.md 5.2: "A nil value is not accepted in place of an
+//  omitted optional field, except where a field's type says 'or nil'".
+static void
+test_msg_nil_is_refused_in_place_of_every_optional_field(void **state)
+{
+    (void) state;
+    static const struct {
+        int cmd;            //  command
+        const char *field;  //  the optional field sent as nil
+    } opts[] = {
+        {JOBQ_CMD_ENQUEUE, "input"},   {JOBQ_CMD_ENQUEUE, "priority"},
+        {JOBQ_CMD_ENQUEUE, "delay"},   {JOBQ_CMD_ENQUEUE, "max_attempts"},
+        {JOBQ_CMD_ENQUEUE, "timeout"}, {JOBQ_CMD_ENQUEUE, "key"},
+        {JOBQ_CMD_LIST, "shop_id"},    {JOBQ_CMD_LIST, "type"},
+        {JOBQ_CMD_LIST, "status"},     {JOBQ_CMD_LIST, "limit"},
+        {JOBQ_CMD_READY, "name"},      {JOBQ_CMD_READY, "jobs"},
+        {JOBQ_CMD_HEARTBEAT, "jobs"},  {JOBQ_CMD_PROGRESS, "message"},
+        {JOBQ_CMD_COMPLETE, "output"}, {JOBQ_CMD_FAIL, "permanent"},
+        {JOBQ_CMD_FAIL, "cancelled"},
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        char says[40];
+        snprintf(says, sizeof says, "'%s'", opts[i].field);
+        //  The fields live as long as the block they are written in, so
+        //  each case decodes its own.
+        const char *k = opts[i].field;
+        int cmd = opts[i].cmd;
+        switch (cmd) {
+        case JOBQ_CMD_ENQUEUE:
+            s_bad(k, cmd, JOBQ_EINVAL, says, S_FIELDS(ENQ_BASE, s_knil(k)));
+            break;
+        case JOBQ_CMD_LIST:
+            s_bad(k, cmd, JOBQ_EINVAL, says,
+                  S_FIELDS(s_kuint("rid", 1), s_knil(k)));
+            break;
+        case JOBQ_CMD_READY:
+            s_bad(k, cmd, JOBQ_EINVAL, says,
+                  S_FIELDS(s_ktypes("types", 1), s_kuint("capacity", 1),
+                           s_knil(k)));
+            break;
+        case JOBQ_CMD_HEARTBEAT:
+            s_bad(k, cmd, JOBQ_EINVAL, says, S_FIELDS(s_knil(k)));
+            break;
+        case JOBQ_CMD_PROGRESS:
+            s_bad(k, cmd, JOBQ_EINVAL, says,
+                  S_FIELDS(PROG_BASE, s_kuint("progress", 1), s_knil(k)));
+            break;
+        case JOBQ_CMD_COMPLETE:
+            s_bad(k, cmd, JOBQ_EINVAL, says, S_FIELDS(PROG_BASE, s_knil(k)));
+            break;
+        default:
+            s_bad(k, cmd, JOBQ_EINVAL, says,
+                  S_FIELDS(PROG_BASE, s_kstr("error", "x"), s_knil(k)));
+            break;
+        }
+    }
+}
+
+//  docs/PROTOCOL.md 5.2: "Floats are not integers", not even 1.0.
+static void
+test_msg_a_float_is_refused_for_every_integer_field(void **state)
+{
+    (void) state;
+    static const char f64[] = "\xcb\x3f\xf0\0\0\0\0\0\0";  //  1.0
+    static const char f32[] = "\xca\x3f\x80\0\0";          //  1.0
+    s_bad("rid", JOBQ_CMD_STATS, JOBQ_EINVAL, "'rid'",
+          S_FIELDS(s_kraw("rid", f64, 9)));
+    s_bad("priority", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'priority'",
+          S_FIELDS(ENQ_BASE, s_kraw("priority", f32, 5)));
+    s_bad("delay", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'delay'",
+          S_FIELDS(ENQ_BASE, s_kraw("delay", f64, 9)));
+    s_bad("max_attempts", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'max_attempts'",
+          S_FIELDS(ENQ_BASE, s_kraw("max_attempts", f32, 5)));
+    s_bad("timeout", JOBQ_CMD_ENQUEUE, JOBQ_EINVAL, "'timeout'",
+          S_FIELDS(ENQ_BASE, s_kraw("timeout", f64, 9)));
+    s_bad("limit", JOBQ_CMD_LIST, JOBQ_EINVAL, "'limit'",
+          S_FIELDS(s_kuint("rid", 1), s_kraw("limit", f64, 9)));
+    s_bad("capacity", JOBQ_CMD_READY, JOBQ_EINVAL, "'capacity'",
+          S_FIELDS(s_ktypes("types", 1), s_kraw("capacity", f64, 9)));
+    s_bad("attempt", JOBQ_CMD_CANCEL_JOB, JOBQ_EINVAL, "'attempt'",
+          S_FIELDS(s_kstr("id", ID_OK), s_kraw("attempt", f32, 5)));
+    s_bad("progress", JOBQ_CMD_PROGRESS, JOBQ_EINVAL, "'progress'",
+          S_FIELDS(PROG_BASE, s_kraw("progress", f64, 9)));
+    s_bad("permanent as 1", JOBQ_CMD_FAIL, JOBQ_EINVAL, "'permanent'",
+          S_FIELDS(PROG_BASE, s_kstr("error", "x"), s_kuint("permanent", 1)));
+}
+
+//  docs/PROTOCOL.md 9.3: each entry is {id, attempt}, each key exactly once;
+//  unknown keys inside it are ignored (5.2), and attempt is 0 .. 2^32-1.
+static void
+test_msg_held_entries_ignore_unknown_keys_and_refuse_repeated_ones(void **state)
+{
+    (void) state;
+    //  [{"attempt": 0, "zz": [1, {}], "id": ID_OK}]
+    static const char extra[] = "\x91\x83\xa7"
+                                "attempt\x00\xa2zz\x92\x01\x80\xa2id\xb0" ID_OK;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    const s_kv_t *ok = S_FIELDS(S_RAW("jobs", extra));
+    assert_int_equal(s_decode(JOBQ_CMD_HEARTBEAT, ok, &w, &m, &why), JOBQ_OK);
+    assert_true(m.has_held);
+    uint64_t id = 0;
+    uint32_t at = 7;
+    assert_int_equal(jobq_msg_read_held(&m, &id, &at, 1), 1);
+    assert_true(id == 0x0123456789abcdefull);
+    assert_int_equal(at, 0);
+    //  The largest attempt is accepted.
+    const s_kv_t *max =
+        S_FIELDS(S_RAW("jobs", "\x91\x82\xa2id\xb0" ID_OK
+                               "\xa7\x61ttempt\xce\xff\xff\xff\xff"));
+    assert_int_equal(s_decode(JOBQ_CMD_HEARTBEAT, max, &w, &m, &why), JOBQ_OK);
+    assert_int_equal(jobq_msg_read_held(&m, &id, &at, 1), 1);
+    assert_int_equal(at, UINT32_MAX);
+    jobq_mp_writer_fini(&w);
+    s_bad("id twice in an entry", JOBQ_CMD_HEARTBEAT, JOBQ_EINVAL, "'jobs'",
+          S_FIELDS(S_RAW("jobs", "\x91\x83\xa2id\xb0" ID_OK "\xa7\x61ttempt\x01"
+                                 "\xa2id\xb0" ID_OK)));
+    s_bad("attempt twice in an entry", JOBQ_CMD_READY, JOBQ_EINVAL, "'jobs'",
+          S_FIELDS(s_ktypes("types", 1), s_kuint("capacity", 1),
+                   S_RAW("jobs", "\x91\x83\xa7\x61ttempt\x01\xa2id\xb0" ID_OK
+                                 "\xa7\x61ttempt\x02")));
+    s_bad("attempt above 2^32-1", JOBQ_CMD_HEARTBEAT, JOBQ_EINVAL,
+          "jobs.attempt",
+          S_FIELDS(S_RAW("jobs", "\x91\x82\xa2id\xb0" ID_OK
+                                 "\xa7\x61ttempt\xcf\0\0\0\x01\0\0\0\0")));
+    s_bad("attempt negative", JOBQ_CMD_HEARTBEAT, JOBQ_EINVAL, "jobs.attempt",
+          S_FIELDS(
+              S_RAW("jobs", "\x91\x82\xa2id\xb0" ID_OK "\xa7\x61ttempt\xff")));
+    s_bad("id as an integer", JOBQ_CMD_HEARTBEAT, JOBQ_EINVAL, "jobs.id",
+          S_FIELDS(S_RAW("jobs", "\x91\x82\xa2id\x05\xa7\x61ttempt\x01")));
+    s_bad("a non-string key in an entry", JOBQ_CMD_HEARTBEAT, JOBQ_EINVAL,
+          "body",
+          S_FIELDS(S_RAW("jobs", "\x91\x83\xa2id\xb0" ID_OK "\xa7\x61ttempt\x01"
+                                 "\x01\x01")));
 }
 
 //  --- the job map
@@ -1930,6 +2156,9 @@ main(void)
         cmocka_unit_test(
             test_msg_heartbeat_round_trips_with_and_without_held_jobs),
         cmocka_unit_test(test_msg_progress_round_trips),
+        cmocka_unit_test(
+            test_msg_progress_without_message_decodes_with_an_empty_one),
+        cmocka_unit_test(test_msg_enqueue_key_of_any_bytes_round_trips),
         cmocka_unit_test(test_msg_complete_round_trips_and_defaults_output),
         cmocka_unit_test(test_msg_fail_round_trips_permanent_and_cancelled),
         //  round trips, broker commands
@@ -1948,6 +2177,8 @@ main(void)
         cmocka_unit_test(test_msg_decode_rejects_an_unknown_command_code),
         cmocka_unit_test(
             test_msg_decode_reports_the_rid_read_before_a_bad_field),
+        cmocka_unit_test(
+            test_msg_decode_reports_rid_zero_after_a_bad_field_or_a_bad_body),
         //  rejections
         cmocka_unit_test(test_msg_enqueue_rejects_missing_required_fields),
         cmocka_unit_test(test_msg_enqueue_rejects_wrong_types),
@@ -1959,6 +2190,11 @@ main(void)
         cmocka_unit_test(test_msg_ready_and_heartbeat_reject_bad_fields),
         cmocka_unit_test(test_msg_worker_results_reject_bad_fields),
         cmocka_unit_test(test_msg_broker_messages_reject_bad_fields),
+        cmocka_unit_test(
+            test_msg_nil_is_refused_in_place_of_every_optional_field),
+        cmocka_unit_test(test_msg_a_float_is_refused_for_every_integer_field),
+        cmocka_unit_test(
+            test_msg_held_entries_ignore_unknown_keys_and_refuse_repeated_ones),
         //  the job map
         cmocka_unit_test(
             test_msg_job_map_round_trips_every_field_with_payloads),

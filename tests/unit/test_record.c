@@ -358,8 +358,7 @@ test_record_detects_every_flipped_bit(void **state)
             int rc = s_decode(b, len, &d);
             //  The version byte is read first: a flip there is a version
             //  this reader does not know.
-            bool ok = i == 0 ? (rc == JOBQ_EVERSION || rc == JOBQ_ECORRUPT)
-                             : rc == JOBQ_ECORRUPT;
+            bool ok = rc == (i == 0 ? JOBQ_EVERSION : JOBQ_ECORRUPT);
             if (!ok)
                 fail_msg("bit %d of byte %zu: rc=%d", bit, i, rc);
             b[i] ^= (uint8_t) (1u << bit);
@@ -383,8 +382,7 @@ test_record_detects_every_replaced_byte(void **state)
                 continue;
             b[i] = (uint8_t) v;
             int rc = jobq_record_decode(b, len, &d);
-            bool ok = i == 0 ? (rc == JOBQ_EVERSION || rc == JOBQ_ECORRUPT)
-                             : rc == JOBQ_ECORRUPT;
+            bool ok = rc == (i == 0 ? JOBQ_EVERSION : JOBQ_ECORRUPT);
             if (!ok)
                 fail_msg("byte %zu set to 0x%02x: rc=%d", i, v, rc);
         }
