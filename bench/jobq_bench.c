@@ -39,7 +39,7 @@ s_produce(void *arg)
     jobq_client_t *c = jobq_client_new(&cfg);
     static const uint8_t input[] = {0x81, 0xa1, 'n', 0x01};
     jobq_enqueue_t req = {"noop", "bench", {input, sizeof input}, 0, 0, 3,
-                          0, NULL};
+                          0,      NULL};
     char id[JOBQ_ID_LEN + 1];
     for (int i = 0; i < p->jobs; i++) {
         int64_t t0 = zclock_usecs();
@@ -86,9 +86,9 @@ s_completed(jobq_client_t *c)
 {
     jobq_bytes_t body = {NULL, 0}, totals, v;
     uint64_t n = 0;
-    if (jobq_client_stats(c, &body) == JOBQ_OK
-        && jobq_mp_map_find(body, "totals", &totals) == JOBQ_OK
-        && jobq_mp_map_find(totals, "completed", &v) == JOBQ_OK) {
+    if (jobq_client_stats(c, &body) == JOBQ_OK &&
+        jobq_mp_map_find(body, "totals", &totals) == JOBQ_OK &&
+        jobq_mp_map_find(totals, "completed", &v) == JOBQ_OK) {
         jobq_mp_reader_t r;
         jobq_mp_reader_init(&r, v.ptr, v.len);
         jobq_mp_read_uint(&r, &n);
@@ -136,10 +136,10 @@ main(int argc, char **argv)
     snprintf(bbin, sizeof bbin, "%s/jobq-broker", argv[1]);
     snprintf(wbin, sizeof wbin, "%s/jobq-worker", argv[1]);
     snprintf(conc, sizeof conc, "%d", workers);
-    char *bargv[] = {bbin, "--data", data, "--clients", cl, "--workers", wk,
-                     "--events", ev, "--quiet", NULL};
-    char *wargv[] = {wbin, "--broker", wk, "--types", "noop",
-                     "--concurrency", conc, NULL};
+    char *bargv[] = {bbin, "--data",   data, "--clients", cl,  "--workers",
+                     wk,   "--events", ev,   "--quiet",   NULL};
+    char *wargv[] = {wbin,   "--broker",      wk,   "--types",
+                     "noop", "--concurrency", conc, NULL};
     pid_t broker = s_spawn(bargv), worker = s_spawn(wargv);
     jobq_client_config_t cfg;
     jobq_client_config_defaults(&cfg);
@@ -169,8 +169,8 @@ main(int argc, char **argv)
         errors += p[i].errors;
     }
     int64_t enq_end = zclock_usecs();
-    while (s_completed(c) < (uint64_t) total
-           && zclock_usecs() - start < 120 * 1000000LL)
+    while (s_completed(c) < (uint64_t) total &&
+           zclock_usecs() - start < 120 * 1000000LL)
         zclock_sleep(5);
     int64_t end = zclock_usecs();
     uint64_t completed = s_completed(c);

@@ -292,8 +292,8 @@ test_faults_job_past_its_timeout_is_stopped_and_fails(void **state)
     jobq_mp_write_int(&w, 60000);
     jobq_mp_write_cstr(&w, "steps");
     jobq_mp_write_int(&w, 600);
-    jobq_enqueue_t req = {"sleep", "shop-f", {w.data, w.len}, 0, 0, 1, 500,
-                          NULL};
+    jobq_enqueue_t req = {"sleep", "shop-f", {w.data, w.len}, 0, 0, 1,
+                          500,     NULL};
     char id[JOBQ_ID_LEN + 1], next[JOBQ_ID_LEN + 1];
     assert_int_equal(jobq_client_enqueue(fx->c, &req, id, NULL), JOBQ_OK);
     jobq_mp_writer_fini(&w);
@@ -304,8 +304,7 @@ test_faults_job_past_its_timeout_is_stopped_and_fails(void **state)
     jobq_job_info_clear(&info);
     //  The worker was told to stop: its one slot runs the next job.
     bool created;
-    assert_int_equal(s_enqueue(fx, "sleep", NULL, 10, next, &created),
-                     JOBQ_OK);
+    assert_int_equal(s_enqueue(fx, "sleep", NULL, 10, next, &created), JOBQ_OK);
     s_wait_status(fx, next, JOBQ_COMPLETED, 10000);
 }
 
@@ -385,8 +384,7 @@ s_enqueue_padded(s_fx_t *fx, size_t pad, char id[JOBQ_ID_LEN + 1])
     jobq_mp_write_int(&w, 1);
     jobq_mp_write_cstr(&w, "filler");
     jobq_mp_write_str(&w, filler, pad < sizeof filler ? pad : sizeof filler);
-    jobq_enqueue_t req = {"sleep", "shop-f", {w.data, w.len}, 0, 0, 3, 0,
-                          NULL};
+    jobq_enqueue_t req = {"sleep", "shop-f", {w.data, w.len}, 0, 0, 3, 0, NULL};
     int rc = jobq_client_enqueue(fx->c, &req, id, NULL);
     jobq_mp_writer_fini(&w);
     return rc;
