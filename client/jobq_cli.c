@@ -1,247 +1,379 @@
-/*  jobq_cli.c: subcommands of `jobq`. */
+/*  jobq_cli.c: the `jobq` command line: options, subcommands, output.
+
+    Options are parsed by hand (no getopt: it keeps global state), from a
+    table, anywhere before or after the subcommand, as `--name value` or
+    `--name=value`; `--` ends them. Each subcommand then says which of the
+    options it takes, how many words follow it, and parses the values it
+    needs, so every misuse is caught before anything is sent.
+*/
 #include "jobq_cli.h"
 #include "jobq_json.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define S_MAX_ARGS 64  //  positional arguments kept
+#ifndef JOBQ_VERSION_STRING
+#define JOBQ_VERSION_STRING "unknown"
+#endif
+
+#define S_DEFAULT_BROKER     "tcp://127.0.0.1:5555"
+#define S_DEFAULT_EVENTS     "tcp://127.0.0.1:5557"
+#define S_DEFAULT_TIMEOUT_MS 2000     //  per request try, ms (2 tries)
+#define S_MAX_TIMEOUT_MS     3600000  //  --timeout-ms ceiling, ms
+#define S_MAX_ENDPOINT       255      //  the client keeps 256 bytes of each
+#define S_MAX_ARGS           8        //  words kept; no command takes more
+#define S_BAR_WIDTH          20       //  characters of the progress bar
+#define S_TTY_MESSAGE        40  //  message bytes on a redrawn bar, to fit 80
+//  Bytes of JSON text --input @FILE may hold; the msgpack is capped lower.
+#define S_MAX_INPUT_TEXT (4u << 20)
+//  One progress bar line, bytes: the bar, the status, the message.
+#define S_LINE (S_BAR_WIDTH + 64 + JOBQ_MAX_MESSAGE_LEN)
+
+//  --- options ----------------------------------------------------------------
+
+typedef enum {
+    S_OPT_BROKER,
+    S_OPT_EVENTS,
+    S_OPT_TIMEOUT_MS,
+    S_OPT_HELP,
+    S_OPT_VERSION,
+    S_OPT_SHOP,
+    S_OPT_TYPE,
+    S_OPT_STATUS,
+    S_OPT_INPUT,
+    S_OPT_KEY,
+    S_OPT_CURSOR,
+    S_OPT_PRIORITY,
+    S_OPT_DELAY,
+    S_OPT_MAX_ATTEMPTS,
+    S_OPT_TIMEOUT,
+    S_OPT_LIMIT,
+    S_OPT_WAIT,
+    S_OPT_JSON,
+    S_OPT_WATCH,
+    S_OPT_COUNT_
+} s_opt_t;
+
+#define S_BIT(o) (1u << (o))
+#define S_GLOBAL_OPTS                                                          \
+    (S_BIT(S_OPT_BROKER) | S_BIT(S_OPT_EVENTS) | S_BIT(S_OPT_TIMEOUT_MS) |     \
+     S_BIT(S_OPT_HELP) | S_BIT(S_OPT_VERSION))
 
 typedef struct {
-    FILE *out;                     //  results
-    FILE *err;                     //  diagnostics
-    const char *broker;            //  client endpoint
-    const char *events;            //  event endpoint
-    int timeout_ms;                //  per request
-    const char *args[S_MAX_ARGS];  //  positional arguments
-    int nargs;                     //  entries in args
-    //  options of the subcommands (NULL / -1 when not given)
-    const char *shop, *type, *status, *input, *key, *cursor;
-    long long priority, delay, max_attempts, timeout, limit, wait;
-    bool json, watch;
+    const char *name;  //  as typed, "--shop"
+    bool valued;       //  takes a value
+} s_optdef_t;
+
+static const s_optdef_t s_optdefs[S_OPT_COUNT_] = {
+    [S_OPT_BROKER] = {"--broker", true},
+    [S_OPT_EVENTS] = {"--events", true},
+    [S_OPT_TIMEOUT_MS] = {"--timeout-ms", true},
+    [S_OPT_HELP] = {"--help", false},
+    [S_OPT_VERSION] = {"--version", false},
+    [S_OPT_SHOP] = {"--shop", true},
+    [S_OPT_TYPE] = {"--type", true},
+    [S_OPT_STATUS] = {"--status", true},
+    [S_OPT_INPUT] = {"--input", true},
+    [S_OPT_KEY] = {"--key", true},
+    [S_OPT_CURSOR] = {"--cursor", true},
+    [S_OPT_PRIORITY] = {"--priority", true},
+    [S_OPT_DELAY] = {"--delay", true},
+    [S_OPT_MAX_ATTEMPTS] = {"--max-attempts", true},
+    [S_OPT_TIMEOUT] = {"--timeout", true},
+    [S_OPT_LIMIT] = {"--limit", true},
+    [S_OPT_WAIT] = {"--wait", true},
+    [S_OPT_JSON] = {"--json", false},
+    [S_OPT_WATCH] = {"--watch", false},
+};
+
+typedef struct s_cmd s_cmd_t;
+
+//  One run of the command line.
+typedef struct {
+    FILE *out;                        //  results
+    FILE *err;                        //  diagnostics
+    bool given[S_OPT_COUNT_];         //  the option was used
+    const char *val[S_OPT_COUNT_];    //  its value (the last one given)
+    const char *args[S_MAX_ARGS];     //  words, the command first
+    int nargs;                        //  words seen (may exceed S_MAX_ARGS)
+    const s_cmd_t *cmd;               //  the subcommand
+    char broker[S_MAX_ENDPOINT + 1];  //  client endpoint
+    char events[S_MAX_ENDPOINT + 1];  //  event endpoint
+    int timeout_ms;                   //  per request try, ms
 } s_cli_t;
 
-static int
-s_usage(FILE *f)
-{
-    fprintf(
-        f,
-        "usage: jobq [--broker EP] [--events EP] COMMAND [ARGS]\n"
-        "\n"
-        "  enqueue TYPE --shop SHOP [--input JSON] [--priority N] [--delay "
-        "MS]\n"
-        "          [--max-attempts N] [--timeout MS] [--key KEY] [--watch]\n"
-        "                         add a job; prints its id\n"
-        "  status ID [--json]     one job's record\n"
-        "  watch ID [--wait MS]   a live progress bar until the job ends\n"
-        "  list [--shop S] [--type T] [--status S] [--limit N] [--cursor C]\n"
-        "       [--json]          jobs, newest first, one page\n"
-        "  cancel ID              cancel a pending or running job\n"
-        "  retry ID               run a failed or cancelled job again\n"
-        "  stats [--json]         jobs by type and state, workers\n"
-        "\n"
-        "  --broker EP   client endpoint (env JOBQ_BROKER,\n"
-        "                default tcp://127.0.0.1:5555)\n"
-        "  --events EP   event endpoint (env JOBQ_EVENTS,\n"
-        "                default tcp://127.0.0.1:5557)\n"
-        "  --timeout-ms N  request timeout (default 3000)\n"
-        "\n"
-        "Exit status: 0 ok, 1 refused or the job failed, 2 misuse, 3 timed "
-        "out.\n");
-    return 2;
-}
+struct s_cmd {
+    const char *name;        //  subcommand word
+    int (*run)(s_cli_t *c);  //  does it; returns the exit code
+    int nargs;               //  words after the name
+    const char *what;        //  those words, for messages
+    uint32_t opts;           //  S_BIT of each option it takes
+};
+
+static const char s_usage_text[] =
+    "usage: jobq [GLOBAL OPTIONS] COMMAND [ARGS] [OPTIONS]\n"
+    "\n"
+    "commands:\n"
+    "  enqueue TYPE --shop SHOP [--input JSON|@FILE] [--priority N]\n"
+    "          [--delay MS] [--max-attempts N] [--timeout MS] [--key KEY]\n"
+    "          [--watch [--wait MS]]\n"
+    "                  add a job and print its id; --watch then follows it\n"
+    "  status ID [--json]\n"
+    "                  one job: a summary, or the whole record as JSON\n"
+    "  watch ID [--timeout MS]\n"
+    "                  a live progress bar until the job ends (or MS pass)\n"
+    "  list [--shop S] [--type T] [--status S] [--limit N] [--cursor C]\n"
+    "       [--json]   one page of jobs, newest first, and the next cursor\n"
+    "  cancel ID [--json]\n"
+    "                  cancel a pending or running job; print its status\n"
+    "  retry ID [--json]\n"
+    "                  put a failed or cancelled job back to pending\n"
+    "  stats [--json]  jobs by type and status, totals, workers\n"
+    "  help            this text\n"
+    "\n"
+    "global options (before or after the command):\n"
+    "  --broker EP      client endpoint (env JOBQ_BROKER,\n"
+    "                   default " S_DEFAULT_BROKER ")\n"
+    "  --events EP      event endpoint, for watch (env JOBQ_EVENTS,\n"
+    "                   default " S_DEFAULT_EVENTS ")\n"
+    "  --timeout-ms N   wait for each reply up to N ms (default 2000);\n"
+    "                   a request is tried twice\n"
+    "  --help, -h       this text\n"
+    "  --version        the version\n"
+    "\n"
+    "enqueue: --input is a JSON object (default {}), or @FILE to read it\n"
+    "from FILE (@- from stdin); --priority -1000..1000 (higher first);\n"
+    "--delay ms before it may run; --max-attempts 1..100\n"
+    "(default 3); --timeout ms one attempt may run (0 = none); --key an\n"
+    "idempotency key (the same key within 24 h gives the same job).\n"
+    "\n"
+    "exit status: 0 ok; 1 the broker refused or was not reached, or the\n"
+    "watched job failed or was cancelled; 2 misuse; 3 the watch timed out.\n";
 
 static int s_misuse(s_cli_t *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+//  Say what was wrong; returns the misuse exit code.
 static int
 s_misuse(s_cli_t *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(c->err, "jobq: ");
+    fputs("jobq: ", c->err);
     vfprintf(c->err, fmt, ap);
-    fprintf(c->err, " (see jobq --help)\n");
+    fputs("\n", c->err);
     va_end(ap);
     return 2;
 }
 
-static bool
-s_number(s_cli_t *c,
-         const char *opt,
-         const char *arg,
-         long long min,
-         long long max,
-         long long *out)
+//  The option named by a[0..len), or S_OPT_COUNT_.
+static s_opt_t
+s_find_opt(const char *a, size_t len)
 {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(arg, &end, 10);
-    if (!*arg || *end || errno || v < min || v > max) {
-        fprintf(c->err,
-                "jobq: %s needs a whole number from %lld to %lld, "
-                "not '%s'\n",
-                opt, min, max, arg);
-        return false;
+    for (int o = 0; o < S_OPT_COUNT_; o++) {
+        const char *name = s_optdefs[o].name;
+        if (strlen(name) == len && memcmp(name, a, len) == 0)
+            return (s_opt_t) o;
     }
-    *out = v;
-    return true;
+    if (len == 2 && memcmp(a, "-h", 2) == 0)
+        return S_OPT_HELP;
+    return S_OPT_COUNT_;
 }
 
-//  Parse options anywhere. Returns 0, or 2 after printing the misuse.
+//  Sort argv into options and words. Returns 0, or 2 after saying why.
 static int
 s_parse(s_cli_t *c, int argc, char **argv)
 {
-    static const char *const valued[] = {
-        "--broker",  "--events",   "--timeout-ms", "--shop",
-        "--type",    "--status",   "--input",      "--key",
-        "--cursor",  "--priority", "--delay",      "--max-attempts",
-        "--timeout", "--limit",    "--wait",       NULL};
+    bool words_only = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--json") == 0) {
-            c->json = true;
+        if (words_only || a[0] != '-' || a[1] == '\0') {
+            if (c->nargs < S_MAX_ARGS)
+                c->args[c->nargs] = a;
+            c->nargs++;
             continue;
         }
-        if (strcmp(a, "--watch") == 0) {
-            c->watch = true;
+        if (strcmp(a, "--") == 0) {
+            words_only = true;
             continue;
         }
-        if (strncmp(a, "--", 2) != 0 || strcmp(a, "--") == 0) {
-            if (c->nargs == S_MAX_ARGS)
-                return s_misuse(c, "too many arguments at '%s'", a);
-            c->args[c->nargs++] = a;
-            continue;
+        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+        size_t len = eq ? (size_t) (eq - a) : strlen(a);
+        s_opt_t o = s_find_opt(a, len);
+        if (o == S_OPT_COUNT_)
+            return s_misuse(c, "unknown option '%.*s' (see jobq --help)",
+                            (int) len, a);
+        const char *name = s_optdefs[o].name;
+        const char *v = NULL;
+        if (!s_optdefs[o].valued) {
+            if (eq)
+                return s_misuse(c, "option '%s' takes no value", name);
+        } else if (eq) {
+            v = eq + 1;
+        } else if (i + 1 < argc) {
+            //  `--shop --json` is a forgotten value, not a shop "--json".
+            const char *next = argv[i + 1];
+            if (s_find_opt(next, strlen(next)) == S_OPT_COUNT_)
+                v = argv[++i];
         }
-        int k = 0;
-        while (valued[k] && strcmp(valued[k], a) != 0)
-            k++;
-        if (!valued[k])
-            return s_misuse(c, "unknown option '%s'", a);
-        if (i + 1 >= argc)
-            return s_misuse(c, "option '%s' needs a value", a);
-        const char *v = argv[++i];
-        long long n;
-        switch (k) {
-        case 0:
-            c->broker = v;
-            break;
-        case 1:
-            c->events = v;
-            break;
-        case 2:
-            if (!s_number(c, a, v, 1, 3600000, &n))
-                return 2;
-            c->timeout_ms = (int) n;
-            break;
-        case 3:
-            c->shop = v;
-            break;
-        case 4:
-            c->type = v;
-            break;
-        case 5:
-            c->status = v;
-            break;
-        case 6:
-            c->input = v;
-            break;
-        case 7:
-            c->key = v;
-            break;
-        case 8:
-            c->cursor = v;
-            break;
-        case 9:
-            if (!s_number(c, a, v, JOBQ_MIN_PRIORITY, JOBQ_MAX_PRIORITY,
-                          &c->priority))
-                return 2;
-            break;
-        case 10:
-            if (!s_number(c, a, v, 0, (long long) JOBQ_MAX_DELAY_MS, &c->delay))
-                return 2;
-            break;
-        case 11:
-            if (!s_number(c, a, v, 1, JOBQ_MAX_ATTEMPTS, &c->max_attempts))
-                return 2;
-            break;
-        case 12:
-            if (!s_number(c, a, v, 0, (long long) JOBQ_MAX_TIMEOUT_MS,
-                          &c->timeout))
-                return 2;
-            break;
-        case 13:
-            if (!s_number(c, a, v, 1, JOBQ_MAX_LIST, &c->limit))
-                return 2;
-            break;
-        default:
-            if (!s_number(c, a, v, 1, 86400000LL * 7, &c->wait))
-                return 2;
-            break;
-        }
+        if (s_optdefs[o].valued && (!v || !v[0]))
+            return s_misuse(c, "option '%s' needs a value", name);
+        c->given[o] = true;
+        c->val[o] = v;
     }
     return 0;
 }
 
-//  Only the options in `allowed` (space-separated names) may be given.
-static int
-s_only(s_cli_t *c, const char *cmd, const char *allowed)
+//  Parse the value of option o as a whole number in [min, max].
+static bool
+s_number(s_cli_t *c, s_opt_t o, long long min, long long max, long long *out)
 {
-    const struct {
-        bool given;        //  the option was used
-        const char *name;  //  its name
-    } opts[] = {
-        {c->shop != NULL, "--shop"},
-        {c->type != NULL, "--type"},
-        {c->status != NULL, "--status"},
-        {c->input != NULL, "--input"},
-        {c->key != NULL, "--key"},
-        {c->cursor != NULL, "--cursor"},
-        {c->priority != 0, "--priority"},
-        {c->delay >= 0, "--delay"},
-        {c->max_attempts >= 0, "--max-attempts"},
-        {c->timeout >= 0, "--timeout"},
-        {c->limit >= 0, "--limit"},
-        {c->wait >= 0, "--wait"},
-        {c->json, "--json"},
-        {c->watch, "--watch"},
-    };
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
-        if (opts[i].given && !strstr(allowed, opts[i].name)) {
-            fprintf(c->err, "jobq: %s does not take %s\n", cmd, opts[i].name);
-            return 2;
-        }
+    const char *v = c->val[o];
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    //  strtoll skips leading blanks and takes a lone sign; we do not.
+    bool digits = (v[0] >= '0' && v[0] <= '9') ||
+                  ((v[0] == '-' || v[0] == '+') && v[1] >= '0' && v[1] <= '9');
+    if (!digits || *end != '\0' || errno == ERANGE || n < min || n > max) {
+        s_misuse(c, "%s needs a whole number from %lld to %lld, not '%s'",
+                 s_optdefs[o].name, min, max, v);
+        return false;
     }
-    return 0;
+    *out = n;
+    return true;
 }
 
-static int
-s_args(s_cli_t *c, const char *cmd, int want, const char *what)
+//  Is s (named `what` in messages) 1 to max bytes of [a-z0-9], [A-Z] if
+//  upper, and the characters of extra? Says why not.
+static bool
+s_name_ok(s_cli_t *c,
+          const char *what,
+          const char *s,
+          size_t max,
+          bool upper,
+          const char *extra)
 {
-    if (c->nargs - 1 == want)
-        return 0;
-    fprintf(c->err, "jobq: %s takes %s (got %d argument%s)\n", cmd, what,
-            c->nargs - 1, c->nargs - 1 == 1 ? "" : "s");
-    return 2;
+    size_t n = strlen(s);
+    bool ok = n >= 1 && n <= max;
+    for (size_t i = 0; ok && i < n; i++) {
+        char ch = s[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+             (upper && ch >= 'A' && ch <= 'Z') ||
+             (ch != '\0' && strchr(extra, ch) != NULL);
+    }
+    if (!ok)
+        s_misuse(c, "%s '%s' is not valid: 1 to %zu of [%s0-9%s]", what, s, max,
+                 upper ? "A-Za-z" : "a-z", extra);
+    return ok;
 }
 
-static int
-s_check_id(s_cli_t *c, const char *id)
+static bool
+s_type_ok(s_cli_t *c, const char *what, const char *s)
+{
+    return s_name_ok(c, what, s, JOBQ_MAX_TYPE_LEN, false, "_.-");
+}
+
+static bool
+s_shop_ok(s_cli_t *c, const char *what, const char *s)
+{
+    return s_name_ok(c, what, s, JOBQ_MAX_SHOP_LEN, true, "_.:-");
+}
+
+static bool
+s_id_ok(s_cli_t *c, const char *s)
 {
     uint64_t v;
-    if (jobq_id_parse(id, strlen(id), &v) != JOBQ_OK) {
-        fprintf(c->err,
-                "jobq: '%s' is not a job id (%d lowercase hex "
-                "digits)\n",
-                id, JOBQ_ID_LEN);
-        return 2;
+    if (jobq_id_parse(s, strlen(s), &v) == JOBQ_OK)
+        return true;
+    s_misuse(c, "'%s' is not a job id (%d lowercase hex digits)", s,
+             JOBQ_ID_LEN);
+    return false;
+}
+
+//  --- output helpers ---------------------------------------------------------
+
+//  Copy s into dst (cap bytes) for a terminal: at most max bytes, cut on a
+//  character boundary with "...", control characters (C0, DEL, and C1 as
+//  UTF-8) shown as spaces: a worker's message must not move the cursor or
+//  start an escape sequence.
+static const char *
+s_clean(char *dst, size_t cap, const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (max + 4 > cap)
+        max = cap - 4;
+    bool cut = n > max;
+    if (cut) {
+        n = max;
+        while (n && ((unsigned char) s[n] & 0xc0) == 0x80)
+            n--;
     }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char) s[i];
+        unsigned char nx = i + 1 < n ? (unsigned char) s[i + 1] : 0;
+        if (ch == 0xc2 && nx >= 0x80 && nx <= 0x9f) {
+            dst[i++] = ' ';
+            dst[i] = ' ';
+            continue;
+        }
+        dst[i] = ch < 0x20 || ch == 0x7f ? ' ' : (char) ch;
+    }
+    if (cut)
+        memcpy(dst + n, "...", 3);
+    dst[n + (cut ? 3 : 0)] = '\0';
+    return dst;
+}
+
+//  ms since the epoch as ISO-8601 UTC with ms, "-" for 0.
+static const char *
+s_iso(char *buf, size_t len, uint64_t ms)
+{
+    time_t t = (time_t) (ms / 1000);
+    struct tm tm;
+    char base[32];
+    if (!ms || !gmtime_r(&t, &tm) ||
+        !strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm)) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    snprintf(buf, len, "%s.%03uZ", base, (unsigned) (ms % 1000));
+    return buf;
+}
+
+//  Print j (any JSON value) on one line, or indented, then a newline.
+//  Returns 0, or 1 if it could not be printed (out of memory).
+static int
+s_print_json(s_cli_t *c, const json_t *j, size_t flags)
+{
+    char *s = j ? json_dumps(j, flags | JSON_ENCODE_ANY) : NULL;
+    if (!s) {
+        fprintf(c->err, "jobq: out of memory\n");
+        return 1;
+    }
+    fprintf(c->out, "%s\n", s);
+    free(s);
     return 0;
 }
+
+//  An encoded value as compact JSON on out, "null" when absent.
+static void
+s_print_value(s_cli_t *c, jobq_bytes_t b)
+{
+    json_t *j = jobq_json_from_mp(b);
+    if (j)
+        s_print_json(c, j, JSON_COMPACT);
+    else
+        fprintf(c->out, "(not readable msgpack, %zu bytes)\n", b.len);
+    json_decref(j);
+}
+
+//  --- the broker -------------------------------------------------------------
 
 static jobq_client_t *
 s_connect(s_cli_t *c)
@@ -253,10 +385,12 @@ s_connect(s_cli_t *c)
     cfg.timeout_ms = c->timeout_ms;
     jobq_client_t *cl = jobq_client_new(&cfg);
     if (!cl)
-        fprintf(c->err, "jobq: cannot use endpoint '%s'\n", c->broker);
+        s_misuse(c, "cannot use broker endpoint '%s' (like %s)", c->broker,
+                 S_DEFAULT_BROKER);
     return cl;
 }
 
+//  A call failed: say the library's reason. Returns 1.
 static int
 s_failed(s_cli_t *c, jobq_client_t *cl, int rc)
 {
@@ -265,162 +399,233 @@ s_failed(s_cli_t *c, jobq_client_t *cl, int rc)
     return 1;
 }
 
-static void
-s_iso(uint64_t ms, char *buf, size_t len)
-{
-    if (!ms) {
-        snprintf(buf, len, "-");
-        return;
-    }
-    time_t t = (time_t) (ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, len, "%s.%03uZ", base, (unsigned) (ms % 1000));
-}
-
-static void
-s_print_json(FILE *out, json_t *j, size_t flags)
-{
-    char *s = json_dumps(j, flags | JSON_ENCODE_ANY);
-    if (s) {
-        fprintf(out, "%s\n", s);
-        free(s);
-    }
-}
-
-static void
-s_print_job(s_cli_t *c, const jobq_job_info_t *j)
-{
-    char created[40], started[40], completed[40];
-    s_iso(j->created_at, created, sizeof created);
-    s_iso(j->started_at, started, sizeof started);
-    s_iso(j->completed_at, completed, sizeof completed);
-    fprintf(c->out, "id:        %s\n", j->id);
-    fprintf(c->out, "type:      %s\n", j->type);
-    fprintf(c->out, "shop:      %s\n", j->shop_id);
-    fprintf(c->out, "status:    %s\n", jobq_status_name(j->status));
-    fprintf(c->out, "progress:  %u%%%s%s\n", j->progress,
-            j->message ? "  " : "", j->message ? j->message : "");
-    fprintf(c->out, "attempts:  %u of %u\n", j->attempts, j->max_attempts);
-    if (j->error)
-        fprintf(c->out, "error:     %s\n", j->error);
-    fprintf(c->out, "created:   %s\nstarted:   %s\ncompleted: %s\n", created,
-            started, completed);
-    json_t *in = jobq_json_from_mp(j->input);
-    json_t *out = jobq_json_from_mp(j->output);
-    fprintf(c->out, "input:     ");
-    s_print_json(c->out, in ? in : json_null(), JSON_COMPACT);
-    if (j->output.len) {
-        fprintf(c->out, "output:    ");
-        s_print_json(c->out, out ? out : json_null(), JSON_COMPACT);
-    }
-    json_decref(in);
-    json_decref(out);
-}
-
-//  --- subcommands
-//  -------------------------------------------------------------
+//  --- watch ------------------------------------------------------------------
 
 typedef struct {
-    s_cli_t *c;    //  the CLI
-    bool tty;      //  redraw in place
-    int last_pct;  //  last drawn, -1 = none
+    s_cli_t *c;         //  the command line
+    bool tty;           //  redraw one line in place
+    bool open;          //  tty: a bar is on the line, no newline yet
+    size_t shown;       //  tty: length of the bar on the line, bytes
+    char last[S_LINE];  //  not a tty: the last line printed
 } s_bar_t;
 
+//  Draw `[#####---]  25% running  message` for job.
 static void
-s_draw(s_bar_t *b, const jobq_job_info_t *j)
+s_draw(s_bar_t *b, const jobq_job_info_t *job)
 {
-    char bar[21];
-    unsigned filled = j->progress * 20 / 100;
-    for (unsigned i = 0; i < 20; i++)
+    unsigned pct = job->progress > 100 ? 100 : job->progress;
+    unsigned filled = pct * S_BAR_WIDTH / 100;
+    char bar[S_BAR_WIDTH + 1];
+    for (unsigned i = 0; i < S_BAR_WIDTH; i++)
         bar[i] = i < filled ? '#' : '-';
-    bar[20] = '\0';
-    fprintf(b->c->out, "%s[%s] %3u%% %-9s %s%s", b->tty ? "\r\033[K" : "", bar,
-            j->progress, jobq_status_name(j->status),
-            j->message ? j->message : "", b->tty ? "" : "\n");
-    fflush(b->c->out);
+    bar[S_BAR_WIDTH] = '\0';
+    char msg[JOBQ_MAX_MESSAGE_LEN + 4];
+    s_clean(msg, sizeof msg, job->message,
+            b->tty ? S_TTY_MESSAGE : JOBQ_MAX_MESSAGE_LEN);
+    char line[S_LINE];
+    int n = snprintf(line, sizeof line, "[%s] %3u%% %s%s%s", bar, pct,
+                     jobq_status_name(job->status), msg[0] ? "  " : "", msg);
+    size_t len = n < 0                      ? 0
+                 : (size_t) n < sizeof line ? (size_t) n
+                                            : sizeof line - 1;
+    FILE *out = b->c->out;
+    if (b->tty) {
+        //  Spaces over what is left of a longer previous line.
+        int pad = b->shown > len ? (int) (b->shown - len) : 0;
+        fprintf(out, "\r%s%*s", line, pad, "");
+        b->shown = len;
+        b->open = true;
+    } else if (strcmp(line, b->last) != 0) {
+        fprintf(out, "%s\n", line);
+        memcpy(b->last, line, len + 1);
+    }
+    fflush(out);
 }
 
+//  End the bar's line on a terminal.
 static void
-s_on_progress(void *arg, const jobq_job_info_t *j)
+s_bar_done(s_bar_t *b)
 {
-    s_draw(arg, j);
+    if (b->tty && b->open) {
+        fputc('\n', b->c->out);
+        fflush(b->c->out);
+        b->open = false;
+    }
 }
 
 static void
-s_on_complete(void *arg, const jobq_job_info_t *j)
+s_on_progress(void *arg, const jobq_job_info_t *job)
+{
+    s_draw(arg, job);
+}
+
+static void
+s_on_complete(void *arg, const jobq_job_info_t *job)
 {
     s_bar_t *b = arg;
-    s_draw(b, j);
-    if (b->tty)
-        fprintf(b->c->out, "\n");
-    json_t *out = jobq_json_from_mp(j->output);
-    s_print_json(b->c->out, out ? out : json_null(), JSON_COMPACT);
-    json_decref(out);
+    s_draw(b, job);
+    s_bar_done(b);
+    s_print_value(b->c, job->output);
 }
 
 static void
-s_on_error(void *arg, const jobq_job_info_t *j)
+s_on_error(void *arg, const jobq_job_info_t *job)
 {
     s_bar_t *b = arg;
-    s_draw(b, j);
-    if (b->tty)
-        fprintf(b->c->out, "\n");
-    if (j->status == JOBQ_CANCELLED)
-        fprintf(b->c->err, "jobq: job %s cancelled\n", j->id);
-    else
-        fprintf(b->c->err, "jobq: job %s failed: %s\n", j->id,
-                j->error ? j->error : "(no message)");
+    s_draw(b, job);
+    s_bar_done(b);
+    if (job->status == JOBQ_CANCELLED) {
+        fprintf(b->c->err, "jobq: job %s cancelled\n", job->id);
+    } else {
+        char e[JOBQ_MAX_ERROR_LEN + 4];
+        fprintf(b->c->err, "jobq: job %s failed: %s\n", job->id,
+                job->error ? s_clean(e, sizeof e, job->error, sizeof e)
+                           : "(no error given)");
+    }
 }
 
+//  Follow job id until it ends or limit_ms pass (-1: no limit).
 static int
-s_watch(s_cli_t *c, jobq_client_t *cl, const char *id)
+s_watch(s_cli_t *c, jobq_client_t *cl, const char *id, int limit_ms)
 {
-    s_bar_t b = {c, isatty(fileno(c->out)) != 0, -1};
+    s_bar_t b;
+    memset(&b, 0, sizeof b);
+    b.c = c;
+    b.tty = isatty(fileno(c->out)) == 1;
     jobq_watch_t cb = {s_on_progress, s_on_complete, s_on_error, &b};
-    int rc = jobq_client_watch(cl, id, &cb, c->wait >= 0 ? (int) c->wait : -1);
+    int rc = jobq_client_watch(cl, id, &cb, limit_ms);
+    s_bar_done(&b);
     switch (rc) {
     case JOBQ_OK:
         return 0;
     case JOBQ_EFAILED:
     case JOBQ_ECANCELLED:
-        return 1;
+        return 1;  //  the callback said how it ended
     case JOBQ_ETIMEOUT:
-        fprintf(c->err, "jobq: %s\n", jobq_client_last_error(cl));
+        s_failed(c, cl, rc);
         return 3;
     default:
         return s_failed(c, cl, rc);
     }
 }
 
+//  The --wait or --timeout limit of a watch into *ms (-1 when not given).
+static bool
+s_watch_limit(s_cli_t *c, s_opt_t o, int *ms)
+{
+    long long v;
+    *ms = -1;
+    if (!c->given[o])
+        return true;
+    if (!s_number(c, o, 1, INT_MAX, &v))
+        return false;
+    *ms = (int) v;
+    return true;
+}
+
+//  --- subcommands ------------------------------------------------------------
+
+//  --input @FILE (or @- for stdin): *text gets the file's text (free it).
+//  Any other value is the JSON itself: *text stays NULL. Returns 0, or the
+//  exit code after saying why. Argument words are limited to 128 KiB on
+//  Linux, less than an input may be, hence the file form.
+static int
+s_read_input(s_cli_t *c, const char *v, char **text)
+{
+    *text = NULL;
+    if (v[0] != '@')
+        return 0;
+    const char *path = v + 1;
+    bool is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f)
+        return s_misuse(c, "--input: cannot open '%s': %s", path,
+                        strerror(errno));
+    char *buf = malloc(S_MAX_INPUT_TEXT + 1);
+    size_t n = 0, got;
+    while (buf && n <= S_MAX_INPUT_TEXT &&
+           (got = fread(buf + n, 1, S_MAX_INPUT_TEXT + 1 - n, f)) > 0)
+        n += got;
+    bool failed = ferror(f) != 0;
+    if (!is_stdin)
+        fclose(f);
+    if (!buf) {
+        fprintf(c->err, "jobq: out of memory\n");
+        return 1;
+    }
+    const char *why = failed                 ? "cannot be read"
+                      : n > S_MAX_INPUT_TEXT ? "is too large"
+                      : memchr(buf, '\0', n) ? "holds a NUL byte"
+                                             : NULL;
+    if (why) {
+        free(buf);
+        return s_misuse(c, "--input: '%s' %s", path, why);
+    }
+    buf[n] = '\0';
+    *text = buf;
+    return 0;
+}
+
 static int
 s_cmd_enqueue(s_cli_t *c)
 {
-    int rc = s_only(c, "enqueue",
-                    "--shop --input --priority --delay "
-                    "--max-attempts --timeout --key --watch");
-    if (rc || (rc = s_args(c, "enqueue", 1, "one job type")))
-        return rc;
-    if (!c->shop)
-        return s_misuse(c, "enqueue needs --shop");
+    const char *type = c->args[1];
+    long long priority = 0, delay = 0, attempts = 0, timeout = 0;
+    int wait_ms;
+    if (!s_type_ok(c, "job type", type))
+        return 2;
+    if (!c->given[S_OPT_SHOP])
+        return s_misuse(c, "enqueue needs --shop SHOP");
+    if (!s_shop_ok(c, "--shop", c->val[S_OPT_SHOP]))
+        return 2;
+    if (c->given[S_OPT_KEY] && strlen(c->val[S_OPT_KEY]) > JOBQ_MAX_KEY_LEN)
+        return s_misuse(c, "--key is longer than %d bytes", JOBQ_MAX_KEY_LEN);
+    if ((c->given[S_OPT_PRIORITY] &&
+         !s_number(c, S_OPT_PRIORITY, JOBQ_MIN_PRIORITY, JOBQ_MAX_PRIORITY,
+                   &priority)) ||
+        (c->given[S_OPT_DELAY] &&
+         !s_number(c, S_OPT_DELAY, 0, (long long) JOBQ_MAX_DELAY_MS, &delay)) ||
+        (c->given[S_OPT_MAX_ATTEMPTS] &&
+         !s_number(c, S_OPT_MAX_ATTEMPTS, 1, JOBQ_MAX_ATTEMPTS, &attempts)) ||
+        (c->given[S_OPT_TIMEOUT] &&
+         !s_number(c, S_OPT_TIMEOUT, 0, (long long) JOBQ_MAX_TIMEOUT_MS,
+                   &timeout)) ||
+        !s_watch_limit(c, S_OPT_WAIT, &wait_ms))
+        return 2;
+    if (c->given[S_OPT_WAIT] && !c->given[S_OPT_WATCH])
+        return s_misuse(c, "--wait goes with --watch");
+
     jobq_mp_writer_t w;
     jobq_mp_writer_init(&w, JOBQ_MAX_INPUT_BYTES);
-    char why[200];
-    if (c->input && jobq_json_to_mp(c->input, &w, why, sizeof why)) {
-        jobq_mp_writer_fini(&w);
-        return s_misuse(c, "--input: %s", why);
+    if (c->given[S_OPT_INPUT]) {
+        char why[256];
+        char *text = NULL;
+        int rc = s_read_input(c, c->val[S_OPT_INPUT], &text);
+        if (rc != 0) {
+            jobq_mp_writer_fini(&w);
+            return rc;
+        }
+        rc = jobq_json_to_mp(text ? text : c->val[S_OPT_INPUT], &w, why,
+                             sizeof why);
+        free(text);
+        if (rc != JOBQ_OK) {
+            jobq_mp_writer_fini(&w);
+            if (rc == JOBQ_ENOMEM) {
+                fprintf(c->err, "jobq: out of memory\n");
+                return 1;
+            }
+            return s_misuse(c, "--input: %s", why);
+        }
     }
     jobq_enqueue_t req = {
-        .type = c->args[1],
-        .shop_id = c->shop,
+        .type = type,
+        .shop_id = c->val[S_OPT_SHOP],
         .input = {w.data, w.len},
-        .priority = (int32_t) c->priority,
-        .delay_ms = c->delay > 0 ? (uint64_t) c->delay : 0,
-        .max_attempts = c->max_attempts > 0 ? (uint32_t) c->max_attempts : 0,
-        .timeout_ms = c->timeout > 0 ? (uint64_t) c->timeout : 0,
-        .key = c->key,
+        .priority = (int32_t) priority,
+        .delay_ms = (uint64_t) delay,
+        .max_attempts = (uint32_t) attempts,
+        .timeout_ms = (uint64_t) timeout,
+        .key = c->val[S_OPT_KEY],
     };
     jobq_client_t *cl = s_connect(c);
     if (!cl) {
@@ -428,176 +633,353 @@ s_cmd_enqueue(s_cli_t *c)
         return 2;
     }
     char id[JOBQ_ID_LEN + 1];
-    rc = jobq_client_enqueue(cl, &req, id, NULL);
+    bool created = true;
+    int rc = jobq_client_enqueue(cl, &req, id, &created);
     jobq_mp_writer_fini(&w);
-    if (rc != JOBQ_OK)
+    if (rc != JOBQ_OK) {
         rc = s_failed(c, cl, rc);
-    else {
+    } else {
         fprintf(c->out, "%s\n", id);
         fflush(c->out);
-        rc = c->watch ? s_watch(c, cl, id) : 0;
+        if (!created)
+            fprintf(c->err, "jobq: the key named an existing job; nothing new "
+                            "was enqueued\n");
+        rc = c->given[S_OPT_WATCH] ? s_watch(c, cl, id, wait_ms) : 0;
     }
     jobq_client_destroy(&cl);
     return rc;
 }
 
-//  status, cancel, retry, watch: one id.
 static int
-s_cmd_one(s_cli_t *c, const char *cmd)
+s_cmd_watch(s_cli_t *c)
 {
-    bool status = strcmp(cmd, "status") == 0, watch = strcmp(cmd, "watch") == 0;
-    int rc = s_only(c, cmd, status ? "--json" : watch ? "--wait" : "");
-    if (rc || (rc = s_args(c, cmd, 1, "one job id")) ||
-        (rc = s_check_id(c, c->args[1])))
-        return rc;
+    const char *id = c->args[1];
+    int limit_ms, wait_ms;
+    if (!s_id_ok(c, id) || !s_watch_limit(c, S_OPT_TIMEOUT, &limit_ms) ||
+        !s_watch_limit(c, S_OPT_WAIT, &wait_ms))
+        return 2;
+    if (limit_ms < 0)
+        limit_ms = wait_ms;
     jobq_client_t *cl = s_connect(c);
     if (!cl)
         return 2;
-    const char *id = c->args[1];
-    jobq_job_info_t j;
-    memset(&j, 0, sizeof j);
-    if (watch) {
-        rc = s_watch(c, cl, id);
-    } else {
-        rc = status                       ? jobq_client_status(cl, id, &j)
-             : strcmp(cmd, "cancel") == 0 ? jobq_client_cancel(cl, id, &j)
-                                          : jobq_client_retry(cl, id, &j);
-        if (rc != JOBQ_OK) {
-            rc = s_failed(c, cl, rc);
-        } else if (status && c->json) {
-            json_t *o = jobq_json_job(&j);
-            s_print_json(c->out, o, JSON_INDENT(2));
-            json_decref(o);
-        } else if (status) {
-            s_print_job(c, &j);
-        } else {
-            fprintf(c->out, "%s %s\n", j.id, jobq_status_name(j.status));
-        }
-    }
-    jobq_job_info_clear(&j);
+    int rc = s_watch(c, cl, id, limit_ms);
     jobq_client_destroy(&cl);
     return rc;
+}
+
+//  The human summary of one job.
+static void
+s_print_job(s_cli_t *c, const jobq_job_info_t *job)
+{
+    char t1[40], t2[40], t3[40];
+    char msg[JOBQ_MAX_MESSAGE_LEN + 4], e[JOBQ_MAX_ERROR_LEN + 4];
+    FILE *o = c->out;
+    fprintf(o, "id:         %s\n", job->id);
+    fprintf(o, "type:       %s\n", job->type);
+    fprintf(o, "shop:       %s\n", job->shop_id);
+    fprintf(o, "status:     %s\n", jobq_status_name(job->status));
+    fprintf(o, "progress:   %u%%\n", job->progress);
+    fprintf(o, "message:    %s\n",
+            job->message ? s_clean(msg, sizeof msg, job->message, sizeof msg)
+                         : "-");
+    fprintf(o, "error:      %s\n",
+            job->error ? s_clean(e, sizeof e, job->error, sizeof e) : "-");
+    fprintf(o, "attempts:   %u/%u\n", job->attempts, job->max_attempts);
+    fprintf(o, "created:    %s\n", s_iso(t1, sizeof t1, job->created_at));
+    fprintf(o, "started:    %s\n", s_iso(t2, sizeof t2, job->started_at));
+    fprintf(o, "completed:  %s\n", s_iso(t3, sizeof t3, job->completed_at));
+    fprintf(o, "input:      ");
+    s_print_value(c, job->input);
+    fprintf(o, "output:     ");
+    s_print_value(c, job->output);
+}
+
+//  One job as the JSON document of --json. Returns the exit code.
+static int
+s_print_job_json(s_cli_t *c, const jobq_job_info_t *job)
+{
+    json_t *o = jobq_json_job(job);
+    int rc = s_print_json(c, o, JSON_INDENT(2));
+    json_decref(o);
+    return rc;
+}
+
+//  status, cancel and retry: one id, one job back.
+static int
+s_cmd_by_id(s_cli_t *c)
+{
+    const char *id = c->args[1];
+    if (!s_id_ok(c, id))
+        return 2;
+    jobq_client_t *cl = s_connect(c);
+    if (!cl)
+        return 2;
+    jobq_job_info_t job;
+    memset(&job, 0, sizeof job);
+    const char *name = c->cmd->name;
+    int rc = strcmp(name, "status") == 0   ? jobq_client_status(cl, id, &job)
+             : strcmp(name, "cancel") == 0 ? jobq_client_cancel(cl, id, &job)
+                                           : jobq_client_retry(cl, id, &job);
+    if (rc != JOBQ_OK) {
+        rc = s_failed(c, cl, rc);
+    } else if (c->given[S_OPT_JSON]) {
+        rc = s_print_job_json(c, &job);
+    } else if (strcmp(name, "status") == 0) {
+        s_print_job(c, &job);
+    } else {
+        fprintf(c->out, "%s\n", jobq_status_name(job.status));
+    }
+    jobq_job_info_clear(&job);
+    jobq_client_destroy(&cl);
+    return rc;
+}
+
+static int
+s_print_list_json(s_cli_t *c,
+                  const jobq_job_info_t *jobs,
+                  size_t n,
+                  const char *next)
+{
+    json_t *o = json_object(), *a = json_array();
+    int bad = !o || !a;
+    for (size_t i = 0; !bad && i < n; i++)
+        bad = json_array_append_new(a, jobq_json_job(&jobs[i]));
+    bad |= json_object_set(o, "jobs", a);
+    bad |= json_object_set_new(o, "next",
+                               next[0] ? json_string(next) : json_null());
+    int rc =
+        bad ? s_print_json(c, NULL, 0) : s_print_json(c, o, JSON_INDENT(2));
+    json_decref(a);
+    json_decref(o);
+    return rc;
+}
+
+static void
+s_print_list(s_cli_t *c,
+             const jobq_job_info_t *jobs,
+             size_t n,
+             const char *next)
+{
+    int tw = 4, sw = 4;  //  widths of the type and shop columns
+    for (size_t i = 0; i < n; i++) {
+        int t = (int) strlen(jobs[i].type), s = (int) strlen(jobs[i].shop_id);
+        tw = t > tw ? t : tw;
+        sw = s > sw ? s : sw;
+    }
+    if (n == 0) {
+        fprintf(c->out, "no jobs\n");
+    } else {
+        fprintf(c->out, "%-16s  %-*s  %-*s  %-9s  %8s  %s\n", "ID", tw, "TYPE",
+                sw, "SHOP", "STATUS", "PROGRESS", "UPDATED");
+    }
+    for (size_t i = 0; i < n; i++) {
+        char upd[40];
+        fprintf(c->out, "%-16s  %-*s  %-*s  %-9s  %7u%%  %s\n", jobs[i].id, tw,
+                jobs[i].type, sw, jobs[i].shop_id,
+                jobq_status_name(jobs[i].status), jobs[i].progress,
+                s_iso(upd, sizeof upd, jobs[i].updated_at));
+    }
+    if (next[0])
+        fprintf(c->out, "next: %s  (jobq list --cursor %s ...)\n", next, next);
 }
 
 static int
 s_cmd_list(s_cli_t *c)
 {
-    int rc = s_only(c, "list",
-                    "--shop --type --status --limit --cursor "
-                    "--json");
-    if (rc || (rc = s_args(c, "list", 0, "no arguments")))
-        return rc;
-    int status = -1;
-    if (c->status &&
-        (status = jobq_status_parse(c->status, strlen(c->status))) < 0)
-        return s_misuse(c,
-                        "unknown --status '%s' (pending, running, "
-                        "completed, failed, cancelled)",
-                        c->status);
-    if (c->cursor && (rc = s_check_id(c, c->cursor)))
-        return rc;
+    jobq_list_t req = {NULL, NULL, -1, 0, NULL};
+    long long limit = 0;
+    if (c->given[S_OPT_SHOP]) {
+        req.shop_id = c->val[S_OPT_SHOP];
+        if (!s_shop_ok(c, "--shop", req.shop_id))
+            return 2;
+    }
+    if (c->given[S_OPT_TYPE]) {
+        req.type = c->val[S_OPT_TYPE];
+        if (!s_type_ok(c, "--type", req.type))
+            return 2;
+    }
+    if (c->given[S_OPT_STATUS]) {
+        const char *s = c->val[S_OPT_STATUS];
+        req.status = jobq_status_parse(s, strlen(s));
+        if (req.status < 0)
+            return s_misuse(c,
+                            "unknown --status '%s' (pending, running, "
+                            "completed, failed or cancelled)",
+                            s);
+    }
+    if (c->given[S_OPT_LIMIT] &&
+        !s_number(c, S_OPT_LIMIT, 1, JOBQ_MAX_LIST, &limit))
+        return 2;
+    req.limit = (uint32_t) limit;
+    if (c->given[S_OPT_CURSOR]) {
+        req.cursor = c->val[S_OPT_CURSOR];
+        if (!s_id_ok(c, req.cursor))
+            return 2;
+    }
     jobq_client_t *cl = s_connect(c);
     if (!cl)
         return 2;
-    jobq_list_t req = {c->shop, c->type, status,
-                       c->limit > 0 ? (uint32_t) c->limit : 0, c->cursor};
     jobq_job_info_t *jobs = NULL;
     size_t n = 0;
-    char next[JOBQ_ID_LEN + 1];
-    rc = jobq_client_list(cl, &req, &jobs, &n, next);
-    if (rc != JOBQ_OK) {
+    char next[JOBQ_ID_LEN + 1] = "";
+    int rc = jobq_client_list(cl, &req, &jobs, &n, next);
+    if (rc != JOBQ_OK)
         rc = s_failed(c, cl, rc);
-    } else if (c->json) {
-        json_t *o = json_object(), *a = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(a, jobq_json_job(&jobs[i]));
-        json_object_set_new(o, "jobs", a);
-        json_object_set_new(o, "next",
-                            next[0] ? json_string(next) : json_null());
-        s_print_json(c->out, o, JSON_INDENT(2));
-        json_decref(o);
-    } else {
-        fprintf(c->out, "%-16s  %-16s  %-16s  %-9s  %4s  %s\n", "ID", "TYPE",
-                "SHOP", "STATUS", "PCT", "UPDATED");
-        for (size_t i = 0; i < n; i++) {
-            char upd[40];
-            s_iso(jobs[i].updated_at, upd, sizeof upd);
-            fprintf(c->out, "%-16s  %-16.16s  %-16.16s  %-9s  %3u%%  %s\n",
-                    jobs[i].id, jobs[i].type, jobs[i].shop_id,
-                    jobq_status_name(jobs[i].status), jobs[i].progress, upd);
-        }
-        if (next[0])
-            fprintf(c->out, "next page: --cursor %s\n", next);
-    }
+    else if (c->given[S_OPT_JSON])
+        rc = s_print_list_json(c, jobs, n, next);
+    else
+        s_print_list(c, jobs, n, next);
     jobq_job_list_free(&jobs, n);
     jobq_client_destroy(&cl);
     return rc;
 }
 
+//  An integer member of o (0 when missing or not an integer).
+static long long
+s_int(const json_t *o, const char *key)
+{
+    return (long long) json_integer_value(json_object_get(o, key));
+}
+
+static void
+s_print_stats(s_cli_t *c, const json_t *st)
+{
+    FILE *o = c->out;
+    const json_t *counts = json_object_get(st, "counts");
+    const json_t *totals = json_object_get(st, "totals");
+    const json_t *workers = json_object_get(st, "workers");
+    int tw = 5;  //  width of the type column ("TOTAL")
+    const char *type;
+    json_t *row;
+    json_object_foreach((json_t *) counts, type, row)
+    {
+        int n = (int) strlen(type);
+        tw = n > tw && n <= JOBQ_MAX_TYPE_LEN ? n : tw;
+    }
+    fprintf(o, "%-*s", tw, "TYPE");
+    for (int s = 0; s < JOBQ_STATUS_COUNT_; s++)
+        fprintf(o, "  %9s", jobq_status_name(s));
+    fprintf(o, "  %9s\n", "total");
+    json_object_foreach((json_t *) counts, type, row)
+    {
+        char name[JOBQ_MAX_TYPE_LEN + 4];
+        long long sum = 0;
+        fprintf(o, "%-*s", tw,
+                s_clean(name, sizeof name, type, JOBQ_MAX_TYPE_LEN));
+        for (int s = 0; s < JOBQ_STATUS_COUNT_; s++) {
+            long long v = s_int(row, jobq_status_name(s));
+            sum += v;
+            fprintf(o, "  %9lld", v);
+        }
+        fprintf(o, "  %9lld\n", sum);
+    }
+    long long sum = 0;
+    fprintf(o, "%-*s", tw, "TOTAL");
+    for (int s = 0; s < JOBQ_STATUS_COUNT_; s++) {
+        long long v = s_int(totals, jobq_status_name(s));
+        sum += v;
+        fprintf(o, "  %9lld", v);
+    }
+    fprintf(o, "  %9lld\n", sum);
+
+    fprintf(o, "\nworkers: %zu  capacity: %lld  busy: %lld\n",
+            json_array_size(workers), s_int(st, "capacity"), s_int(st, "busy"));
+    size_t i;
+    json_t *w;
+    json_array_foreach((json_t *) workers, i, w)
+    {
+        char name[80];
+        const char *nm = json_string_value(json_object_get(w, "name"));
+        fprintf(o, "  %-24s  %lld/%lld  ", s_clean(name, sizeof name, nm, 64),
+                s_int(w, "active"), s_int(w, "capacity"));
+        size_t k;
+        json_t *t;
+        json_array_foreach(json_object_get(w, "types"), k, t)
+        {
+            const char *ts = json_string_value(t);
+            char tn[JOBQ_MAX_TYPE_LEN + 4];
+            fprintf(o, "%s%s", k ? "," : "",
+                    s_clean(tn, sizeof tn, ts, JOBQ_MAX_TYPE_LEN));
+        }
+        fprintf(o, "\n");
+    }
+}
+
 static int
 s_cmd_stats(s_cli_t *c)
 {
-    int rc = s_only(c, "stats", "--json");
-    if (rc || (rc = s_args(c, "stats", 0, "no arguments")))
-        return rc;
     jobq_client_t *cl = s_connect(c);
     if (!cl)
         return 2;
     jobq_bytes_t body = {NULL, 0};
-    rc = jobq_client_stats(cl, &body);
+    int rc = jobq_client_stats(cl, &body);
     if (rc != JOBQ_OK) {
         rc = s_failed(c, cl, rc);
         jobq_client_destroy(&cl);
         return rc;
     }
-    json_t *o = jobq_json_from_mp(body);
+    jobq_client_destroy(&cl);
+    json_t *st = jobq_json_from_mp(body);
     free((void *) body.ptr);
-    if (!o) {
-        fprintf(c->err, "jobq: malformed stats reply\n");
-        jobq_client_destroy(&cl);
+    if (!json_is_object(st)) {
+        json_decref(st);
+        fprintf(c->err, "jobq: the broker's stats reply is not readable\n");
         return 1;
     }
-    json_object_del(o, "rid");
-    if (c->json) {
-        s_print_json(c->out, o, JSON_INDENT(2));
-    } else {
-        fprintf(c->out, "%-20s", "TYPE");
-        for (int s = 0; s < JOBQ_STATUS_COUNT_; s++)
-            fprintf(c->out, " %10s", jobq_status_name(s));
-        fprintf(c->out, "\n");
-        const char *type;
-        json_t *counts;
-        json_object_foreach(json_object_get(o, "counts"), type, counts)
-        {
-            fprintf(c->out, "%-20.20s", type);
-            for (int s = 0; s < JOBQ_STATUS_COUNT_; s++)
-                fprintf(c->out, " %10lld",
-                        (long long) json_integer_value(
-                            json_object_get(counts, jobq_status_name(s))));
-            fprintf(c->out, "\n");
-        }
-        json_t *workers = json_object_get(o, "workers");
-        fprintf(c->out, "workers: %zu, capacity %lld, busy %lld\n",
-                json_array_size(workers),
-                (long long) json_integer_value(json_object_get(o, "capacity")),
-                (long long) json_integer_value(json_object_get(o, "busy")));
-        size_t i;
-        json_t *w;
-        json_array_foreach(workers, i, w)
-        {
-            char *types = json_dumps(json_object_get(w, "types"), JSON_COMPACT);
-            fprintf(
-                c->out, "  %s  %lld/%lld  %s\n",
-                json_string_value(json_object_get(w, "name")),
-                (long long) json_integer_value(json_object_get(w, "active")),
-                (long long) json_integer_value(json_object_get(w, "capacity")),
-                types ? types : "");
-            free(types);
-        }
-    }
-    json_decref(o);
-    jobq_client_destroy(&cl);
+    json_object_del(st, "rid");
+    rc = 0;
+    if (c->given[S_OPT_JSON])
+        rc = s_print_json(c, st, JSON_INDENT(2));
+    else
+        s_print_stats(c, st);
+    json_decref(st);
+    return rc;
+}
+
+static int
+s_cmd_help(s_cli_t *c)
+{
+    fputs(s_usage_text, c->out);
     return 0;
+}
+
+static const s_cmd_t s_cmds[] = {
+    {"enqueue", s_cmd_enqueue, 1, "one job type",
+     S_BIT(S_OPT_SHOP) | S_BIT(S_OPT_INPUT) | S_BIT(S_OPT_PRIORITY) |
+         S_BIT(S_OPT_DELAY) | S_BIT(S_OPT_MAX_ATTEMPTS) | S_BIT(S_OPT_TIMEOUT) |
+         S_BIT(S_OPT_KEY) | S_BIT(S_OPT_WATCH) | S_BIT(S_OPT_WAIT)},
+    {"status", s_cmd_by_id, 1, "one job id", S_BIT(S_OPT_JSON)},
+    {"watch", s_cmd_watch, 1, "one job id",
+     S_BIT(S_OPT_TIMEOUT) | S_BIT(S_OPT_WAIT)},
+    {"list", s_cmd_list, 0, "no arguments",
+     S_BIT(S_OPT_SHOP) | S_BIT(S_OPT_TYPE) | S_BIT(S_OPT_STATUS) |
+         S_BIT(S_OPT_LIMIT) | S_BIT(S_OPT_CURSOR) | S_BIT(S_OPT_JSON)},
+    {"cancel", s_cmd_by_id, 1, "one job id", S_BIT(S_OPT_JSON)},
+    {"retry", s_cmd_by_id, 1, "one job id", S_BIT(S_OPT_JSON)},
+    {"stats", s_cmd_stats, 0, "no arguments", S_BIT(S_OPT_JSON)},
+    {"help", s_cmd_help, -1, NULL, 0},
+};
+
+//  Endpoint from an option, else the environment, else the default.
+static bool
+s_endpoint(s_cli_t *c,
+           s_opt_t o,
+           const char *env,
+           const char *dflt,
+           char *dst,
+           size_t cap)
+{
+    const char *v = c->given[o] ? c->val[o] : getenv(env);
+    if (!v || !v[0])
+        v = dflt;
+    if (strlen(v) >= cap) {
+        s_misuse(c, "%s endpoint is longer than %zu bytes",
+                 c->given[o] ? s_optdefs[o].name : env, cap - 1);
+        return false;
+    }
+    snprintf(dst, cap, "%s", v);
+    return true;
 }
 
 int
@@ -607,44 +989,47 @@ jobq_cli_run(int argc, char **argv, FILE *out, FILE *err)
     memset(&c, 0, sizeof c);
     c.out = out;
     c.err = err;
-    c.broker = getenv("JOBQ_BROKER");
-    c.events = getenv("JOBQ_EVENTS");
-    if (!c.broker || !c.broker[0])
-        c.broker = "tcp://127.0.0.1:5555";
-    if (!c.events || !c.events[0])
-        c.events = "tcp://127.0.0.1:5557";
-    c.timeout_ms = 3000;
-    c.delay = c.max_attempts = c.timeout = c.limit = c.wait = -1;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            s_usage(out);
-            return 0;
-        }
-        if (strcmp(argv[i], "--version") == 0) {
-            fprintf(out, "jobq %s\n", JOBQ_VERSION_STRING);
-            return 0;
-        }
-    }
+    c.timeout_ms = S_DEFAULT_TIMEOUT_MS;
     int rc = s_parse(&c, argc, argv);
-    if (rc)
+    if (rc != 0)
         return rc;
-    if (c.nargs == 0) {
-        fprintf(err, "jobq: no command given\n");
-        return s_usage(err);
-    }
-    const char *cmd = c.args[0];
-    if (strcmp(cmd, "help") == 0) {
-        s_usage(out);
+    if (c.given[S_OPT_HELP])
+        return s_cmd_help(&c);
+    if (c.given[S_OPT_VERSION]) {
+        fprintf(out, "jobq %s\n", JOBQ_VERSION_STRING);
         return 0;
     }
-    if (strcmp(cmd, "enqueue") == 0)
-        return s_cmd_enqueue(&c);
-    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "watch") == 0 ||
-        strcmp(cmd, "cancel") == 0 || strcmp(cmd, "retry") == 0)
-        return s_cmd_one(&c, cmd);
-    if (strcmp(cmd, "list") == 0)
-        return s_cmd_list(&c);
-    if (strcmp(cmd, "stats") == 0)
-        return s_cmd_stats(&c);
-    return s_misuse(&c, "unknown command '%s'", cmd);
+    long long ms;
+    if (!s_endpoint(&c, S_OPT_BROKER, "JOBQ_BROKER", S_DEFAULT_BROKER, c.broker,
+                    sizeof c.broker) ||
+        !s_endpoint(&c, S_OPT_EVENTS, "JOBQ_EVENTS", S_DEFAULT_EVENTS, c.events,
+                    sizeof c.events))
+        return 2;
+    if (c.given[S_OPT_TIMEOUT_MS]) {
+        if (!s_number(&c, S_OPT_TIMEOUT_MS, 1, S_MAX_TIMEOUT_MS, &ms))
+            return 2;
+        c.timeout_ms = (int) ms;
+    }
+    if (c.nargs == 0) {
+        s_misuse(&c, "no command given");
+        fputs(s_usage_text, err);
+        return 2;
+    }
+    for (size_t i = 0; i < sizeof s_cmds / sizeof s_cmds[0]; i++) {
+        if (strcmp(s_cmds[i].name, c.args[0]) == 0)
+            c.cmd = &s_cmds[i];
+    }
+    if (!c.cmd)
+        return s_misuse(&c, "unknown command '%s' (see jobq --help)",
+                        c.args[0]);
+    for (int o = 0; o < S_OPT_COUNT_; o++) {
+        if (c.given[o] && !(S_BIT(o) & (S_GLOBAL_OPTS | c.cmd->opts)))
+            return s_misuse(&c, "%s does not take %s", c.cmd->name,
+                            s_optdefs[o].name);
+    }
+    int words = c.nargs - 1;
+    if (c.cmd->nargs >= 0 && words != c.cmd->nargs)
+        return s_misuse(&c, "%s takes %s (got %d argument%s)", c.cmd->name,
+                        c.cmd->what, words, words == 1 ? "" : "s");
+    return c.cmd->run(&c);
 }

@@ -1,123 +1,335 @@
-/*  jobq_json.c: conversions between jansson values and msgpack. */
+/*  jobq_json.c: conversions between jansson values and msgpack.
+
+    Both directions recurse, once per level of nesting, and both refuse to
+    go deeper than JOBQ_MAX_DEPTH, so the stack they use is bounded.
+*/
 #include "jobq_json.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static int
-s_to_mp(json_t *v, jobq_mp_writer_t *w, int depth)
+//  The longest str, bin or ext the protocol allows (docs/PROTOCOL.md 5.1).
+#define S_MAX_STR (1u << 20)
+
+//  What the replacement character U+FFFD is in UTF-8.
+#define S_FFFD     "\xef\xbf\xbd"
+#define S_FFFD_LEN 3
+
+//  --- UTF-8 ------------------------------------------------------------------
+
+//  The length of the valid UTF-8 sequence at p (n bytes left), or 0 if the
+//  bytes there are not one (overlong forms and surrogates are refused).
+static size_t
+s_utf8_seq(const uint8_t *p, size_t n)
 {
-    if (depth > JOBQ_MAX_DEPTH)
-        return JOBQ_ETOOBIG;
+    uint8_t c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1fu;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0fu;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+static bool
+s_utf8_valid(const char *s, size_t n)
+{
+    const uint8_t *p = (const uint8_t *) s;
+    size_t i = 0;
+    while (i < n) {
+        size_t k = s_utf8_seq(p + i, n - i);
+        if (!k)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+//  A copy of s (n bytes) with each byte that is not part of a valid UTF-8
+//  sequence replaced by U+FFFD, in a new buffer (free it); *out_len gets its
+//  length. NULL if out of memory.
+static char *
+s_utf8_fix(const char *s, size_t n, size_t *out_len)
+{
+    const uint8_t *p = (const uint8_t *) s;
+    char *buf = malloc(n * S_FFFD_LEN + 1);
+    if (!buf)
+        return NULL;
+    size_t i = 0, o = 0;
+    while (i < n) {
+        size_t k = s_utf8_seq(p + i, n - i);
+        if (k) {
+            memcpy(buf + o, p + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(buf + o, S_FFFD, S_FFFD_LEN);
+            o += S_FFFD_LEN;
+            i++;
+        }
+    }
+    buf[o] = '\0';
+    *out_len = o;
+    return buf;
+}
+
+//  s (n bytes, maybe not UTF-8) as a JSON string, or NULL if out of memory.
+static json_t *
+s_text(const char *s, size_t n)
+{
+    if (s_utf8_valid(s, n))
+        return json_stringn_nocheck(s, n);
+    size_t len;
+    char *fixed = s_utf8_fix(s, n, &len);
+    if (!fixed)
+        return NULL;
+    json_t *j = json_stringn_nocheck(fixed, len);
+    free(fixed);
+    return j;
+}
+
+//  Set o[key] = item (taking item, even on failure). Returns 0 or -1.
+static int
+s_set_key(json_t *o, const char *key, size_t n, json_t *item)
+{
+    if (s_utf8_valid(key, n))
+        return json_object_setn_new_nocheck(o, key, n, item);
+    size_t len;
+    char *fixed = s_utf8_fix(key, n, &len);
+    if (!fixed) {
+        json_decref(item);
+        return -1;
+    }
+    int rc = json_object_setn_new_nocheck(o, fixed, len, item);
+    free(fixed);
+    return rc;
+}
+
+//  --- JSON to msgpack --------------------------------------------------------
+
+typedef struct {
+    jobq_mp_writer_t *w;  //  where the msgpack goes
+    size_t elements;      //  array items and map entries so far, whole value
+    char *err;            //  message on failure
+    size_t errlen;        //  size of err, bytes
+} s_enc_t;
+
+static int s_enc_fail(s_enc_t *e, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+s_enc_fail(s_enc_t *e, int rc, const char *fmt, ...)
+{
+    if (e->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->err, e->errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+//  Write v, a value at nesting depth (the outermost object is 1).
+static int
+s_encode(s_enc_t *e, json_t *v, int depth)
+{
     switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        jobq_mp_write_map(w, (uint32_t) json_object_size(v));
-        const char *k;
-        json_t *item;
-        json_object_foreach(v, k, item)
-        {
-            jobq_mp_write_cstr(w, k);
-            int rc = s_to_mp(item, w, depth + 1);
-            if (rc)
-                return rc;
-        }
-        return JOBQ_OK;
-    }
+    case JSON_OBJECT:
     case JSON_ARRAY: {
-        jobq_mp_write_array(w, (uint32_t) json_array_size(v));
-        size_t i;
-        json_t *item;
-        json_array_foreach(v, i, item)
-        {
-            int rc = s_to_mp(item, w, depth + 1);
-            if (rc)
-                return rc;
+        bool is_map = json_is_object(v);
+        size_t n = is_map ? json_object_size(v) : json_array_size(v);
+        if (depth > JOBQ_JSON_MAX_DEPTH)
+            return s_enc_fail(e, JOBQ_ETOOBIG,
+                              "nested deeper than %d levels (objects and "
+                              "arrays)",
+                              JOBQ_JSON_MAX_DEPTH);
+        if (n > JOBQ_MAX_CONTAINER)
+            return s_enc_fail(
+                e, JOBQ_ETOOBIG, "an %s of %zu entries (at most %d)",
+                is_map ? "object" : "array", n, JOBQ_MAX_CONTAINER);
+        e->elements += n;
+        if (e->elements > JOBQ_MAX_ELEMENTS)
+            return s_enc_fail(e, JOBQ_ETOOBIG,
+                              "more than %d array items and object members "
+                              "in all",
+                              JOBQ_MAX_ELEMENTS);
+        if (is_map) {
+            jobq_mp_write_map(e->w, (uint32_t) n);
+            const char *key;
+            json_t *item;
+            json_object_foreach(v, key, item)
+            {
+                jobq_mp_write_str(e->w, key, strlen(key));
+                int rc = s_encode(e, item, depth + 1);
+                if (rc != JOBQ_OK)
+                    return rc;
+            }
+        } else {
+            jobq_mp_write_array(e->w, (uint32_t) n);
+            size_t i;
+            json_t *item;
+            json_array_foreach(v, i, item)
+            {
+                int rc = s_encode(e, item, depth + 1);
+                if (rc != JOBQ_OK)
+                    return rc;
+            }
         }
-        return JOBQ_OK;
+        break;
     }
-    case JSON_STRING:
-        jobq_mp_write_str(w, json_string_value(v), json_string_length(v));
-        return JOBQ_OK;
+    case JSON_STRING: {
+        size_t n = json_string_length(v);
+        if (n > S_MAX_STR)
+            return s_enc_fail(e, JOBQ_ETOOBIG,
+                              "a string of %zu bytes (at most %u)", n,
+                              S_MAX_STR);
+        jobq_mp_write_str(e->w, json_string_value(v), n);
+        break;
+    }
     case JSON_INTEGER:
-        jobq_mp_write_int(w, (int64_t) json_integer_value(v));
-        return JOBQ_OK;
+        jobq_mp_write_int(e->w, (int64_t) json_integer_value(v));
+        break;
     case JSON_REAL:
-        jobq_mp_write_double(w, json_real_value(v));
-        return JOBQ_OK;
+        jobq_mp_write_double(e->w, json_real_value(v));
+        break;
     case JSON_TRUE:
-        jobq_mp_write_bool(w, true);
-        return JOBQ_OK;
+        jobq_mp_write_bool(e->w, true);
+        break;
     case JSON_FALSE:
-        jobq_mp_write_bool(w, false);
-        return JOBQ_OK;
+        jobq_mp_write_bool(e->w, false);
+        break;
+    case JSON_NULL:
     default:
-        jobq_mp_write_nil(w);
-        return JOBQ_OK;
+        jobq_mp_write_nil(e->w);
+        break;
     }
+    //  The writer's errors are sticky; stop at the first.
+    int rc = jobq_mp_writer_error(e->w);
+    if (rc == JOBQ_ETOOBIG)
+        return s_enc_fail(e, rc, "larger than %zu bytes as msgpack", e->w->max);
+    if (rc != JOBQ_OK)
+        return s_enc_fail(e, rc, "%s", jobq_strerror(rc));
+    return JOBQ_OK;
 }
 
 int
 jobq_json_to_mp(const char *text, jobq_mp_writer_t *w, char *err, size_t errlen)
 {
-    json_error_t e;
-    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &e);
-    if (!root) {
-        snprintf(err, errlen, "line %d, column %d: %s", e.line, e.column,
-                 e.text);
-        return JOBQ_EINVAL;
-    }
-    if (!json_is_object(root)) {
-        json_decref(root);
-        snprintf(err, errlen, "must be a JSON object, like {\"ms\": 1000}");
-        return JOBQ_EINVAL;
-    }
-    int rc = s_to_mp(root, w, 1);
+    s_enc_t e = {w, 0, err, errlen};
+    if (errlen)
+        err[0] = '\0';
+    json_error_t je;
+    json_t *root =
+        json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (!root)
+        return s_enc_fail(&e, JOBQ_EINVAL, "not JSON: line %d, column %d: %s",
+                          je.line, je.column, je.text);
+    int rc;
+    if (!json_is_object(root))
+        rc = s_enc_fail(&e, JOBQ_EINVAL,
+                        "must be a JSON object, like {\"ms\": 1000}");
+    else
+        rc = s_encode(&e, root, 1);
     json_decref(root);
-    if (rc == JOBQ_OK)
-        rc = jobq_mp_writer_error(w);
-    if (rc != JOBQ_OK)
-        snprintf(err, errlen, "%s",
-                 rc == JOBQ_ETOOBIG ? "too large or nested too deep"
-                                    : jobq_strerror(rc));
     return rc;
 }
 
+//  --- msgpack to JSON --------------------------------------------------------
+
+//  Bytes as a JSON string of lowercase hex digits; NULL if out of memory.
 static json_t *
 s_hex(const uint8_t *p, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
+    static const char digits[] = "0123456789abcdef";
     char *s = malloc(2 * n + 1);
     if (!s)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        s[2 * i] = hex[p[i] >> 4];
-        s[2 * i + 1] = hex[p[i] & 0xf];
+        s[2 * i] = digits[p[i] >> 4];
+        s[2 * i + 1] = digits[p[i] & 0xf];
     }
     s[2 * n] = '\0';
-    json_t *j = json_string(s);
+    json_t *j = json_stringn_nocheck(s, 2 * n);
     free(s);
     return j;
 }
 
+//  The bin or ext value at r (of kind t): hex, or {"ext": type, "hex": ...}.
+//  Our reader has no bin or ext reads, so the header is taken apart here;
+//  the value was checked whole before, so its span is exact.
 static json_t *
-s_from(jobq_mp_reader_t *r, int depth)
+s_decode_bin(jobq_mp_reader_t *r, jobq_mp_type_t t)
 {
-    if (depth > JOBQ_MAX_DEPTH)
+    jobq_bytes_t span;
+    if (jobq_mp_skip(r, &span) != JOBQ_OK || span.len < 2)
         return NULL;
+    uint8_t tag = span.ptr[0];
+    size_t hdr;
+    if (t == JOBQ_MP_BIN && tag >= 0xc4 && tag <= 0xc6)
+        hdr = 1 + ((size_t) 1 << (tag - 0xc4));  //  tag, length
+    else if (t == JOBQ_MP_EXT && tag >= 0xd4 && tag <= 0xd8)
+        hdr = 2;  //  fixext: tag, type
+    else if (t == JOBQ_MP_EXT && tag >= 0xc7 && tag <= 0xc9)
+        hdr = 2 + ((size_t) 1 << (tag - 0xc7));  //  tag, length, type
+    else
+        return NULL;
+    if (hdr > span.len)
+        return NULL;
+    json_t *hex = s_hex(span.ptr + hdr, span.len - hdr);
+    if (!hex || t == JOBQ_MP_BIN)
+        return hex;
+    json_t *o = json_object();
+    if (!o ||
+        json_object_set_new(o, "ext",
+                            json_integer((int8_t) span.ptr[hdr - 1])) ||
+        json_object_set_new(o, "hex", hex)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+//  The value at r, at nesting depth (the outermost value is 1; only
+//  containers count against JOBQ_MAX_DEPTH, as in jobq_mp_check).
+static json_t *
+s_decode(jobq_mp_reader_t *r, int depth)
+{
     uint32_t n;
     jobq_str_t s;
     uint64_t u;
     int64_t i;
     double d;
     bool b;
-    jobq_bytes_t span;
-    switch (jobq_mp_peek(r)) {
+    jobq_mp_type_t t = jobq_mp_peek(r);
+    switch (t) {
     case JOBQ_MP_NIL:
         jobq_mp_read_nil(r);
         return json_null();
     case JOBQ_MP_BOOL:
-        jobq_mp_read_bool(r, &b);
-        return json_boolean(b);
+        return jobq_mp_read_bool(r, &b) == JOBQ_OK ? json_boolean(b) : NULL;
     case JOBQ_MP_UINT:
         if (jobq_mp_read_uint(r, &u) != JOBQ_OK)
             return NULL;
@@ -126,52 +338,43 @@ s_from(jobq_mp_reader_t *r, int depth)
     case JOBQ_MP_INT:
         return jobq_mp_read_int(r, &i) == JOBQ_OK ? json_integer(i) : NULL;
     case JOBQ_MP_FLOAT:
+        //  JSON has no NaN or infinity; jansson refuses them.
         return jobq_mp_read_double(r, &d) == JOBQ_OK ? json_real(d) : NULL;
     case JOBQ_MP_STR:
         if (jobq_mp_read_str(r, &s) != JOBQ_OK)
             return NULL;
-        //  Invalid UTF-8 cannot be a JSON string: show its bytes.
-        json_t *js = json_stringn(s.ptr, s.len);
-        return js ? js : s_hex((const uint8_t *) s.ptr, s.len);
+        return s_text(s.ptr, s.len);
+    case JOBQ_MP_BIN:
+    case JOBQ_MP_EXT:
+        return s_decode_bin(r, t);
     case JOBQ_MP_ARRAY: {
-        if (jobq_mp_read_array(r, &n) != JOBQ_OK)
+        if (depth > JOBQ_MAX_DEPTH || jobq_mp_read_array(r, &n) != JOBQ_OK)
             return NULL;
         json_t *a = json_array();
-        for (uint32_t k = 0; k < n; k++) {
-            json_t *item = s_from(r, depth + 1);
-            if (!item) {
+        for (uint32_t k = 0; a && k < n; k++) {
+            json_t *item = s_decode(r, depth + 1);
+            if (!item || json_array_append_new(a, item) != 0) {
                 json_decref(a);
                 return NULL;
             }
-            json_array_append_new(a, item);
         }
         return a;
     }
     case JOBQ_MP_MAP: {
-        if (jobq_mp_read_map(r, &n) != JOBQ_OK)
+        if (depth > JOBQ_MAX_DEPTH || jobq_mp_read_map(r, &n) != JOBQ_OK)
             return NULL;
         json_t *o = json_object();
-        for (uint32_t k = 0; k < n; k++) {
-            char key[1024];
-            if (jobq_mp_read_str(r, &s) != JOBQ_OK) {
+        for (uint32_t k = 0; o && k < n; k++) {
+            json_t *item = NULL;
+            if (jobq_mp_read_str(r, &s) != JOBQ_OK ||
+                !(item = s_decode(r, depth + 1)) ||
+                s_set_key(o, s.ptr, s.len, item) != 0) {
                 json_decref(o);
                 return NULL;
             }
-            snprintf(key, sizeof key, "%.*s", (int) s.len, s.ptr);
-            json_t *item = s_from(r, depth + 1);
-            if (!item) {
-                json_decref(o);
-                return NULL;
-            }
-            json_object_set_new(o, key, item);
         }
         return o;
     }
-    case JOBQ_MP_BIN:
-    case JOBQ_MP_EXT:
-        if (jobq_mp_skip(r, &span) != JOBQ_OK)
-            return NULL;
-        return s_hex(span.ptr, span.len);
     default:
         return NULL;
     }
@@ -182,58 +385,83 @@ jobq_json_from_mp(jobq_bytes_t b)
 {
     if (!b.len)
         return json_null();
-    if (jobq_mp_check(b.ptr, b.len,
-                      &(jobq_mp_limits_t){JOBQ_MAX_DEPTH, JOBQ_MAX_CONTAINER,
-                                          JOBQ_MAX_ELEMENTS,
-                                          JOBQ_MAX_OUTPUT_BYTES},
-                      NULL) != JOBQ_OK)
+    const jobq_mp_limits_t lim = {JOBQ_MAX_DEPTH, JOBQ_MAX_CONTAINER,
+                                  JOBQ_MAX_ELEMENTS, S_MAX_STR};
+    if (jobq_mp_check(b.ptr, b.len, &lim, NULL) != JOBQ_OK)
         return NULL;
     jobq_mp_reader_t r;
     jobq_mp_reader_init(&r, b.ptr, b.len);
-    return s_from(&r, 1);
+    return s_decode(&r, 1);
 }
 
+//  --- the job object ---------------------------------------------------------
+
+//  A time in ms since the epoch, or null for 0 (never).
 static json_t *
 s_time(uint64_t ms)
 {
     return ms ? json_integer((json_int_t) ms) : json_null();
 }
 
+//  A C string, or null for NULL.
 static json_t *
 s_opt(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    return s ? s_text(s, strlen(s)) : json_null();
+}
+
+//  An encoded value as JSON, null when absent or unreadable.
+static json_t *
+s_value(jobq_bytes_t b)
+{
+    json_t *j = jobq_json_from_mp(b);
+    return j ? j : json_null();
 }
 
 json_t *
-jobq_json_job(const jobq_job_info_t *j)
+jobq_json_job(const jobq_job_info_t *job)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "id", json_string(j->id));
-    json_object_set_new(o, "type", json_string(j->type));
-    json_object_set_new(o, "status", json_string(jobq_status_name(j->status)));
-    json_object_set_new(o, "shop_id", json_string(j->shop_id));
-    json_t *in = jobq_json_from_mp(j->input);
-    json_object_set_new(o, "input", in ? in : json_null());
-    json_t *out = jobq_json_from_mp(j->output);
-    json_object_set_new(o, "output", out ? out : json_null());
-    json_object_set_new(o, "progress", json_integer(j->progress));
-    json_object_set_new(o, "message", s_opt(j->message));
-    json_object_set_new(o, "error", s_opt(j->error));
-    json_t *errs = j->errors.len ? jobq_json_from_mp(j->errors) : json_array();
-    json_object_set_new(o, "errors", errs ? errs : json_array());
-    json_object_set_new(o, "attempts", json_integer(j->attempts));
-    json_object_set_new(o, "max_attempts", json_integer(j->max_attempts));
-    json_object_set_new(o, "priority", json_integer(j->priority));
-    json_object_set_new(o, "run_at", s_time(j->run_at));
-    json_object_set_new(o, "timeout", json_integer((json_int_t) j->timeout_ms));
-    json_object_set_new(o, "key", s_opt(j->key));
-    json_object_set_new(o, "created_at", s_time(j->created_at));
-    json_object_set_new(o, "updated_at", s_time(j->updated_at));
-    json_object_set_new(o, "started_at", s_time(j->started_at));
-    json_object_set_new(o, "completed_at", s_time(j->completed_at));
-    json_object_set_new(o, "worker", s_opt(j->worker));
-    json_object_set_new(o, "lease_until", s_time(j->lease_until));
-    json_object_set_new(o, "version", json_integer(j->version));
+    if (!o)
+        return NULL;
+    json_t *errors = job->errors.len ? jobq_json_from_mp(job->errors) : NULL;
+    if (!json_is_array(errors)) {
+        json_decref(errors);
+        errors = json_array();
+    }
+    //  json_object_set_new takes each value and fails on a NULL one (out of
+    //  memory), so one check at the end covers every allocation.
+    int bad = 0;
+    bad |= json_object_set_new(o, "id", s_text(job->id, strlen(job->id)));
+    bad |= json_object_set_new(o, "type", s_text(job->type, strlen(job->type)));
+    bad |= json_object_set_new(o, "status",
+                               json_string(jobq_status_name(job->status)));
+    bad |= json_object_set_new(o, "shop_id",
+                               s_text(job->shop_id, strlen(job->shop_id)));
+    bad |= json_object_set_new(o, "input", s_value(job->input));
+    bad |= json_object_set_new(o, "output", s_value(job->output));
+    bad |= json_object_set_new(o, "progress", json_integer(job->progress));
+    bad |= json_object_set_new(o, "message", s_opt(job->message));
+    bad |= json_object_set_new(o, "error", s_opt(job->error));
+    bad |= json_object_set_new(o, "errors", errors);
+    bad |= json_object_set_new(o, "attempts", json_integer(job->attempts));
+    bad |=
+        json_object_set_new(o, "max_attempts", json_integer(job->max_attempts));
+    bad |= json_object_set_new(o, "priority", json_integer(job->priority));
+    bad |= json_object_set_new(o, "run_at", s_time(job->run_at));
+    bad |= json_object_set_new(o, "timeout",
+                               json_integer((json_int_t) job->timeout_ms));
+    bad |= json_object_set_new(o, "key", s_opt(job->key));
+    bad |= json_object_set_new(o, "created_at", s_time(job->created_at));
+    bad |= json_object_set_new(o, "updated_at", s_time(job->updated_at));
+    bad |= json_object_set_new(o, "started_at", s_time(job->started_at));
+    bad |= json_object_set_new(o, "completed_at", s_time(job->completed_at));
+    bad |= json_object_set_new(o, "worker", s_opt(job->worker));
+    bad |= json_object_set_new(o, "lease_until", s_time(job->lease_until));
+    bad |= json_object_set_new(o, "version", json_integer(job->version));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }

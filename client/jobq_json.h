@@ -1,28 +1,57 @@
-/*  jobq_json.h: JSON <-> msgpack for the CLI, with jansson.
+/*  jobq_json.h: JSON <-> msgpack for the `jobq` command line, with jansson.
 
-    Depth is bounded by JOBQ_MAX_DEPTH both ways, so neither a deep JSON
-    document nor a deep msgpack value can exhaust the stack.
+    The CLI takes job input as JSON and shows jobs, outputs and stats as
+    JSON; the wire speaks msgpack. Nesting is bounded both ways (by
+    JOBQ_MAX_DEPTH), so neither a deep JSON document nor a deep msgpack
+    value can exhaust the stack: the recursion below is at most that deep.
 */
 #ifndef JOBQ_JSON_H_INCLUDED
 #define JOBQ_JSON_H_INCLUDED
 
 #include <jansson.h>
+#include <stddef.h>
 
 #include "jobq/jobq_client.h"
+#include "jobq/jobq_mp.h"
 
-//  Parse text (a JSON object) into msgpack appended to w. JOBQ_OK, or
-//  JOBQ_EINVAL with err (errlen bytes) saying where and why.
+//  Deepest JSON accepted by jobq_json_to_mp, the outermost object counting
+//  1. An ENQUEUE body holds its input one level down, and the body may be
+//  JOBQ_MAX_DEPTH deep, so an input may be one less.
+#define JOBQ_JSON_MAX_DEPTH (JOBQ_MAX_DEPTH - 1)
+
+//  Parse text, which must be one JSON object (a job's input), and append it
+//  to w as one msgpack map. Returns JOBQ_OK; JOBQ_EINVAL if text is not JSON
+//  (err names the line and column) or not an object; JOBQ_ETOOBIG if it is
+//  nested deeper than JOBQ_JSON_MAX_DEPTH, has a container of more than
+//  JOBQ_MAX_CONTAINER entries or more than JOBQ_MAX_ELEMENTS entries in all,
+//  or does not fit under w's size cap; JOBQ_ENOMEM. On error err (errlen
+//  bytes, may be NULL when errlen is 0) says why, and w may hold part of a
+//  value: reset or finish it. Duplicate keys are refused; integers keep
+//  their sign, reals become float 64.
 int jobq_json_to_mp(const char *text,
                     jobq_mp_writer_t *w,
                     char *err,
                     size_t errlen);
 
-//  One msgpack value as JSON (new reference), or NULL if malformed. bin
-//  becomes a hex string, ext a {"ext": type, "hex": ...} object.
+//  One msgpack value b as a new JSON value (the caller owns the
+//  reference); json null when b is empty. Maps (string keys), arrays, str,
+//  ints, floats, bools and nil map to their JSON kind; bin becomes a string
+//  of lowercase hex digits, ext an object {"ext": type, "hex": digits}; a
+//  str or key that is not UTF-8 has each bad byte replaced by U+FFFD; a uint
+//  above INT64_MAX becomes a real. Returns NULL if b is not one valid
+//  msgpack value within the protocol limits (JOBQ_MAX_DEPTH and the others)
+//  or if memory ran out. Allocates only for the result.
 json_t *jobq_json_from_mp(jobq_bytes_t b);
 
-//  A job as one JSON object with the field names of the design (times in
-//  ms since the epoch, null when unset). New reference.
+//  The job as a new JSON object (caller owns it) with the keys of the job
+//  map (docs/PROTOCOL.md, section 6), in this order: id, type, status,
+//  shop_id, input, output, progress, message, error, errors, attempts,
+//  max_attempts, priority, run_at, timeout, key, created_at, updated_at,
+//  started_at, completed_at, worker, lease_until, version. Times are
+//  integer ms since the epoch, null when 0; optional strings are null when
+//  NULL; input and output are null when absent (a LIST page has neither),
+//  errors [] when absent; timeout is ms per attempt (0 = none). NULL only
+//  when memory ran out.
 json_t *jobq_json_job(const jobq_job_info_t *job);
 
 #endif

@@ -201,6 +201,67 @@ test_cli_enqueue_status_list_watch_cancel_against_a_broker(void **state)
     free(dir);
 }
 
+//  The newer options: --x=v, --input @FILE, watch --timeout (exit 3),
+//  retry --json, and control characters in a job's text kept off the
+//  terminal.
+static void
+test_cli_input_file_watch_timeout_retry_json(void **state)
+{
+    (void) state;
+    char *dir = jobq_test_tmpdir();
+    jobq_test_broker_t b;
+    memset(&b, 0, sizeof b);
+    assert_int_equal(jobq_test_broker_start(&b, dir, NULL), 0);
+    char base[200], line[1024], path[512];
+    snprintf(base, sizeof base, "--broker=%s --events=%s", b.clients, b.events);
+    snprintf(path, sizeof path, "%s/input.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"message\": \"bad\\u001b[31mred\"}\n", f);
+    fclose(f);
+    s_run_t r;
+
+    //  Nobody runs `fail` yet: a watch with a deadline gives up with 3.
+    snprintf(line, sizeof line, "%s enqueue fail --shop=s1 --input @%s", base,
+             path);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    char id[JOBQ_ID_LEN + 1];
+    snprintf(id, sizeof id, "%.16s", r.out);
+    snprintf(line, sizeof line, "%s watch %s --timeout 300", base, id);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 3);
+
+    snprintf(line, sizeof line, "%s enqueue fail --shop s1 --input @%s/none",
+             base, dir);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(r.err, "none"));
+
+    const char *wextra[] = {"--types", "fail", NULL};
+    pid_t w = jobq_test_worker_start(&b, wextra);
+    snprintf(line, sizeof line, "%s watch %s --timeout 10000", base, id);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 1);
+    assert_null(strchr(r.err, '\x1b'));
+    assert_null(strchr(r.out, '\x1b'));
+    assert_non_null(strstr(r.err, "failed"));
+
+    snprintf(line, sizeof line, "%s retry %s --json", base, id);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    json_error_t e;
+    json_t *j = json_loads(r.out, 0, &e);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "id")), id);
+    json_decref(j);
+
+    jobq_test_stop(w, SIGTERM, 10000);
+    jobq_test_broker_stop(&b, SIGTERM);
+    jobq_test_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -211,6 +272,7 @@ main(void)
         cmocka_unit_test(test_cli_unreachable_broker_exits_1_with_the_reason),
         cmocka_unit_test(
             test_cli_enqueue_status_list_watch_cancel_against_a_broker),
+        cmocka_unit_test(test_cli_input_file_watch_timeout_retry_json),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
