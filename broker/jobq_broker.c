@@ -303,6 +303,11 @@ s_turn(jobq_broker_t *self)
     jobq_engine_tick(self->engine);
     jobq_engine_stats_t after;
     jobq_engine_get_stats(self->engine, &after);
+    if (after.unreadable > before.unreadable)
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
+                 "%llu queued job(s) unreadable in storage: taken out of "
+                 "the queue (STATUS shows the error)",
+                 (unsigned long long) (after.unreadable - before.unreadable));
     s_fault(self, JOBQ_CRASH_BEFORE_COMPLETION_COMMIT,
             after.completed > before.completed);
     rc = jobq_engine_commit(self->engine);

@@ -234,8 +234,13 @@ s_reply_enqueued(jobq_engine_t *self,
     s_action_end(self, a);
 }
 
+//  A message to worker w. A durable one (JOB, and a CANCEL_JOB that ends
+//  an attempt) goes out only if the turn commits; the others go out anyway.
 static void
-s_to_worker(jobq_engine_t *self, const s_worker_t *w, const jobq_msg_t *m)
+s_to_worker(jobq_engine_t *self,
+            const s_worker_t *w,
+            const jobq_msg_t *m,
+            bool durable)
 {
     s_action_t *a =
         s_action(self, JOBQ_ACT_WORKER, m->cmd, w->ident, w->ident_len);
@@ -245,8 +250,7 @@ s_to_worker(jobq_engine_t *self, const s_worker_t *w, const jobq_msg_t *m)
     s_action_end(self, a);
     if (m->cmd == JOBQ_CMD_JOB)
         a->job = m->u.dispatch.id;
-    if (m->cmd != JOBQ_CMD_JOB)
-        a->durable = false;
+    a->durable = durable;
 }
 
 //  Publish the state of j on its topic.
@@ -374,7 +378,20 @@ s_add_error(jobq_engine_t *self, jobq_jobdata_t *n, jobq_str_t error)
             count = 0;
         }
     }
-    jobq_mp_write_array(w, count + 1);
+    //  Keep the newest JOBQ_MAX_ATTEMPTS entries: RETRY can add attempts
+    //  without end, and the record and its replies must stay bounded.
+    uint32_t drop = 0;
+    while (count - drop >= JOBQ_MAX_ATTEMPTS) {
+        jobq_bytes_t skipped;
+        if (jobq_mp_skip(&r, &skipped) != JOBQ_OK)
+            break;
+        drop++;
+    }
+    if (drop) {
+        rest.ptr = r.p;
+        rest.len = (size_t) (r.end - r.p);
+    }
+    jobq_mp_write_array(w, count - drop + 1);
     jobq_mp_write_raw(w, rest.ptr, rest.len);
     jobq_mp_write_map(w, 3);
     jobq_mp_write_cstr(w, "attempt");
@@ -406,7 +423,12 @@ s_attempt_failed(jobq_engine_t *self,
     n.worker.len = 0;
     n.lease_until = 0;
     if (!permanent && n.attempts < n.max_attempts) {
-        uint64_t delay = s_backoff(self, n.attempts);
+        //  Attempts of this run: a RETRY starts the backoff again.
+        uint32_t budget = n.budget ? n.budget : n.max_attempts;
+        uint32_t run = budget > n.max_attempts - n.attempts
+                           ? budget - (n.max_attempts - n.attempts)
+                           : 1;
+        uint64_t delay = s_backoff(self, run);
         n.status = JOBQ_PENDING;
         n.run_at = self->wall + delay;
         n.queue = delay ? JOBQ_QUEUE_DELAYED : JOBQ_QUEUE_READY;
@@ -478,7 +500,8 @@ s_enqueue(jobq_engine_t *self,
     if (m->u.enqueue.key.len &&
         jobq_store_idem_get(self->store, m->u.enqueue.key, &id, &created) ==
             JOBQ_OK &&
-        self->wall - created < self->cfg.idem_window_ms) {
+        (self->wall < created ||
+         self->wall - created < self->cfg.idem_window_ms)) {
         //  The key is known: answer with the job it made.
         s_reply_enqueued(self, peer, peer_len, m->rid, id, false);
         return;
@@ -492,6 +515,7 @@ s_enqueue(jobq_engine_t *self,
     n.input = m->u.enqueue.input;
     n.status = JOBQ_PENDING;
     n.max_attempts = m->u.enqueue.max_attempts;
+    n.budget = m->u.enqueue.max_attempts;
     n.priority = m->u.enqueue.priority;
     n.timeout_ms = m->u.enqueue.timeout_ms;
     n.created_at = self->wall;
@@ -556,7 +580,7 @@ s_cancel(jobq_engine_t *self,
             jobq_msg_t c = {.cmd = JOBQ_CMD_CANCEL_JOB};
             c.u.cancel_job.id = j.id;
             c.u.cancel_job.attempt = l->attempt;
-            s_to_worker(self, l->worker, &c);
+            s_to_worker(self, l->worker, &c, true);
             l->cancel_sent = 1;
         }
         if (l)
@@ -594,11 +618,21 @@ s_retry(jobq_engine_t *self,
         s_reply_error(self, peer, peer_len, m->rid, JOBQ_ESTATE, why, false);
         return;
     }
+    //  Attempt numbers never go back: they fence the leases, and a worker
+    //  may still be stopping an attempt of this job. The job gets a fresh
+    //  run of `budget` attempts, numbered on from the last one.
+    uint32_t budget = j.budget ? j.budget : j.max_attempts;
+    if (j.attempts > UINT32_MAX - budget) {
+        s_reply_error(self, peer, peer_len, m->rid, JOBQ_ESTATE,
+                      "job has used up its attempt numbers", false);
+        return;
+    }
     jobq_jobdata_t n = j;
     n.status = JOBQ_PENDING;
     n.queue = JOBQ_QUEUE_READY;
     n.run_at = self->wall;
-    n.attempts = 0;
+    n.max_attempts = j.attempts + budget;
+    n.budget = budget;
     n.progress = 0;
     n.completed_at = 0;
     n.output.len = 0;
@@ -613,11 +647,20 @@ typedef struct {
     uint32_t n;           //  items written
 } s_list_t;
 
+//  Room for the jobs of one LIST reply: a frame, less the reply's own
+//  fields and headroom.
+#define S_LIST_BYTES (JOBQ_MAX_FRAME_BYTES - 4096)
+
 static int
 s_list_visit(void *arg, const jobq_jobdata_t *j)
 {
     s_list_t *l = arg;
+    size_t before = l->w->len;
     jobq_msg_write_job(l->w, j, 0);
+    if (l->w->len > S_LIST_BYTES && l->n > 0) {
+        l->w->len = before;  //  a full page: this job starts the next one
+        return 1;
+    }
     l->n++;
     return 0;
 }
@@ -904,14 +947,21 @@ s_release(jobq_engine_t *self, jobq_lease_t *l)
     jobq_leases_remove(self->leases, l->id);
 }
 
+//  Tell w to stop attempt (id, attempt): durable when this turn ends the
+//  attempt (a timeout), so that a turn that fails to commit sends nothing.
 static void
-s_tell_drop(jobq_engine_t *self, s_worker_t *w, uint64_t id, uint32_t attempt)
+s_tell_drop(jobq_engine_t *self,
+            s_worker_t *w,
+            uint64_t id,
+            uint32_t attempt,
+            bool durable)
 {
     jobq_msg_t c = {.cmd = JOBQ_CMD_CANCEL_JOB};
     c.u.cancel_job.id = id;
     c.u.cancel_job.attempt = attempt;
-    s_to_worker(self, w, &c);
-    self->stats.stale++;
+    s_to_worker(self, w, &c, durable);
+    if (!durable)
+        self->stats.stale++;
 }
 
 //  The running job of lease l, if the store still has it running under
@@ -932,7 +982,8 @@ s_progress(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
     jobq_jobdata_t j;
     if (!l || !s_lease_job(self, l, &j)) {
         if (!l || !l->cancel_sent)
-            s_tell_drop(self, w, m->u.progress.id, m->u.progress.attempt);
+            s_tell_drop(self, w, m->u.progress.id, m->u.progress.attempt,
+                        false);
         if (l)
             l->cancel_sent = 1;
         return;
@@ -1098,11 +1149,25 @@ jobq_engine_subscribed(jobq_engine_t *self, const uint8_t *topic, size_t len)
     size_t shop_len = len - JOBQ_ID_LEN - 1;
     if (j.shop.len != shop_len || memcmp(j.shop.ptr, topic, shop_len) != 0)
         return;
+    //  Durable like every event: if the turn fails to commit, the state it
+    //  read may be rolled back, and the watcher asks again after silence.
     s_event(self, &j);
-    self->actions[self->nactions - 1].durable = false;
 }
 
 //  --- timers and dispatch ----------------------------------------------------
+
+//  A queued job whose record cannot be read (corrupt, a newer version, or
+//  gone): take it out of the queue so the jobs behind it still run. The
+//  record stays, for STATUS to report and an operator to inspect.
+static void
+s_unreadable(jobq_engine_t *self, const jobq_jobdata_t *k, int why)
+{
+    (void) why;
+    self->stats.unreadable++;
+    int rc = jobq_store_unqueue(self->store, k);
+    if (rc != JOBQ_OK && !self->broken)
+        self->broken = rc;
+}
 
 //  Attempt of lease l is over without word from its worker.
 static void
@@ -1177,7 +1242,7 @@ s_liveness(jobq_engine_t *self)
                          (unsigned long long) j.timeout_ms);
                 jobq_str_t e = {why, strlen(why)};
                 if (l->worker)
-                    s_tell_drop(self, l->worker, l->id, l->attempt);
+                    s_tell_drop(self, l->worker, l->id, l->attempt, true);
                 l->cancel_sent = 1;
                 l->ended = 1;
                 s_attempt_failed(self, &j, e, false);
@@ -1222,8 +1287,13 @@ s_timers(jobq_engine_t *self)
                 break;
             }
             jobq_jobdata_t j;
-            if (jobq_store_get(self->store, id, &j) != JOBQ_OK)
-                break;
+            int rc = jobq_store_get(self->store, id, &j);
+            if (rc != JOBQ_OK) {
+                jobq_jobdata_t k = {.id = id, .run_at = run_at};
+                k.queue = JOBQ_QUEUE_DELAYED;
+                s_unreadable(self, &k, rc);
+                continue;
+            }
             jobq_jobdata_t n = j;
             n.queue = JOBQ_QUEUE_READY;
             s_put(self, &j, &n);  //  no event: still pending
@@ -1236,7 +1306,7 @@ s_timers(jobq_engine_t *self)
         jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
         for (s_worker_t *w = zhashx_first(self->workers); w;
              w = zhashx_next(self->workers))
-            s_to_worker(self, w, &hb);
+            s_to_worker(self, w, &hb, false);
     }
 }
 
@@ -1246,6 +1316,7 @@ s_dispatch_one(jobq_engine_t *self, s_worker_t *w)
 {
     uint64_t best_id = 0;
     int32_t best_prio = 0;
+    uint32_t best_type = 0;
     for (uint32_t i = 0; i < w->ntypes; i++) {
         jobq_str_t t = {w->types[i], strlen(w->types[i])};
         uint64_t id;
@@ -1256,11 +1327,27 @@ s_dispatch_one(jobq_engine_t *self, s_worker_t *w)
             (prio == best_prio && id < best_id)) {
             best_id = id;
             best_prio = prio;
+            best_type = i;
         }
     }
-    jobq_jobdata_t j;
-    if (!best_id || jobq_store_get(self->store, best_id, &j) != JOBQ_OK)
+    if (!best_id)
         return false;
+    jobq_jobdata_t j;
+    int rc = jobq_store_get(self->store, best_id, &j);
+    if (rc != JOBQ_OK) {
+        jobq_jobdata_t k = {.id = best_id, .priority = best_prio};
+        k.queue = JOBQ_QUEUE_READY;
+        k.type.ptr = w->types[best_type];
+        k.type.len = strlen(w->types[best_type]);
+        s_unreadable(self, &k, rc);
+        return !self->broken;  //  try the next one
+    }
+    //  An earlier attempt may still hold a lease: cancelled, then retried
+    //  before its worker said it stopped. One lease per job: that attempt
+    //  is over, and its late words are fenced off by the attempt number.
+    jobq_lease_t *old = jobq_leases_get(self->leases, j.id);
+    if (old)
+        s_release(self, old);
     jobq_lease_t *l = jobq_leases_add(self->leases, j.id);
     if (!l)
         return false;
@@ -1289,7 +1376,7 @@ s_dispatch_one(jobq_engine_t *self, s_worker_t *w)
     jm.u.dispatch.shop = n.shop;
     jm.u.dispatch.input = n.input;
     jm.u.dispatch.timeout_ms = n.timeout_ms;
-    s_to_worker(self, w, &jm);
+    s_to_worker(self, w, &jm, true);
     s_changed(self, &n);
     s_put(self, &j, &n);
     self->stats.dispatched++;
@@ -1415,6 +1502,17 @@ s_rollback(jobq_engine_t *self)
     if (jobq_store_begin(self->store) == JOBQ_OK) {
         jobq_store_scan_status(self->store, JOBQ_RUNNING, s_recover_visit,
                                self);
+        //  A lease the turn ended (cancel, timeout) whose end was not saved
+        //  is live again; its CANCEL_JOB, durable, was never sent.
+        size_t pos = 0;
+        for (jobq_lease_t *l; (l = jobq_leases_next(self->leases, &pos));) {
+            jobq_jobdata_t j;
+            if (l->ended && jobq_store_get(self->store, l->id, &j) == JOBQ_OK &&
+                j.status == JOBQ_RUNNING && j.attempts == l->attempt) {
+                l->ended = 0;
+                l->cancel_sent = 0;
+            }
+        }
         jobq_store_abort(self->store);
     }
     self->need_dispatch = true;

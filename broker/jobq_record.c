@@ -1,17 +1,19 @@
-/*  jobq_record.c: job record encoding, version 1.
+/*  jobq_record.c: job record encoding, version 2 (reads 1 and 2).
 
     Layout: u8 version, u8 status, u8 queue, u8 progress, u32 attempts,
     u32 max_attempts, u32 version, i32 priority, u64 id, run_at, timeout_ms,
-    created_at, updated_at, started_at, completed_at, lease_until, seq; then
-    nine u32-length-prefixed fields: type, shop, message, error, key, worker,
-    input, output, errors; then u32 CRC-32 (zlib) of everything before it.
+    created_at, updated_at, started_at, completed_at, lease_until, seq;
+    (version 2 only) u32 budget; then nine u32-length-prefixed fields: type,
+    shop, message, error, key, worker, input, output, errors; then u32
+    CRC-32 (zlib) of everything before it. All integers little-endian.
 */
 #include "jobq_record.h"
 
 #include <string.h>
 #include <zlib.h>
 
-#define S_FIXED (4 + 4 * 4 + 9 * 8)
+#define S_FIXED1 (4 + 4 * 4 + 9 * 8)  //  fixed part, version 1
+#define S_FIXED  (S_FIXED1 + 4)        //  version 2 adds budget
 #define S_NVAR  9
 
 static void
@@ -77,6 +79,7 @@ jobq_record_encode(const jobq_jobdata_t *j, uint8_t *out)
                                j->completed_at, j->lease_until, j->seq};
     for (int i = 0; i < 9; i++)
         s_put(&p, fixed[i], 8);
+    s_put(&p, j->budget, 4);
     const void *ptr[S_NVAR];
     size_t len[S_NVAR];
     s_vars(j, ptr, len);
@@ -95,10 +98,13 @@ int
 jobq_record_decode(const uint8_t *buf, size_t len, jobq_jobdata_t *j)
 {
     memset(j, 0, sizeof *j);
-    if (len < S_FIXED + 4 * S_NVAR + 4)
+    if (len < 1)
         return JOBQ_ECORRUPT;
-    if (buf[0] != JOBQ_RECORD_VERSION)
+    if (buf[0] != 1 && buf[0] != 2)
         return JOBQ_EVERSION;
+    size_t fixed_len = buf[0] == 1 ? S_FIXED1 : S_FIXED;
+    if (len < fixed_len + 4 * S_NVAR + 4)
+        return JOBQ_ECORRUPT;
     const uint8_t *c = buf + len - 4;
     uint32_t want = (uint32_t) s_get(&c, 4);
     if ((uint32_t) crc32(0L, buf, (uInt) (len - 4)) != want)
@@ -117,6 +123,8 @@ jobq_record_decode(const uint8_t *buf, size_t len, jobq_jobdata_t *j)
                           &j->completed_at, &j->lease_until, &j->seq};
     for (int i = 0; i < 9; i++)
         *fixed[i] = s_get(&p, 8);
+    //  Version 1 had no budget: every run got max_attempts.
+    j->budget = buf[0] == 1 ? j->max_attempts : (uint32_t) s_get(&p, 4);
     if (j->status < 0 || j->status >= JOBQ_STATUS_COUNT_ || j->queue > 2)
         return JOBQ_ECORRUPT;
     const uint8_t *vp[S_NVAR];

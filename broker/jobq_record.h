@@ -11,7 +11,7 @@
 
 #include "jobq_msg.h"
 
-#define JOBQ_RECORD_VERSION 1  //  bump on any layout change; keep old readers
+#define JOBQ_RECORD_VERSION 2  //  bump on any layout change; keep old readers
 
 //  Bytes needed to encode j.
 size_t jobq_record_size(const jobq_jobdata_t *j);

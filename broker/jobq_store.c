@@ -100,6 +100,12 @@ jobq_store_delayed_first(jobq_store_t *self, uint64_t *run_at, uint64_t *id)
 }
 
 int
+jobq_store_unqueue(jobq_store_t *self, const jobq_jobdata_t *job)
+{
+    return self->ops->unqueue(self->impl, job);
+}
+
+int
 jobq_store_query(jobq_store_t *self,
                  const jobq_store_query_t *q,
                  jobq_store_visit_fn *fn,

@@ -57,6 +57,7 @@ typedef struct {
                        uint64_t *id,
                        int32_t *priority);
     int (*delayed_first)(void *impl, uint64_t *run_at, uint64_t *id);
+    int (*unqueue)(void *impl, const jobq_jobdata_t *job);
     int (*query)(void *impl,
                  const jobq_store_query_t *q,
                  jobq_store_visit_fn *fn,
@@ -125,7 +126,14 @@ int jobq_store_ready_first(jobq_store_t *self,
 int
 jobq_store_delayed_first(jobq_store_t *self, uint64_t *run_at, uint64_t *id);
 
-//  Run a LIST query, calling fn for each match. *next gets the cursor for
+//  Remove the ready or delayed index entry that job's queue, id, type,
+//  priority and run_at name, and nothing else: for an entry whose record
+//  cannot be read, so that it stops blocking the jobs behind it.
+int jobq_store_unqueue(jobq_store_t *self, const jobq_jobdata_t *job);
+
+//  Run a LIST query, calling fn for each match; records that cannot be
+//  decoded are passed over. When fn returns nonzero the scan stops and that
+//  job is not counted: the cursor resumes with it. *next gets the cursor for
 //  the following page, 0 when the scan reached the end.
 int jobq_store_query(jobq_store_t *self,
                      const jobq_store_query_t *q,

@@ -303,7 +303,7 @@ s_del_key(s_lmdb_t *self, int db, const uint8_t *k, size_t klen)
     return rc == MDB_NOTFOUND ? JOBQ_OK : s_err(rc);
 }
 
-static void
+static int
 s_count(s_lmdb_t *self, jobq_str_t type, int status, int64_t delta)
 {
     for (int i = 0; i < self->ndirty; i++) {
@@ -311,18 +311,22 @@ s_count(s_lmdb_t *self, jobq_str_t type, int status, int64_t delta)
         if (d->status == status && d->type_len == type.len &&
             memcmp(d->type, type.ptr, type.len) == 0) {
             d->delta += delta;
-            return;
+            return JOBQ_OK;
         }
     }
     if (self->ndirty == S_MAX_DIRTY) {
         //  Full: fold into the database now rather than grow without bound.
-        s_flush_counts(self);
+        //  If that fails the transaction is lost anyway; say so.
+        int rc = s_flush_counts(self);
+        if (rc)
+            return rc;
     }
     s_dirty_t *d = &self->dirty[self->ndirty++];
     memcpy(d->type, type.ptr, type.len);
     d->type_len = type.len;
     d->status = status;
     d->delta = delta;
+    return JOBQ_OK;
 }
 
 static size_t
@@ -424,9 +428,10 @@ s_put(void *impl, const jobq_jobdata_t *old, const jobq_jobdata_t *job)
             return rc;
         if ((rc = s_put_key(self, S_STATUS, ns, nsl, "", 0, 0)))
             return rc;
-        if (old)
-            s_count(self, type, old_status, -1);
-        s_count(self, type, job->status, +1);
+        if (old && (rc = s_count(self, type, old_status, -1)))
+            return rc;
+        if ((rc = s_count(self, type, job->status, +1)))
+            return rc;
     }
     if (ksl && (rc = s_put_key(self, S_SHOP, ks, ksl, "", 0, 0)))
         return rc;
@@ -478,6 +483,18 @@ s_delayed_first(void *impl, uint64_t *run_at, uint64_t *id)
     }
     mdb_cursor_close(cur);
     return rc == 0 ? JOBQ_OK : s_err(rc);
+}
+
+static int
+s_unqueue(void *impl, const jobq_jobdata_t *job)
+{
+    s_lmdb_t *self = impl;
+    uint8_t k[S_KEY_MAX];
+    if (job->queue == JOBQ_QUEUE_READY)
+        return s_del_key(self, S_READY, k, s_key_ready(k, job));
+    if (job->queue == JOBQ_QUEUE_DELAYED)
+        return s_del_key(self, S_DELAYED, k, s_key_delayed(k, job));
+    return JOBQ_EINVAL;
 }
 
 static bool
@@ -546,10 +563,15 @@ s_query(void *impl,
                       ? jobq_record_decode(val.mv_data, val.mv_size, &j)
                       : s_get(self, id, &j);
         if (drc == JOBQ_OK && s_match(q, &j)) {
-            matched++;
-            if (fn(arg, &j))
+            if (fn(arg, &j)) {
+                *next = id + 1;  //  not taken: the next page starts with it
                 break;
-        } else if (drc != JOBQ_OK && drc != JOBQ_ENOTFOUND) {
+            }
+            matched++;
+        } else if (drc != JOBQ_OK && drc != JOBQ_ENOTFOUND &&
+                   drc != JOBQ_ECORRUPT && drc != JOBQ_EVERSION) {
+            //  An unreadable record is passed over: one bad job must not
+            //  hide every job behind it. Storage errors end the scan.
             out = drc;
             break;
         }
@@ -738,6 +760,7 @@ const jobq_store_ops_t jobq_store_lmdb_ops = {
     .put = s_put,
     .ready_first = s_ready_first,
     .delayed_first = s_delayed_first,
+    .unqueue = s_unqueue,
     .query = s_query,
     .scan_status = s_scan_status,
     .idem_get = s_idem_get,

@@ -2,7 +2,7 @@
 
     The CLI takes job input as JSON and shows jobs, outputs and stats as
     JSON; the wire speaks msgpack. Nesting is bounded both ways (by
-    JOBQ_MAX_DEPTH), so neither a deep JSON document nor a deep msgpack
+    the protocol's depth limits), so neither a deep JSON document nor a deep msgpack
     value can exhaust the stack: the recursion below is at most that deep.
 */
 #ifndef JOBQ_JSON_H_INCLUDED
@@ -15,9 +15,8 @@
 #include "jobq/jobq_mp.h"
 
 //  Deepest JSON accepted by jobq_json_to_mp, the outermost object counting
-//  1. An ENQUEUE body holds its input one level down, and the body may be
-//  JOBQ_MAX_DEPTH deep, so an input may be one less.
-#define JOBQ_JSON_MAX_DEPTH (JOBQ_MAX_DEPTH - 1)
+//  1: what the protocol allows an input map (JOBQ_MAX_MAP_DEPTH).
+#define JOBQ_JSON_MAX_DEPTH JOBQ_MAX_MAP_DEPTH
 
 //  Parse text, which must be one JSON object (a job's input), and append it
 //  to w as one msgpack map. Returns JOBQ_OK; JOBQ_EINVAL if text is not JSON

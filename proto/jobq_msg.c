@@ -97,6 +97,11 @@ s_map(s_dec_t *d, const char *name, size_t max, jobq_bytes_t *out)
     if (out->len > max)
         return s_fail(d, JOBQ_ETOOBIG, "field '%s': larger than %zu bytes",
                       name, max);
+    if (jobq_mp_check(out->ptr, out->len, &jobq_proto_map_limits, NULL) !=
+        JOBQ_OK)
+        return s_fail(d, JOBQ_ETOOBIG,
+                      "field '%s': nested deeper than %d levels", name,
+                      JOBQ_MAX_MAP_DEPTH);
     return JOBQ_OK;
 }
 
@@ -491,7 +496,10 @@ jobq_msg_decode(int cmd,
     if (c == ncmds)
         return s_fail(d, JOBQ_ECOMMAND, "unknown command 0x%02x", cmd & 0xff);
     const char *bad;
-    int rc = jobq_mp_check(body, len, &jobq_proto_limits, &bad);
+    int rc = jobq_mp_check(body, len,
+                           cmd == JOBQ_CMD_REPLY ? &jobq_proto_reply_limits
+                                                 : &jobq_proto_limits,
+                           &bad);
     if (rc != JOBQ_OK)
         return s_fail(d, rc, "body: %s", bad);
     jobq_mp_reader_init(&d->r, body, len);

@@ -28,7 +28,8 @@ typedef struct {
     int status;             //  jobq_status_t
     uint32_t progress;      //  0..100 percent
     uint32_t attempts;      //  attempts started so far
-    uint32_t max_attempts;  //  attempts allowed
+    uint32_t max_attempts;  //  highest attempt number that may start
+    uint32_t budget;        //  attempts each run gets (storage only)
     uint32_t version;       //  changes to this job so far, from 1
     int32_t priority;       //  higher runs first
     uint64_t run_at;        //  ms since epoch; not before this

@@ -10,6 +10,24 @@ const jobq_mp_limits_t jobq_proto_limits = {
     .max_str = JOBQ_MAX_OUTPUT_BYTES,
 };
 
+//  A job map in a reply carries a job's input and its output, each of which
+//  stayed within the element limit on its own.
+const jobq_mp_limits_t jobq_proto_reply_limits = {
+    .max_depth = JOBQ_MAX_DEPTH,
+    .max_container = JOBQ_MAX_CONTAINER,
+    .max_elements = 2 * JOBQ_MAX_ELEMENTS + 1024,
+    .max_str = JOBQ_MAX_OUTPUT_BYTES,
+};
+
+//  An input or output map, measured on its own (the map counts 1): two
+//  levels less than a body, so that inside a reply's job map it still fits.
+const jobq_mp_limits_t jobq_proto_map_limits = {
+    .max_depth = JOBQ_MAX_MAP_DEPTH,
+    .max_container = JOBQ_MAX_CONTAINER,
+    .max_elements = JOBQ_MAX_ELEMENTS,
+    .max_str = JOBQ_MAX_OUTPUT_BYTES,
+};
+
 const char *
 jobq_cmd_name(int cmd)
 {

@@ -51,6 +51,10 @@ int jobq_err_from_wire_code(const char *code, size_t len);
 
 //  Limits used to check every body from the network.
 extern const jobq_mp_limits_t jobq_proto_limits;
+//  The same for a REPLY, whose job map may carry both input and output.
+extern const jobq_mp_limits_t jobq_proto_reply_limits;
+//  What an input or output map may hold, measured from the map itself.
+extern const jobq_mp_limits_t jobq_proto_map_limits;
 
 //  Event topics are "<shop_id>/<job id>": a subscriber takes everything
 //  (""), one shop ("<shop>/") or one job ("<shop>/<id>") by prefix.

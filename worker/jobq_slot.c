@@ -329,10 +329,11 @@ s_run(zsock_t *pipe, const jobq_slot_args_t *args, zmsg_t *m)
         jobq_mp_reader_init(&r, job.out.data, job.out.len);
         if (jobq_mp_writer_error(&job.out) != JOBQ_OK)
             why = "processor output too large";
-        else if (jobq_mp_check(job.out.data, job.out.len, &jobq_proto_limits,
-                               &bad) != JOBQ_OK ||
+        else if (jobq_mp_check(job.out.data, job.out.len,
+                               &jobq_proto_map_limits, &bad) != JOBQ_OK ||
                  jobq_mp_peek(&r) != JOBQ_MP_MAP)
-            why = "processor output is not one valid msgpack map";
+            why = "processor output is not one valid msgpack map within "
+                  "the protocol's limits";
         if (why) {
             ok = false;
             jobq_job_fail(&job, true, "%s", why);

@@ -4,6 +4,7 @@
 #include "jobq_test.h"
 #include "jobq_engine.h"
 
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -556,7 +557,9 @@ test_engine_retry_command_restarts_a_failed_job(void **state)
     uint32_t attempt;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     assert_int_equal(id, a);
-    assert_int_equal(attempt, 1);
+    //  Attempt numbers go on; the job has a fresh run of one attempt.
+    assert_int_equal(attempt, 2);
+    assert_int_equal(s_get(fx, a).max_attempts, 2);
     //  A running job cannot be retried.
     s_begin(fx);
     s_client(fx, &m);
@@ -830,6 +833,304 @@ test_engine_draining_refuses_new_jobs(void **state)
     assert_non_null(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0));
 }
 
+
+static void
+s_cancel(s_fx_t *fx, uint64_t id, int want_rc)
+{
+    jobq_msg_t m = {.cmd = JOBQ_CMD_CANCEL};
+    m.u.job.id = id;
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), want_rc);
+}
+
+static void
+s_retry(s_fx_t *fx, uint64_t id)
+{
+    jobq_msg_t m = {.cmd = JOBQ_CMD_RETRY};
+    m.u.job.id = id;
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_non_null(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0));
+}
+
+//  Cancelled while running, retried before the worker stopped, and run
+//  again on the same worker: the new run is attempt 2, the stopping
+//  attempt 1 cannot touch it, and there is one lease, not two.
+static void
+test_engine_retry_while_the_cancelled_attempt_stops(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 1);
+    s_ready(fx, "w1", "noop", 2);
+    s_cancel(fx, a, JOBQ_OK);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_CANCEL_JOB, "w1"),
+                     1);
+    s_retry(fx, a);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, a);
+    assert_int_equal(attempt, 2);
+    //  Attempt 1 says it stopped, and reports progress late: fenced.
+    s_result(fx, "w1", JOBQ_CMD_FAIL, a, 1, false);
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
+    jobq_jobdata_t j = s_get(fx, a);
+    assert_int_equal(j.status, JOBQ_RUNNING);
+    assert_int_equal(j.attempts, 2);
+    //  One more job fits: w1 holds one lease now, not two.
+    uint64_t b = s_enqueue(fx, "noop", 0, 0, 1);
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, b);
+    //  Attempt 2 fails: its run had one attempt, so it fails for good.
+    s_result(fx, "w1", JOBQ_CMD_FAIL, a, 2, false);
+    j = s_get(fx, a);
+    assert_int_equal(j.status, JOBQ_FAILED);
+    assert_int_equal(j.attempts, 2);
+}
+
+//  A cancel of a running job whose turn fails to commit sends no
+//  CANCEL_JOB, and the attempt goes on as if nothing happened.
+static void
+test_engine_failed_commit_of_a_cancel_keeps_the_job_running(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    jobq_msg_t m = {.cmd = JOBQ_CMD_CANCEL};
+    m.u.job.id = a;
+    s_begin(fx);
+    s_client(fx, &m);
+    jobq_store_fail_next_commit(fx->store, JOBQ_ESTORAGE);
+    assert_int_equal(s_end(fx), JOBQ_ESTORAGE);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_CANCEL_JOB, NULL),
+                     0);
+    assert_non_null(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0));
+    assert_int_equal(s_get(fx, a).status, JOBQ_RUNNING);
+    //  Progress is still taken, and the result completes the job.
+    s_result(fx, "w1", JOBQ_CMD_PROGRESS, a, 1, false);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_CANCEL_JOB, NULL),
+                     0);
+    assert_int_equal(s_get(fx, a).progress, 50);
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
+    assert_int_equal(s_get(fx, a).status, JOBQ_COMPLETED);
+}
+
+//  The errors of every attempt are kept, but no more than the newest
+//  JOBQ_MAX_ATTEMPTS: RETRY can add attempts without end.
+static void
+test_engine_kept_errors_are_bounded(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 1);
+    s_ready(fx, "w1", "noop", 1);
+    uint32_t last = 0;
+    for (uint32_t k = 1; k <= JOBQ_MAX_ATTEMPTS + 5; k++) {
+        uint64_t id;
+        uint32_t attempt;
+        assert_true(s_job_for(fx, "w1", &id, &attempt));
+        assert_int_equal(attempt, k);
+        s_result(fx, "w1", JOBQ_CMD_FAIL, a, k, false);
+        s_retry(fx, a);
+        last = attempt;
+    }
+    jobq_jobdata_t j;
+    assert_int_equal(jobq_store_begin(fx->store), JOBQ_OK);
+    assert_int_equal(jobq_store_get(fx->store, a, &j), JOBQ_OK);
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, j.errors.ptr, j.errors.len);
+    uint32_t n;
+    assert_int_equal(jobq_mp_read_array(&r, &n), JOBQ_OK);
+    assert_int_equal(n, JOBQ_MAX_ATTEMPTS);
+    //  The oldest were dropped: the first kept is attempt 6.
+    jobq_bytes_t first, v;
+    assert_int_equal(jobq_mp_skip(&r, &first), JOBQ_OK);
+    assert_int_equal(jobq_mp_map_find(first, "attempt", &v), JOBQ_OK);
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    uint64_t att;
+    assert_int_equal(jobq_mp_read_uint(&r, &att), JOBQ_OK);
+    assert_int_equal(att, last - JOBQ_MAX_ATTEMPTS + 1);
+    jobq_store_abort(fx->store);
+}
+
+//  Damage the stored record of job id (close the store, flip a byte of it
+//  with LMDB itself, open again).
+static void
+s_damage(s_fx_t *fx, uint64_t id)
+{
+    s_close(fx);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, fx->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "jobs", 0, &dbi), 0);
+    uint8_t k[8];
+    for (int i = 0; i < 8; i++)
+        k[i] = (uint8_t) (id >> (56 - 8 * i));
+    MDB_val key = {8, k}, val;
+    assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
+    uint8_t *copy = malloc(val.mv_size);
+    memcpy(copy, val.mv_data, val.mv_size);
+    copy[val.mv_size / 2] ^= 0x40;
+    MDB_val nv = {val.mv_size, copy};
+    assert_int_equal(mdb_put(txn, dbi, &key, &nv, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    free(copy);
+    s_open(fx);
+}
+
+//  A queued job whose record cannot be read is taken out of its queue,
+//  and the jobs behind it, ready or delayed, still run.
+static void
+test_engine_unreadable_queued_job_does_not_block_the_queue(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t bad = s_enqueue(fx, "noop", 5, 0, 3);
+    uint64_t good = s_enqueue(fx, "noop", 0, 0, 3);
+    uint64_t dbad = s_enqueue(fx, "noop", 0, 1000, 3);
+    uint64_t dgood = s_enqueue(fx, "noop", 0, 2000, 3);
+    s_damage(fx, bad);
+    s_damage(fx, dbad);
+    s_ready(fx, "w1", "noop", 4);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, good);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, "w1"), 1);
+    s_advance(fx, 2500);
+    s_idle(fx);
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, dgood);
+    jobq_engine_stats_t st;
+    jobq_engine_get_stats(fx->engine, &st);
+    assert_int_equal(st.unreadable, 2);
+    //  STATUS of the damaged job says why.
+    jobq_msg_t m = {.cmd = JOBQ_CMD_STATUS};
+    m.u.job.id = bad;
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0);
+    assert_non_null(o);
+    jobq_bytes_t b = {o->body, o->len}, v;
+    assert_int_equal(jobq_mp_map_find(b, "code", &v), JOBQ_OK);
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    jobq_str_t code;
+    assert_int_equal(jobq_mp_read_str(&r, &code), JOBQ_OK);
+    assert_true(code.len == 8 && memcmp(code.ptr, "internal", 8) == 0);
+}
+
+typedef struct {
+    uint64_t id[1024];  //  ids seen
+    size_t n;           //  entries used
+} s_ids_t;
+
+static int
+s_collect(void *arg, const jobq_jobdata_t *j)
+{
+    s_ids_t *ids = arg;
+    if (ids->n < sizeof ids->id / sizeof ids->id[0])
+        ids->id[ids->n++] = j->id;
+    return 0;
+}
+
+//  A LIST page never outgrows one frame: large jobs make a shorter page,
+//  and its cursor starts the next page with the first job left out.
+static void
+test_engine_list_page_fits_in_a_frame(void **state)
+{
+    s_fx_t *fx = *state;
+    enum { N = 600 };
+    static char big[JOBQ_MAX_ERROR_LEN];
+    memset(big, 'e', sizeof big);
+    jobq_msg_t m;
+    s_begin(fx);
+    for (int i = 0; i < N; i++) {
+        s_enqueue_msg(&m, "noop", 0, 0, 1, NULL);
+        s_client(fx, &m);
+    }
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    jobq_msg_t rd;
+    memset(&rd, 0, sizeof rd);
+    rd.cmd = JOBQ_CMD_READY;
+    rd.u.ready.types[0] = S("noop");
+    rd.u.ready.ntypes = 1;
+    rd.u.ready.capacity = JOBQ_MAX_CAPACITY;
+    s_begin(fx);
+    s_worker(fx, "w1", &rd);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    while (s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, "w1") > 0)
+        s_idle(fx);
+    //  Every job fails for good with the longest error there is.
+    s_ids_t ids = {.n = 0};
+    assert_int_equal(jobq_store_begin(fx->store), JOBQ_OK);
+    assert_int_equal(
+        jobq_store_scan_status(fx->store, JOBQ_RUNNING, s_collect, &ids),
+        JOBQ_OK);
+    jobq_store_abort(fx->store);
+    assert_int_equal(ids.n, N);
+    s_begin(fx);
+    for (int i = 0; i < N; i++) {
+        jobq_msg_t f;
+        memset(&f, 0, sizeof f);
+        f.cmd = JOBQ_CMD_FAIL;
+        f.u.fail.id = ids.id[i];
+        f.u.fail.attempt = 1;
+        f.u.fail.error = (jobq_str_t){big, sizeof big};
+        f.u.fail.permanent = true;
+        s_worker(fx, "w1", &f);
+    }
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    //  Page through them all.
+    uint64_t cursor = 0, seen = 0;
+    int pages = 0;
+    do {
+        jobq_msg_t lm = {.cmd = JOBQ_CMD_LIST};
+        lm.u.list.status = JOBQ_FAILED;
+        lm.u.list.limit = JOBQ_MAX_LIST;
+        lm.u.list.cursor = cursor;
+        s_begin(fx);
+        s_client(fx, &lm);
+        assert_int_equal(s_end(fx), JOBQ_OK);
+        jobq_action_t act;
+        assert_int_equal(jobq_engine_action_count(fx->engine), 1);
+        jobq_engine_action(fx->engine, 0, &act);
+        assert_int_equal(act.cmd, JOBQ_CMD_REPLY);
+        assert_true(act.body_len <= JOBQ_MAX_FRAME_BYTES);
+        jobq_msg_t rep;
+        jobq_msg_why_t why;
+        assert_int_equal(
+            jobq_msg_decode(JOBQ_CMD_REPLY, act.body, act.body_len, &rep, &why),
+            JOBQ_OK);
+        jobq_bytes_t b = {act.body, act.body_len}, v;
+        assert_int_equal(jobq_mp_map_find(b, "jobs", &v), JOBQ_OK);
+        jobq_mp_reader_t r;
+        jobq_mp_reader_init(&r, v.ptr, v.len);
+        uint32_t n;
+        assert_int_equal(jobq_mp_read_array(&r, &n), JOBQ_OK);
+        assert_true(n > 0 && n < N);
+        seen += n;
+        pages++;
+        assert_int_equal(jobq_mp_map_find(b, "next", &v), JOBQ_OK);
+        jobq_mp_reader_init(&r, v.ptr, v.len);
+        jobq_str_t next;
+        cursor = 0;
+        if (!jobq_mp_read_nil(&r)) {
+            assert_int_equal(jobq_mp_read_str(&r, &next), JOBQ_OK);
+            assert_int_equal(jobq_id_parse(next.ptr, next.len, &cursor),
+                             JOBQ_OK);
+        }
+    } while (cursor && pages < 10);
+    assert_int_equal(seen, N);
+    assert_true(pages >= 2);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
 
 int
@@ -857,6 +1158,11 @@ main(void)
         T(test_engine_restart_requeues_jobs_of_a_worker_that_never_returns),
         T(test_engine_unknown_job_and_bad_request_get_errors),
         T(test_engine_draining_refuses_new_jobs),
+        T(test_engine_retry_while_the_cancelled_attempt_stops),
+        T(test_engine_failed_commit_of_a_cancel_keeps_the_job_running),
+        T(test_engine_kept_errors_are_bounded),
+        T(test_engine_unreadable_queued_job_does_not_block_the_queue),
+        T(test_engine_list_page_fits_in_a_frame),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

@@ -434,15 +434,16 @@ s_nested_input(char *b, int levels)
     return n;
 }
 
-//  docs/PROTOCOL.md section 5: nesting up to 16 containers, the body map
-//  counting 1, is allowed: an input of 15 nested maps.
+//  docs/PROTOCOL.md section 5: an input map may nest JOBQ_MAX_MAP_DEPTH
+//  containers, itself counting 1, so that a reply's job map, two levels
+//  down, still fits in the body's JOBQ_MAX_DEPTH.
 static void
 test_msg_enqueue_accepts_input_nested_to_the_depth_limit(void **state)
 {
     (void) state;
     char deep[64], deeper[64];
-    size_t n = s_nested_input(deep, 15);
-    size_t n2 = s_nested_input(deeper, 16);  //  one level more
+    size_t n = s_nested_input(deep, JOBQ_MAX_MAP_DEPTH);
+    size_t n2 = s_nested_input(deeper, JOBQ_MAX_MAP_DEPTH + 1);
     jobq_mp_writer_t w;
     jobq_mp_writer_init(&w, 4096);
     jobq_msg_t m;
@@ -456,7 +457,8 @@ test_msg_enqueue_accepts_input_nested_to_the_depth_limit(void **state)
                        &why2);
     jobq_mp_writer_fini(&w);
     if (rc != JOBQ_OK)
-        fail_msg("15 nested maps in input: rc=%d why=%s", rc, why.text);
+        fail_msg("%d nested maps in input: rc=%d why=%s", JOBQ_MAX_MAP_DEPTH,
+                 rc, why.text);
     assert_int_equal(got, n);
     assert_int_equal(rc2, JOBQ_ETOOBIG);
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#define S_FIXED   92  //  bytes before the first length field
+#define S_FIXED   96  //  bytes before the first length field
 #define S_NVAR    9   //  length-prefixed fields
 #define S_MINIMUM (S_FIXED + 4 * S_NVAR + 4)
 
@@ -46,6 +46,7 @@ s_full(void)
     j.progress = 30;
     j.attempts = 2;
     j.max_attempts = 5;
+    j.budget = 3;
     j.version = 17;
     j.priority = -1000;
     j.run_at = 1795881600000ull;
@@ -154,6 +155,7 @@ s_assert_same(const jobq_jobdata_t *d, const jobq_jobdata_t *j)
     assert_int_equal(d->progress, j->progress);
     assert_int_equal(d->attempts, j->attempts);
     assert_int_equal(d->max_attempts, j->max_attempts);
+    assert_int_equal(d->budget, j->budget);
     assert_int_equal(d->version, j->version);
     assert_int_equal(d->priority, j->priority);
     assert_true(d->run_at == j->run_at);
@@ -310,9 +312,9 @@ test_record_follows_the_documented_layout(void **state)
     jobq_jobdata_t j = s_full();
     size_t len;
     uint8_t *b = s_encode(&j, &len);
-    //  docs/STORAGE.md, "The job record, version 1".
+    //  docs/STORAGE.md, "The job record, version 2".
     assert_int_equal(b[0], JOBQ_RECORD_VERSION);
-    assert_int_equal(JOBQ_RECORD_VERSION, 1);
+    assert_int_equal(JOBQ_RECORD_VERSION, 2);
     assert_int_equal(b[1], j.status);
     assert_int_equal(b[2], j.queue);
     assert_int_equal(b[3], j.progress);
@@ -325,6 +327,7 @@ test_record_follows_the_documented_layout(void **state)
                                j.completed_at, j.lease_until, j.seq};
     for (int i = 0; i < 9; i++)
         assert_true(s_le(b + 20 + 8 * i, 8) == fixed[i]);
+    assert_int_equal(s_le(b + 92, 4), j.budget);
     const void *ptr[S_NVAR] = {j.type.ptr,  j.shop.ptr,   j.message.ptr,
                                j.error.ptr, j.key.ptr,    j.worker.ptr,
                                j.input.ptr, j.output.ptr, j.errors.ptr};
@@ -382,7 +385,8 @@ test_record_detects_every_replaced_byte(void **state)
                 continue;
             b[i] = (uint8_t) v;
             int rc = jobq_record_decode(b, len, &d);
-            bool ok = rc == (i == 0 ? JOBQ_EVERSION : JOBQ_ECORRUPT);
+            //  Byte 0 set to another known version fails the CRC.
+            bool ok = rc == (i == 0 && v != 1 ? JOBQ_EVERSION : JOBQ_ECORRUPT);
             if (!ok)
                 fail_msg("byte %zu set to 0x%02x: rc=%d", i, v, rc);
         }
@@ -450,11 +454,95 @@ test_record_detects_appended_bytes(void **state)
     free(b);
 }
 
+//  The worked example of docs/STORAGE.md section 4, byte for byte.
+static const uint8_t s_doc_example[] = {
+    0x02, 0x01, 0x00, 0x28, 0x01, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
+    0x03, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x7b, 0xd6,
+    0x6d, 0x79, 0x9b, 0x01, 0x7b, 0xd6, 0x6d, 0x79, 0x9b, 0x01, 0x00, 0x00,
+    0xc0, 0x27, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x7b, 0xd6, 0x6d, 0x79,
+    0x9b, 0x01, 0x00, 0x00, 0xe3, 0xe6, 0x6d, 0x79, 0x9b, 0x01, 0x00, 0x00,
+    0x80, 0xd6, 0x6d, 0x79, 0x9b, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x7b, 0x21, 0x6e, 0x79, 0x9b, 0x01, 0x00, 0x00,
+    0x17, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
+    0x0e, 0x00, 0x00, 0x00, 0x73, 0x63, 0x72, 0x61, 0x70, 0x65, 0x5f, 0x72,
+    0x65, 0x76, 0x69, 0x65, 0x77, 0x73, 0x07, 0x00, 0x00, 0x00, 0x73, 0x68,
+    0x6f, 0x70, 0x2d, 0x34, 0x32, 0x0b, 0x00, 0x00, 0x00, 0x70, 0x61, 0x67,
+    0x65, 0x20, 0x32, 0x20, 0x6f, 0x66, 0x20, 0x33, 0x00, 0x00, 0x00, 0x00,
+    0x08, 0x00, 0x00, 0x00, 0x6f, 0x72, 0x64, 0x65, 0x72, 0x2d, 0x31, 0x37,
+    0x09, 0x00, 0x00, 0x00, 0x77, 0x6f, 0x72, 0x6b, 0x65, 0x72, 0x2d, 0x61,
+    0x31, 0x25, 0x00, 0x00, 0x00, 0x82, 0xa3, 0x75, 0x72, 0x6c, 0xb8, 0x68,
+    0x74, 0x74, 0x70, 0x73, 0x3a, 0x2f, 0x2f, 0x65, 0x78, 0x61, 0x6d, 0x70,
+    0x6c, 0x65, 0x2e, 0x63, 0x6f, 0x6d, 0x2f, 0x70, 0x2f, 0x31, 0x37, 0xa5,
+    0x70, 0x61, 0x67, 0x65, 0x73, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x29, 0xba, 0x94, 0xe3,
+};
+
 static void
-test_record_version_2_is_eversion(void **state)
+test_record_matches_the_documented_example(void **state)
 {
     (void) state;
-    static const uint8_t versions[] = {0, 2, 3, 0x81, 0xff};
+    static const uint8_t input[] = {
+        0x82, 0xa3, 'u', 'r', 'l',  0xb8, 'h', 't', 't', 'p', 's', ':', '/',
+        '/',  'e',  'x', 'a', 'm',  'p',  'l', 'e', '.', 'c', 'o', 'm', '/',
+        'p',  '/',  '1', '7', 0xa5, 'p',  'a', 'g', 'e', 's', 0x03};
+    jobq_jobdata_t j;
+    memset(&j, 0, sizeof j);
+    j.id = 0x019b796dd67b0000ull;
+    j.type = S("scrape_reviews");
+    j.shop = S("shop-42");
+    j.message = S("page 2 of 3");
+    j.key = S("order-17");
+    j.worker = S("worker-a1");
+    j.input = (jobq_bytes_t){input, sizeof input};
+    j.status = JOBQ_RUNNING;
+    j.queue = JOBQ_QUEUE_NONE;
+    j.progress = 40;
+    j.attempts = 1;
+    j.max_attempts = 3;
+    j.budget = 3;
+    j.version = 3;
+    j.priority = 5;
+    j.run_at = 0x019b796dd67bull;
+    j.timeout_ms = 600000;
+    j.created_at = 0x019b796dd67bull;
+    j.updated_at = 0x019b796de6e3ull;
+    j.started_at = 0x019b796dd680ull;
+    j.lease_until = 0x019b796e217bull;
+    j.seq = 1047;
+    size_t len;
+    uint8_t *b = s_encode(&j, &len);
+    assert_int_equal(len, sizeof s_doc_example);
+    assert_memory_equal(b, s_doc_example, len);
+    free(b);
+}
+
+//  A version 1 record (no budget) still reads, with the budget its
+//  max_attempts: jobs stored before version 2 keep working.
+static void
+test_record_version_1_still_reads(void **state)
+{
+    (void) state;
+    jobq_jobdata_t j = s_full(), d;
+    size_t len;
+    uint8_t *b = s_encode(&j, &len);
+    //  Version 1: the same bytes without the budget at 92..95.
+    memmove(b + 92, b + 96, len - 96);
+    len -= 4;
+    b[0] = 1;
+    s_recrc(b, len);
+    assert_int_equal(jobq_record_decode(b, len, &d), JOBQ_OK);
+    j.budget = j.max_attempts;
+    s_assert_same(&d, &j);
+    //  Too short for version 1 is corrupt, not misread.
+    assert_int_equal(jobq_record_decode(b, S_MINIMUM - 5, &d), JOBQ_ECORRUPT);
+    free(b);
+}
+
+static void
+test_record_unknown_version_is_eversion(void **state)
+{
+    (void) state;
+    static const uint8_t versions[] = {0, 3, 0x81, 0xff};
     jobq_jobdata_t j = s_full(), d;
     size_t len;
     uint8_t *b = s_encode(&j, &len);
@@ -602,7 +690,9 @@ main(void)
         cmocka_unit_test(
             test_record_detects_every_truncation_even_with_a_good_crc),
         cmocka_unit_test(test_record_detects_appended_bytes),
-        cmocka_unit_test(test_record_version_2_is_eversion),
+        cmocka_unit_test(test_record_version_1_still_reads),
+        cmocka_unit_test(test_record_matches_the_documented_example),
+        cmocka_unit_test(test_record_unknown_version_is_eversion),
         cmocka_unit_test(
             test_record_length_past_the_end_is_refused_even_with_a_good_crc),
         cmocka_unit_test(
