@@ -13,8 +13,8 @@
 #include <zlib.h>
 
 #define S_FIXED1 (4 + 4 * 4 + 9 * 8)  //  fixed part, version 1
-#define S_FIXED  (S_FIXED1 + 4)        //  version 2 adds budget
-#define S_NVAR  9
+#define S_FIXED  (S_FIXED1 + 4)       //  version 2 adds budget
+#define S_NVAR   9
 
 static void
 s_put(uint8_t **p, uint64_t v, size_t n)

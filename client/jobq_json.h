@@ -2,8 +2,9 @@
 
     The CLI takes job input as JSON and shows jobs, outputs and stats as
     JSON; the wire speaks msgpack. Nesting is bounded both ways (by
-    the protocol's depth limits), so neither a deep JSON document nor a deep msgpack
-    value can exhaust the stack: the recursion below is at most that deep.
+    the protocol's depth limits), so neither a deep JSON document nor a deep
+   msgpack value can exhaust the stack: the recursion below is at most that
+   deep.
 */
 #ifndef JOBQ_JSON_H_INCLUDED
 #define JOBQ_JSON_H_INCLUDED

@@ -49,7 +49,7 @@ JOBQ_EXPORT int jobq_id_parse(const char *s, size_t len, uint64_t *id);
 #define JOBQ_MAX_MESSAGE_LEN  1024          //  progress message, bytes
 #define JOBQ_MAX_ERROR_LEN    4096          //  error message, bytes
 #define JOBQ_MAX_DEPTH        16            //  msgpack nesting
-#define JOBQ_MAX_MAP_DEPTH    14  //  an input or output map's own nesting
+#define JOBQ_MAX_MAP_DEPTH    14            //  input/output map nesting
 #define JOBQ_MAX_CONTAINER    65536         //  entries in one array/map
 #define JOBQ_MAX_ELEMENTS     262144        //  entries in one message
 #define JOBQ_MAX_WORKER_TYPES 64            //  types one worker declares
