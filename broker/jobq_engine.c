@@ -296,10 +296,12 @@ s_put(jobq_engine_t *self, const jobq_jobdata_t *old, const jobq_jobdata_t *n)
 
 //  The printable name of a routing id: itself when it is 1..64 printable
 //  bytes, else "0x" and hex when that fits; "" when it cannot be named.
+//  Only hex names start with "0x", so no two routing ids share a name.
 static void
 s_peer_name(const uint8_t *id, size_t len, char *out)
 {
-    bool printable = len >= 1 && len <= JOBQ_WORKER_NAME_MAX;
+    bool printable = len >= 1 && len <= JOBQ_WORKER_NAME_MAX &&
+                     !(len >= 2 && id[0] == '0' && id[1] == 'x');
     for (size_t i = 0; printable && i < len; i++)
         printable = id[i] > 0x20 && id[i] < 0x7f;
     if (printable) {

@@ -1131,6 +1131,33 @@ test_engine_list_page_fits_in_a_frame(void **state)
     assert_true(pages >= 2);
 }
 
+//  A printable routing id that looks like a hex name and the binary id it
+//  spells are two workers, not one.
+static void
+test_engine_worker_names_never_collide(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_READY;
+    m.u.ready.types[0] = S("noop");
+    m.u.ready.ntypes = 1;
+    m.u.ready.capacity = 1;
+    static const uint8_t bin[] = {0x01, 0x02};
+    s_begin(fx);
+    jobq_engine_worker(fx->engine, (const uint8_t *) "0x0102", 6, &m);
+    jobq_engine_worker(fx->engine, bin, sizeof bin, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(jobq_engine_worker_count(fx->engine), 2);
+    //  Each gets its own job.
+    s_enqueue(fx, "noop", 0, 0, 3);
+    s_enqueue(fx, "noop", 0, 0, 3);
+    s_idle(fx);
+    jobq_engine_stats_t st;
+    jobq_engine_get_stats(fx->engine, &st);
+    assert_int_equal(st.dispatched, 2);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
 
 int
@@ -1163,6 +1190,7 @@ main(void)
         T(test_engine_kept_errors_are_bounded),
         T(test_engine_unreadable_queued_job_does_not_block_the_queue),
         T(test_engine_list_page_fits_in_a_frame),
+        T(test_engine_worker_names_never_collide),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
