@@ -160,7 +160,7 @@ s_read_router(jobq_broker_t *self, zsock_t *sock, int kind)
     int rc = jobq_msg_decode(in.cmd, in.body, in.body_len, &m, &why);
     bool for_kind =
         kind == JOBQ_ACT_CLIENT
-            ? (in.cmd >= JOBQ_CMD_ENQUEUE && in.cmd <= JOBQ_CMD_RETRY)
+            ? (in.cmd >= JOBQ_CMD_ENQUEUE && in.cmd <= JOBQ_CMD_ENQUEUE_BATCH)
             : (in.cmd >= JOBQ_CMD_READY && in.cmd <= JOBQ_CMD_FAIL);
     if (rc == JOBQ_OK && !for_kind) {
         rc = JOBQ_ECOMMAND;

@@ -490,22 +490,21 @@ s_reply_job(jobq_engine_t *self,
     s_action_end(self, a);
 }
 
+//  Create the job m asks for, or find the one its key made: *id, and
+//  *created false for a known key.
 static void
-s_enqueue(jobq_engine_t *self,
-          const uint8_t *peer,
-          size_t peer_len,
-          const jobq_msg_t *m)
+s_enqueue_one(jobq_engine_t *self,
+              const jobq_msg_t *m,
+              uint64_t *id,
+              bool *created)
 {
-    if (s_refuse_new(self, peer, peer_len, m->rid))
-        return;
-    uint64_t id = 0, created = 0;
+    uint64_t known = 0, at = 0;
     if (m->u.enqueue.key.len &&
-        jobq_store_idem_get(self->store, m->u.enqueue.key, &id, &created) ==
+        jobq_store_idem_get(self->store, m->u.enqueue.key, &known, &at) ==
             JOBQ_OK &&
-        (self->wall < created ||
-         self->wall - created < self->cfg.idem_window_ms)) {
-        //  The key is known: answer with the job it made.
-        s_reply_enqueued(self, peer, peer_len, m->rid, id, false);
+        (self->wall < at || self->wall - at < self->cfg.idem_window_ms)) {
+        *id = known;
+        *created = false;
         return;
     }
     jobq_jobdata_t n;
@@ -527,7 +526,6 @@ s_enqueue(jobq_engine_t *self,
         self->next_promote > self->mono + m->u.enqueue.delay_ms)
         self->next_promote = self->mono + m->u.enqueue.delay_ms;
     s_changed(self, &n);
-    s_reply_enqueued(self, peer, peer_len, m->rid, n.id, true);
     if (n.key.len && !self->broken) {
         int rc = jobq_store_idem_put(self->store, n.key, n.id, self->wall);
         if (rc != JOBQ_OK)
@@ -535,6 +533,67 @@ s_enqueue(jobq_engine_t *self,
     }
     s_put(self, NULL, &n);
     self->stats.enqueued++;
+    *id = n.id;
+    *created = true;
+}
+
+static void
+s_enqueue(jobq_engine_t *self,
+          const uint8_t *peer,
+          size_t peer_len,
+          const jobq_msg_t *m)
+{
+    if (s_refuse_new(self, peer, peer_len, m->rid))
+        return;
+    uint64_t id;
+    bool created;
+    s_enqueue_one(self, m, &id, &created);
+    s_reply_enqueued(self, peer, peer_len, m->rid, id, created);
+}
+
+//  All the jobs of one ENQUEUE_BATCH, in one turn and so in one commit:
+//  the reply lists their ids (and whether each was new) in order.
+static void
+s_enqueue_batch(jobq_engine_t *self,
+                const uint8_t *peer,
+                size_t peer_len,
+                const jobq_msg_t *m)
+{
+    if (s_refuse_new(self, peer, peer_len, m->rid))
+        return;
+    uint64_t ids[JOBQ_MAX_BATCH];
+    bool created[JOBQ_MAX_BATCH];
+    uint32_t n = 0;
+    jobq_mp_reader_t r;
+    jobq_msg_batch_begin(m, &r);
+    for (; n < m->u.batch.count; n++) {
+        jobq_msg_t one;
+        if (jobq_msg_batch_next(&r, m, &one) != JOBQ_OK)
+            break;  //  decode checked every entry: cannot happen
+        s_enqueue_one(self, &one, &ids[n], &created[n]);
+    }
+    if (n != m->u.batch.count) {
+        s_reply_error(self, peer, peer_len, m->rid, JOBQ_EINTERNAL,
+                      "batch could not be read again", true);
+        self->broken = self->broken ? self->broken : JOBQ_EINTERNAL;
+        return;
+    }
+    s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, 2);
+    if (!a)
+        return;
+    jobq_mp_writer_t *w = s_w(self);
+    jobq_mp_write_cstr(w, "ids");
+    jobq_mp_write_array(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        char hex[JOBQ_ID_LEN + 1];
+        jobq_id_format(ids[i], hex);
+        jobq_mp_write_str(w, hex, JOBQ_ID_LEN);
+    }
+    jobq_mp_write_cstr(w, "created");
+    jobq_mp_write_array(w, n);
+    for (uint32_t i = 0; i < n; i++)
+        jobq_mp_write_bool(w, created[i]);
+    s_action_end(self, a);
 }
 
 static bool
@@ -827,6 +886,9 @@ jobq_engine_client(jobq_engine_t *self,
     case JOBQ_CMD_ENQUEUE:
         s_enqueue(self, peer, peer_len, m);
         break;
+    case JOBQ_CMD_ENQUEUE_BATCH:
+        s_enqueue_batch(self, peer, peer_len, m);
+        break;
     case JOBQ_CMD_STATUS: {
         jobq_jobdata_t j;
         if (s_get_job(self, peer, peer_len, m->rid, m->u.job.id, &j))
@@ -1035,8 +1097,27 @@ s_fail(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
         return;
     }
     jobq_jobdata_t j;
-    if (s_lease_job(self, l, &j))
-        s_attempt_failed(self, &j, m->u.fail.error, m->u.fail.permanent);
+    if (s_lease_job(self, l, &j)) {
+        if (m->u.fail.released && j.max_attempts < UINT32_MAX) {
+            //  The worker never started it (it was shutting down, or its
+            //  queue was full): back to pending at once, and the attempt
+            //  it was given does not count against the job.
+            jobq_jobdata_t n = j;
+            n.status = JOBQ_PENDING;
+            n.queue = JOBQ_QUEUE_READY;
+            n.run_at = self->wall;
+            n.max_attempts = j.max_attempts + 1;
+            n.worker.len = 0;
+            n.lease_until = 0;
+            n.progress = 0;
+            n.message.len = 0;
+            s_changed(self, &n);
+            s_put(self, &j, &n);
+            self->stats.released++;
+        } else {
+            s_attempt_failed(self, &j, m->u.fail.error, m->u.fail.permanent);
+        }
+    }
     s_release(self, l);
 }
 

@@ -66,6 +66,7 @@ typedef struct {
     uint64_t lost;             //  attempts lost with their worker or lease
     uint64_t commits_failed;   //  turns whose commit failed
     uint64_t unreadable;       //  queued jobs whose record could not be read
+    uint64_t released;         //  attempts handed back unstarted
 } jobq_engine_stats_t;
 
 //  NULL only if out of memory. store is borrowed and must outlive the

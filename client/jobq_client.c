@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define S_SNAPSHOT_MS 1000  //  watch: take a fresh snapshot after silence
 
@@ -16,7 +17,9 @@ struct jobq_client {
     char events[256];          //  event endpoint
     zsock_t *dealer;           //  requests
     uint64_t next_rid;         //  request ids
+    uint64_t nonce;            //  random, names this client in made-up keys
     jobq_mp_writer_t w;        //  request encoding
+    jobq_mp_writer_t bw;       //  the jobs of a batch
     zmq_msg_t reply;           //  body of the last reply (kept for views)
     bool have_reply;           //  reply holds a message
     char last_error[512];      //  message of the last failure
@@ -62,7 +65,11 @@ jobq_client_new(const jobq_client_config_t *cfg)
     //  Request ids start at a random point so a reply meant for an earlier
     //  client process that used the same routing id is not taken as ours.
     self->next_rid = ((uint64_t) zclock_usecs() << 16) | 1;
+    if (getrandom(&self->nonce, sizeof self->nonce, 0) !=
+        (ssize_t) sizeof self->nonce)
+        self->nonce = (uint64_t) zclock_usecs() ^ ((uint64_t) getpid() << 40);
     jobq_mp_writer_init(&self->w, JOBQ_MAX_FRAME_BYTES);
+    jobq_mp_writer_init(&self->bw, JOBQ_MAX_FRAME_BYTES);
     zmq_msg_init(&self->reply);
     return self;
 }
@@ -75,6 +82,7 @@ jobq_client_destroy(jobq_client_t **self_p)
     jobq_client_t *self = *self_p;
     zsock_destroy(&self->dealer);
     jobq_mp_writer_fini(&self->w);
+    jobq_mp_writer_fini(&self->bw);
     zmq_msg_close(&self->reply);
     free(self);
     *self_p = NULL;
@@ -289,6 +297,41 @@ s_parse_id(jobq_client_t *self, const char *id, uint64_t *out)
 
 //  --- requests ---------------------------------------------------------------
 
+#define S_AUTO_KEY_LEN 48  //  room for a made-up idempotency key
+
+//  The ENQUEUE fields of req into m; key_buf holds a made-up key when
+//  retries are on and req has none (a resent request must not make a
+//  second job). n tells apart the jobs of one batch.
+static int
+s_fill_enqueue(jobq_client_t *self,
+               const jobq_enqueue_t *req,
+               jobq_msg_t *m,
+               char key_buf[S_AUTO_KEY_LEN],
+               size_t n)
+{
+    static const uint8_t empty[] = {0x80};
+    if (!req->type || !req->shop_id)
+        return s_error(self, JOBQ_EINVAL, "type and shop_id are required");
+    m->u.enqueue.type = (jobq_str_t){req->type, strlen(req->type)};
+    m->u.enqueue.shop = (jobq_str_t){req->shop_id, strlen(req->shop_id)};
+    m->u.enqueue.input = req->input.len ? req->input : (jobq_bytes_t){empty, 1};
+    m->u.enqueue.priority = req->priority;
+    m->u.enqueue.delay_ms = req->delay_ms;
+    m->u.enqueue.max_attempts =
+        req->max_attempts ? req->max_attempts : JOBQ_DEFAULT_ATTEMPTS;
+    m->u.enqueue.timeout_ms = req->timeout_ms;
+    m->u.enqueue.key.len = 0;
+    if (req->key) {
+        m->u.enqueue.key = (jobq_str_t){req->key, strlen(req->key)};
+    } else if (self->cfg.retries > 0) {
+        snprintf(key_buf, S_AUTO_KEY_LEN, "auto-%016llx-%llx-%zx",
+                 (unsigned long long) self->nonce,
+                 (unsigned long long) self->next_rid, n);
+        m->u.enqueue.key = (jobq_str_t){key_buf, strlen(key_buf)};
+    }
+    return JOBQ_OK;
+}
+
 int
 jobq_client_enqueue(jobq_client_t *self,
                     const jobq_enqueue_t *req,
@@ -298,30 +341,12 @@ jobq_client_enqueue(jobq_client_t *self,
     jobq_msg_t m;
     memset(&m, 0, sizeof m);
     m.cmd = JOBQ_CMD_ENQUEUE;
-    if (!req->type || !req->shop_id)
-        return s_error(self, JOBQ_EINVAL, "type and shop_id are required");
-    m.u.enqueue.type = (jobq_str_t){req->type, strlen(req->type)};
-    m.u.enqueue.shop = (jobq_str_t){req->shop_id, strlen(req->shop_id)};
-    static const uint8_t empty[] = {0x80};
-    m.u.enqueue.input = req->input.len ? req->input : (jobq_bytes_t){empty, 1};
-    m.u.enqueue.priority = req->priority;
-    m.u.enqueue.delay_ms = req->delay_ms;
-    m.u.enqueue.max_attempts =
-        req->max_attempts ? req->max_attempts : JOBQ_DEFAULT_ATTEMPTS;
-    m.u.enqueue.timeout_ms = req->timeout_ms;
-    char auto_key[48];
-    if (req->key) {
-        m.u.enqueue.key = (jobq_str_t){req->key, strlen(req->key)};
-    } else if (self->cfg.retries > 0) {
-        //  A resent request must not make a second job: give it a key.
-        snprintf(auto_key, sizeof auto_key, "auto-%016llx%012llx",
-                 (unsigned long long) self->next_rid,
-                 (unsigned long long) (zclock_usecs() & 0xffffffffffffULL));
-        m.u.enqueue.key = (jobq_str_t){auto_key, strlen(auto_key)};
-    }
-    jobq_bytes_t body;
-    int rc = s_request(self, &m, &body);
+    char auto_key[S_AUTO_KEY_LEN];
+    int rc = s_fill_enqueue(self, req, &m, auto_key, 0);
     if (rc != JOBQ_OK)
+        return rc;
+    jobq_bytes_t body;
+    if ((rc = s_request(self, &m, &body)) != JOBQ_OK)
         return rc;
     jobq_mp_reader_t r;
     jobq_str_t s;
@@ -335,6 +360,65 @@ jobq_client_enqueue(jobq_client_t *self,
         *created = true;
         if (s_reply_field(self, body, "created", &r) == JOBQ_OK)
             jobq_mp_read_bool(&r, created);
+    }
+    return JOBQ_OK;
+}
+
+int
+jobq_client_enqueue_batch(jobq_client_t *self,
+                          const jobq_enqueue_t *reqs,
+                          size_t n,
+                          char (*ids)[JOBQ_ID_LEN + 1],
+                          bool *created)
+{
+    if (n == 0 || n > JOBQ_MAX_BATCH)
+        return s_error(self, JOBQ_EINVAL, "a batch holds 1 to %d jobs",
+                       JOBQ_MAX_BATCH);
+    jobq_mp_writer_reset(&self->bw);
+    jobq_mp_write_array(&self->bw, (uint32_t) n);
+    for (size_t i = 0; i < n; i++) {
+        jobq_msg_t one;
+        memset(&one, 0, sizeof one);
+        char auto_key[S_AUTO_KEY_LEN];
+        int rc = s_fill_enqueue(self, &reqs[i], &one, auto_key, i);
+        if (rc != JOBQ_OK)
+            return s_error(self, rc, "job %zu: %s", i, self->last_error);
+        jobq_msg_write_batch_entry(&self->bw, &one);
+    }
+    if (jobq_mp_writer_error(&self->bw))
+        return s_error(self, JOBQ_ETOOBIG,
+                       "batch too large (limit %u bytes in all)",
+                       JOBQ_MAX_FRAME_BYTES);
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_ENQUEUE_BATCH;
+    m.u.batch.jobs = (jobq_bytes_t){self->bw.data, self->bw.len};
+    m.u.batch.count = (uint32_t) n;
+    jobq_bytes_t body;
+    int rc = s_request(self, &m, &body);
+    if (rc != JOBQ_OK)
+        return rc;
+    jobq_mp_reader_t r, rc_r;
+    uint32_t count;
+    if ((rc = s_reply_field(self, body, "ids", &r)) != JOBQ_OK)
+        return rc;
+    if (jobq_mp_read_array(&r, &count) != JOBQ_OK || count != n)
+        return s_error(self, JOBQ_EPROTO, "reply lists %u ids for %zu jobs",
+                       count, n);
+    bool have_created =
+        s_reply_field(self, body, "created", &rc_r) == JOBQ_OK &&
+        jobq_mp_read_array(&rc_r, &count) == JOBQ_OK && count == n;
+    for (size_t i = 0; i < n; i++) {
+        jobq_str_t s;
+        if (jobq_mp_read_str(&r, &s) != JOBQ_OK || s.len != JOBQ_ID_LEN)
+            return s_error(self, JOBQ_EPROTO, "malformed id in reply");
+        memcpy(ids[i], s.ptr, JOBQ_ID_LEN);
+        ids[i][JOBQ_ID_LEN] = '\0';
+        if (created) {
+            created[i] = true;
+            if (have_created)
+                jobq_mp_read_bool(&rc_r, &created[i]);
+        }
     }
     return JOBQ_OK;
 }

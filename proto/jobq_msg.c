@@ -184,6 +184,88 @@ s_enqueue(s_dec_t *d, jobq_str_t key, jobq_msg_t *m)
     return rc ? rc : s_skip(d);
 }
 
+static const uint8_t s_empty_map[] = {0x80};
+
+//  One ENQUEUE_BATCH entry (a map of ENQUEUE fields, rid excepted) at the
+//  reader of d, into m->u.enqueue.
+static int
+s_batch_entry(s_dec_t *d, jobq_msg_t *m)
+{
+    memset(&m->u.enqueue, 0, sizeof m->u.enqueue);
+    m->u.enqueue.max_attempts = JOBQ_DEFAULT_ATTEMPTS;
+    m->u.enqueue.input.ptr = s_empty_map;
+    m->u.enqueue.input.len = sizeof s_empty_map;
+    d->seen = 0;
+    uint32_t n;
+    if (jobq_mp_read_map(&d->r, &n) != JOBQ_OK)
+        return s_fail(d, JOBQ_EINVAL, "expected a map");
+    for (uint32_t i = 0; i < n; i++) {
+        jobq_str_t key;
+        if (jobq_mp_read_str(&d->r, &key) != JOBQ_OK)
+            return s_fail(d, JOBQ_EINVAL, "map key is not a string");
+        int rc = s_enqueue(d, key, m);
+        if (rc != 0)
+            return rc;
+    }
+    if ((d->seen & 0x6) != 0x6)
+        return s_fail(d, JOBQ_EINVAL, "needs fields: type, shop_id");
+    return JOBQ_OK;
+}
+
+static int
+s_batch(s_dec_t *d, jobq_str_t key, jobq_msg_t *m)
+{
+    int rc = 0;
+    if (S_FIELD(1, "jobs")) {
+        jobq_mp_reader_t at = d->r;
+        uint32_t n;
+        if (jobq_mp_read_array(&d->r, &n) != JOBQ_OK)
+            return s_fail(d, JOBQ_EINVAL, "field 'jobs': expected an array");
+        if (n == 0 || n > JOBQ_MAX_BATCH)
+            return s_fail(d, n ? JOBQ_ETOOBIG : JOBQ_EINVAL,
+                          "field 'jobs': 1 to %d jobs", JOBQ_MAX_BATCH);
+        //  Check every entry now, so that the broker applies all or none.
+        s_dec_t e = {.r = d->r, .why = d->why};
+        jobq_msg_t one;
+        for (uint32_t i = 0; i < n; i++) {
+            if ((rc = s_batch_entry(&e, &one)) != 0) {
+                char text[sizeof d->why->text];
+                memcpy(text, d->why->text, sizeof text);
+                return s_fail(d, rc, "jobs[%u]: %s", i, text);
+            }
+        }
+        d->r = e.r;
+        m->u.batch.jobs.ptr = at.p;
+        m->u.batch.jobs.len = (size_t) (d->r.p - at.p);
+        m->u.batch.count = n;
+        return 0;
+    }
+    return rc ? rc : s_skip(d);
+}
+
+void
+jobq_msg_batch_begin(const jobq_msg_t *batch, jobq_mp_reader_t *r)
+{
+    uint32_t n;
+    jobq_mp_reader_init(r, batch->u.batch.jobs.ptr, batch->u.batch.jobs.len);
+    jobq_mp_read_array(r, &n);
+}
+
+int
+jobq_msg_batch_next(jobq_mp_reader_t *r,
+                    const jobq_msg_t *batch,
+                    jobq_msg_t *one)
+{
+    jobq_msg_why_t why;
+    s_dec_t d = {.r = *r, .why = &why};
+    memset(one, 0, sizeof *one);
+    one->cmd = JOBQ_CMD_ENQUEUE;
+    one->rid = batch->rid;
+    int rc = s_batch_entry(&d, one);
+    *r = d.r;
+    return rc;
+}
+
 static int
 s_jobref(s_dec_t *d, jobq_str_t key, jobq_msg_t *m)
 {
@@ -323,12 +405,8 @@ s_ready(s_dec_t *d, jobq_str_t key, jobq_msg_t *m)
         return 0;
     }
     if (S_FIELD(2, "capacity")) {
-        if ((rc =
-                 s_u32(d, "capacity", JOBQ_MAX_CAPACITY, &m->u.ready.capacity)))
-            return rc;
-        return m->u.ready.capacity >= 1
-                   ? 0
-                   : s_fail(d, JOBQ_EINVAL, "field 'capacity': must be >= 1");
+        //  0: a draining worker that keeps its leases but takes no jobs.
+        return s_u32(d, "capacity", JOBQ_MAX_CAPACITY, &m->u.ready.capacity);
     }
     if (S_FIELD(3, "name"))
         return s_str(d, "name", 64, &m->u.ready.name);
@@ -394,6 +472,8 @@ s_failmsg(s_dec_t *d, jobq_str_t key, jobq_msg_t *m)
         return s_bool(d, "permanent", &m->u.fail.permanent);
     if (S_FIELD(5, "cancelled"))
         return s_bool(d, "cancelled", &m->u.fail.cancelled);
+    if (S_FIELD(6, "released"))
+        return s_bool(d, "released", &m->u.fail.released);
     return rc ? rc : s_skip(d);
 }
 
@@ -465,6 +545,7 @@ static const struct {
     {JOBQ_CMD_CANCEL, s_jobref, 0x3, "rid, id"},
     {JOBQ_CMD_STATS, s_none, 0x1, "rid"},
     {JOBQ_CMD_RETRY, s_jobref, 0x3, "rid, id"},
+    {JOBQ_CMD_ENQUEUE_BATCH, s_batch, 0x3, "rid, jobs"},
     {JOBQ_CMD_READY, s_ready, 0x6, "types, capacity"},
     {JOBQ_CMD_HEARTBEAT, s_heartbeat, 0x0, ""},
     {JOBQ_CMD_PROGRESS, s_progress, 0xe, "id, attempt, progress"},
@@ -476,8 +557,6 @@ static const struct {
     {JOBQ_CMD_ERROR, s_errmsg, 0x7, "rid, code, message"},
     {JOBQ_CMD_REPLY, s_none, 0x1, "rid"},
 };
-
-static const uint8_t s_empty_map[] = {0x80};
 
 int
 jobq_msg_decode(int cmd,
@@ -588,26 +667,47 @@ s_wmap(jobq_mp_writer_t *w, const char *k, jobq_bytes_t b)
         jobq_mp_write_map(w, 0);
 }
 
+//  The ENQUEUE fields of m as a map, with rid first when with_rid.
+static void
+s_wenqueue(jobq_mp_writer_t *w, const jobq_msg_t *m, bool with_rid)
+{
+    uint32_t n = 7 + with_rid + (m->u.enqueue.key.len > 0);
+    jobq_mp_write_map(w, n);
+    if (with_rid)
+        s_wuint(w, "rid", m->rid);
+    s_wstr(w, "type", m->u.enqueue.type);
+    s_wstr(w, "shop_id", m->u.enqueue.shop);
+    s_wmap(w, "input", m->u.enqueue.input);
+    s_wkey(w, "priority");
+    jobq_mp_write_int(w, m->u.enqueue.priority);
+    s_wuint(w, "delay", m->u.enqueue.delay_ms);
+    s_wuint(w, "max_attempts", m->u.enqueue.max_attempts);
+    s_wuint(w, "timeout", m->u.enqueue.timeout_ms);
+    if (m->u.enqueue.key.len)
+        s_wstr(w, "key", m->u.enqueue.key);
+}
+
+void
+jobq_msg_write_batch_entry(jobq_mp_writer_t *w, const jobq_msg_t *one)
+{
+    s_wenqueue(w, one, false);
+}
+
 void
 jobq_msg_encode(const jobq_msg_t *m, jobq_mp_writer_t *w)
 {
     switch (m->cmd) {
-    case JOBQ_CMD_ENQUEUE: {
-        uint32_t n = 8 + (m->u.enqueue.key.len > 0);
-        jobq_mp_write_map(w, n);
-        s_wuint(w, "rid", m->rid);
-        s_wstr(w, "type", m->u.enqueue.type);
-        s_wstr(w, "shop_id", m->u.enqueue.shop);
-        s_wmap(w, "input", m->u.enqueue.input);
-        s_wkey(w, "priority");
-        jobq_mp_write_int(w, m->u.enqueue.priority);
-        s_wuint(w, "delay", m->u.enqueue.delay_ms);
-        s_wuint(w, "max_attempts", m->u.enqueue.max_attempts);
-        s_wuint(w, "timeout", m->u.enqueue.timeout_ms);
-        if (m->u.enqueue.key.len)
-            s_wstr(w, "key", m->u.enqueue.key);
+    case JOBQ_CMD_ENQUEUE:
+        s_wenqueue(w, m, true);
         break;
-    }
+    case JOBQ_CMD_ENQUEUE_BATCH:
+        //  u.batch.jobs holds the encoded array (jobq_msg_write_batch_entry
+        //  after a jobq_mp_write_array of u.batch.count).
+        jobq_mp_write_map(w, 2);
+        s_wuint(w, "rid", m->rid);
+        s_wkey(w, "jobs");
+        jobq_mp_write_raw(w, m->u.batch.jobs.ptr, m->u.batch.jobs.len);
+        break;
     case JOBQ_CMD_STATUS:
     case JOBQ_CMD_CANCEL:
     case JOBQ_CMD_RETRY:
@@ -673,7 +773,7 @@ jobq_msg_encode(const jobq_msg_t *m, jobq_mp_writer_t *w)
         s_wmap(w, "output", m->u.complete.output);
         break;
     case JOBQ_CMD_FAIL:
-        jobq_mp_write_map(w, 5);
+        jobq_mp_write_map(w, 5 + m->u.fail.released);
         s_wid(w, "id", m->u.fail.id);
         s_wuint(w, "attempt", m->u.fail.attempt);
         s_wstr(w, "error", m->u.fail.error);
@@ -681,6 +781,10 @@ jobq_msg_encode(const jobq_msg_t *m, jobq_mp_writer_t *w)
         jobq_mp_write_bool(w, m->u.fail.permanent);
         s_wkey(w, "cancelled");
         jobq_mp_write_bool(w, m->u.fail.cancelled);
+        if (m->u.fail.released) {
+            s_wkey(w, "released");
+            jobq_mp_write_bool(w, true);
+        }
         break;
     case JOBQ_CMD_JOB:
         jobq_mp_write_map(w, 6);

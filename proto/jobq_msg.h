@@ -78,6 +78,11 @@ typedef struct {
             uint64_t timeout_ms;    //  default 0 (none)
         } enqueue;
         struct {
+            jobq_bytes_t jobs;  //  the array of job maps, each checked
+            uint32_t count;     //  1..JOBQ_MAX_BATCH entries
+        } batch;                //  ENQUEUE_BATCH: read with
+                                //  jobq_msg_batch_next
+        struct {
             uint64_t id;  //  job id
         } job;            //  STATUS, CANCEL, RETRY
         struct {
@@ -110,6 +115,7 @@ typedef struct {
             jobq_str_t error;  //  what went wrong
             bool permanent;    //  do not retry
             bool cancelled;    //  ended because it was cancelled
+            bool released;     //  never started: hand the job back
         } fail;
         struct {
             uint64_t id;          //  job id
@@ -149,6 +155,19 @@ int jobq_msg_decode(int cmd,
                     size_t len,
                     jobq_msg_t *m,
                     jobq_msg_why_t *why);
+
+//  Read the next job of an ENQUEUE_BATCH into one->u.enqueue (one->cmd
+//  becomes JOBQ_CMD_ENQUEUE, one->rid the batch's). r starts as a reader
+//  over batch->u.batch.jobs, after the array header (jobq_msg_batch_begin).
+//  The entries were checked by jobq_msg_decode, so this fails only on
+//  misuse.
+void jobq_msg_batch_begin(const jobq_msg_t *batch, jobq_mp_reader_t *r);
+int jobq_msg_batch_next(jobq_mp_reader_t *r,
+                        const jobq_msg_t *batch,
+                        jobq_msg_t *one);
+
+//  Write one ENQUEUE_BATCH entry: the ENQUEUE fields of one->u.enqueue.
+void jobq_msg_write_batch_entry(jobq_mp_writer_t *w, const jobq_msg_t *one);
 
 //  Encode m (for its m->cmd) as a body into w (appended).
 void jobq_msg_encode(const jobq_msg_t *m, jobq_mp_writer_t *w);

@@ -42,6 +42,8 @@ jobq_cmd_name(int cmd)
         return "CANCEL";
     case JOBQ_CMD_STATS:
         return "STATS";
+    case JOBQ_CMD_ENQUEUE_BATCH:
+        return "ENQUEUE_BATCH";
     case JOBQ_CMD_RETRY:
         return "RETRY";
     case JOBQ_CMD_READY:

@@ -27,6 +27,7 @@ typedef enum {
     JOBQ_CMD_CANCEL = 0x04,
     JOBQ_CMD_STATS = 0x05,
     JOBQ_CMD_RETRY = 0x06,
+    JOBQ_CMD_ENQUEUE_BATCH = 0x07,
     //  worker -> broker
     JOBQ_CMD_READY = 0x11,
     JOBQ_CMD_HEARTBEAT = 0x12,  //  also broker -> worker

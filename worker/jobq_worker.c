@@ -14,6 +14,15 @@
 #include <string.h>
 #include <unistd.h>
 
+//  A JOB held for a free slot (prefetch): its decoded body is re-read
+//  from this copy when it starts.
+typedef struct {
+    uint64_t id;       //  job id
+    uint32_t attempt;  //  its attempt
+    uint8_t *body;     //  the JOB body, owned
+    size_t len;        //  bytes in body
+} s_queued_t;
+
 typedef struct {
     zactor_t *actor;   //  the slot thread
     uint64_t job;      //  running job id, 0 when idle
@@ -32,6 +41,10 @@ struct jobq_worker {
     jobq_registry_t *registry;                 //  borrowed
     jobq_slot_args_t slot_args;                //  shared with slot threads
     s_slot_t *slots;                           //  concurrency entries
+    s_queued_t *queue;                         //  prefetch ring, cfg.prefetch
+    uint32_t qhead;                            //  oldest queued entry
+    uint32_t qcount;                           //  entries queued
+    bool draining;                             //  told the broker: no jobs
     zsock_t *dealer;                           //  to the broker
     uint64_t last_heard;                       //  monotonic ms
     uint64_t next_heartbeat;                   //  monotonic ms
@@ -98,6 +111,7 @@ jobq_worker_destroy(jobq_worker_t **self_p)
     zsock_destroy(&self->dealer);
     jobq_mp_writer_fini(&self->w);
     jobq_mp_writer_fini(&self->hw);
+    free(self->queue);
     free(self->slots);
     free(self);
     *self_p = NULL;
@@ -126,6 +140,13 @@ s_held(jobq_worker_t *self, jobq_msg_t *m)
             attempts[n++] = self->slots[i].attempt;
         }
     }
+    //  Queued jobs are held too: their leases are ours.
+    for (uint32_t i = 0; i < self->qcount && n < JOBQ_MAX_CAPACITY; i++) {
+        const s_queued_t *q =
+            &self->queue[(self->qhead + i) % self->cfg.prefetch];
+        ids[n] = q->id;
+        attempts[n++] = q->attempt;
+    }
     jobq_mp_writer_reset(&self->hw);
     jobq_msg_write_held(&self->hw, ids, attempts, n);
     m->held.ptr = self->hw.data;
@@ -143,7 +164,10 @@ s_ready(jobq_worker_t *self)
         m.u.ready.types[i].len = strlen(self->types[i]);
     }
     m.u.ready.ntypes = self->ntypes;
-    m.u.ready.capacity = self->cfg.concurrency;
+    //  Capacity 0 while draining: the broker keeps our leases but sends
+    //  no more jobs.
+    m.u.ready.capacity =
+        self->draining ? 0 : self->cfg.concurrency + self->cfg.prefetch;
     m.u.ready.name.ptr = self->name;
     m.u.ready.name.len = strlen(self->name);
     s_send(self, &m);
@@ -174,15 +198,113 @@ s_slot_of(jobq_worker_t *self, uint64_t id)
     return NULL;
 }
 
+//  Hand a job we never started back to the broker: it goes back to
+//  pending at once, and the attempt does not count against it.
 static void
-s_refuse(jobq_worker_t *self, uint64_t id, uint32_t attempt, const char *why)
+s_release(jobq_worker_t *self, uint64_t id, uint32_t attempt, const char *why)
 {
     jobq_msg_t f = {.cmd = JOBQ_CMD_FAIL};
     f.u.fail.id = id;
     f.u.fail.attempt = attempt;
     f.u.fail.error.ptr = why;
     f.u.fail.error.len = strlen(why);
+    f.u.fail.released = true;
     s_send(self, &f);
+}
+
+//  Start the JOB m on slot.
+static void
+s_start(jobq_worker_t *self, s_slot_t *slot, const jobq_msg_t *m)
+{
+    slot->job = m->u.dispatch.id;
+    slot->attempt = m->u.dispatch.attempt;
+    slot->started = (uint64_t) zclock_mono();
+    jobq_slot_send_job(zactor_sock(slot->actor), m->u.dispatch.id,
+                       m->u.dispatch.attempt, m->u.dispatch.type,
+                       m->u.dispatch.shop, m->u.dispatch.input,
+                       m->u.dispatch.timeout_ms);
+    if (self->cfg.verbose) {
+        char hex[JOBQ_ID_LEN + 1];
+        jobq_id_format(m->u.dispatch.id, hex);
+        fprintf(stderr, "jobq-worker: job %s %.*s attempt %u started\n", hex,
+                (int) m->u.dispatch.type.len, m->u.dispatch.type.ptr,
+                m->u.dispatch.attempt);
+    }
+}
+
+//  Keep a copy of the JOB m (body of len bytes) until a slot frees up.
+static bool
+s_enqueue_local(jobq_worker_t *self,
+                const jobq_msg_t *m,
+                const uint8_t *body,
+                size_t len)
+{
+    if (self->qcount >= self->cfg.prefetch)
+        return false;
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return false;
+    memcpy(copy, body, len);
+    s_queued_t *q =
+        &self->queue[(self->qhead + self->qcount) % self->cfg.prefetch];
+    q->id = m->u.dispatch.id;
+    q->attempt = m->u.dispatch.attempt;
+    q->body = copy;
+    q->len = len;
+    self->qcount++;
+    return true;
+}
+
+//  Start the oldest queued job on slot, if there is one.
+static void
+s_start_queued(jobq_worker_t *self, s_slot_t *slot)
+{
+    while (self->qcount > 0) {
+        s_queued_t q = self->queue[self->qhead];
+        self->qhead = (self->qhead + 1) % self->cfg.prefetch;
+        self->qcount--;
+        jobq_msg_t m;
+        jobq_msg_why_t why;
+        bool ok =
+            jobq_msg_decode(JOBQ_CMD_JOB, q.body, q.len, &m, &why) == JOBQ_OK;
+        if (ok)
+            s_start(self, slot, &m);
+        free(q.body);
+        if (ok)
+            return;
+    }
+}
+
+//  Drop queued job id (cancelled before it started). True if it was there.
+static bool
+s_unqueue(jobq_worker_t *self, uint64_t id, uint32_t attempt)
+{
+    for (uint32_t i = 0; i < self->qcount; i++) {
+        uint32_t at = (self->qhead + i) % self->cfg.prefetch;
+        if (self->queue[at].id != id || self->queue[at].attempt != attempt)
+            continue;
+        free(self->queue[at].body);
+        //  Close the gap: move the later entries one place up.
+        for (uint32_t k = i; k + 1 < self->qcount; k++)
+            self->queue[(self->qhead + k) % self->cfg.prefetch] =
+                self->queue[(self->qhead + k + 1) % self->cfg.prefetch];
+        self->qcount--;
+        return true;
+    }
+    return false;
+}
+
+//  Hand every queued job back (the worker is stopping).
+static void
+s_release_queued(jobq_worker_t *self)
+{
+    while (self->qcount > 0) {
+        s_queued_t *q = &self->queue[self->qhead];
+        s_release(self, q->id, q->attempt, "worker shutting down");
+        free(q->body);
+        self->qhead = (self->qhead + 1) % self->cfg.prefetch;
+        self->qcount--;
+    }
 }
 
 static void
@@ -205,32 +327,29 @@ s_from_broker(jobq_worker_t *self, bool stopping)
     switch (m.cmd) {
     case JOBQ_CMD_JOB: {
         s_slot_t *slot = s_slot_of(self, 0);
-        if (stopping || !slot) {
-            s_refuse(self, m.u.dispatch.id, m.u.dispatch.attempt,
-                     stopping ? "worker shutting down"
-                              : "worker has no free slot");
-            break;
-        }
-        slot->job = m.u.dispatch.id;
-        slot->attempt = m.u.dispatch.attempt;
-        slot->started = (uint64_t) zclock_mono();
-        jobq_slot_send_job(zactor_sock(slot->actor), m.u.dispatch.id,
-                           m.u.dispatch.attempt, m.u.dispatch.type,
-                           m.u.dispatch.shop, m.u.dispatch.input,
-                           m.u.dispatch.timeout_ms);
-        if (self->cfg.verbose) {
-            char hex[JOBQ_ID_LEN + 1];
-            jobq_id_format(m.u.dispatch.id, hex);
-            fprintf(stderr, "jobq-worker: job %s %.*s attempt %u started\n",
-                    hex, (int) m.u.dispatch.type.len, m.u.dispatch.type.ptr,
-                    m.u.dispatch.attempt);
-        }
+        if (stopping)
+            s_release(self, m.u.dispatch.id, m.u.dispatch.attempt,
+                      "worker shutting down");
+        else if (slot && self->qcount == 0)
+            s_start(self, slot, &m);
+        else if (!s_enqueue_local(self, &m, in.body, in.body_len))
+            s_release(self, m.u.dispatch.id, m.u.dispatch.attempt,
+                      "worker has no free slot");
         break;
     }
     case JOBQ_CMD_CANCEL_JOB: {
         s_slot_t *slot = s_slot_of(self, m.u.cancel_job.id);
         if (slot && slot->attempt == m.u.cancel_job.attempt)
             jobq_slot_send_cancel(zactor_sock(slot->actor), slot->job);
+        else if (s_unqueue(self, m.u.cancel_job.id, m.u.cancel_job.attempt)) {
+            jobq_msg_t f = {.cmd = JOBQ_CMD_FAIL};
+            f.u.fail.id = m.u.cancel_job.id;
+            f.u.fail.attempt = m.u.cancel_job.attempt;
+            f.u.fail.error.ptr = "cancelled";
+            f.u.fail.error.len = strlen("cancelled");
+            f.u.fail.cancelled = true;
+            s_send(self, &f);
+        }
         break;
     }
     case JOBQ_CMD_DISCONNECT:
@@ -299,6 +418,7 @@ s_from_slot(jobq_worker_t *self, s_slot_t *slot)
         }
         slot->job = 0;
         slot->attempt = 0;
+        s_start_queued(self, slot);
         zframe_destroy(&fok);
         zframe_destroy(&fpay);
         zframe_destroy(&fperm);
@@ -334,11 +454,14 @@ int
 jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
 {
     uint32_t n = self->cfg.concurrency;
-    if (n < 1 || n > JOBQ_MAX_CAPACITY || s_types(self) != JOBQ_OK)
+    if (n < 1 || n > JOBQ_MAX_CAPACITY ||
+        self->cfg.prefetch > JOBQ_MAX_CAPACITY - n || s_types(self) != JOBQ_OK)
         return JOBQ_EINVAL;
     self->slots = calloc(n, sizeof *self->slots);
+    self->queue = calloc(self->cfg.prefetch ? self->cfg.prefetch : 1,
+                         sizeof *self->queue);
     zmq_pollitem_t *items = calloc(n + 1, sizeof *items);
-    if (!self->slots || !items) {
+    if (!self->slots || !self->queue || !items) {
         free(items);
         return JOBQ_ENOMEM;
     }
@@ -365,6 +488,10 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
         if (!stopping && stop && *stop) {
             stopping = true;
             stop_deadline = now + self->cfg.grace_ms;
+            //  No new jobs, and the ones waiting go back to the broker.
+            self->draining = true;
+            s_ready(self);
+            s_release_queued(self);
         }
         if (stopping && busy == 0)
             break;
@@ -421,6 +548,11 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
         zsock_set_linger(self->dealer, 1000);
     for (uint32_t i = 0; i < started; i++)
         zactor_destroy(&self->slots[i].actor);
+    while (self->qcount > 0) {
+        free(self->queue[self->qhead].body);
+        self->qhead = (self->qhead + 1) % self->cfg.prefetch;
+        self->qcount--;
+    }
     zsock_destroy(&self->dealer);
     free(items);
     return rc;

@@ -34,6 +34,9 @@ s_usage(FILE *out)
         "                      read other jobs (default tcp://127.0.0.1:5555)\n"
         "  --types a,b         job types to run (default: all registered)\n"
         "  --concurrency N     jobs at once, 1..1024 (default 4)\n"
+        "  --prefetch N        jobs held waiting for a free slot (default 0);\n"
+        "                      for many short jobs. A held job's timeout\n"
+        "                      runs from its dispatch\n"
         "  --name NAME         worker name, 1-64 printable characters\n"
         "  --export-dir DIR    where processors write files\n"
         "                      (default ./var/exports)\n"
@@ -56,6 +59,7 @@ main(int argc, char **argv)
         {"clients", required_argument, 0, 'c'},
         {"types", required_argument, 0, 't'},
         {"concurrency", required_argument, 0, 'n'},
+        {"prefetch", required_argument, 0, 'p'},
         {"name", required_argument, 0, 'N'},
         {"export-dir", required_argument, 0, 'x'},
         {"grace-ms", required_argument, 0, 'g'},
@@ -92,20 +96,25 @@ main(int argc, char **argv)
             list = true;
             break;
         case 'n':
+        case 'p':
         case 'g':
             errno = 0;
             v = strtoull(optarg, &end, 10);
             if (!*optarg || *end || errno || optarg[0] == '-' ||
                 (c == 'n' && (v < 1 || v > JOBQ_MAX_CAPACITY)) ||
+                (c == 'p' && v > JOBQ_MAX_CAPACITY - 1) ||
                 (c == 'g' && v > 3600000)) {
                 fprintf(stderr, "jobq-worker: %s: bad number '%s'\n",
-                        c == 'n' ? "--concurrency (1..1024)"
-                                 : "--grace-ms (0..3600000)",
+                        c == 'n'   ? "--concurrency (1..1024)"
+                        : c == 'p' ? "--prefetch (0..1023)"
+                                   : "--grace-ms (0..3600000)",
                         optarg);
                 return 2;
             }
             if (c == 'n')
                 cfg.concurrency = (uint32_t) v;
+            else if (c == 'p')
+                cfg.prefetch = (uint32_t) v;
             else
                 cfg.grace_ms = v;
             break;
@@ -125,6 +134,13 @@ main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "jobq-worker: unexpected argument '%s'\n",
                 argv[optind]);
+        return 2;
+    }
+    if (cfg.concurrency + cfg.prefetch > JOBQ_MAX_CAPACITY) {
+        fprintf(stderr,
+                "jobq-worker: --concurrency plus --prefetch must be at most "
+                "%d\n",
+                JOBQ_MAX_CAPACITY);
         return 2;
     }
     jobq_registry_t *reg = jobq_registry_new();
@@ -186,8 +202,8 @@ main(int argc, char **argv)
         jobq_registry_destroy(&reg);
         return 1;
     }
-    fprintf(stderr, "jobq-worker: serving %s with %u slots\n", cfg.broker,
-            cfg.concurrency);
+    fprintf(stderr, "jobq-worker: serving %s with %u slots, prefetch %u\n",
+            cfg.broker, cfg.concurrency, cfg.prefetch);
     int rc = jobq_worker_run(w, &s_stop);
     if (rc != JOBQ_OK)
         fprintf(stderr, "jobq-worker: %s\n", jobq_strerror(rc));

@@ -91,6 +91,18 @@ JOBQ_EXPORT int jobq_client_enqueue(jobq_client_t *self,
                                     char id[JOBQ_ID_LEN + 1],
                                     bool *created);
 
+//  Enqueue n jobs (1..JOBQ_MAX_BATCH) in one request: the broker checks them
+//  all first and commits them together, so either every job is durable or
+//  none is. ids[i] gets the id of reqs[i], and created[i] (if created is not
+//  NULL) whether it was new. The batch's encoded size is bounded by
+//  JOBQ_MAX_FRAME_BYTES (JOBQ_ETOOBIG). Errors as jobq_client_enqueue, the
+//  message naming the job ("jobs[3]: ...").
+JOBQ_EXPORT int jobq_client_enqueue_batch(jobq_client_t *self,
+                                          const jobq_enqueue_t *reqs,
+                                          size_t n,
+                                          char (*ids)[JOBQ_ID_LEN + 1],
+                                          bool *created);
+
 //  The job's full record into *info (clear it after). JOBQ_ENOTFOUND if
 //  there is no such job.
 JOBQ_EXPORT int

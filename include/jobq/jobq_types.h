@@ -55,6 +55,7 @@ JOBQ_EXPORT int jobq_id_parse(const char *s, size_t len, uint64_t *id);
 #define JOBQ_MAX_WORKER_TYPES 64            //  types one worker declares
 #define JOBQ_MAX_CAPACITY     1024          //  concurrent jobs per worker
 #define JOBQ_MAX_LIST         1000          //  jobs in one LIST page
+#define JOBQ_MAX_BATCH        1000          //  jobs in one ENQUEUE_BATCH
 #define JOBQ_DEFAULT_LIST     50            //  LIST page without limit
 #define JOBQ_MIN_PRIORITY     (-1000)       //  lowest priority
 #define JOBQ_MAX_PRIORITY     1000          //  highest priority

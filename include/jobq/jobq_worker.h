@@ -121,6 +121,8 @@ typedef struct {
     const char *const *types;    //  NULL-terminated subset to run; NULL = all
     const char *export_dir;      //  for processors that write files
     uint32_t concurrency;        //  slots (jobs at once), 1..JOBQ_MAX_CAPACITY
+    uint32_t prefetch;           //  jobs held waiting for a slot, default 0;
+                                 //  concurrency + prefetch <= JOBQ_MAX_CAPACITY
     uint64_t heartbeat_ms;       //  heartbeat interval
     uint64_t broker_timeout_ms;  //  reconnect after this much broker silence
     uint64_t grace_ms;           //  on stop: time running jobs get to finish

@@ -606,6 +606,78 @@ test_e2e_unreachable_broker_fails_within_bounded_time(void **state)
     (void) fx;
 }
 
+//  A batch of jobs through the client, run by a worker with one slot and a
+//  prefetch queue; on SIGTERM the worker hands back the jobs it holds but
+//  never started, and those attempts do not count.
+static void
+test_e2e_batch_enqueue_and_prefetching_worker(void **state)
+{
+    s_fx_t *fx = *state;
+    enum { N = 40 };
+    jobq_mp_writer_t w;
+    jobq_bytes_t input = s_sleep_input(&w, 300, 1);
+    jobq_enqueue_t reqs[N];
+    for (int i = 0; i < N; i++)
+        reqs[i] = (jobq_enqueue_t){"sleep", "shop-b", input, 0, 0, 1, 0, NULL};
+    char ids[N][JOBQ_ID_LEN + 1];
+    bool created[N];
+    assert_int_equal(jobq_client_enqueue_batch(fx->c, reqs, N, ids, created),
+                     JOBQ_OK);
+    for (int i = 0; i < N; i++) {
+        assert_true(created[i]);
+        if (i)
+            assert_true(strcmp(ids[i - 1], ids[i]) < 0);
+    }
+    //  A bad job anywhere refuses the whole batch, naming it.
+    reqs[7].type = "Bad Type";
+    char more[N][JOBQ_ID_LEN + 1];
+    assert_int_equal(jobq_client_enqueue_batch(fx->c, reqs, N, more, NULL),
+                     JOBQ_EINVAL);
+    assert_non_null(strstr(jobq_client_last_error(fx->c), "jobs[7]"));
+    jobq_list_t lq = {"shop-b", NULL, -1, 1000, NULL};
+    jobq_job_info_t *jobs = NULL;
+    size_t count = 0;
+    char next[JOBQ_ID_LEN + 1];
+    assert_int_equal(jobq_client_list(fx->c, &lq, &jobs, &count, next),
+                     JOBQ_OK);
+    assert_int_equal(count, N);
+    jobq_job_list_free(&jobs, count);
+
+    const char *extra[] = {"--types",    "sleep",  "--concurrency",
+                           "1",          "--name", "w-pref",
+                           "--prefetch", "8",      NULL};
+    fx->worker = jobq_test_worker_start(&fx->b, extra);
+    assert_true(fx->worker > 0);
+    s_wait_status(fx, ids[0], JOBQ_RUNNING, 10000);
+    //  One runs, eight more are held by the worker: nine running.
+    jobq_list_t rq = {"shop-b", NULL, JOBQ_RUNNING, 1000, NULL};
+    assert_int_equal(jobq_client_list(fx->c, &rq, &jobs, &count, next),
+                     JOBQ_OK);
+    assert_int_equal(count, 9);
+    jobq_job_list_free(&jobs, count);
+    assert_int_equal(jobq_test_stop(fx->worker, SIGTERM, 10000), 0);
+    fx->worker = -1;
+    //  The started job finished; the held ones are pending again, and their
+    //  one allowed attempt is still to come.
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(jobq_client_status(fx->c, ids[0], &info), JOBQ_OK);
+    assert_int_equal(info.status, JOBQ_COMPLETED);
+    jobq_job_info_clear(&info);
+    int pending = 0;
+    for (int i = 1; i < N; i++) {
+        assert_int_equal(jobq_client_status(fx->c, ids[i], &info), JOBQ_OK);
+        assert_true(info.status == JOBQ_PENDING);
+        if (info.attempts == 1) {
+            assert_int_equal(info.max_attempts, 2);
+            pending++;
+        }
+        jobq_job_info_clear(&info);
+    }
+    assert_int_equal(pending, 8);
+    jobq_mp_writer_fini(&w);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
 
 int
@@ -623,6 +695,7 @@ main(void)
         T(test_e2e_malformed_messages_get_errors_and_the_broker_goes_on),
         T(test_e2e_slow_subscriber_sees_a_gap_and_never_blocks_the_broker),
         T(test_e2e_unreachable_broker_fails_within_bounded_time),
+        T(test_e2e_batch_enqueue_and_prefetching_worker),
     };
     return cmocka_run_group_tests_name("e2e", tests, NULL, NULL);
 }

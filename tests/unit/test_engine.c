@@ -1158,6 +1158,159 @@ test_engine_worker_names_never_collide(void **state)
     assert_int_equal(st.dispatched, 2);
 }
 
+//  An ENQUEUE_BATCH body of n noop jobs; job i gets key keys[i] if given.
+static void
+s_batch_msg(jobq_msg_t *m,
+            jobq_mp_writer_t *w,
+            uint32_t n,
+            const char *const *keys)
+{
+    static const uint8_t empty[] = {0x80};
+    jobq_mp_writer_reset(w);
+    jobq_mp_write_array(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        jobq_msg_t one;
+        memset(&one, 0, sizeof one);
+        one.u.enqueue.type = S("noop");
+        one.u.enqueue.shop = S("shop-1");
+        one.u.enqueue.input = (jobq_bytes_t){empty, 1};
+        one.u.enqueue.max_attempts = 3;
+        if (keys && keys[i])
+            one.u.enqueue.key = S(keys[i]);
+        jobq_msg_write_batch_entry(w, &one);
+    }
+    //  Decode the encoded request, as the broker would.
+    jobq_msg_t req;
+    memset(&req, 0, sizeof req);
+    req.cmd = JOBQ_CMD_ENQUEUE_BATCH;
+    req.rid = 77;
+    req.u.batch.jobs = (jobq_bytes_t){w->data, w->len};
+    req.u.batch.count = n;
+    static jobq_mp_writer_t body;
+    static bool init;
+    if (!init) {
+        jobq_mp_writer_init(&body, JOBQ_MAX_FRAME_BYTES);
+        init = true;
+    }
+    jobq_mp_writer_reset(&body);
+    jobq_msg_encode(&req, &body);
+    jobq_msg_why_t why;
+    int rc =
+        jobq_msg_decode(JOBQ_CMD_ENQUEUE_BATCH, body.data, body.len, m, &why);
+    if (rc != JOBQ_OK)
+        fail_msg("batch decode: %s", why.text);
+}
+
+//  A batch is one commit: all its jobs, their ids in order, a repeated key
+//  naming the first job; and after a failed commit, none of them.
+static void
+test_engine_batch_enqueue_is_all_or_nothing(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, JOBQ_MAX_FRAME_BYTES);
+    const char *keys[] = {NULL, "k-1", NULL, "k-1"};
+    jobq_msg_t m;
+    s_batch_msg(&m, &w, 4, keys);
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    assert_non_null(o);
+    jobq_bytes_t b = {o->body, o->len}, v;
+    assert_int_equal(jobq_mp_map_find(b, "ids", &v), JOBQ_OK);
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    uint32_t n;
+    assert_int_equal(jobq_mp_read_array(&r, &n), JOBQ_OK);
+    assert_int_equal(n, 4);
+    uint64_t ids[4];
+    for (int i = 0; i < 4; i++) {
+        jobq_str_t s;
+        assert_int_equal(jobq_mp_read_str(&r, &s), JOBQ_OK);
+        assert_int_equal(jobq_id_parse(s.ptr, s.len, &ids[i]), JOBQ_OK);
+    }
+    assert_true(ids[0] < ids[1] && ids[1] < ids[2]);
+    assert_true(ids[3] == ids[1]);  //  the same key, the same job
+    assert_int_equal(jobq_mp_map_find(b, "created", &v), JOBQ_OK);
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    assert_int_equal(jobq_mp_read_array(&r, &n), JOBQ_OK);
+    bool created[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(jobq_mp_read_bool(&r, &created[i]), JOBQ_OK);
+    assert_true(created[0] && created[1] && created[2] && !created[3]);
+    assert_int_equal(s_count(fx, JOBQ_ACT_PUBLISH, 0, NULL), 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(s_get(fx, ids[i]).status, JOBQ_PENDING);
+
+    //  A batch whose commit fails: an ERROR, no events, no jobs.
+    s_batch_msg(&m, &w, 5, NULL);
+    s_begin(fx);
+    s_client(fx, &m);
+    jobq_store_fail_next_commit(fx->store, JOBQ_ESTORAGE);
+    assert_int_equal(s_end(fx), JOBQ_ESTORAGE);
+    assert_non_null(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0));
+    assert_int_equal(s_count(fx, JOBQ_ACT_PUBLISH, 0, NULL), 0);
+    jobq_engine_stats_t st;
+    jobq_engine_get_stats(fx->engine, &st);
+    jobq_msg_t lm = {.cmd = JOBQ_CMD_LIST};
+    lm.u.list.status = -1;
+    lm.u.list.limit = 100;
+    s_begin(fx);
+    s_client(fx, &lm);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    b = (jobq_bytes_t){o->body, o->len};
+    assert_int_equal(jobq_mp_map_find(b, "jobs", &v), JOBQ_OK);
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    assert_int_equal(jobq_mp_read_array(&r, &n), JOBQ_OK);
+    assert_int_equal(n, 3);
+    jobq_mp_writer_fini(&w);
+}
+
+//  A job the worker hands back unstarted (released) is pending again at
+//  once, and that attempt does not count: with max_attempts 1 it still
+//  runs. A worker that says capacity 0 (draining) gets no jobs.
+static void
+test_engine_released_attempt_does_not_count(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 1);
+    s_ready(fx, "w1", "noop", 1);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    jobq_msg_t f;
+    memset(&f, 0, sizeof f);
+    f.cmd = JOBQ_CMD_FAIL;
+    f.u.fail.id = a;
+    f.u.fail.attempt = 1;
+    f.u.fail.error = S("worker shutting down");
+    f.u.fail.released = true;
+    jobq_msg_t drain;
+    memset(&drain, 0, sizeof drain);
+    drain.cmd = JOBQ_CMD_READY;
+    drain.u.ready.types[0] = S("noop");
+    drain.u.ready.ntypes = 1;
+    drain.u.ready.capacity = 0;
+    s_begin(fx);
+    s_worker(fx, "w1", &drain);
+    s_worker(fx, "w1", &f);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    jobq_jobdata_t j = s_get(fx, a);
+    assert_int_equal(j.status, JOBQ_PENDING);
+    assert_int_equal(j.attempts, 1);
+    assert_int_equal(j.max_attempts, 2);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, NULL), 0);
+    //  Another worker runs it as attempt 2, its only counted attempt.
+    s_ready(fx, "w2", "noop", 1);
+    assert_true(s_job_for(fx, "w2", &id, &attempt));
+    assert_int_equal(id, a);
+    assert_int_equal(attempt, 2);
+    s_result(fx, "w2", JOBQ_CMD_FAIL, a, 2, false);
+    assert_int_equal(s_get(fx, a).status, JOBQ_FAILED);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
 
 int
@@ -1191,6 +1344,8 @@ main(void)
         T(test_engine_unreadable_queued_job_does_not_block_the_queue),
         T(test_engine_list_page_fits_in_a_frame),
         T(test_engine_worker_names_never_collide),
+        T(test_engine_batch_enqueue_is_all_or_nothing),
+        T(test_engine_released_attempt_does_not_count),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

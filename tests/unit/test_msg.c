@@ -1099,7 +1099,7 @@ static void
 test_msg_decode_rejects_an_unknown_command_code(void **state)
 {
     (void) state;
-    static const int codes[] = {0x00, 0x07, 0x10, 0x16, 0x20, 0x24,
+    static const int codes[] = {0x00, 0x08, 0x10, 0x16, 0x20, 0x24,
                                 0x40, 0x43, 0x7f, 0xff, -1,   0x101};
     jobq_mp_writer_t w;
     jobq_mp_writer_init(&w, 4096);
@@ -1189,6 +1189,66 @@ s_bad(const char *name, int cmd, int rc, const char *says, const s_kv_t *f)
     if (got != rc || !strstr(why.text, says))
         fail_msg("%s: rc=%d (want %d) why=\"%s\" (want \"%s\")", name, got, rc,
                  why.text, says);
+    jobq_mp_writer_fini(&w);
+}
+
+static void
+test_msg_enqueue_batch_checks_every_job(void **state)
+{
+    (void) state;
+    //  [{type: noop, shop_id: s}, {shop_id: s}]
+    static const char one_bad[] = "\x92"
+                                  "\x82\xa4type\xa4noop\xa7shop_id\xa1s"
+                                  "\x81\xa7shop_id\xa1s";
+    s_bad("second job lacks type", JOBQ_CMD_ENQUEUE_BATCH, JOBQ_EINVAL,
+          "jobs[1]: needs fields: type",
+          S_FIELDS(s_kuint("rid", 1),
+                   s_kraw("jobs", one_bad, sizeof one_bad - 1)));
+    //  [{type: "No!", shop_id: s}]
+    static const char bad_type[] = "\x91\x82\xa4type\xa3No!\xa7shop_id\xa1s";
+    s_bad("bad type", JOBQ_CMD_ENQUEUE_BATCH, JOBQ_EINVAL,
+          "jobs[0]: field 'type'",
+          S_FIELDS(s_kuint("rid", 1),
+                   s_kraw("jobs", bad_type, sizeof bad_type - 1)));
+    s_bad("no jobs", JOBQ_CMD_ENQUEUE_BATCH, JOBQ_EINVAL, "'jobs'",
+          S_FIELDS(s_kuint("rid", 1), s_kraw("jobs", "\x90", 1)));
+    s_bad("jobs not an array", JOBQ_CMD_ENQUEUE_BATCH, JOBQ_EINVAL, "'jobs'",
+          S_FIELDS(s_kuint("rid", 1), s_kraw("jobs", "\x80", 1)));
+    s_bad("no jobs field", JOBQ_CMD_ENQUEUE_BATCH, JOBQ_EINVAL, "jobs",
+          S_FIELDS(s_kuint("rid", 1)));
+    //  1001 jobs (each the one-byte nil): too many, before any is read.
+    static char many[3 + JOBQ_MAX_BATCH + 1];
+    many[0] = (char) 0xdc;
+    many[1] = (char) ((JOBQ_MAX_BATCH + 1) >> 8);
+    many[2] = (char) ((JOBQ_MAX_BATCH + 1) & 0xff);
+    memset(many + 3, 0xc0, JOBQ_MAX_BATCH + 1);
+    s_bad("too many jobs", JOBQ_CMD_ENQUEUE_BATCH, JOBQ_ETOOBIG, "'jobs'",
+          S_FIELDS(s_kuint("rid", 1), s_kraw("jobs", many, sizeof many)));
+
+    //  A good batch reads back entry by entry, defaults filled in.
+    static const char two[] = "\x92"
+                              "\x82\xa4type\xa4noop\xa7shop_id\xa1s"
+                              "\x83\xa4type\xa5sleep\xa7shop_id\xa1t"
+                              "\xa8priority\x05";
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m, e;
+    jobq_msg_why_t why;
+    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE_BATCH,
+                              S_FIELDS(s_kuint("rid", 9),
+                                       s_kraw("jobs", two, sizeof two - 1)),
+                              &w, &m, &why),
+                     JOBQ_OK);
+    assert_int_equal(m.u.batch.count, 2);
+    jobq_mp_reader_t r;
+    jobq_msg_batch_begin(&m, &r);
+    assert_int_equal(jobq_msg_batch_next(&r, &m, &e), JOBQ_OK);
+    assert_int_equal(e.rid, 9);
+    assert_int_equal(e.u.enqueue.max_attempts, JOBQ_DEFAULT_ATTEMPTS);
+    assert_int_equal(e.u.enqueue.input.len, 1);
+    assert_int_equal(jobq_msg_batch_next(&r, &m, &e), JOBQ_OK);
+    assert_int_equal(e.u.enqueue.type.len, 5);
+    assert_int_equal(e.u.enqueue.priority, 5);
     jobq_mp_writer_fini(&w);
 }
 
@@ -1442,8 +1502,6 @@ test_msg_ready_and_heartbeat_reject_bad_fields(void **state)
                           "aaaaaaaaaaaaaaa",
                           2 + 4 + 2 + 65),
                    s_kuint("capacity", 1)));
-    s_bad("capacity 0", JOBQ_CMD_READY, JOBQ_EINVAL, "'capacity'",
-          S_FIELDS(s_ktypes("types", 1), s_kuint("capacity", 0)));
     s_bad("capacity above the limit", JOBQ_CMD_READY, JOBQ_EINVAL, "'capacity'",
           S_FIELDS(s_ktypes("types", 1),
                    s_kuint("capacity", JOBQ_MAX_CAPACITY + 1)));
@@ -2183,6 +2241,7 @@ main(void)
             test_msg_decode_reports_rid_zero_after_a_bad_field_or_a_bad_body),
         //  rejections
         cmocka_unit_test(test_msg_enqueue_rejects_missing_required_fields),
+        cmocka_unit_test(test_msg_enqueue_batch_checks_every_job),
         cmocka_unit_test(test_msg_enqueue_rejects_wrong_types),
         cmocka_unit_test(test_msg_enqueue_rejects_a_bad_type_or_shop_id),
         cmocka_unit_test(test_msg_enqueue_rejects_values_out_of_range),
