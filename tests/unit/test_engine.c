@@ -199,7 +199,7 @@ s_reply_id(const s_out_t *o)
     jobq_mp_reader_init(&r, v.ptr, v.len);
     jobq_str_t s;
     assert_int_equal(jobq_mp_read_str(&r, &s), JOBQ_OK);
-    uint64_t id;
+    uint64_t id = 0;
     assert_int_equal(jobq_id_parse(s.ptr, s.len, &id), JOBQ_OK);
     return id;
 }
@@ -324,8 +324,8 @@ test_engine_dispatches_only_matching_types_within_capacity(void **state)
     s_enqueue(fx, "sleep", 0, 0, 3);
     uint64_t c = s_enqueue(fx, "noop", 0, 0, 3);
     s_ready(fx, "w1", "noop", 1);
-    uint64_t id;
-    uint32_t attempt;
+    uint64_t id = 0;
+    uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     assert_int_equal(id, a);
     assert_int_equal(attempt, 1);
@@ -346,8 +346,8 @@ test_engine_dispatch_follows_priority_then_age(void **state)
     s_enqueue(fx, "noop", 0, 0, 3);
     uint64_t hi = s_enqueue(fx, "noop", 10, 0, 3);
     s_ready(fx, "w1", "noop", 1);
-    uint64_t id;
-    uint32_t attempt;
+    uint64_t id = 0;
+    uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     assert_int_equal(id, hi);
 }
@@ -390,8 +390,8 @@ test_engine_lost_worker_requeues_and_stale_attempt_is_fenced(void **state)
     s_ready(fx, "w2", "noop", 1);
     s_advance(fx, fx->cfg.retry_max_ms + 1);
     s_idle(fx);
-    uint64_t id;
-    uint32_t attempt;
+    uint64_t id = 0;
+    uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w2", &id, &attempt));
     assert_int_equal(id, a);
     assert_int_equal(attempt, 2);
@@ -421,8 +421,8 @@ test_engine_same_worker_stale_attempt_is_fenced(void **state)
     s_ready(fx, "w1", "noop", 1);
     s_advance(fx, fx->cfg.retry_max_ms + 1);
     s_idle(fx);
-    uint64_t id;
-    uint32_t attempt;
+    uint64_t id = 0;
+    uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     assert_int_equal(attempt, 2);
     //  A result of attempt 1 that was queued while w1 was cut off arrives
@@ -509,8 +509,8 @@ test_engine_failures_retry_with_backoff_then_fail(void **state)
     assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, NULL), 0);
     s_advance(fx, fx->cfg.retry_base_ms + 1);
     s_idle(fx);
-    uint64_t id;
-    uint32_t attempt;
+    uint64_t id = 0;
+    uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     assert_int_equal(attempt, 2);
     s_result(fx, "w1", JOBQ_CMD_FAIL, a, 2, false);
@@ -553,8 +553,8 @@ test_engine_retry_command_restarts_a_failed_job(void **state)
     s_begin(fx);
     s_client(fx, &m);
     assert_int_equal(s_end(fx), JOBQ_OK);
-    uint64_t id;
-    uint32_t attempt;
+    uint64_t id = 0;
+    uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     assert_int_equal(id, a);
     //  Attempt numbers go on; the job has a fresh run of one attempt.
@@ -598,8 +598,8 @@ test_engine_cancel_pending_and_running(void **state)
     assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, "w1"), 0);
     s_result(fx, "w1", JOBQ_CMD_FAIL, r, 1, false);
     assert_int_equal(s_get(fx, r).status, JOBQ_CANCELLED);
-    uint64_t id;
-    uint32_t attempt;
+    uint64_t id = 0;
+    uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     assert_int_equal(id, next);
 }
@@ -688,8 +688,8 @@ test_engine_failed_commit_undoes_a_dispatch(void **state)
     assert_int_equal(s_get(fx, a).status, JOBQ_PENDING);
     //  Next turn the job goes out: the slot was given back.
     s_idle(fx);
-    uint64_t id;
-    uint32_t attempt;
+    uint64_t id = 0;
+    uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     assert_int_equal(id, a);
     assert_int_equal(attempt, 1);
@@ -715,8 +715,8 @@ test_engine_delayed_job_waits_for_run_at(void **state)
     s_begin(fx);
     s_worker(fx, "w1", &hb);
     assert_int_equal(s_end(fx), JOBQ_OK);
-    uint64_t id;
-    uint32_t attempt;
+    uint64_t id = 0;
+    uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     assert_int_equal(id, a);
 }
@@ -772,8 +772,8 @@ test_engine_restart_keeps_leases_for_a_returning_worker(void **state)
     s_ready(fx, "w1", "noop", 1);
     s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
     assert_int_equal(s_get(fx, a).status, JOBQ_COMPLETED);
-    uint64_t id;
-    uint32_t attempt;
+    uint64_t id = 0;
+    uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     assert_int_equal(id, b);
 }
@@ -868,8 +868,8 @@ test_engine_retry_while_the_cancelled_attempt_stops(void **state)
     assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_CANCEL_JOB, "w1"),
                      1);
     s_retry(fx, a);
-    uint64_t id;
-    uint32_t attempt;
+    uint64_t id = 0;
+    uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     assert_int_equal(id, a);
     assert_int_equal(attempt, 2);
@@ -927,8 +927,8 @@ test_engine_kept_errors_are_bounded(void **state)
     s_ready(fx, "w1", "noop", 1);
     uint32_t last = 0;
     for (uint32_t k = 1; k <= JOBQ_MAX_ATTEMPTS + 5; k++) {
-        uint64_t id;
-        uint32_t attempt;
+        uint64_t id = 0;
+        uint32_t attempt = 0;
         assert_true(s_job_for(fx, "w1", &id, &attempt));
         assert_int_equal(attempt, k);
         s_result(fx, "w1", JOBQ_CMD_FAIL, a, k, false);
@@ -997,8 +997,8 @@ test_engine_unreadable_queued_job_does_not_block_the_queue(void **state)
     s_damage(fx, bad);
     s_damage(fx, dbad);
     s_ready(fx, "w1", "noop", 4);
-    uint64_t id;
-    uint32_t attempt;
+    uint64_t id = 0;
+    uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     assert_int_equal(id, good);
     assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, "w1"), 1);
@@ -1277,8 +1277,8 @@ test_engine_released_attempt_does_not_count(void **state)
     s_fx_t *fx = *state;
     uint64_t a = s_enqueue(fx, "noop", 0, 0, 1);
     s_ready(fx, "w1", "noop", 1);
-    uint64_t id;
-    uint32_t attempt;
+    uint64_t id = 0;
+    uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     jobq_msg_t f;
     memset(&f, 0, sizeof f);
