@@ -58,6 +58,7 @@ struct jobq_engine {
     uint64_t next_heartbeat;    //  monotonic ms of the next heartbeat round
     uint64_t next_promote;      //  monotonic ms the next delayed job is due
     uint64_t next_check;        //  monotonic ms of the next liveness scan
+    uint64_t next_sweep;        //  monotonic ms of the next retention sweep
     uint64_t rng;               //  xorshift state for jitter
     int broken;                 //  first store error of the turn
     bool in_turn;               //  between begin and commit
@@ -88,6 +89,7 @@ jobq_engine_config_defaults(jobq_engine_config_t *cfg)
     cfg->dispatch_per_turn = 4096;
     cfg->promote_per_turn = 4096;
     cfg->list_examine = 10000;
+    cfg->retain_ms = 7ull * 24 * 3600 * 1000;
     cfg->seed = 0x9e3779b97f4a7c15ULL;
 }
 
@@ -1334,7 +1336,52 @@ s_liveness(jobq_engine_t *self)
     }
 }
 
-#define S_SWEEP_KEYS 256  //  expired idempotency keys forgotten per turn
+#define S_SWEEP_KEYS 256   //  expired idempotency keys forgotten per turn
+#define S_SWEEP_MS   1000  //  ended jobs are looked for this often
+#define S_SWEEP_JOBS 256   //  ended jobs deleted per sweep and state
+#define S_SWEEP_SEEN 1024  //  records a sweep looks at per state
+
+typedef struct {
+    uint64_t before;             //  ended before this wall ms
+    uint64_t ids[S_SWEEP_JOBS];  //  found
+    uint32_t n;                  //  entries in ids
+    uint32_t seen;               //  records looked at
+} s_sweep_t;
+
+static int
+s_sweep_visit(void *arg, const jobq_jobdata_t *j)
+{
+    s_sweep_t *s = arg;
+    if (j->completed_at && j->completed_at < s->before)
+        s->ids[s->n++] = j->id;
+    return ++s->seen == S_SWEEP_SEEN || s->n == S_SWEEP_JOBS;
+}
+
+//  Delete jobs that ended more than retain_ms ago, oldest ids first, a
+//  bounded number per sweep: the store does not grow without end.
+static void
+s_sweep_ended(jobq_engine_t *self)
+{
+    if (!self->cfg.retain_ms || self->wall <= self->cfg.retain_ms)
+        return;
+    static const int ended[] = {JOBQ_COMPLETED, JOBQ_FAILED, JOBQ_CANCELLED};
+    for (size_t k = 0; k < 3 && !self->broken; k++) {
+        s_sweep_t s = {.before = self->wall - self->cfg.retain_ms};
+        //  A record that cannot be read ends the scan early; the next
+        //  sweep tries again, and nothing else depends on it.
+        jobq_store_scan_status(self->store, ended[k], s_sweep_visit, &s);
+        for (uint32_t i = 0; i < s.n && !self->broken; i++) {
+            jobq_jobdata_t j;
+            if (jobq_store_get(self->store, s.ids[i], &j) != JOBQ_OK)
+                continue;
+            int rc = jobq_store_remove(self->store, &j);
+            if (rc != JOBQ_OK)
+                self->broken = rc;
+            else
+                self->stats.removed++;
+        }
+    }
+}
 
 static void
 s_timers(jobq_engine_t *self)
@@ -1352,6 +1399,10 @@ s_timers(jobq_engine_t *self)
     if (self->mono >= self->next_check) {
         self->next_check = self->mono + S_CHECK_MS;
         s_liveness(self);
+    }
+    if (self->mono >= self->next_sweep) {
+        self->next_sweep = self->mono + S_SWEEP_MS;
+        s_sweep_ended(self);
     }
 
     //  Delayed jobs that are due, oldest first, bounded per turn.

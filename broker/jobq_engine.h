@@ -31,6 +31,8 @@ typedef struct {
     uint32_t dispatch_per_turn;  //  jobs handed out per turn at most
     uint32_t promote_per_turn;   //  delayed jobs made due per turn at most
     uint32_t list_examine;       //  records one LIST may look at
+    uint64_t retain_ms;          //  ended jobs are deleted after this, ms;
+                                 //  0 keeps them forever
     uint64_t seed;               //  retry jitter seed
 } jobq_engine_config_t;
 
@@ -67,6 +69,7 @@ typedef struct {
     uint64_t commits_failed;   //  turns whose commit failed
     uint64_t unreadable;       //  queued jobs whose record could not be read
     uint64_t released;         //  attempts handed back unstarted
+    uint64_t removed;          //  ended jobs deleted after retain_ms
 } jobq_engine_stats_t;
 
 //  NULL only if out of memory. store is borrowed and must outlive the

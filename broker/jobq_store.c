@@ -106,6 +106,12 @@ jobq_store_unqueue(jobq_store_t *self, const jobq_jobdata_t *job)
 }
 
 int
+jobq_store_remove(jobq_store_t *self, const jobq_jobdata_t *job)
+{
+    return self->ops->remove(self->impl, job);
+}
+
+int
 jobq_store_query(jobq_store_t *self,
                  const jobq_store_query_t *q,
                  jobq_store_visit_fn *fn,

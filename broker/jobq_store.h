@@ -58,6 +58,7 @@ typedef struct {
                        int32_t *priority);
     int (*delayed_first)(void *impl, uint64_t *run_at, uint64_t *id);
     int (*unqueue)(void *impl, const jobq_jobdata_t *job);
+    int (*remove)(void *impl, const jobq_jobdata_t *job);
     int (*query)(void *impl,
                  const jobq_store_query_t *q,
                  jobq_store_visit_fn *fn,
@@ -130,6 +131,10 @@ jobq_store_delayed_first(jobq_store_t *self, uint64_t *run_at, uint64_t *id);
 //  priority and run_at name, and nothing else: for an entry whose record
 //  cannot be read, so that it stops blocking the jobs behind it.
 int jobq_store_unqueue(jobq_store_t *self, const jobq_jobdata_t *job);
+
+//  Delete job (as read from the store) and every index entry and count it
+//  has. The idempotency key, if any, is left to expire on its own.
+int jobq_store_remove(jobq_store_t *self, const jobq_jobdata_t *job);
 
 //  Run a LIST query, calling fn for each match; records that cannot be
 //  decoded are passed over. When fn returns nonzero the scan stops and that

@@ -497,6 +497,33 @@ s_unqueue(void *impl, const jobq_jobdata_t *job)
     return JOBQ_EINVAL;
 }
 
+static int
+s_remove(void *impl, const jobq_jobdata_t *job)
+{
+    s_lmdb_t *self = impl;
+    //  Every key first: job borrows from a page the deletes may move.
+    uint8_t kid[8], ks[S_KEY_MAX], kst[9], kq[S_KEY_MAX];
+    char tbuf[JOBQ_MAX_TYPE_LEN];
+    size_t tlen = job->type.len < sizeof tbuf ? job->type.len : sizeof tbuf;
+    memcpy(tbuf, job->type.ptr, tlen);
+    jobq_str_t type = {tbuf, tlen};
+    int status = job->status, qdb = -1;
+    size_t ksl = s_key_shop(ks, job), kstl = s_key_status(kst, status, job->id);
+    size_t kql = 0;
+    if (job->queue == JOBQ_QUEUE_READY)
+        kql = s_key_ready(kq, job), qdb = S_READY;
+    else if (job->queue == JOBQ_QUEUE_DELAYED)
+        kql = s_key_delayed(kq, job), qdb = S_DELAYED;
+    s_key_id(kid, job->id);
+    int rc;
+    if ((rc = s_del_key(self, S_JOBS, kid, 8)) ||
+        (rc = s_del_key(self, S_SHOP, ks, ksl)) ||
+        (rc = s_del_key(self, S_STATUS, kst, kstl)) ||
+        (qdb >= 0 && (rc = s_del_key(self, qdb, kq, kql))))
+        return rc;
+    return s_count(self, type, status, -1);
+}
+
 static bool
 s_match(const jobq_store_query_t *q, const jobq_jobdata_t *j)
 {
@@ -761,6 +788,7 @@ const jobq_store_ops_t jobq_store_lmdb_ops = {
     .ready_first = s_ready_first,
     .delayed_first = s_delayed_first,
     .unqueue = s_unqueue,
+    .remove = s_remove,
     .query = s_query,
     .scan_status = s_scan_status,
     .idem_get = s_idem_get,

@@ -38,6 +38,8 @@ s_usage(FILE *out)
         "  --heartbeat-ms MS   broker heartbeat to workers (default 1000)\n"
         "  --retry-base-ms MS  first retry delay, doubled per attempt\n"
         "                      (default 1000)\n"
+        "  --retain-ms MS      ended jobs are deleted this long after they\n"
+        "                      end (default 604800000, 7 days; 0 = never)\n"
         "  --event-hwm N       events queued per slow subscriber before\n"
         "                      they are dropped (default 100000)\n"
         "  --quiet             log errors only\n"
@@ -84,6 +86,7 @@ main(int argc, char **argv)
         {"heartbeat-ms", required_argument, 0, 'b'},
         {"retry-base-ms", required_argument, 0, 'r'},
         {"event-hwm", required_argument, 0, 'H'},
+        {"retain-ms", required_argument, 0, 'R'},
         {"quiet", no_argument, 0, 'q'},
         {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},
@@ -135,6 +138,11 @@ main(int argc, char **argv)
             if (!s_number("--retry-base-ms", optarg, 0, 3600000, &v))
                 return 2;
             cfg.engine.retry_base_ms = v;
+            break;
+        case 'R':
+            if (!s_number("--retain-ms", optarg, 0, 3650ull * 86400000, &v))
+                return 2;
+            cfg.engine.retain_ms = v;
             break;
         case 'H':
             if (!s_number("--event-hwm", optarg, 1, 10000000, &v))

@@ -1311,6 +1311,74 @@ test_engine_released_attempt_does_not_count(void **state)
     assert_int_equal(s_get(fx, a).status, JOBQ_FAILED);
 }
 
+//  Ended jobs are deleted retain_ms after they end, with their indexes and
+//  counts; pending and running jobs stay whatever their age.
+static void
+test_engine_ended_jobs_are_deleted_after_retention(void **state)
+{
+    s_fx_t *fx = *state;
+    s_close(fx);
+    fx->cfg.retain_ms = 10000;
+    s_open(fx);
+    uint64_t done = s_enqueue(fx, "noop", 0, 0, 3);
+    uint64_t waiting = s_enqueue(fx, "other", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, done, 1, false);
+    jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
+    for (int i = 0; i < 9; i++) {
+        s_advance(fx, 1000);
+        s_begin(fx);
+        s_worker(fx, "w1", &hb);
+        assert_int_equal(s_end(fx), JOBQ_OK);
+    }
+    assert_int_equal(s_get(fx, done).status, JOBQ_COMPLETED);
+    for (int i = 0; i < 3; i++) {
+        s_advance(fx, 1000);
+        s_begin(fx);
+        s_worker(fx, "w1", &hb);
+        assert_int_equal(s_end(fx), JOBQ_OK);
+    }
+    jobq_msg_t m = {.cmd = JOBQ_CMD_STATUS};
+    m.u.job.id = done;
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_non_null(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0));
+    assert_int_equal(s_get(fx, waiting).status, JOBQ_PENDING);
+    jobq_engine_stats_t st;
+    jobq_engine_get_stats(fx->engine, &st);
+    assert_int_equal(st.removed, 1);
+    //  No index or count still names it.
+    jobq_msg_t lm = {.cmd = JOBQ_CMD_LIST};
+    lm.u.list.status = -1;
+    lm.u.list.limit = 100;
+    lm.u.list.shop = S("shop-1");
+    s_begin(fx);
+    s_client(fx, &lm);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    jobq_bytes_t b = {o->body, o->len}, v;
+    assert_int_equal(jobq_mp_map_find(b, "jobs", &v), JOBQ_OK);
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    uint32_t n;
+    assert_int_equal(jobq_mp_read_array(&r, &n), JOBQ_OK);
+    assert_int_equal(n, 1);
+    jobq_msg_t sm = {.cmd = JOBQ_CMD_STATS};
+    s_begin(fx);
+    s_client(fx, &sm);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    b = (jobq_bytes_t){o->body, o->len};
+    jobq_bytes_t totals;
+    assert_int_equal(jobq_mp_map_find(b, "totals", &totals), JOBQ_OK);
+    assert_int_equal(jobq_mp_map_find(totals, "completed", &v), JOBQ_OK);
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    uint64_t completed = 99;
+    assert_int_equal(jobq_mp_read_uint(&r, &completed), JOBQ_OK);
+    assert_int_equal(completed, 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
 
 int
@@ -1346,6 +1414,7 @@ main(void)
         T(test_engine_worker_names_never_collide),
         T(test_engine_batch_enqueue_is_all_or_nothing),
         T(test_engine_released_attempt_does_not_count),
+        T(test_engine_ended_jobs_are_deleted_after_retention),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
