@@ -649,20 +649,18 @@ jobq_client_watch(jobq_client_t *self,
                     quiet_since = zclock_mono();
                     //  A gap means events were missed (a slow subscriber
                     //  past the high-water mark): the state applied is
-                    //  whole, but take a snapshot to be sure of it.
-                    if (gap && !ended &&
-                        s_snapshot(self, id, &w, &ended) == JOBQ_EUNAVAILABLE) {
-                        zmsg_destroy(&msg);
-                        rc = JOBQ_EUNAVAILABLE;
-                        break;
-                    }
+                    //  whole, but take a snapshot to be sure of it. A
+                    //  broker that does not answer is waited for, as below.
+                    if (gap && !ended)
+                        s_snapshot(self, id, &w, &ended);
                 }
             }
             zmsg_destroy(&msg);
         } else if (n == 0) {
             //  Silence: ask. Costs one request per second per watcher, and
             //  bounds how late an ending can be noticed whatever happens
-            //  to the event stream.
+            //  to the event stream. A broker that does not answer (it is
+            //  restarting) does not end the watch: timeout_ms bounds it.
             quiet_since = zclock_mono();
             int src = s_snapshot(self, id, &w, &ended);
             if (src != JOBQ_OK && src != JOBQ_EUNAVAILABLE) {

@@ -154,8 +154,10 @@ typedef struct {
 //  versions, so an ending is never missed, even one that happened before
 //  the call. on_progress gets the first snapshot and every change;
 //  on_complete or on_error the end. Returns JOBQ_OK (completed),
-//  JOBQ_EFAILED, JOBQ_ECANCELLED, JOBQ_ETIMEOUT, JOBQ_ENOTFOUND or
-//  JOBQ_EUNAVAILABLE.
+//  JOBQ_EFAILED, JOBQ_ECANCELLED, JOBQ_ETIMEOUT, JOBQ_ENOTFOUND, or
+//  JOBQ_EUNAVAILABLE when the first snapshot gets no answer. Once the watch
+//  has begun, a broker that stops answering is waited for (a restarted
+//  broker resumes the stream) until timeout_ms: pass a limit to bound it.
 JOBQ_EXPORT int jobq_client_watch(jobq_client_t *self,
                                   const char *id,
                                   const jobq_watch_t *cb,
