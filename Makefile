@@ -3,10 +3,12 @@
 
 BUILD      ?= build
 SAN_BUILD  ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build run test test-sanitize format-check clean
+.PHONY: all deps build run test test-sanitize fuzz format-check clean
 
 all: build
 
@@ -36,8 +38,22 @@ test-sanitize: deps
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --output-on-failure --timeout 600 -j $(JOBS)
 
+# libFuzzer on the decoders (clang), FUZZ_SECONDS each, from the seed
+# corpus in tests/fuzz/corpus; new inputs go to $(FUZZ_BUILD)/corpus, and a
+# crash is written there as crash-*: copy it into tests/fuzz/corpus/ so
+# `make test` replays it from then on.
+fuzz: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DJOBQ_FUZZ=ON $(CMAKE_ARGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_msg fuzz_record
+	for t in fuzz_msg fuzz_record; do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$t && \
+	    $(FUZZ_BUILD)/tests/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -max_len=65536 -artifact_prefix=$(FUZZ_BUILD)/corpus/ \
+	        $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

@@ -13,6 +13,9 @@ typedef struct {
     uint64_t seen;        //  bit per field index already read
 } s_dec_t;
 
+static int s_fail(s_dec_t *d, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static int
 s_fail(s_dec_t *d, int err, const char *fmt, ...)
 {
