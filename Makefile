@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build run test test-sanitize fuzz format-check clean
+.PHONY: all deps build run test test-sanitize fuzz bench format-check clean
 
 all: build
 
@@ -51,6 +51,10 @@ fuzz: deps
 	        -max_len=65536 -artifact_prefix=$(FUZZ_BUILD)/corpus/ \
 	        $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
+
+# jobq and beanstalkd side by side (bench/run.sh); QUICK=1 for a short run.
+bench: build
+	QUICK=$(QUICK) sh bench/run.sh $(BUILD)
 
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')

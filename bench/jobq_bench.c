@@ -7,6 +7,10 @@
     latency (p50/p99/p999, which includes the fsync of the commit).
 
     usage: jobq_bench BIN_DIR [--producers P] [--workers W] [--jobs N]
+                              [--batch B] [--prefetch F]
+    --batch B enqueues B jobs per request (ENQUEUE_BATCH); --prefetch F
+    lets the worker hold F jobs beyond its slots. The last line printed is
+    CSV: system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,rss_kb.
     Bounded: at most N jobs and 120 s; it stops everything it started. */
 #include "jobq/jobq_client.h"
 
@@ -22,6 +26,7 @@
 
 typedef struct {
     const char *clients;  //  endpoint
+    int batch;            //  jobs per request
     int jobs;             //  to enqueue
     int64_t *lat_us;      //  one per job
     int done;             //  acknowledged
@@ -40,14 +45,25 @@ s_produce(void *arg)
     static const uint8_t input[] = {0x81, 0xa1, 'n', 0x01};
     jobq_enqueue_t req = {"noop", "bench", {input, sizeof input}, 0, 0, 3,
                           0,      NULL};
-    char id[JOBQ_ID_LEN + 1];
-    for (int i = 0; i < p->jobs; i++) {
+    jobq_enqueue_t *reqs = calloc((size_t) p->batch, sizeof *reqs);
+    char(*ids)[JOBQ_ID_LEN + 1] = calloc((size_t) p->batch, sizeof *ids);
+    for (int i = 0; i < p->batch; i++)
+        reqs[i] = req;
+    int64_t give_up = zclock_usecs() + 120 * 1000000LL;
+    for (int i = 0; i < p->jobs && zclock_usecs() < give_up; i += p->batch) {
+        int n = p->jobs - i < p->batch ? p->jobs - i : p->batch;
         int64_t t0 = zclock_usecs();
-        if (jobq_client_enqueue(c, &req, id, NULL) == JOBQ_OK)
-            p->lat_us[p->done++] = zclock_usecs() - t0;
+        int rc =
+            n == 1 ? jobq_client_enqueue(c, &req, ids[0], NULL)
+                   : jobq_client_enqueue_batch(c, reqs, (size_t) n, ids, NULL);
+        if (rc == JOBQ_OK)
+            for (int k = 0; k < n; k++)
+                p->lat_us[p->done++] = zclock_usecs() - t0;
         else
-            p->errors++;
+            p->errors += n;
     }
+    free(reqs);
+    free(ids);
     jobq_client_destroy(&c);
     return NULL;
 }
@@ -59,13 +75,18 @@ s_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int
-s_port(void)
+//  Three free loopback ports: all bound at once so that no two are the same
+//  (an ephemeral port closed at once would be handed out again).
+static void
+s_ports(int out[3])
 {
-    zsock_t *s = zsock_new(ZMQ_ROUTER);
-    int port = zsock_bind(s, "tcp://127.0.0.1:*");
-    zsock_destroy(&s);
-    return port;
+    zsock_t *s[3];
+    for (int i = 0; i < 3; i++) {
+        s[i] = zsock_new(ZMQ_ROUTER);
+        out[i] = zsock_bind(s[i], "tcp://127.0.0.1:*");
+    }
+    for (int i = 0; i < 3; i++)
+        zsock_destroy(&s[i]);
 }
 
 static pid_t
@@ -105,10 +126,10 @@ main(int argc, char **argv)
                         "[--workers W] [--jobs N]\n");
         return 2;
     }
-    int producers = 16, workers = 16, jobs = 20000;
+    int producers = 16, workers = 16, jobs = 20000, batch = 1, prefetch = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         int v = (int) strtol(argv[i + 1], NULL, 10);
-        if (v < 1 || v > 1000000) {
+        if (v < (strcmp(argv[i], "--prefetch") == 0 ? 0 : 1) || v > 1000000) {
             fprintf(stderr, "jobq_bench: bad value '%s'\n", argv[i + 1]);
             return 2;
         }
@@ -118,6 +139,10 @@ main(int argc, char **argv)
             workers = v;
         else if (strcmp(argv[i], "--jobs") == 0)
             jobs = v;
+        else if (strcmp(argv[i], "--batch") == 0 && v <= JOBQ_MAX_BATCH)
+            batch = v;
+        else if (strcmp(argv[i], "--prefetch") == 0 && v < JOBQ_MAX_CAPACITY)
+            prefetch = v;
         else {
             fprintf(stderr, "jobq_bench: unknown option '%s'\n", argv[i]);
             return 2;
@@ -130,22 +155,28 @@ main(int argc, char **argv)
         return 1;
     char data[600], cl[64], wk[64], ev[64], bbin[600], wbin[600], conc[16];
     snprintf(data, sizeof data, "%s/data", dir);
-    snprintf(cl, sizeof cl, "tcp://127.0.0.1:%d", s_port());
-    snprintf(wk, sizeof wk, "tcp://127.0.0.1:%d", s_port());
-    snprintf(ev, sizeof ev, "tcp://127.0.0.1:%d", s_port());
+    int ports[3];
+    s_ports(ports);
+    snprintf(cl, sizeof cl, "tcp://127.0.0.1:%d", ports[0]);
+    snprintf(wk, sizeof wk, "tcp://127.0.0.1:%d", ports[1]);
+    snprintf(ev, sizeof ev, "tcp://127.0.0.1:%d", ports[2]);
     snprintf(bbin, sizeof bbin, "%s/jobq-broker", argv[1]);
     snprintf(wbin, sizeof wbin, "%s/jobq-worker", argv[1]);
     snprintf(conc, sizeof conc, "%d", workers);
+    char pre[16];
+    snprintf(pre, sizeof pre, "%d", prefetch);
     char *bargv[] = {bbin, "--data",   data, "--clients", cl,  "--workers",
                      wk,   "--events", ev,   "--quiet",   NULL};
-    char *wargv[] = {wbin,   "--broker",      wk,   "--types",
-                     "noop", "--concurrency", conc, NULL};
+    char *wargv[] = {
+        wbin, "--broker",   wk,  "--types", "noop", "--concurrency",
+        conc, "--prefetch", pre, NULL};
     pid_t broker = s_spawn(bargv), worker = s_spawn(wargv);
     jobq_client_config_t cfg;
     jobq_client_config_defaults(&cfg);
     cfg.broker = cl;
+    cfg.timeout_ms = 500;  //  bounded wait for the broker to come up
     jobq_client_t *c = jobq_client_new(&cfg);
-    for (int i = 0; i < 100 && s_completed(c) == 0; i++) {
+    for (int i = 0; i < 20 && s_completed(c) == 0; i++) {
         jobq_bytes_t b = {NULL, 0};
         if (jobq_client_stats(c, &b) == JOBQ_OK) {
             free((void *) b.ptr);
@@ -158,6 +189,7 @@ main(int argc, char **argv)
     int64_t start = zclock_usecs();
     for (int i = 0; i < producers; i++) {
         p[i].clients = cl;
+        p[i].batch = batch;
         p[i].jobs = jobs / producers;
         p[i].lat_us = calloc((size_t) p[i].jobs + 1, sizeof(int64_t));
         pthread_create(&t[i], NULL, s_produce, &p[i]);
@@ -186,6 +218,12 @@ main(int argc, char **argv)
            producers, workers, total, (unsigned long long) completed, errors,
            (double) completed * 1e6 / (double) (end - start),
            total * 1e6 / (double) (enq_end - start),
+           k ? (long long) all[k / 2] : 0,
+           k ? (long long) all[k * 99 / 100] : 0,
+           k ? (long long) all[k * 999 / 1000] : 0);
+    printf("jobq,%s,cycle-%dx%d,%.0f,%lld,%lld,%lld,\n",
+           batch > 1 || prefetch ? "sync-batched" : "sync", producers, workers,
+           (double) completed * 1e6 / (double) (end - start),
            k ? (long long) all[k / 2] : 0,
            k ? (long long) all[k * 99 / 100] : 0,
            k ? (long long) all[k * 999 / 1000] : 0);
