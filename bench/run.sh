@@ -13,7 +13,8 @@ BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 JOBS=${JOBS_PER_RUN:-40000}
 SLOW_JOBS=${SLOW_JOBS_PER_RUN:-8000}
-if [ "${QUICK:-0}" = 1 ]; then JOBS=8000; SLOW_JOBS=2000; fi
+IDLE=${IDLE_JOBS:-2000}
+if [ "${QUICK:-0}" = 1 ]; then JOBS=8000; SLOW_JOBS=2000; IDLE=300; fi
 SHAPES="1x1 4x4 16x16"
 OUT="$HERE/results"
 mkdir -p "$OUT"
@@ -61,9 +62,22 @@ run_beanstalkd() {  # mode jobs beanstalkd-args...
         kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
         BS_PID=
     done
+    # Idle dispatch: a consumer already waiting when the job is put.
+    port=$(free_port)
+    rm -rf "$TMP/bs"; mkdir -p "$TMP/bs"
+    # shellcheck disable=SC2068
+    beanstalkd -l 127.0.0.1 -p "$port" $@ &
+    BS_PID=$!
+    sleep 0.3
+    timeout 120 "$BUILD/bench/beanstalk_bench" "$port" --idle "$IDLE" \
+        --mode "$mode" | tail -1 >> "$CSV" || true
+    kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
+    BS_PID=
 }
 
 run_jobq sync 1 0
+timeout 120 "$BUILD/bench/jobq_latency" "$BUILD/apps" --jobs "$IDLE" |
+    tail -2 >> "$CSV" || true
 run_jobq sync-batched 64 64
 run_beanstalkd no-binlog "$JOBS"
 run_beanstalkd binlog-default "$JOBS" -b "$TMP/bs"
@@ -77,14 +91,24 @@ import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 rate = {(r["system"], r["mode"], r["scenario"]): float(r["jobs_per_s"] or 0)
         for r in rows}
-print("%-11s %-15s %-12s %10s %9s %9s %11s %11s" % (
+print("%-11s %-15s %-14s %10s %9s %9s %11s %11s" % (
     "system", "mode", "scenario", "jobs/s", "p50 us", "p99 us",
     "jobq/this", "batched/this"))
+lat = {(r["system"], r["mode"], r["scenario"]): r for r in rows}
 for r in rows:
+    if not r["scenario"].startswith("cycle"):
+        j = lat.get(("jobq", "sync", r["scenario"]))
+        ratio = ("p50 %.2fx p99 %.2fx" % (float(j["p50_us"]) / float(r["p50_us"]),
+                 float(j["p99_us"]) / float(r["p99_us"]))
+                 if j and r["p50_us"] and r["p99_us"] else "-")
+        print("%-11s %-15s %-14s %10s %9s %9s   jobq latency / this: %s" % (
+            r["system"], r["mode"], r["scenario"], "", r["p50_us"],
+            r["p99_us"], ratio))
+        continue
     v = float(r["jobs_per_s"] or 0)
     j = rate.get(("jobq", "sync", r["scenario"]), 0)
     b = rate.get(("jobq", "sync-batched", r["scenario"]), 0)
-    print("%-11s %-15s %-12s %10.0f %9s %9s %11s %11s" % (
+    print("%-11s %-15s %-14s %10.0f %9s %9s %11s %11s" % (
         r["system"], r["mode"], r["scenario"], v, r["p50_us"], r["p99_us"],
         "%.2fx" % (j / v) if v else "-", "%.2fx" % (b / v) if v else "-"))
 PY

@@ -194,10 +194,64 @@ s_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+//  Idle dispatch: a consumer already waits in `reserve` when the producer
+//  puts; latency runs from the put until the consumer holds the job.
+static int
+s_idle(int n, const char *mode)
+{
+    static s_conn_t pc, cc;
+    pc.fd = s_connect();
+    cc.fd = s_connect();
+    if (pc.fd < 0 || cc.fd < 0)
+        return 1;
+    struct timeval tv = {10, 0};
+    setsockopt(cc.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int64_t *lat = calloc((size_t) n, sizeof *lat);
+    char req[64 + S_BODY + 2], line[128], del[64];
+    int hl = snprintf(req, 64, "put 1024 0 60 %d\r\n", S_BODY);
+    memset(req + hl, 'x', S_BODY);
+    memcpy(req + hl + S_BODY, "\r\n", 2);
+    size_t len = (size_t) hl + S_BODY + 2;
+    int done = 0;
+    for (; done < n && s_now_us() - s_start < S_LIMIT_US; done++) {
+        static const char rsv[] = "reserve\r\n";
+        if (write(cc.fd, rsv, sizeof rsv - 1) != sizeof rsv - 1)
+            break;
+        struct timespec pause = {0, 1000000};  //  the server parks the
+        nanosleep(&pause, NULL);               //  consumer meanwhile
+        int64_t t0 = s_now_us();
+        if (write(pc.fd, req, len) != (ssize_t) len)
+            break;
+        unsigned long long id;
+        size_t bytes;
+        if (s_line(&cc, line, sizeof line) ||
+            sscanf(line, "RESERVED %llu %zu", &id, &bytes) != 2 ||
+            s_skip(&cc, bytes + 2))
+            break;
+        lat[done] = s_now_us() - t0;
+        if (s_line(&pc, line, sizeof line))  //  INSERTED
+            break;
+        int k = snprintf(del, sizeof del, "delete %llu\r\n", id);
+        if (write(cc.fd, del, (size_t) k) != k ||
+            s_line(&cc, line, sizeof line))
+            break;
+    }
+    qsort(lat, (size_t) done, sizeof *lat, s_cmp);
+    printf("beanstalkd %s idle dispatch: jobs=%d us p50=%lld p99=%lld "
+           "p999=%lld\n",
+           mode, done, (long long) lat[done / 2],
+           (long long) lat[done * 99 / 100],
+           (long long) lat[done * 999 / 1000]);
+    printf("beanstalkd,%s,idle-dispatch,,%lld,%lld,%lld,\n", mode,
+           (long long) lat[done / 2], (long long) lat[done * 99 / 100],
+           (long long) lat[done * 999 / 1000]);
+    return done == n ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
-    int producers = 1, consumers = 1;
+    int producers = 1, consumers = 1, idle = 0;
     const char *mode = "default";
     if (argc < 2)
         return 2;
@@ -212,6 +266,12 @@ main(int argc, char **argv)
             s_total = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--mode") == 0)
             mode = argv[i + 1];
+        else if (strcmp(argv[i], "--idle") == 0)
+            idle = atoi(argv[i + 1]);
+    }
+    if (idle > 0) {
+        s_start = s_now_us();
+        return s_idle(idle, mode);
     }
     if (producers < 1 || consumers < 1 || producers > 256 || consumers > 256 ||
         s_total < producers) {
