@@ -248,6 +248,84 @@ s_idle(int n, const char *mode)
     return done == n ? 0 : 1;
 }
 
+//  Put n jobs on one connection, 1000 in flight at a time (a fast fill for
+//  the restart and memory scenarios).
+static int
+s_put_many(int n)
+{
+    static s_conn_t c;
+    c.fd = s_connect();
+    if (c.fd < 0)
+        return 1;
+    char req[64 + S_BODY + 2], line[128];
+    int hl = snprintf(req, 64, "put 1024 0 60 %d\r\n", S_BODY);
+    memset(req + hl, 'x', S_BODY);
+    memcpy(req + hl + S_BODY, "\r\n", 2);
+    size_t len = (size_t) hl + S_BODY + 2;
+    for (int i = 0; i < n;) {
+        int k = n - i < 1000 ? n - i : 1000;
+        for (int q = 0; q < k; q++)
+            if (write(c.fd, req, len) != (ssize_t) len)
+                return 1;
+        for (int q = 0; q < k; q++)
+            if (s_line(&c, line, sizeof line) ||
+                strncmp(line, "INSERTED", 8) != 0)
+                return 1;
+        i += k;
+    }
+    close(c.fd);
+    return 0;
+}
+
+//  Wait until the server answers `stats` with at least n ready jobs
+//  (bounded: 120 s). Prints the ms it took.
+static int
+s_wait_ready(long n)
+{
+    int64_t t0 = s_now_us();
+    while (s_now_us() - t0 < S_LIMIT_US) {
+        static s_conn_t c;
+        c.have = c.at = 0;
+        c.fd = s_connect();
+        if (c.fd < 0) {
+            struct timespec pause = {0, 2000000};
+            nanosleep(&pause, NULL);
+            continue;
+        }
+        char line[128], body[8192];
+        size_t bytes = 0;
+        static const char st[] = "stats\r\n";
+        long ready = -1;
+        if (write(c.fd, st, sizeof st - 1) == sizeof st - 1 &&
+            !s_line(&c, line, sizeof line) &&
+            sscanf(line, "OK %zu", &bytes) == 1 && bytes < sizeof body) {
+            size_t got = 0;
+            while (got < bytes + 2) {
+                if (c.at == c.have && s_fill(&c))
+                    break;
+                size_t k = c.have - c.at;
+                if (k > bytes + 2 - got)
+                    k = bytes + 2 - got;
+                memcpy(body + got, c.buf + c.at, k);
+                c.at += k;
+                got += k;
+            }
+            body[bytes] = '\0';
+            const char *r = strstr(body, "current-jobs-ready: ");
+            if (r)
+                ready = atol(r + strlen("current-jobs-ready: "));
+        }
+        close(c.fd);
+        if (ready >= n) {
+            printf("%lld\n", (long long) ((s_now_us() - t0) / 1000));
+            return 0;
+        }
+        struct timespec pause = {0, 2000000};
+        nanosleep(&pause, NULL);
+    }
+    return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -268,6 +346,10 @@ main(int argc, char **argv)
             mode = argv[i + 1];
         else if (strcmp(argv[i], "--idle") == 0)
             idle = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--fill") == 0)
+            return s_put_many(atoi(argv[i + 1]));
+        else if (strcmp(argv[i], "--wait-ready") == 0)
+            return s_wait_ready(atol(argv[i + 1]));
     }
     if (idle > 0) {
         s_start = s_now_us();
