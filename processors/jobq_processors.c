@@ -1,6 +1,12 @@
 /*  jobq_processors.c: the one list of shipped processors. */
 #include "jobq_processors.h"
 
+#include <curl/curl.h>
+#include <jansson.h>
+#include <libxml/parser.h>
+
+#include <string.h>
+
 static const struct {
     const char *type;     //  job type
     jobq_process_fn *fn;  //  its processor
@@ -8,16 +14,60 @@ static const struct {
     {"noop", jobq_proc_noop},
     {"sleep", jobq_proc_sleep},
     {"fail", jobq_proc_fail},
+    {"scrape_reviews", jobq_proc_scrape_reviews},
+    {"export_data", jobq_proc_export_data},
+    {"generate_report", jobq_proc_generate_report},
 };
 
 int
 jobq_processors_register(jobq_registry_t *reg)
 {
+    //  Global set-up that is not thread-safe, done once before slots run.
+    //  Never undone: the libraries live as long as the process.
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return JOBQ_EINTERNAL;
+    xmlInitParser();
+    json_object_seed(0);
     for (size_t i = 0; i < sizeof s_builtin / sizeof s_builtin[0]; i++) {
         int rc =
             jobq_registry_add(reg, s_builtin[i].type, s_builtin[i].fn, NULL);
         if (rc != JOBQ_OK)
             return rc;
     }
+    return JOBQ_OK;
+}
+
+int
+jobq_proc_input_cstr(const jobq_job_t *job,
+                     const char *key,
+                     char *buf,
+                     size_t cap)
+{
+    jobq_str_t s;
+    int rc = jobq_job_input_str(job, key, &s);
+    if (rc != JOBQ_OK)
+        return rc;
+    if (memchr(s.ptr, '\0', s.len))
+        return JOBQ_EINVAL;
+    if (s.len >= cap)
+        return JOBQ_ETOOBIG;
+    memcpy(buf, s.ptr, s.len);
+    buf[s.len] = '\0';
+    return JOBQ_OK;
+}
+
+int
+jobq_proc_input_range(
+    jobq_job_t *job, const char *key, int64_t min, int64_t max, int64_t *out)
+{
+    int64_t v = *out;
+    int rc = jobq_job_input_int(job, key, &v);
+    if (rc == JOBQ_ENOTFOUND)
+        return JOBQ_OK;
+    if (rc != JOBQ_OK || v < min || v > max)
+        return jobq_job_fail(job, true,
+                             "input '%s': an integer from %lld to %lld", key,
+                             (long long) min, (long long) max);
+    *out = v;
     return JOBQ_OK;
 }

@@ -22,6 +22,7 @@ struct jobq_job {
     int last_pct;                             //  last progress sent, -1 = none
     char last_msg[JOBQ_MAX_MESSAGE_LEN + 1];  //  last message sent
     const jobq_slot_args_t *args;             //  shared settings
+    jobq_client_t **client;                   //  the slot's, made lazily
 };
 
 static void
@@ -268,6 +269,18 @@ jobq_job_broker_clients(const jobq_job_t *job)
     return job->args->clients;
 }
 
+jobq_client_t *
+jobq_job_client(jobq_job_t *job)
+{
+    if (!*job->client) {
+        jobq_client_config_t cfg;
+        jobq_client_config_defaults(&cfg);
+        cfg.broker = job->args->clients;
+        *job->client = jobq_client_new(&cfg);
+    }
+    return *job->client;
+}
+
 const char *
 jobq_job_export_dir(const jobq_job_t *job)
 {
@@ -288,14 +301,19 @@ s_copy(char *dst, size_t cap, zframe_t *f)
 }
 
 //  Run the job described by m (a "JOB" message after its command frame)
-//  and report DONE. Returns true if the slot must end afterwards.
+//  and report DONE. client is the slot's broker client (NULL until a
+//  processor asks for it). Returns true if the slot must end afterwards.
 static bool
-s_run(zsock_t *pipe, const jobq_slot_args_t *args, zmsg_t *m)
+s_run(zsock_t *pipe,
+      const jobq_slot_args_t *args,
+      jobq_client_t **client,
+      zmsg_t *m)
 {
     jobq_job_t job;
     memset(&job, 0, sizeof job);
     job.pipe = pipe;
     job.args = args;
+    job.client = client;
     job.last_pct = -1;
     zframe_t *fid = zmsg_pop(m), *fat = zmsg_pop(m), *ftype = zmsg_pop(m);
     zframe_t *fshop = zmsg_pop(m), *finput = zmsg_pop(m);
@@ -368,6 +386,8 @@ void
 jobq_slot_actor(zsock_t *pipe, void *args)
 {
     const jobq_slot_args_t *a = args;
+    //  Made and destroyed on this thread only (see jobq_job_client).
+    jobq_client_t *client = NULL;
     zsock_signal(pipe, 0);
     while (true) {
         zmsg_t *m = zmsg_recv(pipe);
@@ -376,11 +396,12 @@ jobq_slot_actor(zsock_t *pipe, void *args)
         char *cmd = zmsg_popstr(m);
         bool end = !cmd || strcmp(cmd, "$TERM") == 0;
         if (!end && strcmp(cmd, "JOB") == 0)
-            end = s_run(pipe, a, m);
+            end = s_run(pipe, a, &client, m);
         //  A CANCEL for a job that already ended needs nothing.
         zstr_free(&cmd);
         zmsg_destroy(&m);
         if (end)
             break;
     }
+    jobq_client_destroy(&client);
 }

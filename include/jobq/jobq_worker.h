@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdarg.h>
 
+#include "jobq/jobq_client.h"
 #include "jobq/jobq_mp.h"
 #include "jobq/jobq_types.h"
 
@@ -74,6 +75,17 @@ jobq_job_fail(jobq_job_t *job, bool permanent, const char *fmt, ...)
 //  The client endpoint of the broker this worker serves (for processors
 //  that read other jobs, such as export_data). Borrowed.
 JOBQ_EXPORT const char *jobq_job_broker_clients(const jobq_job_t *job);
+
+//  A client of that broker, for processors that read other jobs (export_data
+//  and generate_report read their source jobs with jobq_client_status). Each
+//  slot has its own, made on the slot's thread at the first call and kept
+//  for the slot's later jobs, because a ZeroMQ socket must stay on the
+//  thread that made it: use it only from the processor, during the call,
+//  and never destroy it. Its calls block as jobq_client_config_defaults
+//  says (3000 ms per try, one retry) and do not see cancellation meanwhile.
+//  Borrowed; NULL if out of memory or if the endpoint (--clients) is one
+//  ZeroMQ cannot parse.
+JOBQ_EXPORT jobq_client_t *jobq_job_client(jobq_job_t *job);
 
 //  The worker's export directory (--export-dir). Borrowed.
 JOBQ_EXPORT const char *jobq_job_export_dir(const jobq_job_t *job);
