@@ -199,13 +199,18 @@ s_read_subscription(jobq_broker_t *self)
     return true;
 }
 
-static void
-s_send_actions(jobq_broker_t *self)
+//  Send the turn's actions: before the commit (early) only the JOBs the
+//  engine marked early, after it every other one.
+static size_t
+s_send_actions(jobq_broker_t *self, bool early)
 {
-    size_t n = jobq_engine_action_count(self->engine);
+    size_t n = jobq_engine_action_count(self->engine), sent = 0;
     for (size_t i = 0; i < n; i++) {
         jobq_action_t a;
         jobq_engine_action(self->engine, i, &a);
+        if (a.early != early)
+            continue;
+        sent++;
         int rc;
         if (a.kind == JOBQ_ACT_PUBLISH) {
             jobq_wire_publish(self->events, (const char *) a.peer, a.peer_len,
@@ -221,6 +226,7 @@ s_send_actions(jobq_broker_t *self)
             jobq_engine_undeliverable(self->engine, i);
         }
     }
+    return sent;
 }
 
 //  Test builds: die at a named point, the Nth time it is reached.
@@ -310,6 +316,9 @@ s_turn(jobq_broker_t *self)
                  (unsigned long long) (after.unreadable - before.unreadable));
     s_fault(self, JOBQ_CRASH_BEFORE_COMPLETION_COMMIT,
             after.completed > before.completed);
+    //  New jobs start on their workers while the disk flushes.
+    s_fault(self, JOBQ_CRASH_AFTER_EARLY_JOB_BEFORE_COMMIT,
+            s_send_actions(self, true) > 0);
     rc = jobq_engine_commit(self->engine);
     if (rc == JOBQ_OK) {
         s_fault(self, JOBQ_CRASH_AFTER_COMMIT_BEFORE_REPLY,
@@ -328,7 +337,7 @@ s_turn(jobq_broker_t *self)
     } else {
         self->failed_commits = 0;
     }
-    s_send_actions(self);
+    s_send_actions(self, false);
     if (self->failed_commits >= S_MAX_FAILED_COMMITS)
         return JOBQ_ESTORAGE;
     return (budget < self->cfg.max_msgs_per_turn) ? 1 : JOBQ_OK;

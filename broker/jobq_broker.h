@@ -66,9 +66,10 @@ void jobq_broker_destroy(jobq_broker_t **self_p);
 
 //  Fault points (docs/STORAGE.md, "Crash safety"), honoured in builds with
 //  JOBQ_FAULTS: the broker kills itself with SIGKILL at the point.
-#define JOBQ_CRASH_AFTER_COMMIT_BEFORE_REPLY "after-commit-before-reply"
-#define JOBQ_CRASH_AFTER_LEASE_BEFORE_SEND   "after-lease-commit-before-send"
-#define JOBQ_CRASH_BEFORE_COMPLETION_COMMIT  "before-completion-commit"
+#define JOBQ_CRASH_AFTER_COMMIT_BEFORE_REPLY     "after-commit-before-reply"
+#define JOBQ_CRASH_AFTER_LEASE_BEFORE_SEND       "after-lease-commit-before-send"
+#define JOBQ_CRASH_BEFORE_COMPLETION_COMMIT      "before-completion-commit"
+#define JOBQ_CRASH_AFTER_EARLY_JOB_BEFORE_COMMIT "after-early-job-before-commit"
 
 //  A zactor body running a broker in a test process: args is a
 //  jobq_broker_config_t *. Signals 0 on the pipe once serving (or -1 on a

@@ -15,6 +15,10 @@
 #include <string.h>
 
 #define S_ARENA_MAX ((size_t) 1 << 30)  //  hard stop; the shell caps lower
+//  Ids are wall ms << 16. The committed id ceiling runs this far (ten
+//  minutes of ids) ahead of the ids handed out, and is moved on when half
+//  of that is left: one small write per five minutes at most.
+#define S_ID_RESERVE ((uint64_t) 600000 << 16)
 
 typedef struct {
     uint8_t ident[255];                   //  routing id
@@ -32,15 +36,17 @@ typedef struct {
 } s_worker_t;
 
 typedef struct {
-    int kind;         //  jobq_act_kind_t
-    int cmd;          //  jobq_cmd_t
-    size_t peer_off;  //  in the arena
-    size_t peer_len;  //  bytes
-    size_t body_off;  //  in the arena
-    size_t body_len;  //  bytes
-    uint64_t rid;     //  client request id, for the failure rewrite
-    uint64_t job;     //  for JOB: the job dispatched
-    bool durable;     //  depends on the commit
+    int kind;          //  jobq_act_kind_t
+    int cmd;           //  jobq_cmd_t
+    size_t peer_off;   //  in the arena
+    size_t peer_len;   //  bytes
+    size_t body_off;   //  in the arena
+    size_t body_len;   //  bytes
+    uint64_t rid;      //  client request id, for the failure rewrite
+    uint64_t job;      //  for JOB: the job dispatched
+    uint32_t attempt;  //  for JOB: its attempt
+    bool durable;      //  depends on the commit
+    bool early;        //  a JOB that may go out before the commit
 } s_action_t;
 
 struct jobq_engine {
@@ -53,7 +59,8 @@ struct jobq_engine {
     uint64_t seq;               //  last event sequence number
     uint64_t last_id;           //  last job id handed out
     uint64_t seq_at_begin;      //  for rollback
-    uint64_t last_id_at_begin;  //  for rollback
+    uint64_t last_id_at_begin;  //  ids above were made this turn
+    uint64_t id_ceiling;        //  committed; no id above went out early
     uint64_t ready_epoch;       //  bumped whenever a job becomes ready
     uint64_t next_heartbeat;    //  monotonic ms of the next heartbeat round
     uint64_t next_promote;      //  monotonic ms the next delayed job is due
@@ -238,7 +245,7 @@ s_reply_enqueued(jobq_engine_t *self,
 
 //  A message to worker w. A durable one (JOB, and a CANCEL_JOB that ends
 //  an attempt) goes out only if the turn commits; the others go out anyway.
-static void
+static s_action_t *
 s_to_worker(jobq_engine_t *self,
             const s_worker_t *w,
             const jobq_msg_t *m,
@@ -247,12 +254,15 @@ s_to_worker(jobq_engine_t *self,
     s_action_t *a =
         s_action(self, JOBQ_ACT_WORKER, m->cmd, w->ident, w->ident_len);
     if (!a)
-        return;
+        return NULL;
     jobq_msg_encode(m, s_w(self));
     s_action_end(self, a);
-    if (m->cmd == JOBQ_CMD_JOB)
+    if (m->cmd == JOBQ_CMD_JOB) {
         a->job = m->u.dispatch.id;
+        a->attempt = m->u.dispatch.attempt;
+    }
     a->durable = durable;
+    return a;
 }
 
 //  Publish the state of j on its topic.
@@ -1510,7 +1520,13 @@ s_dispatch_one(jobq_engine_t *self, s_worker_t *w)
     jm.u.dispatch.shop = n.shop;
     jm.u.dispatch.input = n.input;
     jm.u.dispatch.timeout_ms = n.timeout_ms;
-    s_to_worker(self, w, &jm, true);
+    s_action_t *a = s_to_worker(self, w, &jm, true);
+    //  A job made in this turn, under an id ceiling already on disk, may
+    //  start before the commit: if the turn is lost, so is the job, its id
+    //  is never handed out again, and the worker's reports about it are
+    //  refused (docs/PROTOCOL.md, section 5).
+    if (a && n.id > self->last_id_at_begin && n.id <= self->id_ceiling)
+        a->early = true;
     s_changed(self, &n);
     s_put(self, &j, &n);
     self->stats.dispatched++;
@@ -1592,6 +1608,13 @@ jobq_engine_recover(jobq_engine_t *self, uint64_t wall, uint64_t mono)
         self->seq = v;
     if (jobq_store_meta_get(self->store, "last_id", &v) == JOBQ_OK)
         self->last_id = v;
+    //  Ids up to the ceiling may have gone out in a turn that was lost in
+    //  a crash (a JOB sent before its commit): start above them all.
+    if (jobq_store_meta_get(self->store, "id_ceiling", &v) == JOBQ_OK) {
+        self->id_ceiling = v;
+        if (v > self->last_id)
+            self->last_id = v;
+    }
     rc = jobq_store_scan_status(self->store, JOBQ_RUNNING, s_recover_visit,
                                 self);
     jobq_store_abort(self->store);
@@ -1623,8 +1646,8 @@ jobq_engine_begin(jobq_engine_t *self, uint64_t wall, uint64_t mono)
 static void
 s_rollback(jobq_engine_t *self)
 {
+    //  Ids are not taken back: a JOB sent early may carry one.
     self->seq = self->seq_at_begin;
-    self->last_id = self->last_id_at_begin;
     for (size_t i = 0; i < self->nactions; i++) {
         s_action_t *a = &self->actions[i];
         if (a->cmd == JOBQ_CMD_JOB && a->kind == JOBQ_ACT_WORKER) {
@@ -1663,6 +1686,15 @@ jobq_engine_commit(jobq_engine_t *self)
         rc = jobq_store_meta_put(self->store, "seq", self->seq);
     if (!rc && self->last_id != self->last_id_at_begin)
         rc = jobq_store_meta_put(self->store, "last_id", self->last_id);
+    uint64_t base =
+        self->wall << 16 > self->last_id ? self->wall << 16 : self->last_id;
+    uint64_t ceiling = self->id_ceiling;
+    if (base <= UINT64_MAX - S_ID_RESERVE &&
+        base + S_ID_RESERVE / 2 > ceiling) {
+        ceiling = base + S_ID_RESERVE;
+        if (!rc)
+            rc = jobq_store_meta_put(self->store, "id_ceiling", ceiling);
+    }
     if (!rc && jobq_mp_writer_error(&self->arena))
         rc = jobq_mp_writer_error(&self->arena);
     if (rc) {
@@ -1670,8 +1702,10 @@ jobq_engine_commit(jobq_engine_t *self)
     } else {
         rc = jobq_store_commit(self->store);
     }
-    if (rc == JOBQ_OK)
+    if (rc == JOBQ_OK) {
+        self->id_ceiling = ceiling;
         return JOBQ_OK;
+    }
     self->stats.commits_failed++;
     s_rollback(self);
     //  Replies become errors; nothing else that depended on the commit
@@ -1687,6 +1721,19 @@ jobq_engine_commit(jobq_engine_t *self)
     for (size_t i = 0; i < n; i++) {
         s_action_t a = self->actions[i];
         if (!a.durable) {
+            self->actions[kept++] = a;
+        } else if (a.early) {
+            //  The JOB went out already and its job is gone with the turn:
+            //  tell the worker to stop it.
+            jobq_msg_t c = {.cmd = JOBQ_CMD_CANCEL_JOB};
+            c.u.cancel_job.id = a.job;
+            c.u.cancel_job.attempt = a.attempt;
+            a.body_off = self->arena.len;
+            jobq_msg_encode(&c, &self->arena);
+            a.body_len = self->arena.len - a.body_off;
+            a.cmd = JOBQ_CMD_CANCEL_JOB;
+            a.durable = false;
+            a.early = false;
             self->actions[kept++] = a;
         } else if (a.kind == JOBQ_ACT_CLIENT) {
             a.body_off = self->arena.len;
@@ -1718,6 +1765,7 @@ jobq_engine_action(const jobq_engine_t *self, size_t i, jobq_action_t *out)
     out->peer_len = a->peer_len;
     out->body = self->arena.data + a->body_off;
     out->body_len = a->body_len;
+    out->early = a->early;
 }
 
 void

@@ -3,9 +3,10 @@
     The shell runs turns. A turn is: begin(now), any number of client and
     worker messages, tick (timers and dispatch), commit. Each call appends
     actions (replies, jobs to send, events to publish) that the shell sends
-    only after commit returned JOBQ_OK: nothing is acknowledged before it is
-    durable. If the commit fails, every reply becomes an error, jobs and
-    events are dropped, and the in-memory state is put back as it was.
+    only after commit returned JOBQ_OK (JOBs of new jobs excepted, see
+    jobq_engine_commit): nothing is acknowledged before it is durable. If the
+   commit fails, every reply becomes an error, jobs and events are dropped, and
+   the in-memory state is put back as it was.
 
     All memory is bounded: a turn's actions live in one arena the shell
     caps; workers are limited by max_workers; leases by the capacity the
@@ -53,6 +54,7 @@ typedef struct {
     size_t peer_len;      //  bytes
     const uint8_t *body;  //  encoded body
     size_t body_len;      //  bytes
+    bool early;           //  may be sent before the commit (see commit)
 } jobq_action_t;
 
 //  Counters for STATS and logs.
@@ -121,6 +123,14 @@ void jobq_engine_tick(jobq_engine_t *self);
 
 //  Commit the turn. JOBQ_OK: send every action. Otherwise the error of the
 //  store; the actions are rewritten as described above.
+//
+//  One exception to "only after the commit": a JOB for a job made in this
+//  turn is marked early, and the shell may send it before calling commit,
+//  so the worker starts while the disk flushes. Nothing is acknowledged by
+//  it: if the commit fails, the rewrite turns it into a CANCEL_JOB for that
+//  worker (the job never existed); if the broker dies instead, the job and
+//  its id are gone for good (ids restart above a committed ceiling) and the
+//  worker's reports about it are refused as unknown.
 int jobq_engine_commit(jobq_engine_t *self);
 
 //  The actions of the turn, valid until the next begin.

@@ -190,12 +190,13 @@ test_faults_crash_after_lease_commit_before_send_reruns_the_job(void **state)
 {
     s_fx_t *fx = *state;
     s_broker(fx, "after-lease-commit-before-send");
-    s_worker(fx, 0, "w-a", "1000");
     char id[JOBQ_ID_LEN + 1];
     bool created;
-    //  The lease is committed, the JOB never sent (the enqueue reply of the
-    //  same turn is lost with it).
-    s_enqueue(fx, "sleep", "key-2", 10, id, &created);
+    //  A job stored before any worker came: its JOB waits for the commit
+    //  of the lease, and never leaves.
+    assert_int_equal(s_enqueue(fx, "sleep", "key-2", 10, id, &created),
+                     JOBQ_OK);
+    s_worker(fx, 0, "w-a", "1000");
     s_broker_crashed(fx);
     s_broker(fx, NULL);
     assert_int_equal(s_enqueue(fx, "sleep", "key-2", 10, id, &created),
@@ -206,6 +207,60 @@ test_faults_crash_after_lease_commit_before_send_reruns_the_job(void **state)
     jobq_job_info_t info = s_status(fx, id);
     assert_int_equal(info.attempts, 2);
     jobq_job_info_clear(&info);
+}
+
+//  The broker lists a worker in STATS.
+static bool
+s_has_worker(void *arg)
+{
+    s_fx_t *fx = arg;
+    jobq_bytes_t body = {NULL, 0}, v;
+    if (jobq_client_stats(fx->c, &body) != JOBQ_OK)
+        return false;
+    uint32_t n = 0;
+    if (jobq_mp_map_find(body, "workers", &v) == JOBQ_OK) {
+        jobq_mp_reader_t r;
+        jobq_mp_reader_init(&r, v.ptr, v.len);
+        if (jobq_mp_read_array(&r, &n) != JOBQ_OK)
+            n = 0;
+    }
+    free((void *) body.ptr);
+    return n > 0;
+}
+
+static void
+test_faults_crash_after_early_job_leaves_no_trace(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, "after-early-job-before-commit");
+    s_worker(fx, 0, "w-a", "1000");
+    assert_true(jobq_test_wait_until(s_has_worker, fx, 10000));
+    char id[JOBQ_ID_LEN + 1], again[JOBQ_ID_LEN + 1];
+    bool created = false;
+    //  A new job goes to the waiting worker while its turn commits; the
+    //  broker dies before the commit: never acknowledged, never stored.
+    assert_int_equal(s_enqueue(fx, "sleep", "key-5", 10, id, &created),
+                     JOBQ_EUNAVAILABLE);
+    s_broker_crashed(fx);
+    s_broker(fx, NULL);
+    //  The retry makes the job anew; the worker's words about the lost
+    //  one are refused, and only the new one ends, once.
+    assert_int_equal(s_enqueue(fx, "sleep", "key-5", 10, again, &created),
+                     JOBQ_OK);
+    assert_true(created);
+    s_wait_status(fx, again, JOBQ_COMPLETED, 20000);
+    jobq_job_info_t info = s_status(fx, again);
+    assert_int_equal(info.attempts, 1);
+    jobq_job_info_clear(&info);
+    jobq_list_t all = {NULL, NULL, -1, 100, NULL};
+    jobq_job_info_t *jobs;
+    size_t n;
+    char next[JOBQ_ID_LEN + 1];
+    assert_int_equal(jobq_client_list(fx->c, &all, &jobs, &n, next), JOBQ_OK);
+    assert_int_equal(n, 1);
+    jobq_job_list_free(&jobs, n);
+    int status;
+    assert_false(jobq_test_reap(fx->workers[0], &status));  //  still up
 }
 
 static void
@@ -443,6 +498,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         T(test_faults_crash_after_commit_before_reply_loses_nothing),
         T(test_faults_crash_after_lease_commit_before_send_reruns_the_job),
+        T(test_faults_crash_after_early_job_leaves_no_trace),
         T(test_faults_crash_before_completion_commit_reruns_the_job),
         T(test_faults_worker_killed_mid_job_loses_its_lease),
         T(test_faults_frozen_worker_is_fenced_when_it_wakes),

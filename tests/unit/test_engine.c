@@ -17,6 +17,7 @@ typedef struct {
     char peer[80];       //  routing id or topic
     uint8_t body[4096];  //  copy of the body
     size_t len;          //  bytes in body
+    bool early;          //  may go out before the commit
 } s_out_t;
 
 typedef struct {
@@ -110,6 +111,7 @@ s_end(s_fx_t *fx)
         s_out_t *o = &fx->out[fx->nout++];
         o->kind = a.kind;
         o->cmd = a.cmd;
+        o->early = a.early;
         size_t pl =
             a.peer_len < sizeof o->peer - 1 ? a.peer_len : sizeof o->peer - 1;
         memcpy(o->peer, a.peer, pl);
@@ -1379,6 +1381,117 @@ test_engine_ended_jobs_are_deleted_after_retention(void **state)
     assert_int_equal(completed, 0);
 }
 
+//  The early flag of the JOB to w among the actions of the open turn.
+static int
+s_early_job(s_fx_t *fx, const char *w, uint64_t *id)
+{
+    size_t n = jobq_engine_action_count(fx->engine);
+    for (size_t i = 0; i < n; i++) {
+        jobq_action_t a;
+        jobq_engine_action(fx->engine, i, &a);
+        if (a.kind == JOBQ_ACT_WORKER && a.cmd == JOBQ_CMD_JOB &&
+            a.peer_len == strlen(w) && memcmp(a.peer, w, a.peer_len) == 0) {
+            jobq_msg_t m;
+            jobq_msg_why_t why;
+            assert_int_equal(
+                jobq_msg_decode(JOBQ_CMD_JOB, a.body, a.body_len, &m, &why),
+                JOBQ_OK);
+            *id = m.u.dispatch.id;
+            return a.early;
+        }
+    }
+    return -1;  //  no JOB for w
+}
+
+static void
+test_engine_new_job_goes_out_early_and_a_lost_turn_cancels_it(void **state)
+{
+    s_fx_t *fx = *state;
+    //  Made before any worker: its JOB waits for the commit.
+    uint64_t old = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    uint64_t id = 0;
+    uint32_t attempt = 0;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, old);
+    for (int i = 0; i < fx->nout; i++)
+        assert_false(fx->out[i].early);
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, old, 1, false);
+    //  Made in the same turn as its dispatch: early.
+    jobq_msg_t m;
+    s_enqueue_msg(&m, "noop", 0, 0, 3, NULL);
+    s_begin(fx);
+    s_client(fx, &m);
+    jobq_engine_tick(fx->engine);
+    uint64_t lost = 0;
+    assert_int_equal(s_early_job(fx, "w1", &lost), 1);
+    //  The turn is lost: the worker is told to stop, the client gets an
+    //  error, and the id is never handed out again.
+    jobq_store_fail_next_commit(fx->store, JOBQ_ESTORAGE);
+    fx->commit_rc = jobq_engine_commit(fx->engine);
+    assert_int_equal(fx->commit_rc, JOBQ_ESTORAGE);
+    size_t n = jobq_engine_action_count(fx->engine);
+    bool cancelled = false, erred = false;
+    for (size_t i = 0; i < n; i++) {
+        jobq_action_t a;
+        jobq_engine_action(fx->engine, i, &a);
+        assert_false(a.early);
+        assert_true(a.cmd != JOBQ_CMD_JOB && a.cmd != JOBQ_CMD_REPLY);
+        if (a.cmd == JOBQ_CMD_CANCEL_JOB) {
+            jobq_msg_t c;
+            jobq_msg_why_t why;
+            assert_int_equal(jobq_msg_decode(JOBQ_CMD_CANCEL_JOB, a.body,
+                                             a.body_len, &c, &why),
+                             JOBQ_OK);
+            assert_int_equal(c.u.cancel_job.id, lost);
+            assert_int_equal(c.u.cancel_job.attempt, 1);
+            cancelled = true;
+        }
+        erred |= a.cmd == JOBQ_CMD_ERROR;
+    }
+    assert_true(cancelled && erred);
+    //  The worker's report about it finds no job; the next job is new.
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, lost, 1, false);
+    jobq_jobdata_t j;
+    assert_int_equal(jobq_store_begin(fx->store), JOBQ_OK);
+    assert_int_equal(jobq_store_get(fx->store, lost, &j), JOBQ_ENOTFOUND);
+    jobq_store_abort(fx->store);
+    uint64_t next = s_enqueue(fx, "noop", 0, 0, 3);
+    assert_true(next > lost);
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, next);
+    assert_int_equal(attempt, 1);
+}
+
+static void
+test_engine_ids_restart_above_the_committed_ceiling(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    //  A crash, and a wall clock that went back ten seconds meanwhile: a
+    //  JOB sent early with an id up to the ceiling may be out there.
+    s_close(fx);
+    fx->wall -= 10000;
+    s_open(fx);
+    uint64_t b = s_enqueue(fx, "noop", 0, 0, 3);
+    assert_true(b > a + ((uint64_t) 300000 << 16));
+    //  The job made before the worker came goes out after the commit; a
+    //  new one in a later turn goes out early again.
+    s_ready(fx, "w1", "noop", 3);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, "w1"), 2);
+    for (int i = 0; i < fx->nout; i++)
+        assert_false(fx->out[i].early);
+    jobq_msg_t m;
+    s_enqueue_msg(&m, "noop", 0, 0, 3, NULL);
+    s_begin(fx);
+    s_client(fx, &m);
+    jobq_engine_tick(fx->engine);
+    uint64_t c = 0;
+    assert_int_equal(s_early_job(fx, "w1", &c), 1);
+    assert_true(c > b);
+    assert_int_equal(jobq_engine_commit(fx->engine), JOBQ_OK);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
 
 int
@@ -1415,6 +1528,8 @@ main(void)
         T(test_engine_batch_enqueue_is_all_or_nothing),
         T(test_engine_released_attempt_does_not_count),
         T(test_engine_ended_jobs_are_deleted_after_retention),
+        T(test_engine_new_job_goes_out_early_and_a_lost_turn_cancels_it),
+        T(test_engine_ids_restart_above_the_committed_ceiling),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
