@@ -1,25 +1,44 @@
 /*  jobq_latency: idle dispatch latency through a real broker and worker.
 
     Starts jobq-broker (fresh data directory, free loopback ports, full
-    sync) and one jobq-worker with one slot, already waiting. Then, N times
-    with a 2 ms pause: enqueue one noop job and time (a) its acknowledgement
-    and (b) the job's `running` event on the event socket, which the broker
-    publishes in the same step as it sends the JOB to the worker (after the
-    commit that records the lease). (b) is the idle dispatch latency.
+    sync) and, in a forked child, a worker built on libjobq with one slot,
+    already waiting, whose processor `stamp` notes the monotonic time it
+    was entered in memory shared with this process. Then, N times with a
+    2 ms pause: enqueue one job and time (a) its acknowledgement, the
+    ENQUEUE round trip, which includes the commit's full sync, and (b) the
+    moment the worker's processor started it: the idle dispatch latency,
+    enqueue to worker start. Both run from just before the request is sent.
 
     usage: jobq_latency BIN_DIR [--jobs N]   (bounded: N jobs, 60 s)
-    The last line printed is CSV (system,mode,scenario,jobs_per_s,p50_us,
-    p99_us,p999_us,rss_kb). */
+    The last two lines printed are CSV (system,mode,scenario,jobs_per_s,
+    p50_us,p99_us,p999_us,rss_kb). */
 #include "jobq/jobq_client.h"
+#include "jobq/jobq_worker.h"
 
+#include <arpa/inet.h>
 #include <czmq.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#define S_WARMUP 50  //  jobs before the samples
+
+static int64_t
+s_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int
 s_cmp(const void *a, const void *b)
@@ -28,28 +47,100 @@ s_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static pid_t
-s_spawn(char **argv)
+//  --- the worker child -------------------------------------------------------
+
+typedef struct {
+    volatile int64_t *stamps;  //  shared: when job i started, 0 = not yet
+    int64_t n;                 //  slots in stamps
+} s_stamps_t;
+
+static volatile sig_atomic_t s_stop;
+
+static void
+s_on_term(int sig)
 {
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
+    (void) sig;
+    s_stop = 1;
 }
 
-//  True if body (an event's job map) says status st for job id.
-static bool
-s_is(const uint8_t *body, size_t len, const char *id, const char *st)
+static int
+s_stamp(jobq_job_t *job, void *state)
 {
-    char want[32];
-    int n = snprintf(want, sizeof want, "\xa6status%c%s",
-                     (char) (0xa0 | strlen(st)), st);
-    return memmem(body, len, id, JOBQ_ID_LEN) &&
-           memmem(body, len, want, (size_t) n);
+    int64_t t = s_now_us();
+    s_stamps_t *st = state;
+    int64_t i;
+    if (jobq_job_input_int(job, "i", &i) == JOBQ_OK && i >= 0 && i < st->n)
+        st->stamps[i] = t;
+    return JOBQ_OK;
+}
+
+static void
+s_worker_main(const char *ep, s_stamps_t *st)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    zsys_init();
+    zsys_handler_set(NULL);  //  czmq's own handler would take SIGTERM
+    signal(SIGTERM, s_on_term);
+    jobq_registry_t *reg = jobq_registry_new();
+    if (!reg || jobq_registry_add(reg, "stamp", s_stamp, st) != JOBQ_OK)
+        _exit(1);
+    jobq_worker_config_t cfg;
+    jobq_worker_config_defaults(&cfg);
+    cfg.broker = ep;
+    cfg.concurrency = 1;
+    cfg.grace_ms = 100;
+    jobq_worker_t *w = jobq_worker_new(&cfg, reg);
+    int rc = w ? jobq_worker_run(w, &s_stop) : JOBQ_ENOMEM;
+    jobq_worker_destroy(&w);
+    jobq_registry_destroy(&reg);
+    _exit(rc == JOBQ_OK ? 0 : 1);
+}
+
+//  --- the measuring side -----------------------------------------------------
+
+//  Three free loopback ports, held open together so they differ.
+static int
+s_free_ports(int ports[3])
+{
+    int fds[3];
+    for (int i = 0; i < 3; i++) {
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        if (fds[i] < 0 || bind(fds[i], (struct sockaddr *) &a, len) < 0 ||
+            getsockname(fds[i], (struct sockaddr *) &a, &len) < 0)
+            return -1;
+        ports[i] = ntohs(a.sin_port);
+    }
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    return 0;
+}
+
+//  Enqueue stamp job i; *ack gets the round trip. Then wait (at most
+//  500 ms) for the worker to start it; returns the start, or -1.
+static int64_t
+s_one(jobq_client_t *c, volatile int64_t *stamps, int64_t i, int64_t *ack)
+{
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 64);
+    jobq_mp_write_map(&w, 1);
+    jobq_mp_write_cstr(&w, "i");
+    jobq_mp_write_int(&w, i);
+    jobq_enqueue_t req = {"stamp", "lat", {w.data, w.len}, 0, 0, 1, 0, NULL};
+    char id[JOBQ_ID_LEN + 1];
+    int64_t t0 = s_now_us();
+    int rc = jobq_client_enqueue(c, &req, id, NULL);
+    *ack = s_now_us() - t0;
+    jobq_mp_writer_fini(&w);
+    if (rc != JOBQ_OK)
+        return -1;
+    while (stamps[i] == 0 && s_now_us() - t0 < 500000) {
+        struct timespec pause = {0, 20000};
+        nanosleep(&pause, NULL);
+    }
+    return stamps[i] ? stamps[i] - t0 : -1;
 }
 
 int
@@ -61,108 +152,97 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: jobq_latency BIN_DIR [--jobs 10..100000]\n");
         return 2;
     }
-    zsys_init();
-    zsys_set_linger(0);
+    int64_t slots = jobs + S_WARMUP;
+    s_stamps_t st = {mmap(NULL, (size_t) slots * sizeof(int64_t),
+                          PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                          -1, 0),
+                     slots};
     char dir[] = "/tmp/jobq-lat-XXXXXX";
-    if (!mkdtemp(dir))
-        return 1;
-    zsock_t *ps[3];
     int ports[3];
-    for (int i = 0; i < 3; i++) {
-        ps[i] = zsock_new(ZMQ_ROUTER);
-        ports[i] = zsock_bind(ps[i], "tcp://127.0.0.1:*");
+    if (st.stamps == MAP_FAILED || !mkdtemp(dir) || s_free_ports(ports) < 0) {
+        fprintf(stderr, "jobq_latency: cannot set up: %s\n", strerror(errno));
+        return 1;
     }
-    for (int i = 0; i < 3; i++)
-        zsock_destroy(&ps[i]);
-    char data[600], cl[64], wk[64], ev[64], bbin[600], wbin[600];
+    char data[600], cl[64], wk[64], ev[64], bbin[600];
     snprintf(data, sizeof data, "%s/data", dir);
     snprintf(cl, sizeof cl, "tcp://127.0.0.1:%d", ports[0]);
     snprintf(wk, sizeof wk, "tcp://127.0.0.1:%d", ports[1]);
     snprintf(ev, sizeof ev, "tcp://127.0.0.1:%d", ports[2]);
     snprintf(bbin, sizeof bbin, "%s/jobq-broker", argv[1]);
-    snprintf(wbin, sizeof wbin, "%s/jobq-worker", argv[1]);
-    char *bargv[] = {bbin, "--data",   data, "--clients", cl,  "--workers",
-                     wk,   "--events", ev,   "--quiet",   NULL};
-    char *wargv[] = {wbin,   "--broker",      wk,  "--types",
-                     "noop", "--concurrency", "1", NULL};
-    pid_t broker = s_spawn(bargv), worker = s_spawn(wargv);
+    //  Both children are made before this process touches ZeroMQ.
+    pid_t broker = fork();
+    if (broker == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 2);
+        char *bargv[] = {bbin, "--data",   data, "--clients", cl,  "--workers",
+                         wk,   "--events", ev,   "--quiet",   NULL};
+        execv(bbin, bargv);
+        _exit(127);
+    }
+    pid_t worker = fork();
+    if (worker == 0)
+        s_worker_main(wk, &st);
+    zsys_init();
+    zsys_set_linger(0);
     jobq_client_config_t cfg;
     jobq_client_config_defaults(&cfg);
     cfg.broker = cl;
     cfg.events = ev;
     cfg.timeout_ms = 500;
     jobq_client_t *c = jobq_client_new(&cfg);
-    zsock_t *sub = zsock_new_sub(ev, "lat/");
-    zsock_set_rcvtimeo(sub, 500);
-    //  Warm up until a job's `running` event is seen: broker up, worker
-    //  registered, SUB connected (at most 10 s).
-    char id0[JOBQ_ID_LEN + 1];
-    jobq_enqueue_t warm = {"noop", "lat", {NULL, 0}, 0, 0, 3, 0, NULL};
-    bool ready = false;
-    for (int i = 0; i < 20 && !ready; i++) {
-        zclock_sleep(100);
-        if (jobq_client_enqueue(c, &warm, id0, NULL) != JOBQ_OK)
-            continue;
-        zmsg_t *m;
-        while (!ready && (m = zmsg_recv(sub)) != NULL) {
-            zframe_t *b = zmsg_last(m);
-            ready = s_is(zframe_data(b), zframe_size(b), id0, "running");
-            zmsg_destroy(&m);
-        }
-    }
-    int64_t *ack = calloc((size_t) jobs, sizeof *ack);
-    int64_t *run = calloc((size_t) jobs, sizeof *run);
-    jobq_enqueue_t req = {"noop", "lat", {NULL, 0}, 0, 0, 3, 0, NULL};
-    char id[JOBQ_ID_LEN + 1];
-    int done = 0, missed = 0;
-    int64_t give_up = zclock_usecs() + 60 * 1000000LL;
-    while (done < jobs && missed < 10 && zclock_usecs() < give_up) {
-        zclock_sleep(2);
-        int64_t t0 = zclock_usecs();
-        if (jobq_client_enqueue(c, &req, id, NULL) != JOBQ_OK)
-            break;
-        ack[done] = zclock_usecs() - t0;
-        run[done] = -1;
-        while (run[done] < 0) {
-            zmsg_t *m = zmsg_recv(sub);
-            if (!m)
-                break;
-            zframe_t *b = zmsg_last(m);
-            if (s_is(zframe_data(b), zframe_size(b), id, "running"))
-                run[done] = zclock_usecs() - t0;
-            zmsg_destroy(&m);
-        }
-        if (run[done] < 0)
-            missed++;  //  not seen within 500 ms: counted, not a sample
+    //  Warm up: broker up, worker registered, connections made (10 s at
+    //  most), then S_WARMUP jobs more.
+    int64_t ack, t;
+    int warm = 0;
+    for (int i = 0; i < 100 && warm < S_WARMUP; i++) {
+        if (s_one(c, st.stamps, jobs + warm, &ack) >= 0)
+            warm++;
         else
-            done++;
+            zclock_sleep(100);
+    }
+    int64_t *acks = calloc((size_t) jobs, sizeof *acks);
+    int64_t *runs = calloc((size_t) jobs, sizeof *runs);
+    int done = 0, missed = 0;
+    int64_t give_up = s_now_us() + 60 * 1000000LL;
+    while (warm == S_WARMUP && done + missed < jobs && missed < 10 &&
+           s_now_us() < give_up) {
+        zclock_sleep(2);
+        t = s_one(c, st.stamps, done + missed, &ack);
+        if (t < 0) {
+            missed++;  //  not started within 500 ms: counted, not a sample
+            continue;
+        }
+        acks[done] = ack;
+        runs[done++] = t;
     }
     if (done == 0) {
         fprintf(stderr, "jobq_latency: no job was seen dispatched\n");
         done = 1;
-        ack[0] = run[0] = -1;
+        acks[0] = runs[0] = -1;
     }
-    qsort(ack, (size_t) done, sizeof *ack, s_cmp);
-    qsort(run, (size_t) done, sizeof *run, s_cmp);
+    qsort(acks, (size_t) done, sizeof *acks, s_cmp);
+    qsort(runs, (size_t) done, sizeof *runs, s_cmp);
     printf("jobq idle: jobs=%d missed=%d  enqueue ack us p50=%lld p99=%lld "
-           "p999=%lld  "
-           "enqueue->dispatched us p50=%lld p99=%lld p999=%lld\n",
-           done, missed, (long long) ack[done / 2],
-           (long long) ack[done * 99 / 100], (long long) ack[done * 999 / 1000],
-           (long long) run[done / 2], (long long) run[done * 99 / 100],
-           (long long) run[done * 999 / 1000]);
+           "p999=%lld  enqueue->worker start us p50=%lld p99=%lld "
+           "p999=%lld\n",
+           done, missed, (long long) acks[done / 2],
+           (long long) acks[done * 99 / 100],
+           (long long) acks[done * 999 / 1000], (long long) runs[done / 2],
+           (long long) runs[done * 99 / 100],
+           (long long) runs[done * 999 / 1000]);
     printf("jobq,sync,enqueue-ack,,%lld,%lld,%lld,\n",
-           (long long) ack[done / 2], (long long) ack[done * 99 / 100],
-           (long long) ack[done * 999 / 1000]);
+           (long long) acks[done / 2], (long long) acks[done * 99 / 100],
+           (long long) acks[done * 999 / 1000]);
     printf("jobq,sync,idle-dispatch,,%lld,%lld,%lld,\n",
-           (long long) run[done / 2], (long long) run[done * 99 / 100],
-           (long long) run[done * 999 / 1000]);
-    zsock_destroy(&sub);
+           (long long) runs[done / 2], (long long) runs[done * 99 / 100],
+           (long long) runs[done * 999 / 1000]);
     jobq_client_destroy(&c);
     kill(worker, SIGTERM);
     waitpid(worker, NULL, 0);
     kill(broker, SIGTERM);
     waitpid(broker, NULL, 0);
+    free(acks);
+    free(runs);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
