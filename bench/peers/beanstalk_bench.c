@@ -1,37 +1,64 @@
 /*  beanstalk_bench: the full job cycle against beanstalkd, over its plain
     text protocol, measured the way jobq_bench measures jobq.
 
-    P producer threads each put their share of N jobs (300-byte bodies) and
-    wait for INSERTED; C consumer threads each reserve-with-timeout, then
-    delete. One TCP connection per thread, TCP_NODELAY, one request at a
-    time. jobs/s runs from the start until the last job is deleted; the put
-    latency is each put's round trip.
+    P producer processes each put their share of N jobs (300-byte bodies)
+    and wait for INSERTED; C consumer processes each reserve-with-timeout,
+    then delete. One TCP connection per process, TCP_NODELAY, one request
+    at a time. Every process connects first, then all start together when
+    the parent closes a pipe; counters and put latencies live in shared
+    memory. jobs/s runs from that start until the last job is deleted; the
+    put latency is each put's round trip.
 
     usage: beanstalk_bench PORT --producers P --workers C --jobs N --mode M
-    Bounded: N jobs and 120 s. The last line is CSV:
+    Bounded: N jobs and 120 s; a child also stops when its parent is gone,
+    and the parent kills and reaps every child still there 10 s after the
+    limit. The last line is CSV:
     system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,rss_kb */
+#define _DEFAULT_SOURCE  //  MAP_ANONYMOUS
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #define S_BODY     300        //  bytes per job
 #define S_LIMIT_US 120000000  //  the whole run, at most
+#define S_GRACE_US 10000000   //  then the parent kills what is left
+#define S_MAX_PROC 256        //  producers, and consumers, at most
+
+//  What the parent and its children share (MAP_SHARED, anonymous).
+typedef struct {
+    atomic_int ready;             //  children connected, or given up
+    atomic_int go;                //  1 once the parent has started the run
+    atomic_int total;             //  jobs to delete: N, then what was put
+    atomic_int deleted;           //  DELETED replies, all consumers
+    atomic_llong start_us;        //  the common start
+    atomic_llong last_del_us;     //  when the last job was deleted
+    atomic_int done[S_MAX_PROC];  //  puts per producer
+    int64_t lat_us[];             //  put latencies, N / P per producer
+} s_shared_t;
 
 static int s_port;
-static atomic_int s_deleted;
 static int s_total;
 static int64_t s_start;
+static s_shared_t *s_sh;
+static pid_t s_parent;  //  the children's parent
+static int s_go_fd;     //  read end of the start pipe, in the children
 
 static int64_t
 s_now_us(void)
@@ -120,53 +147,72 @@ s_skip(s_conn_t *c, size_t n)
     return 0;
 }
 
-typedef struct {
-    int jobs;         //  to put
-    int64_t *lat_us;  //  one per put
-    int done;         //  put
-} s_prod_t;
-
-static void *
-s_produce(void *arg)
+//  In a child: block until the parent starts the run (it closes the
+//  pipe's write end). False when the parent went away instead.
+static bool
+s_wait_go(void)
 {
-    s_prod_t *p = arg;
-    static __thread s_conn_t c;
+    char b;
+    for (int i = 0; i < 100; i++)
+        if (read(s_go_fd, &b, 1) >= 0 || errno != EINTR)
+            break;
+    close(s_go_fd);
+    return atomic_load(&s_sh->go) == 1;
+}
+
+//  In a child: still worth going on (time left, parent there).
+static bool
+s_in_time(void)
+{
+    return s_now_us() - atomic_load(&s_sh->start_us) < S_LIMIT_US &&
+           getppid() == s_parent;
+}
+
+//  Producer process `idx`: puts `jobs` jobs, one round trip each.
+static int
+s_produce(int idx, int jobs)
+{
+    static s_conn_t c;
     c.fd = s_connect();
     c.have = c.at = 0;
-    if (c.fd < 0)
-        return NULL;
+    atomic_fetch_add(&s_sh->ready, 1);
+    if (c.fd < 0 || !s_wait_go())
+        return 1;
     int fd = c.fd;
+    int64_t *lat = s_sh->lat_us + (size_t) idx * (size_t) jobs;
     char req[64 + S_BODY + 2], line[128];
     int hl = snprintf(req, 64, "put 1024 0 60 %d\r\n", S_BODY);
     memset(req + hl, 'x', S_BODY);
     memcpy(req + hl + S_BODY, "\r\n", 2);
     size_t len = (size_t) hl + S_BODY + 2;
-    for (int i = 0; i < p->jobs && s_now_us() - s_start < S_LIMIT_US; i++) {
+    for (int i = 0; i < jobs && s_in_time(); i++) {
         int64_t t0 = s_now_us();
         if (write(fd, req, len) != (ssize_t) len ||
             s_line(&c, line, sizeof line))
             break;
         if (strncmp(line, "INSERTED", 8) != 0)
             break;
-        p->lat_us[p->done++] = s_now_us() - t0;
+        lat[i] = s_now_us() - t0;
+        atomic_store(&s_sh->done[idx], i + 1);
     }
     close(fd);
-    return NULL;
+    return 0;
 }
 
-static void *
-s_consume(void *arg)
+//  Consumer process: reserve then delete until every job put is deleted.
+static int
+s_consume(void)
 {
-    (void) arg;
-    static __thread s_conn_t c;
+    static s_conn_t c;
     c.fd = s_connect();
     c.have = c.at = 0;
-    if (c.fd < 0)
-        return NULL;
+    atomic_fetch_add(&s_sh->ready, 1);
+    if (c.fd < 0 || !s_wait_go())
+        return 1;
     int fd = c.fd;
     char line[128], del[64];
-    while (atomic_load(&s_deleted) < s_total &&
-           s_now_us() - s_start < S_LIMIT_US) {
+    while (atomic_load(&s_sh->deleted) < atomic_load(&s_sh->total) &&
+           s_in_time()) {
         static const char rsv[] = "reserve-with-timeout 1\r\n";
         if (write(fd, rsv, sizeof rsv - 1) != sizeof rsv - 1 ||
             s_line(&c, line, sizeof line))
@@ -180,11 +226,17 @@ s_consume(void *arg)
         int n = snprintf(del, sizeof del, "delete %llu\r\n", id);
         if (write(fd, del, (size_t) n) != n || s_line(&c, line, sizeof line))
             break;
-        if (strcmp(line, "DELETED") == 0)
-            atomic_fetch_add(&s_deleted, 1);
+        if (strcmp(line, "DELETED") == 0) {
+            long long now = s_now_us();
+            long long last = atomic_load(&s_sh->last_del_us);
+            while (now > last && !atomic_compare_exchange_weak(
+                                     &s_sh->last_del_us, &last, now))
+                ;
+            atomic_fetch_add(&s_sh->deleted, 1);
+        }
     }
     close(fd);
-    return NULL;
+    return 0;
 }
 
 static int
@@ -207,6 +259,7 @@ s_idle(int n, const char *mode)
     struct timeval tv = {10, 0};
     setsockopt(cc.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     int64_t *lat = calloc((size_t) n, sizeof *lat);
+    int64_t *ack = calloc((size_t) n, sizeof *ack);
     char req[64 + S_BODY + 2], line[128], del[64];
     int hl = snprintf(req, 64, "put 1024 0 60 %d\r\n", S_BODY);
     memset(req + hl, 'x', S_BODY);
@@ -231,6 +284,7 @@ s_idle(int n, const char *mode)
         lat[done] = s_now_us() - t0;
         if (s_line(&pc, line, sizeof line))  //  INSERTED
             break;
+        ack[done] = s_now_us() - t0;  //  sent with RESERVED, read after it
         int k = snprintf(del, sizeof del, "delete %llu\r\n", id);
         if (write(cc.fd, del, (size_t) k) != k ||
             s_line(&cc, line, sizeof line))
@@ -242,6 +296,10 @@ s_idle(int n, const char *mode)
            mode, done, (long long) lat[done / 2],
            (long long) lat[done * 99 / 100],
            (long long) lat[done * 999 / 1000]);
+    qsort(ack, (size_t) done, sizeof *ack, s_cmp);
+    printf("beanstalkd,%s,enqueue-ack,,%lld,%lld,%lld,\n", mode,
+           (long long) ack[done / 2], (long long) ack[done * 99 / 100],
+           (long long) ack[done * 999 / 1000]);
     printf("beanstalkd,%s,idle-dispatch,,%lld,%lld,%lld,\n", mode,
            (long long) lat[done / 2], (long long) lat[done * 99 / 100],
            (long long) lat[done * 999 / 1000]);
@@ -355,39 +413,121 @@ main(int argc, char **argv)
         s_start = s_now_us();
         return s_idle(idle, mode);
     }
-    if (producers < 1 || consumers < 1 || producers > 256 || consumers > 256 ||
-        s_total < producers) {
+    if (producers < 1 || consumers < 1 || producers > S_MAX_PROC ||
+        consumers > S_MAX_PROC || s_total < producers) {
         fprintf(stderr, "beanstalk_bench: bad arguments\n");
         return 2;
     }
     s_total -= s_total % producers;
-    s_prod_t *p = calloc((size_t) producers, sizeof *p);
-    pthread_t *tp = calloc((size_t) producers, sizeof *tp);
-    pthread_t *tc = calloc((size_t) consumers, sizeof *tc);
+    int per = s_total / producers, kids = producers + consumers;
+    size_t size = sizeof *s_sh + (size_t) s_total * sizeof(int64_t);
+    s_sh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                -1, 0);
+    pid_t *pid = calloc((size_t) kids, sizeof *pid);
+    int go[2];
+    if (s_sh == MAP_FAILED || !pid || pipe(go) != 0) {
+        fprintf(stderr, "beanstalk_bench: no shared memory or pipe\n");
+        return 1;
+    }
+    atomic_store(&s_sh->total, s_total);
+    //  SIGCHLD stays blocked in the parent, which waits for it with
+    //  sigtimedwait; the children get the old mask back.
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &old);
+    s_parent = getpid();
+    int forked = 0;
+    for (; forked < kids; forked++) {
+        pid[forked] = fork();
+        if (pid[forked] < 0)
+            break;
+        if (pid[forked] == 0) {
+#ifdef __linux__
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+            if (getppid() != s_parent)
+                _exit(1);
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            signal(SIGPIPE, SIG_IGN);
+            close(go[1]);
+            s_go_fd = go[0];
+            _exit(forked < consumers ? s_consume()
+                                     : s_produce(forked - consumers, per));
+        }
+    }
+    close(go[0]);
+    //  Every child connects, then waits (10 s at most) for the start.
+    int64_t t0 = s_now_us();
+    while (forked == kids && atomic_load(&s_sh->ready) < kids &&
+           s_now_us() - t0 < 10000000) {
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
     s_start = s_now_us();
-    for (int i = 0; i < consumers; i++)
-        pthread_create(&tc[i], NULL, s_consume, NULL);
-    for (int i = 0; i < producers; i++) {
-        p[i].jobs = s_total / producers;
-        p[i].lat_us = calloc((size_t) p[i].jobs + 1, sizeof(int64_t));
-        pthread_create(&tp[i], NULL, s_produce, &p[i]);
+    atomic_store(&s_sh->start_us, s_start);
+    atomic_store(&s_sh->go, forked == kids ? 1 : 0);
+    close(go[1]);  //  the start: every child's read returns
+    //  Reap. Once the producers are gone, the consumers stop at what was
+    //  put; once that is deleted, the ones still waiting in a reserve are
+    //  told to stop. At the limit, every child left is killed.
+    int live = forked, prod_left = forked - consumers, put = 0;
+    bool stopped = false;
+    while (live > 0) {
+        int status;
+        pid_t w;
+        while ((w = waitpid(-1, &status, WNOHANG)) > 0)
+            for (int i = 0; i < forked; i++)
+                if (pid[i] == w) {
+                    pid[i] = 0;
+                    live--;
+                    if (i >= consumers && --prod_left == 0) {
+                        int sum = 0;
+                        for (int j = 0; j < producers; j++)
+                            sum += atomic_load(&s_sh->done[j]);
+                        atomic_store(&s_sh->total, sum);
+                    }
+                }
+        if (live == 0)
+            break;
+        if (prod_left <= 0 && !stopped &&
+            atomic_load(&s_sh->deleted) >= atomic_load(&s_sh->total)) {
+            for (int i = 0; i < consumers && i < forked; i++)
+                if (pid[i] > 0)
+                    kill(pid[i], SIGTERM);
+            stopped = true;
+        }
+        int64_t left = s_start + S_LIMIT_US + S_GRACE_US - s_now_us();
+        if (left <= 0 || forked < kids) {
+            for (int i = 0; i < forked; i++)
+                if (pid[i] > 0)
+                    kill(pid[i], SIGKILL);
+            for (int i = 0; i < forked; i++)
+                if (pid[i] > 0)
+                    waitpid(pid[i], &status, 0);
+            break;
+        }
+        if (left > 1000000)
+            left = 1000000;
+        struct timespec ts = {(time_t) (left / 1000000),
+                              (long) (left % 1000000) * 1000};
+        sigtimedwait(&chld, NULL, &ts);
     }
-    int put = 0;
-    for (int i = 0; i < producers; i++) {
-        pthread_join(tp[i], NULL);
-        put += p[i].done;
+    if (forked < kids) {
+        fprintf(stderr, "beanstalk_bench: fork failed\n");
+        return 1;
     }
-    if (put < s_total)
-        s_total = put;  //  consumers stop at what was put
-    for (int i = 0; i < consumers; i++)
-        pthread_join(tc[i], NULL);
-    int64_t end = s_now_us();
-    int deleted = atomic_load(&s_deleted);
+    for (int i = 0; i < producers; i++)
+        put += atomic_load(&s_sh->done[i]);
+    int deleted = atomic_load(&s_sh->deleted);
+    int64_t end = atomic_load(&s_sh->last_del_us);
+    if (end <= s_start)
+        end = s_now_us();
     int64_t *all = calloc((size_t) put + 1, sizeof(int64_t));
     int k = 0;
     for (int i = 0; i < producers; i++)
-        for (int j = 0; j < p[i].done; j++)
-            all[k++] = p[i].lat_us[j];
+        for (int j = 0; j < atomic_load(&s_sh->done[i]); j++)
+            all[k++] = s_sh->lat_us[(size_t) i * (size_t) per + (size_t) j];
     qsort(all, (size_t) k, sizeof *all, s_cmp);
     double rate = (double) deleted * 1e6 / (double) (end - s_start);
     printf("beanstalkd %s full cycle: producers=%d consumers=%d put=%d "
