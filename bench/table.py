@@ -1,0 +1,110 @@
+"""bench/table.py CSV: the table of one bench/run.sh run, with ratios, and
+the targets of issue 5, each marked met or missed with its figures.
+
+Every cycle row shows jobq (plain and batched) over that row's jobs/s for
+the same shape; every latency row shows jobq's p50 and p99 over that row's.
+"""
+import csv
+import sys
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def main(path):
+    rows = list(csv.DictReader(open(path)))
+    by = {(r["system"], r["mode"], r["scenario"]): r for r in rows}
+
+    def get(system, mode, scenario, field):
+        r = by.get((system, mode, scenario))
+        return num(r[field]) if r else None
+
+    print("%-11s %-15s %-14s %9s %8s %8s %11s %12s" % (
+        "system", "mode", "scenario", "jobs/s", "p50 us", "p99 us",
+        "jobq/this", "batched/this"))
+    for r in rows:
+        sc = r["scenario"]
+        head = "%-11s %-15s %-14s" % (r["system"], r["mode"], sc)
+        if sc.startswith("restart"):
+            t = num(r["p50_us"])
+            print("%s   restart %s   resident %s kB" % (
+                head, "%.0f ms" % (t / 1000) if t else "-",
+                r["rss_kb"] or "-"))
+            continue
+        if not sc.startswith("cycle"):
+            j50 = get("jobq", "sync", sc, "p50_us")
+            j99 = get("jobq", "sync", sc, "p99_us")
+            p50, p99 = num(r["p50_us"]), num(r["p99_us"])
+            ratio = ("p50 %.2fx p99 %.2fx" % (j50 / p50, j99 / p99)
+                     if j50 and j99 and p50 and p99 else "-")
+            print("%s %9s %8s %8s   jobq latency / this: %s" % (
+                head, "", r["p50_us"] or "-", r["p99_us"] or "-", ratio))
+            continue
+        v = num(r["jobs_per_s"])
+        j = get("jobq", "sync", sc, "jobs_per_s")
+        b = get("jobq", "sync-batched", sc, "jobs_per_s")
+        print("%s %9s %8s %8s %11s %12s" % (
+            head, "%.0f" % v if v else "-", r["p50_us"] or "-",
+            r["p99_us"] or "-",
+            "%.2fx" % (j / v) if v and j else "-",
+            "%.2fx" % (b / v) if v and b else "-"))
+
+    print("\nTargets (issue 5), from this run:")
+
+    def verdict(ok):
+        return "met   " if ok else "MISSED"
+
+    shapes = sorted({r["scenario"] for r in rows
+                     if r["scenario"].startswith("cycle-")},
+                    key=lambda s: [int(x) for x in s[6:].split("x")])
+    for peer, mode, want in (("beanstalkd", "binlog-default", 2.0),
+                             ("bullmq", "aof-always", 5.0)):
+        for sc in shapes:
+            p = get(peer, mode, sc, "jobs_per_s")
+            for jm in ("sync", "sync-batched"):
+                j = get("jobq", jm, sc, "jobs_per_s")
+                if not p or not j:
+                    print("  -      cycle %s jobq %s vs %s %s: no figure" % (
+                        sc[6:], jm, peer, mode))
+                    continue
+                print("  %s cycle %-5s jobq %-12s %7.0f vs %s %s %7.0f "
+                      "= %.2fx (want >= %.0fx)" % (
+                          verdict(j / p >= want), sc[6:], jm, j, peer, mode,
+                          p, j / p, want))
+    j50 = get("jobq", "sync", "idle-dispatch", "p50_us")
+    j99 = get("jobq", "sync", "idle-dispatch", "p99_us")
+    b50 = get("beanstalkd", "binlog-f0", "idle-dispatch", "p50_us")
+    b99 = get("beanstalkd", "binlog-f0", "idle-dispatch", "p99_us")
+    if j50 and b50:
+        print("  %s idle dispatch p50 %.0f us vs beanstalkd -f 0 %.0f us "
+              "= %.2fx (want <= 1.5x)" % (verdict(j50 <= 1.5 * b50), j50,
+                                          b50, j50 / b50))
+    if j99 and b99:
+        print("  %s idle dispatch p99 %.0f us vs beanstalkd -f 0 %.0f us "
+              "= %.2fx (want <= 1x)" % (verdict(j99 <= b99), j99, b99,
+                                        j99 / b99))
+    rj = [r for r in rows if r["system"] == "jobq"
+          and r["scenario"].startswith("restart")]
+    rb = [r for r in rows if r["system"] == "beanstalkd"
+          and r["scenario"].startswith("restart")]
+    if rj and rb:
+        tj, tb = num(rj[0]["p50_us"]), num(rb[0]["p50_us"])
+        mj, mb = num(rj[0]["rss_kb"]), num(rb[0]["rss_kb"])
+        n = rj[0]["scenario"][8:]
+        if tj and tb:
+            print("  %s restart with %s jobs: jobq %.0f ms vs beanstalkd "
+                  "%.0f ms (want sooner, and under 2000 ms)" % (
+                      verdict(tj < tb and tj < 2e6), n, tj / 1000,
+                      tb / 1000))
+        if mj and mb:
+            print("  %s memory with %s jobs: jobq anonymous %.0f kB vs "
+                  "beanstalkd resident %.0f kB = %.3fx (want < 0.5x)" % (
+                      verdict(mj < 0.5 * mb), n, mj, mb, mj / mb))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
