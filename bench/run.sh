@@ -148,12 +148,12 @@ run_bullmq aof-everysec "$BULL_EVERYSEC_JOBS"
 # `stats` counts every job ready). Memory: jobq's anonymous resident
 # (RssAnon; LMDB's pages are file-backed), beanstalkd's resident (VmRSS).
 now_ns() { date +%s%N; }
-port=$(free_port)
+port=$(free_port); wport=$(free_port); eport=$(free_port)
 "$BUILD/bench/jobq_fill" fill "$TMP/jq" "$STORED"
 t0=$(now_ns)
 "$BUILD/apps/jobq-broker" --data "$TMP/jq" --clients "tcp://127.0.0.1:$port" \
-    --workers "tcp://127.0.0.1:$(free_port)" \
-    --events "tcp://127.0.0.1:$(free_port)" --map-size 4096 --quiet &
+    --workers "tcp://127.0.0.1:$wport" \
+    --events "tcp://127.0.0.1:$eport" --map-size 4096 --quiet &
 BS_PID=$!
 if "$BUILD/bench/jobq_fill" wait "tcp://127.0.0.1:$port" >/dev/null; then
     t1=$(now_ns)
