@@ -148,7 +148,12 @@ run_bullmq aof-everysec "$BULL_EVERYSEC_JOBS"
 # `stats` counts every job ready). Memory: jobq's anonymous resident
 # (RssAnon; LMDB's pages are file-backed), beanstalkd's resident (VmRSS).
 now_ns() { date +%s%N; }
-port=$(free_port); wport=$(free_port); eport=$(free_port)
+# Three different ports: held open together while they are picked.
+set -- $(python3 -c 'import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+port=$1; wport=$2; eport=$3
 "$BUILD/bench/jobq_fill" fill "$TMP/jq" "$STORED"
 t0=$(now_ns)
 "$BUILD/apps/jobq-broker" --data "$TMP/jq" --clients "tcp://127.0.0.1:$port" \
