@@ -1765,7 +1765,9 @@ jobq_engine_action(const jobq_engine_t *self, size_t i, jobq_action_t *out)
     out->peer_len = a->peer_len;
     out->body = self->arena.data + a->body_off;
     out->body_len = a->body_len;
-    out->early = a->early;
+    //  Not in a turn that cannot commit: its bodies may be cut short.
+    out->early =
+        a->early && !self->broken && !jobq_mp_writer_error(&self->arena);
 }
 
 void
