@@ -8,7 +8,8 @@
 # beanstalkd runs with no binlog, its default binlog (-b, fsync at most every
 # 50 ms) and -b -f 0 (fsync every write). BullMQ runs on redis-server with
 # appendfsync always and everysec. Prints one table with ratios and the
-# targets of issue 5, writes bench/results/latest.csv and latest.svg.
+# targets of issue 5 (kept in bench/results/latest.txt), writes
+# bench/results/latest.csv and latest.svg.
 # QUICK=1 runs fewer jobs.
 set -eu
 BUILD=${1:-build}
@@ -182,6 +183,6 @@ fi
 stop_server
 mv "$CSV" "$OUT/latest.csv"
 
-python3 "$HERE/table.py" "$OUT/latest.csv"
+python3 "$HERE/table.py" "$OUT/latest.csv" | tee "$OUT/latest.txt"
 python3 "$HERE/chart.py" "$OUT/latest.csv" "$OUT/latest.svg" &&
     echo "chart: $OUT/latest.svg"
