@@ -69,6 +69,11 @@ jobq_test_bin(const char *name)
     static char path[1024];
     const char *dir = getenv("JOBQ_BIN_DIR");
     snprintf(path, sizeof path, "%s/%s", dir ? dir : ".", name);
+    if (access(path, X_OK) != 0)
+        fprintf(stderr,
+                "jobq tests: cannot run %s: set JOBQ_BIN_DIR to the build's "
+                "apps directory (ctest sets it)\n",
+                path);
     return path;
 }
 
