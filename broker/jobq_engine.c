@@ -1610,10 +1610,15 @@ jobq_engine_recover(jobq_engine_t *self, uint64_t wall, uint64_t mono)
         self->last_id = v;
     //  Ids up to the ceiling may have gone out in a turn that was lost in
     //  a crash (a JOB sent before its commit): start above them all.
-    if (jobq_store_meta_get(self->store, "id_ceiling", &v) == JOBQ_OK) {
+    rc = jobq_store_meta_get(self->store, "id_ceiling", &v);
+    if (rc == JOBQ_OK) {
         self->id_ceiling = v;
         if (v > self->last_id)
             self->last_id = v;
+    } else if (rc != JOBQ_ENOTFOUND) {
+        //  Without it an id that went out early could be handed out again.
+        jobq_store_abort(self->store);
+        return rc;
     }
     rc = jobq_store_scan_status(self->store, JOBQ_RUNNING, s_recover_visit,
                                 self);
