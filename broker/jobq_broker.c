@@ -242,6 +242,8 @@ s_fault(jobq_broker_t *self, const char *point, bool reached)
         return;
     }
     JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "fault point %s: crashing", point);
+    if (strcmp(point, JOBQ_CRASH_AFTER_EARLY_JOB_BEFORE_COMMIT) == 0)
+        zclock_sleep(100);  //  let ZeroMQ deliver the early JOB first
     raise(SIGKILL);
 #else
     (void) self;
