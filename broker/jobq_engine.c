@@ -1524,7 +1524,7 @@ s_dispatch_one(jobq_engine_t *self, s_worker_t *w)
     //  A job made in this turn, under an id ceiling already on disk, may
     //  start before the commit: if the turn is lost, so is the job, its id
     //  is never handed out again, and the worker's reports about it are
-    //  refused (docs/PROTOCOL.md, section 5).
+    //  refused (docs/STORAGE.md, section 8).
     if (a && n.id > self->last_id_at_begin && n.id <= self->id_ceiling)
         a->early = true;
     s_changed(self, &n);
@@ -1681,11 +1681,20 @@ s_rollback(jobq_engine_t *self)
     self->next_promote = 0;
 }
 
+//  Early JOBs go out only from a turn that can commit: in one that cannot,
+//  a body may be cut short.
+static bool
+s_early_ok(const jobq_engine_t *self)
+{
+    return !self->broken && !jobq_mp_writer_error(&self->arena);
+}
+
 int
 jobq_engine_commit(jobq_engine_t *self)
 {
     assert(self->in_turn);
     self->in_turn = false;
+    bool early_sent = s_early_ok(self);
     int rc = self->broken;
     if (!rc && self->seq != self->seq_at_begin)
         rc = jobq_store_meta_put(self->store, "seq", self->seq);
@@ -1727,7 +1736,7 @@ jobq_engine_commit(jobq_engine_t *self)
         s_action_t a = self->actions[i];
         if (!a.durable) {
             self->actions[kept++] = a;
-        } else if (a.early) {
+        } else if (a.early && early_sent) {
             //  The JOB went out already and its job is gone with the turn:
             //  tell the worker to stop it.
             jobq_msg_t c = {.cmd = JOBQ_CMD_CANCEL_JOB};
@@ -1770,9 +1779,7 @@ jobq_engine_action(const jobq_engine_t *self, size_t i, jobq_action_t *out)
     out->peer_len = a->peer_len;
     out->body = self->arena.data + a->body_off;
     out->body_len = a->body_len;
-    //  Not in a turn that cannot commit: its bodies may be cut short.
-    out->early =
-        a->early && !self->broken && !jobq_mp_writer_error(&self->arena);
+    out->early = a->early && s_early_ok(self);
 }
 
 void

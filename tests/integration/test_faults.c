@@ -130,6 +130,19 @@ s_status(s_fx_t *fx, const char *id)
     return info;
 }
 
+//  Jobs the broker lists (at most 100).
+static size_t
+s_job_count(s_fx_t *fx)
+{
+    jobq_list_t all = {NULL, NULL, -1, 100, NULL};
+    jobq_job_info_t *jobs;
+    size_t n;
+    char next[JOBQ_ID_LEN + 1];
+    assert_int_equal(jobq_client_list(fx->c, &all, &jobs, &n, next), JOBQ_OK);
+    jobq_job_list_free(&jobs, n);
+    return n;
+}
+
 typedef struct {
     s_fx_t *fx;      //  fixture
     const char *id;  //  job
@@ -176,13 +189,7 @@ test_faults_crash_after_commit_before_reply_loses_nothing(void **state)
     jobq_job_info_t info = s_status(fx, again);
     assert_int_equal(info.status, JOBQ_PENDING);
     jobq_job_info_clear(&info);
-    jobq_list_t all = {NULL, NULL, -1, 100, NULL};
-    jobq_job_info_t *jobs;
-    size_t n;
-    char next[JOBQ_ID_LEN + 1];
-    assert_int_equal(jobq_client_list(fx->c, &all, &jobs, &n, next), JOBQ_OK);
-    assert_int_equal(n, 1);
-    jobq_job_list_free(&jobs, n);
+    assert_int_equal(s_job_count(fx), 1);
 }
 
 static void
@@ -252,13 +259,7 @@ test_faults_crash_after_early_job_leaves_no_trace(void **state)
     jobq_job_info_t info = s_status(fx, again);
     assert_int_equal(info.attempts, 1);
     jobq_job_info_clear(&info);
-    jobq_list_t all = {NULL, NULL, -1, 100, NULL};
-    jobq_job_info_t *jobs;
-    size_t n;
-    char next[JOBQ_ID_LEN + 1];
-    assert_int_equal(jobq_client_list(fx->c, &all, &jobs, &n, next), JOBQ_OK);
-    assert_int_equal(n, 1);
-    jobq_job_list_free(&jobs, n);
+    assert_int_equal(s_job_count(fx), 1);
     int status;
     assert_false(jobq_test_reap(fx->workers[0], &status));  //  still up
 }
