@@ -1,11 +1,12 @@
 /*  jobq_worker.c: the worker runtime: one DEALER to the broker, N slots.
 
-    The runtime thread never runs a processor: it relays JOB and CANCEL_JOB
-    from the broker to slots, PROGRESS and results from slots to the broker,
-    sends heartbeats, and reconnects when the broker falls silent.
+    The runtime thread never runs a processor: it hands JOB and CANCEL_JOB
+    from the broker to the slot pool (jobq_pool.h), sends PROGRESS and
+    results from the pool to the broker, sends heartbeats, and reconnects
+    when the broker falls silent.
 */
 #include "jobq/jobq_worker.h"
-#include "jobq_slot.h"
+#include "jobq_pool.h"
 #include "jobq_wire.h"
 #include "jobq_msg.h"
 
@@ -14,21 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-//  A JOB held for a free slot (prefetch): its decoded body is re-read
-//  from this copy when it starts.
-typedef struct {
-    uint64_t id;       //  job id
-    uint32_t attempt;  //  its attempt
-    uint8_t *body;     //  the JOB body, owned
-    size_t len;        //  bytes in body
-} s_queued_t;
-
-typedef struct {
-    zactor_t *actor;   //  the slot thread
-    uint64_t job;      //  running job id, 0 when idle
-    uint32_t attempt;  //  its attempt
-    uint64_t started;  //  monotonic ms
-} s_slot_t;
+//  Results read from the pool per loop turn (bounded work per turn).
+#define S_RESULTS_PER_TURN 64
 
 struct jobq_worker {
     jobq_worker_config_t cfg;                  //  copy; strings below
@@ -39,17 +27,20 @@ struct jobq_worker {
     const char *types[JOBQ_MAX_WORKER_TYPES];  //  declared types (borrowed)
     uint32_t ntypes;                           //  entries in types
     jobq_registry_t *registry;                 //  borrowed
-    jobq_slot_args_t slot_args;                //  shared with slot threads
-    s_slot_t *slots;                           //  concurrency entries
-    s_queued_t *queue;                         //  prefetch ring, cfg.prefetch
-    uint32_t qhead;                            //  oldest queued entry
-    uint32_t qcount;                           //  entries queued
-    bool draining;                             //  told the broker: no jobs
-    zsock_t *dealer;                           //  to the broker
-    uint64_t last_heard;                       //  monotonic ms
-    uint64_t next_heartbeat;                   //  monotonic ms
-    jobq_mp_writer_t w;                        //  encoding buffer
-    jobq_mp_writer_t hw;                       //  the held-jobs list
+    jobq_pool_args_t pool_args;                //  shared with slot threads
+    jobq_pool_t *pool;                         //  the slots
+    //  Every job whose lease is ours: queued, running, or finished with
+    //  its result not yet sent. At most concurrency + prefetch.
+    uint64_t held_ids[JOBQ_MAX_CAPACITY];
+    uint32_t held_attempts[JOBQ_MAX_CAPACITY];
+    uint32_t nheld;
+    bool draining;            //  told the broker: no jobs
+    zsock_t *dealer;          //  to the broker
+    uint64_t last_heard;      //  monotonic ms
+    uint64_t next_heartbeat;  //  monotonic ms
+    jobq_mp_writer_t w;       //  encoding buffer
+    jobq_mp_writer_t hw;      //  the held-jobs list
+    jobq_pool_result_t results[S_RESULTS_PER_TURN];  //  read from the pool
 };
 
 void
@@ -96,9 +87,10 @@ jobq_worker_new(const jobq_worker_config_t *cfg, jobq_registry_t *registry)
     }
     jobq_mp_writer_init(&self->w, JOBQ_MAX_FRAME_BYTES);
     jobq_mp_writer_init(&self->hw, JOBQ_MAX_FRAME_BYTES);
-    self->slot_args.registry = registry;
-    self->slot_args.clients = self->clients;
-    self->slot_args.export_dir = self->export_dir;
+    self->pool_args.registry = registry;
+    self->pool_args.clients = self->clients;
+    self->pool_args.export_dir = self->export_dir;
+    self->pool_args.verbose = cfg->verbose;
     return self;
 }
 
@@ -111,8 +103,7 @@ jobq_worker_destroy(jobq_worker_t **self_p)
     zsock_destroy(&self->dealer);
     jobq_mp_writer_fini(&self->w);
     jobq_mp_writer_fini(&self->hw);
-    free(self->queue);
-    free(self->slots);
+    jobq_pool_destroy(&self->pool);
     free(self);
     *self_p = NULL;
 }
@@ -128,30 +119,36 @@ s_send(jobq_worker_t *self, const jobq_msg_t *m)
                           self->w.len);
 }
 
-//  Tell m which jobs the slots run, so the broker can settle its leases.
+//  Tell m which jobs we hold, so the broker can settle its leases.
 static void
 s_held(jobq_worker_t *self, jobq_msg_t *m)
 {
-    uint64_t ids[JOBQ_MAX_CAPACITY];
-    uint32_t attempts[JOBQ_MAX_CAPACITY], n = 0;
-    for (uint32_t i = 0; self->slots && i < self->cfg.concurrency; i++) {
-        if (self->slots[i].job) {
-            ids[n] = self->slots[i].job;
-            attempts[n++] = self->slots[i].attempt;
-        }
-    }
-    //  Queued jobs are held too: their leases are ours.
-    for (uint32_t i = 0; i < self->qcount && n < JOBQ_MAX_CAPACITY; i++) {
-        const s_queued_t *q =
-            &self->queue[(self->qhead + i) % self->cfg.prefetch];
-        ids[n] = q->id;
-        attempts[n++] = q->attempt;
-    }
     jobq_mp_writer_reset(&self->hw);
-    jobq_msg_write_held(&self->hw, ids, attempts, n);
+    jobq_msg_write_held(&self->hw, self->held_ids, self->held_attempts,
+                        self->nheld);
     m->held.ptr = self->hw.data;
     m->held.len = self->hw.len;
     m->has_held = jobq_mp_writer_error(&self->hw) == JOBQ_OK;
+}
+
+static void
+s_hold(jobq_worker_t *self, uint64_t id, uint32_t attempt)
+{
+    self->held_ids[self->nheld] = id;
+    self->held_attempts[self->nheld++] = attempt;
+}
+
+static void
+s_unhold(jobq_worker_t *self, uint64_t id, uint32_t attempt)
+{
+    for (uint32_t i = 0; i < self->nheld; i++) {
+        if (self->held_ids[i] == id && self->held_attempts[i] == attempt) {
+            self->nheld--;
+            self->held_ids[i] = self->held_ids[self->nheld];
+            self->held_attempts[i] = self->held_attempts[self->nheld];
+            return;
+        }
+    }
 }
 
 static void
@@ -189,121 +186,38 @@ s_connect(jobq_worker_t *self)
     return JOBQ_OK;
 }
 
-static s_slot_t *
-s_slot_of(jobq_worker_t *self, uint64_t id)
-{
-    for (uint32_t i = 0; i < self->cfg.concurrency; i++)
-        if (self->slots[i].job == id)
-            return &self->slots[i];
-    return NULL;
-}
-
-//  Hand a job we never started back to the broker: it goes back to
-//  pending at once, and the attempt does not count against it.
+//  Report job id at attempt as failed, not by its processor: released
+//  (never started: back to pending at once, the attempt does not count)
+//  or cancelled before it started.
 static void
-s_release(jobq_worker_t *self, uint64_t id, uint32_t attempt, const char *why)
+s_fail_unstarted(jobq_worker_t *self,
+                 uint64_t id,
+                 uint32_t attempt,
+                 const char *why,
+                 bool released)
 {
     jobq_msg_t f = {.cmd = JOBQ_CMD_FAIL};
     f.u.fail.id = id;
     f.u.fail.attempt = attempt;
     f.u.fail.error.ptr = why;
     f.u.fail.error.len = strlen(why);
-    f.u.fail.released = true;
+    f.u.fail.released = released;
+    f.u.fail.cancelled = !released;
     s_send(self, &f);
 }
 
-//  Start the JOB m on slot.
-static void
-s_start(jobq_worker_t *self, s_slot_t *slot, const jobq_msg_t *m)
-{
-    slot->job = m->u.dispatch.id;
-    slot->attempt = m->u.dispatch.attempt;
-    slot->started = (uint64_t) zclock_mono();
-    jobq_slot_send_job(zactor_sock(slot->actor), m->u.dispatch.id,
-                       m->u.dispatch.attempt, m->u.dispatch.type,
-                       m->u.dispatch.shop, m->u.dispatch.input,
-                       m->u.dispatch.timeout_ms);
-    if (self->cfg.verbose) {
-        char hex[JOBQ_ID_LEN + 1];
-        jobq_id_format(m->u.dispatch.id, hex);
-        fprintf(stderr, "jobq-worker: job %s %.*s attempt %u started\n", hex,
-                (int) m->u.dispatch.type.len, m->u.dispatch.type.ptr,
-                m->u.dispatch.attempt);
-    }
-}
-
-//  Keep a copy of the JOB m (body of len bytes) until a slot frees up.
-static bool
-s_enqueue_local(jobq_worker_t *self,
-                const jobq_msg_t *m,
-                const uint8_t *body,
-                size_t len)
-{
-    if (self->qcount >= self->cfg.prefetch)
-        return false;
-    uint8_t *copy = malloc(len ? len : 1);
-    if (!copy)
-        return false;
-    memcpy(copy, body, len);
-    s_queued_t *q =
-        &self->queue[(self->qhead + self->qcount) % self->cfg.prefetch];
-    q->id = m->u.dispatch.id;
-    q->attempt = m->u.dispatch.attempt;
-    q->body = copy;
-    q->len = len;
-    self->qcount++;
-    return true;
-}
-
-//  Start the oldest queued job on slot, if there is one.
-static void
-s_start_queued(jobq_worker_t *self, s_slot_t *slot)
-{
-    while (self->qcount > 0) {
-        s_queued_t q = self->queue[self->qhead];
-        self->qhead = (self->qhead + 1) % self->cfg.prefetch;
-        self->qcount--;
-        jobq_msg_t m;
-        jobq_msg_why_t why;
-        bool ok =
-            jobq_msg_decode(JOBQ_CMD_JOB, q.body, q.len, &m, &why) == JOBQ_OK;
-        if (ok)
-            s_start(self, slot, &m);
-        free(q.body);
-        if (ok)
-            return;
-    }
-}
-
-//  Drop queued job id (cancelled before it started). True if it was there.
-static bool
-s_unqueue(jobq_worker_t *self, uint64_t id, uint32_t attempt)
-{
-    for (uint32_t i = 0; i < self->qcount; i++) {
-        uint32_t at = (self->qhead + i) % self->cfg.prefetch;
-        if (self->queue[at].id != id || self->queue[at].attempt != attempt)
-            continue;
-        free(self->queue[at].body);
-        //  Close the gap: move the later entries one place up.
-        for (uint32_t k = i; k + 1 < self->qcount; k++)
-            self->queue[(self->qhead + k) % self->cfg.prefetch] =
-                self->queue[(self->qhead + k + 1) % self->cfg.prefetch];
-        self->qcount--;
-        return true;
-    }
-    return false;
-}
-
-//  Hand every queued job back (the worker is stopping).
+//  Hand every job that has not started back (the worker is stopping).
 static void
 s_release_queued(jobq_worker_t *self)
 {
-    while (self->qcount > 0) {
-        s_queued_t *q = &self->queue[self->qhead];
-        s_release(self, q->id, q->attempt, "worker shutting down");
-        free(q->body);
-        self->qhead = (self->qhead + 1) % self->cfg.prefetch;
-        self->qcount--;
+    uint64_t ids[JOBQ_MAX_CAPACITY];
+    uint32_t attempts[JOBQ_MAX_CAPACITY];
+    size_t n =
+        jobq_pool_take_queued(self->pool, ids, attempts, JOBQ_MAX_CAPACITY);
+    for (size_t i = 0; i < n; i++) {
+        s_fail_unstarted(self, ids[i], attempts[i], "worker shutting down",
+                         true);
+        s_unhold(self, ids[i], attempts[i]);
     }
 }
 
@@ -326,29 +240,25 @@ s_from_broker(jobq_worker_t *self, bool stopping)
     self->last_heard = (uint64_t) zclock_mono();
     switch (m.cmd) {
     case JOBQ_CMD_JOB: {
-        s_slot_t *slot = s_slot_of(self, 0);
+        uint64_t id = m.u.dispatch.id;
+        uint32_t attempt = m.u.dispatch.attempt;
         if (stopping)
-            s_release(self, m.u.dispatch.id, m.u.dispatch.attempt,
-                      "worker shutting down");
-        else if (slot && self->qcount == 0)
-            s_start(self, slot, &m);
-        else if (!s_enqueue_local(self, &m, in.body, in.body_len))
-            s_release(self, m.u.dispatch.id, m.u.dispatch.attempt,
-                      "worker has no free slot");
+            s_fail_unstarted(self, id, attempt, "worker shutting down", true);
+        else if (self->nheld >= self->cfg.concurrency + self->cfg.prefetch ||
+                 jobq_pool_submit(self->pool, id, attempt, in.body,
+                                  in.body_len) != JOBQ_OK)
+            s_fail_unstarted(self, id, attempt, "worker has no free slot",
+                             true);
+        else
+            s_hold(self, id, attempt);
         break;
     }
     case JOBQ_CMD_CANCEL_JOB: {
-        s_slot_t *slot = s_slot_of(self, m.u.cancel_job.id);
-        if (slot && slot->attempt == m.u.cancel_job.attempt)
-            jobq_slot_send_cancel(zactor_sock(slot->actor), slot->job);
-        else if (s_unqueue(self, m.u.cancel_job.id, m.u.cancel_job.attempt)) {
-            jobq_msg_t f = {.cmd = JOBQ_CMD_FAIL};
-            f.u.fail.id = m.u.cancel_job.id;
-            f.u.fail.attempt = m.u.cancel_job.attempt;
-            f.u.fail.error.ptr = "cancelled";
-            f.u.fail.error.len = strlen("cancelled");
-            f.u.fail.cancelled = true;
-            s_send(self, &f);
+        uint64_t id = m.u.cancel_job.id;
+        uint32_t attempt = m.u.cancel_job.attempt;
+        if (jobq_pool_cancel(self->pool, id, attempt) == JOBQ_POOL_UNQUEUED) {
+            s_fail_unstarted(self, id, attempt, "cancelled", false);
+            s_unhold(self, id, attempt);
         }
         break;
     }
@@ -364,70 +274,47 @@ s_from_broker(jobq_worker_t *self, bool stopping)
     jobq_wire_in_close(&in);
 }
 
+//  Send one report of the pool to the broker; frees its data.
 static void
-s_from_slot(jobq_worker_t *self, s_slot_t *slot)
+s_from_pool(jobq_worker_t *self, jobq_pool_result_t *res)
 {
-    zmsg_t *m = zmsg_recv(zactor_sock(slot->actor));
-    if (!m)
-        return;
-    char *cmd = zmsg_popstr(m);
-    zframe_t *fid = zmsg_pop(m), *fat = zmsg_pop(m);
-    uint64_t id = jobq_slot_u64(fid);
-    uint32_t attempt = jobq_slot_u32(fat);
-    if (cmd && strcmp(cmd, "PROGRESS") == 0) {
-        zframe_t *fp = zmsg_pop(m), *fmsg = zmsg_pop(m);
-        jobq_msg_t p = {.cmd = JOBQ_CMD_PROGRESS};
-        p.u.progress.id = id;
-        p.u.progress.attempt = attempt;
-        p.u.progress.progress =
-            fp && zframe_size(fp) == 1 ? zframe_data(fp)[0] : 0;
-        p.u.progress.message.ptr = fmsg ? (const char *) zframe_data(fmsg) : "";
-        p.u.progress.message.len = fmsg ? zframe_size(fmsg) : 0;
-        s_send(self, &p);
-        zframe_destroy(&fp);
-        zframe_destroy(&fmsg);
-    } else if (cmd && strcmp(cmd, "DONE") == 0) {
-        zframe_t *fok = zmsg_pop(m), *fpay = zmsg_pop(m);
-        zframe_t *fperm = zmsg_pop(m), *fcan = zmsg_pop(m);
-        bool ok = fok && zframe_data(fok)[0];
-        jobq_msg_t r;
-        memset(&r, 0, sizeof r);
-        if (ok) {
-            r.cmd = JOBQ_CMD_COMPLETE;
-            r.u.complete.id = id;
-            r.u.complete.attempt = attempt;
-            r.u.complete.output.ptr = zframe_data(fpay);
-            r.u.complete.output.len = zframe_size(fpay);
-        } else {
-            r.cmd = JOBQ_CMD_FAIL;
-            r.u.fail.id = id;
-            r.u.fail.attempt = attempt;
-            r.u.fail.error.ptr = (const char *) zframe_data(fpay);
-            r.u.fail.error.len = zframe_size(fpay);
-            if (r.u.fail.error.len > JOBQ_MAX_ERROR_LEN)
-                r.u.fail.error.len = JOBQ_MAX_ERROR_LEN;
-            r.u.fail.permanent = fperm && zframe_data(fperm)[0];
-            r.u.fail.cancelled = fcan && zframe_data(fcan)[0];
-        }
-        s_send(self, &r);
+    jobq_msg_t r;
+    memset(&r, 0, sizeof r);
+    if (res->kind == JOBQ_POOL_PROGRESS) {
+        r.cmd = JOBQ_CMD_PROGRESS;
+        r.u.progress.id = res->id;
+        r.u.progress.attempt = res->attempt;
+        r.u.progress.progress = res->percent;
+        r.u.progress.message.ptr = res->data ? (const char *) res->data : "";
+        r.u.progress.message.len = res->len;
+    } else if (res->ok) {
+        r.cmd = JOBQ_CMD_COMPLETE;
+        r.u.complete.id = res->id;
+        r.u.complete.attempt = res->attempt;
+        r.u.complete.output.ptr = res->data;
+        r.u.complete.output.len = res->len;
+    } else {
+        r.cmd = JOBQ_CMD_FAIL;
+        r.u.fail.id = res->id;
+        r.u.fail.attempt = res->attempt;
+        r.u.fail.error.ptr = res->data ? (const char *) res->data : "";
+        r.u.fail.error.len =
+            res->len > JOBQ_MAX_ERROR_LEN ? JOBQ_MAX_ERROR_LEN : res->len;
+        r.u.fail.permanent = res->permanent;
+        r.u.fail.cancelled = res->cancelled;
+    }
+    s_send(self, &r);
+    if (res->kind == JOBQ_POOL_DONE) {
+        s_unhold(self, res->id, res->attempt);
         if (self->cfg.verbose) {
             char hex[JOBQ_ID_LEN + 1];
-            jobq_id_format(id, hex);
-            fprintf(stderr, "jobq-worker: job %s attempt %u %s\n", hex, attempt,
-                    ok ? "completed" : "failed");
+            jobq_id_format(res->id, hex);
+            fprintf(stderr, "jobq-worker: job %s attempt %u %s\n", hex,
+                    res->attempt, res->ok ? "completed" : "failed");
         }
-        slot->job = 0;
-        slot->attempt = 0;
-        s_start_queued(self, slot);
-        zframe_destroy(&fok);
-        zframe_destroy(&fpay);
-        zframe_destroy(&fperm);
-        zframe_destroy(&fcan);
     }
-    zstr_free(&cmd);
-    zframe_destroy(&fid);
-    zframe_destroy(&fat);
-    zmsg_destroy(&m);
+    free(res->data);
+    res->data = NULL;
 }
 
 static int
@@ -457,34 +344,16 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
     if (n < 1 || n > JOBQ_MAX_CAPACITY ||
         self->cfg.prefetch > JOBQ_MAX_CAPACITY - n || s_types(self) != JOBQ_OK)
         return JOBQ_EINVAL;
-    self->slots = calloc(n, sizeof *self->slots);
-    self->queue = calloc(self->cfg.prefetch ? self->cfg.prefetch : 1,
-                         sizeof *self->queue);
-    zmq_pollitem_t *items = calloc(n + 1, sizeof *items);
-    if (!self->slots || !self->queue || !items) {
-        free(items);
+    self->nheld = 0;
+    self->pool = jobq_pool_new(n, n + self->cfg.prefetch, &self->pool_args);
+    if (!self->pool)
         return JOBQ_ENOMEM;
-    }
-    int rc = JOBQ_OK;
-    uint32_t started = 0;
-    for (; started < n; started++) {
-        self->slots[started].actor =
-            zactor_new(jobq_slot_actor, &self->slot_args);
-        if (!self->slots[started].actor) {
-            rc = JOBQ_ENOMEM;
-            break;
-        }
-    }
-    if (rc == JOBQ_OK)
-        rc = s_connect(self);
+    int rc = s_connect(self);
     bool stopping = false;
     uint64_t stop_deadline = 0;
     bool cancelled_all = false;
     while (rc == JOBQ_OK) {
         uint64_t now = (uint64_t) zclock_mono();
-        uint32_t busy = 0;
-        for (uint32_t i = 0; i < n; i++)
-            busy += self->slots[i].job != 0;
         if (!stopping && stop && *stop) {
             stopping = true;
             stop_deadline = now + self->cfg.grace_ms;
@@ -493,15 +362,12 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
             s_ready(self);
             s_release_queued(self);
         }
-        if (stopping && busy == 0)
+        if (stopping && self->nheld == 0)
             break;
         if (stopping && now >= stop_deadline && !cancelled_all) {
             //  Grace is over: ask the running jobs to stop, and give them a
             //  last moment to report, so the broker can retry them at once.
-            for (uint32_t i = 0; i < n; i++)
-                if (self->slots[i].job)
-                    jobq_slot_send_cancel(zactor_sock(self->slots[i].actor),
-                                          self->slots[i].job);
+            jobq_pool_cancel_running(self->pool);
             cancelled_all = true;
             stop_deadline = now + 1000;
         } else if (stopping && cancelled_all && now >= stop_deadline) {
@@ -520,40 +386,33 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
             if (rc != JOBQ_OK)
                 break;
         }
-        items[0] =
-            (zmq_pollitem_t){zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0};
-        for (uint32_t i = 0; i < n; i++)
-            items[i + 1] = (zmq_pollitem_t){
-                zsock_resolve(zactor_sock(self->slots[i].actor)), 0, ZMQ_POLLIN,
-                0};
+        zmq_pollitem_t items[2] = {
+            {zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0},
+            {NULL, jobq_pool_fd(self->pool), ZMQ_POLLIN, 0}};
         long timeout = (long) (self->next_heartbeat - now);
         if (timeout > 200)
             timeout = 200;  //  so a stop request is seen promptly
-        if (zmq_poll(items, (int) n + 1, timeout) < 0 && errno != EINTR)
+        if (zmq_poll(items, 2, timeout) < 0 && errno != EINTR)
             break;
-        //  Bounded work per turn: at most 64 broker messages and one
-        //  message per slot.
+        //  Bounded work per turn: at most 64 broker messages and 64
+        //  results from the slots.
         for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
             s_from_broker(self, stopping);
             int ev = zsock_events(self->dealer);
             if (!(ev & ZMQ_POLLIN))
                 break;
         }
-        for (uint32_t i = 0; i < n; i++)
-            if (items[i + 1].revents & ZMQ_POLLIN)
-                s_from_slot(self, &self->slots[i]);
+        if (items[1].revents & ZMQ_POLLIN) {
+            size_t got = jobq_pool_results(self->pool, self->results,
+                                           S_RESULTS_PER_TURN);
+            for (size_t i = 0; i < got; i++)
+                s_from_pool(self, &self->results[i]);
+        }
     }
     //  Results already queued to the broker get a moment to leave.
     if (self->dealer)
         zsock_set_linger(self->dealer, 1000);
-    for (uint32_t i = 0; i < started; i++)
-        zactor_destroy(&self->slots[i].actor);
-    while (self->qcount > 0) {
-        free(self->queue[self->qhead].body);
-        self->qhead = (self->qhead + 1) % self->cfg.prefetch;
-        self->qcount--;
-    }
+    jobq_pool_destroy(&self->pool);
     zsock_destroy(&self->dealer);
-    free(items);
     return rc;
 }

@@ -1,0 +1,294 @@
+/*  test_pool.c: the worker's slot pool: jobs run on its threads and every
+    one is reported once; cancelling a queued job removes it and cancelling
+    a running one wakes its processor; a full queue refuses; a processor
+    that floods progress waits for the runtime instead of growing memory;
+    ending the pool stops a sleeping processor. Real threads, no sockets. */
+#include "jobq_test.h"
+#include "jobq_pool.h"
+#include "jobq_msg.h"
+
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_int s_started;  //  processors entered
+
+static int
+s_noop(jobq_job_t *job, void *state)
+{
+    (void) state;
+    atomic_fetch_add(&s_started, 1);
+    jobq_mp_writer_t *out = jobq_job_output(job);
+    jobq_mp_write_map(out, 1);
+    jobq_mp_write_cstr(out, "attempt");
+    jobq_mp_write_uint(out, jobq_job_attempt(job));
+    return JOBQ_OK;
+}
+
+//  Sleeps up to a minute: only a cancel ends it early.
+static int
+s_sleepy(jobq_job_t *job, void *state)
+{
+    (void) state;
+    atomic_fetch_add(&s_started, 1);
+    int rc = jobq_job_sleep(job, 60000);
+    return rc == JOBQ_ECANCELLED ? jobq_job_fail(job, false, "stopped") : rc;
+}
+
+//  Reports 1..100 percent, each a new message.
+static int
+s_chatty(jobq_job_t *job, void *state)
+{
+    (void) state;
+    atomic_fetch_add(&s_started, 1);
+    for (unsigned i = 1; i <= 100; i++)
+        jobq_job_progress(job, i, "step %u", i);
+    return jobq_job_fail(job, true, "done talking");
+}
+
+typedef struct {
+    jobq_registry_t *reg;
+    jobq_pool_args_t args;
+    jobq_mp_writer_t w;
+} s_fix_t;
+
+static int
+s_setup(void **state)
+{
+    s_fix_t *f = calloc(1, sizeof *f);
+    f->reg = jobq_registry_new();
+    jobq_registry_add(f->reg, "noop", s_noop, NULL);
+    jobq_registry_add(f->reg, "sleepy", s_sleepy, NULL);
+    jobq_registry_add(f->reg, "chatty", s_chatty, NULL);
+    f->args.registry = f->reg;
+    f->args.clients = "tcp://127.0.0.1:1";
+    f->args.export_dir = "/nonexistent";
+    jobq_mp_writer_init(&f->w, JOBQ_MAX_FRAME_BYTES);
+    atomic_store(&s_started, 0);
+    *state = f;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_fix_t *f = *state;
+    jobq_mp_writer_fini(&f->w);
+    jobq_registry_destroy(&f->reg);
+    free(f);
+    return 0;
+}
+
+static int
+s_submit(s_fix_t *f, jobq_pool_t *p, uint64_t id, const char *type)
+{
+    static const uint8_t input[] = {0x80};
+    jobq_msg_t m = {.cmd = JOBQ_CMD_JOB};
+    m.u.dispatch.id = id;
+    m.u.dispatch.attempt = 1;
+    m.u.dispatch.type = (jobq_str_t){type, strlen(type)};
+    m.u.dispatch.shop = (jobq_str_t){"shop", 4};
+    m.u.dispatch.input = (jobq_bytes_t){input, sizeof input};
+    jobq_mp_writer_reset(&f->w);
+    jobq_msg_encode(&m, &f->w);
+    return jobq_pool_submit(p, id, 1, f->w.data, f->w.len);
+}
+
+//  Wait up to 5 s for results; DONE ids are counted in done[id] (ids below
+//  64), PROGRESS reports in *progress. Returns how many DONE arrived.
+static int
+s_collect(jobq_pool_t *p, int want, int done[64], int *progress)
+{
+    int got = 0;
+    for (int turns = 0; got < want && turns < 500; turns++) {
+        struct pollfd pfd = {jobq_pool_fd(p), POLLIN, 0};
+        poll(&pfd, 1, 10);
+        jobq_pool_result_t r[8];
+        size_t n;
+        while ((n = jobq_pool_results(p, r, 8)) > 0) {
+            for (size_t i = 0; i < n; i++) {
+                if (r[i].kind == JOBQ_POOL_DONE) {
+                    if (r[i].id < 64)
+                        done[r[i].id]++;
+                    got++;
+                } else if (progress) {
+                    (*progress)++;
+                }
+                free(r[i].data);
+            }
+        }
+    }
+    return got;
+}
+
+static void
+test_pool_runs_every_job_once(void **state)
+{
+    s_fix_t *f = *state;
+    jobq_pool_t *p = jobq_pool_new(4, 40, &f->args);
+    assert_non_null(p);
+    for (uint64_t id = 1; id <= 40; id++)
+        assert_int_equal(s_submit(f, p, id, "noop"), JOBQ_OK);
+    int done[64] = {0};
+    int got = s_collect(p, 40, done, NULL);
+    assert_int_equal(got, 40);
+    for (int id = 1; id <= 40; id++)
+        assert_int_equal(done[id], 1);
+    //  Nothing more is readable once all was read.
+    struct pollfd pfd = {jobq_pool_fd(p), POLLIN, 0};
+    assert_int_equal(poll(&pfd, 1, 50), 0);
+    jobq_pool_destroy(&p);
+    assert_null(p);
+}
+
+static void
+test_pool_output_and_errors_are_reported(void **state)
+{
+    s_fix_t *f = *state;
+    jobq_pool_t *p = jobq_pool_new(1, 4, &f->args);
+    assert_int_equal(s_submit(f, p, 1, "noop"), JOBQ_OK);
+    assert_int_equal(s_submit(f, p, 2, "nosuch"), JOBQ_OK);
+    jobq_pool_result_t r[4];
+    size_t n = 0;
+    for (int i = 0; i < 500 && n < 2; i++) {
+        struct pollfd pfd = {jobq_pool_fd(p), POLLIN, 0};
+        poll(&pfd, 1, 10);
+        n += jobq_pool_results(p, r + n, 4 - n);
+    }
+    assert_int_equal(n, 2);
+    //  One slot: in the order queued.
+    assert_int_equal(r[0].id, 1);
+    assert_true(r[0].ok);
+    jobq_bytes_t v;
+    assert_int_equal(
+        jobq_mp_map_find((jobq_bytes_t){r[0].data, r[0].len}, "attempt", &v),
+        JOBQ_OK);
+    assert_int_equal(r[1].id, 2);
+    assert_false(r[1].ok);
+    assert_true(r[1].permanent);
+    assert_non_null(strstr((const char *) r[1].data, "no processor"));
+    free(r[0].data);
+    free(r[1].data);
+    jobq_pool_destroy(&p);
+}
+
+static bool
+s_two_started(void *arg)
+{
+    (void) arg;
+    return atomic_load(&s_started) >= 2;
+}
+
+static bool
+s_one_started(void *arg)
+{
+    (void) arg;
+    return atomic_load(&s_started) >= 1;
+}
+
+static void
+test_pool_cancel_queued_and_running(void **state)
+{
+    s_fix_t *f = *state;
+    jobq_pool_t *p = jobq_pool_new(2, 3, &f->args);
+    assert_int_equal(s_submit(f, p, 1, "sleepy"), JOBQ_OK);
+    assert_int_equal(s_submit(f, p, 2, "sleepy"), JOBQ_OK);
+    assert_true(jobq_test_wait_until(s_two_started, NULL, 5000));
+    assert_int_equal(s_submit(f, p, 3, "noop"), JOBQ_OK);
+    assert_int_equal(s_submit(f, p, 4, "noop"), JOBQ_OK);
+    assert_int_equal(s_submit(f, p, 5, "noop"), JOBQ_OK);
+    //  Both slots sleep: 3 jobs wait, the queue is full.
+    assert_int_equal(s_submit(f, p, 6, "noop"), JOBQ_ETOOBIG);
+    //  A queued job leaves at once and is never run.
+    assert_int_equal(jobq_pool_cancel(p, 4, 1), JOBQ_POOL_UNQUEUED);
+    assert_int_equal(jobq_pool_cancel(p, 4, 1), JOBQ_POOL_NOT_HELD);
+    //  The wrong attempt of a running job is not it.
+    assert_int_equal(jobq_pool_cancel(p, 1, 2), JOBQ_POOL_NOT_HELD);
+    //  A running one is woken from its sleep and reports cancelled.
+    assert_int_equal(jobq_pool_cancel(p, 1, 1), JOBQ_POOL_SIGNALLED);
+    int done[64] = {0};
+    //  1 ends; its slot then runs 3 and 5.
+    assert_int_equal(s_collect(p, 3, done, NULL), 3);
+    assert_int_equal(done[1], 1);
+    assert_int_equal(done[3], 1);
+    assert_int_equal(done[5], 1);
+    assert_int_equal(done[4], 0);
+    assert_int_equal(done[2], 0);
+    //  Stopping the pool stops job 2's minute-long sleep.
+    jobq_pool_destroy(&p);
+    assert_null(p);
+}
+
+static void
+test_pool_take_queued_and_cancel_running(void **state)
+{
+    s_fix_t *f = *state;
+    jobq_pool_t *p = jobq_pool_new(1, 4, &f->args);
+    assert_int_equal(s_submit(f, p, 1, "sleepy"), JOBQ_OK);
+    assert_true(jobq_test_wait_until(s_one_started, NULL, 5000));
+    assert_int_equal(s_submit(f, p, 2, "noop"), JOBQ_OK);
+    assert_int_equal(s_submit(f, p, 3, "noop"), JOBQ_OK);
+    uint64_t ids[4];
+    uint32_t attempts[4];
+    assert_int_equal(jobq_pool_take_queued(p, ids, attempts, 4), 2);
+    assert_int_equal(ids[0], 2);
+    assert_int_equal(ids[1], 3);
+    assert_int_equal(attempts[0], 1);
+    jobq_pool_cancel_running(p);
+    int done[64] = {0};
+    assert_int_equal(s_collect(p, 1, done, NULL), 1);
+    assert_int_equal(done[1], 1);
+    jobq_pool_destroy(&p);
+}
+
+static void
+test_pool_progress_waits_for_room(void **state)
+{
+    s_fix_t *f = *state;
+    //  One slot: room for 4 * 1 + 64 reports, and 100 progress reports
+    //  plus DONE to make. The slot must wait for the reader, and every
+    //  report must arrive, in order.
+    jobq_pool_t *p = jobq_pool_new(1, 1, &f->args);
+    assert_int_equal(s_submit(f, p, 7, "chatty"), JOBQ_OK);
+    int seen = 0, last = 0;
+    bool ended = false;
+    for (int turns = 0; !ended && turns < 500; turns++) {
+        struct pollfd pfd = {jobq_pool_fd(p), POLLIN, 0};
+        poll(&pfd, 1, 10);
+        jobq_pool_result_t r[16];
+        size_t n = jobq_pool_results(p, r, 16);
+        for (size_t i = 0; i < n; i++) {
+            if (r[i].kind == JOBQ_POOL_PROGRESS) {
+                assert_int_equal(r[i].percent, last + 1);
+                last = r[i].percent;
+                seen++;
+            } else {
+                ended = true;
+                assert_false(r[i].ok);
+            }
+            free(r[i].data);
+        }
+    }
+    assert_true(ended);
+    assert_int_equal(seen, 100);
+    jobq_pool_destroy(&p);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_pool_runs_every_job_once, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_pool_output_and_errors_are_reported, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_pool_cancel_queued_and_running,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_pool_take_queued_and_cancel_running, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_pool_progress_waits_for_room,
+                                        s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
