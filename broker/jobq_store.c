@@ -9,6 +9,7 @@ struct jobq_store {
     const jobq_store_ops_t *ops;  //  the implementation
     void *impl;                   //  its state
     int fail_commit;              //  test seam: next commit fails with this
+    int fail_put;                 //  test seam: next put fails with this
 };
 
 extern const jobq_store_ops_t jobq_store_lmdb_ops;
@@ -81,6 +82,11 @@ jobq_store_put(jobq_store_t *self,
                const jobq_jobdata_t *old,
                const jobq_jobdata_t *job)
 {
+    if (self->fail_put) {
+        int err = self->fail_put;
+        self->fail_put = 0;
+        return err;
+    }
     return self->ops->put(self->impl, old, job);
 }
 
@@ -195,4 +201,11 @@ jobq_store_fail_next_commit(jobq_store_t *self, int err)
 {
     assert(err < 0);
     self->fail_commit = err;
+}
+
+void
+jobq_store_fail_next_put(jobq_store_t *self, int err)
+{
+    assert(err < 0);
+    self->fail_put = err;
 }

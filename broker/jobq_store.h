@@ -194,5 +194,7 @@ void jobq_store_usage(jobq_store_t *self,
 
 //  Fault seam for tests: the next commit fails with err instead of syncing.
 void jobq_store_fail_next_commit(jobq_store_t *self, int err);
+//  Fault seam for tests: the next put fails with err and writes nothing.
+void jobq_store_fail_next_put(jobq_store_t *self, int err);
 
 #endif

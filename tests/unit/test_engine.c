@@ -1463,6 +1463,49 @@ test_engine_new_job_goes_out_early_and_a_lost_turn_cancels_it(void **state)
     assert_int_equal(attempt, 1);
 }
 
+//  A turn whose store failed may hold cut-short bodies: none of its JOBs
+//  goes out before the commit, so when that commit fails no worker holds
+//  a job that was never stored, and none needs a CANCEL_JOB.
+static void
+test_engine_a_store_error_holds_every_job_back(void **state)
+{
+    s_fx_t *fx = *state;
+    s_ready(fx, "w1", "noop", 2);
+    jobq_msg_t a, b;
+    s_enqueue_msg(&a, "noop", 0, 0, 3, NULL);
+    s_enqueue_msg(&b, "noop", 0, 0, 3, NULL);
+    s_begin(fx);
+    s_client(fx, &a);
+    jobq_engine_tick(fx->engine);
+    uint64_t first = 0;
+    assert_int_equal(s_early_job(fx, "w1", &first), 1);
+    jobq_store_fail_next_put(fx->store, JOBQ_ESTORAGE);
+    s_client(fx, &b);
+    jobq_engine_tick(fx->engine);
+    uint64_t id = 0;
+    assert_int_equal(s_early_job(fx, "w1", &id), 0);
+    assert_int_equal(id, first);
+    assert_int_equal(s_end(fx), JOBQ_ESTORAGE);
+    int errors = 0;
+    for (int i = 0; i < fx->nout; i++) {
+        assert_false(fx->out[i].early);
+        assert_true(fx->out[i].cmd != JOBQ_CMD_JOB &&
+                    fx->out[i].cmd != JOBQ_CMD_CANCEL_JOB &&
+                    fx->out[i].cmd != JOBQ_CMD_REPLY);
+        errors += fx->out[i].cmd == JOBQ_CMD_ERROR;
+    }
+    assert_int_equal(errors, 2);
+    //  Nothing of that turn was stored; the worker's slots are free again.
+    jobq_jobdata_t j;
+    assert_int_equal(jobq_store_begin(fx->store), JOBQ_OK);
+    assert_int_equal(jobq_store_get(fx->store, first, &j), JOBQ_ENOTFOUND);
+    jobq_store_abort(fx->store);
+    uint64_t next = s_enqueue(fx, "noop", 0, 0, 3);
+    uint32_t attempt = 0;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, next);
+}
+
 static void
 test_engine_ids_restart_above_the_committed_ceiling(void **state)
 {
@@ -1529,6 +1572,7 @@ main(void)
         T(test_engine_released_attempt_does_not_count),
         T(test_engine_ended_jobs_are_deleted_after_retention),
         T(test_engine_new_job_goes_out_early_and_a_lost_turn_cancels_it),
+        T(test_engine_a_store_error_holds_every_job_back),
         T(test_engine_ids_restart_above_the_committed_ceiling),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
