@@ -4,7 +4,7 @@
 # and a temporary data directory, each stopped by its pid.
 #
 # jobq runs durable (full sync) in two ways: plain (one job per request, no
-# prefetch) and batched (64 jobs per ENQUEUE_BATCH, --prefetch 64).
+# prefetch) and batched (64 jobs per ENQUEUE_BATCH, --prefetch 512).
 # beanstalkd runs with no binlog, its default binlog (-b, fsync at most every
 # 50 ms) and -b -f 0 (fsync every write). BullMQ runs on redis-server with
 # appendfsync always and everysec. Prints one table with ratios and the
@@ -137,7 +137,7 @@ for try in 1 2 3; do
     fi
     echo "bench: jobq_latency try $try failed: $(head -1 "$TMP/lat.txt")" >&2
 done
-run_jobq sync-batched 64 64
+run_jobq sync-batched 64 512
 run_beanstalkd no-binlog "$JOBS"
 run_beanstalkd binlog-default "$JOBS" -b "$TMP/bs"
 run_beanstalkd binlog-f0 "$SLOW_JOBS" -b "$TMP/bs" -f 0
