@@ -69,11 +69,38 @@ struct jobq_job {
     jobq_client_t **client;                   //  the slot's, made lazily
 };
 
+//  How far back a progress report looks for an unread one to replace.
+#define S_FOLD_WINDOW 64
+
+//  If the newest unread report of r's job (among the last S_FOLD_WINDOW)
+//  is a progress report, r takes its place: it says all the old one said.
+//  A DONE is never folded and never folded into.
+static bool
+s_fold(jobq_pool_t *self, jobq_pool_result_t *r)
+{
+    if (r->kind != JOBQ_POOL_PROGRESS)
+        return false;
+    for (uint32_t k = 0; k < self->rcount && k < S_FOLD_WINDOW; k++) {
+        jobq_pool_result_t *q =
+            &self->results[(self->rhead + self->rcount - 1 - k) % self->rcap];
+        if (q->id != r->id || q->attempt != r->attempt)
+            continue;
+        if (q->kind != JOBQ_POOL_PROGRESS)
+            return false;
+        free(q->data);
+        *q = *r;
+        return true;
+    }
+    return false;
+}
+
 //  Add r to the result queue, waiting for room; with the lock held. If the
 //  pool is ending the report is dropped: nobody will read it.
 static void
 s_post(jobq_pool_t *self, jobq_pool_result_t *r)
 {
+    if (s_fold(self, r))
+        return;
     while (self->rcount == self->rcap && !self->stop)
         pthread_cond_wait(&self->room, &self->lock);
     if (self->stop) {
@@ -173,6 +200,8 @@ int
 jobq_job_sleep(jobq_job_t *job, uint64_t ms)
 {
     s_slot_t *slot = job->slot;
+    if (ms == 0)  //  a timed wait would still sleep out the timer slack
+        return atomic_load(&slot->cancel) ? JOBQ_ECANCELLED : JOBQ_OK;
     if (ms > JOBQ_MAX_TIMEOUT_MS)
         ms = JOBQ_MAX_TIMEOUT_MS;
     struct timespec until;

@@ -5,6 +5,9 @@
     A slot that finishes a job takes the next one at once if one is queued,
     so a busy worker runs job after job without a wakeup per job, and the
     runtime reads every result that came in since its last turn in one go.
+    A progress report replaces the same job's unread one, so a processor
+    that reports faster than the broker takes reports sends only the
+    newest; results are never replaced.
     Only the runtime thread calls these functions; processors reach the pool
     through their jobq_job_t.
 */

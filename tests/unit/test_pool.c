@@ -1,8 +1,9 @@
 /*  test_pool.c: the worker's slot pool: jobs run on its threads and every
     one is reported once; cancelling a queued job removes it and cancelling
     a running one wakes its processor; a full queue refuses; a processor
-    that floods progress waits for the runtime instead of growing memory;
-    ending the pool stops a sleeping processor. Real threads, no sockets. */
+    that floods results waits for the runtime instead of growing memory;
+    ending the pool stops a sleeping processor; unread progress is folded. Real
+   threads, no sockets. */
 #include "jobq_test.h"
 #include "jobq_pool.h"
 #include "jobq_msg.h"
@@ -12,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static atomic_int s_started;  //  processors entered
+static atomic_int s_started;   //  processors entered
+static atomic_int s_finished;  //  chatty processors done reporting
 
 static int
 s_noop(jobq_job_t *job, void *state)
@@ -44,6 +46,7 @@ s_chatty(jobq_job_t *job, void *state)
     atomic_fetch_add(&s_started, 1);
     for (unsigned i = 1; i <= 100; i++)
         jobq_job_progress(job, i, "step %u", i);
+    atomic_fetch_add(&s_finished, 1);
     return jobq_job_fail(job, true, "done talking");
 }
 
@@ -66,6 +69,7 @@ s_setup(void **state)
     f->args.export_dir = "/nonexistent";
     jobq_mp_writer_init(&f->w, JOBQ_MAX_FRAME_BYTES);
     atomic_store(&s_started, 0);
+    atomic_store(&s_finished, 0);
     *state = f;
     return 0;
 }
@@ -242,16 +246,23 @@ test_pool_take_queued_and_cancel_running(void **state)
     jobq_pool_destroy(&p);
 }
 
+static bool
+s_chatty_done(void *arg)
+{
+    (void) arg;
+    return atomic_load(&s_finished) >= 1;
+}
+
 static void
-test_pool_progress_waits_for_room(void **state)
+test_pool_unread_progress_is_folded(void **state)
 {
     s_fix_t *f = *state;
-    //  One slot: room for 4 * 1 + 64 reports, and 100 progress reports
-    //  plus DONE to make. The slot must wait for the reader, and every
-    //  report must arrive, in order.
     jobq_pool_t *p = jobq_pool_new(1, 1, &f->args);
     assert_int_equal(s_submit(f, p, 7, "chatty"), JOBQ_OK);
-    int seen = 0, last = 0;
+    //  Nothing is read while the processor reports 100 times: each report
+    //  replaces the unread one, and the DONE follows the last.
+    assert_true(jobq_test_wait_until(s_chatty_done, NULL, 5000));
+    int progress = 0, last = 0;
     bool ended = false;
     for (int turns = 0; !ended && turns < 500; turns++) {
         struct pollfd pfd = {jobq_pool_fd(p), POLLIN, 0};
@@ -260,18 +271,55 @@ test_pool_progress_waits_for_room(void **state)
         size_t n = jobq_pool_results(p, r, 16);
         for (size_t i = 0; i < n; i++) {
             if (r[i].kind == JOBQ_POOL_PROGRESS) {
-                assert_int_equal(r[i].percent, last + 1);
+                progress++;
                 last = r[i].percent;
-                seen++;
+                assert_string_equal((const char *) r[i].data, "step 100");
             } else {
                 ended = true;
                 assert_false(r[i].ok);
+                assert_int_equal(progress, 1);
             }
             free(r[i].data);
         }
     }
     assert_true(ended);
-    assert_int_equal(seen, 100);
+    assert_int_equal(last, 100);
+    jobq_pool_destroy(&p);
+}
+
+static bool
+s_many_started(void *arg)
+{
+    return atomic_load(&s_started) > *(int *) arg;
+}
+
+static void
+test_pool_results_wait_for_room(void **state)
+{
+    s_fix_t *f = *state;
+    //  One slot reports into room for 4 * 1 + 64 results. With nobody
+    //  reading, it stops after 68 results, inside the 69th job's report;
+    //  once read, every result arrives, in order.
+    jobq_pool_t *p = jobq_pool_new(1, 100, &f->args);
+    for (uint64_t id = 1; id <= 100; id++)
+        assert_int_equal(s_submit(f, p, id, "noop"), JOBQ_OK);
+    int at = 68;
+    assert_true(jobq_test_wait_until(s_many_started, &at, 5000));
+    at = 69;
+    assert_false(jobq_test_wait_until(s_many_started, &at, 200));
+    uint64_t next = 1;
+    for (int turns = 0; next <= 100 && turns < 500; turns++) {
+        struct pollfd pfd = {jobq_pool_fd(p), POLLIN, 0};
+        poll(&pfd, 1, 10);
+        jobq_pool_result_t r[16];
+        size_t n = jobq_pool_results(p, r, 16);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(r[i].id, next++);
+            assert_true(r[i].ok);
+            free(r[i].data);
+        }
+    }
+    assert_int_equal(next, 101);
     jobq_pool_destroy(&p);
 }
 
@@ -287,7 +335,9 @@ main(void)
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_pool_take_queued_and_cancel_running, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_pool_progress_waits_for_room,
+        cmocka_unit_test_setup_teardown(test_pool_unread_progress_is_folded,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_pool_results_wait_for_room,
                                         s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
