@@ -376,6 +376,86 @@ test_engine_progress_and_complete_are_recorded_once(void **state)
     assert_int_equal(s_count(fx, JOBQ_ACT_PUBLISH, 0, NULL), 0);
 }
 
+//  A PROGRESS from w for id at attempt 1, inside an open turn.
+static void
+s_progress(s_fx_t *fx, const char *w, uint64_t id, unsigned pct)
+{
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_PROGRESS;
+    m.u.progress.id = id;
+    m.u.progress.attempt = 1;
+    m.u.progress.progress = pct;
+    m.u.progress.message = S("step");
+    s_worker(fx, w, &m);
+}
+
+//  The job state carried by the nth event of the last turn.
+static jobq_jobdata_t
+s_event_job(s_fx_t *fx, int nth)
+{
+    const s_out_t *o = s_find(fx, JOBQ_ACT_PUBLISH, 0, NULL, nth);
+    assert_non_null(o);
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, o->body, o->len);
+    jobq_jobdata_t j;
+    assert_int_equal(jobq_msg_read_job(&r, &j), JOBQ_OK);
+    return j;
+}
+
+//  Reports of one job within one turn are one change: one event carrying
+//  the last of them, one version, one seq. The job's end is never folded.
+static void
+test_engine_progress_in_one_turn_is_one_change(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    uint32_t v0 = s_get(fx, a).version;
+    jobq_engine_stats_t st;
+    s_begin(fx);
+    for (unsigned p = 10; p <= 40; p += 10)
+        s_progress(fx, "w1", a, p);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(s_count(fx, JOBQ_ACT_PUBLISH, 0, NULL), 1);
+    jobq_jobdata_t e = s_event_job(fx, 0);
+    assert_int_equal(e.progress, 40);
+    assert_int_equal(e.version, v0 + 1);
+    jobq_jobdata_t j = s_get(fx, a);
+    assert_int_equal(j.progress, 40);
+    assert_int_equal(j.version, v0 + 1);
+    assert_int_equal(j.seq, e.seq);
+    jobq_engine_get_stats(fx->engine, &st);
+    assert_int_equal(st.progress_merged, 3);
+    //  The next turn is a new change; a completion after a report in the
+    //  same turn is its own event, right after the report's.
+    s_begin(fx);
+    s_progress(fx, "w1", a, 60);
+    s_progress(fx, "w1", a, 70);
+    jobq_msg_t c;
+    memset(&c, 0, sizeof c);
+    c.cmd = JOBQ_CMD_COMPLETE;
+    c.u.complete.id = a;
+    c.u.complete.attempt = 1;
+    c.u.complete.output = (jobq_bytes_t){(const uint8_t *) "\x80", 1};
+    s_worker(fx, "w1", &c);
+    s_progress(fx, "w1", a, 80);  //  after the end: stale, not applied
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(s_count(fx, JOBQ_ACT_PUBLISH, 0, NULL), 2);
+    jobq_jobdata_t p = s_event_job(fx, 0), f = s_event_job(fx, 1);
+    assert_int_equal(p.progress, 70);
+    assert_int_equal(p.version, v0 + 2);
+    assert_int_equal(p.seq, e.seq + 1);
+    assert_int_equal(f.status, JOBQ_COMPLETED);
+    assert_int_equal(f.version, v0 + 3);
+    assert_int_equal(f.seq, e.seq + 2);
+    j = s_get(fx, a);
+    assert_int_equal(j.status, JOBQ_COMPLETED);
+    assert_int_equal(j.version, v0 + 3);
+    jobq_engine_get_stats(fx->engine, &st);
+    assert_int_equal(st.progress_merged, 4);
+}
+
 static void
 test_engine_lost_worker_requeues_and_stale_attempt_is_fenced(void **state)
 {
@@ -1573,6 +1653,7 @@ main(void)
         T(test_engine_ended_jobs_are_deleted_after_retention),
         T(test_engine_new_job_goes_out_early_and_a_lost_turn_cancels_it),
         T(test_engine_a_store_error_holds_every_job_back),
+        T(test_engine_progress_in_one_turn_is_one_change),
         T(test_engine_ids_restart_above_the_committed_ceiling),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
