@@ -487,6 +487,18 @@ s_next_id(jobq_engine_t *self)
     return id;
 }
 
+//  The job's current state leaves the engine other than as its own
+//  progress event (a reply, a LIST page, a snapshot): a later report in
+//  this turn must make a new change, or two states would share one
+//  version and seq (see s_progress).
+static void
+s_shown(jobq_engine_t *self, uint64_t id)
+{
+    jobq_lease_t *l = jobq_leases_get(self->leases, id);
+    if (l)
+        l->progress_seq = 0;
+}
+
 static void
 s_reply_job(jobq_engine_t *self,
             const uint8_t *peer,
@@ -494,6 +506,7 @@ s_reply_job(jobq_engine_t *self,
             uint64_t rid,
             const jobq_jobdata_t *j)
 {
+    s_shown(self, j->id);
     s_action_t *a = s_reply_begin(self, peer, peer_len, rid, 1);
     if (!a)
         return;
@@ -716,8 +729,9 @@ s_retry(jobq_engine_t *self,
 }
 
 typedef struct {
-    jobq_mp_writer_t *w;  //  where items go
-    uint32_t n;           //  items written
+    jobq_engine_t *engine;  //  the engine listing
+    jobq_mp_writer_t *w;    //  where items go
+    uint32_t n;             //  items written
 } s_list_t;
 
 //  Room for the jobs of one LIST reply: a frame, less the reply's own
@@ -729,6 +743,7 @@ s_list_visit(void *arg, const jobq_jobdata_t *j)
 {
     s_list_t *l = arg;
     size_t before = l->w->len;
+    s_shown(l->engine, j->id);
     jobq_msg_write_job(l->w, j, 0);
     if (l->w->len > S_LIST_BYTES && l->n > 0) {
         l->w->len = before;  //  a full page: this job starts the next one
@@ -753,7 +768,7 @@ s_list(jobq_engine_t *self,
         .max_examine = self->cfg.list_examine,
     };
     jobq_mp_writer_reset(&self->scratch);
-    s_list_t l = {&self->scratch, 0};
+    s_list_t l = {self, &self->scratch, 0};
     uint64_t next = 0;
     int rc = jobq_store_query(self->store, &q, s_list_visit, &l, &next);
     if (rc != JOBQ_OK || jobq_mp_writer_error(&self->scratch)) {
@@ -1268,6 +1283,7 @@ jobq_engine_subscribed(jobq_engine_t *self, const uint8_t *topic, size_t len)
         return;
     //  Durable like every event: if the turn fails to commit, the state it
     //  read may be rolled back, and the watcher asks again after silence.
+    s_shown(self, id);
     s_event(self, &j);
 }
 

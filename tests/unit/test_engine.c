@@ -456,6 +456,46 @@ test_engine_progress_in_one_turn_is_one_change(void **state)
     assert_int_equal(st.progress_merged, 4);
 }
 
+//  Once a state was shown (a STATUS reply, a LIST page, a subscription
+//  snapshot), a later report in the same turn is a change of its own: the
+//  state a watcher holds keeps its own version and seq.
+static void
+test_engine_progress_after_a_status_is_a_new_change(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    uint32_t v0 = s_get(fx, a).version;
+    s_begin(fx);
+    s_progress(fx, "w1", a, 10);
+    jobq_msg_t m = {.cmd = JOBQ_CMD_STATUS};
+    m.u.job.id = a;
+    s_client(fx, &m);
+    s_progress(fx, "w1", a, 20);
+    s_progress(fx, "w1", a, 30);
+    char topic[JOBQ_TOPIC_MAX];
+    size_t tlen = jobq_topic_format("shop-1", 6, a, topic);
+    jobq_engine_subscribed(fx->engine, (const uint8_t *) topic, tlen);
+    s_progress(fx, "w1", a, 40);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    //  10; 20 and 30 folded; the snapshot; 40.
+    assert_int_equal(s_count(fx, JOBQ_ACT_PUBLISH, 0, NULL), 4);
+    jobq_jobdata_t e0 = s_event_job(fx, 0), e1 = s_event_job(fx, 1);
+    jobq_jobdata_t snap = s_event_job(fx, 2), e3 = s_event_job(fx, 3);
+    assert_int_equal(e0.progress, 10);
+    assert_int_equal(e0.version, v0 + 1);
+    assert_int_equal(e1.progress, 30);
+    assert_int_equal(e1.version, v0 + 2);
+    assert_int_equal(e1.seq, e0.seq + 1);
+    assert_int_equal(snap.progress, 30);
+    assert_int_equal(snap.version, v0 + 2);
+    assert_int_equal(e3.progress, 40);
+    assert_int_equal(e3.version, v0 + 3);
+    assert_int_equal(e3.seq, e0.seq + 2);
+    const s_out_t *r = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    assert_non_null(r);
+}
+
 static void
 test_engine_lost_worker_requeues_and_stale_attempt_is_fenced(void **state)
 {
@@ -1654,6 +1694,7 @@ main(void)
         T(test_engine_new_job_goes_out_early_and_a_lost_turn_cancels_it),
         T(test_engine_a_store_error_holds_every_job_back),
         T(test_engine_progress_in_one_turn_is_one_change),
+        T(test_engine_progress_after_a_status_is_a_new_change),
         T(test_engine_ids_restart_above_the_committed_ceiling),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
