@@ -47,7 +47,8 @@ jobq_job_input_bool(const jobq_job_t *job, const char *key, bool *out);
 
 //  Report progress: percent (0..100, clamped) and a printf-style message
 //  (NULL for none, cut at JOBQ_MAX_MESSAGE_LEN). Reports that change
-//  nothing are not sent. Returns JOBQ_OK or JOBQ_ECANCELLED when the job
+//  nothing are not sent; one not yet sent is replaced by the next (the
+//  newest always wins). Returns JOBQ_OK or JOBQ_ECANCELLED when the job
 //  has been cancelled (stop then).
 JOBQ_EXPORT int
 jobq_job_progress(jobq_job_t *job, unsigned percent, const char *fmt, ...)
