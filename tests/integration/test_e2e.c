@@ -607,15 +607,16 @@ test_e2e_unreachable_broker_fails_within_bounded_time(void **state)
 }
 
 //  A batch of jobs through the client, run by a worker with one slot and a
-//  prefetch queue; on SIGTERM the worker hands back the jobs it holds but
-//  never started, and those attempts do not count.
+//  prefetch queue. A held job that is cancelled leaves the worker's queue
+//  and frees its place for the next job; on SIGTERM the worker hands back
+//  the jobs it holds but never started, and those attempts do not count.
 static void
 test_e2e_batch_enqueue_and_prefetching_worker(void **state)
 {
     s_fx_t *fx = *state;
     enum { N = 40 };
     jobq_mp_writer_t w;
-    jobq_bytes_t input = s_sleep_input(&w, 300, 1);
+    jobq_bytes_t input = s_sleep_input(&w, 1500, 1);
     jobq_enqueue_t reqs[N];
     for (int i = 0; i < N; i++)
         reqs[i] = (jobq_enqueue_t){"sleep", "shop-b", input, 0, 0, 1, 0, NULL};
@@ -655,20 +656,29 @@ test_e2e_batch_enqueue_and_prefetching_worker(void **state)
                      JOBQ_OK);
     assert_int_equal(count, 9);
     jobq_job_list_free(&jobs, count);
+    //  ids[1..8] wait in the worker. Cancel one: the worker drops it and
+    //  reports, and only then does the broker send the next job, ids[9].
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(jobq_client_cancel(fx->c, ids[4], &info), JOBQ_OK);
+    assert_int_equal(info.status, JOBQ_CANCELLED);
+    jobq_job_info_clear(&info);
+    s_wait_status(fx, ids[9], JOBQ_RUNNING, 10000);
+    assert_int_equal(jobq_client_status(fx->c, ids[0], &info), JOBQ_OK);
+    assert_int_equal(info.status, JOBQ_RUNNING);  //  still: 1.5 s
+    jobq_job_info_clear(&info);
     assert_int_equal(jobq_test_stop(fx->worker, SIGTERM, 10000), 0);
     fx->worker = -1;
     //  The started job finished; the held ones are pending again, and their
     //  one allowed attempt is still to come.
-    jobq_job_info_t info;
-    memset(&info, 0, sizeof info);
     assert_int_equal(jobq_client_status(fx->c, ids[0], &info), JOBQ_OK);
     assert_int_equal(info.status, JOBQ_COMPLETED);
     jobq_job_info_clear(&info);
     int pending = 0;
     for (int i = 1; i < N; i++) {
         assert_int_equal(jobq_client_status(fx->c, ids[i], &info), JOBQ_OK);
-        assert_true(info.status == JOBQ_PENDING);
-        if (info.attempts == 1) {
+        assert_true(info.status == (i == 4 ? JOBQ_CANCELLED : JOBQ_PENDING));
+        if (info.attempts == 1 && i != 4) {
             assert_int_equal(info.max_attempts, 2);
             pending++;
         }
