@@ -23,6 +23,8 @@ struct jobq_client {
     zmq_msg_t reply;           //  body of the last reply (kept for views)
     bool have_reply;           //  reply holds a message
     char last_error[512];      //  message of the last failure
+    uint64_t *in_flight;       //  rids of pipelined requests, unanswered
+    size_t n_in_flight;        //  entries in in_flight
 };
 
 void
@@ -84,6 +86,7 @@ jobq_client_destroy(jobq_client_t **self_p)
     jobq_mp_writer_fini(&self->w);
     jobq_mp_writer_fini(&self->bw);
     zmq_msg_close(&self->reply);
+    free(self->in_flight);
     free(self);
     *self_p = NULL;
 }
@@ -107,12 +110,50 @@ s_error(jobq_client_t *self, int rc, const char *fmt, ...)
     return rc;
 }
 
+static bool s_answered(jobq_client_t *self, uint64_t rid);
+
+//  Wait until deadline (monotonic ms) for the answer to request rid, or,
+//  when rid is 0, to any pipelined request in flight (which it then takes
+//  out of the set). On JOBQ_OK, *r is the decoded answer and the caller
+//  closes *in; JOBQ_ETIMEOUT if none came. Stale or foreign messages are
+//  skipped.
+static int
+s_wait_answer(jobq_client_t *self,
+              uint64_t rid,
+              int64_t deadline,
+              jobq_wire_in_t *in,
+              jobq_msg_t *r)
+{
+    while (true) {
+        int64_t left = deadline - zclock_mono();
+        if (left <= 0)
+            return JOBQ_ETIMEOUT;
+        zmq_pollitem_t item = {zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, (long) left) <= 0)
+            continue;
+        if (jobq_wire_recv(self->dealer, false, true, in) != JOBQ_OK)
+            continue;
+        jobq_msg_why_t why;
+        if (in->err == JOBQ_OK &&
+            jobq_msg_decode(in->cmd, in->body, in->body_len, r, &why) ==
+                JOBQ_OK &&
+            (rid ? r->rid == rid : s_answered(self, r->rid)))
+            return JOBQ_OK;
+        jobq_wire_in_close(in);
+    }
+}
+
 //  Send m (with a fresh rid) and wait for its reply, resending the same
 //  bytes after each timeout. On JOBQ_OK, *body is the REPLY body (valid
 //  until the next request). A broker ERROR is returned as its code.
 static int
 s_request(jobq_client_t *self, jobq_msg_t *m, jobq_bytes_t *body)
 {
+    if (self->n_in_flight)
+        return s_error(self, JOBQ_ESTATE,
+                       "%zu pipelined requests wait for answers: receive "
+                       "them first",
+                       self->n_in_flight);
     m->rid = self->next_rid++;
     jobq_mp_writer_reset(&self->w);
     jobq_msg_encode(m, &self->w);
@@ -126,42 +167,25 @@ s_request(jobq_client_t *self, jobq_msg_t *m, jobq_bytes_t *body)
                                      self->w.len, self->cfg.timeout_ms);
         if (rc != JOBQ_OK)
             continue;
-        int64_t deadline = zclock_mono() + self->cfg.timeout_ms;
-        while (true) {
-            int64_t left = deadline - zclock_mono();
-            if (left <= 0)
-                break;
-            zmq_pollitem_t item = {zsock_resolve(self->dealer), 0, ZMQ_POLLIN,
-                                   0};
-            if (zmq_poll(&item, 1, (long) left) <= 0)
-                continue;
-            jobq_wire_in_t in;
-            if (jobq_wire_recv(self->dealer, false, true, &in) != JOBQ_OK)
-                continue;
-            jobq_msg_t r;
-            jobq_msg_why_t why;
-            if (in.err != JOBQ_OK ||
-                jobq_msg_decode(in.cmd, in.body, in.body_len, &r, &why) !=
-                    JOBQ_OK ||
-                r.rid != m->rid) {
-                jobq_wire_in_close(&in);  //  stale or foreign: skip it
-                continue;
-            }
-            if (r.cmd == JOBQ_CMD_ERROR) {
-                s_error(self, r.u.error.code, "%.*s",
-                        (int) r.u.error.message.len, r.u.error.message.ptr);
-                jobq_wire_in_close(&in);
-                return r.u.error.code;
-            }
-            //  Keep the body frame alive for the caller's views.
-            zmq_msg_close(&self->reply);
-            zmq_msg_init(&self->reply);
-            zmq_msg_move(&self->reply, &in.frames[2]);
+        jobq_wire_in_t in;
+        jobq_msg_t r;
+        if (s_wait_answer(self, m->rid, zclock_mono() + self->cfg.timeout_ms,
+                          &in, &r) != JOBQ_OK)
+            continue;
+        if (r.cmd == JOBQ_CMD_ERROR) {
+            s_error(self, r.u.error.code, "%.*s", (int) r.u.error.message.len,
+                    r.u.error.message.ptr);
             jobq_wire_in_close(&in);
-            body->ptr = zmq_msg_data(&self->reply);
-            body->len = zmq_msg_size(&self->reply);
-            return JOBQ_OK;
+            return r.u.error.code;
         }
+        //  Keep the body frame alive for the caller's views.
+        zmq_msg_close(&self->reply);
+        zmq_msg_init(&self->reply);
+        zmq_msg_move(&self->reply, &in.frames[2]);
+        jobq_wire_in_close(&in);
+        body->ptr = zmq_msg_data(&self->reply);
+        body->len = zmq_msg_size(&self->reply);
+        return JOBQ_OK;
     }
     return s_error(self, JOBQ_EUNAVAILABLE,
                    "no reply from the broker at %s within %d ms (%d tries)",
@@ -299,9 +323,9 @@ s_parse_id(jobq_client_t *self, const char *id, uint64_t *out)
 
 #define S_AUTO_KEY_LEN 48  //  room for a made-up idempotency key
 
-//  The ENQUEUE fields of req into m; key_buf holds a made-up key when
-//  retries are on and req has none (a resent request must not make a
-//  second job). n tells apart the jobs of one batch.
+//  The ENQUEUE fields of req into m; key_buf (if not NULL) holds a made-up
+//  key when retries are on and req has none (a resent request must not
+//  make a second job). n tells apart the jobs of one batch.
 static int
 s_fill_enqueue(jobq_client_t *self,
                const jobq_enqueue_t *req,
@@ -323,11 +347,35 @@ s_fill_enqueue(jobq_client_t *self,
     m->u.enqueue.key.len = 0;
     if (req->key) {
         m->u.enqueue.key = (jobq_str_t){req->key, strlen(req->key)};
-    } else if (self->cfg.retries > 0) {
+    } else if (self->cfg.retries > 0 && key_buf) {
         snprintf(key_buf, S_AUTO_KEY_LEN, "auto-%016llx-%llx-%zx",
                  (unsigned long long) self->nonce,
                  (unsigned long long) self->next_rid, n);
         m->u.enqueue.key = (jobq_str_t){key_buf, strlen(key_buf)};
+    }
+    return JOBQ_OK;
+}
+
+//  The id and created flag of an ENQUEUE reply body.
+static int
+s_enqueue_answer(jobq_client_t *self,
+                 jobq_bytes_t body,
+                 char id[JOBQ_ID_LEN + 1],
+                 bool *created)
+{
+    jobq_mp_reader_t r;
+    jobq_str_t s;
+    int rc = s_reply_field(self, body, "id", &r);
+    if (rc != JOBQ_OK)
+        return rc;
+    if (jobq_mp_read_str(&r, &s) != JOBQ_OK || s.len != JOBQ_ID_LEN)
+        return s_error(self, JOBQ_EPROTO, "malformed id in reply");
+    memcpy(id, s.ptr, JOBQ_ID_LEN);
+    id[JOBQ_ID_LEN] = '\0';
+    if (created) {
+        *created = true;
+        if (s_reply_field(self, body, "created", &r) == JOBQ_OK)
+            jobq_mp_read_bool(&r, created);
     }
     return JOBQ_OK;
 }
@@ -348,20 +396,102 @@ jobq_client_enqueue(jobq_client_t *self,
     jobq_bytes_t body;
     if ((rc = s_request(self, &m, &body)) != JOBQ_OK)
         return rc;
-    jobq_mp_reader_t r;
-    jobq_str_t s;
-    if ((rc = s_reply_field(self, body, "id", &r)) != JOBQ_OK)
-        return rc;
-    if (jobq_mp_read_str(&r, &s) != JOBQ_OK || s.len != JOBQ_ID_LEN)
-        return s_error(self, JOBQ_EPROTO, "malformed id in reply");
-    memcpy(id, s.ptr, JOBQ_ID_LEN);
-    id[JOBQ_ID_LEN] = '\0';
-    if (created) {
-        *created = true;
-        if (s_reply_field(self, body, "created", &r) == JOBQ_OK)
-            jobq_mp_read_bool(&r, created);
+    return s_enqueue_answer(self, body, id, created);
+}
+
+//  --- pipelined enqueue ------------------------------------------------------
+
+int
+jobq_client_enqueue_send(jobq_client_t *self,
+                         const jobq_enqueue_t *req,
+                         uint64_t *ticket)
+{
+    if (self->n_in_flight == JOBQ_CLIENT_MAX_IN_FLIGHT)
+        return s_error(self, JOBQ_ETOOBIG,
+                       "%d requests in flight already: receive answers first",
+                       JOBQ_CLIENT_MAX_IN_FLIGHT);
+    if (!self->in_flight) {
+        self->in_flight =
+            malloc(JOBQ_CLIENT_MAX_IN_FLIGHT * sizeof *self->in_flight);
+        if (!self->in_flight)
+            return s_error(self, JOBQ_ENOMEM, "out of memory");
     }
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_ENQUEUE;
+    //  No made-up key: a pipelined request is never resent by us.
+    int rc = s_fill_enqueue(self, req, &m, NULL, 0);
+    if (rc != JOBQ_OK)
+        return rc;
+    m.rid = self->next_rid++;
+    jobq_mp_writer_reset(&self->w);
+    jobq_msg_encode(&m, &self->w);
+    if (jobq_mp_writer_error(&self->w))
+        return s_error(self, jobq_mp_writer_error(&self->w),
+                       "request too large (limit %u bytes)",
+                       JOBQ_MAX_FRAME_BYTES);
+    if (jobq_wire_send_wait(self->dealer, m.cmd, self->w.data, self->w.len,
+                            self->cfg.timeout_ms) != JOBQ_OK)
+        return s_error(self, JOBQ_EUNAVAILABLE,
+                       "could not queue the request for %s within %d ms",
+                       self->broker, self->cfg.timeout_ms);
+    self->in_flight[self->n_in_flight++] = m.rid;
+    *ticket = m.rid;
+    self->last_error[0] = '\0';
     return JOBQ_OK;
+}
+
+//  Take rid out of the requests in flight; false if it was not there.
+static bool
+s_answered(jobq_client_t *self, uint64_t rid)
+{
+    for (size_t i = 0; i < self->n_in_flight; i++) {
+        if (self->in_flight[i] == rid) {
+            self->in_flight[i] = self->in_flight[--self->n_in_flight];
+            return true;
+        }
+    }
+    return false;
+}
+
+int
+jobq_client_enqueue_recv(jobq_client_t *self,
+                         uint64_t *ticket,
+                         char id[JOBQ_ID_LEN + 1],
+                         bool *created)
+{
+    *ticket = 0;
+    if (self->n_in_flight == 0)
+        return s_error(self, JOBQ_ESTATE, "no request in flight");
+    jobq_wire_in_t in;
+    jobq_msg_t r;
+    if (s_wait_answer(self, 0, zclock_mono() + self->cfg.timeout_ms, &in, &r) ==
+        JOBQ_OK) {
+        *ticket = r.rid;
+        int rc;
+        if (r.cmd == JOBQ_CMD_ERROR) {
+            rc = s_error(self, r.u.error.code, "%.*s",
+                         (int) r.u.error.message.len, r.u.error.message.ptr);
+        } else {
+            self->last_error[0] = '\0';
+            rc = s_enqueue_answer(self, (jobq_bytes_t){in.body, in.body_len},
+                                  id, created);
+        }
+        jobq_wire_in_close(&in);
+        return rc;
+    }
+    size_t lost = self->n_in_flight;
+    self->n_in_flight = 0;
+    return s_error(self, JOBQ_EUNAVAILABLE,
+                   "no answer from the broker at %s within %d ms: %zu "
+                   "requests in flight given up",
+                   self->broker, self->cfg.timeout_ms, lost);
+}
+
+size_t
+jobq_client_in_flight(const jobq_client_t *self)
+{
+    return self->n_in_flight;
 }
 
 int

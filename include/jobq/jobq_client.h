@@ -103,6 +103,40 @@ JOBQ_EXPORT int jobq_client_enqueue_batch(jobq_client_t *self,
                                           char (*ids)[JOBQ_ID_LEN + 1],
                                           bool *created);
 
+//  --- pipelined enqueue ------------------------------------------------------
+//  Many ENQUEUEs in flight on one client, for producers that cannot batch:
+//  jobq_client_enqueue_send sends one and returns at once with its ticket;
+//  jobq_client_enqueue_recv returns the next answer, in the broker's order.
+//  The broker commits whatever arrived in one turn together, so K requests
+//  in flight cost about one flush per K jobs. At most JOBQ_CLIENT_MAX_IN_FLIGHT
+//  requests may wait for answers; while any does, the other calls on this
+//  client are refused (JOBQ_ESTATE). A pipelined request is never sent
+//  again by the library: give it a key, so that sending it again after a
+//  timeout answers with the same job.
+#define JOBQ_CLIENT_MAX_IN_FLIGHT 1024
+
+//  Send req; *ticket names its answer. JOBQ_OK, JOBQ_EINVAL (req incomplete),
+//  JOBQ_ETOOBIG (too large, or JOBQ_CLIENT_MAX_IN_FLIGHT already wait),
+//  JOBQ_EUNAVAILABLE (could not be queued for the broker within the
+//  timeout).
+JOBQ_EXPORT int jobq_client_enqueue_send(jobq_client_t *self,
+                                         const jobq_enqueue_t *req,
+                                         uint64_t *ticket);
+
+//  Wait up to the client's timeout for the next answer to a request in
+//  flight: *ticket names it; on JOBQ_OK id and *created (if not NULL) are
+//  set as by jobq_client_enqueue, else the broker refused that request
+//  (its code, and jobq_client_last_error). JOBQ_ESTATE if nothing is in
+//  flight. JOBQ_EUNAVAILABLE (and *ticket 0) if no answer came in time:
+//  every request in flight is then given up (their jobs may exist).
+JOBQ_EXPORT int jobq_client_enqueue_recv(jobq_client_t *self,
+                                         uint64_t *ticket,
+                                         char id[JOBQ_ID_LEN + 1],
+                                         bool *created);
+
+//  Requests sent and not yet answered.
+JOBQ_EXPORT size_t jobq_client_in_flight(const jobq_client_t *self);
+
 //  The job's full record into *info (clear it after). JOBQ_ENOTFOUND if
 //  there is no such job.
 JOBQ_EXPORT int

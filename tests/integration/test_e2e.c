@@ -167,6 +167,19 @@ s_wait_status(s_fx_t *fx, const char *id, int status, int timeout_ms)
     assert_true(jobq_test_wait_until(s_has_status, &w, timeout_ms));
 }
 
+//  How many jobs one LIST page shows for shop in status (-1 = any).
+static size_t
+s_listed(s_fx_t *fx, const char *shop, int status)
+{
+    jobq_list_t q = {shop, NULL, status, 1000, NULL};
+    jobq_job_info_t *jobs = NULL;
+    size_t count = 0;
+    char next[JOBQ_ID_LEN + 1];
+    assert_int_equal(jobq_client_list(fx->c, &q, &jobs, &count, next), JOBQ_OK);
+    jobq_job_list_free(&jobs, count);
+    return count;
+}
+
 //  --- tests
 //  -------------------------------------------------------------------
 
@@ -602,8 +615,84 @@ test_e2e_unreachable_broker_fails_within_bounded_time(void **state)
                      JOBQ_EUNAVAILABLE);
     assert_true(zclock_mono() - t0 < 3000);
     assert_non_null(strstr(jobq_client_last_error(c), ep));
+    //  Pipelined: the sends are queued, no answer comes, and the wait for
+    //  one gives every request in flight up within the timeout.
+    static const uint8_t empty[] = {0x80};
+    jobq_enqueue_t req = {"noop", "shop-u", {empty, 1}, 0, 0, 1, 0, NULL};
+    uint64_t ticket = 0;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(jobq_client_enqueue_send(c, &req, &ticket), JOBQ_OK);
+    assert_int_equal(jobq_client_in_flight(c), 3);
+    t0 = zclock_mono();
+    char id[JOBQ_ID_LEN + 1];
+    assert_int_equal(jobq_client_enqueue_recv(c, &ticket, id, NULL),
+                     JOBQ_EUNAVAILABLE);
+    assert_true(zclock_mono() - t0 < 3000);
+    assert_int_equal(ticket, 0);
+    assert_int_equal(jobq_client_in_flight(c), 0);
+    assert_non_null(strstr(jobq_client_last_error(c), "3 requests"));
     jobq_client_destroy(&c);
     (void) fx;
+}
+
+//  Many single ENQUEUEs in flight on one client: each is answered once,
+//  under its own ticket, a refused one too; other calls wait their turn.
+static void
+test_e2e_pipelined_enqueue_answers_each_request_once(void **state)
+{
+    s_fx_t *fx = *state;
+    enum { N = 300, BAD = 150 };
+    static const uint8_t empty[] = {0x80};
+    uint64_t tickets[N];
+    for (int i = 0; i < N; i++) {
+        jobq_enqueue_t req = {i == BAD ? "Bad Type" : "noop",
+                              "shop-p",
+                              {empty, 1},
+                              0,
+                              0,
+                              1,
+                              0,
+                              NULL};
+        assert_int_equal(jobq_client_enqueue_send(fx->c, &req, &tickets[i]),
+                         JOBQ_OK);
+    }
+    assert_int_equal(jobq_client_in_flight(fx->c), N);
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(jobq_client_status(fx->c, "0000000000000001", &info),
+                     JOBQ_ESTATE);
+    bool seen[N] = {false};
+    char last[JOBQ_ID_LEN + 1] = "";
+    int ok = 0;
+    for (int n = 0; n < N; n++) {
+        uint64_t t = 0;
+        char id[JOBQ_ID_LEN + 1];
+        bool created = false;
+        int rc = jobq_client_enqueue_recv(fx->c, &t, id, &created);
+        int k = 0;
+        while (k < N && tickets[k] != t)
+            k++;
+        assert_true(k < N);
+        assert_false(seen[k]);
+        seen[k] = true;
+        if (k == BAD) {
+            assert_int_equal(rc, JOBQ_EINVAL);
+            continue;
+        }
+        assert_int_equal(rc, JOBQ_OK);
+        assert_true(created);
+        assert_true(strcmp(last, id) != 0);
+        memcpy(last, id, sizeof last);
+        ok++;
+    }
+    assert_int_equal(ok, N - 1);
+    assert_int_equal(jobq_client_in_flight(fx->c), 0);
+    uint64_t t = 0;
+    char id[JOBQ_ID_LEN + 1];
+    assert_int_equal(jobq_client_enqueue_recv(fx->c, &t, id, NULL),
+                     JOBQ_ESTATE);
+    //  Every accepted one is stored, and the client works as before.
+    assert_int_equal(s_listed(fx, "shop-p", -1), N - 1);
 }
 
 //  A batch of jobs through the client, run by a worker with one slot and a
@@ -635,14 +724,7 @@ test_e2e_batch_enqueue_and_prefetching_worker(void **state)
     assert_int_equal(jobq_client_enqueue_batch(fx->c, reqs, N, more, NULL),
                      JOBQ_EINVAL);
     assert_non_null(strstr(jobq_client_last_error(fx->c), "jobs[7]"));
-    jobq_list_t lq = {"shop-b", NULL, -1, 1000, NULL};
-    jobq_job_info_t *jobs = NULL;
-    size_t count = 0;
-    char next[JOBQ_ID_LEN + 1];
-    assert_int_equal(jobq_client_list(fx->c, &lq, &jobs, &count, next),
-                     JOBQ_OK);
-    assert_int_equal(count, N);
-    jobq_job_list_free(&jobs, count);
+    assert_int_equal(s_listed(fx, "shop-b", -1), N);
 
     const char *extra[] = {"--types",    "sleep",  "--concurrency",
                            "1",          "--name", "w-pref",
@@ -651,11 +733,7 @@ test_e2e_batch_enqueue_and_prefetching_worker(void **state)
     assert_true(fx->worker > 0);
     s_wait_status(fx, ids[0], JOBQ_RUNNING, 10000);
     //  One runs, eight more are held by the worker: nine running.
-    jobq_list_t rq = {"shop-b", NULL, JOBQ_RUNNING, 1000, NULL};
-    assert_int_equal(jobq_client_list(fx->c, &rq, &jobs, &count, next),
-                     JOBQ_OK);
-    assert_int_equal(count, 9);
-    jobq_job_list_free(&jobs, count);
+    assert_int_equal(s_listed(fx, "shop-b", JOBQ_RUNNING), 9);
     //  ids[1..8] wait in the worker. Cancel one: the worker drops it and
     //  reports, and only then does the broker send the next job, ids[9].
     jobq_job_info_t info;
@@ -706,6 +784,7 @@ main(void)
         T(test_e2e_slow_subscriber_sees_a_gap_and_never_blocks_the_broker),
         T(test_e2e_unreachable_broker_fails_within_bounded_time),
         T(test_e2e_batch_enqueue_and_prefetching_worker),
+        T(test_e2e_pipelined_enqueue_answers_each_request_once),
     };
     return cmocka_run_group_tests_name("e2e", tests, NULL, NULL);
 }
