@@ -7,11 +7,13 @@
     latency (p50/p99/p999, which includes the fsync of the commit).
 
     usage: jobq_bench BIN_DIR [--producers P] [--workers W] [--jobs N]
-                              [--batch B] [--prefetch F]
-    --batch B enqueues B jobs per request (ENQUEUE_BATCH); --prefetch F
-    lets the worker hold F jobs beyond its slots. The last line printed is
-    CSV: system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,rss_kb.
-    Bounded: at most N jobs and 120 s; it stops everything it started. */
+                              [--batch B] [--prefetch F] [--pipeline K]
+    --batch B enqueues B jobs per request (ENQUEUE_BATCH); --pipeline K
+    keeps K single ENQUEUEs in flight per producer (libjobq's pipelined
+    enqueue); --prefetch F lets the worker hold F jobs beyond its slots. The
+   last line printed is CSV:
+   system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,rss_kb. Bounded: at
+   most N jobs and 120 s; it stops everything it started. */
 #include "jobq/jobq_client.h"
 
 #include <czmq.h>
@@ -27,6 +29,7 @@
 typedef struct {
     const char *clients;  //  endpoint
     int batch;            //  jobs per request
+    int pipeline;         //  single requests in flight (1 = wait for each)
     int jobs;             //  to enqueue
     int64_t *lat_us;      //  one per job
     int done;             //  acknowledged
@@ -50,6 +53,46 @@ s_produce(void *arg)
     for (int i = 0; i < p->batch; i++)
         reqs[i] = req;
     int64_t give_up = zclock_usecs() + 120 * 1000000LL;
+    if (p->pipeline > 1) {
+        //  Keep up to pipeline ENQUEUEs in flight; tickets are consecutive
+        //  request ids, so t0[ticket - first] is each one's send time.
+        int64_t *t0 = calloc((size_t) p->jobs + 1, sizeof *t0);
+        uint64_t first = 0, ticket = 0;
+        int sent = 0, answered = 0;
+        while (answered < sent ||
+               (sent < p->jobs && zclock_usecs() < give_up)) {
+            while (sent < p->jobs &&
+                   (int) jobq_client_in_flight(c) < p->pipeline &&
+                   zclock_usecs() < give_up) {
+                int64_t now = zclock_usecs();
+                if (jobq_client_enqueue_send(c, &req, &ticket) != JOBQ_OK) {
+                    p->errors++;
+                    break;
+                }
+                if (sent == 0)
+                    first = ticket;
+                t0[ticket - first] = now;
+                sent++;
+            }
+            if (jobq_client_in_flight(c) == 0)
+                break;
+            int rc = jobq_client_enqueue_recv(c, &ticket, ids[0], NULL);
+            if (rc == JOBQ_EUNAVAILABLE) {
+                p->errors += sent - answered;
+                break;
+            }
+            answered++;
+            if (rc == JOBQ_OK)
+                p->lat_us[p->done++] = zclock_usecs() - t0[ticket - first];
+            else
+                p->errors++;
+        }
+        free(t0);
+        free(reqs);
+        free(ids);
+        jobq_client_destroy(&c);
+        return NULL;
+    }
     for (int i = 0; i < p->jobs && zclock_usecs() < give_up; i += p->batch) {
         int n = p->jobs - i < p->batch ? p->jobs - i : p->batch;
         int64_t t0 = zclock_usecs();
@@ -127,6 +170,7 @@ main(int argc, char **argv)
         return 2;
     }
     int producers = 16, workers = 16, jobs = 20000, batch = 1, prefetch = 0;
+    int pipeline = 1;
     for (int i = 2; i + 1 < argc; i += 2) {
         int v = (int) strtol(argv[i + 1], NULL, 10);
         if (v < (strcmp(argv[i], "--prefetch") == 0 ? 0 : 1) || v > 1000000) {
@@ -143,6 +187,9 @@ main(int argc, char **argv)
             batch = v;
         else if (strcmp(argv[i], "--prefetch") == 0 && v < JOBQ_MAX_CAPACITY)
             prefetch = v;
+        else if (strcmp(argv[i], "--pipeline") == 0 &&
+                 v <= JOBQ_CLIENT_MAX_IN_FLIGHT)
+            pipeline = v;
         else {
             fprintf(stderr, "jobq_bench: unknown option '%s'\n", argv[i]);
             return 2;
@@ -190,6 +237,7 @@ main(int argc, char **argv)
     for (int i = 0; i < producers; i++) {
         p[i].clients = cl;
         p[i].batch = batch;
+        p[i].pipeline = pipeline;
         p[i].jobs = jobs / producers;
         p[i].lat_us = calloc((size_t) p[i].jobs + 1, sizeof(int64_t));
         pthread_create(&t[i], NULL, s_produce, &p[i]);
@@ -221,12 +269,14 @@ main(int argc, char **argv)
            k ? (long long) all[k / 2] : 0,
            k ? (long long) all[k * 99 / 100] : 0,
            k ? (long long) all[k * 999 / 1000] : 0);
-    printf("jobq,%s,cycle-%dx%d,%.0f,%lld,%lld,%lld,\n",
-           batch > 1 || prefetch ? "sync-batched" : "sync", producers, workers,
-           (double) completed * 1e6 / (double) (end - start),
-           k ? (long long) all[k / 2] : 0,
-           k ? (long long) all[k * 99 / 100] : 0,
-           k ? (long long) all[k * 999 / 1000] : 0);
+    printf(
+        "jobq,%s,cycle-%dx%d,%.0f,%lld,%lld,%lld,\n",
+        pipeline > 1            ? "sync-pipelined"
+        : batch > 1 || prefetch ? "sync-batched"
+                                : "sync",
+        producers, workers, (double) completed * 1e6 / (double) (end - start),
+        k ? (long long) all[k / 2] : 0, k ? (long long) all[k * 99 / 100] : 0,
+        k ? (long long) all[k * 999 / 1000] : 0);
     jobq_client_destroy(&c);
     kill(worker, SIGTERM);
     waitpid(worker, NULL, 0);
