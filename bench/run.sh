@@ -3,8 +3,10 @@
 # in one run on this machine, every server on 127.0.0.1 with a private port
 # and a temporary data directory, each stopped by its pid.
 #
-# jobq runs durable (full sync) in two ways: plain (one job per request, no
-# prefetch) and batched (64 jobs per ENQUEUE_BATCH, --prefetch 512).
+# jobq runs durable (full sync) in three ways: plain (one job per request
+# and one request at a time, no prefetch), batched (64 jobs per
+# ENQUEUE_BATCH, --prefetch 512) and pipelined (one job per request, 64
+# requests in flight per producer, --prefetch 512).
 # beanstalkd runs with no binlog, its default binlog (-b, fsync at most every
 # 50 ms) and -b -f 0 (fsync every write). BullMQ runs on redis-server with
 # appendfsync always and everysec. Prints one table with ratios and the
@@ -64,12 +66,12 @@ record() {
     fi
 }
 
-run_jobq() {  # mode batch prefetch
+run_jobq() {  # mode batch prefetch pipeline
     for shape in $SHAPES; do
         p=${shape%x*}; w=${shape#*x}
         record 1 "jobq,$1,cycle-$shape" timeout 180 "$BUILD/bench/jobq_bench" \
             "$BUILD/apps" --producers "$p" --workers "$w" --jobs "$JOBS" \
-            --batch "$2" --prefetch "$3"
+            --batch "$2" --prefetch "$3" --pipeline "$4"
     done
 }
 
@@ -126,7 +128,7 @@ run_bullmq() {  # mode jobs
     bullmq_stop
 }
 
-run_jobq sync 1 0
+run_jobq sync 1 0 1
 # Idle dispatch and enqueue acknowledgement. A run whose broker or worker
 # did not come up is tried again, at most three times.
 for try in 1 2 3; do
@@ -137,7 +139,8 @@ for try in 1 2 3; do
     fi
     echo "bench: jobq_latency try $try failed: $(head -1 "$TMP/lat.txt")" >&2
 done
-run_jobq sync-batched 64 512
+run_jobq sync-batched 64 512 1
+run_jobq sync-pipelined 1 512 64
 run_beanstalkd no-binlog "$JOBS"
 run_beanstalkd binlog-default "$JOBS" -b "$TMP/bs"
 run_beanstalkd binlog-f0 "$SLOW_JOBS" -b "$TMP/bs" -f 0

@@ -1,8 +1,8 @@
 """bench/table.py CSV: the table of one bench/run.sh run, with ratios, and
 the targets of issue 5, each marked met or missed with its figures.
 
-Every cycle row shows jobq (plain and batched) over that row's jobs/s for
-the same shape; every latency row shows jobq's p50 and p99 over that row's.
+Every cycle row shows jobq (plain, batched and pipelined) over that row's
+jobs/s for the same shape; every latency row shows jobq's p50 and p99 over that row's.
 """
 import csv
 import sys
@@ -23,9 +23,9 @@ def main(path):
         r = by.get((system, mode, scenario))
         return num(r[field]) if r else None
 
-    print("%-11s %-15s %-14s %9s %8s %8s %11s %12s" % (
+    print("%-11s %-15s %-14s %9s %8s %8s %11s %12s %14s" % (
         "system", "mode", "scenario", "jobs/s", "p50 us", "p99 us",
-        "jobq/this", "batched/this"))
+        "jobq/this", "batched/this", "pipelined/this"))
     for r in rows:
         sc = r["scenario"]
         head = "%-11s %-15s %-14s" % (r["system"], r["mode"], sc)
@@ -47,11 +47,13 @@ def main(path):
         v = num(r["jobs_per_s"])
         j = get("jobq", "sync", sc, "jobs_per_s")
         b = get("jobq", "sync-batched", sc, "jobs_per_s")
-        print("%s %9s %8s %8s %11s %12s" % (
+        q = get("jobq", "sync-pipelined", sc, "jobs_per_s")
+        print("%s %9s %8s %8s %11s %12s %14s" % (
             head, "%.0f" % v if v else "-", r["p50_us"] or "-",
             r["p99_us"] or "-",
             "%.2fx" % (j / v) if v and j else "-",
-            "%.2fx" % (b / v) if v and b else "-"))
+            "%.2fx" % (b / v) if v and b else "-",
+            "%.2fx" % (q / v) if v and q else "-"))
 
     print("\nTargets (issue 5), from this run:")
 
@@ -65,13 +67,13 @@ def main(path):
                              ("bullmq", "aof-always", 5.0)):
         for sc in shapes:
             p = get(peer, mode, sc, "jobs_per_s")
-            for jm in ("sync", "sync-batched"):
+            for jm in ("sync", "sync-batched", "sync-pipelined"):
                 j = get("jobq", jm, sc, "jobs_per_s")
                 if not p or not j:
                     print("  -      cycle %s jobq %s vs %s %s: no figure" % (
                         sc[6:], jm, peer, mode))
                     continue
-                print("  %s cycle %-5s jobq %-12s %7.0f vs %s %s %7.0f "
+                print("  %s cycle %-5s jobq %-14s %7.0f vs %s %s %7.0f "
                       "= %.2fx (want >= %.0fx)" % (
                           verdict(j / p >= want), sc[6:], jm, j, peer, mode,
                           p, j / p, want))
