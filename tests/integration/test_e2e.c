@@ -631,6 +631,15 @@ test_e2e_unreachable_broker_fails_within_bounded_time(void **state)
     assert_int_equal(ticket, 0);
     assert_int_equal(jobq_client_in_flight(c), 0);
     assert_non_null(strstr(jobq_client_last_error(c), "3 requests"));
+    //  The window is bounded: one more than it holds is refused, and the
+    //  requests already in flight stay.
+    for (int i = 0; i < JOBQ_CLIENT_MAX_IN_FLIGHT; i++)
+        assert_int_equal(jobq_client_enqueue_send(c, &req, &ticket), JOBQ_OK);
+    assert_int_equal(jobq_client_enqueue_send(c, &req, &ticket), JOBQ_ETOOBIG);
+    assert_int_equal(jobq_client_in_flight(c), JOBQ_CLIENT_MAX_IN_FLIGHT);
+    assert_int_equal(jobq_client_enqueue_recv(c, &ticket, id, NULL),
+                     JOBQ_EUNAVAILABLE);
+    assert_int_equal(jobq_client_in_flight(c), 0);
     jobq_client_destroy(&c);
     (void) fx;
 }
