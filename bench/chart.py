@@ -165,6 +165,13 @@ def panel_title(svg, y, title, note):
     return y + 12
 
 
+def no_rows(svg, y, what):
+    """Say that the CSV has no rows for a panel; the y below the note."""
+    svg.text(MARGIN, y + 16, "(no %s rows in the CSV)" % what, 12,
+             fill="#777")
+    return y + 30
+
+
 def throughput_panel(svg, y, rows, colour, order):
     cycle = {}
     for r in rows:
@@ -175,9 +182,7 @@ def throughput_panel(svg, y, rows, colour, order):
                     "enqueue, dispatch, complete; P producers x W consumers "
                     "(cycle-PxW); jobs per second, higher is better")
     if not cycle:
-        svg.text(MARGIN, y + 16, "(no cycle-* rows in the CSV)", 12,
-                 fill="#777")
-        return y + 30
+        return no_rows(svg, y, "cycle-*")
     scen = sorted(cycle, key=lambda s: (shape_key(s), list(cycle).index(s)))
     series = [s for s in order if any(s in cycle[c] for c in scen)]
     labw = max(text_width(label(s), 12) for s in series) + 16
@@ -236,9 +241,7 @@ def latency_panel(svg, y, rows, colour, order):
                     "microseconds, log scale, lower is better")
     scen = [s for s in LATENCY_SCENARIOS if s in lat]
     if not scen:
-        svg.text(MARGIN, y + 16, "(no latency rows in the CSV)", 12,
-                 fill="#777")
-        return y + 30
+        return no_rows(svg, y, "latency")
     series = {c: [s for s in order if s in lat[c]] for c in scen}
     labw = max(text_width(label(s), 12) for c in scen for s in series[c])
     gx = MARGIN + 8
@@ -312,9 +315,7 @@ def restart_panel(svg, y, rows, colour):
                     "time from start until the server answers with every "
                     "job (p50_us), and its resident memory then (rss_kb)")
     if not rs:
-        svg.text(MARGIN, y + 16, "(no restart-* rows in the CSV)", 12,
-                 fill="#777")
-        return y + 30
+        return no_rows(svg, y, "restart-*")
     y += 10
     cols = [MARGIN + 8, MARGIN + 320, MARGIN + 440, MARGIN + 740]
     barw = 180

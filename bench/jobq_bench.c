@@ -36,6 +36,48 @@ typedef struct {
     int errors;           //  refused or unanswered
 } s_producer_t;
 
+//  Keep up to p->pipeline single ENQUEUEs of req in flight until p->jobs
+//  are answered or give_up (monotonic us) passes. Tickets are consecutive
+//  request ids, so t0[ticket - first] is each one's send time.
+static void
+s_produce_pipelined(s_producer_t *p,
+                    jobq_client_t *c,
+                    const jobq_enqueue_t *req,
+                    int64_t give_up)
+{
+    int64_t *t0 = calloc((size_t) p->jobs + 1, sizeof *t0);
+    uint64_t first = 0, ticket = 0;
+    int sent = 0, answered = 0;
+    char id[JOBQ_ID_LEN + 1];
+    while (answered < sent || (sent < p->jobs && zclock_usecs() < give_up)) {
+        while (sent < p->jobs && (int) jobq_client_in_flight(c) < p->pipeline &&
+               zclock_usecs() < give_up) {
+            int64_t now = zclock_usecs();
+            if (jobq_client_enqueue_send(c, req, &ticket) != JOBQ_OK) {
+                p->errors++;
+                break;
+            }
+            if (sent == 0)
+                first = ticket;
+            t0[ticket - first] = now;
+            sent++;
+        }
+        if (jobq_client_in_flight(c) == 0)
+            break;
+        int rc = jobq_client_enqueue_recv(c, &ticket, id, NULL);
+        if (rc == JOBQ_EUNAVAILABLE) {
+            p->errors += sent - answered;
+            break;
+        }
+        answered++;
+        if (rc == JOBQ_OK)
+            p->lat_us[p->done++] = zclock_usecs() - t0[ticket - first];
+        else
+            p->errors++;
+    }
+    free(t0);
+}
+
 static void *
 s_produce(void *arg)
 {
@@ -53,58 +95,22 @@ s_produce(void *arg)
     for (int i = 0; i < p->batch; i++)
         reqs[i] = req;
     int64_t give_up = zclock_usecs() + 120 * 1000000LL;
-    if (p->pipeline > 1) {
-        //  Keep up to pipeline ENQUEUEs in flight; tickets are consecutive
-        //  request ids, so t0[ticket - first] is each one's send time.
-        int64_t *t0 = calloc((size_t) p->jobs + 1, sizeof *t0);
-        uint64_t first = 0, ticket = 0;
-        int sent = 0, answered = 0;
-        while (answered < sent ||
-               (sent < p->jobs && zclock_usecs() < give_up)) {
-            while (sent < p->jobs &&
-                   (int) jobq_client_in_flight(c) < p->pipeline &&
-                   zclock_usecs() < give_up) {
-                int64_t now = zclock_usecs();
-                if (jobq_client_enqueue_send(c, &req, &ticket) != JOBQ_OK) {
-                    p->errors++;
-                    break;
-                }
-                if (sent == 0)
-                    first = ticket;
-                t0[ticket - first] = now;
-                sent++;
-            }
-            if (jobq_client_in_flight(c) == 0)
-                break;
-            int rc = jobq_client_enqueue_recv(c, &ticket, ids[0], NULL);
-            if (rc == JOBQ_EUNAVAILABLE) {
-                p->errors += sent - answered;
-                break;
-            }
-            answered++;
+    if (p->pipeline > 1)
+        s_produce_pipelined(p, c, &req, give_up);
+    else
+        for (int i = 0; i < p->jobs && zclock_usecs() < give_up;
+             i += p->batch) {
+            int n = p->jobs - i < p->batch ? p->jobs - i : p->batch;
+            int64_t t0 = zclock_usecs();
+            int rc = n == 1 ? jobq_client_enqueue(c, &req, ids[0], NULL)
+                            : jobq_client_enqueue_batch(c, reqs, (size_t) n,
+                                                        ids, NULL);
             if (rc == JOBQ_OK)
-                p->lat_us[p->done++] = zclock_usecs() - t0[ticket - first];
+                for (int k = 0; k < n; k++)
+                    p->lat_us[p->done++] = zclock_usecs() - t0;
             else
-                p->errors++;
+                p->errors += n;
         }
-        free(t0);
-        free(reqs);
-        free(ids);
-        jobq_client_destroy(&c);
-        return NULL;
-    }
-    for (int i = 0; i < p->jobs && zclock_usecs() < give_up; i += p->batch) {
-        int n = p->jobs - i < p->batch ? p->jobs - i : p->batch;
-        int64_t t0 = zclock_usecs();
-        int rc =
-            n == 1 ? jobq_client_enqueue(c, &req, ids[0], NULL)
-                   : jobq_client_enqueue_batch(c, reqs, (size_t) n, ids, NULL);
-        if (rc == JOBQ_OK)
-            for (int k = 0; k < n; k++)
-                p->lat_us[p->done++] = zclock_usecs() - t0;
-        else
-            p->errors += n;
-    }
     free(reqs);
     free(ids);
     jobq_client_destroy(&c);

@@ -319,8 +319,8 @@ s_turn(jobq_broker_t *self)
     s_fault(self, JOBQ_CRASH_BEFORE_COMPLETION_COMMIT,
             after.completed > before.completed);
     //  New jobs start on their workers while the disk flushes.
-    s_fault(self, JOBQ_CRASH_AFTER_EARLY_JOB_BEFORE_COMMIT,
-            s_send_actions(self, true) > 0);
+    size_t early = s_send_actions(self, true);
+    s_fault(self, JOBQ_CRASH_AFTER_EARLY_JOB_BEFORE_COMMIT, early > 0);
     rc = jobq_engine_commit(self->engine);
     if (rc == JOBQ_OK) {
         s_fault(self, JOBQ_CRASH_AFTER_COMMIT_BEFORE_REPLY,

@@ -4,9 +4,9 @@
     worker messages, tick (timers and dispatch), commit. Each call appends
     actions (replies, jobs to send, events to publish) that the shell sends
     only after commit returned JOBQ_OK (JOBs of new jobs excepted, see
-    jobq_engine_commit): nothing is acknowledged before it is durable. If the
-   commit fails, every reply becomes an error, jobs and events are dropped, and
-   the in-memory state is put back as it was.
+    jobq_engine_commit): nothing is acknowledged before it is durable. If
+    the commit fails, every reply becomes an error, jobs and events are
+    dropped, and the in-memory state is put back as it was.
 
     All memory is bounded: a turn's actions live in one arena the shell
     caps; workers are limited by max_workers; leases by the capacity the

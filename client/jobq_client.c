@@ -110,7 +110,18 @@ s_error(jobq_client_t *self, int rc, const char *fmt, ...)
     return rc;
 }
 
-static bool s_answered(jobq_client_t *self, uint64_t rid);
+//  Take rid out of the requests in flight; false if it was not there.
+static bool
+s_answered(jobq_client_t *self, uint64_t rid)
+{
+    for (size_t i = 0; i < self->n_in_flight; i++) {
+        if (self->in_flight[i] == rid) {
+            self->in_flight[i] = self->in_flight[--self->n_in_flight];
+            return true;
+        }
+    }
+    return false;
+}
 
 //  Wait until deadline (monotonic ms) for the answer to request rid, or,
 //  when rid is 0, to any pipelined request in flight (which it then takes
@@ -439,19 +450,6 @@ jobq_client_enqueue_send(jobq_client_t *self,
     *ticket = m.rid;
     self->last_error[0] = '\0';
     return JOBQ_OK;
-}
-
-//  Take rid out of the requests in flight; false if it was not there.
-static bool
-s_answered(jobq_client_t *self, uint64_t rid)
-{
-    for (size_t i = 0; i < self->n_in_flight; i++) {
-        if (self->in_flight[i] == rid) {
-            self->in_flight[i] = self->in_flight[--self->n_in_flight];
-            return true;
-        }
-    }
-    return false;
 }
 
 int

@@ -99,28 +99,31 @@ s_submit(s_fix_t *f, jobq_pool_t *p, uint64_t id, const char *type)
     return jobq_pool_submit(p, id, 1, f->w.data, f->w.len);
 }
 
-//  Wait up to 5 s for results; DONE ids are counted in done[id] (ids below
-//  64), PROGRESS reports in *progress. Returns how many DONE arrived.
+//  Wait up to 10 ms for the pool's eventfd, then read at most cap results.
+static size_t
+s_read(jobq_pool_t *p, jobq_pool_result_t *r, size_t cap)
+{
+    struct pollfd pfd = {jobq_pool_fd(p), POLLIN, 0};
+    poll(&pfd, 1, 10);
+    return jobq_pool_results(p, r, cap);
+}
+
+//  Wait up to 5 s for want DONE results, counted in done[id] (ids below
+//  64); progress reports are dropped. Returns how many DONE arrived.
 static int
-s_collect(jobq_pool_t *p, int want, int done[64], int *progress)
+s_collect(jobq_pool_t *p, int want, int done[64])
 {
     int got = 0;
     for (int turns = 0; got < want && turns < 500; turns++) {
-        struct pollfd pfd = {jobq_pool_fd(p), POLLIN, 0};
-        poll(&pfd, 1, 10);
         jobq_pool_result_t r[8];
-        size_t n;
-        while ((n = jobq_pool_results(p, r, 8)) > 0) {
-            for (size_t i = 0; i < n; i++) {
-                if (r[i].kind == JOBQ_POOL_DONE) {
-                    if (r[i].id < 64)
-                        done[r[i].id]++;
-                    got++;
-                } else if (progress) {
-                    (*progress)++;
-                }
-                free(r[i].data);
+        size_t n = s_read(p, r, 8);
+        for (size_t i = 0; i < n; i++) {
+            if (r[i].kind == JOBQ_POOL_DONE) {
+                if (r[i].id < 64)
+                    done[r[i].id]++;
+                got++;
             }
+            free(r[i].data);
         }
     }
     return got;
@@ -135,7 +138,7 @@ test_pool_runs_every_job_once(void **state)
     for (uint64_t id = 1; id <= 40; id++)
         assert_int_equal(s_submit(f, p, id, "noop"), JOBQ_OK);
     int done[64] = {0};
-    int got = s_collect(p, 40, done, NULL);
+    int got = s_collect(p, 40, done);
     assert_int_equal(got, 40);
     for (int id = 1; id <= 40; id++)
         assert_int_equal(done[id], 1);
@@ -155,11 +158,8 @@ test_pool_output_and_errors_are_reported(void **state)
     assert_int_equal(s_submit(f, p, 2, "nosuch"), JOBQ_OK);
     jobq_pool_result_t r[4];
     size_t n = 0;
-    for (int i = 0; i < 500 && n < 2; i++) {
-        struct pollfd pfd = {jobq_pool_fd(p), POLLIN, 0};
-        poll(&pfd, 1, 10);
-        n += jobq_pool_results(p, r + n, 4 - n);
-    }
+    for (int i = 0; i < 500 && n < 2; i++)
+        n += s_read(p, r + n, 4 - n);
     assert_int_equal(n, 2);
     //  One slot: in the order queued.
     assert_int_equal(r[0].id, 1);
@@ -213,7 +213,7 @@ test_pool_cancel_queued_and_running(void **state)
     assert_int_equal(jobq_pool_cancel(p, 1, 1), JOBQ_POOL_SIGNALLED);
     int done[64] = {0};
     //  1 ends; its slot then runs 3 and 5.
-    assert_int_equal(s_collect(p, 3, done, NULL), 3);
+    assert_int_equal(s_collect(p, 3, done), 3);
     assert_int_equal(done[1], 1);
     assert_int_equal(done[3], 1);
     assert_int_equal(done[5], 1);
@@ -241,7 +241,7 @@ test_pool_take_queued_and_cancel_running(void **state)
     assert_int_equal(attempts[0], 1);
     jobq_pool_cancel_running(p);
     int done[64] = {0};
-    assert_int_equal(s_collect(p, 1, done, NULL), 1);
+    assert_int_equal(s_collect(p, 1, done), 1);
     assert_int_equal(done[1], 1);
     jobq_pool_destroy(&p);
 }
@@ -265,10 +265,8 @@ test_pool_unread_progress_is_folded(void **state)
     int progress = 0, last = 0;
     bool ended = false;
     for (int turns = 0; !ended && turns < 500; turns++) {
-        struct pollfd pfd = {jobq_pool_fd(p), POLLIN, 0};
-        poll(&pfd, 1, 10);
         jobq_pool_result_t r[16];
-        size_t n = jobq_pool_results(p, r, 16);
+        size_t n = s_read(p, r, 16);
         for (size_t i = 0; i < n; i++) {
             if (r[i].kind == JOBQ_POOL_PROGRESS) {
                 progress++;
@@ -309,10 +307,8 @@ test_pool_results_wait_for_room(void **state)
     assert_false(jobq_test_wait_until(s_many_started, &at, 200));
     uint64_t next = 1;
     for (int turns = 0; next <= 100 && turns < 500; turns++) {
-        struct pollfd pfd = {jobq_pool_fd(p), POLLIN, 0};
-        poll(&pfd, 1, 10);
         jobq_pool_result_t r[16];
-        size_t n = jobq_pool_results(p, r, 16);
+        size_t n = s_read(p, r, 16);
         for (size_t i = 0; i < n; i++) {
             assert_int_equal(r[i].id, next++);
             assert_true(r[i].ok);
