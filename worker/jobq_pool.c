@@ -599,14 +599,27 @@ jobq_pool_take_queued(jobq_pool_t *self,
 {
     size_t n = 0;
     pthread_mutex_lock(&self->lock);
-    while (self->qcount > 0 && n < cap) {
-        s_item_t *it = &self->queue[self->qhead];
+    //  A job that a free slot is about to take has started, as far as the
+    //  broker knows (it was handed to a free slot): the oldest jobs, one
+    //  per free slot, stay, and the ones behind them go back, in order.
+    uint32_t free_slots = self->nslots;
+    for (uint32_t i = 0; i < self->nslots; i++)
+        free_slots -= self->slots[i].id != 0;
+    uint32_t keep = self->qcount < free_slots ? self->qcount : free_slots;
+    uint32_t take = self->qcount - keep;
+    if (take > cap)
+        take = (uint32_t) cap;
+    for (; n < take; n++) {
+        s_item_t *it = &self->queue[(self->qhead + keep + n) % self->qcap];
         ids[n] = it->id;
-        attempts[n++] = it->attempt;
+        attempts[n] = it->attempt;
         free(it->body);
-        self->qhead = (self->qhead + 1) % self->qcap;
-        self->qcount--;
     }
+    //  Anything behind the taken ones (only if cap cut it short) moves up.
+    for (uint32_t k = keep + take; k < self->qcount; k++)
+        self->queue[(self->qhead + k - take) % self->qcap] =
+            self->queue[(self->qhead + k) % self->qcap];
+    self->qcount -= take;
     pthread_mutex_unlock(&self->lock);
     return n;
 }

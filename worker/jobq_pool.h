@@ -78,8 +78,9 @@ jobq_pool_cancel(jobq_pool_t *self, uint64_t id, uint32_t attempt);
 //  Signal every running job to stop.
 void jobq_pool_cancel_running(jobq_pool_t *self);
 
-//  Take every job that has not started out of the queue (ids and attempts,
-//  at most cap); returns how many.
+//  Take the jobs no slot will start out of the queue (ids and attempts, at
+//  most cap), in queue order: every queued job but the oldest one per free
+//  slot, which a free slot is about to take. Returns how many.
 size_t jobq_pool_take_queued(jobq_pool_t *self,
                              uint64_t *ids,
                              uint32_t *attempts,
