@@ -10,7 +10,9 @@
 # beanstalkd runs with no binlog, its default binlog (-b, fsync at most every
 # 50 ms) and -b -f 0 (fsync every write). BullMQ runs on redis-server with
 # appendfsync always and everysec. Prints one table with ratios and the
-# targets of issue 5 (kept in bench/results/latest.txt), writes
+# targets of issue 5 (kept in bench/results/latest.txt), with two floors
+# measured in the same run (bench/floors.c): bare ZeroMQ on jobq's idle
+# dispatch path, and one durable LMDB commit. Writes
 # bench/results/latest.csv and latest.svg.
 # QUICK=1 runs fewer jobs.
 set -eu
@@ -139,6 +141,14 @@ for try in 1 2 3; do
     fi
     echo "bench: jobq_latency try $try failed: $(head -1 "$TMP/lat.txt")" >&2
 done
+# The floors under those two: the same idle path through bare ZeroMQ, and
+# one small record per durable LMDB commit.
+record 1 "zeromq,relay-floor,idle-dispatch" timeout 120 \
+    "$BUILD/bench/floors" relay --jobs "$IDLE"
+mkdir -p "$TMP/floor"
+record 1 "lmdb,commit-floor,enqueue-ack" timeout 120 \
+    "$BUILD/bench/floors" commit "$TMP/floor" --jobs "$IDLE"
+rm -rf "$TMP/floor"
 run_jobq sync-batched 64 512 1
 run_jobq sync-pipelined 1 512 64
 run_beanstalkd no-binlog "$JOBS"

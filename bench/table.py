@@ -41,8 +41,10 @@ def main(path):
             p50, p99 = num(r["p50_us"]), num(r["p99_us"])
             ratio = ("p50 %.2fx p99 %.2fx" % (j50 / p50, j99 / p99)
                      if j50 and j99 and p50 and p99 else "-")
+            v = num(r["jobs_per_s"])
             print("%s %9s %8s %8s   jobq latency / this: %s" % (
-                head, "", r["p50_us"] or "-", r["p99_us"] or "-", ratio))
+                head, "%.0f" % v if v else "", r["p50_us"] or "-",
+                r["p99_us"] or "-", ratio))
             continue
         v = num(r["jobs_per_s"])
         j = get("jobq", "sync", sc, "jobs_per_s")
@@ -89,6 +91,7 @@ def main(path):
         print("  %s idle dispatch p99 %.0f us vs beanstalkd -f 0 %.0f us "
               "= %.2fx (want <= 1x)" % (verdict(j99 <= b99), j99, b99,
                                         j99 / b99))
+    floors(get, j50, j99, b99)
     rj = [r for r in rows if r["system"] == "jobq"
           and r["scenario"].startswith("restart")]
     rb = [r for r in rows if r["system"] == "beanstalkd"
@@ -106,6 +109,29 @@ def main(path):
             print("  %s memory with %s jobs: jobq anonymous %.0f kB vs "
                   "beanstalkd resident %.0f kB = %.3fx (want < 0.5x)" % (
                       verdict(mj < 0.5 * mb), n, mj, mb, mj / mb))
+
+
+def floors(get, j50, j99, b99):
+    """What the transport and the disk take on their own (bench/floors.c),
+    against the two targets they bound."""
+    f50 = get("zeromq", "relay-floor", "idle-dispatch", "p50_us")
+    f99 = get("zeromq", "relay-floor", "idle-dispatch", "p99_us")
+    if f50 and f99 and j50 and j99:
+        print("         floor: bare ZeroMQ on the same path (client, relay, "
+              "worker) p50 %.0f p99 %.0f us;\n"
+              "         jobq adds p50 %+.0f p99 %+.0f us%s" % (
+                  f50, f99, j50 - f50, j99 - f99,
+                  "; beanstalkd -f 0 p99 is %.2fx the floor" % (b99 / f99)
+                  if b99 else ""))
+    c50 = get("lmdb", "commit-floor", "enqueue-ack", "p50_us")
+    bd = get("beanstalkd", "binlog-default", "cycle-1x1", "jobs_per_s")
+    if c50:
+        print("         floor: one durable LMDB commit p50 %.0f us, so one "
+              "producer that waits for each\n"
+              "         acknowledgement makes at most %.0f jobs/s%s" % (
+                  c50, 1e6 / c50,
+                  " (2x beanstalkd's 1x1 needs %.0f)" % (2 * bd) if bd
+                  else ""))
 
 
 if __name__ == "__main__":

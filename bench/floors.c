@@ -1,0 +1,318 @@
+/*  floors: what the transport and the disk cost on their own, measured in
+    the same run as jobq and its peers, so that each latency target can be
+    read against the least any design on this stack could take.
+
+    floors relay [--jobs N]
+        The idle dispatch path of jobq with nothing in it: three processes
+        over loopback TCP with plain libzmq, a client DEALER, a relay with
+        two ROUTERs, a worker DEALER that has said it is ready. N times,
+        with the same 2 ms pause, warm-up and clock as jobq_latency: the
+        client sends a message, the relay forwards it to the worker and
+        answers the client, and the worker notes the monotonic time it
+        received it in shared memory. Prints the client-send to
+        worker-receive latency as
+        zeromq,relay-floor,idle-dispatch,,p50,p99,p999,
+
+    floors commit DIR [--jobs N]
+        One small record per durable LMDB commit (the broker's flags:
+        MDB_NOTLS, full sync), back to back, in a new environment under
+        DIR. Prints the commit latency and rate as
+        lmdb,commit-floor,enqueue-ack,commits_per_s,p50,p99,p999,
+
+    Both are bounded: N in 10..100000 (default 2000), 60 s at most. */
+#include <lmdb.h>
+#include <zmq.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_WARMUP     50        //  samples taken and thrown away first
+#define S_PAUSE_US   2000      //  between relay samples, as jobq_latency
+#define S_LIMIT_US   60000000  //  the whole run
+#define S_WAIT_US    500000    //  one sample, at most
+#define S_RECORD_LEN 200       //  bytes per committed record
+
+static int64_t
+s_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+s_pause_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static int
+s_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return (x > y) - (x < y);
+}
+
+//  Sort the n samples and print them as one CSV line (rate may be 0).
+static void
+s_print(const char *label, double rate, int64_t *v, int n)
+{
+    qsort(v, (size_t) n, sizeof *v, s_cmp);
+    printf("%s,", label);
+    if (rate > 0)
+        printf("%.0f", rate);
+    printf(",%lld,%lld,%lld,\n", (long long) v[n / 2],
+           (long long) v[n * 99 / 100], (long long) v[n * 999 / 1000]);
+}
+
+//  --- relay
+//  -------------------------------------------------------------------
+
+//  Shared between the three processes.
+typedef struct {
+    char client_ep[64];  //  written by the relay once bound
+    char worker_ep[64];
+    volatile int bound;         //  1 when both are set, -1 when binding failed
+    volatile int64_t stamps[];  //  when the worker received sample i
+} s_shared_t;
+
+static void
+s_relay_main(s_shared_t *sh)
+{
+    void *ctx = zmq_ctx_new();
+    void *front = zmq_socket(ctx, ZMQ_ROUTER);
+    void *back = zmq_socket(ctx, ZMQ_ROUTER);
+    size_t len = sizeof sh->client_ep;
+    if (zmq_bind(front, "tcp://127.0.0.1:*") < 0 ||
+        zmq_getsockopt(front, ZMQ_LAST_ENDPOINT, sh->client_ep, &len) < 0 ||
+        zmq_bind(back, "tcp://127.0.0.1:*") < 0 ||
+        (len = sizeof sh->worker_ep,
+         zmq_getsockopt(back, ZMQ_LAST_ENDPOINT, sh->worker_ep, &len) < 0)) {
+        sh->bound = -1;
+        _exit(1);
+    }
+    __sync_synchronize();
+    sh->bound = 1;
+    uint8_t worker[256], peer[256], body[64];
+    int worker_len = -1;
+    zmq_pollitem_t items[2] = {{front, 0, ZMQ_POLLIN, 0},
+                               {back, 0, ZMQ_POLLIN, 0}};
+    while (zmq_poll(items, 2, -1) >= 0) {
+        if (items[1].revents & ZMQ_POLLIN) {  //  the worker says ready
+            int n = zmq_recv(back, worker, sizeof worker, 0);
+            if (zmq_recv(back, body, sizeof body, 0) >= 0 && n > 0)
+                worker_len = n;
+        }
+        if (items[0].revents & ZMQ_POLLIN) {  //  forward, then answer
+            int n = zmq_recv(front, peer, sizeof peer, 0);
+            int m = zmq_recv(front, body, sizeof body, 0);
+            if (n <= 0 || m <= 0 || worker_len < 0)
+                continue;
+            zmq_send(back, worker, (size_t) worker_len, ZMQ_SNDMORE);
+            zmq_send(back, body, (size_t) m, 0);
+            zmq_send(front, peer, (size_t) n, ZMQ_SNDMORE);
+            zmq_send(front, "ok", 2, 0);
+        }
+    }
+    _exit(0);
+}
+
+static void
+s_worker_main(s_shared_t *sh, int64_t slots)
+{
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    if (zmq_connect(s, sh->worker_ep) < 0 || zmq_send(s, "ready", 5, 0) < 0)
+        _exit(1);
+    int64_t i;
+    while (zmq_recv(s, &i, sizeof i, 0) >= 0) {
+        int64_t t = s_now_us();
+        if (i >= 0 && i < slots)
+            sh->stamps[i] = t;
+    }
+    _exit(0);
+}
+
+//  One sample: send i, take the answer, wait for the worker's stamp.
+//  Returns the latency, or -1 when a step took longer than S_WAIT_US.
+static int64_t
+s_relay_one(void *s, s_shared_t *sh, int64_t i)
+{
+    char ok[8];
+    int64_t t0 = s_now_us();
+    if (zmq_send(s, &i, sizeof i, 0) < 0 || zmq_recv(s, ok, sizeof ok, 0) < 0)
+        return -1;
+    while (sh->stamps[i] == 0 && s_now_us() - t0 < S_WAIT_US)
+        s_pause_us(20);
+    return sh->stamps[i] ? sh->stamps[i] - t0 : -1;
+}
+
+static int
+s_relay(int jobs)
+{
+    int64_t slots = jobs + S_WARMUP;
+    size_t size = sizeof(s_shared_t) + (size_t) slots * sizeof(int64_t);
+    s_shared_t *sh = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED) {
+        fprintf(stderr, "floors: mmap: %s\n", strerror(errno));
+        return 1;
+    }
+    //  Both children are made before this process touches ZeroMQ.
+    pid_t relay = fork();
+    if (relay == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        s_relay_main(sh);
+    }
+    int64_t give_up = s_now_us() + 5000000;
+    while (sh->bound == 0 && s_now_us() < give_up)
+        s_pause_us(1000);
+    if (sh->bound != 1) {
+        fprintf(stderr, "floors: the relay could not bind\n");
+        kill(relay, SIGKILL);
+        waitpid(relay, NULL, 0);
+        return 1;
+    }
+    pid_t worker = fork();
+    if (worker == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        s_worker_main(sh, slots);
+    }
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int timeout = S_WAIT_US / 1000, linger = 0;
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    int64_t *lat = calloc((size_t) jobs, sizeof *lat);
+    int done = 0, missed = 0, warm = 0;
+    int64_t end = s_now_us() + S_LIMIT_US;
+    if (lat && zmq_connect(s, sh->client_ep) == 0) {
+        //  Warm-up: until the worker is known to the relay, then S_WARMUP.
+        for (int i = 0; i < 100 && warm < S_WARMUP; i++) {
+            if (s_relay_one(s, sh, jobs + warm) >= 0)
+                warm++;
+            else
+                s_pause_us(100000);
+        }
+        while (warm == S_WARMUP && done + missed < jobs && missed < 10 &&
+               s_now_us() < end) {
+            s_pause_us(S_PAUSE_US);
+            int64_t t = s_relay_one(s, sh, done + missed);
+            if (t < 0)
+                missed++;
+            else
+                lat[done++] = t;
+        }
+    }
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    kill(worker, SIGKILL);
+    kill(relay, SIGKILL);
+    waitpid(worker, NULL, 0);
+    waitpid(relay, NULL, 0);
+    int rc = done == jobs && missed == 0 ? 0 : 1;
+    if (done > 0) {
+        fprintf(stderr, "floors relay: %d samples, %d missed\n", done, missed);
+        s_print("zeromq,relay-floor,idle-dispatch", 0, lat, done);
+    } else {
+        fprintf(stderr, "floors relay: no sample\n");
+        rc = 1;
+    }
+    free(lat);
+    munmap(sh, size);
+    return rc;
+}
+
+//  --- commit
+//  ------------------------------------------------------------------
+
+static int
+s_commit(const char *dir, int jobs)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    int rc = mdb_env_create(&env);
+    if (!rc)
+        rc = mdb_env_set_mapsize(env, (size_t) 256 << 20);
+    if (!rc)
+        rc = mdb_env_open(env, dir, MDB_NOTLS, 0600);
+    if (!rc)
+        rc = mdb_txn_begin(env, NULL, 0, &txn);
+    if (!rc)
+        rc = mdb_dbi_open(txn, NULL, 0, &dbi);
+    if (!rc)
+        rc = mdb_txn_commit(txn);
+    if (rc) {
+        fprintf(stderr, "floors: LMDB in %s: %s\n", dir, mdb_strerror(rc));
+        mdb_env_close(env);
+        return 1;
+    }
+    int64_t *lat = calloc((size_t) jobs, sizeof *lat);
+    uint8_t record[S_RECORD_LEN];
+    memset(record, 0x5a, sizeof record);
+    int done = 0;
+    int64_t start = s_now_us(), end = start + S_LIMIT_US;
+    for (int i = 0; lat && i < jobs + S_WARMUP && s_now_us() < end; i++) {
+        uint8_t key[8];
+        for (int b = 0; b < 8; b++)  //  big-endian, so each put appends
+            key[b] = (uint8_t) ((uint64_t) i >> (56 - 8 * b));
+        MDB_val k = {sizeof key, key}, v = {sizeof record, record};
+        int64_t t0 = s_now_us();
+        rc = mdb_txn_begin(env, NULL, 0, &txn);
+        if (!rc)
+            rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND);
+        if (!rc)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        if (rc) {
+            fprintf(stderr, "floors: commit: %s\n", mdb_strerror(rc));
+            break;
+        }
+        if (i == S_WARMUP - 1)
+            start = s_now_us();
+        if (i >= S_WARMUP)
+            lat[done++] = s_now_us() - t0;
+    }
+    int64_t took = s_now_us() - start;
+    mdb_env_close(env);
+    if (done == 0) {
+        free(lat);
+        return 1;
+    }
+    s_print("lmdb,commit-floor,enqueue-ack",
+            took > 0 ? done * 1e6 / (double) took : 0, lat, done);
+    free(lat);
+    return done == jobs ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    bool commit = strcmp(mode, "commit") == 0;
+    int first = commit ? 3 : 2;  //  where --jobs may be
+    int jobs = 2000;
+    if (argc == first + 2 && strcmp(argv[first], "--jobs") == 0)
+        jobs = atoi(argv[first + 1]);
+    else if (argc != first)
+        jobs = 0;
+    if ((!commit && strcmp(mode, "relay") != 0) || jobs < 10 || jobs > 100000) {
+        fprintf(stderr, "usage: floors relay [--jobs 10..100000]\n"
+                        "       floors commit DIR [--jobs 10..100000]\n");
+        return 2;
+    }
+    return commit ? s_commit(argv[2], jobs) : s_relay(jobs);
+}
