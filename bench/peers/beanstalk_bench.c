@@ -9,7 +9,11 @@
     memory. jobs/s runs from that start until the last job is deleted; the
     put latency is each put's round trip.
 
+    With --idle N instead: idle dispatch, a consumer process waiting in
+    `reserve` and one put at a time (see s_idle).
+
     usage: beanstalk_bench PORT --producers P --workers C --jobs N --mode M
+           beanstalk_bench PORT --idle N --mode M
     Bounded: N jobs and 120 s; a child also stops when its parent is gone,
     and the parent kills and reaps every child still there 10 s after the
     limit. The last line is CSV:
@@ -246,49 +250,117 @@ s_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-//  Idle dispatch: a consumer already waits in `reserve` when the producer
-//  puts; latency runs from the put until the consumer holds the job.
-static int
-s_idle(int n, const char *mode)
+//  Idle dispatch, measured the way jobq_latency measures jobq: the consumer
+//  is a process of its own, already waiting in `reserve` when the producer
+//  puts job i (its body starts with i); it notes in shared memory the
+//  monotonic time it has read the job, then deletes it and asks for the
+//  next. The producer waits until the consumer has asked, pauses 2 ms (the
+//  server parks the consumer meanwhile), puts, reads INSERTED (the
+//  acknowledgement), then looks for the consumer's note every 20 us.
+typedef struct {
+    atomic_int asked;  //  `reserve`s the consumer has sent
+    atomic_int gone;   //  1 once the consumer has stopped
+    int64_t stamp[];   //  when the consumer read job i, 0 = not yet
+} s_idle_t;
+
+static void
+s_idle_consumer(s_idle_t *st, int n)
 {
-    static s_conn_t pc, cc;
-    pc.fd = s_connect();
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    static s_conn_t cc;
     cc.fd = s_connect();
-    if (pc.fd < 0 || cc.fd < 0)
-        return 1;
     struct timeval tv = {10, 0};
-    setsockopt(cc.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    int64_t *lat = calloc((size_t) n, sizeof *lat);
-    int64_t *ack = calloc((size_t) n, sizeof *ack);
-    char req[64 + S_BODY + 2], line[128], del[64];
-    int hl = snprintf(req, 64, "put 1024 0 60 %d\r\n", S_BODY);
-    memset(req + hl, 'x', S_BODY);
-    memcpy(req + hl + S_BODY, "\r\n", 2);
-    size_t len = (size_t) hl + S_BODY + 2;
-    int done = 0;
-    for (; done < n && s_now_us() - s_start < S_LIMIT_US; done++) {
-        static const char rsv[] = "reserve\r\n";
-        if (write(cc.fd, rsv, sizeof rsv - 1) != sizeof rsv - 1)
-            break;
-        struct timespec pause = {0, 1000000};  //  the server parks the
-        nanosleep(&pause, NULL);               //  consumer meanwhile
-        int64_t t0 = s_now_us();
-        if (write(pc.fd, req, len) != (ssize_t) len)
-            break;
+    if (cc.fd >= 0)
+        setsockopt(cc.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char line[S_BODY + 16], del[64];
+    static const char rsv[] = "reserve\r\n";
+    while (cc.fd >= 0 && write(cc.fd, rsv, sizeof rsv - 1) == sizeof rsv - 1) {
+        atomic_fetch_add(&st->asked, 1);
         unsigned long long id;
         size_t bytes;
+        int i;
         if (s_line(&cc, line, sizeof line) ||
-            sscanf(line, "RESERVED %llu %zu", &id, &bytes) != 2 ||
-            s_skip(&cc, bytes + 2))
+            sscanf(line, "RESERVED %llu %zu", &id, &bytes) != 2)
             break;
-        lat[done] = s_now_us() - t0;
-        if (s_line(&pc, line, sizeof line))  //  INSERTED
+        int64_t t = s_now_us();
+        if (bytes != S_BODY || s_line(&cc, line, sizeof line) ||
+            sscanf(line, "%d", &i) != 1)
             break;
-        ack[done] = s_now_us() - t0;  //  sent with RESERVED, read after it
+        if (i >= 0 && i < n)
+            st->stamp[i] = t;
         int k = snprintf(del, sizeof del, "delete %llu\r\n", id);
         if (write(cc.fd, del, (size_t) k) != k ||
             s_line(&cc, line, sizeof line))
             break;
+    }
+    atomic_store(&st->gone, 1);
+    _exit(0);
+}
+
+static int
+s_idle(int n, const char *mode)
+{
+    size_t size = sizeof(s_idle_t) + (size_t) n * sizeof(int64_t);
+    s_idle_t *st = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (st == MAP_FAILED)
+        return 1;
+    pid_t kid = fork();
+    if (kid == 0)
+        s_idle_consumer(st, n);
+    static s_conn_t pc;
+    pc.fd = s_connect();
+    int64_t *lat = calloc((size_t) n, sizeof *lat);
+    int64_t *ack = calloc((size_t) n, sizeof *ack);
+    char req[64 + S_BODY + 2], line[128];
+    int hl = snprintf(req, 64, "put 1024 0 60 %d\r\n", S_BODY);
+    size_t len = (size_t) hl + S_BODY + 2;
+    int done = 0;
+    while (pc.fd >= 0 && lat && ack && done < n &&
+           s_now_us() - s_start < S_LIMIT_US) {
+        //  The consumer has asked for this job (10 s at most).
+        int64_t until = s_now_us() + 10000000;
+        while (atomic_load(&st->asked) <= done && !atomic_load(&st->gone) &&
+               s_now_us() < until) {
+            struct timespec tick = {0, 20000};
+            nanosleep(&tick, NULL);
+        }
+        if (atomic_load(&st->asked) <= done)
+            break;
+        struct timespec pause = {0, 2000000};
+        nanosleep(&pause, NULL);
+        memset(req + hl, 'x', S_BODY);
+        req[hl + snprintf(req + hl, 16, "%010d", done)] = 'x';
+        memcpy(req + hl + S_BODY, "\r\n", 2);
+        int64_t t0 = s_now_us();
+        if (write(pc.fd, req, len) != (ssize_t) len ||
+            s_line(&pc, line, sizeof line) || strncmp(line, "INSERTED", 8))
+            break;
+        ack[done] = s_now_us() - t0;
+        while (st->stamp[done] == 0 && s_now_us() - t0 < 500000) {
+            struct timespec tick = {0, 20000};
+            nanosleep(&tick, NULL);
+        }
+        if (st->stamp[done] == 0)
+            break;  //  not read within 500 ms
+        lat[done] = st->stamp[done] - t0;
+        done++;
+    }
+    //  Stop the consumer once it waits again (its delete answered), so that
+    //  it leaves no reply unread and beanstalkd sees a clean close.
+    int64_t until = s_now_us() + 1000000;
+    while (atomic_load(&st->asked) <= done && !atomic_load(&st->gone) &&
+           s_now_us() < until) {
+        struct timespec tick = {0, 20000};
+        nanosleep(&tick, NULL);
+    }
+    kill(kid, SIGKILL);
+    waitpid(kid, NULL, 0);
+    if (done == 0) {
+        fprintf(stderr, "beanstalk_bench: no job was seen dispatched\n");
+        return 1;
     }
     qsort(lat, (size_t) done, sizeof *lat, s_cmp);
     printf("beanstalkd %s idle dispatch: jobs=%d us p50=%lld p99=%lld "
@@ -303,6 +375,9 @@ s_idle(int n, const char *mode)
     printf("beanstalkd,%s,idle-dispatch,,%lld,%lld,%lld,\n", mode,
            (long long) lat[done / 2], (long long) lat[done * 99 / 100],
            (long long) lat[done * 999 / 1000]);
+    free(lat);
+    free(ack);
+    munmap(st, size);
     return done == n ? 0 : 1;
 }
 
