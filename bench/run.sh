@@ -100,7 +100,11 @@ run_beanstalkd() {  # mode jobs beanstalkd-args...
             --workers "$w" --jobs "$n" --mode "$mode"
         stop_server
     done
-    # Idle dispatch: a consumer already waiting when the job is put.
+}
+
+# Idle dispatch: a consumer already waiting when the job is put.
+beanstalkd_idle() {  # mode beanstalkd-args...
+    mode=$1; shift
     beanstalkd_start "$@"
     record 2 "beanstalkd,$mode,idle-dispatch" timeout 120 \
         "$BUILD/bench/beanstalk_bench" "$port" --idle "$IDLE" --mode "$mode"
@@ -131,8 +135,10 @@ run_bullmq() {  # mode jobs
 }
 
 run_jobq sync 1 0 1
-# Idle dispatch and enqueue acknowledgement. A run whose broker or worker
-# did not come up is tried again, at most three times.
+# Idle dispatch and enqueue acknowledgement, every system and floor one
+# right after the other, so that they meet the same machine (its disk's
+# flush time drifts over minutes). A jobq run whose broker or worker did
+# not come up is tried again, at most three times.
 for try in 1 2 3; do
     if timeout 120 "$BUILD/bench/jobq_latency" "$BUILD/apps" --jobs "$IDLE" \
         > "$TMP/lat.txt"; then
@@ -141,10 +147,13 @@ for try in 1 2 3; do
     fi
     echo "bench: jobq_latency try $try failed: $(head -1 "$TMP/lat.txt")" >&2
 done
-# The floors under those two: the same idle path through bare ZeroMQ, and
-# one small record per durable LMDB commit.
+beanstalkd_idle binlog-f0 -b "$TMP/bs" -f 0
+# The floors: jobq's idle path through bare ZeroMQ, and one small record
+# per durable LMDB commit.
 record 1 "zeromq,relay-floor,idle-dispatch" timeout 120 \
     "$BUILD/bench/floors" relay --jobs "$IDLE"
+beanstalkd_idle no-binlog
+beanstalkd_idle binlog-default -b "$TMP/bs"
 mkdir -p "$TMP/floor"
 record 1 "lmdb,commit-floor,enqueue-ack" timeout 120 \
     "$BUILD/bench/floors" commit "$TMP/floor" --jobs "$IDLE"
