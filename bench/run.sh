@@ -68,12 +68,12 @@ record() {
     fi
 }
 
-run_jobq() {  # mode batch prefetch pipeline
+run_jobq() {  # mode jobs batch prefetch pipeline
     for shape in $SHAPES; do
         p=${shape%x*}; w=${shape#*x}
         record 1 "jobq,$1,cycle-$shape" timeout 180 "$BUILD/bench/jobq_bench" \
-            "$BUILD/apps" --producers "$p" --workers "$w" --jobs "$JOBS" \
-            --batch "$2" --prefetch "$3" --pipeline "$4"
+            "$BUILD/apps" --producers "$p" --workers "$w" --jobs "$2" \
+            --batch "$3" --prefetch "$4" --pipeline "$5"
     done
 }
 
@@ -134,7 +134,10 @@ run_bullmq() {  # mode jobs
     bullmq_stop
 }
 
-run_jobq sync 1 0 1
+# Plain sync waits for a flush per request, like beanstalkd -f 0: as many
+# jobs as that (at 1x1 it runs at the flush rate, and a slow disk would
+# otherwise take it past jobq_bench's 120 s limit).
+run_jobq sync "$SLOW_JOBS" 1 0 1
 # Idle dispatch and enqueue acknowledgement, every system and floor one
 # right after the other, so that they meet the same machine (its disk's
 # flush time drifts over minutes). A jobq run whose broker or worker did
@@ -158,8 +161,8 @@ mkdir -p "$TMP/floor"
 record 1 "lmdb,commit-floor,enqueue-ack" timeout 120 \
     "$BUILD/bench/floors" commit "$TMP/floor" --jobs "$IDLE"
 rm -rf "$TMP/floor"
-run_jobq sync-batched 64 512 1
-run_jobq sync-pipelined 1 512 64
+run_jobq sync-batched "$JOBS" 64 512 1
+run_jobq sync-pipelined "$JOBS" 1 512 64
 run_beanstalkd no-binlog "$JOBS"
 run_beanstalkd binlog-default "$JOBS" -b "$TMP/bs"
 run_beanstalkd binlog-f0 "$SLOW_JOBS" -b "$TMP/bs" -f 0
