@@ -15,8 +15,9 @@
 
     floors commit DIR [--jobs N]
         One small record per durable LMDB commit (the broker's flags:
-        MDB_NOTLS, full sync), back to back, in a new environment under
-        DIR. Prints the commit latency and rate as
+        MDB_NOTLS, full sync), back to back, in a new environment in a
+        directory of its own under DIR, removed afterwards. Prints the
+        commit latency and rate as
         lmdb,commit-floor,enqueue-ack,commits_per_s,p50,p99,p999,
 
     Both are bounded: N in 10..100000 (default 2000), 60 s at most. */
@@ -37,6 +38,7 @@
 #include <unistd.h>
 
 #define S_WARMUP     50        //  samples taken and thrown away first
+#define S_WARM_TRIES 100       //  attempts at them, each its own index
 #define S_PAUSE_US   2000      //  between relay samples, as jobq_latency
 #define S_LIMIT_US   60000000  //  the whole run
 #define S_WAIT_US    500000    //  one sample, at most
@@ -76,8 +78,7 @@ s_print(const char *label, double rate, int64_t *v, int n)
            (long long) v[n * 99 / 100], (long long) v[n * 999 / 1000]);
 }
 
-//  --- relay
-//  -------------------------------------------------------------------
+//  --- relay -----------------------------------------------------------------
 
 //  Shared between the three processes.
 typedef struct {
@@ -161,7 +162,7 @@ s_relay_one(void *s, s_shared_t *sh, int64_t i)
 static int
 s_relay(int jobs)
 {
-    int64_t slots = jobs + S_WARMUP;
+    int64_t slots = jobs + S_WARM_TRIES;
     size_t size = sizeof(s_shared_t) + (size_t) slots * sizeof(int64_t);
     s_shared_t *sh = mmap(NULL, size, PROT_READ | PROT_WRITE,
                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -171,6 +172,10 @@ s_relay(int jobs)
     }
     //  Both children are made before this process touches ZeroMQ.
     pid_t relay = fork();
+    if (relay < 0) {
+        fprintf(stderr, "floors: fork: %s\n", strerror(errno));
+        return 1;
+    }
     if (relay == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         s_relay_main(sh);
@@ -185,6 +190,12 @@ s_relay(int jobs)
         return 1;
     }
     pid_t worker = fork();
+    if (worker < 0) {
+        fprintf(stderr, "floors: fork: %s\n", strerror(errno));
+        kill(relay, SIGKILL);
+        waitpid(relay, NULL, 0);
+        return 1;
+    }
     if (worker == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         s_worker_main(sh, slots);
@@ -199,8 +210,9 @@ s_relay(int jobs)
     int64_t end = s_now_us() + S_LIMIT_US;
     if (lat && zmq_connect(s, sh->client_ep) == 0) {
         //  Warm-up: until the worker is known to the relay, then S_WARMUP.
-        for (int i = 0; i < 100 && warm < S_WARMUP; i++) {
-            if (s_relay_one(s, sh, jobs + warm) >= 0)
+        //  A fresh index per attempt: a late stamp cannot spoil a retry.
+        for (int i = 0; i < S_WARM_TRIES && warm < S_WARMUP; i++) {
+            if (s_relay_one(s, sh, jobs + i) >= 0)
                 warm++;
             else
                 s_pause_us(100000);
@@ -234,32 +246,23 @@ s_relay(int jobs)
     return rc;
 }
 
-//  --- commit
-//  ------------------------------------------------------------------
+//  --- commit ----------------------------------------------------------------
 
+//  Time jobs + S_WARMUP commits in env (opened) on its main database.
 static int
-s_commit(const char *dir, int jobs)
+s_commit_run(MDB_env *env, int jobs)
 {
-    MDB_env *env = NULL;
     MDB_txn *txn = NULL;
     MDB_dbi dbi;
-    int rc = mdb_env_create(&env);
-    if (!rc)
-        rc = mdb_env_set_mapsize(env, (size_t) 256 << 20);
-    if (!rc)
-        rc = mdb_env_open(env, dir, MDB_NOTLS, 0600);
-    if (!rc)
-        rc = mdb_txn_begin(env, NULL, 0, &txn);
-    if (!rc)
+    int rc = mdb_txn_begin(env, NULL, 0, &txn);
+    if (!rc) {
         rc = mdb_dbi_open(txn, NULL, 0, &dbi);
-    if (!rc)
-        rc = mdb_txn_commit(txn);
-    if (rc) {
-        fprintf(stderr, "floors: LMDB in %s: %s\n", dir, mdb_strerror(rc));
-        mdb_env_close(env);
-        return 1;
+        if (!rc)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
     }
-    int64_t *lat = calloc((size_t) jobs, sizeof *lat);
+    int64_t *lat = rc ? NULL : calloc((size_t) jobs, sizeof *lat);
     uint8_t record[S_RECORD_LEN];
     memset(record, 0x5a, sizeof record);
     int done = 0;
@@ -271,31 +274,58 @@ s_commit(const char *dir, int jobs)
         MDB_val k = {sizeof key, key}, v = {sizeof record, record};
         int64_t t0 = s_now_us();
         rc = mdb_txn_begin(env, NULL, 0, &txn);
-        if (!rc)
+        if (!rc) {
             rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND);
-        if (!rc)
-            rc = mdb_txn_commit(txn);
-        else
-            mdb_txn_abort(txn);
-        if (rc) {
-            fprintf(stderr, "floors: commit: %s\n", mdb_strerror(rc));
-            break;
+            if (!rc)
+                rc = mdb_txn_commit(txn);
+            else
+                mdb_txn_abort(txn);
         }
+        if (rc)
+            break;
         if (i == S_WARMUP - 1)
             start = s_now_us();
         if (i >= S_WARMUP)
             lat[done++] = s_now_us() - t0;
     }
+    if (rc)
+        fprintf(stderr, "floors: LMDB: %s\n", mdb_strerror(rc));
     int64_t took = s_now_us() - start;
-    mdb_env_close(env);
-    if (done == 0) {
-        free(lat);
-        return 1;
-    }
-    s_print("lmdb,commit-floor,enqueue-ack",
-            took > 0 ? done * 1e6 / (double) took : 0, lat, done);
+    if (done > 0)
+        s_print("lmdb,commit-floor,enqueue-ack",
+                took > 0 ? done * 1e6 / (double) took : 0, lat, done);
     free(lat);
     return done == jobs ? 0 : 1;
+}
+
+//  A new environment in a directory of its own under dir, removed after.
+static int
+s_commit(const char *dir, int jobs)
+{
+    char env_dir[600], file[640];
+    snprintf(env_dir, sizeof env_dir, "%s/lmdb-floor-XXXXXX", dir);
+    if (!mkdtemp(env_dir)) {
+        fprintf(stderr, "floors: cannot make a directory in %s: %s\n", dir,
+                strerror(errno));
+        return 1;
+    }
+    MDB_env *env = NULL;
+    int rc = mdb_env_create(&env);
+    if (!rc)
+        rc = mdb_env_set_mapsize(env, (size_t) 256 << 20);
+    if (!rc)
+        rc = mdb_env_open(env, env_dir, MDB_NOTLS, 0600);
+    if (rc)
+        fprintf(stderr, "floors: LMDB in %s: %s\n", env_dir, mdb_strerror(rc));
+    else
+        rc = s_commit_run(env, jobs);
+    mdb_env_close(env);
+    snprintf(file, sizeof file, "%s/data.mdb", env_dir);
+    unlink(file);
+    snprintf(file, sizeof file, "%s/lock.mdb", env_dir);
+    unlink(file);
+    rmdir(env_dir);
+    return rc ? 1 : 0;
 }
 
 int

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -138,11 +139,13 @@ s_ports(int out[3])
         zsock_destroy(&s[i]);
 }
 
+//  Start argv; the child dies with this process, however it ends.
 static pid_t
 s_spawn(char **argv)
 {
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open("/dev/null", O_WRONLY);
         dup2(fd, 2);
         execv(argv[0], argv);
@@ -224,6 +227,14 @@ main(int argc, char **argv)
         wbin, "--broker",   wk,  "--types", "noop", "--concurrency",
         conc, "--prefetch", pre, NULL};
     pid_t broker = s_spawn(bargv), worker = s_spawn(wargv);
+    if (broker < 0 || worker < 0) {
+        fprintf(stderr, "jobq_bench: fork: %s\n", strerror(errno));
+        if (broker > 0)
+            kill(broker, SIGKILL);
+        if (worker > 0)
+            kill(worker, SIGKILL);
+        return 1;
+    }
     jobq_client_config_t cfg;
     jobq_client_config_defaults(&cfg);
     cfg.broker = cl;

@@ -30,7 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S_WARMUP 50  //  jobs before the samples
+#define S_WARMUP     50   //  jobs before the samples
+#define S_WARM_TRIES 100  //  attempts at them, each its own index
 
 static int64_t
 s_now_us(void)
@@ -152,7 +153,7 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: jobq_latency BIN_DIR [--jobs 10..100000]\n");
         return 2;
     }
-    int64_t slots = jobs + S_WARMUP;
+    int64_t slots = jobs + S_WARM_TRIES;
     s_stamps_t st = {mmap(NULL, (size_t) slots * sizeof(int64_t),
                           PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                           -1, 0),
@@ -172,6 +173,7 @@ main(int argc, char **argv)
     //  Both children are made before this process touches ZeroMQ.
     pid_t broker = fork();
     if (broker == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);  //  dies with this process
         int fd = open("/dev/null", O_WRONLY);
         dup2(fd, 2);
         char *bargv[] = {bbin, "--data",   data, "--clients", cl,  "--workers",
@@ -179,7 +181,13 @@ main(int argc, char **argv)
         execv(bbin, bargv);
         _exit(127);
     }
-    pid_t worker = fork();
+    pid_t worker = broker < 0 ? -1 : fork();
+    if (worker < 0) {
+        fprintf(stderr, "jobq_latency: fork: %s\n", strerror(errno));
+        if (broker > 0)
+            kill(broker, SIGKILL);
+        return 1;
+    }
     if (worker == 0)
         s_worker_main(wk, &st);
     zsys_init();
@@ -194,8 +202,9 @@ main(int argc, char **argv)
     //  most), then S_WARMUP jobs more.
     int64_t ack, t;
     int warm = 0;
-    for (int i = 0; i < 100 && warm < S_WARMUP; i++) {
-        if (s_one(c, st.stamps, jobs + warm, &ack) >= 0)
+    //  A fresh index per attempt: a late start cannot spoil a retry.
+    for (int i = 0; i < S_WARM_TRIES && warm < S_WARMUP; i++) {
+        if (s_one(c, st.stamps, jobs + i, &ack) >= 0)
             warm++;
         else
             zclock_sleep(100);
