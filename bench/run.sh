@@ -102,13 +102,35 @@ run_beanstalkd() {  # mode jobs beanstalkd-args...
     done
 }
 
-# Idle dispatch: a consumer already waiting when the job is put.
-beanstalkd_idle() {  # mode beanstalkd-args...
-    mode=$1; shift
+# record_retry N LABEL CMD...: as record, but a failed run (a server or
+# worker that did not come up, a job not seen within 500 ms) is tried again,
+# three times at most, for every system alike.
+record_retry() {
+    rr_n=$1; rr_label=$2; shift 2
+    for rr_try in 1 2 3; do
+        if "$@" > "$TMP/out.txt" 2> "$TMP/err.txt"; then
+            tail -"$rr_n" "$TMP/out.txt" >> "$CSV"
+            return 0
+        fi
+        echo "bench: $rr_label try $rr_try failed: $(tail -1 "$TMP/err.txt")" >&2
+    done
+    echo "$rr_label,,,,," >> "$CSV"
+}
+
+# Idle dispatch against a fresh beanstalkd: a consumer already waiting when
+# the job is put.
+beanstalkd_idle_once() {  # mode beanstalkd-args...
+    bi_mode=$1; shift
     beanstalkd_start "$@"
-    record 2 "beanstalkd,$mode,idle-dispatch" timeout 120 \
-        "$BUILD/bench/beanstalk_bench" "$port" --idle "$IDLE" --mode "$mode"
+    bi_rc=0
+    timeout 120 "$BUILD/bench/beanstalk_bench" "$port" --idle "$IDLE" \
+        --mode "$bi_mode" || bi_rc=$?
     stop_server
+    return "$bi_rc"
+}
+
+beanstalkd_idle() {  # mode beanstalkd-args...
+    record_retry 2 "beanstalkd,$1,idle-dispatch" beanstalkd_idle_once "$@"
 }
 
 run_bullmq() {  # mode jobs
@@ -140,16 +162,9 @@ run_bullmq() {  # mode jobs
 run_jobq sync "$SLOW_JOBS" 1 0 1
 # Idle dispatch and enqueue acknowledgement, every system and floor one
 # right after the other, so that they meet the same machine (its disk's
-# flush time drifts over minutes). A jobq run whose broker or worker did
-# not come up is tried again, at most three times.
-for try in 1 2 3; do
-    if timeout 120 "$BUILD/bench/jobq_latency" "$BUILD/apps" --jobs "$IDLE" \
-        > "$TMP/lat.txt"; then
-        tail -2 "$TMP/lat.txt" >> "$CSV"
-        break
-    fi
-    echo "bench: jobq_latency try $try failed: $(head -1 "$TMP/lat.txt")" >&2
-done
+# flush time drifts over minutes).
+record_retry 2 "jobq,sync,idle-dispatch" timeout 120 \
+    "$BUILD/bench/jobq_latency" "$BUILD/apps" --jobs "$IDLE"
 beanstalkd_idle binlog-f0 -b "$TMP/bs" -f 0
 # The floors: jobq's idle path through bare ZeroMQ, and one small record
 # per durable LMDB commit.
