@@ -2,7 +2,7 @@
     the same run as jobq and its peers, so that each latency target can be
     read against the least any design on this stack could take.
 
-    floors relay [--jobs N]
+    floors relay [--jobs N] [--raw FILE]
         The idle dispatch path of jobq with nothing in it: three processes
         over loopback TCP with plain libzmq, a client DEALER, a relay with
         two ROUTERs, a worker DEALER that has said it is ready. N times,
@@ -12,6 +12,8 @@
         received it in shared memory. Prints the client-send to
         worker-receive latency as
         zeromq,relay-floor,idle-dispatch,,p50,p99,p999,
+        and with --raw the samples, unsorted, to FILE (bench/raw.h; the
+        first column is the relay's answer).
 
     floors commit DIR [--jobs N]
         One small record per durable LMDB commit (the broker's flags:
@@ -21,6 +23,8 @@
         lmdb,commit-floor,enqueue-ack,commits_per_s,p50,p99,p999,
 
     Both are bounded: N in 10..100000 (default 2000), 60 s at most. */
+#include "raw.h"
+
 #include <lmdb.h>
 #include <zmq.h>
 
@@ -145,22 +149,24 @@ s_worker_main(s_shared_t *sh, int64_t slots)
     _exit(0);
 }
 
-//  One sample: send i, take the answer, wait for the worker's stamp.
-//  Returns the latency, or -1 when a step took longer than S_WAIT_US.
+//  One sample: send i, take the answer (its round trip to *ack), wait for
+//  the worker's stamp. Returns the latency, or -1 when a step took longer
+//  than S_WAIT_US.
 static int64_t
-s_relay_one(void *s, s_shared_t *sh, int64_t i)
+s_relay_one(void *s, s_shared_t *sh, int64_t i, int64_t *ack)
 {
     char ok[8];
     int64_t t0 = s_now_us();
     if (zmq_send(s, &i, sizeof i, 0) < 0 || zmq_recv(s, ok, sizeof ok, 0) < 0)
         return -1;
+    *ack = s_now_us() - t0;
     while (sh->stamps[i] == 0 && s_now_us() - t0 < S_WAIT_US)
         s_pause_us(20);
     return sh->stamps[i] ? sh->stamps[i] - t0 : -1;
 }
 
 static int
-s_relay(int jobs)
+s_relay(int jobs, const char *raw)
 {
     int64_t slots = jobs + S_WARM_TRIES;
     size_t size = sizeof(s_shared_t) + (size_t) slots * sizeof(int64_t);
@@ -206,13 +212,14 @@ s_relay(int jobs)
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     int64_t *lat = calloc((size_t) jobs, sizeof *lat);
+    int64_t *ack = calloc((size_t) jobs, sizeof *ack), a;
     int done = 0, missed = 0, warm = 0;
     int64_t end = s_now_us() + S_LIMIT_US;
-    if (lat && zmq_connect(s, sh->client_ep) == 0) {
+    if (lat && ack && zmq_connect(s, sh->client_ep) == 0) {
         //  Warm-up: until the worker is known to the relay, then S_WARMUP.
         //  A fresh index per attempt: a late stamp cannot spoil a retry.
         for (int i = 0; i < S_WARM_TRIES && warm < S_WARMUP; i++) {
-            if (s_relay_one(s, sh, jobs + i) >= 0)
+            if (s_relay_one(s, sh, jobs + i, &a) >= 0)
                 warm++;
             else
                 s_pause_us(100000);
@@ -220,11 +227,11 @@ s_relay(int jobs)
         while (warm == S_WARMUP && done + missed < jobs && missed < 10 &&
                s_now_us() < end) {
             s_pause_us(S_PAUSE_US);
-            int64_t t = s_relay_one(s, sh, done + missed);
+            int64_t t = s_relay_one(s, sh, done + missed, &a);
             if (t < 0)
                 missed++;
             else
-                lat[done++] = t;
+                ack[done] = a, lat[done++] = t;
         }
     }
     zmq_close(s);
@@ -236,12 +243,15 @@ s_relay(int jobs)
     int rc = done == jobs && missed == 0 ? 0 : 1;
     if (done > 0) {
         fprintf(stderr, "floors relay: %d samples, %d missed\n", done, missed);
+        if (raw && bench_raw_write(raw, ack, lat, done) != 0)
+            rc = 1;
         s_print("zeromq,relay-floor,idle-dispatch", 0, lat, done);
     } else {
         fprintf(stderr, "floors relay: no sample\n");
         rc = 1;
     }
     free(lat);
+    free(ack);
     munmap(sh, size);
     return rc;
 }
@@ -333,16 +343,22 @@ main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
     bool commit = strcmp(mode, "commit") == 0;
-    int first = commit ? 3 : 2;  //  where --jobs may be
+    int first = commit ? 3 : 2;  //  where the options begin
     int jobs = 2000;
-    if (argc == first + 2 && strcmp(argv[first], "--jobs") == 0)
-        jobs = atoi(argv[first + 1]);
-    else if (argc != first)
-        jobs = 0;
-    if ((!commit && strcmp(mode, "relay") != 0) || jobs < 10 || jobs > 100000) {
-        fprintf(stderr, "usage: floors relay [--jobs 10..100000]\n"
+    const char *raw = NULL;
+    for (int i = first; i < argc; i += 2) {
+        if (i + 1 < argc && strcmp(argv[i], "--jobs") == 0)
+            jobs = atoi(argv[i + 1]);
+        else if (i + 1 < argc && !commit && strcmp(argv[i], "--raw") == 0)
+            raw = argv[i + 1];
+        else
+            jobs = 0;
+    }
+    if ((!commit && strcmp(mode, "relay") != 0) || argc < first || jobs < 10 ||
+        jobs > 100000) {
+        fprintf(stderr, "usage: floors relay [--jobs 10..100000] [--raw FILE]\n"
                         "       floors commit DIR [--jobs 10..100000]\n");
         return 2;
     }
-    return commit ? s_commit(argv[2], jobs) : s_relay(jobs);
+    return commit ? s_commit(argv[2], jobs) : s_relay(jobs, raw);
 }

@@ -9,11 +9,14 @@
     moment the worker's processor started it: the idle dispatch latency,
     enqueue to worker start. Both run from just before the request is sent.
 
-    usage: jobq_latency BIN_DIR [--jobs N]   (bounded: N jobs, 60 s)
+    usage: jobq_latency BIN_DIR [--jobs N] [--raw FILE]
+    (bounded: N jobs, 60 s). --raw also writes the samples, unsorted, to
+    FILE (bench/raw.h).
     The last two lines printed are CSV (system,mode,scenario,jobs_per_s,
     p50_us,p99_us,p999_us,rss_kb). */
 #include "jobq/jobq_client.h"
 #include "jobq/jobq_worker.h"
+#include "raw.h"
 
 #include <arpa/inet.h>
 #include <czmq.h>
@@ -147,10 +150,19 @@ s_one(jobq_client_t *c, volatile int64_t *stamps, int64_t i, int64_t *ack)
 int
 main(int argc, char **argv)
 {
-    int jobs =
-        argc > 3 && strcmp(argv[2], "--jobs") == 0 ? atoi(argv[3]) : 2000;
-    if (argc < 2 || jobs < 10 || jobs > 100000) {
-        fprintf(stderr, "usage: jobq_latency BIN_DIR [--jobs 10..100000]\n");
+    int jobs = 2000;
+    const char *raw = NULL;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--jobs") == 0)
+            jobs = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--raw") == 0)
+            raw = argv[i + 1];
+        else
+            jobs = 0;
+    }
+    if (argc < 2 || argc % 2 || jobs < 10 || jobs > 100000) {
+        fprintf(stderr, "usage: jobq_latency BIN_DIR [--jobs 10..100000] "
+                        "[--raw FILE]\n");
         return 2;
     }
     int64_t slots = jobs + S_WARM_TRIES;
@@ -228,6 +240,8 @@ main(int argc, char **argv)
         fprintf(stderr, "jobq_latency: no job was seen dispatched\n");
         done = 1;
         acks[0] = runs[0] = -1;
+    } else if (raw && bench_raw_write(raw, acks, runs, done) != 0) {
+        missed++;  //  the run is not whole
     }
     qsort(acks, (size_t) done, sizeof *acks, s_cmp);
     qsort(runs, (size_t) done, sizeof *runs, s_cmp);

@@ -12,7 +12,9 @@
 # appendfsync always and everysec. Prints one table with ratios and the
 # targets of issue 5 (kept in bench/results/latest.txt), with two floors
 # measured in the same run (bench/floors.c): bare ZeroMQ on jobq's idle
-# dispatch path, and one durable LMDB commit. Writes
+# dispatch path, and one durable LMDB commit. The idle-dispatch figures of
+# jobq, beanstalkd -f 0 and the ZeroMQ floor pool four short runs of each,
+# taken in turns (bench/pool.py). Writes
 # bench/results/latest.csv and latest.svg.
 # QUICK=1 runs fewer jobs.
 set -eu
@@ -102,35 +104,54 @@ run_beanstalkd() {  # mode jobs beanstalkd-args...
     done
 }
 
-# record_retry N LABEL CMD...: as record, but a failed run (a server or
-# worker that did not come up, a job not seen within 500 ms) is tried again,
-# three times at most, for every system alike.
-record_retry() {
-    rr_n=$1; rr_label=$2; shift 2
-    for rr_try in 1 2 3; do
-        if "$@" > "$TMP/out.txt" 2> "$TMP/err.txt"; then
-            tail -"$rr_n" "$TMP/out.txt" >> "$CSV"
-            return 0
-        fi
-        echo "bench: $rr_label try $rr_try failed: $(tail -1 "$TMP/err.txt")" >&2
+# retry3 LABEL CMD...: run CMD (output in $TMP/out.txt) until it succeeds,
+# three times at most, for every system alike: a server or worker that did
+# not come up, or a job not seen within 500 ms, fails a run. False if no
+# run succeeded.
+retry3() {
+    r3_label=$1; shift
+    for r3_try in 1 2 3; do
+        "$@" > "$TMP/out.txt" 2> "$TMP/err.txt" && return 0
+        echo "bench: $r3_label try $r3_try failed: $(tail -1 "$TMP/err.txt")" >&2
     done
-    echo "$rr_label,,,,," >> "$CSV"
+    return 1
 }
 
 # Idle dispatch against a fresh beanstalkd: a consumer already waiting when
-# the job is put.
-beanstalkd_idle_once() {  # mode beanstalkd-args...
-    bi_mode=$1; shift
+# the job is put; its samples also go to RAW unless that is "-".
+beanstalkd_idle_once() {  # mode jobs raw beanstalkd-args...
+    bi_mode=$1; bi_jobs=$2; bi_raw=$3; shift 3
     beanstalkd_start "$@"
     bi_rc=0
-    timeout 120 "$BUILD/bench/beanstalk_bench" "$port" --idle "$IDLE" \
-        --mode "$bi_mode" || bi_rc=$?
+    if [ "$bi_raw" = - ]; then
+        timeout 120 "$BUILD/bench/beanstalk_bench" "$port" --idle "$bi_jobs" \
+            --mode "$bi_mode" || bi_rc=$?
+    else
+        timeout 120 "$BUILD/bench/beanstalk_bench" "$port" --idle "$bi_jobs" \
+            --mode "$bi_mode" --raw "$bi_raw" || bi_rc=$?
+    fi
     stop_server
     return "$bi_rc"
 }
 
 beanstalkd_idle() {  # mode beanstalkd-args...
-    record_retry 2 "beanstalkd,$1,idle-dispatch" beanstalkd_idle_once "$@"
+    bd_mode=$1; shift
+    if retry3 "beanstalkd $bd_mode idle" \
+        beanstalkd_idle_once "$bd_mode" "$IDLE" - "$@"; then
+        tail -2 "$TMP/out.txt" >> "$CSV"
+    else
+        echo "beanstalkd,$bd_mode,idle-dispatch,,,,," >> "$CSV"
+    fi
+}
+
+# pool SYSTEM MODE PREFIX LINES: the rows of the raw samples $TMP/PREFIX-*
+# taken together (bench/pool.py), its last LINES of them.
+pool() {
+    if ls "$TMP/$3"-* > /dev/null 2>&1; then
+        python3 "$HERE/pool.py" "$1" "$2" "$TMP/$3"-* | tail -"$4" >> "$CSV"
+    else
+        echo "$1,$2,idle-dispatch,,,,," >> "$CSV"
+    fi
 }
 
 run_bullmq() {  # mode jobs
@@ -160,16 +181,28 @@ run_bullmq() {  # mode jobs
 # jobs as that (at 1x1 it runs at the flush rate, and a slow disk would
 # otherwise take it past jobq_bench's 120 s limit).
 run_jobq sync "$SLOW_JOBS" 1 0 1
-# Idle dispatch and enqueue acknowledgement, every system and floor one
-# right after the other, so that they meet the same machine (its disk's
-# flush time drifts over minutes).
-record_retry 2 "jobq,sync,idle-dispatch" timeout 120 \
-    "$BUILD/bench/jobq_latency" "$BUILD/apps" --jobs "$IDLE"
-beanstalkd_idle binlog-f0 -b "$TMP/bs" -f 0
-# The floors: jobq's idle path through bare ZeroMQ, and one small record
-# per durable LMDB commit.
-record 1 "zeromq,relay-floor,idle-dispatch" timeout 120 \
-    "$BUILD/bench/floors" relay --jobs "$IDLE"
+# Idle dispatch and enqueue acknowledgement of the two the target compares,
+# jobq and beanstalkd -f 0, and the ZeroMQ floor under jobq's path: in
+# IDLE_ROUNDS short runs taken in turns, whose samples are then pooled, so
+# that all three meet the same machine (its disk's flush time drifts over
+# minutes, and a p99 follows it).
+IDLE_ROUNDS=4
+per=$((IDLE / IDLE_ROUNDS))
+for round in $(seq 1 "$IDLE_ROUNDS"); do
+    retry3 "jobq idle" timeout 120 "$BUILD/bench/jobq_latency" \
+        "$BUILD/apps" --jobs "$per" --raw "$TMP/raw-jobq-$round" ||
+        rm -f "$TMP/raw-jobq-$round"
+    retry3 "beanstalkd binlog-f0 idle" beanstalkd_idle_once binlog-f0 \
+        "$per" "$TMP/raw-bsf0-$round" -b "$TMP/bs" -f 0 ||
+        rm -f "$TMP/raw-bsf0-$round"
+    retry3 "zeromq relay floor" timeout 120 "$BUILD/bench/floors" relay \
+        --jobs "$per" --raw "$TMP/raw-floor-$round" ||
+        rm -f "$TMP/raw-floor-$round"
+done
+pool jobq sync raw-jobq 2
+pool beanstalkd binlog-f0 raw-bsf0 2
+pool zeromq relay-floor raw-floor 1
+# The other beanstalkd modes, and one small record per durable LMDB commit.
 beanstalkd_idle no-binlog
 beanstalkd_idle binlog-default -b "$TMP/bs"
 mkdir -p "$TMP/floor"

@@ -13,7 +13,7 @@
     `reserve` and one put at a time (see s_idle).
 
     usage: beanstalk_bench PORT --producers P --workers C --jobs N --mode M
-           beanstalk_bench PORT --idle N --mode M
+           beanstalk_bench PORT --idle N --mode M [--raw FILE]
     Bounded: N jobs and 120 s; a child also stops when its parent is gone,
     and the parent kills and reaps every child still there 10 s after the
     limit. The last line is CSV:
@@ -40,6 +40,8 @@
 #include <sys/prctl.h>
 #endif
 
+#include "../raw.h"
+
 #define S_BODY     300        //  bytes per job
 #define S_LIMIT_US 120000000  //  the whole run, at most
 #define S_GRACE_US 10000000   //  then the parent kills what is left
@@ -59,6 +61,7 @@ typedef struct {
 
 static int s_port;
 static int s_total;
+static const char *s_raw;  //  --raw FILE: the idle samples, unsorted
 static int64_t s_start;
 static s_shared_t *s_sh;
 static pid_t s_parent;  //  the children's parent
@@ -379,6 +382,8 @@ s_idle(int n, const char *mode)
         fprintf(stderr, "beanstalk_bench: no job was seen dispatched\n");
         return 1;
     }
+    if (s_raw && bench_raw_write(s_raw, ack, lat, done) != 0)
+        missed++;  //  the run is not whole
     qsort(lat, (size_t) done, sizeof *lat, s_cmp);
     printf("beanstalkd %s idle dispatch: jobs=%d missed=%d us p50=%lld "
            "p99=%lld p999=%lld\n",
@@ -496,6 +501,8 @@ main(int argc, char **argv)
             mode = argv[i + 1];
         else if (strcmp(argv[i], "--idle") == 0)
             idle = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--raw") == 0)
+            s_raw = argv[i + 1];
         else if (strcmp(argv[i], "--fill") == 0)
             return s_put_many(atoi(argv[i + 1]));
         else if (strcmp(argv[i], "--wait-ready") == 0)
