@@ -111,10 +111,21 @@ test_latency_through_broker_and_worker(void **state)
     char *dir = jobq_test_tmpdir();
     char bin[600];
     snprintf(bin, sizeof bin, "%s", getenv("JOBQ_BIN_DIR"));
-    char *argv[] = {"jobq_latency", bin, "--jobs", "20", NULL};
+    char raw[600];
+    snprintf(raw, sizeof raw, "%s/raw.txt", dir);
+    char *argv[] = {"jobq_latency", bin, "--jobs", "20", "--raw", raw, NULL};
     assert_int_equal(s_run(dir, argv), 0);
     s_row(dir, "jobq,sync,enqueue-ack,");
     s_row(dir, "jobq,sync,idle-dispatch,");
+    //  --raw: every sample, two positive numbers a line
+    FILE *f = fopen(raw, "r");
+    assert_non_null(f);
+    long long a, d;
+    int lines = 0;
+    while (fscanf(f, "%lld %lld", &a, &d) == 2 && a > 0 && d > 0)
+        lines++;
+    fclose(f);
+    assert_int_equal(lines, 20);
     char *bad[] = {"jobq_latency", bin, "--jobs", "1", NULL};
     assert_int_equal(s_run(dir, bad), 2);
     jobq_test_rmtree(dir);
@@ -247,6 +258,32 @@ test_table_reads_the_rows(void **state)
     }
     fclose(f);
     assert_int_equal(seen, 15);
+    //  pool.py: two runs' raw samples taken together
+    char r1[600], r2[600];
+    snprintf(r1, sizeof r1, "%s/raw-1", dir);
+    snprintf(r2, sizeof r2, "%s/raw-2", dir);
+    f = fopen(r1, "w");
+    assert_non_null(f);
+    for (int i = 1; i <= 50; i++)
+        fprintf(f, "%d %d\n", 1000 + i, i);
+    fclose(f);
+    f = fopen(r2, "w");
+    assert_non_null(f);
+    for (int i = 51; i <= 100; i++)
+        fprintf(f, "%d %d\n", 1000 + i, i);
+    fclose(f);
+    char *pool[] = {
+        (char *) py, JOBQ_SOURCE_DIR "/bench/pool.py", "jobq", "sync", r1, r2,
+        NULL};
+    assert_int_equal(s_run(dir, pool), 0);
+    f = fopen(out, "r");
+    assert_non_null(f);
+    //  samples 1..100: p50 = sorted[50] = 51, p99 = p99.9 = sorted[99] = 100
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "jobq,sync,enqueue-ack,,1051,1100,1100,\n");
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "jobq,sync,idle-dispatch,,51,100,100,\n");
+    fclose(f);
     jobq_test_rmtree(dir);
     free(dir);
 }
