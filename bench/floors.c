@@ -12,7 +12,7 @@
         received it in shared memory. Prints the client-send to
         worker-receive latency as
         zeromq,relay-floor,idle-dispatch,,p50,p99,p999,
-        and with --raw the samples, unsorted, to FILE (bench/raw.h; the
+        and with --raw the samples, unsorted, to FILE (bench/bench.h; the
         first column is the relay's answer).
 
     floors commit DIR [--jobs N]
@@ -23,7 +23,7 @@
         lmdb,commit-floor,enqueue-ack,commits_per_s,p50,p99,p999,
 
     Both are bounded: N in 10..100000 (default 2000), 60 s at most. */
-#include "raw.h"
+#include "bench.h"
 
 #include <lmdb.h>
 #include <zmq.h>
@@ -48,14 +48,6 @@
 #define S_WAIT_US    500000    //  one sample, at most
 #define S_RECORD_LEN 200       //  bytes per committed record
 
-static int64_t
-s_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void
 s_pause_us(long us)
 {
@@ -63,18 +55,11 @@ s_pause_us(long us)
     nanosleep(&ts, NULL);
 }
 
-static int
-s_cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return (x > y) - (x < y);
-}
-
 //  Sort the n samples and print them as one CSV line (rate may be 0).
 static void
 s_print(const char *label, double rate, int64_t *v, int n)
 {
-    qsort(v, (size_t) n, sizeof *v, s_cmp);
+    qsort(v, (size_t) n, sizeof *v, bench_cmp_i64);
     printf("%s,", label);
     if (rate > 0)
         printf("%.0f", rate);
@@ -142,7 +127,7 @@ s_worker_main(s_shared_t *sh, int64_t slots)
         _exit(1);
     int64_t i;
     while (zmq_recv(s, &i, sizeof i, 0) >= 0) {
-        int64_t t = s_now_us();
+        int64_t t = bench_now_us();
         if (i >= 0 && i < slots)
             sh->stamps[i] = t;
     }
@@ -156,11 +141,11 @@ static int64_t
 s_relay_one(void *s, s_shared_t *sh, int64_t i, int64_t *ack)
 {
     char ok[8];
-    int64_t t0 = s_now_us();
+    int64_t t0 = bench_now_us();
     if (zmq_send(s, &i, sizeof i, 0) < 0 || zmq_recv(s, ok, sizeof ok, 0) < 0)
         return -1;
-    *ack = s_now_us() - t0;
-    while (sh->stamps[i] == 0 && s_now_us() - t0 < S_WAIT_US)
+    *ack = bench_now_us() - t0;
+    while (sh->stamps[i] == 0 && bench_now_us() - t0 < S_WAIT_US)
         s_pause_us(20);
     return sh->stamps[i] ? sh->stamps[i] - t0 : -1;
 }
@@ -186,8 +171,8 @@ s_relay(int jobs, const char *raw)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         s_relay_main(sh);
     }
-    int64_t give_up = s_now_us() + 5000000;
-    while (sh->bound == 0 && s_now_us() < give_up)
+    int64_t give_up = bench_now_us() + 5000000;
+    while (sh->bound == 0 && bench_now_us() < give_up)
         s_pause_us(1000);
     if (sh->bound != 1) {
         fprintf(stderr, "floors: the relay could not bind\n");
@@ -214,7 +199,7 @@ s_relay(int jobs, const char *raw)
     int64_t *lat = calloc((size_t) jobs, sizeof *lat);
     int64_t *ack = calloc((size_t) jobs, sizeof *ack), a;
     int done = 0, missed = 0, warm = 0;
-    int64_t end = s_now_us() + S_LIMIT_US;
+    int64_t end = bench_now_us() + S_LIMIT_US;
     if (lat && ack && zmq_connect(s, sh->client_ep) == 0) {
         //  Warm-up: until the worker is known to the relay, then S_WARMUP.
         //  A fresh index per attempt: a late stamp cannot spoil a retry.
@@ -225,7 +210,7 @@ s_relay(int jobs, const char *raw)
                 s_pause_us(100000);
         }
         while (warm == S_WARMUP && done + missed < jobs && missed < 10 &&
-               s_now_us() < end) {
+               bench_now_us() < end) {
             s_pause_us(S_PAUSE_US);
             int64_t t = s_relay_one(s, sh, done + missed, &a);
             if (t < 0)
@@ -276,13 +261,13 @@ s_commit_run(MDB_env *env, int jobs)
     uint8_t record[S_RECORD_LEN];
     memset(record, 0x5a, sizeof record);
     int done = 0;
-    int64_t start = s_now_us(), end = start + S_LIMIT_US;
-    for (int i = 0; lat && i < jobs + S_WARMUP && s_now_us() < end; i++) {
+    int64_t start = bench_now_us(), end = start + S_LIMIT_US;
+    for (int i = 0; lat && i < jobs + S_WARMUP && bench_now_us() < end; i++) {
         uint8_t key[8];
         for (int b = 0; b < 8; b++)  //  big-endian, so each put appends
             key[b] = (uint8_t) ((uint64_t) i >> (56 - 8 * b));
         MDB_val k = {sizeof key, key}, v = {sizeof record, record};
-        int64_t t0 = s_now_us();
+        int64_t t0 = bench_now_us();
         rc = mdb_txn_begin(env, NULL, 0, &txn);
         if (!rc) {
             rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND);
@@ -294,13 +279,13 @@ s_commit_run(MDB_env *env, int jobs)
         if (rc)
             break;
         if (i == S_WARMUP - 1)
-            start = s_now_us();
+            start = bench_now_us();
         if (i >= S_WARMUP)
-            lat[done++] = s_now_us() - t0;
+            lat[done++] = bench_now_us() - t0;
     }
     if (rc)
         fprintf(stderr, "floors: LMDB: %s\n", mdb_strerror(rc));
-    int64_t took = s_now_us() - start;
+    int64_t took = bench_now_us() - start;
     if (done > 0)
         s_print("lmdb,commit-floor,enqueue-ack",
                 took > 0 ? done * 1e6 / (double) took : 0, lat, done);
@@ -312,7 +297,7 @@ s_commit_run(MDB_env *env, int jobs)
 static int
 s_commit(const char *dir, int jobs)
 {
-    char env_dir[600], file[640];
+    char env_dir[600];
     snprintf(env_dir, sizeof env_dir, "%s/lmdb-floor-XXXXXX", dir);
     if (!mkdtemp(env_dir)) {
         fprintf(stderr, "floors: cannot make a directory in %s: %s\n", dir,
@@ -330,11 +315,7 @@ s_commit(const char *dir, int jobs)
     else
         rc = s_commit_run(env, jobs);
     mdb_env_close(env);
-    snprintf(file, sizeof file, "%s/data.mdb", env_dir);
-    unlink(file);
-    snprintf(file, sizeof file, "%s/lock.mdb", env_dir);
-    unlink(file);
-    rmdir(env_dir);
+    bench_remove_lmdb(env_dir);
     return rc ? 1 : 0;
 }
 

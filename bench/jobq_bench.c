@@ -15,6 +15,7 @@
    system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,rss_kb. Bounded: at
    most N jobs and 120 s; it stops everything it started. */
 #include "jobq/jobq_client.h"
+#include "bench.h"
 
 #include <czmq.h>
 #include <pthread.h>
@@ -116,13 +117,6 @@ s_produce(void *arg)
     free(ids);
     jobq_client_destroy(&c);
     return NULL;
-}
-
-static int
-s_cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return (x > y) - (x < y);
 }
 
 //  Three free loopback ports: all bound at once so that no two are the same
@@ -276,7 +270,7 @@ main(int argc, char **argv)
     for (int i = 0; i < producers; i++)
         for (int j = 0; j < p[i].done; j++)
             all[k++] = p[i].lat_us[j];
-    qsort(all, (size_t) k, sizeof *all, s_cmp);
+    qsort(all, (size_t) k, sizeof *all, bench_cmp_i64);
     printf("jobq full cycle: producers=%d worker_slots=%d jobs=%d "
            "completed=%llu errors=%d  %.0f jobs/s (enqueue alone %.0f/s)  "
            "ack latency us p50=%lld p99=%lld p999=%lld\n",
@@ -299,13 +293,7 @@ main(int argc, char **argv)
     waitpid(worker, NULL, 0);
     kill(broker, SIGTERM);
     waitpid(broker, NULL, 0);
-    char rm[700];
-    snprintf(rm, sizeof rm, "%s/data/data.mdb", dir);
-    unlink(rm);
-    snprintf(rm, sizeof rm, "%s/data/lock.mdb", dir);
-    unlink(rm);
-    snprintf(rm, sizeof rm, "%s/data", dir);
-    rmdir(rm);
+    bench_remove_lmdb(data);
     rmdir(dir);
     return completed == (uint64_t) total ? 0 : 1;
 }

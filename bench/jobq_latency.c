@@ -11,12 +11,12 @@
 
     usage: jobq_latency BIN_DIR [--jobs N] [--raw FILE]
     (bounded: N jobs, 60 s). --raw also writes the samples, unsorted, to
-    FILE (bench/raw.h).
+    FILE (bench/bench.h).
     The last two lines printed are CSV (system,mode,scenario,jobs_per_s,
     p50_us,p99_us,p999_us,rss_kb). */
 #include "jobq/jobq_client.h"
 #include "jobq/jobq_worker.h"
-#include "raw.h"
+#include "bench.h"
 
 #include <arpa/inet.h>
 #include <czmq.h>
@@ -35,21 +35,6 @@
 
 #define S_WARMUP     50   //  jobs before the samples
 #define S_WARM_TRIES 100  //  attempts at them, each its own index
-
-static int64_t
-s_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int
-s_cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return (x > y) - (x < y);
-}
 
 //  --- the worker child -------------------------------------------------------
 
@@ -70,7 +55,7 @@ s_on_term(int sig)
 static int
 s_stamp(jobq_job_t *job, void *state)
 {
-    int64_t t = s_now_us();
+    int64_t t = bench_now_us();
     s_stamps_t *st = state;
     int64_t i;
     if (jobq_job_input_int(job, "i", &i) == JOBQ_OK && i >= 0 && i < st->n)
@@ -134,13 +119,13 @@ s_one(jobq_client_t *c, volatile int64_t *stamps, int64_t i, int64_t *ack)
     jobq_mp_write_int(&w, i);
     jobq_enqueue_t req = {"stamp", "lat", {w.data, w.len}, 0, 0, 1, 0, NULL};
     char id[JOBQ_ID_LEN + 1];
-    int64_t t0 = s_now_us();
+    int64_t t0 = bench_now_us();
     int rc = jobq_client_enqueue(c, &req, id, NULL);
-    *ack = s_now_us() - t0;
+    *ack = bench_now_us() - t0;
     jobq_mp_writer_fini(&w);
     if (rc != JOBQ_OK)
         return -1;
-    while (stamps[i] == 0 && s_now_us() - t0 < 500000) {
+    while (stamps[i] == 0 && bench_now_us() - t0 < 500000) {
         struct timespec pause = {0, 20000};
         nanosleep(&pause, NULL);
     }
@@ -224,9 +209,9 @@ main(int argc, char **argv)
     int64_t *acks = calloc((size_t) jobs, sizeof *acks);
     int64_t *runs = calloc((size_t) jobs, sizeof *runs);
     int done = 0, missed = 0;
-    int64_t give_up = s_now_us() + 60 * 1000000LL;
+    int64_t give_up = bench_now_us() + 60 * 1000000LL;
     while (warm == S_WARMUP && done + missed < jobs && missed < 10 &&
-           s_now_us() < give_up) {
+           bench_now_us() < give_up) {
         zclock_sleep(2);
         t = s_one(c, st.stamps, done + missed, &ack);
         if (t < 0) {
@@ -243,8 +228,8 @@ main(int argc, char **argv)
     } else if (raw && bench_raw_write(raw, acks, runs, done) != 0) {
         missed++;  //  the run is not whole
     }
-    qsort(acks, (size_t) done, sizeof *acks, s_cmp);
-    qsort(runs, (size_t) done, sizeof *runs, s_cmp);
+    qsort(acks, (size_t) done, sizeof *acks, bench_cmp_i64);
+    qsort(runs, (size_t) done, sizeof *runs, bench_cmp_i64);
     printf("jobq idle: jobs=%d missed=%d  enqueue ack us p50=%lld p99=%lld "
            "p999=%lld  enqueue->worker start us p50=%lld p99=%lld "
            "p999=%lld\n",

@@ -1,5 +1,5 @@
 """bench/pool.py SYSTEM MODE FILE...: pool the raw samples of several short
-idle runs of one system (lines "ack_us dispatch_us", see bench/raw.h) and
+idle runs of one system (lines "ack_us dispatch_us", see bench/bench.h) and
 print the two CSV rows bench/run.sh collects, enqueue-ack and idle-dispatch,
 with p50/p99/p99.9 read as the C tools read them (sorted[n * q])."""
 import sys

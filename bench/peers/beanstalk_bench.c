@@ -40,7 +40,7 @@
 #include <sys/prctl.h>
 #endif
 
-#include "../raw.h"
+#include "../bench.h"
 
 #define S_BODY     300        //  bytes per job
 #define S_LIMIT_US 120000000  //  the whole run, at most
@@ -66,14 +66,6 @@ static int64_t s_start;
 static s_shared_t *s_sh;
 static pid_t s_parent;  //  the children's parent
 static int s_go_fd;     //  read end of the start pipe, in the children
-
-static int64_t
-s_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int
 s_connect(void)
@@ -171,7 +163,7 @@ s_wait_go(void)
 static bool
 s_in_time(void)
 {
-    return s_now_us() - atomic_load(&s_sh->start_us) < S_LIMIT_US &&
+    return bench_now_us() - atomic_load(&s_sh->start_us) < S_LIMIT_US &&
            getppid() == s_parent;
 }
 
@@ -193,13 +185,13 @@ s_produce(int idx, int jobs)
     memcpy(req + hl + S_BODY, "\r\n", 2);
     size_t len = (size_t) hl + S_BODY + 2;
     for (int i = 0; i < jobs && s_in_time(); i++) {
-        int64_t t0 = s_now_us();
+        int64_t t0 = bench_now_us();
         if (write(fd, req, len) != (ssize_t) len ||
             s_line(&c, line, sizeof line))
             break;
         if (strncmp(line, "INSERTED", 8) != 0)
             break;
-        lat[i] = s_now_us() - t0;
+        lat[i] = bench_now_us() - t0;
         atomic_store(&s_sh->done[idx], i + 1);
     }
     close(fd);
@@ -234,7 +226,7 @@ s_consume(void)
         if (write(fd, del, (size_t) n) != n || s_line(&c, line, sizeof line))
             break;
         if (strcmp(line, "DELETED") == 0) {
-            long long now = s_now_us();
+            long long now = bench_now_us();
             long long last = atomic_load(&s_sh->last_del_us);
             while (now > last && !atomic_compare_exchange_weak(
                                      &s_sh->last_del_us, &last, now))
@@ -244,13 +236,6 @@ s_consume(void)
     }
     close(fd);
     return 0;
-}
-
-static int
-s_cmp(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return (x > y) - (x < y);
 }
 
 //  Idle dispatch, measured the way jobq_latency measures jobq: the consumer
@@ -292,7 +277,7 @@ s_idle_consumer(s_idle_t *st, int n)
         if (s_line(&cc, line, sizeof line) ||
             sscanf(line, "RESERVED %llu %zu", &id, &bytes) != 2)
             break;
-        int64_t t = s_now_us();
+        int64_t t = bench_now_us();
         if (bytes != S_BODY || s_line(&cc, line, sizeof line) ||
             sscanf(line, "%d", &i) != 1)
             break;
@@ -313,7 +298,7 @@ static bool
 s_idle_asked(s_idle_t *st, int puts, int64_t until_us)
 {
     while (atomic_load(&st->asked) <= puts && !atomic_load(&st->gone) &&
-           s_now_us() < until_us) {
+           bench_now_us() < until_us) {
         struct timespec tick = {0, 20000};
         nanosleep(&tick, NULL);
     }
@@ -346,8 +331,8 @@ s_idle(int n, const char *mode)
     size_t len = (size_t) hl + S_BODY + 2;
     int done = 0, missed = 0, puts = 0;
     while (pc.fd >= 0 && lat && ack && done < n && missed < S_IDLE_MISSES &&
-           puts < total && s_now_us() - s_start < S_LIMIT_US) {
-        if (!s_idle_asked(st, puts, s_now_us() + 10000000))
+           puts < total && bench_now_us() - s_start < S_LIMIT_US) {
+        if (!s_idle_asked(st, puts, bench_now_us() + 10000000))
             break;
         struct timespec pause = {0, 2000000};
         nanosleep(&pause, NULL);
@@ -355,12 +340,12 @@ s_idle(int n, const char *mode)
         memset(req + hl, 'x', S_BODY);
         req[hl + snprintf(req + hl, 16, "%010d", i)] = 'x';
         memcpy(req + hl + S_BODY, "\r\n", 2);
-        int64_t t0 = s_now_us();
+        int64_t t0 = bench_now_us();
         if (write(pc.fd, req, len) != (ssize_t) len ||
             s_line(&pc, line, sizeof line) || strncmp(line, "INSERTED", 8))
             break;
-        int64_t a = s_now_us() - t0;
-        while (st->stamp[i] == 0 && s_now_us() - t0 < 500000) {
+        int64_t a = bench_now_us() - t0;
+        while (st->stamp[i] == 0 && bench_now_us() - t0 < 500000) {
             struct timespec tick = {0, 20000};
             nanosleep(&tick, NULL);
         }
@@ -375,7 +360,7 @@ s_idle(int n, const char *mode)
     }
     //  Stop the consumer once it waits again (its delete answered), so that
     //  it leaves no reply unread and beanstalkd sees a clean close.
-    s_idle_asked(st, puts, s_now_us() + 1000000);
+    s_idle_asked(st, puts, bench_now_us() + 1000000);
     kill(kid, SIGKILL);
     waitpid(kid, NULL, 0);
     if (done == 0) {
@@ -384,13 +369,13 @@ s_idle(int n, const char *mode)
     }
     if (s_raw && bench_raw_write(s_raw, ack, lat, done) != 0)
         missed++;  //  the run is not whole
-    qsort(lat, (size_t) done, sizeof *lat, s_cmp);
+    qsort(lat, (size_t) done, sizeof *lat, bench_cmp_i64);
     printf("beanstalkd %s idle dispatch: jobs=%d missed=%d us p50=%lld "
            "p99=%lld p999=%lld\n",
            mode, done, missed, (long long) lat[done / 2],
            (long long) lat[done * 99 / 100],
            (long long) lat[done * 999 / 1000]);
-    qsort(ack, (size_t) done, sizeof *ack, s_cmp);
+    qsort(ack, (size_t) done, sizeof *ack, bench_cmp_i64);
     printf("beanstalkd,%s,enqueue-ack,,%lld,%lld,%lld,\n", mode,
            (long long) ack[done / 2], (long long) ack[done * 99 / 100],
            (long long) ack[done * 999 / 1000]);
@@ -437,8 +422,8 @@ s_put_many(int n)
 static int
 s_wait_ready(long n)
 {
-    int64_t t0 = s_now_us();
-    while (s_now_us() - t0 < S_LIMIT_US) {
+    int64_t t0 = bench_now_us();
+    while (bench_now_us() - t0 < S_LIMIT_US) {
         static s_conn_t c;
         c.have = c.at = 0;
         c.fd = s_connect();
@@ -472,7 +457,7 @@ s_wait_ready(long n)
         }
         close(c.fd);
         if (ready >= n) {
-            printf("%lld\n", (long long) ((s_now_us() - t0) / 1000));
+            printf("%lld\n", (long long) ((bench_now_us() - t0) / 1000));
             return 0;
         }
         struct timespec pause = {0, 2000000};
@@ -509,7 +494,7 @@ main(int argc, char **argv)
             return s_wait_ready(atol(argv[i + 1]));
     }
     if (idle > 0) {
-        s_start = s_now_us();
+        s_start = bench_now_us();
         return s_idle(idle, mode);
     }
     if (producers < 1 || consumers < 1 || producers > S_MAX_PROC ||
@@ -557,13 +542,13 @@ main(int argc, char **argv)
     }
     close(go[0]);
     //  Every child connects, then waits (10 s at most) for the start.
-    int64_t t0 = s_now_us();
+    int64_t t0 = bench_now_us();
     while (forked == kids && atomic_load(&s_sh->ready) < kids &&
-           s_now_us() - t0 < 10000000) {
+           bench_now_us() - t0 < 10000000) {
         struct timespec pause = {0, 1000000};
         nanosleep(&pause, NULL);
     }
-    s_start = s_now_us();
+    s_start = bench_now_us();
     atomic_store(&s_sh->start_us, s_start);
     atomic_store(&s_sh->go, forked == kids ? 1 : 0);
     close(go[1]);  //  the start: every child's read returns
@@ -596,7 +581,7 @@ main(int argc, char **argv)
                     kill(pid[i], SIGTERM);
             stopped = true;
         }
-        int64_t left = s_start + S_LIMIT_US + S_GRACE_US - s_now_us();
+        int64_t left = s_start + S_LIMIT_US + S_GRACE_US - bench_now_us();
         if (left <= 0 || forked < kids) {
             for (int i = 0; i < forked; i++)
                 if (pid[i] > 0)
@@ -621,13 +606,13 @@ main(int argc, char **argv)
     int deleted = atomic_load(&s_sh->deleted);
     int64_t end = atomic_load(&s_sh->last_del_us);
     if (end <= s_start)
-        end = s_now_us();
+        end = bench_now_us();
     int64_t *all = calloc((size_t) put + 1, sizeof(int64_t));
     int k = 0;
     for (int i = 0; i < producers; i++)
         for (int j = 0; j < atomic_load(&s_sh->done[i]); j++)
             all[k++] = s_sh->lat_us[(size_t) i * (size_t) per + (size_t) j];
-    qsort(all, (size_t) k, sizeof *all, s_cmp);
+    qsort(all, (size_t) k, sizeof *all, bench_cmp_i64);
     double rate = (double) deleted * 1e6 / (double) (end - s_start);
     printf("beanstalkd %s full cycle: producers=%d consumers=%d put=%d "
            "deleted=%d  %.0f jobs/s  put latency us p50=%lld p99=%lld "

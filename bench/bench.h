@@ -1,0 +1,62 @@
+/*  bench.h: what the bench programs share: their clock, the order their
+    samples sort in, and the raw samples of an idle run, as measured and
+    unsorted, for bench/run.sh to pool several short runs of each system,
+    taken in turns, into one set (bench/pool.py) before it reads
+    percentiles off it. */
+#ifndef JOBQ_BENCH_H_INCLUDED
+#define JOBQ_BENCH_H_INCLUDED
+
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+//  CLOCK_MONOTONIC in microseconds: system-wide, so one process can time
+//  what another stamped.
+static inline int64_t
+bench_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+//  qsort order for int64_t samples, smallest first.
+static inline int
+bench_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return (x > y) - (x < y);
+}
+
+//  Write n lines "ack_us dispatch_us" to path. 0, or -1 (and a message).
+static inline int
+bench_raw_write(const char *path, const int64_t *ack, const int64_t *lat, int n)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%lld %lld\n", (long long) ack[i], (long long) lat[i]);
+    if (fclose(f) != 0) {
+        perror(path);
+        return -1;
+    }
+    return 0;
+}
+
+//  Remove an LMDB environment directory: its two files, then itself.
+static inline void
+bench_remove_lmdb(const char *dir)
+{
+    char file[700];
+    snprintf(file, sizeof file, "%s/data.mdb", dir);
+    unlink(file);
+    snprintf(file, sizeof file, "%s/lock.mdb", dir);
+    unlink(file);
+    rmdir(dir);
+}
+
+#endif
