@@ -49,6 +49,17 @@ s_run(const char *dir, char *argv[])
     return -1;
 }
 
+//  The directory of jobq-broker and jobq-worker (JOBQ_BIN_DIR, which ctest
+//  sets; jobq_test_bin says so when it is missing).
+static void
+s_bin_dir(char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", jobq_test_bin("jobq-broker"));
+    char *slash = strrchr(out, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+}
+
 //  The line of dir/out.txt that starts with prefix (system,mode,scenario,),
 //  parsed. Fails the test if there is none or it is malformed.
 static s_row_t
@@ -110,7 +121,7 @@ test_latency_through_broker_and_worker(void **state)
     (void) state;
     char *dir = jobq_test_tmpdir();
     char bin[600];
-    snprintf(bin, sizeof bin, "%s", getenv("JOBQ_BIN_DIR"));
+    s_bin_dir(bin, sizeof bin);
     char raw[600];
     snprintf(raw, sizeof raw, "%s/raw.txt", dir);
     char *argv[] = {"jobq_latency", bin, "--jobs", "20", "--raw", raw, NULL};
@@ -138,7 +149,7 @@ test_cycle_plain_batched_pipelined(void **state)
     (void) state;
     char *dir = jobq_test_tmpdir();
     char bin[600];
-    snprintf(bin, sizeof bin, "%s", getenv("JOBQ_BIN_DIR"));
+    s_bin_dir(bin, sizeof bin);
     //  plain, then 16 per ENQUEUE_BATCH, then 8 single ENQUEUEs in flight
     const char *extra[3][4] = {{"--batch", "1", "--pipeline", "1"},
                                {"--batch", "16", "--prefetch", "32"},
