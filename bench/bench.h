@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,19 @@ bench_cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
     return (x > y) - (x < y);
+}
+
+//  Sort the n (> 0) samples and print them as the CSV row bench/run.sh
+//  collects: "label,rate,p50,p99,p999," (rate left empty when 0).
+static inline void
+bench_print_row(const char *label, double rate, int64_t *v, int n)
+{
+    qsort(v, (size_t) n, sizeof *v, bench_cmp_i64);
+    printf("%s,", label);
+    if (rate > 0)
+        printf("%.0f", rate);
+    printf(",%lld,%lld,%lld,\n", (long long) v[n / 2],
+           (long long) v[n * 99 / 100], (long long) v[n * 999 / 1000]);
 }
 
 //  Write n lines "ack_us dispatch_us" to path. 0, or -1 (and a message).

@@ -55,18 +55,6 @@ s_pause_us(long us)
     nanosleep(&ts, NULL);
 }
 
-//  Sort the n samples and print them as one CSV line (rate may be 0).
-static void
-s_print(const char *label, double rate, int64_t *v, int n)
-{
-    qsort(v, (size_t) n, sizeof *v, bench_cmp_i64);
-    printf("%s,", label);
-    if (rate > 0)
-        printf("%.0f", rate);
-    printf(",%lld,%lld,%lld,\n", (long long) v[n / 2],
-           (long long) v[n * 99 / 100], (long long) v[n * 999 / 1000]);
-}
-
 //  --- relay -----------------------------------------------------------------
 
 //  Shared between the three processes.
@@ -230,7 +218,7 @@ s_relay(int jobs, const char *raw)
         fprintf(stderr, "floors relay: %d samples, %d missed\n", done, missed);
         if (raw && bench_raw_write(raw, ack, lat, done) != 0)
             rc = 1;
-        s_print("zeromq,relay-floor,idle-dispatch", 0, lat, done);
+        bench_print_row("zeromq,relay-floor,idle-dispatch", 0, lat, done);
     } else {
         fprintf(stderr, "floors relay: no sample\n");
         rc = 1;
@@ -287,8 +275,8 @@ s_commit_run(MDB_env *env, int jobs)
         fprintf(stderr, "floors: LMDB: %s\n", mdb_strerror(rc));
     int64_t took = bench_now_us() - start;
     if (done > 0)
-        s_print("lmdb,commit-floor,enqueue-ack",
-                took > 0 ? done * 1e6 / (double) took : 0, lat, done);
+        bench_print_row("lmdb,commit-floor,enqueue-ack",
+                        took > 0 ? done * 1e6 / (double) took : 0, lat, done);
     free(lat);
     return done == jobs ? 0 : 1;
 }

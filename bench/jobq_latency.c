@@ -238,12 +238,8 @@ main(int argc, char **argv)
            (long long) acks[done * 999 / 1000], (long long) runs[done / 2],
            (long long) runs[done * 99 / 100],
            (long long) runs[done * 999 / 1000]);
-    printf("jobq,sync,enqueue-ack,,%lld,%lld,%lld,\n",
-           (long long) acks[done / 2], (long long) acks[done * 99 / 100],
-           (long long) acks[done * 999 / 1000]);
-    printf("jobq,sync,idle-dispatch,,%lld,%lld,%lld,\n",
-           (long long) runs[done / 2], (long long) runs[done * 99 / 100],
-           (long long) runs[done * 999 / 1000]);
+    bench_print_row("jobq,sync,enqueue-ack", 0, acks, done);
+    bench_print_row("jobq,sync,idle-dispatch", 0, runs, done);
     jobq_client_destroy(&c);
     kill(worker, SIGTERM);
     waitpid(worker, NULL, 0);

@@ -118,18 +118,13 @@ retry3() {
 }
 
 # Idle dispatch against a fresh beanstalkd: a consumer already waiting when
-# the job is put; its samples also go to RAW unless that is "-".
+# the job is put; its raw samples go to RAW (/dev/null when not wanted).
 beanstalkd_idle_once() {  # mode jobs raw beanstalkd-args...
     bi_mode=$1; bi_jobs=$2; bi_raw=$3; shift 3
     beanstalkd_start "$@"
     bi_rc=0
-    if [ "$bi_raw" = - ]; then
-        timeout 120 "$BUILD/bench/beanstalk_bench" "$port" --idle "$bi_jobs" \
-            --mode "$bi_mode" || bi_rc=$?
-    else
-        timeout 120 "$BUILD/bench/beanstalk_bench" "$port" --idle "$bi_jobs" \
-            --mode "$bi_mode" --raw "$bi_raw" || bi_rc=$?
-    fi
+    timeout 120 "$BUILD/bench/beanstalk_bench" "$port" --idle "$bi_jobs" \
+        --mode "$bi_mode" --raw "$bi_raw" || bi_rc=$?
     stop_server
     return "$bi_rc"
 }
@@ -137,7 +132,7 @@ beanstalkd_idle_once() {  # mode jobs raw beanstalkd-args...
 beanstalkd_idle() {  # mode beanstalkd-args...
     bd_mode=$1; shift
     if retry3 "beanstalkd $bd_mode idle" \
-        beanstalkd_idle_once "$bd_mode" "$IDLE" - "$@"; then
+        beanstalkd_idle_once "$bd_mode" "$IDLE" /dev/null "$@"; then
         tail -2 "$TMP/out.txt" >> "$CSV"
     else
         echo "beanstalkd,$bd_mode,idle-dispatch,,,,," >> "$CSV"

@@ -375,13 +375,11 @@ s_idle(int n, const char *mode)
            mode, done, missed, (long long) lat[done / 2],
            (long long) lat[done * 99 / 100],
            (long long) lat[done * 999 / 1000]);
-    qsort(ack, (size_t) done, sizeof *ack, bench_cmp_i64);
-    printf("beanstalkd,%s,enqueue-ack,,%lld,%lld,%lld,\n", mode,
-           (long long) ack[done / 2], (long long) ack[done * 99 / 100],
-           (long long) ack[done * 999 / 1000]);
-    printf("beanstalkd,%s,idle-dispatch,,%lld,%lld,%lld,\n", mode,
-           (long long) lat[done / 2], (long long) lat[done * 99 / 100],
-           (long long) lat[done * 999 / 1000]);
+    char label[128];
+    snprintf(label, sizeof label, "beanstalkd,%s,enqueue-ack", mode);
+    bench_print_row(label, 0, ack, done);
+    snprintf(label, sizeof label, "beanstalkd,%s,idle-dispatch", mode);
+    bench_print_row(label, 0, lat, done);
     free(lat);
     free(ack);
     munmap(st, size);
