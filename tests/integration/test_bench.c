@@ -109,6 +109,9 @@ test_floors_relay_and_commit(void **state)
     assert_true(r.rate > 0);
     char *bad[] = {"floors", "relay", "--jobs", "5", NULL};
     assert_int_equal(s_run(dir, bad), 2);
+    char *nodir[] = {"floors", "commit", "/nonexistent/jobq",
+                     "--jobs", "20",     NULL};
+    assert_int_equal(s_run(dir, nodir), 1);  //  named, not a crash
     char *none[] = {"floors", NULL};
     assert_int_equal(s_run(dir, none), 2);
     jobq_test_rmtree(dir);
@@ -137,6 +140,10 @@ test_latency_through_broker_and_worker(void **state)
         lines++;
     fclose(f);
     assert_int_equal(lines, 20);
+    //  samples that cannot be written make the run fail, not a short file
+    char *unwritable[] = {"jobq_latency",     bin, "--jobs", "20", "--raw",
+                          "/nonexistent/raw", NULL};
+    assert_int_equal(s_run(dir, unwritable), 1);
     char *bad[] = {"jobq_latency", bin, "--jobs", "1", NULL};
     assert_int_equal(s_run(dir, bad), 2);
     jobq_test_rmtree(dir);
