@@ -157,6 +157,20 @@ s_wait_answer(jobq_client_t *self,
 //  Send m (with a fresh rid) and wait for its reply, resending the same
 //  bytes after each timeout. On JOBQ_OK, *body is the REPLY body (valid
 //  until the next request). A broker ERROR is returned as its code.
+//  Give m the next request id and encode it into self->w.
+static int
+s_encode(jobq_client_t *self, jobq_msg_t *m)
+{
+    m->rid = self->next_rid++;
+    jobq_mp_writer_reset(&self->w);
+    jobq_msg_encode(m, &self->w);
+    if (jobq_mp_writer_error(&self->w))
+        return s_error(self, jobq_mp_writer_error(&self->w),
+                       "request too large (limit %u bytes)",
+                       JOBQ_MAX_FRAME_BYTES);
+    return JOBQ_OK;
+}
+
 static int
 s_request(jobq_client_t *self, jobq_msg_t *m, jobq_bytes_t *body)
 {
@@ -165,17 +179,13 @@ s_request(jobq_client_t *self, jobq_msg_t *m, jobq_bytes_t *body)
                        "%zu pipelined requests wait for answers: receive "
                        "them first",
                        self->n_in_flight);
-    m->rid = self->next_rid++;
-    jobq_mp_writer_reset(&self->w);
-    jobq_msg_encode(m, &self->w);
-    if (jobq_mp_writer_error(&self->w))
-        return s_error(self, jobq_mp_writer_error(&self->w),
-                       "request too large (limit %u bytes)",
-                       JOBQ_MAX_FRAME_BYTES);
+    int rc = s_encode(self, m);
+    if (rc != JOBQ_OK)
+        return rc;
     self->last_error[0] = '\0';
     for (int attempt = 0; attempt <= self->cfg.retries; attempt++) {
-        int rc = jobq_wire_send_wait(self->dealer, m->cmd, self->w.data,
-                                     self->w.len, self->cfg.timeout_ms);
+        rc = jobq_wire_send_wait(self->dealer, m->cmd, self->w.data,
+                                 self->w.len, self->cfg.timeout_ms);
         if (rc != JOBQ_OK)
             continue;
         jobq_wire_in_t in;
@@ -434,13 +444,9 @@ jobq_client_enqueue_send(jobq_client_t *self,
     int rc = s_fill_enqueue(self, req, &m, NULL, 0);
     if (rc != JOBQ_OK)
         return rc;
-    m.rid = self->next_rid++;
-    jobq_mp_writer_reset(&self->w);
-    jobq_msg_encode(&m, &self->w);
-    if (jobq_mp_writer_error(&self->w))
-        return s_error(self, jobq_mp_writer_error(&self->w),
-                       "request too large (limit %u bytes)",
-                       JOBQ_MAX_FRAME_BYTES);
+    rc = s_encode(self, &m);
+    if (rc != JOBQ_OK)
+        return rc;
     if (jobq_wire_send_wait(self->dealer, m.cmd, self->w.data, self->w.len,
                             self->cfg.timeout_ms) != JOBQ_OK)
         return s_error(self, JOBQ_EUNAVAILABLE,
