@@ -1095,10 +1095,9 @@ s_progress(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
         n.updated_at = self->wall;
         s_put(self, &j, &n);
         s_action_t *a = &self->actions[l->progress_action];
-        size_t off = self->arena.len;
+        a->body_off = self->arena.len;
         jobq_msg_write_job(s_w(self), &n, 0);
-        a->body_off = off;
-        a->body_len = self->arena.len - off;
+        s_action_end(self, a);
         self->stats.progress_merged++;
         return;
     }
