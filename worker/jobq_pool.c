@@ -95,24 +95,32 @@ s_fold(jobq_pool_t *self, jobq_pool_result_t *r)
 }
 
 //  Add r to the result queue, waiting for room; with the lock held. If the
-//  pool is ending the report is dropped: nobody will read it.
-static void
+//  pool is ending the report is dropped: nobody will read it. True when the
+//  queue was empty: the caller then calls s_notify once it let go of the
+//  lock, so that the runtime it wakes does not find the lock still held.
+static bool
 s_post(jobq_pool_t *self, jobq_pool_result_t *r)
 {
     if (s_fold(self, r))
-        return;
+        return false;
     while (self->rcount == self->rcap && !self->stop)
         pthread_cond_wait(&self->room, &self->lock);
     if (self->stop) {
         free(r->data);
-        return;
+        return false;
     }
     self->results[(self->rhead + self->rcount) % self->rcap] = *r;
-    if (self->rcount++ == 0) {
-        uint64_t one = 1;
-        ssize_t n = write(self->efd, &one, sizeof one);
-        (void) n;  //  EAGAIN only if already readable, which is enough
-    }
+    return self->rcount++ == 0;
+}
+
+//  Make the eventfd readable; without the lock. A late write after the
+//  runtime already took the result only wakes it once for nothing.
+static void
+s_notify(jobq_pool_t *self)
+{
+    uint64_t one = 1;
+    ssize_t n = write(self->efd, &one, sizeof one);
+    (void) n;  //  EAGAIN only if already readable, which is enough
 }
 
 //  --- the job handle -------------------------------------------------------
@@ -249,9 +257,12 @@ jobq_job_progress(jobq_job_t *job, unsigned percent, const char *fmt, ...)
     memcpy(r.data, msg, len + 1);
     job->last_pct = (int) percent;
     memcpy(job->last_msg, msg, len + 1);
-    pthread_mutex_lock(&job->slot->pool->lock);
-    s_post(job->slot->pool, &r);
-    pthread_mutex_unlock(&job->slot->pool->lock);
+    jobq_pool_t *pool = job->slot->pool;
+    pthread_mutex_lock(&pool->lock);
+    bool notify = s_post(pool, &r);
+    pthread_mutex_unlock(&pool->lock);
+    if (notify)
+        s_notify(pool);
     return JOBQ_OK;
 }
 
@@ -429,9 +440,14 @@ s_slot_main(void *arg)
         free(it.body);
 
         pthread_mutex_lock(&self->lock);
-        s_post(self, &r);
+        bool notify = s_post(self, &r);
         slot->id = 0;
         slot->attempt = 0;
+        if (notify) {
+            pthread_mutex_unlock(&self->lock);
+            s_notify(self);
+            pthread_mutex_lock(&self->lock);
+        }
     }
     pthread_mutex_unlock(&self->lock);
     jobq_client_destroy(&client);
@@ -541,9 +557,12 @@ jobq_pool_submit(jobq_pool_t *self,
     self->queue[(self->qhead + self->qcount) % self->qcap] =
         (s_item_t){id, attempt, copy, len};
     self->qcount++;
-    if (self->idle > 0)
-        pthread_cond_signal(&self->work);
+    bool wake = self->idle > 0;
     pthread_mutex_unlock(&self->lock);
+    //  Signalled after the unlock: a slot woken while this thread still
+    //  held the lock would only block on it again.
+    if (wake)
+        pthread_cond_signal(&self->work);
     return JOBQ_OK;
 }
 
@@ -636,8 +655,8 @@ jobq_pool_results(jobq_pool_t *self, jobq_pool_result_t *out, size_t cap)
         self->rcount--;
     }
     if (self->rcount == 0) {
-        //  Empty: clear the eventfd. A slot writes it again, under this
-        //  lock, with the next result.
+        //  Empty: clear the eventfd. The slot that posts the next result
+        //  writes it again, after this lock (s_notify).
         uint64_t v;
         ssize_t got = read(self->efd, &v, sizeof v);
         (void) got;
