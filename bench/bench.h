@@ -2,7 +2,8 @@
     samples sort in, and the raw samples of an idle run, as measured and
     unsorted, for bench/run.sh to pool several short runs of each system,
     taken in turns, into one set (bench/pool.py) before it reads
-    percentiles off it. */
+    percentiles off it, and for bench/hops.py to split each sample into
+    the hops it took. */
 #ifndef JOBQ_BENCH_H_INCLUDED
 #define JOBQ_BENCH_H_INCLUDED
 
@@ -43,17 +44,31 @@ bench_print_row(const char *label, double rate, int64_t *v, int n)
            (long long) v[n * 99 / 100], (long long) v[n * 999 / 1000]);
 }
 
-//  Write n lines "ack_us dispatch_us" to path. 0, or -1 (and a message).
+//  Write an idle run's samples to path, in the order they were taken: a
+//  first line "# " procs naming the run's processes (producer=PID
+//  broker=PID worker=PID, what bench/hops.py needs to find their threads
+//  in a trace; NULL leaves it out), then one line per sample,
+//  "ack_us dispatch_us sent_us": the two latencies and the moment the
+//  request was sent (bench_now_us), all on CLOCK_MONOTONIC, which
+//  `perf record -k mono` also uses. 0, or -1 (and a message).
 static inline int
-bench_raw_write(const char *path, const int64_t *ack, const int64_t *lat, int n)
+bench_raw_write(const char *path,
+                const char *procs,
+                const int64_t *ack,
+                const int64_t *lat,
+                const int64_t *sent,
+                int n)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
         perror(path);
         return -1;
     }
+    if (procs)
+        fprintf(f, "# %s\n", procs);
     for (int i = 0; i < n; i++)
-        fprintf(f, "%lld %lld\n", (long long) ack[i], (long long) lat[i]);
+        fprintf(f, "%lld %lld %lld\n", (long long) ack[i], (long long) lat[i],
+                (long long) sent[i]);
     if (fclose(f) != 0) {
         perror(path);
         return -1;

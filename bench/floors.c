@@ -122,14 +122,14 @@ s_worker_main(s_shared_t *sh, int64_t slots)
     _exit(0);
 }
 
-//  One sample: send i, take the answer (its round trip to *ack), wait for
-//  the worker's stamp. Returns the latency, or -1 when a step took longer
-//  than S_WAIT_US.
+//  One sample: send i (at *sent), take the answer (its round trip to
+//  *ack), wait for the worker's stamp. Returns the latency, or -1 when a
+//  step took longer than S_WAIT_US.
 static int64_t
-s_relay_one(void *s, s_shared_t *sh, int64_t i, int64_t *ack)
+s_relay_one(void *s, s_shared_t *sh, int64_t i, int64_t *ack, int64_t *sent)
 {
     char ok[8];
-    int64_t t0 = bench_now_us();
+    int64_t t0 = *sent = bench_now_us();
     if (zmq_send(s, &i, sizeof i, 0) < 0 || zmq_recv(s, ok, sizeof ok, 0) < 0)
         return -1;
     *ack = bench_now_us() - t0;
@@ -186,13 +186,14 @@ s_relay(int jobs, const char *raw)
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     int64_t *lat = calloc((size_t) jobs, sizeof *lat);
     int64_t *ack = calloc((size_t) jobs, sizeof *ack), a;
+    int64_t *sent = calloc((size_t) jobs, sizeof *sent), t0;
     int done = 0, missed = 0, warm = 0;
     int64_t end = bench_now_us() + S_LIMIT_US;
-    if (lat && ack && zmq_connect(s, sh->client_ep) == 0) {
+    if (lat && ack && sent && zmq_connect(s, sh->client_ep) == 0) {
         //  Warm-up: until the worker is known to the relay, then S_WARMUP.
         //  A fresh index per attempt: a late stamp cannot spoil a retry.
         for (int i = 0; i < S_WARM_TRIES && warm < S_WARMUP; i++) {
-            if (s_relay_one(s, sh, jobs + i, &a) >= 0)
+            if (s_relay_one(s, sh, jobs + i, &a, &t0) >= 0)
                 warm++;
             else
                 s_pause_us(100000);
@@ -200,11 +201,11 @@ s_relay(int jobs, const char *raw)
         while (warm == S_WARMUP && done + missed < jobs && missed < 10 &&
                bench_now_us() < end) {
             s_pause_us(S_PAUSE_US);
-            int64_t t = s_relay_one(s, sh, done + missed, &a);
+            int64_t t = s_relay_one(s, sh, done + missed, &a, &t0);
             if (t < 0)
                 missed++;
             else
-                ack[done] = a, lat[done++] = t;
+                ack[done] = a, sent[done] = t0, lat[done++] = t;
         }
     }
     zmq_close(s);
@@ -216,7 +217,10 @@ s_relay(int jobs, const char *raw)
     int rc = done == jobs && missed == 0 ? 0 : 1;
     if (done > 0) {
         fprintf(stderr, "floors relay: %d samples, %d missed\n", done, missed);
-        if (raw && bench_raw_write(raw, ack, lat, done) != 0)
+        char procs[96];
+        snprintf(procs, sizeof procs, "producer=%d broker=%d worker=%d",
+                 (int) getpid(), (int) relay, (int) worker);
+        if (raw && bench_raw_write(raw, procs, ack, lat, sent, done) != 0)
             rc = 1;
         bench_print_row("zeromq,relay-floor,idle-dispatch", 0, lat, done);
     } else {
@@ -225,6 +229,7 @@ s_relay(int jobs, const char *raw)
     }
     free(lat);
     free(ack);
+    free(sent);
     munmap(sh, size);
     return rc;
 }

@@ -107,10 +107,15 @@ s_free_ports(int ports[3])
     return 0;
 }
 
-//  Enqueue stamp job i; *ack gets the round trip. Then wait (at most
-//  500 ms) for the worker to start it; returns the start, or -1.
+//  Enqueue stamp job i; *sent gets the moment it was sent, *ack the round
+//  trip. Then wait (at most 500 ms) for the worker to start it; returns
+//  the start, or -1.
 static int64_t
-s_one(jobq_client_t *c, volatile int64_t *stamps, int64_t i, int64_t *ack)
+s_one(jobq_client_t *c,
+      volatile int64_t *stamps,
+      int64_t i,
+      int64_t *ack,
+      int64_t *sent)
 {
     jobq_mp_writer_t w;
     jobq_mp_writer_init(&w, 64);
@@ -119,7 +124,7 @@ s_one(jobq_client_t *c, volatile int64_t *stamps, int64_t i, int64_t *ack)
     jobq_mp_write_int(&w, i);
     jobq_enqueue_t req = {"stamp", "lat", {w.data, w.len}, 0, 0, 1, 0, NULL};
     char id[JOBQ_ID_LEN + 1];
-    int64_t t0 = bench_now_us();
+    int64_t t0 = *sent = bench_now_us();
     int rc = jobq_client_enqueue(c, &req, id, NULL);
     *ack = bench_now_us() - t0;
     jobq_mp_writer_fini(&w);
@@ -149,6 +154,13 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: jobq_latency BIN_DIR [--jobs 10..100000] "
                         "[--raw FILE]\n");
         return 2;
+    }
+    int64_t *acks = calloc((size_t) jobs, sizeof *acks);
+    int64_t *runs = calloc((size_t) jobs, sizeof *runs);
+    int64_t *sent = calloc((size_t) jobs, sizeof *sent);
+    if (!acks || !runs || !sent) {
+        fprintf(stderr, "jobq_latency: out of memory\n");
+        return 1;
     }
     int64_t slots = jobs + S_WARM_TRIES;
     s_stamps_t st = {mmap(NULL, (size_t) slots * sizeof(int64_t),
@@ -197,35 +209,38 @@ main(int argc, char **argv)
     jobq_client_t *c = jobq_client_new(&cfg);
     //  Warm up: broker up, worker registered, connections made (10 s at
     //  most), then S_WARMUP jobs more.
-    int64_t ack, t;
+    int64_t ack, t, t0;
     int warm = 0;
     //  A fresh index per attempt: a late start cannot spoil a retry.
     for (int i = 0; i < S_WARM_TRIES && warm < S_WARMUP; i++) {
-        if (s_one(c, st.stamps, jobs + i, &ack) >= 0)
+        if (s_one(c, st.stamps, jobs + i, &ack, &t0) >= 0)
             warm++;
         else
             zclock_sleep(100);
     }
-    int64_t *acks = calloc((size_t) jobs, sizeof *acks);
-    int64_t *runs = calloc((size_t) jobs, sizeof *runs);
     int done = 0, missed = 0;
     int64_t give_up = bench_now_us() + 60 * 1000000LL;
     while (warm == S_WARMUP && done + missed < jobs && missed < 10 &&
            bench_now_us() < give_up) {
         zclock_sleep(2);
-        t = s_one(c, st.stamps, done + missed, &ack);
+        t = s_one(c, st.stamps, done + missed, &ack, &t0);
         if (t < 0) {
             missed++;  //  not started within 500 ms: counted, not a sample
             continue;
         }
         acks[done] = ack;
+        sent[done] = t0;
         runs[done++] = t;
     }
+    char procs[96];
+    snprintf(procs, sizeof procs, "producer=%d broker=%d worker=%d",
+             (int) getpid(), (int) broker, (int) worker);
     if (done == 0) {
         fprintf(stderr, "jobq_latency: no job was seen dispatched\n");
         done = 1;
         acks[0] = runs[0] = -1;
-    } else if (raw && bench_raw_write(raw, acks, runs, done) != 0) {
+    } else if (raw &&
+               bench_raw_write(raw, procs, acks, runs, sent, done) != 0) {
         missed++;  //  the run is not whole
     }
     qsort(acks, (size_t) done, sizeof *acks, bench_cmp_i64);
@@ -247,6 +262,7 @@ main(int argc, char **argv)
     waitpid(broker, NULL, 0);
     free(acks);
     free(runs);
+    free(sent);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

@@ -1,7 +1,8 @@
 """bench/pool.py SYSTEM MODE FILE...: pool the raw samples of several short
-idle runs of one system (lines "ack_us dispatch_us", see bench/bench.h) and
-print the two CSV rows bench/run.sh collects, enqueue-ack and idle-dispatch,
-with p50/p99/p99.9 read as the C tools read them (sorted[n * q])."""
+idle runs of one system (see bench/bench.h: a "#" line naming the
+processes, then "ack_us dispatch_us sent_us" lines) and print the two CSV
+rows bench/run.sh collects, enqueue-ack and idle-dispatch, with
+p50/p99/p99.9 read as the C tools read them (sorted[n * q])."""
 import sys
 
 
@@ -10,7 +11,9 @@ def main(system, mode, paths):
     for path in paths:
         with open(path) as f:
             for line in f:
-                a, d = line.split()
+                if line.startswith("#"):
+                    continue
+                a, d = line.split()[:2]
                 acks.append(int(a))
                 lats.append(int(d))
     if not lats:

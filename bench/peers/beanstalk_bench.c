@@ -326,12 +326,14 @@ s_idle(int n, const char *mode)
     pc.fd = s_connect();
     int64_t *lat = calloc((size_t) n, sizeof *lat);
     int64_t *ack = calloc((size_t) n, sizeof *ack);
+    int64_t *sent = calloc((size_t) n, sizeof *sent);
     char req[64 + S_BODY + 2], line[128];
     int hl = snprintf(req, 64, "put 1024 0 60 %d\r\n", S_BODY);
     size_t len = (size_t) hl + S_BODY + 2;
     int done = 0, missed = 0, puts = 0;
-    while (pc.fd >= 0 && lat && ack && done < n && missed < S_IDLE_MISSES &&
-           puts < total && bench_now_us() - s_start < S_LIMIT_US) {
+    while (pc.fd >= 0 && lat && ack && sent && done < n &&
+           missed < S_IDLE_MISSES && puts < total &&
+           bench_now_us() - s_start < S_LIMIT_US) {
         if (!s_idle_asked(st, puts, bench_now_us() + 10000000))
             break;
         struct timespec pause = {0, 2000000};
@@ -356,6 +358,7 @@ s_idle(int n, const char *mode)
             continue;
         }
         ack[done] = a;
+        sent[done] = t0;
         lat[done++] = st->stamp[i] - t0;
     }
     //  Stop the consumer once it waits again (its delete answered), so that
@@ -367,7 +370,11 @@ s_idle(int n, const char *mode)
         fprintf(stderr, "beanstalk_bench: no job was seen dispatched\n");
         return 1;
     }
-    if (s_raw && bench_raw_write(s_raw, ack, lat, done) != 0)
+    //  beanstalkd's pid is not known here: bench/hops.py takes it as --broker.
+    char procs[64];
+    snprintf(procs, sizeof procs, "producer=%d worker=%d", (int) getpid(),
+             (int) kid);
+    if (s_raw && bench_raw_write(s_raw, procs, ack, lat, sent, done) != 0)
         missed++;  //  the run is not whole
     qsort(lat, (size_t) done, sizeof *lat, bench_cmp_i64);
     printf("beanstalkd %s idle dispatch: jobs=%d missed=%d us p50=%lld "
@@ -382,6 +389,7 @@ s_idle(int n, const char *mode)
     bench_print_row(label, 0, lat, done);
     free(lat);
     free(ack);
+    free(sent);
     munmap(st, size);
     return done == n && missed == 0 ? 0 : 1;
 }

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -134,10 +135,25 @@ test_latency_through_broker_and_worker(void **state)
     //  --raw: every sample, two positive numbers a line
     FILE *f = fopen(raw, "r");
     assert_non_null(f);
-    long long a, d;
+    //  a line naming the processes, then every sample: ack, dispatch and
+    //  the send time, which is on CLOCK_MONOTONIC like the test's clock
+    char head[128];
+    assert_non_null(fgets(head, sizeof head, f));
+    int producer = 0, broker = 0, worker = 0;
+    assert_int_equal(sscanf(head, "# producer=%d broker=%d worker=%d",
+                            &producer, &broker, &worker),
+                     3);
+    assert_true(producer > 0 && broker > 0 && worker > 0);
+    long long a, d, sent, last = 0;
     int lines = 0;
-    while (fscanf(f, "%lld %lld", &a, &d) == 2 && a > 0 && d > 0)
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long now_us = (long long) now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    while (fscanf(f, "%lld %lld %lld", &a, &d, &sent) == 3 && a > 0 && d > 0 &&
+           sent > last && sent < now_us) {
+        last = sent;
         lines++;
+    }
     fclose(f);
     assert_int_equal(lines, 20);
     //  samples that cannot be written make the run fail, not a short file
@@ -282,13 +298,14 @@ test_table_reads_the_rows(void **state)
     snprintf(r2, sizeof r2, "%s/raw-2", dir);
     f = fopen(r1, "w");
     assert_non_null(f);
+    fputs("# producer=1 broker=2 worker=3\n", f);
     for (int i = 1; i <= 50; i++)
-        fprintf(f, "%d %d\n", 1000 + i, i);
+        fprintf(f, "%d %d %d\n", 1000 + i, i, 5000000 + i * 3000);
     fclose(f);
     f = fopen(r2, "w");
     assert_non_null(f);
     for (int i = 51; i <= 100; i++)
-        fprintf(f, "%d %d\n", 1000 + i, i);
+        fprintf(f, "%d %d %d\n", 1000 + i, i, 5000000 + i * 3000);
     fclose(f);
     char *pool[] = {
         (char *) py, JOBQ_SOURCE_DIR "/bench/pool.py", "jobq", "sync", r1, r2,
@@ -306,6 +323,90 @@ test_table_reads_the_rows(void **state)
     free(dir);
 }
 
+//  bench/hops.py on a made-up trace of one sample through jobq's seven
+//  threads, when python3 is installed (skipped otherwise): each hop ends
+//  at its thread's switch-in, the last at the stamp.
+static void
+test_hops_splits_a_sample(void **state)
+{
+    (void) state;
+    const char *py = "/usr/bin/python3";
+    if (access(py, X_OK) != 0)
+        skip();
+    char *dir = jobq_test_tmpdir();
+    char raw[600], trace[600];
+    snprintf(raw, sizeof raw, "%s/raw", dir);
+    snprintf(trace, sizeof trace, "%s/trace", dir);
+    FILE *f = fopen(raw, "w");
+    assert_non_null(f);
+    //  sent at 1 s, started 500 us later
+    fputs("# producer=100 broker=200 worker=300\n500 500 1000000\n", f);
+    fclose(f);
+    //  thread, its process and name, when it is switched in (us after 1 s)
+    const struct {
+        int tid, pid;
+        const char *comm;
+        int at;
+    } run[] = {{101, 100, "ZMQbg/IO/0", 10},   {201, 200, "ZMQbg/IO/0", 50},
+               {200, 200, "jobq-broker", 80},  {201, 200, "ZMQbg/IO/0", 120},
+               {301, 300, "ZMQbg/IO/0", 200},  {300, 300, "jobq_latency", 300},
+               {302, 300, "jobq_latency", 400}};
+    f = fopen(trace, "w");
+    assert_non_null(f);
+    fputs("    jobq_latency   100/100   [000] 1.000002: sched:sched_wakeup: "
+          "comm=ZMQbg/IO/0 pid=101 prio=120 target_cpu=001\n",
+          f);
+    for (size_t i = 0; i < sizeof run / sizeof run[0]; i++) {
+        fprintf(f,
+                "         swapper     0/0     [001] 1.%06d: "
+                "sched:sched_switch: prev_comm=swapper/1 prev_pid=0 "
+                "prev_prio=120 prev_state=R ==> next_comm=%s next_pid=%d "
+                "next_prio=120\n",
+                run[i].at, run[i].comm, run[i].tid);
+        fprintf(f,
+                "    %s   %d/%d   [001] 1.%06d: sched:sched_switch: "
+                "prev_comm=%s prev_pid=%d prev_prio=120 prev_state=S ==> "
+                "next_comm=swapper/1 next_pid=0 next_prio=120\n",
+                run[i].comm, run[i].pid, run[i].tid, run[i].at + 5, run[i].comm,
+                run[i].tid);
+    }
+    fclose(f);
+    char *argv[] = {(char *) py, JOBQ_SOURCE_DIR "/bench/hops.py",
+                    trace,       raw,
+                    "--csv",     NULL};
+    assert_int_equal(s_run(dir, argv), 0);
+    const char *want[] = {"hop,p50_us,p90_us,p99_us,slowest2_mean_us,unseen",
+                          "to producer io,10,10,10,10,0",
+                          "to broker io,40,40,40,40,0",
+                          "to broker main,30,30,30,30,0",
+                          "to broker io,40,40,40,40,0",
+                          "to worker io,80,80,80,80,0",
+                          "to worker main,100,100,100,100,0",
+                          "to worker slot,100,100,100,100,0",
+                          "to stamp,100,100,100,100,",
+                          "total,500,500,500,500,"};
+    char out[600], line[256];
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    f = fopen(out, "r");
+    assert_non_null(f);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        assert_non_null(fgets(line, sizeof line, f));
+        line[strcspn(line, "\n")] = '\0';
+        assert_string_equal(line, want[i]);
+    }
+    fclose(f);
+    //  an old two-column file is refused with a reason, not a traceback
+    f = fopen(raw, "w");
+    assert_non_null(f);
+    fputs("500 500\n", f);
+    fclose(f);
+    char *old[] = {(char *) py, JOBQ_SOURCE_DIR "/bench/hops.py", trace, raw,
+                   NULL};
+    assert_int_equal(s_run(dir, old), 1);
+    jobq_test_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -315,6 +416,7 @@ main(void)
         cmocka_unit_test(test_cycle_plain_batched_pipelined),
         cmocka_unit_test(test_beanstalkd_idle_consumer),
         cmocka_unit_test(test_table_reads_the_rows),
+        cmocka_unit_test(test_hops_splits_a_sample),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
