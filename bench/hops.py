@@ -1,8 +1,8 @@
 """bench/hops.py TRACE RAW [--broker PID] [--csv]: where the time of an idle
-run went, hop by hop, for every sample.
+run went, hop by hop.
 
 TRACE is the text of `perf script -F comm,pid,tid,cpu,time,event,trace`
-on a `perf record -k mono -a -e sched:sched_switch,sched:sched_wakeup`
+on a `perf record -k mono -a -e sched:sched_switch -e sched:sched_waking`
 taken around one idle run; RAW is that run's --raw file (jobq_latency,
 floors relay or beanstalk_bench --idle; format in bench/bench.h). Both
 clocks are CLOCK_MONOTONIC, so each sample's send time places it in the
@@ -13,22 +13,32 @@ the job to get from the producer to the consumer: for a process with a
 ZeroMQ I/O thread (comm ZMQbg/IO/N) the I/O thread, then the main thread
 (the broker's I/O thread again to send), then, in the worker, the one
 other thread if it has one (a jobq slot). Each hop ends when its thread
-is next switched in; the last ends at the consumer's stamp. A thread that
-was already running when its turn came, or whose switch-in the trace
-lacks, has none: its hop counts 0 (column "unseen") and the time goes to
-the next one.
+is next seen on a CPU: switched in, or, where the trace lacks that
+switch-in (it does, now and then, for a CPU leaving idle), its first
+event; the last hop ends at the consumer's stamp. A thread already on a
+CPU when the hop begins ends it at once (column "running"), as does one
+not seen before the stamp (column "unseen"); either way its time goes to
+the next hop, and the total stays exact.
 
 Prints per hop the p50, p90 and p99 over all samples and the mean over
-the slowest 2%, then per thread how long it waited from being woken to
-running, and how often it was woken onto another CPU than the waker's.
+the slowest 2%; then, per thread on the path and over the whole trace,
+the wait from being woken (sched_waking, on the waker's CPU) to running,
+and how often it ran on another CPU than its waker's.
 """
+import bisect
 import re
 import sys
 
 LINE = re.compile(r"^\s*(.+?)\s+(\d+)/(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+"
-                  r"sched:(sched_switch|sched_wakeup):\s*(.*)$")
+                  r"sched:(sched_switch|sched_waking):\s*(.*)$")
+PREV = re.compile(r"prev_pid=(\d+)")
 NEXT = re.compile(r"next_pid=(\d+)")
-WOKEN = re.compile(r"\bpid=(\d+).*target_cpu=(\d+)")
+WOKEN = re.compile(r"\bpid=(\d+)")
+
+
+def usage(why):
+    sys.exit("hops.py: %s\nusage: hops.py TRACE RAW [--broker PID] [--csv]"
+             % why)
 
 
 def read_raw(path):
@@ -37,43 +47,84 @@ def read_raw(path):
         for line in f:
             if line.startswith("#"):
                 for word in line[1:].split():
-                    role, _, pid = word.partition("=")
-                    procs[role] = int(pid)
+                    role, eq, pid = word.partition("=")
+                    if eq and pid.isdigit():
+                        procs[role] = int(pid)
                 continue
             fields = line.split()
-            if len(fields) < 3:
-                sys.exit("hops.py: %s: no send times (an older --raw file)"
-                         % path)
+            if not fields:
+                continue
+            if len(fields) < 3 or not all(x.lstrip("-").isdigit()
+                                          for x in fields[:3]):
+                sys.exit("hops.py: %s: not \"ack_us dispatch_us sent_us\" "
+                         "lines (an older --raw file?)" % path)
             samples.append((int(fields[2]), int(fields[1])))
     return procs, samples
 
 
-def read_trace(path):
-    """Per thread: its process, comm, switch-in times; and wake waits."""
-    threads, ins, wakes = {}, {}, []
-    with open(path) as f:
-        for line in f:
-            m = LINE.match(line)
-            if not m:
-                continue
-            comm, pid, tid, cpu, t, event, rest = m.groups()
-            t = round(float(t) * 1e6)
-            threads.setdefault(int(tid), (int(pid), comm))
-            if event == "sched_switch":
-                n = NEXT.search(rest)
-                if n:
-                    ins.setdefault(int(n.group(1)), []).append(t)
-            else:
+class Trace:
+    """Per thread: its process and last name; when it was seen on a CPU
+    (switched in, or the current task of an event) and when it was
+    switched out; and when something woke it, on which CPU."""
+
+    def __init__(self, path):
+        self.threads, self.on, self.outs, self.wakes = {}, {}, {}, []
+        with open(path) as f:
+            for line in f:
+                m = LINE.match(line)
+                if not m:
+                    continue
+                comm, pid, tid, cpu, t, event, rest = m.groups()
+                t, cpu, tid = round(float(t) * 1e6), int(cpu), int(tid)
+                self.threads[tid] = (int(pid), comm)
+                if event == "sched_switch":
+                    p, n = PREV.search(rest), NEXT.search(rest)
+                    if p:
+                        self.outs.setdefault(int(p.group(1)), []).append(t)
+                    if n:
+                        self.on.setdefault(int(n.group(1)),
+                                           []).append((t, cpu))
+                    continue
+                #  The waker is on its CPU.
+                self.on.setdefault(tid, []).append((t, cpu))
                 w = WOKEN.search(rest)
                 if w:
-                    wakes.append((t, int(w.group(1)), int(cpu),
-                                  int(w.group(2))))
-    for v in ins.values():
-        v.sort()
-    return threads, ins, wakes
+                    self.wakes.append((t, int(w.group(1)), cpu))
+        #  A switch-out shows the thread was on its CPU until then: the
+        #  trace can lack the switch-in (seen on this machine's idle
+        #  CPUs), and the switch-out is then the first sign of it.
+        self.seen = {}
+        for tid, v in self.on.items():
+            self.seen[tid] = sorted(v)
+        for tid, v in self.outs.items():
+            v.sort()
+            self.seen.setdefault(tid, [])
+        for tid, v in self.outs.items():
+            self.seen[tid] = sorted(self.seen[tid] + [(t, -1) for t in v])
+        self.on_times = {k: sorted(t for t, _ in v)
+                         for k, v in self.on.items()}
+        self.seen_times = {k: [t for t, _ in v] for k, v in self.seen.items()}
+
+    def running_at(self, tid, t):
+        """On a CPU at t: seen on one last, before t, and not out since."""
+        on, outs = self.on_times.get(tid, []), self.outs.get(tid, [])
+        i = bisect.bisect_left(on, t) - 1
+        o = bisect.bisect_left(outs, t) - 1
+        return i >= 0 and (o < 0 or outs[o] < on[i])
+
+    def next_in(self, tid, after, until):
+        """First sign of tid on a CPU in [after, until], as (time, cpu);
+        cpu is -1 when that sign is its switch-out."""
+        times = self.seen_times.get(tid, [])
+        i = bisect.bisect_left(times, after)
+        if i < len(times) and times[i] <= until:
+            return self.seen[tid][i]
+        return None
 
 
 def path_of(procs, threads):
+    seen = {pid for pid, _ in threads.values()}
+
     def parts(pid):
         io = [t for t, (p, c) in threads.items()
               if p == pid and c.startswith("ZMQbg/IO")]
@@ -82,11 +133,11 @@ def path_of(procs, threads):
         return (io[0] if len(io) == 1 else None), other
 
     path = []
-    if "producer" in procs:
+    if procs.get("producer") in seen:
         io, _ = parts(procs["producer"])
         if io:
             path.append(("producer io", io))
-    if "broker" in procs:
+    if procs.get("broker") in seen:
         pid = procs["broker"]
         io, _ = parts(pid)
         if io:
@@ -94,7 +145,7 @@ def path_of(procs, threads):
                      ("broker io", io)]
         else:
             path.append(("broker", pid))
-    if "worker" in procs:
+    if procs.get("worker") in seen:
         pid = procs["worker"]
         io, other = parts(pid)
         if io:
@@ -106,27 +157,42 @@ def path_of(procs, threads):
     return path
 
 
-def first_in(times, after, until):
-    lo, hi = 0, len(times)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if times[mid] < after:
-            lo = mid + 1
-        else:
-            hi = mid
-    return times[lo] if lo < len(times) and times[lo] <= until else None
-
-
 def pct(v, q):
     v = sorted(v)
     return v[min(len(v) - 1, int(len(v) * q))]
+
+
+def hops(trace, path, samples):
+    """Per sample (dispatch, [hop times]); per hop, how many were running
+    already and how many unseen."""
+    rows, running, unseen = [], [0] * len(path), [0] * len(path)
+    for sent, lat in samples:
+        at, split = sent, []
+        for k, (_, tid) in enumerate(path):
+            if trace.running_at(tid, at):
+                running[k] += 1
+                split.append(0)
+                continue
+            hit = trace.next_in(tid, at, sent + lat)
+            if hit is None:
+                unseen[k] += 1
+                split.append(0)
+                continue
+            split.append(hit[0] - at)
+            at = hit[0]
+        split.append(sent + lat - at)
+        rows.append((lat, split))
+    rows.sort()
+    return rows, running, unseen
 
 
 def main(argv):
     args, broker, csv = [], None, False
     i = 0
     while i < len(argv):
-        if argv[i] == "--broker" and i + 1 < len(argv):
+        if argv[i] == "--broker":
+            if i + 1 >= len(argv) or not argv[i + 1].isdigit():
+                usage("--broker takes a process id")
             broker = int(argv[i + 1])
             i += 2
         elif argv[i] == "--csv":
@@ -136,75 +202,64 @@ def main(argv):
             args.append(argv[i])
             i += 1
     if len(args) != 2:
-        sys.exit("usage: hops.py TRACE RAW [--broker PID] [--csv]")
+        usage("a trace and a raw file, in that order")
     procs, samples = read_raw(args[1])
     if broker:
         procs["broker"] = broker
     if not samples:
         sys.exit("hops.py: %s holds no samples" % args[1])
-    threads, ins, wakes = read_trace(args[0])
-    path = path_of(procs, threads)
+    trace = Trace(args[0])
+    path = path_of(procs, trace.threads)
     if not path:
-        sys.exit("hops.py: none of the run's processes is in the trace")
-    names = ["to " + name for name, _ in path] + ["to stamp"]
-    rows = []
-    unseen = [0] * len(path)
-    for sent, lat in samples:
-        at, hops = sent, []
-        for k, (_, tid) in enumerate(path):
-            t = first_in(ins.get(tid, []), at, sent + lat)
-            if t is None:
-                unseen[k] += 1
-                t = at
-            hops.append(t - at)
-            at = t
-        hops.append(sent + lat - at)
-        rows.append((lat, hops))
-    rows.sort()
+        sys.exit("hops.py: none of the run's processes (%s) is in the trace"
+                 % (" ".join("%s=%d" % kv for kv in sorted(procs.items()))
+                    or "none named in the raw file"))
+    rows, running, unseen = hops(trace, path, samples)
     tail = rows[len(rows) * 98 // 100:]
+    names = ["to " + name for name, _ in path] + ["to stamp", "total"]
     if csv:
-        print("hop,p50_us,p90_us,p99_us,slowest2_mean_us,unseen")
+        print("hop,p50_us,p90_us,p99_us,slowest2_mean_us,running,unseen")
     else:
         print("%d samples; the slowest 2%% (%d) took %d us and more"
               % (len(rows), len(tail), tail[0][0]))
-        print("%-18s %7s %7s %7s %13s %7s" % ("hop", "p50", "p90", "p99",
-                                              "slowest 2%", "unseen"))
-    for k, name in enumerate(names + ["total"]):
+        print("%-16s %7s %7s %7s %11s %8s %7s" % (
+            "hop", "p50", "p90", "p99", "slowest 2%", "running", "unseen"))
+    for k, name in enumerate(names):
         if name == "total":
-            v = [lat for lat, _ in rows]
-            tv = [lat for lat, _ in tail]
-            miss = ""
+            v, tv = [r[0] for r in rows], [r[0] for r in tail]
         else:
-            v = [h[k] for _, h in rows]
-            tv = [h[k] for _, h in tail]
-            miss = unseen[k] if k < len(unseen) else ""
+            v, tv = [r[1][k] for r in rows], [r[1][k] for r in tail]
+        run = running[k] if k < len(path) else ""
+        miss = unseen[k] if k < len(path) else ""
         mean = sum(tv) / len(tv)
         if csv:
-            print("%s,%d,%d,%d,%.0f,%s" % (name, pct(v, 0.5), pct(v, 0.9),
-                                           pct(v, 0.99), mean, miss))
+            print("%s,%d,%d,%d,%.0f,%s,%s" % (name, pct(v, 0.5), pct(v, 0.9),
+                                              pct(v, 0.99), mean, run, miss))
         else:
-            print("%-18s %7d %7d %7d %13.0f %7s" % (name, pct(v, 0.5),
-                                                    pct(v, 0.9),
-                                                    pct(v, 0.99), mean, miss))
+            print("%-16s %7d %7d %7d %11.0f %8s %7s" % (
+                name, pct(v, 0.5), pct(v, 0.9), pct(v, 0.99), mean, run,
+                miss))
     if csv:
         return
-    #  Wake to run, for the path's threads, over the whole trace.
-    tids = {tid: name for name, tid in path}
-    waits = {}
-    for t, tid, cpu, target in wakes:
-        if tid not in tids:
-            continue
-        t_in = first_in(ins.get(tid, []), t, t + 1000000)
-        if t_in is not None:
-            waits.setdefault(tid, []).append((t_in - t, cpu != target))
-    print("\n%-18s %7s %7s %7s %14s" % ("woken to running", "wakes", "p50",
+    print("\n%-16s %7s %7s %7s %10s" % ("woken to running", "wakes", "p50",
                                         "p99", "other CPU"))
-    for tid, name in tids.items():
+    names = {}
+    for name, tid in path:
+        names.setdefault(tid, name)
+    waits = {}
+    for t, tid, cpu in trace.wakes:
+        if tid not in names or trace.running_at(tid, t):
+            continue
+        hit = trace.next_in(tid, t, t + 1000000)
+        if hit:
+            waits.setdefault(tid, []).append((hit[0] - t, hit[1]
+                                              not in (cpu, -1)))
+    for tid, name in names.items():
         w = waits.get(tid)
         if w:
-            print("%-18s %7d %7d %7d %13.0f%%" % (
-                name, len(w), pct([x for x, _ in w], 0.5),
-                pct([x for x, _ in w], 0.99),
+            d = [x for x, _ in w]
+            print("%-16s %7d %7d %7d %9.0f%%" % (
+                name, len(w), pct(d, 0.5), pct(d, 0.99),
                 100.0 * sum(1 for _, c in w if c) / len(w)))
 
 

@@ -160,6 +160,9 @@ main(int argc, char **argv)
     int64_t *sent = calloc((size_t) jobs, sizeof *sent);
     if (!acks || !runs || !sent) {
         fprintf(stderr, "jobq_latency: out of memory\n");
+        free(acks);
+        free(runs);
+        free(sent);
         return 1;
     }
     int64_t slots = jobs + S_WARM_TRIES;
@@ -171,6 +174,9 @@ main(int argc, char **argv)
     int ports[3];
     if (st.stamps == MAP_FAILED || !mkdtemp(dir) || s_free_ports(ports) < 0) {
         fprintf(stderr, "jobq_latency: cannot set up: %s\n", strerror(errno));
+        free(acks);
+        free(runs);
+        free(sent);
         return 1;
     }
     char data[600], cl[64], wk[64], ev[64], bbin[600];
@@ -195,6 +201,9 @@ main(int argc, char **argv)
         fprintf(stderr, "jobq_latency: fork: %s\n", strerror(errno));
         if (broker > 0)
             kill(broker, SIGKILL);
+        free(acks);
+        free(runs);
+        free(sent);
         return 1;
     }
     if (worker == 0)

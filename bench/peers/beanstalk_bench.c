@@ -368,6 +368,10 @@ s_idle(int n, const char *mode)
     waitpid(kid, NULL, 0);
     if (done == 0) {
         fprintf(stderr, "beanstalk_bench: no job was seen dispatched\n");
+        free(lat);
+        free(ack);
+        free(sent);
+        munmap(st, size);
         return 1;
     }
     //  beanstalkd's pid is not known here: bench/hops.py takes it as --broker.

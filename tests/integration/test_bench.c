@@ -323,9 +323,10 @@ test_table_reads_the_rows(void **state)
     free(dir);
 }
 
-//  bench/hops.py on a made-up trace of one sample through jobq's seven
+//  bench/hops.py on a made-up trace of two samples through jobq's seven
 //  threads, when python3 is installed (skipped otherwise): each hop ends
-//  at its thread's switch-in, the last at the stamp.
+//  at its thread's switch-in, the last at the stamp; in the second the
+//  worker's I/O thread is already on a CPU when its hop begins.
 static void
 test_hops_splits_a_sample(void **state)
 {
@@ -339,52 +340,70 @@ test_hops_splits_a_sample(void **state)
     snprintf(trace, sizeof trace, "%s/trace", dir);
     FILE *f = fopen(raw, "w");
     assert_non_null(f);
-    //  sent at 1 s, started 500 us later
-    fputs("# producer=100 broker=200 worker=300\n500 500 1000000\n", f);
+    //  sent at 1 s and at 2 s, each started 500 us later
+    fputs("# producer=100 broker=200 worker=300\n"
+          "500 500 1000000\n500 500 2000000\n",
+          f);
     fclose(f);
-    //  thread, its process and name, when it is switched in (us after 1 s)
+    //  thread, its process and name, switched in and out (us after 1 s)
     const struct {
         int tid, pid;
         const char *comm;
-        int at;
-    } run[] = {{101, 100, "ZMQbg/IO/0", 10},   {201, 200, "ZMQbg/IO/0", 50},
-               {200, 200, "jobq-broker", 80},  {201, 200, "ZMQbg/IO/0", 120},
-               {301, 300, "ZMQbg/IO/0", 200},  {300, 300, "jobq_latency", 300},
-               {302, 300, "jobq_latency", 400}};
+        int in, out;
+    } run[] = {
+        {101, 100, "ZMQbg/IO/0", 10, 15},
+        {201, 200, "ZMQbg/IO/0", 50, 55},
+        {200, 200, "jobq-broker", 80, 85},
+        {201, 200, "ZMQbg/IO/0", 120, 125},
+        {301, 300, "ZMQbg/IO/0", 200, 205},
+        {300, 300, "jobq_latency", 300, 305},
+        {302, 300, "jobq_latency", 400, 405},
+        {101, 100, "ZMQbg/IO/0", 1000010, 1000015},
+        {201, 200, "ZMQbg/IO/0", 1000050, 1000055},
+        {200, 200, "jobq-broker", 1000080, 1000085},
+        {201, 200, "ZMQbg/IO/0", 1000120, 1000125},
+        {301, 300, "ZMQbg/IO/0", 1000100, 1000250},  //  on when its hop begins
+        {300, 300, "jobq_latency", 1000300, 1000305},
+        {302, 300, "jobq_latency", 1000400, 1000405},
+    };
     f = fopen(trace, "w");
     assert_non_null(f);
-    fputs("    jobq_latency   100/100   [000] 1.000002: sched:sched_wakeup: "
+    fputs("    jobq_latency   100/100   [000] 1.000002: sched:sched_waking: "
           "comm=ZMQbg/IO/0 pid=101 prio=120 target_cpu=001\n",
           f);
     for (size_t i = 0; i < sizeof run / sizeof run[0]; i++) {
         fprintf(f,
-                "         swapper     0/0     [001] 1.%06d: "
+                "         swapper     0/0     [001] %d.%06d: "
                 "sched:sched_switch: prev_comm=swapper/1 prev_pid=0 "
                 "prev_prio=120 prev_state=R ==> next_comm=%s next_pid=%d "
                 "next_prio=120\n",
-                run[i].at, run[i].comm, run[i].tid);
+                1 + run[i].in / 1000000, run[i].in % 1000000, run[i].comm,
+                run[i].tid);
         fprintf(f,
-                "    %s   %d/%d   [001] 1.%06d: sched:sched_switch: "
+                "    %s   %d/%d   [001] %d.%06d: sched:sched_switch: "
                 "prev_comm=%s prev_pid=%d prev_prio=120 prev_state=S ==> "
                 "next_comm=swapper/1 next_pid=0 next_prio=120\n",
-                run[i].comm, run[i].pid, run[i].tid, run[i].at + 5, run[i].comm,
-                run[i].tid);
+                run[i].comm, run[i].pid, run[i].tid, 1 + run[i].out / 1000000,
+                run[i].out % 1000000, run[i].comm, run[i].tid);
     }
     fclose(f);
     char *argv[] = {(char *) py, JOBQ_SOURCE_DIR "/bench/hops.py",
                     trace,       raw,
                     "--csv",     NULL};
     assert_int_equal(s_run(dir, argv), 0);
-    const char *want[] = {"hop,p50_us,p90_us,p99_us,slowest2_mean_us,unseen",
-                          "to producer io,10,10,10,10,0",
-                          "to broker io,40,40,40,40,0",
-                          "to broker main,30,30,30,30,0",
-                          "to broker io,40,40,40,40,0",
-                          "to worker io,80,80,80,80,0",
-                          "to worker main,100,100,100,100,0",
-                          "to worker slot,100,100,100,100,0",
-                          "to stamp,100,100,100,100,",
-                          "total,500,500,500,500,"};
+    //  two samples: p50, p90 and p99 are the larger; the slowest 2% is the
+    //  first sample (a tie at 500 us, broken by its hops)
+    const char *want[] = {
+        "hop,p50_us,p90_us,p99_us,slowest2_mean_us,running,unseen",
+        "to producer io,10,10,10,10,0,0",
+        "to broker io,40,40,40,40,0,0",
+        "to broker main,30,30,30,30,0,0",
+        "to broker io,40,40,40,40,0,0",
+        "to worker io,80,80,80,80,1,0",
+        "to worker main,180,180,180,100,0,0",
+        "to worker slot,100,100,100,100,0,0",
+        "to stamp,100,100,100,100,,",
+        "total,500,500,500,500,,"};
     char out[600], line[256];
     snprintf(out, sizeof out, "%s/out.txt", dir);
     f = fopen(out, "r");
@@ -395,13 +414,19 @@ test_hops_splits_a_sample(void **state)
         assert_string_equal(line, want[i]);
     }
     fclose(f);
-    //  an old two-column file is refused with a reason, not a traceback
+    //  an old two-column file, or processes the trace lacks, are refused
+    //  with a reason (exit 1), not a traceback
     f = fopen(raw, "w");
     assert_non_null(f);
     fputs("500 500\n", f);
     fclose(f);
     char *old[] = {(char *) py, JOBQ_SOURCE_DIR "/bench/hops.py", trace, raw,
                    NULL};
+    assert_int_equal(s_run(dir, old), 1);
+    f = fopen(raw, "w");
+    assert_non_null(f);
+    fputs("# producer=7 broker=8 worker=9\n500 500 1000000\n", f);
+    fclose(f);
     assert_int_equal(s_run(dir, old), 1);
     jobq_test_rmtree(dir);
     free(dir);
