@@ -13,7 +13,7 @@
 # targets of issue 5 (kept in bench/results/latest.txt), with two floors
 # measured in the same run (bench/floors.c): bare ZeroMQ on jobq's idle
 # dispatch path, and one durable LMDB commit. The idle-dispatch figures of
-# jobq, beanstalkd -f 0 and the ZeroMQ floor pool four short runs of each,
+# jobq, beanstalkd -f 0 and the ZeroMQ floor pool eight short runs of each,
 # taken in turns (bench/pool.py). Writes
 # bench/results/latest.csv and latest.svg.
 # QUICK=1 runs fewer jobs.
@@ -24,11 +24,12 @@ JOBS=${JOBS_PER_RUN:-40000}
 SLOW_JOBS=${SLOW_JOBS_PER_RUN:-8000}
 BULL_ALWAYS_JOBS=${BULL_ALWAYS_JOBS:-10000}
 BULL_EVERYSEC_JOBS=${BULL_EVERYSEC_JOBS:-20000}
-IDLE=${IDLE_JOBS:-2000}
+IDLE=${IDLE_JOBS:-4000}
+IDLE_ROUNDS=8
 BULL_IDLE=${BULL_IDLE_JOBS:-1000}
 STORED=${STORED_JOBS:-1000000}
 if [ "${QUICK:-0}" = 1 ]; then
-    JOBS=8000; SLOW_JOBS=2000; IDLE=300; STORED=100000
+    JOBS=8000; SLOW_JOBS=2000; IDLE=300; IDLE_ROUNDS=4; STORED=100000
     BULL_ALWAYS_JOBS=2000; BULL_EVERYSEC_JOBS=3000; BULL_IDLE=200
 fi
 SHAPES="1x1 4x4 16x16"
@@ -181,7 +182,6 @@ run_jobq sync "$SLOW_JOBS" 1 0 1
 # IDLE_ROUNDS short runs taken in turns, whose samples are then pooled, so
 # that all three meet the same machine (its disk's flush time drifts over
 # minutes, and a p99 follows it).
-IDLE_ROUNDS=4
 per=$((IDLE / IDLE_ROUNDS))
 for round in $(seq 1 "$IDLE_ROUNDS"); do
     retry3 "jobq idle" timeout 120 "$BUILD/bench/jobq_latency" \
