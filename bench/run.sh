@@ -8,7 +8,8 @@
 # ENQUEUE_BATCH, --prefetch 512) and pipelined (one job per request, 64
 # requests in flight per producer, --prefetch 512).
 # beanstalkd runs with no binlog, its default binlog (-b, fsync at most every
-# 50 ms) and -b -f 0 (fsync every write). BullMQ runs on redis-server with
+# 50 ms; also with 64 puts in flight per producer) and -b -f 0 (fsync every
+# write). BullMQ runs on redis-server with
 # appendfsync always and everysec. Prints one table with ratios and the
 # targets of issue 5 (kept in bench/results/latest.txt), with two floors
 # measured in the same run (bench/floors.c): bare ZeroMQ on jobq's idle
@@ -93,14 +94,14 @@ stop_server() {
     BS_PID=
 }
 
-run_beanstalkd() {  # mode jobs beanstalkd-args...
-    mode=$1; n=$2; shift 2
+run_beanstalkd() {  # mode jobs pipeline beanstalkd-args...
+    mode=$1; n=$2; pipe=$3; shift 3
     for shape in $SHAPES; do
         p=${shape%x*}; w=${shape#*x}
         beanstalkd_start "$@"
         record 1 "beanstalkd,$mode,cycle-$shape" timeout 180 \
             "$BUILD/bench/beanstalk_bench" "$port" --producers "$p" \
-            --workers "$w" --jobs "$n" --mode "$mode"
+            --workers "$w" --jobs "$n" --mode "$mode" --pipeline "$pipe"
         stop_server
     done
 }
@@ -206,9 +207,13 @@ record 1 "lmdb,commit-floor,enqueue-ack" timeout 120 \
 rm -rf "$TMP/floor"
 run_jobq sync-batched "$JOBS" 64 512 1
 run_jobq sync-pipelined "$JOBS" 1 512 64
-run_beanstalkd no-binlog "$JOBS"
-run_beanstalkd binlog-default "$JOBS" -b "$TMP/bs"
-run_beanstalkd binlog-f0 "$SLOW_JOBS" -b "$TMP/bs" -f 0
+run_beanstalkd no-binlog "$JOBS" 1
+run_beanstalkd binlog-default "$JOBS" 1 -b "$TMP/bs"
+# The default binlog again, driven as hard as its protocol allows: 64 puts
+# in flight per producer, each delete sent with the next reserve; the
+# client shape of jobq's sync-pipelined.
+run_beanstalkd binlog-pipelined "$JOBS" 64 -b "$TMP/bs"
+run_beanstalkd binlog-f0 "$SLOW_JOBS" 1 -b "$TMP/bs" -f 0
 run_bullmq aof-always "$BULL_ALWAYS_JOBS"
 run_bullmq aof-everysec "$BULL_EVERYSEC_JOBS"
 # Restart with STORED jobs, and the memory that takes: jobq's store filled

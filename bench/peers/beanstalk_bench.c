@@ -4,15 +4,20 @@
     P producer processes each put their share of N jobs (300-byte bodies)
     and wait for INSERTED; C consumer processes each reserve-with-timeout,
     then delete. One TCP connection per process, TCP_NODELAY, one request
-    at a time. Every process connects first, then all start together when
-    the parent closes a pipe; counters and put latencies live in shared
-    memory. jobs/s runs from that start until the last job is deleted; the
-    put latency is each put's round trip.
+    at a time. With --pipeline K a producer keeps K puts in flight (the
+    protocol answers them in order), and a consumer sends each delete
+    together with its next reserve: the most a client can ask of
+    beanstalkd at once, as libjobq's pipelined enqueue does of jobq. Every
+    process connects first, then all start together when the parent
+    closes a pipe; counters and put latencies live in shared memory.
+    jobs/s runs from that start until the last job is deleted; the put
+    latency is each put's round trip, from its send to its INSERTED.
 
     With --idle N instead: idle dispatch, a consumer process waiting in
     `reserve` and one put at a time (see s_idle).
 
     usage: beanstalk_bench PORT --producers P --workers C --jobs N --mode M
+                           [--pipeline 1..1000]
            beanstalk_bench PORT --idle N --mode M [--raw FILE]
     Bounded: N jobs and 120 s; a child also stops when its parent is gone,
     and the parent kills and reaps every child still there 10 s after the
@@ -61,7 +66,8 @@ typedef struct {
 
 static int s_port;
 static int s_total;
-static const char *s_raw;  //  --raw FILE: the idle samples, unsorted
+static int s_pipeline = 1;  //  --pipeline K: requests in flight
+static const char *s_raw;   //  --raw FILE: the idle samples, unsorted
 static int64_t s_start;
 static s_shared_t *s_sh;
 static pid_t s_parent;  //  the children's parent
@@ -167,7 +173,9 @@ s_in_time(void)
            getppid() == s_parent;
 }
 
-//  Producer process `idx`: puts `jobs` jobs, one round trip each.
+//  Producer process `idx`: puts `jobs` jobs, s_pipeline in flight (one
+//  round trip each when 1). lat[i] holds put i's send time until its
+//  INSERTED comes, then its round trip.
 static int
 s_produce(int idx, int jobs)
 {
@@ -184,21 +192,26 @@ s_produce(int idx, int jobs)
     memset(req + hl, 'x', S_BODY);
     memcpy(req + hl + S_BODY, "\r\n", 2);
     size_t len = (size_t) hl + S_BODY + 2;
-    for (int i = 0; i < jobs && s_in_time(); i++) {
-        int64_t t0 = bench_now_us();
-        if (write(fd, req, len) != (ssize_t) len ||
-            s_line(&c, line, sizeof line))
+    int sent = 0, acked = 0;
+    while (acked < jobs && s_in_time()) {
+        while (sent < jobs && sent - acked < s_pipeline) {
+            lat[sent] = bench_now_us();
+            if (write(fd, req, len) != (ssize_t) len)
+                goto out;
+            sent++;
+        }
+        if (s_line(&c, line, sizeof line) || strncmp(line, "INSERTED", 8))
             break;
-        if (strncmp(line, "INSERTED", 8) != 0)
-            break;
-        lat[i] = bench_now_us() - t0;
-        atomic_store(&s_sh->done[idx], i + 1);
+        lat[acked] = bench_now_us() - lat[acked];
+        atomic_store(&s_sh->done[idx], ++acked);
     }
+out:
     close(fd);
     return 0;
 }
 
-//  Consumer process: reserve then delete until every job put is deleted.
+//  Consumer process: reserve then delete until every job put is deleted;
+//  with --pipeline above 1, each delete goes out with the next reserve.
 static int
 s_consume(void)
 {
@@ -209,12 +222,15 @@ s_consume(void)
     if (c.fd < 0 || !s_wait_go())
         return 1;
     int fd = c.fd;
-    char line[128], del[64];
+    static const char rsv[] = "reserve-with-timeout 1\r\n";
+    char line[128], del[64 + sizeof rsv];
+    bool asked = false;  //  a reserve is out already (pipelined)
     while (atomic_load(&s_sh->deleted) < atomic_load(&s_sh->total) &&
            s_in_time()) {
-        static const char rsv[] = "reserve-with-timeout 1\r\n";
-        if (write(fd, rsv, sizeof rsv - 1) != sizeof rsv - 1 ||
-            s_line(&c, line, sizeof line))
+        if (!asked && write(fd, rsv, sizeof rsv - 1) != sizeof rsv - 1)
+            break;
+        asked = false;
+        if (s_line(&c, line, sizeof line))
             break;
         unsigned long long id;
         size_t bytes;
@@ -223,6 +239,12 @@ s_consume(void)
         if (s_skip(&c, bytes + 2))
             break;
         int n = snprintf(del, sizeof del, "delete %llu\r\n", id);
+        if (s_pipeline > 1 &&
+            atomic_load(&s_sh->deleted) + 1 < atomic_load(&s_sh->total)) {
+            memcpy(del + n, rsv, sizeof rsv - 1);
+            n += (int) sizeof rsv - 1;
+            asked = true;
+        }
         if (write(fd, del, (size_t) n) != n || s_line(&c, line, sizeof line))
             break;
         if (strcmp(line, "DELETED") == 0) {
@@ -498,6 +520,8 @@ main(int argc, char **argv)
             idle = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--raw") == 0)
             s_raw = argv[i + 1];
+        else if (strcmp(argv[i], "--pipeline") == 0)
+            s_pipeline = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--fill") == 0)
             return s_put_many(atoi(argv[i + 1]));
         else if (strcmp(argv[i], "--wait-ready") == 0)
@@ -508,7 +532,8 @@ main(int argc, char **argv)
         return s_idle(idle, mode);
     }
     if (producers < 1 || consumers < 1 || producers > S_MAX_PROC ||
-        consumers > S_MAX_PROC || s_total < producers) {
+        consumers > S_MAX_PROC || s_total < producers || s_pipeline < 1 ||
+        s_pipeline > 1000) {
         fprintf(stderr, "beanstalk_bench: bad arguments\n");
         return 2;
     }
