@@ -15,12 +15,16 @@
         and with --raw the samples, unsorted, to FILE (bench/bench.h; the
         first column is the relay's answer).
 
-    floors commit DIR [--jobs N]
+    floors commit DIR [--jobs N] [--dbs K]
         One small record per durable LMDB commit (the broker's flags:
         MDB_NOTLS, full sync), back to back, in a new environment in a
         directory of its own under DIR, removed afterwards. Prints the
         commit latency and rate as
         lmdb,commit-floor,enqueue-ack,commits_per_s,p50,p99,p999,
+        With --dbs K (2..16) each commit puts one record into each of K
+        named databases instead, as a broker turn touches several (the job
+        and its indexes), and the row is lmdb,commit-K-dbs,enqueue-ack:
+        what every further database a commit dirties costs.
 
     Both are bounded: N in 10..100000 (default 2000), 60 s at most. */
 #include "bench.h"
@@ -47,6 +51,7 @@
 #define S_LIMIT_US   60000000  //  the whole run
 #define S_WAIT_US    500000    //  one sample, at most
 #define S_RECORD_LEN 200       //  bytes per committed record
+#define S_MAX_DBS    16        //  databases a commit may write, at most
 
 static void
 s_pause_us(long us)
@@ -238,13 +243,18 @@ s_relay(int jobs, const char *raw)
 
 //  Time jobs + S_WARMUP commits in env (opened) on its main database.
 static int
-s_commit_run(MDB_env *env, int jobs)
+s_commit_run(MDB_env *env, int jobs, int dbs)
 {
     MDB_txn *txn = NULL;
-    MDB_dbi dbi;
+    MDB_dbi dbi[S_MAX_DBS];
     int rc = mdb_txn_begin(env, NULL, 0, &txn);
-    if (!rc) {
-        rc = mdb_dbi_open(txn, NULL, 0, &dbi);
+    for (int d = 0; !rc && d < dbs; d++) {
+        char name[16];
+        snprintf(name, sizeof name, "db%d", d);
+        rc = mdb_dbi_open(txn, dbs > 1 ? name : NULL, dbs > 1 ? MDB_CREATE : 0,
+                          &dbi[d]);
+    }
+    if (txn) {
         if (!rc)
             rc = mdb_txn_commit(txn);
         else
@@ -263,7 +273,8 @@ s_commit_run(MDB_env *env, int jobs)
         int64_t t0 = bench_now_us();
         rc = mdb_txn_begin(env, NULL, 0, &txn);
         if (!rc) {
-            rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND);
+            for (int d = 0; !rc && d < dbs; d++)
+                rc = mdb_put(txn, dbi[d], &k, &v, MDB_APPEND);
             if (!rc)
                 rc = mdb_txn_commit(txn);
             else
@@ -279,16 +290,19 @@ s_commit_run(MDB_env *env, int jobs)
     if (rc)
         fprintf(stderr, "floors: LMDB: %s\n", mdb_strerror(rc));
     int64_t took = bench_now_us() - start;
+    char label[64] = "lmdb,commit-floor,enqueue-ack";
+    if (dbs > 1)
+        snprintf(label, sizeof label, "lmdb,commit-%d-dbs,enqueue-ack", dbs);
     if (done > 0)
-        bench_print_row("lmdb,commit-floor,enqueue-ack",
-                        took > 0 ? done * 1e6 / (double) took : 0, lat, done);
+        bench_print_row(label, took > 0 ? done * 1e6 / (double) took : 0, lat,
+                        done);
     free(lat);
     return done == jobs ? 0 : 1;
 }
 
 //  A new environment in a directory of its own under dir, removed after.
 static int
-s_commit(const char *dir, int jobs)
+s_commit(const char *dir, int jobs, int dbs)
 {
     char env_dir[600];
     snprintf(env_dir, sizeof env_dir, "%s/lmdb-floor-XXXXXX", dir);
@@ -302,11 +316,13 @@ s_commit(const char *dir, int jobs)
     if (!rc)
         rc = mdb_env_set_mapsize(env, (size_t) 256 << 20);
     if (!rc)
+        rc = mdb_env_set_maxdbs(env, S_MAX_DBS);
+    if (!rc)
         rc = mdb_env_open(env, env_dir, MDB_NOTLS, 0600);
     if (rc)
         fprintf(stderr, "floors: LMDB in %s: %s\n", env_dir, mdb_strerror(rc));
     else
-        rc = s_commit_run(env, jobs);
+        rc = s_commit_run(env, jobs, dbs);
     mdb_env_close(env);
     bench_remove_lmdb(env_dir);
     return rc ? 1 : 0;
@@ -318,21 +334,24 @@ main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "";
     bool commit = strcmp(mode, "commit") == 0;
     int first = commit ? 3 : 2;  //  where the options begin
-    int jobs = 2000;
+    int jobs = 2000, dbs = 1;
     const char *raw = NULL;
     for (int i = first; i < argc; i += 2) {
         if (i + 1 < argc && strcmp(argv[i], "--jobs") == 0)
             jobs = atoi(argv[i + 1]);
+        else if (i + 1 < argc && commit && strcmp(argv[i], "--dbs") == 0)
+            dbs = atoi(argv[i + 1]);
         else if (i + 1 < argc && !commit && strcmp(argv[i], "--raw") == 0)
             raw = argv[i + 1];
         else
             jobs = 0;
     }
     if ((!commit && strcmp(mode, "relay") != 0) || argc < first || jobs < 10 ||
-        jobs > 100000) {
+        jobs > 100000 || dbs < 1 || dbs > S_MAX_DBS) {
         fprintf(stderr, "usage: floors relay [--jobs 10..100000] [--raw FILE]\n"
-                        "       floors commit DIR [--jobs 10..100000]\n");
+                        "       floors commit DIR [--jobs 10..100000] "
+                        "[--dbs 1..16]\n");
         return 2;
     }
-    return commit ? s_commit(argv[2], jobs) : s_relay(jobs, raw);
+    return commit ? s_commit(argv[2], jobs, dbs) : s_relay(jobs, raw);
 }

@@ -108,8 +108,17 @@ test_floors_relay_and_commit(void **state)
     assert_int_equal(s_run(dir, commit), 0);
     s_row_t r = s_row(dir, "lmdb,commit-floor,enqueue-ack,");
     assert_true(r.rate > 0);
+    //  one record into each of six databases per commit
+    char *six[] = {"floors", "commit", dir, "--jobs", "20", "--dbs", "6", NULL};
+    assert_int_equal(s_run(dir, six), 0);
+    r = s_row(dir, "lmdb,commit-6-dbs,enqueue-ack,");
+    assert_true(r.rate > 0);
     char *bad[] = {"floors", "relay", "--jobs", "5", NULL};
     assert_int_equal(s_run(dir, bad), 2);
+    char *many[] = {"floors", "commit", dir, "--dbs", "17", NULL};
+    assert_int_equal(s_run(dir, many), 2);
+    char *relay_dbs[] = {"floors", "relay", "--dbs", "2", NULL};
+    assert_int_equal(s_run(dir, relay_dbs), 2);
     char *nodir[] = {"floors", "commit", "/nonexistent/jobq",
                      "--jobs", "20",     NULL};
     assert_int_equal(s_run(dir, nodir), 1);  //  named, not a crash
