@@ -1,11 +1,14 @@
 /*  jobq-broker: the broker process. */
 #include "jobq_broker.h"
+#include "jobq_sched.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define S_IO_SLICE_NS 100000  //  ZeroMQ I/O threads: 0.1 ms, the shortest
 
 static volatile sig_atomic_t s_stop = 0;
 
@@ -207,7 +210,16 @@ main(int argc, char **argv)
         fprintf(stderr, "jobq-broker: out of memory\n");
         return 1;
     }
+    //  ZeroMQ starts its I/O threads with the first socket, and they take
+    //  this thread's slice. A short one lets the I/O thread that carries a
+    //  JOB out, or an acknowledgement, run as soon as it is woken instead
+    //  of waiting while this thread writes the commit (measured with
+    //  bench/trace_idle.sh; docs in README, "Scheduling"). This thread goes
+    //  back to the default. Kernels before 6.12 ignore both calls.
+    bool short_io = jobq_sched_set_slice(S_IO_SLICE_NS) == 0;
     int rc = jobq_broker_start(b);
+    if (short_io)
+        jobq_sched_set_slice(0);
     if (rc == JOBQ_OK)
         rc = jobq_broker_run(b, &s_stop, NULL);
     jobq_broker_destroy(&b);

@@ -4,8 +4,10 @@
 #include "jobq_test.h"
 #include "jobq/jobq_client.h"
 #include "jobq_proto.h"
+#include "jobq_sched.h"
 
 #include <czmq.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -775,6 +777,52 @@ test_e2e_batch_enqueue_and_prefetching_worker(void **state)
     jobq_mp_writer_fini(&w);
 }
 
+//  The broker starts ZeroMQ's I/O thread with a 0.1 ms scheduler slice,
+//  so that a JOB or a reply goes out as soon as it is handed over, and
+//  keeps the default slice for its own thread. Only kernels that keep a
+//  slice asked for (6.12 on) can show it; the test skips on others.
+static void
+test_e2e_broker_io_thread_asks_for_a_short_slice(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t probe = 0;
+    int rc = jobq_sched_set_slice(300000);
+    if (rc == 0)
+        rc = jobq_sched_slice(0, &probe);
+    assert_int_equal(jobq_sched_set_slice(0), 0);  //  this thread as it was
+    if (rc != 0 || probe != 300000)
+        skip();
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int) fx->b.pid);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int io = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[384], comm[32] = "";
+        snprintf(path, sizeof path, "%s/%s/comm", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;  //  gone meanwhile
+        if (!fgets(comm, sizeof comm, f))
+            comm[0] = '\0';
+        fclose(f);
+        pid_t tid = (pid_t) atoi(e->d_name);
+        uint64_t ns = 0;
+        assert_int_equal(jobq_sched_slice(tid, &ns), 0);
+        if (tid == fx->b.pid)
+            assert_int_not_equal(ns, 100000);  //  the broker's own: default
+        else if (strncmp(comm, "ZMQbg/IO/", 9) == 0) {
+            assert_int_equal(ns, 100000);
+            io++;
+        }
+    }
+    closedir(d);
+    assert_int_equal(io, 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
 
 int
@@ -794,6 +842,7 @@ main(void)
         T(test_e2e_unreachable_broker_fails_within_bounded_time),
         T(test_e2e_batch_enqueue_and_prefetching_worker),
         T(test_e2e_pipelined_enqueue_answers_each_request_once),
+        T(test_e2e_broker_io_thread_asks_for_a_short_slice),
     };
     return cmocka_run_group_tests_name("e2e", tests, NULL, NULL);
 }
