@@ -154,9 +154,6 @@ s_wait_answer(jobq_client_t *self,
     }
 }
 
-//  Send m (with a fresh rid) and wait for its reply, resending the same
-//  bytes after each timeout. On JOBQ_OK, *body is the REPLY body (valid
-//  until the next request). A broker ERROR is returned as its code.
 //  Give m the next request id and encode it into self->w.
 static int
 s_encode(jobq_client_t *self, jobq_msg_t *m)
@@ -171,6 +168,9 @@ s_encode(jobq_client_t *self, jobq_msg_t *m)
     return JOBQ_OK;
 }
 
+//  Send m (with a fresh rid) and wait for its reply, resending the same
+//  bytes after each timeout. On JOBQ_OK, *body is the REPLY body (valid
+//  until the next request). A broker ERROR is returned as its code.
 static int
 s_request(jobq_client_t *self, jobq_msg_t *m, jobq_bytes_t *body)
 {
