@@ -155,16 +155,13 @@ main(int argc, char **argv)
                         "[--raw FILE]\n");
         return 2;
     }
-    int64_t *acks = calloc((size_t) jobs, sizeof *acks);
-    int64_t *runs = calloc((size_t) jobs, sizeof *runs);
-    int64_t *sent = calloc((size_t) jobs, sizeof *sent);
-    if (!acks || !runs || !sent) {
+    //  One allocation: acknowledgements, starts and send times, jobs each.
+    int64_t *acks = calloc(3 * (size_t) jobs, sizeof *acks);
+    if (!acks) {
         fprintf(stderr, "jobq_latency: out of memory\n");
-        free(acks);
-        free(runs);
-        free(sent);
         return 1;
     }
+    int64_t *runs = acks + jobs, *sent = runs + jobs;
     int64_t slots = jobs + S_WARM_TRIES;
     s_stamps_t st = {mmap(NULL, (size_t) slots * sizeof(int64_t),
                           PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
@@ -175,8 +172,6 @@ main(int argc, char **argv)
     if (st.stamps == MAP_FAILED || !mkdtemp(dir) || s_free_ports(ports) < 0) {
         fprintf(stderr, "jobq_latency: cannot set up: %s\n", strerror(errno));
         free(acks);
-        free(runs);
-        free(sent);
         return 1;
     }
     char data[600], cl[64], wk[64], ev[64], bbin[600];
@@ -202,8 +197,6 @@ main(int argc, char **argv)
         if (broker > 0)
             kill(broker, SIGKILL);
         free(acks);
-        free(runs);
-        free(sent);
         return 1;
     }
     if (worker == 0)
@@ -270,11 +263,8 @@ main(int argc, char **argv)
     kill(broker, SIGTERM);
     waitpid(broker, NULL, 0);
     free(acks);
-    free(runs);
-    free(sent);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
+    bench_remove_lmdb(data);
+    if (rmdir(dir) != 0)
         fprintf(stderr, "jobq_latency: could not remove %s\n", dir);
     return done == jobs && missed == 0 ? 0 : 1;
 }
