@@ -93,14 +93,11 @@ class Trace:
         #  A switch-out shows the thread was on its CPU until then: the
         #  trace can lack the switch-in (seen on this machine's idle
         #  CPUs), and the switch-out is then the first sign of it.
-        self.seen = {}
-        for tid, v in self.on.items():
-            self.seen[tid] = sorted(v)
-        for tid, v in self.outs.items():
+        for v in self.outs.values():
             v.sort()
-            self.seen.setdefault(tid, [])
-        for tid, v in self.outs.items():
-            self.seen[tid] = sorted(self.seen[tid] + [(t, -1) for t in v])
+        self.seen = {tid: sorted(self.on.get(tid, []) +
+                                 [(t, -1) for t in self.outs.get(tid, [])])
+                     for tid in set(self.on) | set(self.outs)}
         self.on_times = {k: sorted(t for t, _ in v)
                          for k, v in self.on.items()}
         self.seen_times = {k: [t for t, _ in v] for k, v in self.seen.items()}
@@ -243,18 +240,18 @@ def main(argv):
         return
     print("\n%-16s %7s %7s %7s %10s" % ("woken to running", "wakes", "p50",
                                         "p99", "other CPU"))
-    names = {}
+    thread = {}
     for name, tid in path:
-        names.setdefault(tid, name)
+        thread.setdefault(tid, name)
     waits = {}
     for t, tid, cpu in trace.wakes:
-        if tid not in names or trace.running_at(tid, t):
+        if tid not in thread or trace.running_at(tid, t):
             continue
         hit = trace.next_in(tid, t, t + 1000000)
         if hit:
             waits.setdefault(tid, []).append((hit[0] - t, hit[1]
                                               not in (cpu, -1)))
-    for tid, name in names.items():
+    for tid, name in thread.items():
         w = waits.get(tid)
         if w:
             d = [x for x, _ in w]
