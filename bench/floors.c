@@ -26,13 +26,29 @@
         and its indexes), and the row is lmdb,commit-K-dbs,enqueue-ack:
         what every further database a commit dirties costs.
 
-    Both are bounded: N in 10..100000 (default 2000), 60 s at most. */
+    floors pingpong [--jobs N]
+        What a wakeup across CPUs costs on this machine, the hop every
+        system in the run pays between its processes and threads: two
+        processes over loopback TCP (TCP_NODELAY), N back-to-back round
+        trips of 300 bytes, first with the scheduler free to place them,
+        then with both pinned to one CPU. Prints the round trip as
+        tcp,pingpong-any-cpu,round-trip,,p50,p99,p999,
+        tcp,pingpong-one-cpu,round-trip,,p50,p99,p999,
+        A machine whose first row is far above its second wakes halted
+        CPUs slowly (a VM whose host is busy, or whose guest does not poll
+        before it halts), and every multi-hop path is slower there.
+
+    All are bounded: N in 10..100000 (default 2000), 60 s at most each. */
 #include "bench.h"
 
 #include <lmdb.h>
 #include <zmq.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,6 +57,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +69,7 @@
 #define S_WAIT_US    500000    //  one sample, at most
 #define S_RECORD_LEN 200       //  bytes per committed record
 #define S_MAX_DBS    16        //  databases a commit may write, at most
+#define S_PING_LEN   300       //  bytes each way per round trip
 
 static void
 s_pause_us(long us)
@@ -328,6 +346,140 @@ s_commit(const char *dir, int jobs, int dbs)
     return rc ? 1 : 0;
 }
 
+//  --- pingpong --------------------------------------------------------------
+
+//  All of buf to fd, or all of len bytes from it: false on error, EOF or
+//  the socket's time limit.
+static bool
+s_write_all(int fd, const uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n <= 0)
+            return false;
+        buf += n, len -= (size_t) n;
+    }
+    return true;
+}
+
+static bool
+s_read_all(int fd, uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = read(fd, buf, len);
+        if (n <= 0)
+            return false;
+        buf += n, len -= (size_t) n;
+    }
+    return true;
+}
+
+//  A socket with TCP_NODELAY and a receive limit of S_WAIT_US.
+static void
+s_ping_opts(int fd)
+{
+    int one = 1;
+    struct timeval tv = {0, S_WAIT_US};
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+//  The echo process: takes one connection on lst, answers every message.
+static void
+s_echo_main(int lst)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int fd = accept(lst, NULL, NULL);
+    if (fd < 0)
+        _exit(1);
+    s_ping_opts(fd);
+    uint8_t buf[S_PING_LEN];
+    while (s_read_all(fd, buf, sizeof buf) && s_write_all(fd, buf, sizeof buf))
+        ;
+    _exit(0);
+}
+
+//  One run of jobs round trips (after S_WARMUP), printed under label; the
+//  echo process inherits this one's CPU affinity. 0, or 1.
+static int
+s_ping_run(int jobs, const char *label)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof addr;
+    int lst = socket(AF_INET, SOCK_STREAM, 0);
+    if (lst < 0 || bind(lst, (struct sockaddr *) &addr, sizeof addr) < 0 ||
+        listen(lst, 1) < 0 ||
+        getsockname(lst, (struct sockaddr *) &addr, &alen) < 0) {
+        fprintf(stderr, "floors: loopback listener: %s\n", strerror(errno));
+        if (lst >= 0)
+            close(lst);
+        return 1;
+    }
+    pid_t echo = fork();
+    if (echo == 0)
+        s_echo_main(lst);
+    close(lst);
+    if (echo < 0) {
+        fprintf(stderr, "floors: fork: %s\n", strerror(errno));
+        return 1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int64_t *lat = calloc((size_t) jobs, sizeof *lat);
+    int done = 0;
+    if (fd >= 0 && lat &&
+        connect(fd, (struct sockaddr *) &addr, sizeof addr) == 0) {
+        s_ping_opts(fd);
+        uint8_t buf[S_PING_LEN];
+        memset(buf, 0x5a, sizeof buf);
+        int64_t end = bench_now_us() + S_LIMIT_US;
+        for (int i = 0; i < jobs + S_WARMUP && bench_now_us() < end; i++) {
+            int64_t t0 = bench_now_us();
+            if (!s_write_all(fd, buf, sizeof buf) ||
+                !s_read_all(fd, buf, sizeof buf))
+                break;
+            if (i >= S_WARMUP)
+                lat[done++] = bench_now_us() - t0;
+        }
+    } else {
+        fprintf(stderr, "floors: connect to the echo: %s\n", strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+    kill(echo, SIGKILL);
+    waitpid(echo, NULL, 0);
+    if (done > 0)
+        bench_print_row(label, 0, lat, done);
+    else
+        fprintf(stderr, "floors pingpong: no sample\n");
+    free(lat);
+    return done == jobs ? 0 : 1;
+}
+
+//  Free, then both on the first CPU this process may use.
+static int
+s_pingpong(int jobs)
+{
+    cpu_set_t was, one;
+    if (sched_getaffinity(0, sizeof was, &was) < 0) {
+        fprintf(stderr, "floors: sched_getaffinity: %s\n", strerror(errno));
+        return 1;
+    }
+    int rc = s_ping_run(jobs, "tcp,pingpong-any-cpu,round-trip");
+    int cpu = 0;
+    while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &was))
+        cpu++;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof one, &one) < 0) {
+        fprintf(stderr, "floors: sched_setaffinity: %s\n", strerror(errno));
+        return 1;
+    }
+    rc |= s_ping_run(jobs, "tcp,pingpong-one-cpu,round-trip");
+    sched_setaffinity(0, sizeof was, &was);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -346,12 +498,17 @@ main(int argc, char **argv)
         else
             jobs = 0;
     }
-    if ((!commit && strcmp(mode, "relay") != 0) || argc < first || jobs < 10 ||
-        jobs > 100000 || dbs < 1 || dbs > S_MAX_DBS) {
+    bool ping = strcmp(mode, "pingpong") == 0;
+    if ((!commit && !ping && strcmp(mode, "relay") != 0) || argc < first ||
+        jobs < 10 || jobs > 100000 || dbs < 1 || dbs > S_MAX_DBS ||
+        (ping && raw)) {
         fprintf(stderr, "usage: floors relay [--jobs 10..100000] [--raw FILE]\n"
                         "       floors commit DIR [--jobs 10..100000] "
-                        "[--dbs 1..16]\n");
+                        "[--dbs 1..16]\n"
+                        "       floors pingpong [--jobs 10..100000]\n");
         return 2;
     }
+    if (ping)
+        return s_pingpong(jobs);
     return commit ? s_commit(argv[2], jobs, dbs) : s_relay(jobs, raw);
 }

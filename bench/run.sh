@@ -13,9 +13,10 @@
 # appendfsync always and everysec. Prints one table with ratios and the
 # targets of issue 5 (kept in bench/results/latest.txt), with two floors
 # measured in the same run (bench/floors.c): bare ZeroMQ on jobq's idle
-# dispatch path, and one durable LMDB commit. The idle-dispatch figures of
-# jobq, beanstalkd -f 0 and the ZeroMQ floor pool eight short runs of each,
-# taken in turns (bench/pool.py). Writes
+# dispatch path, and one durable LMDB commit; and what this machine's
+# wakeups across CPUs and its hypervisor's steal cost during the run. The
+# idle-dispatch figures of jobq, beanstalkd -f 0 and the ZeroMQ floor pool
+# eight short runs of each, taken in turns (bench/pool.py). Writes
 # bench/results/latest.csv and latest.svg.
 # QUICK=1 runs fewer jobs.
 set -eu
@@ -38,6 +39,10 @@ OUT="$HERE/results"
 mkdir -p "$OUT"
 CSV="$OUT/latest.csv.tmp"
 echo "system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,rss_kb" > "$CSV"
+# The hypervisor's share of this VM's CPU time (steal), over the whole run:
+# "steal total" in ticks from /proc/stat.
+cpu_ticks() { awk '/^cpu / {print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+TICKS0=$(cpu_ticks)
 TMP=$(mktemp -d /tmp/jobq-bench-run-XXXXXX)
 BS_PID=
 . "$HERE/peers/bullmq.sh"
@@ -183,6 +188,10 @@ run_jobq sync "$SLOW_JOBS" 1 0 1
 # IDLE_ROUNDS short runs taken in turns, whose samples are then pooled, so
 # that all three meet the same machine (its disk's flush time drifts over
 # minutes, and a p99 follows it).
+# How dear a wakeup on another CPU is on this machine right now: every
+# latency below pays it at each hop (bench/floors.c, pingpong).
+record 2 "tcp,pingpong,round-trip" timeout 120 "$BUILD/bench/floors" \
+    pingpong --jobs 2000
 per=$((IDLE / IDLE_ROUNDS))
 for round in $(seq 1 "$IDLE_ROUNDS"); do
     retry3 "jobq idle" timeout 120 "$BUILD/bench/jobq_latency" \
@@ -256,6 +265,11 @@ fi
 stop_server
 mv "$CSV" "$OUT/latest.csv"
 
-python3 "$HERE/table.py" "$OUT/latest.csv" | tee "$OUT/latest.txt"
+{
+    python3 "$HERE/table.py" "$OUT/latest.csv"
+    echo "$TICKS0 $(cpu_ticks)" | awk '$4 > $2 {
+        printf "         machine: the hypervisor took %.1f%% of this VM'"'"'s CPU time over the run (steal)\n",
+            100 * ($3 - $1) / ($4 - $2) }'
+} | tee "$OUT/latest.txt"
 python3 "$HERE/chart.py" "$OUT/latest.csv" "$OUT/latest.svg" &&
     echo "chart: $OUT/latest.svg"

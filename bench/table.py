@@ -136,6 +136,16 @@ def floors(get, j50, j99, b99):
                   else "none (the floor's p99 was the higher this run)",
                   ";\n         beanstalkd -f 0 p99 is %.2fx the floor" % (
                       b99 / f99) if b99 else ""))
+    a50 = get("tcp", "pingpong-any-cpu", "round-trip", "p50_us")
+    o50 = get("tcp", "pingpong-one-cpu", "round-trip", "p50_us")
+    if a50 and o50:
+        # Every hop between processes or threads pays this; a wide gap means
+        # the latency rows above were taken on a machine slow to wake CPUs.
+        print("         machine: loopback TCP round trip p50 %.0f us between "
+              "two processes placed by\n"
+              "         the scheduler, %.0f us with both on one CPU "
+              "(%.1fx: the cost of waking another CPU)" % (
+                  a50, o50, a50 / o50))
     c50 = get("lmdb", "commit-floor", "enqueue-ack", "p50_us")
     bd = get("beanstalkd", "binlog-default", "cycle-1x1", "jobs_per_s")
     if c50:

@@ -97,7 +97,7 @@ s_row(const char *dir, const char *prefix)
 }
 
 static void
-test_floors_relay_and_commit(void **state)
+test_floors_relay_commit_pingpong(void **state)
 {
     (void) state;
     char *dir = jobq_test_tmpdir();
@@ -113,6 +113,14 @@ test_floors_relay_and_commit(void **state)
     assert_int_equal(s_run(dir, six), 0);
     r = s_row(dir, "lmdb,commit-6-dbs,enqueue-ack,");
     assert_true(r.rate > 0);
+    //  the same round trip between two processes, placed freely, then
+    //  both on one CPU
+    char *ping[] = {"floors", "pingpong", "--jobs", "20", NULL};
+    assert_int_equal(s_run(dir, ping), 0);
+    s_row(dir, "tcp,pingpong-any-cpu,round-trip,");
+    s_row(dir, "tcp,pingpong-one-cpu,round-trip,");
+    char *ping_raw[] = {"floors", "pingpong", "--raw", "x", NULL};
+    assert_int_equal(s_run(dir, ping_raw), 2);
     char *bad[] = {"floors", "relay", "--jobs", "5", NULL};
     assert_int_equal(s_run(dir, bad), 2);
     char *many[] = {"floors", "commit", dir, "--dbs", "17", NULL};
@@ -316,7 +324,9 @@ test_table_reads_the_rows(void **state)
           "beanstalkd,binlog-pipelined,cycle-1x1,12000,900,3000,4000,\n"
           "beanstalkd,binlog-f0,idle-dispatch,,480,1300,4000,\n"
           "zeromq,relay-floor,idle-dispatch,,300,1200,3000,\n"
-          "lmdb,commit-floor,enqueue-ack,2000,480,2000,3000,\n",
+          "lmdb,commit-floor,enqueue-ack,2000,480,2000,3000,\n"
+          "tcp,pingpong-any-cpu,round-trip,,300,900,1200,\n"
+          "tcp,pingpong-one-cpu,round-trip,,20,40,60,\n",
           f);
     fclose(f);
     char *argv[] = {(char *) py, JOBQ_SOURCE_DIR "/bench/table.py", csv, NULL};
@@ -336,6 +346,8 @@ test_table_reads_the_rows(void **state)
             seen |= 4;
         if (strstr(line, "makes at most 2083 jobs/s"))
             seen |= 8;
+        if (strstr(line, "the scheduler, 20 us with both on one CPU (15.0x"))
+            seen |= 32;
         //  against the pipelined peer: batched 20000 / 12000 falls short
         if (strstr(line, "MISSED cycle 1x1   jobq sync-batched     20000 vs "
                          "beanstalkd binlog-pipelined   12000 = 1.67x"))
@@ -345,7 +357,7 @@ test_table_reads_the_rows(void **state)
             plain_vs_piped = true;
     }
     fclose(f);
-    assert_int_equal(seen, 31);
+    assert_int_equal(seen, 63);
     assert_false(plain_vs_piped);
     //  pool.py: two runs' raw samples taken together
     char r1[600], r2[600];
@@ -491,7 +503,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_floors_relay_and_commit),
+        cmocka_unit_test(test_floors_relay_commit_pingpong),
         cmocka_unit_test(test_latency_through_broker_and_worker),
         cmocka_unit_test(test_cycle_plain_batched_pipelined),
         cmocka_unit_test(test_beanstalkd_idle_and_pipelined),
