@@ -348,25 +348,13 @@ s_commit(const char *dir, int jobs, int dbs)
 
 //  --- pingpong --------------------------------------------------------------
 
-//  All of buf to fd, or all of len bytes from it: false on error, EOF or
-//  the socket's time limit.
+//  All len bytes of buf written to fd (out), or read from it: false on
+//  error, EOF or the socket's time limit.
 static bool
-s_write_all(int fd, const uint8_t *buf, size_t len)
+s_io_all(int fd, uint8_t *buf, size_t len, bool out)
 {
     while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n <= 0)
-            return false;
-        buf += n, len -= (size_t) n;
-    }
-    return true;
-}
-
-static bool
-s_read_all(int fd, uint8_t *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = read(fd, buf, len);
+        ssize_t n = out ? write(fd, buf, len) : read(fd, buf, len);
         if (n <= 0)
             return false;
         buf += n, len -= (size_t) n;
@@ -394,7 +382,8 @@ s_echo_main(int lst)
         _exit(1);
     s_ping_opts(fd);
     uint8_t buf[S_PING_LEN];
-    while (s_read_all(fd, buf, sizeof buf) && s_write_all(fd, buf, sizeof buf))
+    while (s_io_all(fd, buf, sizeof buf, false) &&
+           s_io_all(fd, buf, sizeof buf, true))
         ;
     _exit(0);
 }
@@ -435,8 +424,8 @@ s_ping_run(int jobs, const char *label)
         int64_t end = bench_now_us() + S_LIMIT_US;
         for (int i = 0; i < jobs + S_WARMUP && bench_now_us() < end; i++) {
             int64_t t0 = bench_now_us();
-            if (!s_write_all(fd, buf, sizeof buf) ||
-                !s_read_all(fd, buf, sizeof buf))
+            if (!s_io_all(fd, buf, sizeof buf, true) ||
+                !s_io_all(fd, buf, sizeof buf, false))
                 break;
             if (i >= S_WARMUP)
                 lat[done++] = bench_now_us() - t0;
