@@ -233,12 +233,17 @@ test_pool_take_queued_and_cancel_running(void **state)
     assert_true(jobq_test_wait_until(s_one_started, NULL, 5000));
     assert_int_equal(s_submit(f, p, 2, "noop"), JOBQ_OK);
     assert_int_equal(s_submit(f, p, 3, "noop"), JOBQ_OK);
+    assert_int_equal(s_submit(f, p, 4, "noop"), JOBQ_OK);
     uint64_t ids[4];
     uint32_t attempts[4];
-    assert_int_equal(jobq_pool_take_queued(p, ids, attempts, 4), 2);
+    //  Room for one: the oldest goes, the two behind it move up, in order.
+    assert_int_equal(jobq_pool_take_queued(p, ids, attempts, 1), 1);
     assert_int_equal(ids[0], 2);
-    assert_int_equal(ids[1], 3);
+    assert_int_equal(jobq_pool_take_queued(p, ids, attempts, 4), 2);
+    assert_int_equal(ids[0], 3);
+    assert_int_equal(ids[1], 4);
     assert_int_equal(attempts[0], 1);
+    assert_int_equal(jobq_pool_take_queued(p, ids, attempts, 4), 0);
     jobq_pool_cancel_running(p);
     int done[64] = {0};
     assert_int_equal(s_collect(p, 1, done), 1);
