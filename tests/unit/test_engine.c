@@ -1655,6 +1655,53 @@ test_engine_ids_restart_above_the_committed_ceiling(void **state)
     assert_int_equal(jobq_engine_commit(fx->engine), JOBQ_OK);
 }
 
+//  Write name = the len bytes of v into the store's meta database with
+//  LMDB itself (the store is closed; one environment per process).
+static void
+s_put_meta(s_fx_t *fx, const char *name, const void *v, size_t len)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, fx->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    MDB_val key = {strlen(name), (void *) name}, val = {len, (void *) v};
+    assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+//  An id ceiling that cannot be read stops recovery: without it an id that
+//  went out in a lost turn could be handed out twice. The store stays
+//  usable, and a readable ceiling lets the broker start again.
+static void
+test_engine_unreadable_id_ceiling_stops_recovery(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    s_close(fx);
+    s_put_meta(fx, "id_ceiling", "bad", 3);
+    fx->store = jobq_store_lmdb_new();
+    jobq_store_config_t sc = {fx->dir, 16u << 20, 0};
+    assert_int_equal(jobq_store_open(fx->store, &sc), JOBQ_OK);
+    fx->engine = jobq_engine_new(fx->store, &fx->cfg);
+    assert_non_null(fx->engine);
+    assert_int_equal(jobq_engine_recover(fx->engine, fx->wall, fx->mono),
+                     JOBQ_ECORRUPT);
+    s_close(fx);
+    //  Mended (eight bytes, far above a's id): ids start above it.
+    uint64_t ceiling = a + ((uint64_t) 1 << 40);
+    uint8_t be[8];
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t) (ceiling >> (56 - 8 * i));
+    s_put_meta(fx, "id_ceiling", be, sizeof be);
+    s_open(fx);
+    assert_true(s_enqueue(fx, "noop", 0, 0, 3) > ceiling);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
 
 int
@@ -1696,6 +1743,7 @@ main(void)
         T(test_engine_progress_in_one_turn_is_one_change),
         T(test_engine_progress_after_a_status_is_a_new_change),
         T(test_engine_ids_restart_above_the_committed_ceiling),
+        T(test_engine_unreadable_id_ceiling_stops_recovery),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
