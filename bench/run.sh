@@ -207,6 +207,12 @@ done
 pool jobq sync raw-jobq 2
 pool beanstalkd binlog-f0 raw-bsf0 2
 pool zeromq relay-floor raw-floor 1
+# How much the p99 target's ratio moves when those runs are drawn again.
+IDLE_RATIO=
+if ls "$TMP"/raw-jobq-* "$TMP"/raw-bsf0-* > /dev/null 2>&1; then
+    IDLE_RATIO=$(python3 "$HERE/pool.py" ratio jobq "beanstalkd -f 0" \
+        "$TMP"/raw-jobq-* -- "$TMP"/raw-bsf0-*) || IDLE_RATIO=
+fi
 # The other beanstalkd modes, and one small record per durable LMDB commit.
 beanstalkd_idle no-binlog
 beanstalkd_idle binlog-default -b "$TMP/bs"
@@ -267,6 +273,9 @@ mv "$CSV" "$OUT/latest.csv"
 
 {
     python3 "$HERE/table.py" "$OUT/latest.csv"
+    if [ -n "$IDLE_RATIO" ]; then
+        echo "$IDLE_RATIO" | sed 's/^/         /'
+    fi
     echo "$TICKS0 $(cpu_ticks)" | awk '$4 > $2 {
         printf "         machine: the hypervisor took %.1f%% of this VM'"'"'s CPU time over the run (steal)\n",
             100 * ($3 - $1) / ($4 - $2) }'

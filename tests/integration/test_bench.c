@@ -386,6 +386,27 @@ test_table_reads_the_rows(void **state)
     assert_non_null(fgets(line, sizeof line, f));
     assert_string_equal(line, "jobq,sync,idle-dispatch,,51,100,100,\n");
     fclose(f);
+    //  The p99 ratio of [run 1, run 2] over [run 2]: 100 / 100, but a
+    //  redraw of the first side that takes run 1 twice (one in four) has
+    //  p99 50, so the middle 95% of redraws spans 0.50x to 1.00x.
+    char *ratio[] = {(char *) py, JOBQ_SOURCE_DIR "/bench/pool.py",
+                     "ratio",     "a",
+                     "b",         r1,
+                     r2,          "--",
+                     r2,          NULL};
+    assert_int_equal(s_run(dir, ratio), 0);
+    f = fopen(out, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(strstr(line, "p99 a / b = 1.00x; with their 2 and 1 runs"));
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(strstr(line, "ratios fall in 0.50x to 1.00x"));
+    fclose(f);
+    char *one_side[] = {(char *) py, JOBQ_SOURCE_DIR "/bench/pool.py",
+                        "ratio",     "a",
+                        "b",         r1,
+                        "--",        NULL};
+    assert_int_not_equal(s_run(dir, one_side), 0);
     jobq_test_rmtree(dir);
     free(dir);
 }
