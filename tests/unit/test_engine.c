@@ -33,16 +33,22 @@ typedef struct {
     uint64_t rid;              //  next request id
 } s_fx_t;
 
-static void
-s_open(s_fx_t *fx)
+//  Open the store and an engine on it; what the engine's recovery said.
+static int
+s_open_rc(s_fx_t *fx)
 {
     fx->store = jobq_store_lmdb_new();
     jobq_store_config_t sc = {fx->dir, 16u << 20, 0};
     assert_int_equal(jobq_store_open(fx->store, &sc), JOBQ_OK);
     fx->engine = jobq_engine_new(fx->store, &fx->cfg);
     assert_non_null(fx->engine);
-    assert_int_equal(jobq_engine_recover(fx->engine, fx->wall, fx->mono),
-                     JOBQ_OK);
+    return jobq_engine_recover(fx->engine, fx->wall, fx->mono);
+}
+
+static void
+s_open(s_fx_t *fx)
+{
+    assert_int_equal(s_open_rc(fx), JOBQ_OK);
 }
 
 static void
@@ -1076,20 +1082,37 @@ test_engine_kept_errors_are_bounded(void **state)
     jobq_store_abort(fx->store);
 }
 
+//  A write transaction on database name of the store's environment, with
+//  LMDB itself: the store must be closed (one environment per process).
+//  s_raw_done commits it and closes the environment.
+static MDB_env *
+s_raw_begin(s_fx_t *fx, const char *name, MDB_txn **txn, MDB_dbi *dbi)
+{
+    MDB_env *env;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, fx->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, txn), 0);
+    assert_int_equal(mdb_dbi_open(*txn, name, 0, dbi), 0);
+    return env;
+}
+
+static void
+s_raw_done(MDB_env *env, MDB_txn *txn)
+{
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
 //  Damage the stored record of job id (close the store, flip a byte of it
 //  with LMDB itself, open again).
 static void
 s_damage(s_fx_t *fx, uint64_t id)
 {
     s_close(fx);
-    MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_open(env, fx->dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "jobs", 0, &dbi), 0);
+    MDB_env *env = s_raw_begin(fx, "jobs", &txn, &dbi);
     uint8_t k[8];
     for (int i = 0; i < 8; i++)
         k[i] = (uint8_t) (id >> (56 - 8 * i));
@@ -1100,8 +1123,7 @@ s_damage(s_fx_t *fx, uint64_t id)
     copy[val.mv_size / 2] ^= 0x40;
     MDB_val nv = {val.mv_size, copy};
     assert_int_equal(mdb_put(txn, dbi, &key, &nv, 0), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    s_raw_done(env, txn);
     free(copy);
     s_open(fx);
 }
@@ -1655,23 +1677,17 @@ test_engine_ids_restart_above_the_committed_ceiling(void **state)
     assert_int_equal(jobq_engine_commit(fx->engine), JOBQ_OK);
 }
 
-//  Write name = the len bytes of v into the store's meta database with
-//  LMDB itself (the store is closed; one environment per process).
+//  Write name = the len bytes of v into the store's meta database (the
+//  store is closed).
 static void
 s_put_meta(s_fx_t *fx, const char *name, const void *v, size_t len)
 {
-    MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_open(env, fx->dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    MDB_env *env = s_raw_begin(fx, "meta", &txn, &dbi);
     MDB_val key = {strlen(name), (void *) name}, val = {len, (void *) v};
     assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    s_raw_done(env, txn);
 }
 
 //  An id ceiling that cannot be read stops recovery: without it an id that
@@ -1684,13 +1700,7 @@ test_engine_unreadable_id_ceiling_stops_recovery(void **state)
     uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
     s_close(fx);
     s_put_meta(fx, "id_ceiling", "bad", 3);
-    fx->store = jobq_store_lmdb_new();
-    jobq_store_config_t sc = {fx->dir, 16u << 20, 0};
-    assert_int_equal(jobq_store_open(fx->store, &sc), JOBQ_OK);
-    fx->engine = jobq_engine_new(fx->store, &fx->cfg);
-    assert_non_null(fx->engine);
-    assert_int_equal(jobq_engine_recover(fx->engine, fx->wall, fx->mono),
-                     JOBQ_ECORRUPT);
+    assert_int_equal(s_open_rc(fx), JOBQ_ECORRUPT);
     s_close(fx);
     //  Mended (eight bytes, far above a's id): ids start above it.
     uint64_t ceiling = a + ((uint64_t) 1 << 40);
