@@ -61,6 +61,16 @@ s_bin_dir(char *out, size_t cap)
     *slash = '\0';
 }
 
+//  A temporary directory for a case that needs the program at path: the
+//  case is skipped, not passed, on a machine without it.
+static char *
+s_tmpdir_with(const char *path)
+{
+    if (access(path, X_OK) != 0)
+        skip();
+    return jobq_test_tmpdir();
+}
+
 //  The line of dir/out.txt that starts with prefix (system,mode,scenario,),
 //  parsed. Fails the test if there is none or it is malformed.
 static s_row_t
@@ -241,9 +251,7 @@ test_beanstalkd_idle_and_pipelined(void **state)
 {
     (void) state;
     const char *bin = "/usr/bin/beanstalkd";
-    if (access(bin, X_OK) != 0)
-        skip();
-    char *dir = jobq_test_tmpdir();
+    char *dir = s_tmpdir_with(bin);
     char binlog[600], port[16], blog[600], raw[600];
     snprintf(binlog, sizeof binlog, "%s/binlog", dir);
     assert_int_equal(mkdir(binlog, 0700), 0);
@@ -309,9 +317,7 @@ test_table_reads_the_rows(void **state)
 {
     (void) state;
     const char *py = "/usr/bin/python3";
-    if (access(py, X_OK) != 0)
-        skip();
-    char *dir = jobq_test_tmpdir();
+    char *dir = s_tmpdir_with(py);
     char csv[600];
     snprintf(csv, sizeof csv, "%s/rows.csv", dir);
     FILE *f = fopen(csv, "w");
@@ -420,9 +426,7 @@ test_hops_splits_a_sample(void **state)
 {
     (void) state;
     const char *py = "/usr/bin/python3";
-    if (access(py, X_OK) != 0)
-        skip();
-    char *dir = jobq_test_tmpdir();
+    char *dir = s_tmpdir_with(py);
     char raw[600], trace[600];
     snprintf(raw, sizeof raw, "%s/raw", dir);
     snprintf(trace, sizeof trace, "%s/trace", dir);
