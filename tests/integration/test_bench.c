@@ -524,6 +524,129 @@ test_hops_splits_a_sample(void **state)
     free(dir);
 }
 
+//  Write a raw file of idle samples lo..hi (ack lo + 1000, dispatch, sent).
+static void
+s_write_raw(const char *dir, const char *name, int lo, int hi)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("# producer=1 broker=2 worker=3\n", f);
+    for (int i = lo; i <= hi; i++)
+        fprintf(f, "%d %d %d\n", 1000 + i, i, 5000000 + i * 3000);
+    fclose(f);
+}
+
+//  Whether a line of dir/out.txt holds needle.
+static bool
+s_out_has(const char *dir, const char *needle)
+{
+    char path[600], line[512];
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+//  pool.py series on made-up blocks: block 1, jobq p99 100 against
+//  beanstalkd's 200; block 2, 300 against 200; block 3 has no beanstalkd
+//  runs; a directory that is not block-N is not read.
+static void
+test_pool_series_reads_blocks(void **state)
+{
+    (void) state;
+    const char *py = "/usr/bin/python3";
+    char *dir = s_tmpdir_with(py);
+    char top[600], block[700];
+    snprintf(top, sizeof top, "%s/series", dir);
+    assert_int_equal(mkdir(top, 0700), 0);
+    const char *names[] = {"block-1", "block-2", "block-3", "block-x"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(block, sizeof block, "%s/%s", top, names[i]);
+        assert_int_equal(mkdir(block, 0700), 0);
+        int lo = i == 1 ? 201 : 1;  //  jobq's samples
+        s_write_raw(block, "jobq-1", lo, lo + 99);
+        s_write_raw(block, "floor-1", 1, 100);
+        if (i != 2)
+            s_write_raw(block, "bsf0-1", 101, 200);
+    }
+    char *argv[] = {(char *) py, JOBQ_SOURCE_DIR "/bench/pool.py", "series",
+                    top, NULL};
+    assert_int_equal(s_run(dir, argv), 0);
+    assert_true(s_out_has(dir, "100              200    100    0.50x"));
+    assert_true(s_out_has(dir, "300              200    100    1.50x"));
+    assert_true(s_out_has(dir, "    3  (a side has no samples)"));
+    assert_true(s_out_has(dir, "jobq in 1 of 2 blocks, the floor in 2"));
+    //  blocks 1..3 pooled: jobq 1..100 twice and 201..300, so p50 is
+    //  sorted[150] = 76 and p99 sorted[297] = 298
+    assert_true(s_out_has(dir, "all 3 runs of jobq: p50 76, p99 298"));
+    assert_true(s_out_has(dir, "all 2 runs of beanstalkd -f 0: p50 151"));
+    assert_true(s_out_has(dir, "pooled p99 jobq / beanstalkd -f 0 = 1.49x"));
+    char empty[600];
+    snprintf(empty, sizeof empty, "%s/none", dir);
+    assert_int_equal(mkdir(empty, 0700), 0);
+    char *nothing[] = {(char *) py, JOBQ_SOURCE_DIR "/bench/pool.py", "series",
+                       empty, NULL};
+    assert_int_not_equal(s_run(dir, nothing), 0);
+    jobq_test_rmtree(dir);
+    free(dir);
+}
+
+//  bench/idle_series.sh end to end, one block of one short run each, when
+//  beanstalkd is installed; and its bad calls.
+static void
+test_idle_series_runs_a_block(void **state)
+{
+    (void) state;
+    char *dir = s_tmpdir_with("/usr/bin/beanstalkd");
+    if (access("/usr/bin/python3", X_OK) != 0) {
+        jobq_test_rmtree(dir);
+        free(dir);
+        skip();
+    }
+    char build[600], out[700];
+    s_bin_dir(build, sizeof build);
+    char *slash = strrchr(build, '/');  //  BUILD/apps -> BUILD
+    assert_non_null(slash);
+    *slash = '\0';
+    snprintf(out, sizeof out, "%s/series", dir);
+    char *argv[] = {"/usr/bin/env",
+                    "ROUNDS=1",
+                    "PER=10",
+                    "/bin/sh",
+                    JOBQ_SOURCE_DIR "/bench/idle_series.sh",
+                    build,
+                    "1",
+                    out,
+                    NULL};
+    assert_int_equal(s_run(dir, argv), 0);
+    assert_true(s_out_has(dir, "jobq in "));
+    assert_true(s_out_has(dir, "all 1 runs of jobq: p50 "));
+    assert_true(s_out_has(dir, "all 1 runs of beanstalkd -f 0: p50 "));
+    assert_true(s_out_has(dir, "all 1 runs of zeromq floor: p50 "));
+    char raw[800];
+    snprintf(raw, sizeof raw, "%s/block-1/jobq-1", out);
+    assert_int_equal(access(raw, R_OK), 0);
+    char *no_blocks[] = {"/bin/sh", JOBQ_SOURCE_DIR "/bench/idle_series.sh",
+                         build, "0", NULL};
+    assert_int_equal(s_run(dir, no_blocks), 2);
+    char *big[] = {"/usr/bin/env",
+                   "PER=5000",
+                   "/bin/sh",
+                   JOBQ_SOURCE_DIR "/bench/idle_series.sh",
+                   build,
+                   "1",
+                   NULL};
+    assert_int_equal(s_run(dir, big), 2);
+    jobq_test_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -534,6 +657,8 @@ main(void)
         cmocka_unit_test(test_beanstalkd_idle_and_pipelined),
         cmocka_unit_test(test_table_reads_the_rows),
         cmocka_unit_test(test_hops_splits_a_sample),
+        cmocka_unit_test(test_pool_series_reads_blocks),
+        cmocka_unit_test(test_idle_series_runs_a_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
