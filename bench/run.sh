@@ -16,14 +16,17 @@
 # dispatch path, and one durable LMDB commit; and what this machine's
 # wakeups across CPUs and its hypervisor's steal cost during the run. The
 # idle-dispatch figures of jobq, beanstalkd -f 0 and the ZeroMQ floor pool
-# eight short runs of each, taken in turns (bench/pool.py). Writes
-# bench/results/latest.csv and latest.svg.
-# QUICK=1 runs fewer jobs.
+# eight short runs of each, taken in turns (bench/pool.py). Each cycle row
+# is the median of three runs of that cell (by jobs/s; the row is that run
+# whole), each against a fresh server, so one run the machine disturbed
+# does not decide a ratio. Writes bench/results/latest.csv and latest.svg.
+# QUICK=1 runs fewer jobs, and each cycle cell once.
 set -eu
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 JOBS=${JOBS_PER_RUN:-40000}
 SLOW_JOBS=${SLOW_JOBS_PER_RUN:-8000}
+CYCLE_RUNS=3
 BULL_ALWAYS_JOBS=${BULL_ALWAYS_JOBS:-10000}
 BULL_EVERYSEC_JOBS=${BULL_EVERYSEC_JOBS:-20000}
 IDLE=${IDLE_JOBS:-4000}
@@ -32,6 +35,7 @@ BULL_IDLE=${BULL_IDLE_JOBS:-1000}
 STORED=${STORED_JOBS:-1000000}
 if [ "${QUICK:-0}" = 1 ]; then
     JOBS=8000; SLOW_JOBS=2000; IDLE=300; IDLE_ROUNDS=4; STORED=100000
+    CYCLE_RUNS=1
     BULL_ALWAYS_JOBS=2000; BULL_EVERYSEC_JOBS=3000; BULL_IDLE=200
 fi
 SHAPES="1x1 4x4 16x16"
@@ -77,10 +81,32 @@ record() {
     fi
 }
 
+# median LABEL CMD...: CYCLE_RUNS runs of CMD (each bounded by its own
+# timeout); the CSV gets the last line of the run whose jobs/s is the
+# median (of two, the lower), or LABEL with no figures if none succeeded.
+median() {
+    med_label=$1; shift
+    : > "$TMP/runs.txt"
+    for med_i in $(seq 1 "$CYCLE_RUNS"); do
+        if "$@" > "$TMP/out.txt" 2> "$TMP/err.txt"; then
+            tail -1 "$TMP/out.txt" >> "$TMP/runs.txt"
+        else
+            echo "bench: $med_label run $med_i failed: $(tail -1 "$TMP/err.txt")" >&2
+        fi
+    done
+    med_n=$(wc -l < "$TMP/runs.txt")
+    if [ "$med_n" -gt 0 ]; then
+        sort -t, -k4,4 -g "$TMP/runs.txt" |
+            sed -n "$(( (med_n + 1) / 2 ))p" >> "$CSV"
+    else
+        echo "$med_label,,,,," >> "$CSV"
+    fi
+}
+
 run_jobq() {  # mode jobs batch prefetch pipeline
     for shape in $SHAPES; do
         p=${shape%x*}; w=${shape#*x}
-        record 1 "jobq,$1,cycle-$shape" timeout 180 "$BUILD/bench/jobq_bench" \
+        median "jobq,$1,cycle-$shape" timeout 180 "$BUILD/bench/jobq_bench" \
             "$BUILD/apps" --producers "$p" --workers "$w" --jobs "$2" \
             --batch "$3" --prefetch "$4" --pipeline "$5"
     done
@@ -99,15 +125,23 @@ stop_server() {
     BS_PID=
 }
 
+# One cycle run against a fresh beanstalkd.
+beanstalkd_cycle_once() {  # mode jobs pipeline producers workers bs-args...
+    bc_mode=$1; bc_n=$2; bc_pipe=$3; bc_p=$4; bc_w=$5; shift 5
+    beanstalkd_start "$@"
+    bc_rc=0
+    timeout 180 "$BUILD/bench/beanstalk_bench" "$port" --producers "$bc_p" \
+        --workers "$bc_w" --jobs "$bc_n" --mode "$bc_mode" \
+        --pipeline "$bc_pipe" || bc_rc=$?
+    stop_server
+    return "$bc_rc"
+}
+
 run_beanstalkd() {  # mode jobs pipeline beanstalkd-args...
     mode=$1; n=$2; pipe=$3; shift 3
     for shape in $SHAPES; do
-        p=${shape%x*}; w=${shape#*x}
-        beanstalkd_start "$@"
-        record 1 "beanstalkd,$mode,cycle-$shape" timeout 180 \
-            "$BUILD/bench/beanstalk_bench" "$port" --producers "$p" \
-            --workers "$w" --jobs "$n" --mode "$mode" --pipeline "$pipe"
-        stop_server
+        median "beanstalkd,$mode,cycle-$shape" beanstalkd_cycle_once \
+            "$mode" "$n" "$pipe" "${shape%x*}" "${shape#*x}" "$@"
     done
 }
 
@@ -156,18 +190,23 @@ pool() {
     fi
 }
 
+# One cycle run against a fresh redis-server.
+bullmq_cycle_once() {  # mode jobs producers workers
+    port=$(free_port)
+    rm -rf "$TMP/rd"
+    bullmq_start "$1" "$TMP/rd" "$port" || return 1
+    bu_rc=0
+    timeout 180 node "$BULL_HOME/bull_bench.mjs" cycle --port "$port" \
+        --mode "$1" --producers "$3" --workers "$4" --jobs "$2" || bu_rc=$?
+    bullmq_stop
+    return "$bu_rc"
+}
+
 run_bullmq() {  # mode jobs
     [ "$BULL_OK" = 1 ] || return 0
     for shape in $SHAPES; do
-        p=${shape%x*}; w=${shape#*x}
-        port=$(free_port)
-        rm -rf "$TMP/rd"
-        if bullmq_start "$1" "$TMP/rd" "$port"; then
-            record 1 "bullmq,$1,cycle-$shape" timeout 180 node \
-                "$BULL_HOME/bull_bench.mjs" cycle --port "$port" --mode "$1" \
-                --producers "$p" --workers "$w" --jobs "$2"
-        fi
-        bullmq_stop
+        median "bullmq,$1,cycle-$shape" bullmq_cycle_once "$1" "$2" \
+            "${shape%x*}" "${shape#*x}"
     done
     port=$(free_port)
     rm -rf "$TMP/rd"
@@ -276,6 +315,7 @@ mv "$CSV" "$OUT/latest.csv"
     if [ -n "$IDLE_RATIO" ]; then
         echo "$IDLE_RATIO" | sed 's/^/         /'
     fi
+    echo "         cycle rows: each the median of $CYCLE_RUNS run(s) of its cell"
     echo "$TICKS0 $(cpu_ticks)" | awk '$4 > $2 {
         printf "         machine: the hypervisor took %.1f%% of this VM'"'"'s CPU time over the run (steal)\n",
             100 * ($3 - $1) / ($4 - $2) }'
