@@ -21,21 +21,20 @@
 #include <time.h>
 #include <unistd.h>
 
+//  Where a field of the JOB lies in an item's copy of its body.
 typedef struct {
-    uint64_t id;       //  job id
-    uint32_t attempt;  //  its attempt
-    uint8_t *body;     //  the JOB body, owned
-    size_t len;        //  bytes in body
-} s_item_t;
+    uint32_t off, len;
+} s_span_t;
 
 typedef struct {
-    jobq_pool_t *pool;    //  owner
-    pthread_t thread;     //  the slot thread
-    pthread_cond_t wake;  //  jobq_job_sleep waits here
-    uint64_t id;          //  running job, 0 when idle; under the lock
-    uint32_t attempt;     //  its attempt
-    atomic_bool cancel;   //  the running job is asked to stop
-} s_slot_t;
+    uint64_t id;                 //  job id
+    uint32_t attempt;            //  its attempt
+    uint8_t *body;               //  the JOB body, owned
+    size_t len;                  //  bytes in body
+    s_span_t type, shop, input;  //  decoded by the runtime, in body
+} s_item_t;
+
+typedef struct s_slot s_slot_t;
 
 struct jobq_pool {
     pthread_mutex_t lock;          //  guards everything below
@@ -67,6 +66,16 @@ struct jobq_job {
     int last_pct;                             //  last progress sent, -1 = none
     char last_msg[JOBQ_MAX_MESSAGE_LEN + 1];  //  last message sent
     jobq_client_t **client;                   //  the slot's, made lazily
+};
+
+struct s_slot {
+    jobq_pool_t *pool;    //  owner
+    pthread_t thread;     //  the slot thread
+    pthread_cond_t wake;  //  jobq_job_sleep waits here
+    uint64_t id;          //  running job, 0 when idle; under the lock
+    uint32_t attempt;     //  its attempt
+    atomic_bool cancel;   //  the running job is asked to stop
+    jobq_job_t job;       //  the handle of the running job, reused
 };
 
 //  How far back a progress report looks for an unread one to replace.
@@ -318,6 +327,20 @@ s_copy(char *dst, size_t cap, jobq_str_t s)
     dst[n] = '\0';
 }
 
+//  The view of the span sp of item it ({NULL, 0} when empty).
+static jobq_bytes_t
+s_view(const s_item_t *it, s_span_t sp)
+{
+    return (jobq_bytes_t){sp.len ? it->body + sp.off : NULL, sp.len};
+}
+
+static jobq_str_t
+s_view_str(const s_item_t *it, s_span_t sp)
+{
+    jobq_bytes_t b = s_view(it, sp);
+    return (jobq_str_t){(const char *) b.ptr, b.len};
+}
+
 //  Run the job it on slot and fill in its DONE report r. client is the
 //  slot's broker client (NULL until a processor asks for it).
 static void
@@ -327,31 +350,18 @@ s_run(s_slot_t *slot,
       jobq_pool_result_t *r)
 {
     const jobq_pool_args_t *args = slot->pool->args;
-    jobq_job_t *job = malloc(sizeof *job);
+    jobq_job_t *job = &slot->job;
     memset(r, 0, sizeof *r);
     r->kind = JOBQ_POOL_DONE;
     r->id = it->id;
     r->attempt = it->attempt;
-    jobq_msg_t m;
-    jobq_msg_why_t why;
-    if (!job ||
-        jobq_msg_decode(JOBQ_CMD_JOB, it->body, it->len, &m, &why) != JOBQ_OK) {
-        //  The runtime decoded this body already: only memory can fail.
-        static const char oom[] = "worker out of memory";
-        free(job);
-        r->data = malloc(sizeof oom);
-        if (r->data)
-            memcpy(r->data, oom, sizeof oom);
-        r->len = r->data ? sizeof oom - 1 : 0;
-        return;
-    }
     job->slot = slot;
     job->idv = it->id;
     jobq_id_format(it->id, job->id);
     job->attempt = it->attempt;
-    s_copy(job->type, sizeof job->type, m.u.dispatch.type);
-    s_copy(job->shop, sizeof job->shop, m.u.dispatch.shop);
-    job->input = m.u.dispatch.input;
+    s_copy(job->type, sizeof job->type, s_view_str(it, it->type));
+    s_copy(job->shop, sizeof job->shop, s_view_str(it, it->shop));
+    job->input = s_view(it, it->input);
     jobq_mp_writer_init(&job->out, JOBQ_MAX_OUTPUT_BYTES);
     job->error[0] = '\0';
     job->permanent = false;
@@ -409,7 +419,6 @@ s_run(s_slot_t *slot,
         r->permanent = job->permanent;
     }
     jobq_mp_writer_fini(&job->out);
-    free(job);
 }
 
 static void *
@@ -537,13 +546,33 @@ jobq_pool_fd(const jobq_pool_t *self)
     return self->efd;
 }
 
+//  Where view (ptr, n) lies in body: views that are empty or outside it
+//  (which a decode of body cannot give) become empty.
+static s_span_t
+s_span(const uint8_t *body, size_t len, const void *ptr, size_t n)
+{
+    uintptr_t b = (uintptr_t) body, p = (uintptr_t) ptr;
+    if (!ptr || n == 0 || p < b || n > len || p - b > len - n)
+        return (s_span_t){0, 0};
+    return (s_span_t){(uint32_t) (p - b), (uint32_t) n};
+}
+
 int
 jobq_pool_submit(jobq_pool_t *self,
-                 uint64_t id,
-                 uint32_t attempt,
+                 const jobq_msg_t *m,
                  const uint8_t *body,
                  size_t len)
 {
+    if (m->cmd != JOBQ_CMD_JOB || len > UINT32_MAX)
+        return JOBQ_EINVAL;
+    uint64_t id = m->u.dispatch.id;
+    uint32_t attempt = m->u.dispatch.attempt;
+    s_span_t type =
+        s_span(body, len, m->u.dispatch.type.ptr, m->u.dispatch.type.len);
+    s_span_t shop =
+        s_span(body, len, m->u.dispatch.shop.ptr, m->u.dispatch.shop.len);
+    s_span_t input =
+        s_span(body, len, m->u.dispatch.input.ptr, m->u.dispatch.input.len);
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy)
         return JOBQ_ENOMEM;
@@ -555,7 +584,7 @@ jobq_pool_submit(jobq_pool_t *self,
         return JOBQ_ETOOBIG;
     }
     self->queue[(self->qhead + self->qcount) % self->qcap] =
-        (s_item_t){id, attempt, copy, len};
+        (s_item_t){id, attempt, copy, len, type, shop, input};
     self->qcount++;
     bool wake = self->idle > 0;
     pthread_mutex_unlock(&self->lock);

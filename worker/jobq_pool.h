@@ -15,6 +15,7 @@
 #define JOBQ_POOL_H_INCLUDED
 
 #include "jobq/jobq_worker.h"
+#include "jobq_msg.h"
 
 typedef struct jobq_pool jobq_pool_t;
 
@@ -62,12 +63,13 @@ void jobq_pool_destroy(jobq_pool_t **self_p);
 //  Readable while results wait to be read.
 int jobq_pool_fd(const jobq_pool_t *self);
 
-//  Queue the JOB whose message body (body, len bytes) was already decoded
-//  and checked; the pool keeps a copy. JOBQ_ETOOBIG if queue_cap jobs wait,
-//  JOBQ_ENOMEM if the copy failed.
+//  Queue the JOB m, decoded and checked from the message body (body, len
+//  bytes): the pool keeps a copy of body and where m's type, shop and
+//  input lie in it, so the slot reads them without decoding again.
+//  JOBQ_ETOOBIG if queue_cap jobs wait, JOBQ_ENOMEM if the copy failed,
+//  JOBQ_EINVAL if m is not a JOB.
 int jobq_pool_submit(jobq_pool_t *self,
-                     uint64_t id,
-                     uint32_t attempt,
+                     const jobq_msg_t *m,
                      const uint8_t *body,
                      size_t len);
 

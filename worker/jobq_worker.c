@@ -245,8 +245,8 @@ s_from_broker(jobq_worker_t *self, bool stopping)
         if (stopping)
             s_fail_unstarted(self, id, attempt, "worker shutting down", true);
         else if (self->nheld >= self->cfg.concurrency + self->cfg.prefetch ||
-                 jobq_pool_submit(self->pool, id, attempt, in.body,
-                                  in.body_len) != JOBQ_OK)
+                 jobq_pool_submit(self->pool, &m, in.body, in.body_len) !=
+                     JOBQ_OK)
             s_fail_unstarted(self, id, attempt, "worker has no free slot",
                              true);
         else

@@ -22,9 +22,13 @@ s_noop(jobq_job_t *job, void *state)
     (void) state;
     atomic_fetch_add(&s_started, 1);
     jobq_mp_writer_t *out = jobq_job_output(job);
-    jobq_mp_write_map(out, 1);
+    jobq_mp_write_map(out, 3);
     jobq_mp_write_cstr(out, "attempt");
     jobq_mp_write_uint(out, jobq_job_attempt(job));
+    jobq_mp_write_cstr(out, "type");
+    jobq_mp_write_cstr(out, jobq_job_type(job));
+    jobq_mp_write_cstr(out, "shop");
+    jobq_mp_write_cstr(out, jobq_job_shop(job));
     return JOBQ_OK;
 }
 
@@ -96,7 +100,12 @@ s_submit(s_fix_t *f, jobq_pool_t *p, uint64_t id, const char *type)
     m.u.dispatch.input = (jobq_bytes_t){input, sizeof input};
     jobq_mp_writer_reset(&f->w);
     jobq_msg_encode(&m, &f->w);
-    return jobq_pool_submit(p, id, 1, f->w.data, f->w.len);
+    //  as the runtime does: the pool gets the views into the body
+    jobq_msg_t d;
+    jobq_msg_why_t why;
+    assert_int_equal(
+        jobq_msg_decode(JOBQ_CMD_JOB, f->w.data, f->w.len, &d, &why), JOBQ_OK);
+    return jobq_pool_submit(p, &d, f->w.data, f->w.len);
 }
 
 //  Wait up to 10 ms for the pool's eventfd, then read at most cap results.
@@ -149,6 +158,21 @@ test_pool_runs_every_job_once(void **state)
     assert_null(p);
 }
 
+//  Whether the output map out holds key with the string value want.
+static bool
+s_output_has(const jobq_pool_result_t *out, const char *key, const char *want)
+{
+    jobq_bytes_t v;
+    if (jobq_mp_map_find((jobq_bytes_t){out->data, out->len}, key, &v) !=
+        JOBQ_OK)
+        return false;
+    jobq_mp_reader_t rd;
+    jobq_str_t got;
+    jobq_mp_reader_init(&rd, v.ptr, v.len);
+    return jobq_mp_read_str(&rd, &got) == JOBQ_OK && got.len == strlen(want) &&
+           memcmp(got.ptr, want, got.len) == 0;
+}
+
 static void
 test_pool_output_and_errors_are_reported(void **state)
 {
@@ -156,24 +180,37 @@ test_pool_output_and_errors_are_reported(void **state)
     jobq_pool_t *p = jobq_pool_new(1, 4, &f->args);
     assert_int_equal(s_submit(f, p, 1, "noop"), JOBQ_OK);
     assert_int_equal(s_submit(f, p, 2, "nosuch"), JOBQ_OK);
+    assert_int_equal(s_submit(f, p, 3, "noop"), JOBQ_OK);
+    //  Only a JOB is queued.
+    jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
+    assert_int_equal(jobq_pool_submit(p, &hb, f->w.data, f->w.len),
+                     JOBQ_EINVAL);
     jobq_pool_result_t r[4];
     size_t n = 0;
-    for (int i = 0; i < 500 && n < 2; i++)
+    for (int i = 0; i < 500 && n < 3; i++)
         n += s_read(p, r + n, 4 - n);
-    assert_int_equal(n, 2);
-    //  One slot: in the order queued.
+    assert_int_equal(n, 3);
+    //  One slot: in the order queued. The processor reads the type and
+    //  shop the runtime decoded, from the pool's copy of the body.
     assert_int_equal(r[0].id, 1);
     assert_true(r[0].ok);
     jobq_bytes_t v;
     assert_int_equal(
         jobq_mp_map_find((jobq_bytes_t){r[0].data, r[0].len}, "attempt", &v),
         JOBQ_OK);
+    assert_true(s_output_has(&r[0], "type", "noop"));
+    assert_true(s_output_has(&r[0], "shop", "shop"));
     assert_int_equal(r[1].id, 2);
     assert_false(r[1].ok);
     assert_true(r[1].permanent);
     assert_non_null(strstr((const char *) r[1].data, "no processor"));
-    free(r[0].data);
-    free(r[1].data);
+    //  The slot's job handle is reused: nothing of job 2 is left in job 3.
+    assert_int_equal(r[2].id, 3);
+    assert_true(r[2].ok);
+    assert_false(r[2].permanent);
+    assert_true(s_output_has(&r[2], "type", "noop"));
+    for (size_t i = 0; i < n; i++)
+        free(r[i].data);
     jobq_pool_destroy(&p);
 }
 
