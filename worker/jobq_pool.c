@@ -546,15 +546,21 @@ jobq_pool_fd(const jobq_pool_t *self)
     return self->efd;
 }
 
-//  Where view (ptr, n) lies in body: views that are empty or outside it
-//  (which a decode of body cannot give) become empty.
-static s_span_t
-s_span(const uint8_t *body, size_t len, const void *ptr, size_t n)
+//  Where view (ptr, n) lies in body (len bytes, at most UINT32_MAX), into
+//  *out: an empty view is {0, 0}. False if the view lies outside body,
+//  which a decode of body cannot give.
+static bool
+s_span(
+    const uint8_t *body, size_t len, const void *ptr, size_t n, s_span_t *out)
 {
+    *out = (s_span_t){0, 0};
+    if (!ptr || n == 0)
+        return true;
     uintptr_t b = (uintptr_t) body, p = (uintptr_t) ptr;
-    if (!ptr || n == 0 || p < b || n > len || p - b > len - n)
-        return (s_span_t){0, 0};
-    return (s_span_t){(uint32_t) (p - b), (uint32_t) n};
+    if (p < b || n > len || p - b > len - n)
+        return false;
+    *out = (s_span_t){(uint32_t) (p - b), (uint32_t) n};
+    return true;
 }
 
 int
@@ -567,12 +573,13 @@ jobq_pool_submit(jobq_pool_t *self,
         return JOBQ_EINVAL;
     uint64_t id = m->u.dispatch.id;
     uint32_t attempt = m->u.dispatch.attempt;
-    s_span_t type =
-        s_span(body, len, m->u.dispatch.type.ptr, m->u.dispatch.type.len);
-    s_span_t shop =
-        s_span(body, len, m->u.dispatch.shop.ptr, m->u.dispatch.shop.len);
-    s_span_t input =
-        s_span(body, len, m->u.dispatch.input.ptr, m->u.dispatch.input.len);
+    const jobq_str_t *ty = &m->u.dispatch.type, *sh = &m->u.dispatch.shop;
+    const jobq_bytes_t *in = &m->u.dispatch.input;
+    s_span_t type, shop, input;
+    if (!s_span(body, len, ty->ptr, ty->len, &type) ||
+        !s_span(body, len, sh->ptr, sh->len, &shop) ||
+        !s_span(body, len, in->ptr, in->len, &input))
+        return JOBQ_EINVAL;
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy)
         return JOBQ_ENOMEM;

@@ -67,7 +67,8 @@ int jobq_pool_fd(const jobq_pool_t *self);
 //  bytes): the pool keeps a copy of body and where m's type, shop and
 //  input lie in it, so the slot reads them without decoding again.
 //  JOBQ_ETOOBIG if queue_cap jobs wait, JOBQ_ENOMEM if the copy failed,
-//  JOBQ_EINVAL if m is not a JOB.
+//  JOBQ_EINVAL if m is not a JOB, was not decoded from body, or body is
+//  4 GiB or more.
 int jobq_pool_submit(jobq_pool_t *self,
                      const jobq_msg_t *m,
                      const uint8_t *body,

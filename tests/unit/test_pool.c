@@ -185,6 +185,13 @@ test_pool_output_and_errors_are_reported(void **state)
     jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
     assert_int_equal(jobq_pool_submit(p, &hb, f->w.data, f->w.len),
                      JOBQ_EINVAL);
+    //  ...and only with views into the body it came with.
+    jobq_msg_t elsewhere = {.cmd = JOBQ_CMD_JOB};
+    elsewhere.u.dispatch.id = 4;
+    elsewhere.u.dispatch.attempt = 1;
+    elsewhere.u.dispatch.type = (jobq_str_t){"noop", 4};
+    assert_int_equal(jobq_pool_submit(p, &elsewhere, f->w.data, f->w.len),
+                     JOBQ_EINVAL);
     jobq_pool_result_t r[4];
     size_t n = 0;
     for (int i = 0; i < 500 && n < 3; i++)
