@@ -46,19 +46,14 @@ else
     OUT=$(mktemp -d /tmp/jobq-idle-series-XXXXXX)
     KEEP=0
 fi
-BS_PID=
+BS_DATA="$OUT/bs-data"
+. "$HERE/peers/beanstalkd.sh"
 cleanup() {
-    if [ -n "$BS_PID" ]; then
-        kill "$BS_PID" 2>/dev/null || true
-        wait "$BS_PID" 2>/dev/null || true
-    fi
+    stop_server
+    rm -rf "$BS_DATA"
     [ "$KEEP" = 1 ] || rm -rf "$OUT"
 }
 trap cleanup EXIT INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # once RAW CMD...: one run; a run that failed leaves no raw file (its block
 # is then shorter, as in run.sh after three tries).
@@ -68,17 +63,11 @@ once() {
         rm -f "$once_raw"
 }
 
-bs_once() {  # RAW DATA_DIR
-    rm -rf "$2"; mkdir -p "$2"
-    port=$(free_port)
-    beanstalkd -l 127.0.0.1 -p "$port" -b "$2" -f 0 &
-    BS_PID=$!
-    sleep 0.2
+bs_once() {  # RAW
+    beanstalkd_start -b "$BS_DATA" -f 0
     once "$1" timeout 120 "$BUILD/bench/beanstalk_bench" "$port" \
         --idle "$PER" --mode binlog-f0
-    kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
-    BS_PID=
-    rm -rf "$2"
+    stop_server
 }
 
 for b in $(seq 1 "$BLOCKS"); do
@@ -88,7 +77,7 @@ for b in $(seq 1 "$BLOCKS"); do
     for r in $(seq 1 "$ROUNDS"); do
         once "$dir/jobq-$r" timeout 120 "$BUILD/bench/jobq_latency" \
             "$BUILD/apps" --jobs "$PER"
-        bs_once "$dir/bsf0-$r" "$OUT/bs-data"
+        bs_once "$dir/bsf0-$r"
         once "$dir/floor-$r" timeout 120 "$BUILD/bench/floors" relay \
             --jobs "$PER"
     done

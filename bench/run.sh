@@ -48,10 +48,11 @@ echo "system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,rss_kb" > "$CSV"
 cpu_ticks() { awk '/^cpu / {print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 TICKS0=$(cpu_ticks)
 TMP=$(mktemp -d /tmp/jobq-bench-run-XXXXXX)
-BS_PID=
+BS_DATA="$TMP/bs"
+. "$HERE/peers/beanstalkd.sh"
 . "$HERE/peers/bullmq.sh"
 cleanup() {
-    [ -n "$BS_PID" ] && kill "$BS_PID" 2>/dev/null && wait "$BS_PID" 2>/dev/null
+    stop_server
     bullmq_stop
     rm -rf "$TMP"
 }
@@ -63,10 +64,6 @@ command -v beanstalkd >/dev/null || {
 }
 BULL_OK=1
 bullmq_install || { BULL_OK=0; echo "bench: BullMQ left out" >&2; }
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # record N LABEL CMD...: run CMD (bounded by the caller's timeout); on
 # success its last N lines go to the CSV, otherwise LABEL with no figures.
@@ -110,19 +107,6 @@ run_jobq() {  # mode jobs batch prefetch pipeline
             "$BUILD/apps" --producers "$p" --workers "$w" --jobs "$2" \
             --batch "$3" --prefetch "$4" --pipeline "$5"
     done
-}
-
-beanstalkd_start() {  # beanstalkd-args...
-    port=$(free_port)
-    rm -rf "$TMP/bs"; mkdir -p "$TMP/bs"
-    beanstalkd -l 127.0.0.1 -p "$port" "$@" &
-    BS_PID=$!
-    sleep 0.3
-}
-
-stop_server() {
-    kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
-    BS_PID=
 }
 
 # One cycle run against a fresh beanstalkd.
@@ -237,7 +221,7 @@ for round in $(seq 1 "$IDLE_ROUNDS"); do
         "$BUILD/apps" --jobs "$per" --raw "$TMP/raw-jobq-$round" ||
         rm -f "$TMP/raw-jobq-$round"
     retry3 "beanstalkd binlog-f0 idle" beanstalkd_idle_once binlog-f0 \
-        "$per" "$TMP/raw-bsf0-$round" -b "$TMP/bs" -f 0 ||
+        "$per" "$TMP/raw-bsf0-$round" -b "$BS_DATA" -f 0 ||
         rm -f "$TMP/raw-bsf0-$round"
     retry3 "zeromq relay floor" timeout 120 "$BUILD/bench/floors" relay \
         --jobs "$per" --raw "$TMP/raw-floor-$round" ||
@@ -254,7 +238,7 @@ if ls "$TMP"/raw-jobq-* "$TMP"/raw-bsf0-* > /dev/null 2>&1; then
 fi
 # The other beanstalkd modes, and one small record per durable LMDB commit.
 beanstalkd_idle no-binlog
-beanstalkd_idle binlog-default -b "$TMP/bs"
+beanstalkd_idle binlog-default -b "$BS_DATA"
 mkdir -p "$TMP/floor"
 record 1 "lmdb,commit-floor,enqueue-ack" timeout 120 \
     "$BUILD/bench/floors" commit "$TMP/floor" --jobs "$IDLE"
@@ -262,12 +246,12 @@ rm -rf "$TMP/floor"
 run_jobq sync-batched "$JOBS" 64 512 1
 run_jobq sync-pipelined "$JOBS" 1 512 64
 run_beanstalkd no-binlog "$JOBS" 1
-run_beanstalkd binlog-default "$JOBS" 1 -b "$TMP/bs"
+run_beanstalkd binlog-default "$JOBS" 1 -b "$BS_DATA"
 # The default binlog again, driven as hard as its protocol allows: 64 puts
 # in flight per producer, each delete sent with the next reserve; the
 # client shape of jobq's sync-pipelined.
-run_beanstalkd binlog-pipelined "$JOBS" 64 -b "$TMP/bs"
-run_beanstalkd binlog-f0 "$SLOW_JOBS" 1 -b "$TMP/bs" -f 0
+run_beanstalkd binlog-pipelined "$JOBS" 64 -b "$BS_DATA"
+run_beanstalkd binlog-f0 "$SLOW_JOBS" 1 -b "$BS_DATA" -f 0
 run_bullmq aof-always "$BULL_ALWAYS_JOBS"
 run_bullmq aof-everysec "$BULL_EVERYSEC_JOBS"
 # Restart with STORED jobs, and the memory that takes: jobq's store filled
@@ -295,11 +279,11 @@ if "$BUILD/bench/jobq_fill" wait "tcp://127.0.0.1:$port" >/dev/null; then
 fi
 stop_server
 rm -rf "$TMP/jq"
-beanstalkd_start -b "$TMP/bs"
+beanstalkd_start -b "$BS_DATA"
 "$BUILD/bench/beanstalk_bench" "$port" --fill "$STORED"
 stop_server
 t0=$(now_ns)
-beanstalkd -l 127.0.0.1 -p "$port" -b "$TMP/bs" &
+beanstalkd -l 127.0.0.1 -p "$port" -b "$BS_DATA" &
 BS_PID=$!
 if "$BUILD/bench/beanstalk_bench" "$port" --wait-ready "$STORED" >/dev/null
 then
