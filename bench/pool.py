@@ -68,8 +68,13 @@ def runs_of(paths):
     return [r for r in runs if r]
 
 
+def flat(runs):
+    """The samples of runs, taken together."""
+    return [x for r in runs for x in r]
+
+
 def p99(runs):
-    return pct([x for r in runs for x in r], 990)
+    return pct(flat(runs), 990)
 
 
 def ratio_range(runs_a, runs_b):
@@ -134,7 +139,7 @@ def series(top):
     for k, name in (("jobq", "jobq"), ("bsf0", "beanstalkd -f 0"),
                     ("floor", "zeromq floor")):
         if every[k]:
-            v = [x for r in every[k] for x in r]
+            v = flat(every[k])
             print("all %d runs of %s: p50 %d, p99 %d, p99.9 %d us" % (
                 len(every[k]), name, pct(v, 500), pct(v, 990), pct(v, 999)))
     point, lo, hi = ratio_range(every["jobq"], every["bsf0"])

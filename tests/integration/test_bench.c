@@ -310,6 +310,35 @@ test_beanstalkd_idle_and_pipelined(void **state)
     free(dir);
 }
 
+//  Write a raw file of idle samples lo..hi (ack lo + 1000, dispatch, sent).
+static void
+s_write_raw(const char *dir, const char *name, int lo, int hi)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("# producer=1 broker=2 worker=3\n", f);
+    for (int i = lo; i <= hi; i++)
+        fprintf(f, "%d %d %d\n", 1000 + i, i, 5000000 + i * 3000);
+    fclose(f);
+}
+
+//  Whether a line of dir/out.txt holds needle.
+static bool
+s_out_has(const char *dir, const char *needle)
+{
+    char path[600], line[512];
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
 //  bench/table.py reads the rows these programs write, floors included,
 //  and prints the targets, when python3 is installed (skipped otherwise).
 static void
@@ -369,17 +398,8 @@ test_table_reads_the_rows(void **state)
     char r1[600], r2[600];
     snprintf(r1, sizeof r1, "%s/raw-1", dir);
     snprintf(r2, sizeof r2, "%s/raw-2", dir);
-    f = fopen(r1, "w");
-    assert_non_null(f);
-    fputs("# producer=1 broker=2 worker=3\n", f);
-    for (int i = 1; i <= 50; i++)
-        fprintf(f, "%d %d %d\n", 1000 + i, i, 5000000 + i * 3000);
-    fclose(f);
-    f = fopen(r2, "w");
-    assert_non_null(f);
-    for (int i = 51; i <= 100; i++)
-        fprintf(f, "%d %d %d\n", 1000 + i, i, 5000000 + i * 3000);
-    fclose(f);
+    s_write_raw(dir, "raw-1", 1, 50);
+    s_write_raw(dir, "raw-2", 51, 100);
     char *pool[] = {
         (char *) py, JOBQ_SOURCE_DIR "/bench/pool.py", "jobq", "sync", r1, r2,
         NULL};
@@ -524,35 +544,6 @@ test_hops_splits_a_sample(void **state)
     free(dir);
 }
 
-//  Write a raw file of idle samples lo..hi (ack lo + 1000, dispatch, sent).
-static void
-s_write_raw(const char *dir, const char *name, int lo, int hi)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("# producer=1 broker=2 worker=3\n", f);
-    for (int i = lo; i <= hi; i++)
-        fprintf(f, "%d %d %d\n", 1000 + i, i, 5000000 + i * 3000);
-    fclose(f);
-}
-
-//  Whether a line of dir/out.txt holds needle.
-static bool
-s_out_has(const char *dir, const char *needle)
-{
-    char path[600], line[512];
-    snprintf(path, sizeof path, "%s/out.txt", dir);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
-}
-
 //  pool.py series on made-up blocks: block 1, jobq p99 100 against
 //  beanstalkd's 200; block 2, 300 against 200; block 3 has no beanstalkd
 //  runs; a directory that is not block-N is not read.
@@ -603,12 +594,9 @@ static void
 test_idle_series_runs_a_block(void **state)
 {
     (void) state;
-    char *dir = s_tmpdir_with("/usr/bin/beanstalkd");
-    if (access("/usr/bin/python3", X_OK) != 0) {
-        jobq_test_rmtree(dir);
-        free(dir);
+    if (access("/usr/bin/python3", X_OK) != 0)
         skip();
-    }
+    char *dir = s_tmpdir_with("/usr/bin/beanstalkd");
     char build[600], out[700];
     s_bin_dir(build, sizeof build);
     char *slash = strrchr(build, '/');  //  BUILD/apps -> BUILD
