@@ -8,7 +8,8 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build run test test-sanitize fuzz bench format-check clean
+.PHONY: all deps build run test test-sanitize test-bench fuzz bench \
+	format-check clean
 
 all: build
 
@@ -27,7 +28,7 @@ run: build
 	@sh scripts/run.sh $(BUILD)/apps
 
 test: build
-	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS) -LE bench
 
 # The whole suite again under AddressSanitizer and UBSan.
 test-sanitize: deps
@@ -36,7 +37,7 @@ test-sanitize: deps
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    ctest --output-on-failure --timeout 600 -j $(JOBS)
+	    ctest --output-on-failure --timeout 600 -j $(JOBS) -LE bench
 
 # libFuzzer on the decoders (clang), FUZZ_SECONDS each, from the seed
 # corpus in tests/fuzz/corpus; new inputs go to $(FUZZ_BUILD)/corpus, and a
@@ -52,9 +53,14 @@ fuzz: deps
 	        $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
 
-# jobq and beanstalkd side by side (bench/run.sh); QUICK=1 for a short run.
+# jobq, beanstalkd and BullMQ side by side (bench/run.sh); QUICK=1 for a
+# short run that checks the harness still works.
 bench: build
 	QUICK=$(QUICK) sh bench/run.sh $(BUILD)
+
+# The bench programs' own tests (label `bench`, outside `make test`).
+test-bench: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 600 -L bench
 
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
