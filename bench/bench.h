@@ -1,15 +1,20 @@
-/*  bench.h: what the bench programs share: their clock, the order their
-    samples sort in, and the raw samples of an idle run, as measured and
-    unsorted, for bench/run.sh to pool several short runs of each system,
-    taken in turns, into one set (bench/pool.py) before it reads
-    percentiles off it, and for bench/hops.py to split each sample into
-    the hops it took. */
+/*  bench.h: what the bench programs share: their clock, the CSV row
+    bench/run.sh collects, how they read a number, and a jobq-broker of
+    their own on loopback with its data in a temporary directory, removed
+    after. */
 #ifndef JOBQ_BENCH_H_INCLUDED
 #define JOBQ_BENCH_H_INCLUDED
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +26,13 @@ bench_now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static inline void
+bench_sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
 }
 
 //  qsort order for int64_t samples, smallest first.
@@ -44,36 +56,81 @@ bench_print_row(const char *label, double rate, int64_t *v, int n)
            (long long) v[n * 99 / 100], (long long) v[n * 999 / 1000]);
 }
 
-//  Write an idle run's samples to path, in the order they were taken: a
-//  first line "# " procs naming the run's processes (producer=PID
-//  broker=PID worker=PID, what bench/hops.py needs to find their threads
-//  in a trace; NULL leaves it out), then one line per sample,
-//  "ack_us dispatch_us sent_us": the two latencies and the moment the
-//  request was sent (bench_now_us), all on CLOCK_MONOTONIC, which
-//  `perf record -k mono` also uses. 0, or -1 (and a message).
-static inline int
-bench_raw_write(const char *path,
-                const char *procs,
-                const int64_t *ack,
-                const int64_t *lat,
-                const int64_t *sent,
-                int n)
+//  s as a whole decimal number in lo..hi (lo >= 0), or -1: the programs'
+//  one way to read a number from their arguments.
+static inline long
+bench_arg(const char *s, long lo, long hi)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        perror(path);
+    char *end;
+    long v = strtol(s, &end, 10);
+    return end != s && *end == '\0' && v >= lo && v <= hi ? v : -1;
+}
+
+//  Start argv[0] with stderr to /dev/null; the child dies with this
+//  process, however it ends. Its pid, or -1.
+static inline pid_t
+bench_spawn(char **argv)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+//  A jobq-broker with full sync (its default) on three loopback ports that
+//  were free, its data in a fresh temporary directory.
+typedef struct {
+    char dir[32];      //  the temporary directory
+    char data[64];     //  the broker's data directory, inside it
+    char clients[64];  //  its endpoints
+    char workers[64];
+    char events[64];
+    pid_t pid;  //  the broker, -1 when not running
+} bench_broker_t;
+
+//  Start BIN_DIR/jobq-broker (before this process touches ZeroMQ, so that
+//  the fork copies none of it). 0, or -1 (and a message).
+static inline int
+bench_broker_start(bench_broker_t *b, const char *bin_dir)
+{
+    int fds[3], ports[3], ok = 1;
+    for (int i = 0; i < 3; i++) {  //  all bound at once, so all differ
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        ok = ok && fds[i] >= 0 &&
+             bind(fds[i], (struct sockaddr *) &a, len) == 0 &&
+             getsockname(fds[i], (struct sockaddr *) &a, &len) == 0;
+        ports[i] = ntohs(a.sin_port);
+    }
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    snprintf(b->dir, sizeof b->dir, "/tmp/jobq-bench-XXXXXX");
+    b->pid = -1;
+    if (!ok || !mkdtemp(b->dir)) {
+        perror("bench: no ports or temporary directory");
         return -1;
     }
-    if (procs)
-        fprintf(f, "# %s\n", procs);
-    for (int i = 0; i < n; i++)
-        fprintf(f, "%lld %lld %lld\n", (long long) ack[i], (long long) lat[i],
-                (long long) sent[i]);
-    if (fclose(f) != 0) {
-        perror(path);
-        return -1;
-    }
-    return 0;
+    char bin[600];
+    snprintf(bin, sizeof bin, "%s/jobq-broker", bin_dir);
+    snprintf(b->data, sizeof b->data, "%s/data", b->dir);
+    snprintf(b->clients, sizeof b->clients, "tcp://127.0.0.1:%d", ports[0]);
+    snprintf(b->workers, sizeof b->workers, "tcp://127.0.0.1:%d", ports[1]);
+    snprintf(b->events, sizeof b->events, "tcp://127.0.0.1:%d", ports[2]);
+    char *argv[] = {bin,        "--data",    b->data,    "--clients",
+                    b->clients, "--workers", b->workers, "--events",
+                    b->events,  "--quiet",   NULL};
+    b->pid = bench_spawn(argv);
+    if (b->pid < 0)
+        perror("bench: fork");
+    return b->pid < 0 ? -1 : 0;
 }
 
 //  Remove an LMDB environment directory: its two files, then itself.
@@ -86,6 +143,19 @@ bench_remove_lmdb(const char *dir)
     snprintf(file, sizeof file, "%s/lock.mdb", dir);
     unlink(file);
     rmdir(dir);
+}
+
+//  Stop the broker (SIGTERM, then wait) and remove its data.
+static inline void
+bench_broker_stop(bench_broker_t *b)
+{
+    if (b->pid > 0) {
+        kill(b->pid, SIGTERM);
+        waitpid(b->pid, NULL, 0);
+        b->pid = -1;
+    }
+    bench_remove_lmdb(b->data);
+    rmdir(b->dir);
 }
 
 #endif

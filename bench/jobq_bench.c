@@ -1,32 +1,23 @@
 /*  jobq_bench: full job cycles through a real broker and workers, measured
-    as a user would see them. Starts jobq-broker (fresh data directory,
-    free loopback ports, durable by default) and one jobq-worker process
-    with --concurrency W, then P producer threads each enqueue noop jobs
-    through libjobq until N jobs are in, and waits until all have completed.
-    Prints jobs/s for the whole cycle and the enqueue acknowledgement
-    latency (p50/p99/p999, which includes the fsync of the commit).
+    as a user would see them. Starts jobq-broker (bench.h) and one
+    jobq-worker process with --concurrency W; P producer threads enqueue
+    noop jobs through libjobq until N are in, and it waits until all have
+    completed. jobs/s is the whole cycle; the percentiles are the enqueue
+    acknowledgement latency, which includes the commit's full sync.
 
     usage: jobq_bench BIN_DIR [--producers P] [--workers W] [--jobs N]
                               [--batch B] [--prefetch F] [--pipeline K]
     --batch B enqueues B jobs per request (ENQUEUE_BATCH); --pipeline K
     keeps K single ENQUEUEs in flight per producer (libjobq's pipelined
-    enqueue); --prefetch F lets the worker hold F jobs beyond its slots. The
-   last line printed is CSV:
-   system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,rss_kb. Bounded: at
-   most N jobs and 120 s; it stops everything it started. */
+    enqueue); --prefetch F lets the worker hold F jobs beyond its slots.
+    Bounded: N jobs and 120 s; it stops everything it started. The last
+    line is CSV: system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us, */
 #include "jobq/jobq_client.h"
 #include "bench.h"
 
 #include <czmq.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 typedef struct {
     const char *clients;  //  endpoint
@@ -119,35 +110,6 @@ s_produce(void *arg)
     return NULL;
 }
 
-//  Three free loopback ports: all bound at once so that no two are the same
-//  (an ephemeral port closed at once would be handed out again).
-static void
-s_ports(int out[3])
-{
-    zsock_t *s[3];
-    for (int i = 0; i < 3; i++) {
-        s[i] = zsock_new(ZMQ_ROUTER);
-        out[i] = zsock_bind(s[i], "tcp://127.0.0.1:*");
-    }
-    for (int i = 0; i < 3; i++)
-        zsock_destroy(&s[i]);
-}
-
-//  Start argv; the child dies with this process, however it ends.
-static pid_t
-s_spawn(char **argv)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
 static uint64_t
 s_completed(jobq_client_t *c)
 {
@@ -167,77 +129,61 @@ s_completed(jobq_client_t *c)
 int
 main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: jobq_bench BIN_DIR [--producers P] "
-                        "[--workers W] [--jobs N]\n");
-        return 2;
-    }
     int producers = 16, workers = 16, jobs = 20000, batch = 1, prefetch = 0;
-    int pipeline = 1;
-    for (int i = 2; i + 1 < argc; i += 2) {
-        int v = (int) strtol(argv[i + 1], NULL, 10);
-        if (v < (strcmp(argv[i], "--prefetch") == 0 ? 0 : 1) || v > 1000000) {
-            fprintf(stderr, "jobq_bench: bad value '%s'\n", argv[i + 1]);
-            return 2;
-        }
-        if (strcmp(argv[i], "--producers") == 0)
+    int pipeline = 1, bad = argc < 2 || argc % 2;
+    for (int i = 2; !bad && i + 1 < argc; i += 2) {
+        const char *o = argv[i];
+        int v = (int) bench_arg(argv[i + 1], 0, 1000000);
+        if (strcmp(o, "--producers") == 0 && v > 0)
             producers = v;
-        else if (strcmp(argv[i], "--workers") == 0)
+        else if (strcmp(o, "--workers") == 0 && v > 0)
             workers = v;
-        else if (strcmp(argv[i], "--jobs") == 0)
+        else if (strcmp(o, "--jobs") == 0 && v > 0)
             jobs = v;
-        else if (strcmp(argv[i], "--batch") == 0 && v <= JOBQ_MAX_BATCH)
+        else if (strcmp(o, "--batch") == 0 && v > 0 && v <= JOBQ_MAX_BATCH)
             batch = v;
-        else if (strcmp(argv[i], "--prefetch") == 0 && v < JOBQ_MAX_CAPACITY)
+        else if (strcmp(o, "--prefetch") == 0 && v >= 0 &&
+                 v < JOBQ_MAX_CAPACITY)
             prefetch = v;
-        else if (strcmp(argv[i], "--pipeline") == 0 &&
+        else if (strcmp(o, "--pipeline") == 0 && v > 0 &&
                  v <= JOBQ_CLIENT_MAX_IN_FLIGHT)
             pipeline = v;
-        else {
-            fprintf(stderr, "jobq_bench: unknown option '%s'\n", argv[i]);
-            return 2;
-        }
+        else
+            bad = 1;
+    }
+    if (bad) {
+        fprintf(stderr, "usage: jobq_bench BIN_DIR [--producers P] "
+                        "[--workers W] [--jobs N] [--batch B] "
+                        "[--prefetch F] [--pipeline K]\n");
+        return 2;
+    }
+    bench_broker_t b;
+    if (bench_broker_start(&b, argv[1]) != 0)
+        return 1;
+    char wbin[600], conc[16], pre[16];
+    snprintf(wbin, sizeof wbin, "%s/jobq-worker", argv[1]);
+    snprintf(conc, sizeof conc, "%d", workers);
+    snprintf(pre, sizeof pre, "%d", prefetch);
+    char *wargv[] = {
+        wbin, "--broker",   b.workers, "--types", "noop", "--concurrency",
+        conc, "--prefetch", pre,       NULL};
+    pid_t worker = bench_spawn(wargv);
+    if (worker < 0) {
+        perror("jobq_bench: fork");
+        bench_broker_stop(&b);
+        return 1;
     }
     zsys_init();
     zsys_set_linger(0);
-    char dir[] = "/tmp/jobq-bench-XXXXXX";
-    if (!mkdtemp(dir))
-        return 1;
-    char data[600], cl[64], wk[64], ev[64], bbin[600], wbin[600], conc[16];
-    snprintf(data, sizeof data, "%s/data", dir);
-    int ports[3];
-    s_ports(ports);
-    snprintf(cl, sizeof cl, "tcp://127.0.0.1:%d", ports[0]);
-    snprintf(wk, sizeof wk, "tcp://127.0.0.1:%d", ports[1]);
-    snprintf(ev, sizeof ev, "tcp://127.0.0.1:%d", ports[2]);
-    snprintf(bbin, sizeof bbin, "%s/jobq-broker", argv[1]);
-    snprintf(wbin, sizeof wbin, "%s/jobq-worker", argv[1]);
-    snprintf(conc, sizeof conc, "%d", workers);
-    char pre[16];
-    snprintf(pre, sizeof pre, "%d", prefetch);
-    char *bargv[] = {bbin, "--data",   data, "--clients", cl,  "--workers",
-                     wk,   "--events", ev,   "--quiet",   NULL};
-    char *wargv[] = {
-        wbin, "--broker",   wk,  "--types", "noop", "--concurrency",
-        conc, "--prefetch", pre, NULL};
-    pid_t broker = s_spawn(bargv), worker = s_spawn(wargv);
-    if (broker < 0 || worker < 0) {
-        fprintf(stderr, "jobq_bench: fork: %s\n", strerror(errno));
-        if (broker > 0)
-            kill(broker, SIGKILL);
-        if (worker > 0)
-            kill(worker, SIGKILL);
-        return 1;
-    }
     jobq_client_config_t cfg;
     jobq_client_config_defaults(&cfg);
-    cfg.broker = cl;
+    cfg.broker = b.clients;
     cfg.timeout_ms = 500;  //  bounded wait for the broker to come up
     jobq_client_t *c = jobq_client_new(&cfg);
     for (int i = 0; i < 20 && s_completed(c) == 0; i++) {
-        jobq_bytes_t b = {NULL, 0};
-        if (jobq_client_stats(c, &b) == JOBQ_OK) {
-            free((void *) b.ptr);
+        jobq_bytes_t body = {NULL, 0};
+        if (jobq_client_stats(c, &body) == JOBQ_OK) {
+            free((void *) body.ptr);
             break;
         }
     }
@@ -246,7 +192,7 @@ main(int argc, char **argv)
     pthread_t *t = calloc((size_t) producers, sizeof *t);
     int64_t start = zclock_usecs();
     for (int i = 0; i < producers; i++) {
-        p[i].clients = cl;
+        p[i].clients = b.clients;
         p[i].batch = batch;
         p[i].pipeline = pipeline;
         p[i].jobs = jobs / producers;
@@ -270,30 +216,22 @@ main(int argc, char **argv)
     for (int i = 0; i < producers; i++)
         for (int j = 0; j < p[i].done; j++)
             all[k++] = p[i].lat_us[j];
-    qsort(all, (size_t) k, sizeof *all, bench_cmp_i64);
-    printf("jobq full cycle: producers=%d worker_slots=%d jobs=%d "
-           "completed=%llu errors=%d  %.0f jobs/s (enqueue alone %.0f/s)  "
-           "ack latency us p50=%lld p99=%lld p999=%lld\n",
-           producers, workers, total, (unsigned long long) completed, errors,
-           (double) completed * 1e6 / (double) (end - start),
-           total * 1e6 / (double) (enq_end - start),
-           k ? (long long) all[k / 2] : 0,
-           k ? (long long) all[k * 99 / 100] : 0,
-           k ? (long long) all[k * 999 / 1000] : 0);
-    printf(
-        "jobq,%s,cycle-%dx%d,%.0f,%lld,%lld,%lld,\n",
-        pipeline > 1            ? "sync-pipelined"
-        : batch > 1 || prefetch ? "sync-batched"
-                                : "sync",
-        producers, workers, (double) completed * 1e6 / (double) (end - start),
-        k ? (long long) all[k / 2] : 0, k ? (long long) all[k * 99 / 100] : 0,
-        k ? (long long) all[k * 999 / 1000] : 0);
+    double rate = (double) completed * 1e6 / (double) (end - start);
+    printf("jobq cycle: jobs=%d completed=%llu errors=%d, enqueue alone "
+           "%.0f/s (ack latency us)\n",
+           total, (unsigned long long) completed, errors,
+           total * 1e6 / (double) (enq_end - start));
+    char label[64];
+    snprintf(label, sizeof label, "jobq,%s,cycle-%dx%d",
+             pipeline > 1            ? "sync-pipelined"
+             : batch > 1 || prefetch ? "sync-batched"
+                                     : "sync",
+             producers, workers);
+    if (k > 0)
+        bench_print_row(label, rate, all, k);
     jobq_client_destroy(&c);
     kill(worker, SIGTERM);
     waitpid(worker, NULL, 0);
-    kill(broker, SIGTERM);
-    waitpid(broker, NULL, 0);
-    bench_remove_lmdb(data);
-    rmdir(dir);
-    return completed == (uint64_t) total ? 0 : 1;
+    bench_broker_stop(&b);
+    return completed == (uint64_t) total && k > 0 ? 0 : 1;
 }

@@ -8,6 +8,7 @@
 */
 #include "jobq/jobq_client.h"
 #include "jobq_store.h"
+#include "bench.h"
 
 #include <czmq.h>
 #include <stdio.h>
@@ -99,8 +100,9 @@ s_wait(const char *ep)
 int
 main(int argc, char **argv)
 {
-    if (argc == 4 && strcmp(argv[1], "fill") == 0)
-        return s_fill(argv[2], atol(argv[3]));
+    long n = argc == 4 ? bench_arg(argv[3], 1, 100000000) : -1;
+    if (n > 0 && strcmp(argv[1], "fill") == 0)
+        return s_fill(argv[2], n);
     if (argc == 3 && strcmp(argv[1], "wait") == 0)
         return s_wait(argv[2]);
     fprintf(stderr, "usage: jobq_fill fill DIR N | jobq_fill wait EP\n");

@@ -1,8 +1,10 @@
 """bench/table.py CSV: the table of one bench/run.sh run, with ratios, and
-the targets of issue 5, each marked met or missed with its figures.
+the targets of issue 5, each marked met or missed with the figures of that
+same run.
 
 Every cycle row shows jobq (plain, batched and pipelined) over that row's
-jobs/s for the same shape; every latency row shows jobq's p50 and p99 over that row's.
+jobs/s for the same shape; every latency row shows jobq's p50 and p99 over
+that row's.
 """
 import csv
 import sys
@@ -13,6 +15,10 @@ def num(v):
         return float(v)
     except (TypeError, ValueError):
         return None
+
+
+def ratio(a, b):
+    return "%.2fx" % (a / b) if a and b else "-"
 
 
 def main(path):
@@ -35,27 +41,18 @@ def main(path):
                 head, "%.0f ms" % (t / 1000) if t else "-",
                 r["rss_kb"] or "-"))
             continue
-        if not sc.startswith("cycle"):
-            j50 = get("jobq", "sync", sc, "p50_us")
-            j99 = get("jobq", "sync", sc, "p99_us")
-            p50, p99 = num(r["p50_us"]), num(r["p99_us"])
-            ratio = ("p50 %.2fx p99 %.2fx" % (j50 / p50, j99 / p99)
-                     if j50 and j99 and p50 and p99 else "-")
-            v = num(r["jobs_per_s"])
-            print("%s %9s %8s %8s   jobq latency / this: %s" % (
-                head, "%.0f" % v if v else "", r["p50_us"] or "-",
-                r["p99_us"] or "-", ratio))
-            continue
         v = num(r["jobs_per_s"])
-        j = get("jobq", "sync", sc, "jobs_per_s")
-        b = get("jobq", "sync-batched", sc, "jobs_per_s")
-        q = get("jobq", "sync-pipelined", sc, "jobs_per_s")
-        print("%s %9s %8s %8s %11s %12s %14s" % (
-            head, "%.0f" % v if v else "-", r["p50_us"] or "-",
-            r["p99_us"] or "-",
-            "%.2fx" % (j / v) if v and j else "-",
-            "%.2fx" % (b / v) if v and b else "-",
-            "%.2fx" % (q / v) if v and q else "-"))
+        head += " %9s %8s %8s" % ("%.0f" % v if v else "-",
+                                  r["p50_us"] or "-", r["p99_us"] or "-")
+        if not sc.startswith("cycle"):
+            print("%s   jobq latency / this: p50 %s p99 %s" % (
+                head, ratio(get("jobq", "sync", sc, "p50_us"),
+                            num(r["p50_us"])),
+                ratio(get("jobq", "sync", sc, "p99_us"), num(r["p99_us"]))))
+            continue
+        print("%s %11s %12s %14s" % (head, *(
+            ratio(get("jobq", m, sc, "jobs_per_s"), v)
+            for m in ("sync", "sync-batched", "sync-pipelined"))))
 
     print("\nTargets (issue 5), from this run:")
 
@@ -88,19 +85,13 @@ def main(path):
                       "= %.2fx (want >= %.0fx)" % (
                           verdict(j / p >= want), sc[6:], jm, j, peer, mode,
                           p, j / p, want))
-    j50 = get("jobq", "sync", "idle-dispatch", "p50_us")
-    j99 = get("jobq", "sync", "idle-dispatch", "p99_us")
-    b50 = get("beanstalkd", "binlog-f0", "idle-dispatch", "p50_us")
-    b99 = get("beanstalkd", "binlog-f0", "idle-dispatch", "p99_us")
-    if j50 and b50:
-        print("  %s idle dispatch p50 %.0f us vs beanstalkd -f 0 %.0f us "
-              "= %.2fx (want <= 1.5x)" % (verdict(j50 <= 1.5 * b50), j50,
-                                          b50, j50 / b50))
-    if j99 and b99:
-        print("  %s idle dispatch p99 %.0f us vs beanstalkd -f 0 %.0f us "
-              "= %.2fx (want <= 1x)" % (verdict(j99 <= b99), j99, b99,
-                                        j99 / b99))
-    floors(get, j50, j99, b99)
+    for q, want in (("p50", 1.5), ("p99", 1.0)):
+        j = get("jobq", "sync", "idle-dispatch", q + "_us")
+        b = get("beanstalkd", "binlog-f0", "idle-dispatch", q + "_us")
+        if j and b:
+            print("  %s idle dispatch %s %.0f us vs beanstalkd -f 0 %.0f us "
+                  "= %.2fx (want <= %gx)" % (verdict(j <= want * b), q, j, b,
+                                             j / b, want))
     rj = [r for r in rows if r["system"] == "jobq"
           and r["scenario"].startswith("restart")]
     rb = [r for r in rows if r["system"] == "beanstalkd"
@@ -118,38 +109,12 @@ def main(path):
             print("  %s memory with %s jobs: jobq anonymous %.0f kB vs "
                   "beanstalkd resident %.0f kB = %.3fx (want < 0.5x)" % (
                       verdict(mj < 0.5 * mb), n, mj, mb, mj / mb))
-
-
-def floors(get, j50, j99, b99):
-    """What the transport and the disk take on their own (bench/floors.c),
-    against the two targets they bound."""
-    f50 = get("zeromq", "relay-floor", "idle-dispatch", "p50_us")
-    f99 = get("zeromq", "relay-floor", "idle-dispatch", "p99_us")
-    if f50 and f99 and j50 and j99:
-        # The floor's own p99 swings with the machine; below jobq's it says
-        # nothing, and the difference is not shown.
-        print("         floor: bare ZeroMQ on the same path (client, relay, "
-              "worker) p50 %.0f p99 %.0f us;\n"
-              "         jobq adds p50 %+.0f us, p99 %s%s" % (
-                  f50, f99, j50 - f50,
-                  "%+.0f us" % (j99 - f99) if j99 >= f99
-                  else "none (the floor's p99 was the higher this run)",
-                  ";\n         beanstalkd -f 0 p99 is %.2fx the floor" % (
-                      b99 / f99) if b99 else ""))
-    a50 = get("tcp", "pingpong-any-cpu", "round-trip", "p50_us")
-    o50 = get("tcp", "pingpong-one-cpu", "round-trip", "p50_us")
-    if a50 and o50:
-        # Every hop between processes or threads pays this; a wide gap means
-        # the latency rows above were taken on a machine slow to wake CPUs.
-        print("         machine: loopback TCP round trip p50 %.0f us between "
-              "two processes placed by\n"
-              "         the scheduler, %.0f us with both on one CPU "
-              "(%.1fx: the cost of waking another CPU)" % (
-                  a50, o50, a50 / o50))
+    # The disk's own floor (bench/commit_floor.c): what one producer that
+    # waits for every acknowledgement can make at most.
     c50 = get("lmdb", "commit-floor", "enqueue-ack", "p50_us")
     bd = get("beanstalkd", "binlog-default", "cycle-1x1", "jobs_per_s")
     if c50:
-        print("         floor: one durable LMDB commit p50 %.0f us, so one "
+        print("         floor: one full-sync LMDB commit p50 %.0f us, so one "
               "producer that waits for each\n"
               "         acknowledgement makes at most %.0f jobs/s%s" % (
                   c50, 1e6 / c50,

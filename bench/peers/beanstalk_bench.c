@@ -1,51 +1,33 @@
-/*  beanstalk_bench: the full job cycle against beanstalkd, over its plain
-    text protocol, measured the way jobq_bench measures jobq.
+/*  beanstalk_bench: beanstalkd over its plain text protocol, measured the
+    way jobq_bench and jobq_latency measure jobq.
 
-    P producer processes each put their share of N jobs (300-byte bodies)
-    and wait for INSERTED; C consumer processes each reserve-with-timeout,
+    Cycle: P producer processes put their share of N jobs (300-byte bodies)
+    and wait for each INSERTED; C consumer processes reserve-with-timeout,
     then delete. One TCP connection per process, TCP_NODELAY, one request
-    at a time. With --pipeline K a producer keeps K puts in flight (the
-    protocol answers them in order), and a consumer sends each delete
-    together with its next reserve: the most a client can ask of
-    beanstalkd at once, as libjobq's pipelined enqueue does of jobq. Every
-    process connects first, then all start together when the parent
-    closes a pipe; counters and put latencies live in shared memory.
-    jobs/s runs from that start until the last job is deleted; the put
-    latency is each put's round trip, from its send to its INSERTED.
-
-    With --idle N instead: idle dispatch, a consumer process waiting in
-    `reserve` and one put at a time (see s_idle).
+    at a time; with --pipeline K a producer keeps K puts in flight, and a
+    consumer sends each delete with its next reserve. All connect, then
+    start together; jobs/s runs from that start to the last delete, and
+    the percentiles are the puts' round trips. --idle N: idle dispatch
+    (s_idle). --fill N and --wait-ready N: the restart's fill and wait.
 
     usage: beanstalk_bench PORT --producers P --workers C --jobs N --mode M
                            [--pipeline 1..1000]
-           beanstalk_bench PORT --idle N --mode M [--raw FILE]
+           beanstalk_bench PORT --idle N --mode M
+           beanstalk_bench PORT --fill N | --wait-ready N
     Bounded: N jobs and 120 s; a child also stops when its parent is gone,
     and the parent kills and reaps every child still there 10 s after the
-    limit. The last line is CSV:
-    system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,rss_kb */
+    limit. The last line is CSV: system,mode,scenario,jobs_per_s,p50_us,
+    p99_us,p999_us, */
 #define _DEFAULT_SOURCE  //  MAP_ANONYMOUS
-#include <arpa/inet.h>
+#include "../bench.h"
+
 #include <errno.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
-
-#include "../bench.h"
 
 #define S_BODY     300        //  bytes per job
 #define S_LIMIT_US 120000000  //  the whole run, at most
@@ -67,7 +49,6 @@ typedef struct {
 static int s_port;
 static int s_total;
 static int s_pipeline = 1;  //  --pipeline K: requests in flight
-static const char *s_raw;   //  --raw FILE: the idle samples, unsorted
 static int64_t s_start;
 static s_shared_t *s_sh;
 static pid_t s_parent;  //  the children's parent
@@ -152,6 +133,17 @@ s_skip(s_conn_t *c, size_t n)
     return 0;
 }
 
+//  A put of S_BODY bytes of 'x' into req (64 + S_BODY + 2 bytes); returns
+//  its length. The body is its last S_BODY + 2 bytes, CRLF included.
+static size_t
+s_put_req(char *req)
+{
+    int hl = snprintf(req, 64, "put 1024 0 60 %d\r\n", S_BODY);
+    memset(req + hl, 'x', S_BODY);
+    memcpy(req + hl + S_BODY, "\r\n", 2);
+    return (size_t) hl + S_BODY + 2;
+}
+
 //  In a child: block until the parent starts the run (it closes the
 //  pipe's write end). False when the parent went away instead.
 static bool
@@ -173,6 +165,17 @@ s_in_time(void)
            getppid() == s_parent;
 }
 
+//  In a child: connect c, say so, and wait for the start. False if either
+//  failed.
+static bool
+s_child_start(s_conn_t *c)
+{
+    c->fd = s_connect();
+    c->have = c->at = 0;
+    atomic_fetch_add(&s_sh->ready, 1);
+    return s_wait_go() && c->fd >= 0;
+}
+
 //  Producer process `idx`: puts `jobs` jobs, s_pipeline in flight (one
 //  round trip each when 1). lat[i] holds put i's send time until its
 //  INSERTED comes, then its round trip.
@@ -180,18 +183,12 @@ static int
 s_produce(int idx, int jobs)
 {
     static s_conn_t c;
-    c.fd = s_connect();
-    c.have = c.at = 0;
-    atomic_fetch_add(&s_sh->ready, 1);
-    if (c.fd < 0 || !s_wait_go())
+    if (!s_child_start(&c))
         return 1;
     int fd = c.fd;
     int64_t *lat = s_sh->lat_us + (size_t) idx * (size_t) jobs;
     char req[64 + S_BODY + 2], line[128];
-    int hl = snprintf(req, 64, "put 1024 0 60 %d\r\n", S_BODY);
-    memset(req + hl, 'x', S_BODY);
-    memcpy(req + hl + S_BODY, "\r\n", 2);
-    size_t len = (size_t) hl + S_BODY + 2;
+    size_t len = s_put_req(req);
     int sent = 0, acked = 0;
     while (acked < jobs && s_in_time()) {
         while (sent < jobs && sent - acked < s_pipeline) {
@@ -216,10 +213,7 @@ static int
 s_consume(void)
 {
     static s_conn_t c;
-    c.fd = s_connect();
-    c.have = c.at = 0;
-    atomic_fetch_add(&s_sh->ready, 1);
-    if (c.fd < 0 || !s_wait_go())
+    if (!s_child_start(&c))
         return 1;
     int fd = c.fd;
     static const char rsv[] = "reserve-with-timeout 1\r\n";
@@ -281,9 +275,7 @@ typedef struct {
 static void
 s_idle_consumer(s_idle_t *st, int n)
 {
-#ifdef __linux__
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
     static s_conn_t cc;
     cc.fd = s_connect();
     struct timeval tv = {10, 0};
@@ -320,10 +312,8 @@ static bool
 s_idle_asked(s_idle_t *st, int puts, int64_t until_us)
 {
     while (atomic_load(&st->asked) <= puts && !atomic_load(&st->gone) &&
-           bench_now_us() < until_us) {
-        struct timespec tick = {0, 20000};
-        nanosleep(&tick, NULL);
-    }
+           bench_now_us() < until_us)
+        bench_sleep_us(20);
     return atomic_load(&st->asked) > puts;
 }
 
@@ -348,31 +338,24 @@ s_idle(int n, const char *mode)
     pc.fd = s_connect();
     int64_t *lat = calloc((size_t) n, sizeof *lat);
     int64_t *ack = calloc((size_t) n, sizeof *ack);
-    int64_t *sent = calloc((size_t) n, sizeof *sent);
     char req[64 + S_BODY + 2], line[128];
-    int hl = snprintf(req, 64, "put 1024 0 60 %d\r\n", S_BODY);
-    size_t len = (size_t) hl + S_BODY + 2;
+    size_t len = s_put_req(req);
+    char *body = req + len - S_BODY - 2;
     int done = 0, missed = 0, puts = 0;
-    while (pc.fd >= 0 && lat && ack && sent && done < n &&
-           missed < S_IDLE_MISSES && puts < total &&
-           bench_now_us() - s_start < S_LIMIT_US) {
+    while (pc.fd >= 0 && lat && ack && done < n && missed < S_IDLE_MISSES &&
+           puts < total && bench_now_us() - s_start < S_LIMIT_US) {
         if (!s_idle_asked(st, puts, bench_now_us() + 10000000))
             break;
-        struct timespec pause = {0, 2000000};
-        nanosleep(&pause, NULL);
+        bench_sleep_us(2000);
         int i = puts++;
-        memset(req + hl, 'x', S_BODY);
-        req[hl + snprintf(req + hl, 16, "%010d", i)] = 'x';
-        memcpy(req + hl + S_BODY, "\r\n", 2);
+        body[snprintf(body, 16, "%010d", i)] = 'x';  //  its number first
         int64_t t0 = bench_now_us();
         if (write(pc.fd, req, len) != (ssize_t) len ||
             s_line(&pc, line, sizeof line) || strncmp(line, "INSERTED", 8))
             break;
         int64_t a = bench_now_us() - t0;
-        while (st->stamp[i] == 0 && bench_now_us() - t0 < 500000) {
-            struct timespec tick = {0, 20000};
-            nanosleep(&tick, NULL);
-        }
+        while (st->stamp[i] == 0 && bench_now_us() - t0 < 500000)
+            bench_sleep_us(20);
         if (i < S_IDLE_WARMUP)
             continue;
         if (st->stamp[i] == 0) {
@@ -380,7 +363,6 @@ s_idle(int n, const char *mode)
             continue;
         }
         ack[done] = a;
-        sent[done] = t0;
         lat[done++] = st->stamp[i] - t0;
     }
     //  Stop the consumer once it waits again (its delete answered), so that
@@ -392,22 +374,10 @@ s_idle(int n, const char *mode)
         fprintf(stderr, "beanstalk_bench: no job was seen dispatched\n");
         free(lat);
         free(ack);
-        free(sent);
         munmap(st, size);
         return 1;
     }
-    //  beanstalkd's pid is not known here: bench/hops.py takes it as --broker.
-    char procs[64];
-    snprintf(procs, sizeof procs, "producer=%d worker=%d", (int) getpid(),
-             (int) kid);
-    if (s_raw && bench_raw_write(s_raw, procs, ack, lat, sent, done) != 0)
-        missed++;  //  the run is not whole
-    qsort(lat, (size_t) done, sizeof *lat, bench_cmp_i64);
-    printf("beanstalkd %s idle dispatch: jobs=%d missed=%d us p50=%lld "
-           "p99=%lld p999=%lld\n",
-           mode, done, missed, (long long) lat[done / 2],
-           (long long) lat[done * 99 / 100],
-           (long long) lat[done * 999 / 1000]);
+    printf("beanstalkd %s idle: jobs=%d missed=%d\n", mode, done, missed);
     char label[128];
     snprintf(label, sizeof label, "beanstalkd,%s,enqueue-ack", mode);
     bench_print_row(label, 0, ack, done);
@@ -415,7 +385,6 @@ s_idle(int n, const char *mode)
     bench_print_row(label, 0, lat, done);
     free(lat);
     free(ack);
-    free(sent);
     munmap(st, size);
     return done == n && missed == 0 ? 0 : 1;
 }
@@ -430,10 +399,7 @@ s_put_many(int n)
     if (c.fd < 0)
         return 1;
     char req[64 + S_BODY + 2], line[128];
-    int hl = snprintf(req, 64, "put 1024 0 60 %d\r\n", S_BODY);
-    memset(req + hl, 'x', S_BODY);
-    memcpy(req + hl + S_BODY, "\r\n", 2);
-    size_t len = (size_t) hl + S_BODY + 2;
+    size_t len = s_put_req(req);
     for (int i = 0; i < n;) {
         int k = n - i < 1000 ? n - i : 1000;
         for (int q = 0; q < k; q++)
@@ -452,7 +418,7 @@ s_put_many(int n)
 //  Wait until the server answers `stats` with at least n ready jobs
 //  (bounded: 120 s). Prints the ms it took.
 static int
-s_wait_ready(long n)
+s_wait_ready(int n)
 {
     int64_t t0 = bench_now_us();
     while (bench_now_us() - t0 < S_LIMIT_US) {
@@ -460,40 +426,23 @@ s_wait_ready(long n)
         c.have = c.at = 0;
         c.fd = s_connect();
         if (c.fd < 0) {
-            struct timespec pause = {0, 2000000};
-            nanosleep(&pause, NULL);
+            bench_sleep_us(2000);
             continue;
         }
-        char line[128], body[8192];
-        size_t bytes = 0;
-        static const char st[] = "stats\r\n";
+        static const char st[] = "stats\r\n", key[] = "current-jobs-ready: ";
+        char line[256];
         long ready = -1;
         if (write(c.fd, st, sizeof st - 1) == sizeof st - 1 &&
-            !s_line(&c, line, sizeof line) &&
-            sscanf(line, "OK %zu", &bytes) == 1 && bytes < sizeof body) {
-            size_t got = 0;
-            while (got < bytes + 2) {
-                if (c.at == c.have && s_fill(&c))
-                    break;
-                size_t k = c.have - c.at;
-                if (k > bytes + 2 - got)
-                    k = bytes + 2 - got;
-                memcpy(body + got, c.buf + c.at, k);
-                c.at += k;
-                got += k;
-            }
-            body[bytes] = '\0';
-            const char *r = strstr(body, "current-jobs-ready: ");
-            if (r)
-                ready = atol(r + strlen("current-jobs-ready: "));
-        }
+            !s_line(&c, line, sizeof line) && strncmp(line, "OK ", 3) == 0)
+            while (ready < 0 && !s_line(&c, line, sizeof line))
+                if (strncmp(line, key, sizeof key - 1) == 0)
+                    ready = strtol(line + sizeof key - 1, NULL, 10);
         close(c.fd);
         if (ready >= n) {
             printf("%lld\n", (long long) ((bench_now_us() - t0) / 1000));
             return 0;
         }
-        struct timespec pause = {0, 2000000};
-        nanosleep(&pause, NULL);
+        bench_sleep_us(2000);
     }
     return 1;
 }
@@ -503,38 +452,42 @@ main(int argc, char **argv)
 {
     int producers = 1, consumers = 1, idle = 0;
     const char *mode = "default";
-    if (argc < 2)
-        return 2;
-    s_port = atoi(argv[1]);
+    s_port = argc < 2 ? -1 : (int) bench_arg(argv[1], 1, 65535);
     s_total = 10000;
     for (int i = 2; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--producers") == 0)
-            producers = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--workers") == 0)
-            consumers = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--jobs") == 0)
-            s_total = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--mode") == 0)
+        const char *o = argv[i];
+        int v = (int) bench_arg(argv[i + 1], 0, 10000000);
+        if (strcmp(o, "--mode") == 0)
             mode = argv[i + 1];
-        else if (strcmp(argv[i], "--idle") == 0)
-            idle = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--raw") == 0)
-            s_raw = argv[i + 1];
-        else if (strcmp(argv[i], "--pipeline") == 0)
-            s_pipeline = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--fill") == 0)
-            return s_put_many(atoi(argv[i + 1]));
-        else if (strcmp(argv[i], "--wait-ready") == 0)
-            return s_wait_ready(atol(argv[i + 1]));
+        else if (strcmp(o, "--producers") == 0)
+            producers = v;
+        else if (strcmp(o, "--workers") == 0)
+            consumers = v;
+        else if (strcmp(o, "--jobs") == 0)
+            s_total = v;
+        else if (strcmp(o, "--idle") == 0)
+            idle = v;
+        else if (strcmp(o, "--pipeline") == 0)
+            s_pipeline = v;
+        else if (strcmp(o, "--fill") == 0 && v > 0 && s_port > 0)
+            return s_put_many(v);
+        else if (strcmp(o, "--wait-ready") == 0 && v > 0 && s_port > 0)
+            return s_wait_ready(v);
+        else
+            s_port = -1;  //  unknown: the usage below
     }
-    if (idle > 0) {
+    if (s_port > 0 && idle > 0) {
         s_start = bench_now_us();
         return s_idle(idle, mode);
     }
-    if (producers < 1 || consumers < 1 || producers > S_MAX_PROC ||
-        consumers > S_MAX_PROC || s_total < producers || s_pipeline < 1 ||
-        s_pipeline > 1000) {
-        fprintf(stderr, "beanstalk_bench: bad arguments\n");
+    if (s_port < 0 || idle < 0 || producers < 1 || consumers < 1 ||
+        producers > S_MAX_PROC || consumers > S_MAX_PROC ||
+        s_total < producers || s_pipeline < 1 || s_pipeline > 1000) {
+        fprintf(stderr,
+                "usage: beanstalk_bench PORT --producers P --workers C "
+                "--jobs N --mode M [--pipeline 1..1000]\n"
+                "       beanstalk_bench PORT --idle N --mode M\n"
+                "       beanstalk_bench PORT --fill N | --wait-ready N\n");
         return 2;
     }
     s_total -= s_total % producers;
@@ -562,9 +515,7 @@ main(int argc, char **argv)
         if (pid[forked] < 0)
             break;
         if (pid[forked] == 0) {
-#ifdef __linux__
             prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
             if (getppid() != s_parent)
                 _exit(1);
             sigprocmask(SIG_SETMASK, &old, NULL);
@@ -579,10 +530,8 @@ main(int argc, char **argv)
     //  Every child connects, then waits (10 s at most) for the start.
     int64_t t0 = bench_now_us();
     while (forked == kids && atomic_load(&s_sh->ready) < kids &&
-           bench_now_us() - t0 < 10000000) {
-        struct timespec pause = {0, 1000000};
-        nanosleep(&pause, NULL);
-    }
+           bench_now_us() - t0 < 10000000)
+        bench_sleep_us(1000);
     s_start = bench_now_us();
     atomic_store(&s_sh->start_us, s_start);
     atomic_store(&s_sh->go, forked == kids ? 1 : 0);
@@ -647,18 +596,14 @@ main(int argc, char **argv)
     for (int i = 0; i < producers; i++)
         for (int j = 0; j < atomic_load(&s_sh->done[i]); j++)
             all[k++] = s_sh->lat_us[(size_t) i * (size_t) per + (size_t) j];
-    qsort(all, (size_t) k, sizeof *all, bench_cmp_i64);
     double rate = (double) deleted * 1e6 / (double) (end - s_start);
-    printf("beanstalkd %s full cycle: producers=%d consumers=%d put=%d "
-           "deleted=%d  %.0f jobs/s  put latency us p50=%lld p99=%lld "
-           "p999=%lld\n",
-           mode, producers, consumers, put, deleted, rate,
-           k ? (long long) all[k / 2] : 0,
-           k ? (long long) all[k * 99 / 100] : 0,
-           k ? (long long) all[k * 999 / 1000] : 0);
-    printf("beanstalkd,%s,cycle-%dx%d,%.0f,%lld,%lld,%lld,\n", mode, producers,
-           consumers, rate, k ? (long long) all[k / 2] : 0,
-           k ? (long long) all[k * 99 / 100] : 0,
-           k ? (long long) all[k * 999 / 1000] : 0);
+    printf("beanstalkd %s cycle: put=%d deleted=%d (put latency us)\n", mode,
+           put, deleted);
+    char label[128];
+    snprintf(label, sizeof label, "beanstalkd,%s,cycle-%dx%d", mode, producers,
+             consumers);
+    if (k > 0)
+        bench_print_row(label, rate, all, k);
+    free(all);
     return deleted == put && put > 0 ? 0 : 1;
 }

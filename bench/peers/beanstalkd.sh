@@ -1,5 +1,5 @@
 # bench/peers/beanstalkd.sh: starting and stopping a private beanstalkd,
-# sourced by bench/run.sh and bench/idle_series.sh (POSIX sh).
+# sourced by bench/run.sh (POSIX sh).
 #
 # BS_DATA is the directory beanstalkd_start empties for each server (pass
 # "-b $BS_DATA" to give it a binlog there); BS_PID names the running

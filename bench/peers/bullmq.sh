@@ -1,31 +1,24 @@
 # bench/peers/bullmq.sh: BullMQ on Redis as a benchmark peer. POSIX sh
-# functions, meant to be sourced by bench/run.sh (which sets HERE to the
-# bench/ directory; set BULL_HOME to override where the Node client lives).
+# functions, sourced by bench/run.sh, which sets HERE to the bench/
+# directory and BULL_HOME to where the Node client is installed and run (in
+# the build directory, so that nothing is written into the source tree).
 #
-#   bullmq_install               redis-server (apt) and the pinned bullmq (npm ci)
-#   bullmq_start MODE DIR PORT   redis-server on 127.0.0.1:PORT, data in DIR;
-#                                MODE aof-always | aof-everysec (| no-aof);
-#                                its pid in BULL_PID; returns once it answers
+#   bullmq_install               redis-server (apt); bull_bench.mjs and its
+#                                pinned bullmq (npm ci) into BULL_HOME
+#   bullmq_start MODE DIR PORT   redis-server on 127.0.0.1:PORT only, data in
+#                                DIR, MODE aof-always | aof-everysec; its pid
+#                                in BULL_PID; returns once it answers
 #   bullmq_stop                  stops that redis-server by its pid, and waits
-#
-# Then, for example:
-#   node "$BULL_HOME/bull_bench.mjs" cycle --port PORT --mode aof-always \
-#       --producers 4 --workers 4 --jobs 10000
-#   node "$BULL_HOME/bull_bench.mjs" idle --port PORT --mode aof-always --jobs 1000
-# Redis listens on 127.0.0.1 only (no other address, no unix socket).
 
-BULL_HOME=${BULL_HOME:-${HERE:-bench}/peers/bullmq}
+BULL_SRC=${HERE:-bench}/peers/bullmq
+BULL_HOME=${BULL_HOME:-build/bench/bullmq}
 BULL_PID=
 
 bullmq_install() {
     if ! command -v redis-server >/dev/null 2>&1; then
         echo "bench: installing redis-server" >&2
-        apt-get install -y redis-server >/dev/null 2>&1 ||
-            { apt-get update -qq >/dev/null 2>&1 &&
-              apt-get install -y redis-server >/dev/null 2>&1; } || {
-            echo "bench: could not install redis-server" >&2
-            return 1
-        }
+        { apt-get install -y redis-server || { apt-get update -qq &&
+            apt-get install -y redis-server; }; } >/dev/null 2>&1 || return 1
         # Where the package started its own service (systemd hosts), stop
         # it: the benchmark runs its own redis-server, and nothing of ours
         # is to listen on any address but 127.0.0.1.
@@ -35,6 +28,12 @@ bullmq_install() {
             systemctl disable redis-server >/dev/null 2>&1 || true
         fi
     fi
+    mkdir -p "$BULL_HOME"
+    # A changed lockfile means a fresh install.
+    cmp -s "$BULL_SRC/package-lock.json" "$BULL_HOME/package-lock.json" ||
+        rm -rf "$BULL_HOME/node_modules"
+    cp "$BULL_SRC/package.json" "$BULL_SRC/package-lock.json" \
+        "$BULL_SRC/bull_bench.mjs" "$BULL_HOME/"
     if [ ! -d "$BULL_HOME/node_modules/bullmq" ]; then
         echo "bench: npm ci in $BULL_HOME" >&2
         (cd "$BULL_HOME" &&
@@ -49,7 +48,6 @@ bullmq_start() {  # MODE DIR PORT
     case $1 in
         aof-always)   _bull_aof="--appendonly yes --appendfsync always" ;;
         aof-everysec) _bull_aof="--appendonly yes --appendfsync everysec" ;;
-        no-aof)       _bull_aof="--appendonly no" ;;
         *) echo "bullmq_start: unknown mode '$1'" >&2; return 1 ;;
     esac
     mkdir -p "$2"

@@ -1,17 +1,16 @@
 #!/usr/bin/env node
 // bull_bench.mjs: BullMQ on Redis, measured the way jobq_bench and
-// jobq_latency measure jobq (see NOTES.md beside this file).
+// jobq_latency measure jobq (bench/README.md, "BullMQ").
 //
 //   node bull_bench.mjs cycle --port P --mode MODE --producers N --workers W --jobs J
 //   node bull_bench.mjs idle  --port P --mode MODE --jobs N
 //   options for both: [--timeout S] (default 120) [--payload BYTES] (default 300)
 //
-// Talks only to Redis on 127.0.0.1:P. The worker side always runs in a
-// separate Node process (this script, sub-mode `worker`, forked with an IPC
-// channel). Every loop is bounded by a count and by the time limit; on the
-// time limit the parent prints what it got, kills the child and exits 2.
-// The last line(s) are CSV:
-//   system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,rss_kb
+// Talks only to Redis on 127.0.0.1:P. The worker runs in a separate Node
+// process (this script, sub-mode `worker`, forked with an IPC channel).
+// Every loop is bounded by a count and by the time limit; on the limit, or
+// any failure, the CSV rows are empty and the exit code is 2. The last
+// line(s) are CSV: system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
@@ -60,16 +59,12 @@ const connection = (port, worker) => ({
 });
 
 // ---------------------------------------------------------------- helpers
-function pct(sortedUs, n) {
+// p50, p99 and p99.9 of the first n samples (ns) in whole µs, read as the
+// C tools read them (sorted[n * q]).
+function pct(ns, n) {
   if (n === 0) return ['', '', ''];
-  return [sortedUs[Math.floor(n / 2)], sortedUs[Math.floor((n * 99) / 100)],
-    sortedUs[Math.floor((n * 999) / 1000)]];
-}
-
-function sortedUs(nsArray, n) {
-  const a = new Float64Array(n);
-  for (let i = 0; i < n; i++) a[i] = Math.floor(nsArray[i] / 1000);
-  return a.sort();
+  const a = Float64Array.from(ns.subarray(0, n), (v) => Math.floor(v / 1000)).sort();
+  return [a[Math.floor(n / 2)], a[Math.floor((n * 99) / 100)], a[Math.floor((n * 999) / 1000)]];
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -111,15 +106,6 @@ async function stopChild() {
   if (r === 'timeout') killChild();
 }
 
-// Ask the child for its counters, at most 1 s.
-function childReport() {
-  return within(new Promise((r) => {
-    const h = (m) => { if (m.type === 'report') { child.off('message', h); r(m); } };
-    child.on('message', h);
-    if (child.connected) child.send({ type: 'report' }, () => {}); else r(null);
-  }), 1000, null);
-}
-
 // ---------------------------------------------------------------- worker
 // Sub-mode `worker`: --port --queue --concurrency --warm --jobs --deadline.
 // Counts `completed` events (emitted after the job's moveToFinished script
@@ -135,30 +121,21 @@ async function runWorker(o) {
   setTimeout(() => { log('bull_bench worker: deadline passed'); process.exit(4); },
     o.deadline * 1000).unref();
   const idle = o.kind === 'idle';
-  let warm = 0, done = 0, failed = 0;
-  const worker = new Worker(o.queue, async (job) => {
-    const enter = now();
-    return idle ? String(enter) : 0;
-  }, { connection: connection(o.port, true), concurrency: o.concurrency, autorun: true });
+  let warm = 0, done = 0;
+  // The processor's first act is the stamp (idle: its result).
+  const worker = new Worker(o.queue, async () => (idle ? String(now()) : 0),
+    { connection: connection(o.port, true), concurrency: o.concurrency, autorun: true });
   worker.on('error', (e) => logOnce(`bull_bench worker: ${e.message}`));
-  worker.on('failed', (job, e) => { failed++; log(`bull_bench worker: job failed: ${e && e.message}`); });
+  worker.on('failed', (job, e) => log(`bull_bench worker: job failed: ${e && e.message}`));
   worker.on('completed', (job, result) => {
-    if (job.name === 'warm') {
-      if (++warm === o.warm) tell({ type: 'warm' });
-      return;
-    }
-    if (idle) {
-      tell({ type: 'job', i: job.data.i, enter: result });
-      return;
-    }
-    if (++done === o.jobs) tell({ type: 'done', t: String(now()) });
+    if (job.name === 'warm') { if (++warm === o.warm) tell({ type: 'warm' }); }
+    else if (idle) tell({ type: 'job', i: job.data.i, enter: result });
+    else if (++done === o.jobs) tell({ type: 'done', t: String(now()) });
   });
   process.on('message', async (m) => {
-    if (m.type === 'report') tell({ type: 'report', warm, done, failed });
-    if (m.type === 'stop') {
-      await within(worker.close(true), 3000, null);
-      process.exit(0);
-    }
+    if (m.type !== 'stop') return;
+    await within(worker.close(true), 3000, null);
+    process.exit(0);
   });
   await worker.waitUntilReady();
   tell({ type: 'ready' });
@@ -172,10 +149,6 @@ function fromChild(type, ms) {
   }), ms, null);
 }
 
-function queueName() {
-  return `jobqbench-${process.pid}-${Date.now()}`;
-}
-
 async function closeAll(queues) {
   await within(Promise.all(queues.map((q) => q.close())), 3000, null);
 }
@@ -187,7 +160,7 @@ async function runCycle(o) {
   const scenario = `cycle-${o.producers}x${o.workers}`;
   const J = o.jobs;
   const deadline = Date.now() + o.timeout * 1000;
-  const name = queueName();
+  const name = `jobqbench-${process.pid}-${Date.now()}`;
   const opts = { removeOnComplete: true, removeOnFail: true };
   const body = 'x'.repeat(o.payload);
   // One Queue (so one Redis connection) per producer loop, like one
@@ -240,28 +213,13 @@ async function runCycle(o) {
     return doneMsg ? 'ok' : 'timeout';
   })().catch((e) => { log(`bull_bench: ${e.message}`); return 'error'; })]);
 
-  const [p50, p99, p999] = pct(sortedUs(lat, acked), acked);
-  let code = 0;
-  if (result === 'ok') {
-    const secs = Number(BigInt(doneMsg.t) - t0) / 1e9;
-    const rate = J / secs;
-    const addRate = acked / (Number(tAdds - t0) / 1e9);
-    process.stdout.write(`bullmq ${o.mode} full cycle: producers=${o.producers} ` +
-      `worker-concurrency=${o.workers} added=${acked} completed=${J} ` +
-      `${rate.toFixed(0)} jobs/s (adds alone ${addRate.toFixed(0)}/s, ${secs.toFixed(2)} s)  ` +
-      `add latency us p50=${p50} p99=${p99} p999=${p999}\n`);
-    process.stdout.write(`bullmq,${o.mode},${scenario},${rate.toFixed(0)},${p50},${p99},${p999},\n`);
-  } else {
-    const r = child ? await childReport() : null;
-    const secs = t0 ? Number(now() - t0) / 1e9 : 0;
-    process.stdout.write(`bullmq ${o.mode} full cycle ${result.toUpperCase()}: ` +
-      `producers=${o.producers} worker-concurrency=${o.workers} jobs=${J} ` +
-      `added=${acked} add-errors=${errors} completed=${r ? r.done : '?'} ` +
-      `failed=${r ? r.failed : '?'} after ${secs.toFixed(2)} s  ` +
-      `add latency us p50=${p50} p99=${p99} p999=${p999}\n`);
-    process.stdout.write(`bullmq,${o.mode},${scenario},,,,,\n`);
-    code = 2;
-  }
+  const code = result === 'ok' ? 0 : 2;
+  const end = code ? now() : BigInt(doneMsg.t), secs = t0 ? Number(end - t0) / 1e9 : 0;
+  const rate = code ? '' : (J / secs).toFixed(0);
+  process.stdout.write(`bullmq ${o.mode} cycle${code ? ' ' + result.toUpperCase() : ''}: ` +
+    `jobs=${J} added=${acked} add-errors=${errors} in ${secs.toFixed(2)} s, adds alone ` +
+    `${tAdds ? (acked / (Number(tAdds - t0) / 1e9)).toFixed(0) : '-'}/s\n`);
+  process.stdout.write(`bullmq,${o.mode},${scenario},${rate},${code ? ',,' : pct(lat, acked).join(',')},\n`);
   await stopChild();
   await closeAll(queues);
   process.exit(code);
@@ -273,7 +231,7 @@ async function runIdle(o) {
   const WARM = 50, GAP_NS = 3_000_000n, SETTLE_NS = 1_000_000n, PER_JOB_MS = 5000;
   const N = o.jobs, total = WARM + N;
   const deadline = Date.now() + o.timeout * 1000;
-  const name = queueName();
+  const name = `jobqbench-${process.pid}-${Date.now()}`;
   const opts = { removeOnComplete: true, removeOnFail: true };
   const body = 'x'.repeat(o.payload);
   const q = new Queue(name, { connection: connection(o.port, false) });
@@ -327,20 +285,11 @@ async function runIdle(o) {
     return sent === total ? 'ok' : 'timeout';
   })().catch((e) => { log(`bull_bench: ${e.message}`); return 'error'; })]);
 
-  const [a50, a99, a999] = pct(sortedUs(ack, nAck), nAck);
-  const [r50, r99, r999] = pct(sortedUs(run, nRun), nRun);
   const code = result === 'ok' && missed === 0 ? 0 : 2;
-  process.stdout.write(`bullmq ${o.mode} idle dispatch${code ? ' ' + result.toUpperCase() : ''}: ` +
-    `jobs=${nRun} of ${N} (after ${WARM} warm-up) missed=${missed}  ` +
-    `add->processor us p50=${r50} p99=${r99} p999=${r999}  ` +
-    `add ack us p50=${a50} p99=${a99} p999=${a999}\n`);
-  if (code === 0) {
-    process.stdout.write(`bullmq,${o.mode},enqueue-ack,,${a50},${a99},${a999},\n`);
-    process.stdout.write(`bullmq,${o.mode},idle-dispatch,,${r50},${r99},${r999},\n`);
-  } else {
-    process.stdout.write(`bullmq,${o.mode},enqueue-ack,,,,,\n`);
-    process.stdout.write(`bullmq,${o.mode},idle-dispatch,,,,,\n`);
-  }
+  process.stdout.write(`bullmq ${o.mode} idle${code ? ' ' + result.toUpperCase() : ''}: ` +
+    `jobs=${nRun} of ${N} (after ${WARM} warm-up) missed=${missed}\n`);
+  for (const [sc, v, n] of [['enqueue-ack', ack, nAck], ['idle-dispatch', run, nRun]])
+    process.stdout.write(`bullmq,${o.mode},${sc},,${code ? ',,' : pct(v, n).join(',')},\n`);
   await stopChild();
   await closeAll([q]);
   process.exit(code);
