@@ -103,6 +103,9 @@ s_bind(jobq_broker_t *self, int type, const char *ep, int which)
 int
 jobq_broker_start(jobq_broker_t *self)
 {
+    //  The program owns its signals: without this, czmq would install its
+    //  own SIGINT and SIGTERM handlers with the first socket.
+    zsys_handler_set(NULL);
     jobq_store_config_t sc = {self->cfg.data_dir, self->cfg.map_size,
                               self->cfg.map_max};
     int rc = jobq_store_open(self->store, &sc);
@@ -346,15 +349,13 @@ s_turn(jobq_broker_t *self)
 }
 
 int
-jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop, zsock_t *pipe)
+jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
 {
-    zmq_pollitem_t items[4] = {
+    zmq_pollitem_t items[3] = {
         {zsock_resolve(self->workers), 0, ZMQ_POLLIN, 0},
         {zsock_resolve(self->clients), 0, ZMQ_POLLIN, 0},
         {zsock_resolve(self->events), 0, ZMQ_POLLIN, 0},
-        {pipe ? zsock_resolve(pipe) : NULL, 0, ZMQ_POLLIN, 0},
     };
-    int nitems = pipe ? 4 : 3;
     bool draining = false;
     uint64_t quiet_until = 0, drain_end = 0;
     while (true) {
@@ -379,16 +380,9 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop, zsock_t *pipe)
             timeout = 1000;
         if (draining && timeout > 20)
             timeout = 20;
-        int n = zmq_poll(items, nitems, timeout);
+        int n = zmq_poll(items, 3, timeout);
         if (n < 0 && errno != EINTR)
             break;
-        if (pipe && (items[3].revents & ZMQ_POLLIN)) {
-            char *cmd = zstr_recv(pipe);
-            bool term = cmd && strcmp(cmd, "$TERM") == 0;
-            zstr_free(&cmd);
-            if (term)
-                break;
-        }
         int trc = s_turn(self);
         if (trc == JOBQ_ESTORAGE) {
             JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
@@ -401,18 +395,4 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop, zsock_t *pipe)
     }
     JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "stopped");
     return JOBQ_OK;
-}
-
-void
-jobq_broker_actor(zsock_t *pipe, void *args)
-{
-    jobq_broker_t *b = jobq_broker_new(args);
-    if (!b || jobq_broker_start(b) != JOBQ_OK) {
-        jobq_broker_destroy(&b);
-        zsock_signal(pipe, 1);
-        return;
-    }
-    zsock_signal(pipe, 0);
-    jobq_broker_run(b, NULL, pipe);
-    jobq_broker_destroy(&b);
 }

@@ -47,14 +47,12 @@ jobq_broker_t *jobq_broker_new(const jobq_broker_config_t *cfg);
 //  JOBQ_ECORRUPT (store), JOBQ_EUNAVAILABLE (an endpoint cannot be bound).
 int jobq_broker_start(jobq_broker_t *self);
 
-//  Serve until *stop becomes nonzero (set it from a signal handler) or, if
-//  pipe is not NULL, until "$TERM" arrives on it. Then drain: new jobs are
-//  refused with "shutting down", results and progress are still taken and
-//  committed, until nothing arrives for drain_ms (at most 10 x drain_ms).
+//  Serve until *stop becomes nonzero (set it from a signal handler). Then
+//  drain: new jobs are refused with "shutting down", results and progress
+//  are still taken and committed, until nothing arrives for drain_ms (at
+//  most 10 x drain_ms).
 //  Returns JOBQ_OK after a clean stop.
-int jobq_broker_run(jobq_broker_t *self,
-                    volatile sig_atomic_t *stop,
-                    zsock_t *pipe);
+int jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop);
 
 //  The endpoints actually bound (useful with tcp://127.0.0.1:*). Borrowed.
 const char *jobq_broker_endpoint(const jobq_broker_t *self, int which);
@@ -70,10 +68,5 @@ void jobq_broker_destroy(jobq_broker_t **self_p);
 #define JOBQ_CRASH_AFTER_LEASE_BEFORE_SEND       "after-lease-commit-before-send"
 #define JOBQ_CRASH_BEFORE_COMPLETION_COMMIT      "before-completion-commit"
 #define JOBQ_CRASH_AFTER_EARLY_JOB_BEFORE_COMMIT "after-early-job-before-commit"
-
-//  A zactor body running a broker in a test process: args is a
-//  jobq_broker_config_t *. Signals 0 on the pipe once serving (or -1 on a
-//  start failure); stops on "$TERM".
-void jobq_broker_actor(zsock_t *pipe, void *args);
 
 #endif

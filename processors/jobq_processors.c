@@ -1,9 +1,5 @@
-/*  jobq_processors.c: the one list of shipped processors. */
+/*  jobq_processors.c: the small processors, and input helpers for all. */
 #include "jobq_processors.h"
-
-#include <curl/curl.h>
-#include <jansson.h>
-#include <libxml/parser.h>
 
 #include <string.h>
 
@@ -14,20 +10,11 @@ static const struct {
     {"noop", jobq_proc_noop},
     {"sleep", jobq_proc_sleep},
     {"fail", jobq_proc_fail},
-    {"scrape_reviews", jobq_proc_scrape_reviews},
-    {"export_data", jobq_proc_export_data},
-    {"generate_report", jobq_proc_generate_report},
 };
 
 int
 jobq_processors_register(jobq_registry_t *reg)
 {
-    //  Global set-up that is not thread-safe, done once before slots run.
-    //  Never undone: the libraries live as long as the process.
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return JOBQ_EINTERNAL;
-    xmlInitParser();
-    json_object_seed(0);
     for (size_t i = 0; i < sizeof s_builtin / sizeof s_builtin[0]; i++) {
         int rc =
             jobq_registry_add(reg, s_builtin[i].type, s_builtin[i].fn, NULL);

@@ -1,4 +1,6 @@
-/*  jobq_processors.h: the processors that ship with jobq.
+/*  jobq_processors.h: the small processors that ship with jobq, and input
+    helpers every processor may use. The review pipeline (scrape_reviews,
+    export_data, generate_report) is in processors/reviews.
 
     noop            returns its input as its output.
     sleep           input {"ms": N, "steps": K}: sleeps N ms in K steps,
@@ -7,15 +9,6 @@
     fail            input {"message": "...", "permanent": bool, "times": N}:
                     fails with message; with times, fails only the first N
                     attempts and then completes (for retry tests).
-    scrape_reviews  input {"url": ..., "max_pages": N, ...}: fetches a shop's
-                    pages, following rel="next", and extracts the schema.org
-                    reviews (JSON-LD and microdata) of each.
-    export_data     input {"source_job": ID, "format": "csv"|"ndjson"|"json",
-                    "fields": [...], "filename": ...}: writes the records of
-                    a completed job's output into the export directory.
-    generate_report input {"source_jobs": [ID...], "title": ..., "filename":
-                    ...}: review figures of completed scrapes as one HTML
-                    file with SVG charts, in the export directory.
 
     docs/PROCESSORS.md has every input field, output and error.
 */
@@ -27,14 +20,8 @@
 int jobq_proc_noop(jobq_job_t *job, void *state);
 int jobq_proc_sleep(jobq_job_t *job, void *state);
 int jobq_proc_fail(jobq_job_t *job, void *state);
-int jobq_proc_scrape_reviews(jobq_job_t *job, void *state);
-int jobq_proc_export_data(jobq_job_t *job, void *state);
-int jobq_proc_generate_report(jobq_job_t *job, void *state);
 
-//  Register every shipped processor in reg. JOBQ_OK or the first error.
-//  Also initialises the libraries processors share between slot threads
-//  (libcurl, libxml2, jansson), which must happen once before any slot
-//  runs: call it from the main thread before jobq_worker_run.
+//  Register noop, sleep and fail in reg. JOBQ_OK or the first error.
 int jobq_processors_register(jobq_registry_t *reg);
 
 //  Input field key, a string, as a NUL-terminated copy in buf (cap bytes).

@@ -1,5 +1,4 @@
-/*  jobq_pool.c: the slot threads, their two queues, and the job handle
-    processors see.
+/*  jobq_pool.c: the slot threads and their two queues.
 
     One mutex guards both queues and every slot's running job. The job
     queue wakes a waiting slot with a condition variable; the result queue
@@ -7,6 +6,7 @@
     from empty to not empty, so a burst of results costs one wakeup.
 */
 #include "jobq_pool.h"
+#include "jobq_job.h"
 #include "jobq_msg.h"
 #include "jobq_proto.h"
 
@@ -34,8 +34,6 @@ typedef struct {
     s_span_t type, shop, input;  //  decoded by the runtime, in body
 } s_item_t;
 
-typedef struct s_slot s_slot_t;
-
 struct jobq_pool {
     pthread_mutex_t lock;          //  guards everything below
     pthread_cond_t work;           //  a job was queued, or stop
@@ -47,28 +45,13 @@ struct jobq_pool {
     jobq_pool_result_t *results;   //  reports not read, a ring
     uint32_t rcap, rhead, rcount;  //  its size, oldest, entries
     int efd;                       //  readable while rcount > 0
-    s_slot_t *slots;               //  nslots entries
+    jobq_pool_slot_t *slots;       //  nslots entries
     uint32_t nslots;               //  threads started
     const jobq_pool_args_t *args;  //  borrowed
 };
 
-struct jobq_job {
-    s_slot_t *slot;                           //  where it runs
-    uint64_t idv;                             //  job id
-    char id[JOBQ_ID_LEN + 1];                 //  as hex
-    uint32_t attempt;                         //  from 1
-    char type[JOBQ_MAX_TYPE_LEN + 1];         //  job type
-    char shop[JOBQ_MAX_SHOP_LEN + 1];         //  shop id
-    jobq_bytes_t input;                       //  borrowed from the JOB body
-    jobq_mp_writer_t out;                     //  output map
-    char error[JOBQ_MAX_ERROR_LEN + 1];       //  set by jobq_job_fail
-    bool permanent;                           //  no retry
-    int last_pct;                             //  last progress sent, -1 = none
-    char last_msg[JOBQ_MAX_MESSAGE_LEN + 1];  //  last message sent
-    jobq_client_t **client;                   //  the slot's, made lazily
-};
 
-struct s_slot {
+struct jobq_pool_slot {
     jobq_pool_t *pool;    //  owner
     pthread_t thread;     //  the slot thread
     pthread_cond_t wake;  //  jobq_job_sleep waits here
@@ -132,200 +115,7 @@ s_notify(jobq_pool_t *self)
     (void) n;  //  EAGAIN only if already readable, which is enough
 }
 
-//  --- the job handle -------------------------------------------------------
-
-const char *
-jobq_job_id(const jobq_job_t *job)
-{
-    return job->id;
-}
-
-const char *
-jobq_job_type(const jobq_job_t *job)
-{
-    return job->type;
-}
-
-const char *
-jobq_job_shop(const jobq_job_t *job)
-{
-    return job->shop;
-}
-
-uint32_t
-jobq_job_attempt(const jobq_job_t *job)
-{
-    return job->attempt;
-}
-
-jobq_bytes_t
-jobq_job_input(const jobq_job_t *job)
-{
-    return job->input;
-}
-
-static int
-s_field(const jobq_job_t *job, const char *key, jobq_mp_reader_t *r)
-{
-    jobq_bytes_t v;
-    int rc = jobq_mp_map_find(job->input, key, &v);
-    if (rc != JOBQ_OK)
-        return rc == JOBQ_ENOTFOUND ? rc : JOBQ_EINVAL;
-    jobq_mp_reader_init(r, v.ptr, v.len);
-    if (jobq_mp_peek(r) == JOBQ_MP_NIL)
-        return JOBQ_ENOTFOUND;
-    return JOBQ_OK;
-}
-
-int
-jobq_job_input_str(const jobq_job_t *job, const char *key, jobq_str_t *out)
-{
-    jobq_mp_reader_t r;
-    int rc = s_field(job, key, &r);
-    if (rc != JOBQ_OK)
-        return rc;
-    return jobq_mp_read_str(&r, out) == JOBQ_OK ? JOBQ_OK : JOBQ_EINVAL;
-}
-
-int
-jobq_job_input_int(const jobq_job_t *job, const char *key, int64_t *out)
-{
-    jobq_mp_reader_t r;
-    int rc = s_field(job, key, &r);
-    if (rc != JOBQ_OK)
-        return rc;
-    return jobq_mp_read_int(&r, out) == JOBQ_OK ? JOBQ_OK : JOBQ_EINVAL;
-}
-
-int
-jobq_job_input_bool(const jobq_job_t *job, const char *key, bool *out)
-{
-    jobq_mp_reader_t r;
-    int rc = s_field(job, key, &r);
-    if (rc != JOBQ_OK)
-        return rc;
-    return jobq_mp_read_bool(&r, out) == JOBQ_OK ? JOBQ_OK : JOBQ_EINVAL;
-}
-
-bool
-jobq_job_cancelled(jobq_job_t *job)
-{
-    return atomic_load(&job->slot->cancel);
-}
-
-int
-jobq_job_sleep(jobq_job_t *job, uint64_t ms)
-{
-    s_slot_t *slot = job->slot;
-    if (ms == 0)  //  a timed wait would still sleep out the timer slack
-        return atomic_load(&slot->cancel) ? JOBQ_ECANCELLED : JOBQ_OK;
-    if (ms > JOBQ_MAX_TIMEOUT_MS)
-        ms = JOBQ_MAX_TIMEOUT_MS;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (time_t) (ms / 1000);
-    until.tv_nsec += (long) (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&slot->pool->lock);
-    while (!atomic_load(&slot->cancel))
-        if (pthread_cond_timedwait(&slot->wake, &slot->pool->lock, &until) ==
-            ETIMEDOUT)
-            break;
-    pthread_mutex_unlock(&slot->pool->lock);
-    return atomic_load(&slot->cancel) ? JOBQ_ECANCELLED : JOBQ_OK;
-}
-
-int
-jobq_job_progress(jobq_job_t *job, unsigned percent, const char *fmt, ...)
-{
-    if (jobq_job_cancelled(job))
-        return JOBQ_ECANCELLED;
-    if (percent > 100)
-        percent = 100;
-    char msg[JOBQ_MAX_MESSAGE_LEN + 1] = "";
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-    }
-    if ((int) percent == job->last_pct && strcmp(msg, job->last_msg) == 0)
-        return JOBQ_OK;
-    size_t len = strlen(msg);
-    jobq_pool_result_t r = {.kind = JOBQ_POOL_PROGRESS,
-                            .id = job->idv,
-                            .attempt = job->attempt,
-                            .percent = (uint8_t) percent,
-                            .data = malloc(len + 1),
-                            .len = len};
-    if (!r.data)
-        return JOBQ_OK;  //  progress is advisory; the job goes on
-    memcpy(r.data, msg, len + 1);
-    job->last_pct = (int) percent;
-    memcpy(job->last_msg, msg, len + 1);
-    jobq_pool_t *pool = job->slot->pool;
-    pthread_mutex_lock(&pool->lock);
-    bool notify = s_post(pool, &r);
-    pthread_mutex_unlock(&pool->lock);
-    if (notify)
-        s_notify(pool);
-    return JOBQ_OK;
-}
-
-jobq_mp_writer_t *
-jobq_job_output(jobq_job_t *job)
-{
-    return &job->out;
-}
-
-int
-jobq_job_fail(jobq_job_t *job, bool permanent, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(job->error, sizeof job->error, fmt, ap);
-    va_end(ap);
-    job->permanent = permanent;
-    return JOBQ_EFAILED;
-}
-
-const char *
-jobq_job_broker_clients(const jobq_job_t *job)
-{
-    return job->slot->pool->args->clients;
-}
-
-jobq_client_t *
-jobq_job_client(jobq_job_t *job)
-{
-    if (!*job->client) {
-        jobq_client_config_t cfg;
-        jobq_client_config_defaults(&cfg);
-        cfg.broker = job->slot->pool->args->clients;
-        *job->client = jobq_client_new(&cfg);
-    }
-    return *job->client;
-}
-
-const char *
-jobq_job_export_dir(const jobq_job_t *job)
-{
-    return job->slot->pool->args->export_dir;
-}
-
 //  --- the slot thread --------------------------------------------------------
-
-static void
-s_copy(char *dst, size_t cap, jobq_str_t s)
-{
-    size_t n = s.len < cap ? s.len : cap - 1;
-    if (n)
-        memcpy(dst, s.ptr, n);
-    dst[n] = '\0';
-}
 
 //  The view of the span sp of item it ({NULL, 0} when empty).
 static jobq_bytes_t
@@ -344,34 +134,18 @@ s_view_str(const s_item_t *it, s_span_t sp)
 //  Run the job it on slot and fill in its DONE report r. client is the
 //  slot's broker client (NULL until a processor asks for it).
 static void
-s_run(s_slot_t *slot,
+s_run(jobq_pool_slot_t *slot,
       jobq_client_t **client,
       const s_item_t *it,
       jobq_pool_result_t *r)
 {
     const jobq_pool_args_t *args = slot->pool->args;
     jobq_job_t *job = &slot->job;
-    memset(r, 0, sizeof *r);
-    r->kind = JOBQ_POOL_DONE;
-    r->id = it->id;
-    r->attempt = it->attempt;
-    job->slot = slot;
-    job->idv = it->id;
-    jobq_id_format(it->id, job->id);
-    job->attempt = it->attempt;
-    s_copy(job->type, sizeof job->type, s_view_str(it, it->type));
-    s_copy(job->shop, sizeof job->shop, s_view_str(it, it->shop));
-    job->input = s_view(it, it->input);
-    jobq_mp_writer_init(&job->out, JOBQ_MAX_OUTPUT_BYTES);
-    job->error[0] = '\0';
-    job->permanent = false;
-    job->last_pct = -1;
-    job->last_msg[0] = '\0';
-    job->client = client;
+    jobq_job_start(job, slot, it->id, it->attempt, s_view_str(it, it->type),
+                   s_view_str(it, it->shop), s_view(it, it->input), client);
     if (args->verbose)
         fprintf(stderr, "jobq-worker: job %s %s attempt %u started\n", job->id,
                 job->type, job->attempt);
-
     jobq_process_fn *fn = NULL;
     void *state = NULL;
     int rc;
@@ -380,51 +154,13 @@ s_run(s_slot_t *slot,
         rc = jobq_job_fail(job, true, "no processor for type '%s'", job->type);
     else
         rc = fn(job, state);
-
-    r->ok = rc == JOBQ_OK;
-    r->cancelled = jobq_job_cancelled(job);
-    if (r->ok) {
-        const char *why_bad = NULL, *bad = NULL;
-        if (job->out.len == 0)
-            jobq_mp_write_map(&job->out, 0);
-        jobq_mp_reader_t rd;
-        jobq_mp_reader_init(&rd, job->out.data, job->out.len);
-        if (jobq_mp_writer_error(&job->out) != JOBQ_OK)
-            why_bad = "processor output too large";
-        else if (jobq_mp_check(job->out.data, job->out.len,
-                               &jobq_proto_map_limits, &bad) != JOBQ_OK ||
-                 jobq_mp_peek(&rd) != JOBQ_MP_MAP)
-            why_bad = "processor output is not one valid msgpack map within "
-                      "the protocol's limits";
-        if (why_bad) {
-            r->ok = false;
-            jobq_job_fail(job, true, "%s", why_bad);
-        }
-    } else if (!job->error[0]) {
-        snprintf(job->error, sizeof job->error, "%s",
-                 r->cancelled ? "cancelled" : jobq_strerror(rc));
-    }
-    if (r->ok) {
-        //  The output buffer changes hands: no copy.
-        r->data = job->out.data;
-        r->len = job->out.len;
-        job->out.data = NULL;
-    } else {
-        r->len = strlen(job->error);
-        r->data = malloc(r->len + 1);
-        if (r->data)
-            memcpy(r->data, job->error, r->len + 1);
-        else
-            r->len = 0;
-        r->permanent = job->permanent;
-    }
-    jobq_mp_writer_fini(&job->out);
+    jobq_job_finish(job, rc, r);
 }
 
 static void *
 s_slot_main(void *arg)
 {
-    s_slot_t *slot = arg;
+    jobq_pool_slot_t *slot = arg;
     jobq_pool_t *self = slot->pool;
     //  Made and destroyed on this thread only (see jobq_job_client).
     jobq_client_t *client = NULL;
@@ -463,6 +199,44 @@ s_slot_main(void *arg)
     return NULL;
 }
 
+//  --- what a job handle asks of its slot
+//  --------------------------------------
+
+bool
+jobq_pool_slot_cancelled(jobq_pool_slot_t *slot)
+{
+    return atomic_load(&slot->cancel);
+}
+
+bool
+jobq_pool_slot_wait(jobq_pool_slot_t *slot, const struct timespec *until)
+{
+    pthread_mutex_lock(&slot->pool->lock);
+    while (!atomic_load(&slot->cancel))
+        if (pthread_cond_timedwait(&slot->wake, &slot->pool->lock, until) ==
+            ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&slot->pool->lock);
+    return atomic_load(&slot->cancel);
+}
+
+void
+jobq_pool_slot_report(jobq_pool_slot_t *slot, jobq_pool_result_t *r)
+{
+    jobq_pool_t *pool = slot->pool;
+    pthread_mutex_lock(&pool->lock);
+    bool notify = s_post(pool, r);
+    pthread_mutex_unlock(&pool->lock);
+    if (notify)
+        s_notify(pool);
+}
+
+const jobq_pool_args_t *
+jobq_pool_slot_args(const jobq_pool_slot_t *slot)
+{
+    return slot->pool->args;
+}
+
 //  --- the runtime's side ----------------------------------------------------
 
 jobq_pool_t *
@@ -490,7 +264,7 @@ jobq_pool_new(uint32_t slots, uint32_t queue_cap, const jobq_pool_args_t *args)
     pthread_condattr_init(&mono);
     pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
     for (; self->nslots < slots; self->nslots++) {
-        s_slot_t *s = &self->slots[self->nslots];
+        jobq_pool_slot_t *s = &self->slots[self->nslots];
         s->pool = self;
         atomic_init(&s->cancel, false);
         pthread_cond_init(&s->wake, &mono);
@@ -621,7 +395,7 @@ jobq_pool_cancel(jobq_pool_t *self, uint64_t id, uint32_t attempt)
         break;
     }
     for (uint32_t i = 0; i < self->nslots && !found; i++) {
-        s_slot_t *s = &self->slots[i];
+        jobq_pool_slot_t *s = &self->slots[i];
         if (s->id == id && s->attempt == attempt) {
             atomic_store(&s->cancel, true);
             pthread_cond_signal(&s->wake);
@@ -637,7 +411,7 @@ jobq_pool_cancel_running(jobq_pool_t *self)
 {
     pthread_mutex_lock(&self->lock);
     for (uint32_t i = 0; i < self->nslots; i++) {
-        s_slot_t *s = &self->slots[i];
+        jobq_pool_slot_t *s = &self->slots[i];
         if (s->id) {
             atomic_store(&s->cancel, true);
             pthread_cond_signal(&s->wake);

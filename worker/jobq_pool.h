@@ -8,14 +8,17 @@
     A progress report replaces the same job's unread one, so a processor
     that reports faster than the broker takes reports sends only the
     newest; results are never replaced.
-    Only the runtime thread calls these functions; processors reach the pool
-    through their jobq_job_t.
+    Only the runtime thread calls these functions, but for the slot calls
+    at the end, which the job handle (jobq_job.c) makes on its slot's
+    thread.
 */
 #ifndef JOBQ_POOL_H_INCLUDED
 #define JOBQ_POOL_H_INCLUDED
 
 #include "jobq/jobq_worker.h"
 #include "jobq_msg.h"
+
+#include <time.h>
 
 typedef struct jobq_pool jobq_pool_t;
 
@@ -93,5 +96,24 @@ size_t jobq_pool_take_queued(jobq_pool_t *self,
 //  jobq_pool_fd() stays readable while more wait.
 size_t
 jobq_pool_results(jobq_pool_t *self, jobq_pool_result_t *out, size_t cap);
+
+//  --- what a job handle asks of its slot ------------------------------------
+
+typedef struct jobq_pool_slot jobq_pool_slot_t;
+
+//  True once the job running on slot is asked to stop.
+bool jobq_pool_slot_cancelled(jobq_pool_slot_t *slot);
+
+//  Wait until the slot's job is asked to stop or until (CLOCK_MONOTONIC)
+//  passes; true if it was asked to stop.
+bool jobq_pool_slot_wait(jobq_pool_slot_t *slot, const struct timespec *until);
+
+//  Queue the progress report *r of the slot's job for the runtime (it
+//  takes r->data). It replaces the same job's unread progress report; it
+//  waits while the result queue is full.
+void jobq_pool_slot_report(jobq_pool_slot_t *slot, jobq_pool_result_t *r);
+
+//  The arguments the pool was made with. Borrowed.
+const jobq_pool_args_t *jobq_pool_slot_args(const jobq_pool_slot_t *slot);
 
 #endif

@@ -7,6 +7,7 @@
 */
 #include "jobq_outfile.h"
 #include "jobq_processors.h"
+#include "jobq_reviews.h"
 #include "jobq_records.h"
 #include "jobq_report.h"
 #include "jobq_source.h"

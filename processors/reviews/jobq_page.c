@@ -1,10 +1,10 @@
-/*  jobq_reviews.c: schema.org reviews out of HTML with libxml2 and jansson.
+/*  jobq_page.c: schema.org reviews out of HTML with libxml2 and jansson.
 
     Trees are walked iteratively (no recursion over the document), JSON-LD
     recursively but at most JOBQ_REVIEWS_LD_DEPTH deep, and every step on
     either counts against the page's JOBQ_REVIEWS_MAX_STEPS.
 */
-#include "jobq_reviews.h"
+#include "jobq_page.h"
 
 #include <jansson.h>
 #include <libxml/HTMLparser.h>
@@ -20,13 +20,6 @@
 #define S_HTML_OPTIONS                                                         \
     (HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET |            \
      HTML_PARSE_RECOVER)
-
-//  How text is tidied.
-typedef enum {
-    S_LINE,  //  all white space runs become one space
-    S_TEXT,  //  runs with a line break become one '\n', others one space
-    S_KEEP   //  as is, but trimmed (JSON-LD strings)
-} s_mode_t;
 
 typedef struct {
     jobq_page_t *page;   //  being filled
@@ -44,72 +37,6 @@ s_step(s_ctx_t *c)
     }
     c->steps--;
     return true;
-}
-
-//  --- text ------------------------------------------------------------------
-
-static bool
-s_is_space(const char *p, const char *end, size_t *n)
-{
-    if (p < end && strchr(" \t\n\r\f\v", *p) && *p) {
-        *n = 1;
-        return true;
-    }
-    //  U+00A0, no-break space
-    if (end - p >= 2 && (unsigned char) p[0] == 0xc2 &&
-        (unsigned char) p[1] == 0xa0) {
-        *n = 2;
-        return true;
-    }
-    return false;
-}
-
-//  A tidy copy of s[0..len) in mode, cut at max bytes on a character
-//  boundary; NULL when empty (or out of memory: *oom set).
-static char *
-s_clean(const char *s, size_t len, size_t max, s_mode_t mode, int *err)
-{
-    char *out = malloc(len + 1);
-    if (!out) {
-        *err = JOBQ_ENOMEM;
-        return NULL;
-    }
-    const char *p = s, *end = s + len;
-    size_t o = 0, n;
-    if (mode == S_KEEP) {
-        while (p < end && s_is_space(p, end, &n))
-            p += n;
-        while (end > p && strchr(" \t\n\r\f\v", end[-1]) && end[-1])
-            end--;
-        memcpy(out, p, (size_t) (end - p));
-        o = (size_t) (end - p);
-    } else {
-        bool pending = false, newline = false;
-        while (p < end) {
-            if (s_is_space(p, end, &n)) {
-                pending = true;
-                newline |= *p == '\n';
-                p += n;
-                continue;
-            }
-            if (pending && o > 0)
-                out[o++] = mode == S_TEXT && newline ? '\n' : ' ';
-            pending = newline = false;
-            out[o++] = *p++;
-        }
-    }
-    if (o > max) {
-        o = max;
-        //  Back to the first byte of a character cut in two.
-        while (o > 0 && ((unsigned char) out[o] & 0xc0) == 0x80)
-            o--;
-    }
-    out[o] = '\0';
-    if (o == 0 || memchr(out, '\0', o)) {
-        free(out);
-        return NULL;
-    }
-    return out;
 }
 
 //  A number out of text ("4", " 4.5 ", "4,5"), finite.
@@ -135,32 +62,6 @@ s_parse_number(const char *s, double *v)
         return false;
     *v = d;
     return true;
-}
-
-static bool
-s_rating_ok(double value, double best)
-{
-    return isfinite(value) && isfinite(best) && best > 0 && best <= 1000 &&
-           value >= 0 && value <= best;
-}
-
-//  --- the review list of a page
-//  -----------------------------------------------
-
-void
-jobq_review_clear(jobq_review_t *r)
-{
-    free(r->author);
-    free(r->date);
-    free(r->title);
-    free(r->body);
-    memset(r, 0, sizeof *r);
-}
-
-double
-jobq_review_stars(const jobq_review_t *r)
-{
-    return r->rating * 5.0 / r->best_rating;
 }
 
 //  Take r into the page (or drop it when the page has enough).
@@ -242,7 +143,7 @@ s_ld_is(json_t *o, const char *const *names)
 //  Text of a JSON-LD value: a string, a number, an object's name, or the
 //  first of an array.
 static char *
-s_ld_text(s_ctx_t *c, json_t *v, size_t max, s_mode_t mode)
+s_ld_text(s_ctx_t *c, json_t *v, size_t max, jobq_text_mode_t mode)
 {
     for (int hops = 0; v && hops < 4; hops++) {
         if (json_is_array(v))
@@ -253,12 +154,12 @@ s_ld_text(s_ctx_t *c, json_t *v, size_t max, s_mode_t mode)
             break;
     }
     if (json_is_string(v))
-        return s_clean(json_string_value(v), json_string_length(v), max, mode,
-                       &c->err);
+        return jobq_review_text(json_string_value(v), json_string_length(v),
+                                max, mode, &c->err);
     if (json_is_number(v)) {
         char buf[64];
         snprintf(buf, sizeof buf, "%.15g", json_number_value(v));
-        return s_clean(buf, strlen(buf), max, mode, &c->err);
+        return jobq_review_text(buf, strlen(buf), max, mode, &c->err);
     }
     return NULL;
 }
@@ -295,14 +196,17 @@ s_ld_review(s_ctx_t *c, json_t *o)
                                        NULL};
     jobq_review_t r;
     memset(&r, 0, sizeof r);
-    r.author =
-        s_ld_text(c, s_ld_get(o, author), JOBQ_REVIEW_MAX_AUTHOR, S_LINE);
-    r.date = s_ld_text(c, s_ld_get(o, date), JOBQ_REVIEW_MAX_DATE, S_LINE);
-    r.title = s_ld_text(c, s_ld_get(o, title), JOBQ_REVIEW_MAX_TITLE, S_LINE);
+    r.author = s_ld_text(c, s_ld_get(o, author), JOBQ_REVIEW_MAX_AUTHOR,
+                         JOBQ_TEXT_LINE);
+    r.date =
+        s_ld_text(c, s_ld_get(o, date), JOBQ_REVIEW_MAX_DATE, JOBQ_TEXT_LINE);
+    r.title =
+        s_ld_text(c, s_ld_get(o, title), JOBQ_REVIEW_MAX_TITLE, JOBQ_TEXT_LINE);
     json_t *b = s_ld_get(o, body);
     if (json_is_string(b))
-        r.body = s_clean(json_string_value(b), json_string_length(b),
-                         JOBQ_REVIEW_MAX_BODY, S_KEEP, &c->err);
+        r.body =
+            jobq_review_text(json_string_value(b), json_string_length(b),
+                             JOBQ_REVIEW_MAX_BODY, JOBQ_TEXT_KEEP, &c->err);
     json_t *rr = json_object_get(o, "reviewRating");
     json_t *holder = json_is_object(rr) ? rr : o;
     double value, best = 5;
@@ -311,7 +215,7 @@ s_ld_review(s_ctx_t *c, json_t *o)
                                     : json_object_get(o, "ratingValue");
     json_t *bv = json_object_get(holder, "bestRating");
     if (s_ld_number(vv, &value) && (!bv || s_ld_number(bv, &best)) &&
-        s_rating_ok(value, best)) {
+        jobq_review_rating_ok(value, best)) {
         r.rating = value;
         r.best_rating = best;
         r.has_rating = true;
@@ -504,7 +408,7 @@ s_text_add_flow(s_text_t *t, const char *s, size_t n)
 //  The text under root as a reader sees it: line breaks for <br> and
 //  around blocks, no scripts or styles; tidied in mode, at most max bytes.
 static char *
-s_text(s_ctx_t *c, xmlNode *root, size_t max, s_mode_t mode)
+s_text(s_ctx_t *c, xmlNode *root, size_t max, jobq_text_mode_t mode)
 {
     //  White space shrinks when tidied: collect up to four times max.
     s_text_t t = {malloc(4 * max + 64), 0, 4 * max + 64};
@@ -542,7 +446,7 @@ s_text(s_ctx_t *c, xmlNode *root, size_t max, s_mode_t mode)
         if (n == root)
             break;
     }
-    char *out = s_clean(t.buf, t.len, max, mode, &c->err);
+    char *out = jobq_review_text(t.buf, t.len, max, mode, &c->err);
     free(t.buf);
     return out;
 }
@@ -567,7 +471,7 @@ s_md_prop(s_ctx_t *c, xmlNode *item, const char *name)
 
 //  A property's value, as microdata defines it for the element.
 static char *
-s_md_value(s_ctx_t *c, xmlNode *n, size_t max, s_mode_t mode)
+s_md_value(s_ctx_t *c, xmlNode *n, size_t max, jobq_text_mode_t mode)
 {
     static const struct {
         const char *element;  //  element name
@@ -582,7 +486,7 @@ s_md_value(s_ctx_t *c, xmlNode *n, size_t max, s_mode_t mode)
         if (s_is(n, by_attr[i].element))
             v = s_attr(n, by_attr[i].attr);
     if (v)
-        return s_clean(v, strlen(v), max, mode, &c->err);
+        return jobq_review_text(v, strlen(v), max, mode, &c->err);
     return s_text(c, n, max, mode);
 }
 
@@ -592,7 +496,7 @@ s_md_first(s_ctx_t *c,
            xmlNode *item,
            const char *const *names,
            size_t max,
-           s_mode_t mode)
+           jobq_text_mode_t mode)
 {
     for (; *names; names++) {
         xmlNode *p = s_md_prop(c, item, *names);
@@ -606,7 +510,7 @@ static bool
 s_md_number(s_ctx_t *c, xmlNode *item, const char *name, double *out)
 {
     const char *const names[] = {name, NULL};
-    char *s = s_md_first(c, item, names, 64, S_LINE);
+    char *s = s_md_first(c, item, names, 64, JOBQ_TEXT_LINE);
     bool ok = s && s_parse_number(s, out);
     free(s);
     return ok;
@@ -623,20 +527,21 @@ s_md_review(s_ctx_t *c, xmlNode *item)
     xmlNode *a = s_md_prop(c, item, "author");
     if (a && s_attr(a, "itemscope")) {
         xmlNode *name = s_md_prop(c, a, "name");
-        r.author = name ? s_md_value(c, name, JOBQ_REVIEW_MAX_AUTHOR, S_LINE)
-                        : s_text(c, a, JOBQ_REVIEW_MAX_AUTHOR, S_LINE);
+        r.author =
+            name ? s_md_value(c, name, JOBQ_REVIEW_MAX_AUTHOR, JOBQ_TEXT_LINE)
+                 : s_text(c, a, JOBQ_REVIEW_MAX_AUTHOR, JOBQ_TEXT_LINE);
     } else if (a) {
-        r.author = s_md_value(c, a, JOBQ_REVIEW_MAX_AUTHOR, S_LINE);
+        r.author = s_md_value(c, a, JOBQ_REVIEW_MAX_AUTHOR, JOBQ_TEXT_LINE);
     }
-    r.date = s_md_first(c, item, date, JOBQ_REVIEW_MAX_DATE, S_LINE);
-    r.title = s_md_first(c, item, title, JOBQ_REVIEW_MAX_TITLE, S_LINE);
-    r.body = s_md_first(c, item, body, JOBQ_REVIEW_MAX_BODY, S_TEXT);
+    r.date = s_md_first(c, item, date, JOBQ_REVIEW_MAX_DATE, JOBQ_TEXT_LINE);
+    r.title = s_md_first(c, item, title, JOBQ_REVIEW_MAX_TITLE, JOBQ_TEXT_LINE);
+    r.body = s_md_first(c, item, body, JOBQ_REVIEW_MAX_BODY, JOBQ_TEXT_FLOW);
     xmlNode *rr = s_md_prop(c, item, "reviewRating");
     xmlNode *holder = rr && s_attr(rr, "itemscope") ? rr : item;
     double value = 0, best = 5;
     bool has = false;
     if (rr && holder == item) {
-        char *s = s_md_value(c, rr, 64, S_LINE);
+        char *s = s_md_value(c, rr, 64, JOBQ_TEXT_LINE);
         has = s && s_parse_number(s, &value);
         free(s);
     } else {
@@ -645,7 +550,7 @@ s_md_review(s_ctx_t *c, xmlNode *item)
     double b;
     if (s_md_number(c, holder, "bestRating", &b))
         best = b;
-    if (has && s_rating_ok(value, best)) {
+    if (has && jobq_review_rating_ok(value, best)) {
         r.rating = value;
         r.best_rating = best;
         r.has_rating = true;
@@ -679,7 +584,7 @@ s_md_aggregate(s_ctx_t *c, xmlNode *item)
 static char *
 s_dup_attr(s_ctx_t *c, const char *v)
 {
-    char *s = s_clean(v, strlen(v), 4096, S_KEEP, &c->err);
+    char *s = jobq_review_text(v, strlen(v), 4096, JOBQ_TEXT_KEEP, &c->err);
     return s;
 }
 
@@ -811,213 +716,4 @@ jobq_page_clear(jobq_page_t *page)
     free(page->next);
     free(page->base);
     memset(page, 0, sizeof *page);
-}
-
-//  --- encoding -------------------------------------------------------------
-
-void
-jobq_review_write(const jobq_review_t *r, jobq_mp_writer_t *w)
-{
-    jobq_mp_write_map(w, 6);
-    jobq_mp_write_cstr(w, "author");
-    jobq_mp_write_cstr(w, r->author);
-    jobq_mp_write_cstr(w, "rating");
-    if (r->has_rating)
-        jobq_mp_write_double(w, r->rating);
-    else
-        jobq_mp_write_nil(w);
-    jobq_mp_write_cstr(w, "best_rating");
-    if (r->has_rating)
-        jobq_mp_write_double(w, r->best_rating);
-    else
-        jobq_mp_write_nil(w);
-    jobq_mp_write_cstr(w, "date");
-    jobq_mp_write_cstr(w, r->date);
-    jobq_mp_write_cstr(w, "title");
-    jobq_mp_write_cstr(w, r->title);
-    jobq_mp_write_cstr(w, "body");
-    jobq_mp_write_cstr(w, r->body);
-}
-
-static bool
-s_read_number(jobq_mp_reader_t *rd, double *v)
-{
-    int64_t i;
-    uint64_t u;
-    switch (jobq_mp_peek(rd)) {
-    case JOBQ_MP_FLOAT:
-        return jobq_mp_read_double(rd, v) == JOBQ_OK && isfinite(*v);
-    case JOBQ_MP_INT:
-        if (jobq_mp_read_int(rd, &i) != JOBQ_OK)
-            return false;
-        *v = (double) i;
-        return true;
-    case JOBQ_MP_UINT:
-        if (jobq_mp_read_uint(rd, &u) != JOBQ_OK)
-            return false;
-        *v = (double) u;
-        return true;
-    default:
-        return false;
-    }
-}
-
-int
-jobq_review_read(jobq_bytes_t map, jobq_review_t *r)
-{
-    static const struct {
-        const char *key;  //  map key
-        size_t off;       //  its string field
-        size_t max;       //  bytes kept
-    } strs[] = {
-        {"author", offsetof(jobq_review_t, author), JOBQ_REVIEW_MAX_AUTHOR},
-        {"date", offsetof(jobq_review_t, date), JOBQ_REVIEW_MAX_DATE},
-        {"title", offsetof(jobq_review_t, title), JOBQ_REVIEW_MAX_TITLE},
-        {"body", offsetof(jobq_review_t, body), JOBQ_REVIEW_MAX_BODY},
-    };
-    memset(r, 0, sizeof *r);
-    jobq_mp_reader_t rd;
-    jobq_mp_reader_init(&rd, map.ptr, map.len);
-    uint32_t n;
-    if (jobq_mp_read_map(&rd, &n) != JOBQ_OK)
-        return JOBQ_EINVAL;
-    double rating = 0, best = 5;
-    bool has_value = false;
-    int err = JOBQ_OK;
-    for (uint32_t i = 0; i < n; i++) {
-        jobq_str_t k, s;
-        if (jobq_mp_read_str(&rd, &k) != JOBQ_OK) {
-            jobq_review_clear(r);
-            return JOBQ_EINVAL;
-        }
-        bool used = false;
-        for (size_t j = 0; j < sizeof strs / sizeof strs[0]; j++) {
-            char **field = (char **) ((char *) r + strs[j].off);
-            if (k.len != strlen(strs[j].key) ||
-                memcmp(k.ptr, strs[j].key, k.len) != 0 || *field ||
-                jobq_mp_peek(&rd) != JOBQ_MP_STR)
-                continue;
-            jobq_mp_read_str(&rd, &s);
-            *field = s_clean(s.ptr, s.len, strs[j].max, S_KEEP, &err);
-            used = true;
-            break;
-        }
-        if (!used && k.len == 6 && memcmp(k.ptr, "rating", 6) == 0)
-            used = has_value = s_read_number(&rd, &rating);
-        else if (!used && k.len == 11 && memcmp(k.ptr, "best_rating", 11) == 0)
-            used = s_read_number(&rd, &best);
-        if (!used && jobq_mp_skip(&rd, NULL) != JOBQ_OK) {
-            jobq_review_clear(r);
-            return JOBQ_EINVAL;
-        }
-    }
-    if (err) {
-        jobq_review_clear(r);
-        return err;
-    }
-    if (has_value && s_rating_ok(rating, best)) {
-        r->rating = rating;
-        r->best_rating = best;
-        r->has_rating = true;
-    }
-    return JOBQ_OK;
-}
-
-//  --- the set of distinct reviews -------------------------------------------
-
-static uint64_t
-s_hash(const uint8_t *p, size_t n)
-{
-    uint64_t h = 14695981039346656037ull;  //  FNV-1a
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static size_t
-s_start(const jobq_review_set_t *s, size_t i)
-{
-    return i ? s->ends[i - 1] : 0;
-}
-
-void
-jobq_review_set_init(jobq_review_set_t *s, size_t max_bytes)
-{
-    memset(s, 0, sizeof *s);
-    jobq_mp_writer_init(&s->buf, max_bytes);
-    jobq_mp_writer_init(&s->tmp, max_bytes);
-}
-
-void
-jobq_review_set_fini(jobq_review_set_t *s)
-{
-    jobq_mp_writer_fini(&s->buf);
-    jobq_mp_writer_fini(&s->tmp);
-    free(s->ends);
-    free(s->table);
-    memset(s, 0, sizeof *s);
-}
-
-static int
-s_rehash(jobq_review_set_t *s, size_t tcap)
-{
-    size_t *t = calloc(tcap, sizeof *t);
-    if (!t)
-        return JOBQ_ENOMEM;
-    for (size_t i = 0; i < s->count; i++) {
-        size_t a = s_start(s, i);
-        size_t h = (size_t) s_hash(s->buf.data + a, s->ends[i] - a);
-        size_t k = h & (tcap - 1);
-        while (t[k])
-            k = (k + 1) & (tcap - 1);
-        t[k] = i + 1;
-    }
-    free(s->table);
-    s->table = t;
-    s->tcap = tcap;
-    return JOBQ_OK;
-}
-
-int
-jobq_review_set_add(jobq_review_set_t *s, const jobq_review_t *r)
-{
-    jobq_mp_writer_reset(&s->tmp);
-    jobq_review_write(r, &s->tmp);
-    if (jobq_mp_writer_error(&s->tmp))
-        return jobq_mp_writer_error(&s->tmp);
-    if ((s->count + 1) * 2 > s->tcap &&
-        s_rehash(s, s->tcap ? s->tcap * 2 : 64) != JOBQ_OK)
-        return JOBQ_ENOMEM;
-    const uint8_t *p = s->tmp.data;
-    size_t n = s->tmp.len;
-    size_t k = (size_t) s_hash(p, n) & (s->tcap - 1);
-    for (; s->table[k]; k = (k + 1) & (s->tcap - 1)) {
-        size_t i = s->table[k] - 1, a = s_start(s, i);
-        if (s->ends[i] - a == n && memcmp(s->buf.data + a, p, n) == 0)
-            return JOBQ_EEXIST;
-    }
-    if (n > s->buf.max - s->buf.len)
-        return JOBQ_ETOOBIG;
-    if (s->count == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        size_t *e = realloc(s->ends, cap * sizeof *e);
-        if (!e)
-            return JOBQ_ENOMEM;
-        s->ends = e;
-        s->cap = cap;
-    }
-    jobq_mp_write_raw(&s->buf, p, n);
-    if (jobq_mp_writer_error(&s->buf))
-        return jobq_mp_writer_error(&s->buf);
-    s->ends[s->count] = s->buf.len;
-    s->table[k] = ++s->count;
-    return JOBQ_OK;
-}
-
-size_t
-jobq_review_set_bytes(const jobq_review_set_t *s, size_t n)
-{
-    return n == 0 ? 0 : s->ends[(n < s->count ? n : s->count) - 1];
 }

@@ -1,8 +1,8 @@
 /*  jobq-broker: the broker process. */
+#include "jobq_app.h"
 #include "jobq_broker.h"
 #include "jobq_sched.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,14 +10,7 @@
 
 #define S_IO_SLICE_NS 100000  //  ZeroMQ I/O threads: 0.1 ms, the shortest
 
-static volatile sig_atomic_t s_stop = 0;
-
-static void
-s_on_signal(int sig)
-{
-    (void) sig;
-    s_stop = 1;
-}
+#define S_PROG "jobq-broker"
 
 static void
 s_usage(FILE *out)
@@ -51,24 +44,9 @@ s_usage(FILE *out)
         "  --version           print the version\n");
 }
 
-//  Parse a whole unsigned number in [min, max]; false with a message if not.
-static bool
-s_number(
-    const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(arg, &end, 10);
-    if (!*arg || *end || errno || arg[0] == '-' || v < min || v > max) {
-        fprintf(stderr,
-                "jobq-broker: %s needs a number from %llu to %llu, "
-                "not '%s'\n",
-                opt, (unsigned long long) min, (unsigned long long) max, arg);
-        return false;
-    }
-    *out = v;
-    return true;
-}
+//  Parse a number option into *out (see jobq_app_number).
+#define S_NUMBER(opt, min, max, out)                                           \
+    jobq_app_number(S_PROG, opt, optarg, min, max, out)
 
 int
 main(int argc, char **argv)
@@ -113,42 +91,42 @@ main(int argc, char **argv)
             cfg.events_ep = optarg;
             break;
         case 'm':
-            if (!s_number("--map-size", optarg, 1, 1u << 24, &v))
+            if (!S_NUMBER("--map-size", 1, 1u << 24, &v))
                 return 2;
             cfg.map_size = v << 20;
             break;
         case 'M':
-            if (!s_number("--map-max", optarg, 0, 1u << 24, &v))
+            if (!S_NUMBER("--map-max", 0, 1u << 24, &v))
                 return 2;
             cfg.map_max = v << 20;
             break;
         case 'l':
-            if (!s_number("--lease-ms", optarg, 100, 86400000, &v))
+            if (!S_NUMBER("--lease-ms", 100, 86400000, &v))
                 return 2;
             cfg.engine.lease_ms = v;
             break;
         case 't':
-            if (!s_number("--worker-timeout-ms", optarg, 100, 86400000, &v))
+            if (!S_NUMBER("--worker-timeout-ms", 100, 86400000, &v))
                 return 2;
             cfg.engine.worker_timeout_ms = v;
             break;
         case 'b':
-            if (!s_number("--heartbeat-ms", optarg, 10, 600000, &v))
+            if (!S_NUMBER("--heartbeat-ms", 10, 600000, &v))
                 return 2;
             cfg.engine.heartbeat_ms = v;
             break;
         case 'r':
-            if (!s_number("--retry-base-ms", optarg, 0, 3600000, &v))
+            if (!S_NUMBER("--retry-base-ms", 0, 3600000, &v))
                 return 2;
             cfg.engine.retry_base_ms = v;
             break;
         case 'R':
-            if (!s_number("--retain-ms", optarg, 0, 3650ull * 86400000, &v))
+            if (!S_NUMBER("--retain-ms", 0, 3650ull * 86400000, &v))
                 return 2;
             cfg.engine.retain_ms = v;
             break;
         case 'H':
-            if (!s_number("--event-hwm", optarg, 1, 10000000, &v))
+            if (!S_NUMBER("--event-hwm", 1, 10000000, &v))
                 return 2;
             cfg.event_hwm = (uint32_t) v;
             break;
@@ -165,17 +143,11 @@ main(int argc, char **argv)
             printf("jobq-broker %s\n", JOBQ_VERSION_STRING);
             return 0;
         default:
-            fprintf(stderr, "jobq-broker: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
-            s_usage(stderr);
-            return 2;
+            return jobq_app_bad_option(S_PROG, argv, s_usage);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "jobq-broker: unexpected argument '%s'\n",
-                argv[optind]);
+    if (jobq_app_no_operands(S_PROG, argc, argv))
         return 2;
-    }
 #ifdef JOBQ_FAULTS
     //  Test builds: JOBQ_CRASH_AT=point[:N] kills the broker at a fault
     //  point (the Nth time it is reached).
@@ -187,7 +159,8 @@ main(int argc, char **argv)
         cfg.crash_after = 1;
         if (colon) {
             *colon = '\0';
-            if (!s_number("JOBQ_CRASH_AT count", colon + 1, 1, 1000000, &v))
+            if (!jobq_app_number(S_PROG, "JOBQ_CRASH_AT count", colon + 1, 1,
+                                 1000000, &v))
                 return 2;
             cfg.crash_after = (uint32_t) v;
         }
@@ -196,14 +169,8 @@ main(int argc, char **argv)
 #endif
     if (cfg.map_max && cfg.map_max < cfg.map_size)
         cfg.map_max = cfg.map_size;
-    //  We own our signals: czmq's handler would swallow them.
-    zsys_handler_set(NULL);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    static volatile sig_atomic_t stop = 0;
+    jobq_app_signals(&stop);
 
     jobq_broker_t *b = jobq_broker_new(&cfg);
     if (!b) {
@@ -221,7 +188,7 @@ main(int argc, char **argv)
     if (short_io)
         jobq_sched_set_slice(0);
     if (rc == JOBQ_OK)
-        rc = jobq_broker_run(b, &s_stop, NULL);
+        rc = jobq_broker_run(b, &stop);
     jobq_broker_destroy(&b);
     return rc == JOBQ_OK ? 0 : 1;
 }

@@ -1,23 +1,16 @@
 /*  jobq-worker: runs the shipped processors for a broker. */
 #include "jobq/jobq_worker.h"
+#include "jobq_app.h"
 #include "jobq_processors.h"
+#include "jobq_reviews.h"
 
 #include <czmq.h>
-
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static volatile sig_atomic_t s_stop = 0;
-
-static void
-s_on_signal(int sig)
-{
-    (void) sig;
-    s_stop = 1;
-}
+#define S_PROG "jobq-worker"
 
 static void
 s_usage(FILE *out)
@@ -47,6 +40,56 @@ s_usage(FILE *out)
         "  --help, --version\n");
 }
 
+//  The registry of every processor this program ships. NULL after saying
+//  why on stderr.
+static jobq_registry_t *
+s_registry(void)
+{
+    jobq_registry_t *reg = jobq_registry_new();
+    if (!reg || jobq_processors_register(reg) != JOBQ_OK ||
+        jobq_reviews_register(reg) != JOBQ_OK) {
+        fprintf(stderr, "%s: cannot build the registry\n", S_PROG);
+        jobq_registry_destroy(&reg);
+    }
+    return reg;
+}
+
+//  Split the --types list (changed in place) into types, checking each
+//  against reg. The number of types, or 0 after saying why.
+static size_t
+s_types(char *arg, const jobq_registry_t *reg, const char **types)
+{
+    size_t n = 0;
+    for (char *save = NULL, *t = strtok_r(arg, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
+        if (n == JOBQ_MAX_WORKER_TYPES ||
+            jobq_registry_find(reg, t, strlen(t), NULL, NULL) != JOBQ_OK) {
+            fprintf(stderr, "%s: unknown type '%s' (see --list)\n", S_PROG, t);
+            return 0;
+        }
+        types[n++] = t;
+    }
+    if (n == 0)
+        fprintf(stderr, "%s: --types is empty\n", S_PROG);
+    types[n] = NULL;
+    return n;
+}
+
+static bool
+s_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    bool ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = name[i] > 0x20 && name[i] < 0x7f;
+    if (!ok)
+        fprintf(stderr,
+                "%s: --name must be 1-64 printable characters without "
+                "spaces\n",
+                S_PROG);
+    return ok;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -69,10 +112,9 @@ main(int argc, char **argv)
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     int c;
+    uint64_t v;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end = NULL;
-        unsigned long long v = 0;
         switch (c) {
         case 'b':
             cfg.broker = optarg;
@@ -96,27 +138,21 @@ main(int argc, char **argv)
             list = true;
             break;
         case 'n':
-        case 'p':
-        case 'g':
-            errno = 0;
-            v = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || errno || optarg[0] == '-' ||
-                (c == 'n' && (v < 1 || v > JOBQ_MAX_CAPACITY)) ||
-                (c == 'p' && v > JOBQ_MAX_CAPACITY - 1) ||
-                (c == 'g' && v > 3600000)) {
-                fprintf(stderr, "jobq-worker: %s: bad number '%s'\n",
-                        c == 'n'   ? "--concurrency (1..1024)"
-                        : c == 'p' ? "--prefetch (0..1023)"
-                                   : "--grace-ms (0..3600000)",
-                        optarg);
+            if (!jobq_app_number(S_PROG, "--concurrency", optarg, 1,
+                                 JOBQ_MAX_CAPACITY, &v))
                 return 2;
-            }
-            if (c == 'n')
-                cfg.concurrency = (uint32_t) v;
-            else if (c == 'p')
-                cfg.prefetch = (uint32_t) v;
-            else
-                cfg.grace_ms = v;
+            cfg.concurrency = (uint32_t) v;
+            break;
+        case 'p':
+            if (!jobq_app_number(S_PROG, "--prefetch", optarg, 0,
+                                 JOBQ_MAX_CAPACITY - 1, &v))
+                return 2;
+            cfg.prefetch = (uint32_t) v;
+            break;
+        case 'g':
+            if (!jobq_app_number(S_PROG, "--grace-ms", optarg, 0, 3600000, &v))
+                return 2;
+            cfg.grace_ms = v;
             break;
         case 'h':
             s_usage(stdout);
@@ -125,29 +161,22 @@ main(int argc, char **argv)
             printf("jobq-worker %s\n", JOBQ_VERSION_STRING);
             return 0;
         default:
-            fprintf(stderr, "jobq-worker: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
-            s_usage(stderr);
-            return 2;
+            return jobq_app_bad_option(S_PROG, argv, s_usage);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "jobq-worker: unexpected argument '%s'\n",
-                argv[optind]);
+    if (jobq_app_no_operands(S_PROG, argc, argv))
         return 2;
-    }
     if (cfg.concurrency + cfg.prefetch > JOBQ_MAX_CAPACITY) {
         fprintf(stderr,
-                "jobq-worker: --concurrency plus --prefetch must be at most "
-                "%d\n",
-                JOBQ_MAX_CAPACITY);
+                "%s: --concurrency plus --prefetch must be at most %d\n",
+                S_PROG, JOBQ_MAX_CAPACITY);
         return 2;
     }
-    jobq_registry_t *reg = jobq_registry_new();
-    if (!reg || jobq_processors_register(reg) != JOBQ_OK) {
-        fprintf(stderr, "jobq-worker: cannot build the registry\n");
+    if (cfg.name && !s_name_ok(cfg.name))
+        return 2;
+    jobq_registry_t *reg = s_registry();
+    if (!reg)
         return 1;
-    }
     if (list) {
         for (size_t i = 0; i < jobq_registry_count(reg); i++)
             printf("%s\n", jobq_registry_type(reg, i));
@@ -156,57 +185,27 @@ main(int argc, char **argv)
     }
     const char *types[JOBQ_MAX_WORKER_TYPES + 1];
     if (types_arg) {
-        size_t n = 0;
-        for (char *save = NULL, *t = strtok_r(types_arg, ",", &save); t;
-             t = strtok_r(NULL, ",", &save)) {
-            if (n == JOBQ_MAX_WORKER_TYPES ||
-                jobq_registry_find(reg, t, strlen(t), NULL, NULL) != JOBQ_OK) {
-                fprintf(stderr, "jobq-worker: unknown type '%s' (see --list)\n",
-                        t);
-                jobq_registry_destroy(&reg);
-                return 2;
-            }
-            types[n++] = t;
-        }
-        if (n == 0) {
-            fprintf(stderr, "jobq-worker: --types is empty\n");
+        if (s_types(types_arg, reg, types) == 0) {
             jobq_registry_destroy(&reg);
             return 2;
         }
-        types[n] = NULL;
         cfg.types = types;
     }
-    if (cfg.name) {
-        size_t n = strlen(cfg.name);
-        bool ok = n >= 1 && n <= 64;
-        for (size_t i = 0; ok && i < n; i++)
-            ok = cfg.name[i] > 0x20 && cfg.name[i] < 0x7f;
-        if (!ok) {
-            fprintf(stderr, "jobq-worker: --name must be 1-64 printable "
-                            "characters without spaces\n");
-            jobq_registry_destroy(&reg);
-            return 2;
-        }
-    }
-    zsys_handler_set(NULL);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    static volatile sig_atomic_t stop = 0;
+    zsys_handler_set(NULL);  //  libjobq's czmq would replace our handlers
+    jobq_app_signals(&stop);
 
     jobq_worker_t *w = jobq_worker_new(&cfg, reg);
     if (!w) {
-        fprintf(stderr, "jobq-worker: out of memory\n");
+        fprintf(stderr, "%s: out of memory\n", S_PROG);
         jobq_registry_destroy(&reg);
         return 1;
     }
-    fprintf(stderr, "jobq-worker: serving %s with %u slots, prefetch %u\n",
+    fprintf(stderr, "%s: serving %s with %u slots, prefetch %u\n", S_PROG,
             cfg.broker, cfg.concurrency, cfg.prefetch);
-    int rc = jobq_worker_run(w, &s_stop);
+    int rc = jobq_worker_run(w, &stop);
     if (rc != JOBQ_OK)
-        fprintf(stderr, "jobq-worker: %s\n", jobq_strerror(rc));
+        fprintf(stderr, "%s: %s\n", S_PROG, jobq_strerror(rc));
     jobq_worker_destroy(&w);
     jobq_registry_destroy(&reg);
     return rc == JOBQ_OK ? 0 : 1;

@@ -1,8 +1,8 @@
-/*  test_reviews.c: reviews out of HTML buffers (JSON-LD, microdata, broken
-    markup, next links), their bounds, encoding and de-duplication. No
-    network: pages are strings here or files under tests/fixtures/shop. */
+/*  test_page.c: reviews out of HTML buffers (JSON-LD, microdata, broken
+    markup, next links) and their bounds. No network: pages are strings
+    here or files under tests/fixtures/shop. */
 #include "jobq_test.h"
-#include "jobq_reviews.h"
+#include "jobq_page.h"
 
 #include "jobq/jobq_types.h"
 
@@ -68,7 +68,7 @@ s_check(const jobq_review_t *r,
 }
 
 static void
-test_reviews_jsonld_product_gives_its_reviews_and_aggregate(void **state)
+test_page_jsonld_product_gives_its_reviews_and_aggregate(void **state)
 {
     (void) state;
     jobq_page_t p;
@@ -92,7 +92,7 @@ test_reviews_jsonld_product_gives_its_reviews_and_aggregate(void **state)
 }
 
 static void
-test_reviews_jsonld_graph_arrays_and_untyped_review_lists(void **state)
+test_page_jsonld_graph_arrays_and_untyped_review_lists(void **state)
 {
     (void) state;
     jobq_page_t p;
@@ -128,7 +128,7 @@ test_reviews_jsonld_graph_arrays_and_untyped_review_lists(void **state)
 }
 
 static void
-test_reviews_microdata_nested_author_rating_and_aggregate(void **state)
+test_page_microdata_nested_author_rating_and_aggregate(void **state)
 {
     (void) state;
     jobq_page_t p;
@@ -147,7 +147,7 @@ test_reviews_microdata_nested_author_rating_and_aggregate(void **state)
 }
 
 static void
-test_reviews_broken_markup_still_yields_its_reviews(void **state)
+test_page_broken_markup_still_yields_its_reviews(void **state)
 {
     (void) state;
     jobq_page_t p;
@@ -172,7 +172,7 @@ test_reviews_broken_markup_still_yields_its_reviews(void **state)
 }
 
 static void
-test_reviews_page_without_reviews_is_not_an_error(void **state)
+test_page_page_without_reviews_is_not_an_error(void **state)
 {
     (void) state;
     jobq_page_t p;
@@ -184,7 +184,7 @@ test_reviews_page_without_reviews_is_not_an_error(void **state)
 }
 
 static void
-test_reviews_next_link_needs_the_rel_token_and_the_first_wins(void **state)
+test_page_next_link_needs_the_rel_token_and_the_first_wins(void **state)
 {
     (void) state;
     jobq_page_t p;
@@ -204,7 +204,7 @@ test_reviews_next_link_needs_the_rel_token_and_the_first_wins(void **state)
 }
 
 static void
-test_reviews_bad_ratings_are_dropped_but_the_review_kept(void **state)
+test_page_bad_ratings_are_dropped_but_the_review_kept(void **state)
 {
     (void) state;
     jobq_page_t p;
@@ -233,7 +233,7 @@ test_reviews_bad_ratings_are_dropped_but_the_review_kept(void **state)
 }
 
 static void
-test_reviews_long_fields_are_cut_on_a_character_boundary(void **state)
+test_page_long_fields_are_cut_on_a_character_boundary(void **state)
 {
     (void) state;
     //  "é" is two bytes: 300 of them pass the 256-byte author bound.
@@ -261,7 +261,7 @@ test_reviews_long_fields_are_cut_on_a_character_boundary(void **state)
 }
 
 static void
-test_reviews_per_page_bound_cuts_and_says_so(void **state)
+test_page_per_page_bound_cuts_and_says_so(void **state)
 {
     (void) state;
     char html[8192];
@@ -279,116 +279,24 @@ test_reviews_per_page_bound_cuts_and_says_so(void **state)
     jobq_page_clear(&p);
 }
 
-static void
-test_reviews_encoding_round_trips(void **state)
-{
-    (void) state;
-    jobq_review_t r = {.author = "A, \"b\"",
-                       .date = "2024-02-03",
-                       .title = NULL,
-                       .body = "line\nline",
-                       .rating = 8,
-                       .best_rating = 10,
-                       .has_rating = true};
-    jobq_mp_writer_t w;
-    jobq_mp_writer_init(&w, 4096);
-    jobq_review_write(&r, &w);
-    assert_int_equal(jobq_mp_writer_error(&w), JOBQ_OK);
-    jobq_review_t back;
-    assert_int_equal(jobq_review_read((jobq_bytes_t){w.data, w.len}, &back),
-                     JOBQ_OK);
-    s_check(&back, "A, \"b\"", 8, 10, "2024-02-03", NULL, "line\nline");
-    assert_null(back.title);
-    assert_true(jobq_review_stars(&back) == 4.0);
-    jobq_review_clear(&back);
-    //  Integer ratings, no best (5), unknown keys skipped; not a map.
-    jobq_mp_writer_reset(&w);
-    jobq_mp_write_map(&w, 3);
-    jobq_mp_write_cstr(&w, "rating");
-    jobq_mp_write_uint(&w, 3);
-    jobq_mp_write_cstr(&w, "other");
-    jobq_mp_write_array(&w, 1);
-    jobq_mp_write_nil(&w);
-    jobq_mp_write_cstr(&w, "author");
-    jobq_mp_write_cstr(&w, "Zed");
-    assert_int_equal(jobq_review_read((jobq_bytes_t){w.data, w.len}, &back),
-                     JOBQ_OK);
-    s_check(&back, "Zed", 3, 5, NULL, NULL, NULL);
-    jobq_review_clear(&back);
-    static const uint8_t arr[] = {0x91, 0x01};
-    assert_int_equal(jobq_review_read((jobq_bytes_t){arr, 2}, &back),
-                     JOBQ_EINVAL);
-    jobq_mp_writer_fini(&w);
-}
-
-static void
-test_reviews_set_keeps_distinct_reviews_within_its_bytes(void **state)
-{
-    (void) state;
-    jobq_review_set_t s;
-    jobq_review_set_init(&s, 2000);
-    jobq_review_t a = {
-        .author = "a", .rating = 4, .best_rating = 5, .has_rating = true};
-    jobq_review_t b = a;
-    b.author = "b";
-    jobq_review_t c = a;
-    c.rating = 3;  //  same author, other rating: distinct
-    assert_int_equal(jobq_review_set_add(&s, &a), JOBQ_OK);
-    assert_int_equal(jobq_review_set_add(&s, &b), JOBQ_OK);
-    assert_int_equal(jobq_review_set_add(&s, &a), JOBQ_EEXIST);
-    assert_int_equal(jobq_review_set_add(&s, &c), JOBQ_OK);
-    assert_int_equal(s.count, 3);
-    //  Many more: the table grows; then the byte cap stops them.
-    char name[32];
-    int added = 0, full = 0;
-    for (int i = 0; i < 200; i++) {
-        snprintf(name, sizeof name, "author %d", i);
-        jobq_review_t r = {.author = name};
-        int rc = jobq_review_set_add(&s, &r);
-        if (rc == JOBQ_OK)
-            added++;
-        else if (rc == JOBQ_ETOOBIG)
-            full++;
-    }
-    assert_true(added > 10 && full > 0 && added + full == 200);
-    assert_true(s.buf.len <= 2000);
-    assert_int_equal(jobq_review_set_bytes(&s, s.count), s.buf.len);
-    //  Still finds duplicates after growing.
-    assert_int_equal(jobq_review_set_add(&s, &b), JOBQ_EEXIST);
-    //  The first review reads back.
-    jobq_review_t back;
-    assert_int_equal(
-        jobq_review_read(
-            (jobq_bytes_t){s.buf.data, jobq_review_set_bytes(&s, 1)}, &back),
-        JOBQ_OK);
-    assert_string_equal(back.author, "a");
-    jobq_review_clear(&back);
-    jobq_review_set_fini(&s);
-}
-
 int
 main(void)
 {
     xmlInitParser();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(
-            test_reviews_jsonld_product_gives_its_reviews_and_aggregate),
+            test_page_jsonld_product_gives_its_reviews_and_aggregate),
         cmocka_unit_test(
-            test_reviews_jsonld_graph_arrays_and_untyped_review_lists),
+            test_page_jsonld_graph_arrays_and_untyped_review_lists),
         cmocka_unit_test(
-            test_reviews_microdata_nested_author_rating_and_aggregate),
-        cmocka_unit_test(test_reviews_broken_markup_still_yields_its_reviews),
-        cmocka_unit_test(test_reviews_page_without_reviews_is_not_an_error),
+            test_page_microdata_nested_author_rating_and_aggregate),
+        cmocka_unit_test(test_page_broken_markup_still_yields_its_reviews),
+        cmocka_unit_test(test_page_page_without_reviews_is_not_an_error),
         cmocka_unit_test(
-            test_reviews_next_link_needs_the_rel_token_and_the_first_wins),
-        cmocka_unit_test(
-            test_reviews_bad_ratings_are_dropped_but_the_review_kept),
-        cmocka_unit_test(
-            test_reviews_long_fields_are_cut_on_a_character_boundary),
-        cmocka_unit_test(test_reviews_per_page_bound_cuts_and_says_so),
-        cmocka_unit_test(test_reviews_encoding_round_trips),
-        cmocka_unit_test(
-            test_reviews_set_keeps_distinct_reviews_within_its_bytes),
+            test_page_next_link_needs_the_rel_token_and_the_first_wins),
+        cmocka_unit_test(test_page_bad_ratings_are_dropped_but_the_review_kept),
+        cmocka_unit_test(test_page_long_fields_are_cut_on_a_character_boundary),
+        cmocka_unit_test(test_page_per_page_bound_cuts_and_says_so),
     };
-    return cmocka_run_group_tests_name("reviews", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("page", tests, NULL, NULL);
 }

@@ -18,7 +18,7 @@
 
 #include <stdio.h>
 
-#include "jobq_reviews.h"
+#include "jobq_review.h"
 
 //  Reviews of one month.
 typedef struct {

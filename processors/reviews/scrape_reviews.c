@@ -10,6 +10,7 @@
 #include "jobq_fetch.h"
 #include "jobq_processors.h"
 #include "jobq_reviews.h"
+#include "jobq_page.h"
 
 #include <stdio.h>
 #include <stdlib.h>
