@@ -4,7 +4,6 @@
 #include "jobq_processors.h"
 #include "jobq_reviews.h"
 
-#include <czmq.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,7 @@ s_usage(FILE *out)
         "  --grace-ms MS       on SIGTERM, time running jobs get to finish\n"
         "                      (default 10000)\n"
         "  --verbose           log each job\n"
+        "  --quiet             log errors only\n"
         "  --list              print the registered types and exit\n"
         "  --help, --version\n");
 }
@@ -95,6 +95,8 @@ main(int argc, char **argv)
 {
     jobq_worker_config_t cfg;
     jobq_worker_config_defaults(&cfg);
+    jobq_log_t log = {stderr, JOBQ_LOG_NOTICE, "worker"};
+    cfg.log = &log;
     char *types_arg = NULL;
     bool list = false;
     static const struct option opts[] = {
@@ -107,6 +109,7 @@ main(int argc, char **argv)
         {"export-dir", required_argument, 0, 'x'},
         {"grace-ms", required_argument, 0, 'g'},
         {"verbose", no_argument, 0, 'v'},
+        {"quiet", no_argument, 0, 'q'},
         {"list", no_argument, 0, 'l'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
@@ -132,7 +135,10 @@ main(int argc, char **argv)
             cfg.export_dir = optarg;
             break;
         case 'v':
-            cfg.verbose = true;
+            log.level = JOBQ_LOG_INFO;
+            break;
+        case 'q':
+            log.level = JOBQ_LOG_ERROR;
             break;
         case 'l':
             list = true;
@@ -192,7 +198,6 @@ main(int argc, char **argv)
         cfg.types = types;
     }
     static volatile sig_atomic_t stop = 0;
-    zsys_handler_set(NULL);  //  libjobq's czmq would replace our handlers
     jobq_app_signals(&stop);
 
     jobq_worker_t *w = jobq_worker_new(&cfg, reg);
@@ -201,11 +206,12 @@ main(int argc, char **argv)
         jobq_registry_destroy(&reg);
         return 1;
     }
-    fprintf(stderr, "%s: serving %s with %u slots, prefetch %u\n", S_PROG,
-            cfg.broker, cfg.concurrency, cfg.prefetch);
+    jobq_log_write(&log, JOBQ_LOG_NOTICE,
+                   "serving %s with %u slots, prefetch %u", cfg.broker,
+                   cfg.concurrency, cfg.prefetch);
     int rc = jobq_worker_run(w, &stop);
     if (rc != JOBQ_OK)
-        fprintf(stderr, "%s: %s\n", S_PROG, jobq_strerror(rc));
+        jobq_log_write(&log, JOBQ_LOG_ERROR, "%s", jobq_strerror(rc));
     jobq_worker_destroy(&w);
     jobq_registry_destroy(&reg);
     return rc == JOBQ_OK ? 0 : 1;

@@ -1,16 +1,19 @@
 /*  jobq: the command line. Everything but the process is in jobq_cli.c. */
+#include "jobq_app.h"
 #include "jobq_cli.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <string.h>
 
 int
 main(int argc, char **argv)
 {
-    //  A closed pipe (`jobq list | head -1`) is a write error, not a death.
-    signal(SIGPIPE, SIG_IGN);
-    int rc = jobq_cli_run(argc, argv, stdout, stderr);
+    //  Ctrl-C ends a watch, a list or any wait for the broker at once, with
+    //  exit status 130; a closed pipe (`jobq list | head -1`) is a write
+    //  error, not a death.
+    static volatile sig_atomic_t stop = 0;
+    jobq_app_signals(&stop);
+    int rc = jobq_cli_run(argc, argv, stdout, stderr, &stop);
     //  Output that never arrived (a full disk, a closed pipe) is a failure.
     if (fflush(stdout) != 0 || ferror(stdout)) {
         if (errno != EPIPE)

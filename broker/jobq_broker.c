@@ -85,7 +85,7 @@ s_bind(jobq_broker_t *self, int type, const char *ep, int which)
     zsock_t *s = zsock_new(type);
     if (!s)
         return NULL;
-    jobq_wire_setup(s, 100);
+    jobq_wire_setup(zsock_resolve(s), 100);
     if (type == ZMQ_XPUB) {
         zsock_set_xpub_verbose(s, 1);
         zsock_set_sndhwm(s, (int) self->cfg.event_hwm);
@@ -147,7 +147,7 @@ static bool
 s_read_router(jobq_broker_t *self, zsock_t *sock, int kind)
 {
     jobq_wire_in_t in;
-    if (jobq_wire_recv(sock, true, true, &in) != JOBQ_OK)
+    if (jobq_wire_recv(zsock_resolve(sock), true, true, &in) != JOBQ_OK)
         return false;
     if (in.err != JOBQ_OK) {
         if (in.ident_len)
@@ -216,12 +216,14 @@ s_send_actions(jobq_broker_t *self, bool early)
         sent++;
         int rc;
         if (a.kind == JOBQ_ACT_PUBLISH) {
-            jobq_wire_publish(self->events, (const char *) a.peer, a.peer_len,
-                              a.body, a.body_len);
+            jobq_wire_publish(zsock_resolve(self->events),
+                              (const char *) a.peer, a.peer_len, a.body,
+                              a.body_len);
             continue;
         }
         zsock_t *s = a.kind == JOBQ_ACT_CLIENT ? self->clients : self->workers;
-        rc = jobq_wire_send(s, a.peer, a.peer_len, a.cmd, a.body, a.body_len);
+        rc = jobq_wire_send(zsock_resolve(s), a.peer, a.peer_len, a.cmd, a.body,
+                            a.body_len);
         if (rc != JOBQ_OK && a.kind == JOBQ_ACT_WORKER) {
             //  With ROUTER_MANDATORY a gone worker is reported here; a
             //  worker at its high-water mark is not keeping up: both lose

@@ -13,7 +13,7 @@
 #include <signal.h>
 
 #include "jobq_engine.h"
-#include "jobq_log.h"
+#include "jobq/jobq_log.h"
 
 typedef struct {
     const char *data_dir;         //  LMDB directory

@@ -95,16 +95,17 @@ typedef struct s_cmd s_cmd_t;
 
 //  One run of the command line.
 typedef struct {
-    FILE *out;                        //  results
-    FILE *err;                        //  diagnostics
-    bool given[S_OPT_COUNT_];         //  the option was used
-    const char *val[S_OPT_COUNT_];    //  its value (the last one given)
-    const char *args[S_MAX_ARGS];     //  words, the command first
-    int nargs;                        //  words seen (may exceed S_MAX_ARGS)
-    const s_cmd_t *cmd;               //  the subcommand
-    char broker[S_MAX_ENDPOINT + 1];  //  client endpoint
-    char events[S_MAX_ENDPOINT + 1];  //  event endpoint
-    int timeout_ms;                   //  per request try, ms
+    FILE *out;                         //  results
+    FILE *err;                         //  diagnostics
+    bool given[S_OPT_COUNT_];          //  the option was used
+    const char *val[S_OPT_COUNT_];     //  its value (the last one given)
+    const char *args[S_MAX_ARGS];      //  words, the command first
+    int nargs;                         //  words seen (may exceed S_MAX_ARGS)
+    const s_cmd_t *cmd;                //  the subcommand
+    char broker[S_MAX_ENDPOINT + 1];   //  client endpoint
+    char events[S_MAX_ENDPOINT + 1];   //  event endpoint
+    int timeout_ms;                    //  per request try, ms
+    volatile sig_atomic_t *interrupt;  //  set by the program's handler
 } s_cli_t;
 
 struct s_cmd {
@@ -153,7 +154,8 @@ static const char s_usage_text[] =
     "idempotency key (the same key within 24 h gives the same job).\n"
     "\n"
     "exit status: 0 ok; 1 the broker refused or was not reached, or the\n"
-    "watched job failed or was cancelled; 2 misuse; 3 the watch timed out.\n";
+    "watched job failed or was cancelled; 2 misuse; 3 the watch timed out;\n"
+    "130 interrupted (Ctrl-C).\n";
 
 static int s_misuse(s_cli_t *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -383,6 +385,7 @@ s_connect(s_cli_t *c)
     cfg.broker = c->broker;
     cfg.events = c->events;
     cfg.timeout_ms = c->timeout_ms;
+    cfg.interrupt = c->interrupt;
     jobq_client_t *cl = jobq_client_new(&cfg);
     if (!cl)
         s_misuse(c, "cannot use broker endpoint '%s' (like %s)", c->broker,
@@ -390,10 +393,19 @@ s_connect(s_cli_t *c)
     return cl;
 }
 
-//  A call failed: say the library's reason. Returns 1.
+//  The exit status of a run the user interrupted (128 + SIGINT, as a
+//  shell reports a command that a Ctrl-C ended).
+#define S_EXIT_INTERRUPTED 130
+
+//  A call failed: say the library's reason. Returns 1, or 130 when the
+//  user interrupted the wait.
 static int
 s_failed(s_cli_t *c, jobq_client_t *cl, int rc)
 {
+    if (rc == JOBQ_EINTR) {
+        fprintf(c->err, "jobq: interrupted\n");
+        return S_EXIT_INTERRUPTED;
+    }
     const char *msg = jobq_client_last_error(cl);
     fprintf(c->err, "jobq: %s\n", msg && msg[0] ? msg : jobq_strerror(rc));
     return 1;
@@ -983,12 +995,17 @@ s_endpoint(s_cli_t *c,
 }
 
 int
-jobq_cli_run(int argc, char **argv, FILE *out, FILE *err)
+jobq_cli_run(int argc,
+             char **argv,
+             FILE *out,
+             FILE *err,
+             volatile sig_atomic_t *interrupt)
 {
     s_cli_t c;
     memset(&c, 0, sizeof c);
     c.out = out;
     c.err = err;
+    c.interrupt = interrupt;
     c.timeout_ms = S_DEFAULT_TIMEOUT_MS;
     int rc = s_parse(&c, argc, argv);
     if (rc != 0)

@@ -3,19 +3,27 @@
 #include "jobq_msg.h"
 #include "jobq_wire.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #define S_SNAPSHOT_MS 1000  //  watch: take a fresh snapshot after silence
+//  With an interrupt flag, waits look at it at least this often: a signal
+//  that lands just before a wait begins is seen within this time.
+#define S_FLAG_POLL_MS 200
 
 struct jobq_client {
     jobq_client_config_t cfg;  //  copy; endpoints below
     char broker[256];          //  client endpoint
     char events[256];          //  event endpoint
-    zsock_t *dealer;           //  requests
+    void *ctx;                 //  ZeroMQ context, given or own
+    bool own_ctx;              //  made by the client: end it on destroy
+    void *dealer;              //  requests
     uint64_t next_rid;         //  request ids
     uint64_t nonce;            //  random, names this client in made-up keys
     jobq_mp_writer_t w;        //  request encoding
@@ -34,6 +42,8 @@ jobq_client_config_defaults(jobq_client_config_t *cfg)
     cfg->events = "tcp://127.0.0.1:5557";
     cfg->timeout_ms = 3000;
     cfg->retries = 1;
+    cfg->zmq_ctx = NULL;
+    cfg->interrupt = NULL;
 }
 
 jobq_client_t *
@@ -53,23 +63,31 @@ jobq_client_new(const jobq_client_config_t *cfg)
         self->cfg.timeout_ms = d.timeout_ms;
     if (self->cfg.retries < 0)
         self->cfg.retries = 0;
-    self->dealer = zsock_new(ZMQ_DEALER);
-    if (!self->dealer) {
-        free(self);
-        return NULL;
+    self->ctx = self->cfg.zmq_ctx;
+    if (!self->ctx) {
+        self->ctx = zmq_ctx_new();
+        self->own_ctx = true;
     }
-    jobq_wire_setup(self->dealer, 0);
-    if (zsock_connect(self->dealer, "%s", self->broker) < 0) {
-        zsock_destroy(&self->dealer);
+    int err = JOBQ_OK;
+    if (self->ctx)
+        self->dealer =
+            jobq_wire_connect(self->ctx, ZMQ_DEALER, self->broker, NULL, &err);
+    if (!self->dealer) {
+        if (self->own_ctx && self->ctx)
+            zmq_ctx_term(self->ctx);
         free(self);
         return NULL;
     }
     //  Request ids start at a random point so a reply meant for an earlier
     //  client process that used the same routing id is not taken as ours.
-    self->next_rid = ((uint64_t) zclock_usecs() << 16) | 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t us =
+        (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000;
+    self->next_rid = (us << 16) | 1;
     if (getrandom(&self->nonce, sizeof self->nonce, 0) !=
         (ssize_t) sizeof self->nonce)
-        self->nonce = (uint64_t) zclock_usecs() ^ ((uint64_t) getpid() << 40);
+        self->nonce = us ^ ((uint64_t) getpid() << 40);
     jobq_mp_writer_init(&self->w, JOBQ_MAX_FRAME_BYTES);
     jobq_mp_writer_init(&self->bw, JOBQ_MAX_FRAME_BYTES);
     zmq_msg_init(&self->reply);
@@ -82,7 +100,9 @@ jobq_client_destroy(jobq_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     jobq_client_t *self = *self_p;
-    zsock_destroy(&self->dealer);
+    jobq_wire_close(&self->dealer);
+    if (self->own_ctx)
+        zmq_ctx_term(self->ctx);
     jobq_mp_writer_fini(&self->w);
     jobq_mp_writer_fini(&self->bw);
     zmq_msg_close(&self->reply);
@@ -128,6 +148,31 @@ s_answered(jobq_client_t *self, uint64_t rid)
 //  out of the set). On JOBQ_OK, *r is the decoded answer and the caller
 //  closes *in; JOBQ_ETIMEOUT if none came. Stale or foreign messages are
 //  skipped.
+//  How long the next wait may block, in ms, given what is left: at most
+//  S_FLAG_POLL_MS when the caller gave an interrupt flag.
+static long
+s_slice(const jobq_client_t *self, int64_t left)
+{
+    if (self->cfg.interrupt && left > S_FLAG_POLL_MS)
+        return S_FLAG_POLL_MS;
+    return (long) left;
+}
+
+//  True (and the last error set) when the caller asked the waits to end.
+static bool
+s_interrupted(jobq_client_t *self)
+{
+    if (!self->cfg.interrupt || !*self->cfg.interrupt)
+        return false;
+    s_error(self, JOBQ_EINTR, "interrupted");
+    return true;
+}
+
+//  Wait until deadline (monotonic ms) for the answer to request rid, or,
+//  when rid is 0, to any pipelined request in flight (which it then takes
+//  out of the set). On JOBQ_OK, *r is the decoded answer and the caller
+//  closes *in; JOBQ_ETIMEOUT if none came, JOBQ_EINTR if a signal or the
+//  interrupt flag ended the wait. Stale or foreign messages are skipped.
 static int
 s_wait_answer(jobq_client_t *self,
               uint64_t rid,
@@ -136,13 +181,21 @@ s_wait_answer(jobq_client_t *self,
               jobq_msg_t *r)
 {
     while (true) {
-        int64_t left = deadline - zclock_mono();
+        if (s_interrupted(self))
+            return JOBQ_EINTR;
+        int64_t left = deadline - jobq_wire_now_ms();
         if (left <= 0)
             return JOBQ_ETIMEOUT;
-        zmq_pollitem_t item = {zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, (long) left) <= 0)
+        zmq_pollitem_t item = {self->dealer, 0, ZMQ_POLLIN, 0};
+        int n = zmq_poll(&item, 1, s_slice(self, left));
+        if (n < 0 && errno == EINTR)
+            return s_error(self, JOBQ_EINTR, "interrupted");
+        if (n <= 0)
             continue;
-        if (jobq_wire_recv(self->dealer, false, true, in) != JOBQ_OK)
+        int rc = jobq_wire_recv(self->dealer, false, true, in);
+        if (rc == JOBQ_EINTR)
+            return s_error(self, JOBQ_EINTR, "interrupted");
+        if (rc != JOBQ_OK)
             continue;
         jobq_msg_why_t why;
         if (in->err == JOBQ_OK &&
@@ -151,6 +204,29 @@ s_wait_answer(jobq_client_t *self,
             (rid ? r->rid == rid : s_answered(self, r->rid)))
             return JOBQ_OK;
         jobq_wire_in_close(in);
+    }
+}
+
+//  Send the encoded request in self->w, waiting up to the timeout for room
+//  (a DEALER with no connection yet has none). JOBQ_OK, JOBQ_ETIMEOUT,
+//  JOBQ_EINTR or JOBQ_EUNAVAILABLE.
+static int
+s_send_request(jobq_client_t *self, int cmd)
+{
+    int64_t deadline = jobq_wire_now_ms() + self->cfg.timeout_ms;
+    while (true) {
+        if (s_interrupted(self))
+            return JOBQ_EINTR;
+        int rc = jobq_wire_send(self->dealer, NULL, 0, cmd, self->w.data,
+                                self->w.len);
+        if (rc != JOBQ_ETIMEOUT)
+            return rc;
+        int64_t left = deadline - jobq_wire_now_ms();
+        if (left <= 0)
+            return JOBQ_ETIMEOUT;
+        zmq_pollitem_t item = {self->dealer, 0, ZMQ_POLLOUT, 0};
+        if (zmq_poll(&item, 1, s_slice(self, left)) < 0 && errno == EINTR)
+            return s_error(self, JOBQ_EINTR, "interrupted");
     }
 }
 
@@ -184,14 +260,20 @@ s_request(jobq_client_t *self, jobq_msg_t *m, jobq_bytes_t *body)
         return rc;
     self->last_error[0] = '\0';
     for (int attempt = 0; attempt <= self->cfg.retries; attempt++) {
-        rc = jobq_wire_send_wait(self->dealer, m->cmd, self->w.data,
-                                 self->w.len, self->cfg.timeout_ms);
+        if (s_interrupted(self))
+            return JOBQ_EINTR;
+        rc = s_send_request(self, m->cmd);
+        if (rc == JOBQ_EINTR)
+            return rc;
         if (rc != JOBQ_OK)
             continue;
         jobq_wire_in_t in;
         jobq_msg_t r;
-        if (s_wait_answer(self, m->rid, zclock_mono() + self->cfg.timeout_ms,
-                          &in, &r) != JOBQ_OK)
+        rc = s_wait_answer(self, m->rid,
+                           jobq_wire_now_ms() + self->cfg.timeout_ms, &in, &r);
+        if (rc == JOBQ_EINTR)
+            return rc;
+        if (rc != JOBQ_OK)
             continue;
         if (r.cmd == JOBQ_CMD_ERROR) {
             s_error(self, r.u.error.code, "%.*s", (int) r.u.error.message.len,
@@ -447,8 +529,10 @@ jobq_client_enqueue_send(jobq_client_t *self,
     rc = s_encode(self, &m);
     if (rc != JOBQ_OK)
         return rc;
-    if (jobq_wire_send_wait(self->dealer, m.cmd, self->w.data, self->w.len,
-                            self->cfg.timeout_ms) != JOBQ_OK)
+    rc = s_send_request(self, m.cmd);
+    if (rc == JOBQ_EINTR)
+        return rc;
+    if (rc != JOBQ_OK)
         return s_error(self, JOBQ_EUNAVAILABLE,
                        "could not queue the request for %s within %d ms",
                        self->broker, self->cfg.timeout_ms);
@@ -469,8 +553,11 @@ jobq_client_enqueue_recv(jobq_client_t *self,
         return s_error(self, JOBQ_ESTATE, "no request in flight");
     jobq_wire_in_t in;
     jobq_msg_t r;
-    if (s_wait_answer(self, 0, zclock_mono() + self->cfg.timeout_ms, &in, &r) ==
-        JOBQ_OK) {
+    int wrc = s_wait_answer(self, 0, jobq_wire_now_ms() + self->cfg.timeout_ms,
+                            &in, &r);
+    if (wrc == JOBQ_EINTR)
+        return wrc;
+    if (wrc == JOBQ_OK) {
         *ticket = r.rid;
         int rc;
         if (r.cmd == JOBQ_CMD_ERROR) {
@@ -717,6 +804,34 @@ s_snapshot(jobq_client_t *self, const char *id, s_watch_t *w, bool *done)
     return rc;
 }
 
+//  Apply one event body of the watched job. A gap in versions means events
+//  were missed (a slow subscriber past the high-water mark): the state
+//  applied is whole, but a snapshot makes sure of it. JOBQ_OK, or the
+//  snapshot's error.
+static int
+s_event(jobq_client_t *self,
+        const char *id,
+        s_watch_t *w,
+        const uint8_t *body,
+        size_t len,
+        bool *ended)
+{
+    jobq_mp_reader_t r;
+    jobq_jobdata_t j;
+    jobq_mp_reader_init(&r, body, len);
+    if (jobq_mp_check(body, len, &jobq_proto_limits, NULL) != JOBQ_OK ||
+        jobq_msg_read_job(&r, &j) != JOBQ_OK)
+        return JOBQ_OK;  //  not ours to judge: the snapshots still come
+    jobq_job_info_t info;
+    s_info(&info, &j);
+    bool gap = w->version && j.version > w->version + 1;
+    *ended = s_apply(w, &info);
+    jobq_job_info_clear(&info);
+    if (gap && !*ended)
+        return s_snapshot(self, id, w, ended);
+    return JOBQ_OK;
+}
+
 int
 jobq_client_watch(jobq_client_t *self,
                   const char *id,
@@ -742,72 +857,68 @@ jobq_client_watch(jobq_client_t *self,
     //  2. Subscribe. The broker answers a subscription to one job's topic
     //  with that job's state, so the stream starts where the snapshot was;
     //  anything older than the snapshot is dropped by version.
-    zsock_t *sub = zsock_new(ZMQ_SUB);
+    int err = JOBQ_OK;
+    void *sub = jobq_wire_socket(self->ctx, ZMQ_SUB, &err);
     if (!sub)
-        return s_error(self, JOBQ_ENOMEM, "out of memory");
-    jobq_wire_setup(sub, 0);
-    zsock_set_rcvhwm(sub, 100000);
-    zsock_set_subscribe(sub, topic);
-    if (zsock_connect(sub, "%s", self->events) < 0) {
-        zsock_destroy(&sub);
+        return s_error(self, err, "out of memory");
+    int hwm = 100000;
+    zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
+    if (zmq_connect(sub, self->events) != 0) {
+        jobq_wire_close(&sub);
         return s_error(self, JOBQ_EINVAL, "bad event endpoint %s",
                        self->events);
     }
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
-    int64_t quiet_since = zclock_mono();
+    int64_t now = jobq_wire_now_ms();
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : now + timeout_ms;
+    int64_t quiet_since = now;
     rc = JOBQ_ETIMEOUT;
-    while (zclock_mono() < deadline) {
-        int64_t wait = S_SNAPSHOT_MS - (zclock_mono() - quiet_since);
-        if (wait > deadline - zclock_mono())
-            wait = deadline - zclock_mono();
+    while ((now = jobq_wire_now_ms()) < deadline) {
+        if (s_interrupted(self)) {
+            rc = JOBQ_EINTR;
+            break;
+        }
+        int64_t wait = S_SNAPSHOT_MS - (now - quiet_since);
+        if (wait > deadline - now)
+            wait = deadline - now;
         if (wait < 0)
             wait = 0;
-        zmq_pollitem_t item = {zsock_resolve(sub), 0, ZMQ_POLLIN, 0};
-        int n = zmq_poll(&item, 1, (long) wait);
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        int n = zmq_poll(&item, 1, s_slice(self, wait));
+        if (n < 0 && errno == EINTR) {
+            rc = s_error(self, JOBQ_EINTR, "interrupted");
+            break;
+        }
         bool ended = false;
+        int src = JOBQ_OK;
         if (n > 0) {
-            zmsg_t *msg = zmsg_recv(sub);
-            if (zmsg_size(msg) == 3) {
-                zframe_t *body = zmsg_last(msg);
-                jobq_mp_reader_t r;
-                jobq_jobdata_t j;
-                jobq_mp_reader_init(&r, zframe_data(body), zframe_size(body));
-                if (jobq_mp_check(zframe_data(body), zframe_size(body),
-                                  &jobq_proto_limits, NULL) == JOBQ_OK &&
-                    jobq_msg_read_job(&r, &j) == JOBQ_OK) {
-                    jobq_job_info_t info;
-                    s_info(&info, &j);
-                    bool gap = w.version && j.version > w.version + 1;
-                    ended = s_apply(&w, &info);
-                    jobq_job_info_clear(&info);
-                    quiet_since = zclock_mono();
-                    //  A gap means events were missed (a slow subscriber
-                    //  past the high-water mark): the state applied is
-                    //  whole, but take a snapshot to be sure of it. A
-                    //  broker that does not answer is waited for, as below.
-                    if (gap && !ended)
-                        s_snapshot(self, id, &w, &ended);
+            jobq_wire_in_t in;
+            if (jobq_wire_recv_event(sub, &in) == JOBQ_OK) {
+                if (in.err == JOBQ_OK) {
+                    src = s_event(self, id, &w, in.body, in.body_len, &ended);
+                    quiet_since = jobq_wire_now_ms();
                 }
+                jobq_wire_in_close(&in);
             }
-            zmsg_destroy(&msg);
-        } else if (n == 0) {
+        } else if (n == 0 &&
+                   jobq_wire_now_ms() - quiet_since >= S_SNAPSHOT_MS) {
             //  Silence: ask. Costs one request per second per watcher, and
             //  bounds how late an ending can be noticed whatever happens
             //  to the event stream. A broker that does not answer (it is
             //  restarting) does not end the watch: timeout_ms bounds it.
-            quiet_since = zclock_mono();
-            int src = s_snapshot(self, id, &w, &ended);
-            if (src != JOBQ_OK && src != JOBQ_EUNAVAILABLE) {
-                rc = src;
-                break;
-            }
+            quiet_since = jobq_wire_now_ms();
+            src = s_snapshot(self, id, &w, &ended);
+        }
+        if (src != JOBQ_OK && src != JOBQ_EUNAVAILABLE) {
+            rc = src;
+            break;
         }
         if (ended) {
             rc = w.result;
             break;
         }
     }
-    zsock_destroy(&sub);
+    jobq_wire_close(&sub);
     if (rc == JOBQ_ETIMEOUT)
         s_error(self, rc, "job %s did not end within %d ms", id, timeout_ms);
     return rc;

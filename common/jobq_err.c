@@ -21,6 +21,7 @@ static const char *const s_messages[] = {
     "stale attempt",
     "stored data is corrupt",
     "job failed",
+    "interrupted",
 };
 
 const char *

@@ -1,5 +1,5 @@
 /*  jobq_log.c: the stderr line sink. */
-#include "jobq_log.h"
+#include "jobq/jobq_log.h"
 
 #include <stdarg.h>
 #include <time.h>

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 static void
 s_bad(jobq_wire_in_t *in, int err, const char *why)
@@ -14,9 +15,8 @@ s_bad(jobq_wire_in_t *in, int err, const char *why)
 }
 
 int
-jobq_wire_recv(void *sock, bool routed, bool nowait, jobq_wire_in_t *in)
+jobq_wire_recv(void *raw, bool routed, bool nowait, jobq_wire_in_t *in)
 {
-    void *raw = zsock_resolve(sock);
     memset(in, 0, sizeof *in);
     in->cmd = -1;
     int want = JOBQ_FRAMES + (routed ? 1 : 0);
@@ -32,7 +32,9 @@ jobq_wire_recv(void *sock, bool routed, bool nowait, jobq_wire_in_t *in)
             zmq_msg_close(f);
             if (total == 0) {
                 jobq_wire_in_close(in);
-                return (e == EAGAIN) ? JOBQ_ETIMEOUT : JOBQ_EUNAVAILABLE;
+                return e == EAGAIN  ? JOBQ_ETIMEOUT
+                       : e == EINTR ? JOBQ_EINTR
+                                    : JOBQ_EUNAVAILABLE;
             }
             s_bad(in, JOBQ_EPROTO, "truncated message");
             break;
@@ -83,6 +85,57 @@ jobq_wire_recv(void *sock, bool routed, bool nowait, jobq_wire_in_t *in)
     return JOBQ_OK;
 }
 
+int
+jobq_wire_recv_event(void *sub, jobq_wire_in_t *in)
+{
+    memset(in, 0, sizeof *in);
+    in->cmd = -1;
+    int total = 0, more = 1;
+    while (more) {
+        zmq_msg_t scratch;
+        zmq_msg_t *f = in->nframes < 3 ? &in->frames[in->nframes] : &scratch;
+        zmq_msg_init(f);
+        if (zmq_msg_recv(f, sub, total == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            int e = errno;
+            zmq_msg_close(f);
+            if (total == 0) {
+                jobq_wire_in_close(in);
+                return e == EAGAIN  ? JOBQ_ETIMEOUT
+                       : e == EINTR ? JOBQ_EINTR
+                                    : JOBQ_EUNAVAILABLE;
+            }
+            s_bad(in, JOBQ_EPROTO, "truncated message");
+            break;
+        }
+        total++;
+        more = zmq_msg_more(f);
+        if (f == &scratch)
+            zmq_msg_close(f);
+        else
+            in->nframes++;
+    }
+    if (total != 3) {
+        s_bad(in, JOBQ_EPROTO, "expected 3 frames: topic, signature, body");
+        return JOBQ_OK;
+    }
+    size_t tlen = zmq_msg_size(&in->frames[0]);
+    if (tlen > JOBQ_WIRE_IDENT_MAX) {
+        s_bad(in, JOBQ_EPROTO, "topic too long");
+        return JOBQ_OK;
+    }
+    memcpy(in->ident, zmq_msg_data(&in->frames[0]), tlen);
+    in->ident_len = tlen;
+    if (zmq_msg_size(&in->frames[1]) != JOBQ_SIGNATURE_LEN ||
+        memcmp(zmq_msg_data(&in->frames[1]), JOBQ_SIGNATURE,
+               JOBQ_SIGNATURE_LEN) != 0) {
+        s_bad(in, JOBQ_EVERSION, "bad signature frame");
+        return JOBQ_OK;
+    }
+    in->body = zmq_msg_data(&in->frames[2]);
+    in->body_len = zmq_msg_size(&in->frames[2]);
+    return JOBQ_OK;
+}
+
 void
 jobq_wire_in_close(jobq_wire_in_t *in)
 {
@@ -114,38 +167,29 @@ s_send(void *raw,
         goto fail;
     return JOBQ_OK;
 fail:
-    return errno == EAGAIN ? JOBQ_ETIMEOUT : JOBQ_EUNAVAILABLE;
+    return errno == EAGAIN  ? JOBQ_ETIMEOUT
+           : errno == EINTR ? JOBQ_EINTR
+                            : JOBQ_EUNAVAILABLE;
 }
 
 int
-jobq_wire_send(void *sock,
+jobq_wire_send(void *raw,
                const void *ident,
                size_t ident_len,
                int cmd,
                const void *body,
                size_t len)
 {
-    return s_send(zsock_resolve(sock), ident, ident_len, cmd, body, len,
-                  ZMQ_DONTWAIT);
+    return s_send(raw, ident, ident_len, cmd, body, len, ZMQ_DONTWAIT);
 }
 
 int
-jobq_wire_send_wait(
-    void *sock, int cmd, const void *body, size_t len, int timeout_ms)
-{
-    void *raw = zsock_resolve(sock);
-    zmq_setsockopt(raw, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms);
-    return s_send(raw, NULL, 0, cmd, body, len, 0);
-}
-
-int
-jobq_wire_publish(void *sock,
+jobq_wire_publish(void *raw,
                   const char *topic,
                   size_t topic_len,
                   const void *body,
                   size_t len)
 {
-    void *raw = zsock_resolve(sock);
     if (zmq_send(raw, topic, topic_len, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0 ||
         zmq_send(raw, JOBQ_SIGNATURE, JOBQ_SIGNATURE_LEN,
                  ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0 ||
@@ -154,13 +198,68 @@ jobq_wire_publish(void *sock,
     return JOBQ_OK;
 }
 
-void
-jobq_wire_setup(zsock_t *sock, int linger_ms)
+static void
+s_opt(void *sock, int opt, int v)
 {
-    zsock_set_maxmsgsize(sock, JOBQ_MAX_FRAME_BYTES);
-    zsock_set_linger(sock, linger_ms);
-    zsock_set_sndhwm(sock, 10000);
-    zsock_set_rcvhwm(sock, 10000);
-    if (zsock_type(sock) == ZMQ_ROUTER)
-        zsock_set_router_mandatory(sock, 1);
+    zmq_setsockopt(sock, opt, &v, sizeof v);
+}
+
+void
+jobq_wire_setup(void *sock, int linger_ms)
+{
+    int64_t max = JOBQ_MAX_FRAME_BYTES;
+    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    s_opt(sock, ZMQ_LINGER, linger_ms);
+    s_opt(sock, ZMQ_SNDHWM, 10000);
+    s_opt(sock, ZMQ_RCVHWM, 10000);
+    int type = 0;
+    size_t n = sizeof type;
+    if (zmq_getsockopt(sock, ZMQ_TYPE, &type, &n) == 0 && type == ZMQ_ROUTER)
+        s_opt(sock, ZMQ_ROUTER_MANDATORY, 1);
+}
+
+void *
+jobq_wire_socket(void *ctx, int type, int *err)
+{
+    void *sock = zmq_socket(ctx, type);
+    if (!sock) {
+        *err = JOBQ_ENOMEM;
+        return NULL;
+    }
+    jobq_wire_setup(sock, 0);
+    return sock;
+}
+
+void *
+jobq_wire_connect(
+    void *ctx, int type, const char *endpoint, const char *routing_id, int *err)
+{
+    void *sock = jobq_wire_socket(ctx, type, err);
+    if (!sock)
+        return NULL;
+    if (routing_id)
+        zmq_setsockopt(sock, ZMQ_ROUTING_ID, routing_id, strlen(routing_id));
+    if (zmq_connect(sock, endpoint) != 0) {
+        *err = JOBQ_EINVAL;
+        zmq_close(sock);
+        return NULL;
+    }
+    return sock;
+}
+
+void
+jobq_wire_close(void **sock_p)
+{
+    if (sock_p && *sock_p) {
+        zmq_close(*sock_p);
+        *sock_p = NULL;
+    }
+}
+
+int64_t
+jobq_wire_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

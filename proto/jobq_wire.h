@@ -1,5 +1,7 @@
 /*  jobq_wire.h: ZeroMQ framing of the protocol; the only proto module that
-    touches sockets.
+    touches sockets. Plain libzmq sockets (a czmq zsock_t goes through
+    zsock_resolve first): libjobq does not use czmq, so that it never
+    installs signal handlers in the program that uses it.
 
     A message is read frame by frame and at most JOBQ_FRAMES + 1 frames are
     kept, so a peer that sends 100,000 frames costs one frame of memory at a
@@ -8,7 +10,7 @@
 #ifndef JOBQ_WIRE_H_INCLUDED
 #define JOBQ_WIRE_H_INCLUDED
 
-#include <czmq.h>
+#include <zmq.h>
 
 #include "jobq_proto.h"
 
@@ -32,9 +34,16 @@ typedef struct {
 //  is a ROUTER and the first frame is the peer's routing id. Returns JOBQ_OK
 //  when a message was read (check in->err for its envelope: JOBQ_EPROTO for
 //  a bad frame count or command frame, JOBQ_EVERSION for another protocol
-//  version), JOBQ_ETIMEOUT if nothing was waiting, JOBQ_EUNAVAILABLE if the
-//  socket failed. Always call jobq_wire_in_close() after JOBQ_OK.
+//  version), JOBQ_ETIMEOUT if nothing was waiting, JOBQ_EINTR if a signal
+//  interrupted the wait, JOBQ_EUNAVAILABLE if the socket failed. Always
+//  call jobq_wire_in_close() after JOBQ_OK.
 int jobq_wire_recv(void *sock, bool routed, bool nowait, jobq_wire_in_t *in);
+
+//  Receive one event [topic][signature][body] from a SUB socket without
+//  waiting: in->ident holds the topic, in->body the body. Returns as
+//  jobq_wire_recv; in->err is JOBQ_EPROTO for another frame count and
+//  JOBQ_EVERSION for another signature.
+int jobq_wire_recv_event(void *sub, jobq_wire_in_t *in);
 
 //  Release the frames of in.
 void jobq_wire_in_close(jobq_wire_in_t *in);
@@ -49,10 +58,6 @@ int jobq_wire_send(void *sock,
                    const void *body,
                    size_t len);
 
-//  Like jobq_wire_send, but waits up to timeout_ms for room (-1 = forever).
-int jobq_wire_send_wait(
-    void *sock, int cmd, const void *body, size_t len, int timeout_ms);
-
 //  Publish [topic][signature][body] on a PUB socket; never blocks (PUB drops
 //  at its high-water mark, which subscribers detect by sequence numbers).
 int jobq_wire_publish(void *sock,
@@ -63,6 +68,25 @@ int jobq_wire_publish(void *sock,
 
 //  Apply the protocol's socket options: ZMQ_MAXMSGSIZE, high-water marks,
 //  linger_ms, and for ROUTERs ZMQ_ROUTER_MANDATORY.
-void jobq_wire_setup(zsock_t *sock, int linger_ms);
+void jobq_wire_setup(void *sock, int linger_ms);
+
+//  A socket of type on ctx with the protocol's options (jobq_wire_setup,
+//  linger 0). NULL with *err set to JOBQ_ENOMEM if ZeroMQ cannot make one.
+void *jobq_wire_socket(void *ctx, int type, int *err);
+
+//  The same, connected to endpoint; routing_id, if not NULL, names it.
+//  NULL with *err set: JOBQ_EINVAL (ZeroMQ cannot parse the endpoint) or
+//  JOBQ_ENOMEM.
+void *jobq_wire_connect(void *ctx,
+                        int type,
+                        const char *endpoint,
+                        const char *routing_id,
+                        int *err);
+
+//  Close a socket made by jobq_wire_connect; safe on NULL, sets it to NULL.
+void jobq_wire_close(void **sock_p);
+
+//  Monotonic milliseconds, for timeouts.
+int64_t jobq_wire_now_ms(void);
 
 #endif

@@ -143,9 +143,8 @@ s_run(jobq_pool_slot_t *slot,
     jobq_job_t *job = &slot->job;
     jobq_job_start(job, slot, it->id, it->attempt, s_view_str(it, it->type),
                    s_view_str(it, it->shop), s_view(it, it->input), client);
-    if (args->verbose)
-        fprintf(stderr, "jobq-worker: job %s %s attempt %u started\n", job->id,
-                job->type, job->attempt);
+    JOBQ_LOG(args->log, JOBQ_LOG_INFO, "job %s %s attempt %u started", job->id,
+             job->type, job->attempt);
     jobq_process_fn *fn = NULL;
     void *state = NULL;
     int rc;

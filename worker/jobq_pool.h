@@ -15,6 +15,7 @@
 #ifndef JOBQ_POOL_H_INCLUDED
 #define JOBQ_POOL_H_INCLUDED
 
+#include "jobq/jobq_log.h"
 #include "jobq/jobq_worker.h"
 #include "jobq_msg.h"
 
@@ -26,7 +27,8 @@ typedef struct {
     const jobq_registry_t *registry;  //  read-only while the pool runs
     const char *clients;              //  broker client endpoint
     const char *export_dir;           //  for processors
-    bool verbose;                     //  log each job start on stderr
+    const jobq_log_t *log;            //  job starts at info; NULL = none
+    void *zmq_ctx;                    //  for the slots' broker clients
 } jobq_pool_args_t;
 
 typedef enum {

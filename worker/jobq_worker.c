@@ -12,7 +12,9 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 //  Results read from the pool per loop turn (bounded work per turn).
@@ -35,7 +37,9 @@ struct jobq_worker {
     uint32_t held_attempts[JOBQ_MAX_CAPACITY];
     uint32_t nheld;
     bool draining;            //  told the broker: no jobs
-    zsock_t *dealer;          //  to the broker
+    void *ctx;                //  ZeroMQ context, given or own
+    bool own_ctx;             //  made here: end it on destroy
+    void *dealer;             //  to the broker
     uint64_t last_heard;      //  monotonic ms
     uint64_t next_heartbeat;  //  monotonic ms
     jobq_mp_writer_t w;       //  encoding buffer
@@ -82,15 +86,27 @@ jobq_worker_new(const jobq_worker_config_t *cfg, jobq_registry_t *registry)
         for (char *p = host; *p; p++)
             if (*p <= 0x20 || *p >= 0x7f)
                 *p = '_';
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
         snprintf(self->name, sizeof self->name, "w-%.24s-%d-%04x", host,
-                 (int) getpid(), (unsigned) (zclock_usecs() & 0xffff));
+                 (int) getpid(), (unsigned) ((ts.tv_nsec / 1000) & 0xffff));
+    }
+    self->ctx = cfg->zmq_ctx;
+    if (!self->ctx) {
+        self->ctx = zmq_ctx_new();
+        self->own_ctx = true;
+        if (!self->ctx) {
+            free(self);
+            return NULL;
+        }
     }
     jobq_mp_writer_init(&self->w, JOBQ_MAX_FRAME_BYTES);
     jobq_mp_writer_init(&self->hw, JOBQ_MAX_FRAME_BYTES);
     self->pool_args.registry = registry;
     self->pool_args.clients = self->clients;
     self->pool_args.export_dir = self->export_dir;
-    self->pool_args.verbose = cfg->verbose;
+    self->pool_args.log = cfg->log;
+    self->pool_args.zmq_ctx = self->ctx;
     return self;
 }
 
@@ -100,10 +116,12 @@ jobq_worker_destroy(jobq_worker_t **self_p)
     if (!self_p || !*self_p)
         return;
     jobq_worker_t *self = *self_p;
-    zsock_destroy(&self->dealer);
+    jobq_wire_close(&self->dealer);
     jobq_mp_writer_fini(&self->w);
     jobq_mp_writer_fini(&self->hw);
     jobq_pool_destroy(&self->pool);
+    if (self->own_ctx)
+        zmq_ctx_term(self->ctx);
     free(self);
     *self_p = NULL;
 }
@@ -173,15 +191,13 @@ s_ready(jobq_worker_t *self)
 static int
 s_connect(jobq_worker_t *self)
 {
-    zsock_destroy(&self->dealer);
-    self->dealer = zsock_new(ZMQ_DEALER);
+    jobq_wire_close(&self->dealer);
+    int err = JOBQ_OK;
+    self->dealer = jobq_wire_connect(self->ctx, ZMQ_DEALER, self->broker,
+                                     self->name, &err);
     if (!self->dealer)
-        return JOBQ_ENOMEM;
-    jobq_wire_setup(self->dealer, 0);
-    zsock_set_identity(self->dealer, self->name);
-    if (zsock_connect(self->dealer, "%s", self->broker) < 0)
-        return JOBQ_EINVAL;
-    self->last_heard = (uint64_t) zclock_mono();
+        return err;
+    self->last_heard = (uint64_t) jobq_wire_now_ms();
     s_ready(self);
     return JOBQ_OK;
 }
@@ -231,13 +247,12 @@ s_from_broker(jobq_worker_t *self, bool stopping)
     jobq_msg_why_t why;
     if (in.err != JOBQ_OK ||
         jobq_msg_decode(in.cmd, in.body, in.body_len, &m, &why) != JOBQ_OK) {
-        if (self->cfg.verbose)
-            fprintf(stderr, "jobq-worker: bad message from broker: %s\n",
-                    in.err ? in.why : why.text);
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN, "bad message from broker: %s",
+                 in.err ? in.why : why.text);
         jobq_wire_in_close(&in);
         return;
     }
-    self->last_heard = (uint64_t) zclock_mono();
+    self->last_heard = (uint64_t) jobq_wire_now_ms();
     switch (m.cmd) {
     case JOBQ_CMD_JOB: {
         uint64_t id = m.u.dispatch.id;
@@ -306,11 +321,11 @@ s_from_pool(jobq_worker_t *self, jobq_pool_result_t *res)
     s_send(self, &r);
     if (res->kind == JOBQ_POOL_DONE) {
         s_unhold(self, res->id, res->attempt);
-        if (self->cfg.verbose) {
+        if (self->cfg.log && self->cfg.log->level >= JOBQ_LOG_INFO) {
             char hex[JOBQ_ID_LEN + 1];
             jobq_id_format(res->id, hex);
-            fprintf(stderr, "jobq-worker: job %s attempt %u %s\n", hex,
-                    res->attempt, res->ok ? "completed" : "failed");
+            jobq_log_write(self->cfg.log, JOBQ_LOG_INFO, "job %s attempt %u %s",
+                           hex, res->attempt, res->ok ? "completed" : "failed");
         }
     }
     free(res->data);
@@ -353,7 +368,7 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
     uint64_t stop_deadline = 0;
     bool cancelled_all = false;
     while (rc == JOBQ_OK) {
-        uint64_t now = (uint64_t) zclock_mono();
+        uint64_t now = (uint64_t) jobq_wire_now_ms();
         if (!stopping && stop && *stop) {
             stopping = true;
             stop_deadline = now + self->cfg.grace_ms;
@@ -380,14 +395,15 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
             self->next_heartbeat = now + self->cfg.heartbeat_ms;
         }
         if (now > self->last_heard + self->cfg.broker_timeout_ms) {
-            if (self->cfg.verbose)
-                fprintf(stderr, "jobq-worker: broker silent, reconnecting\n");
+            JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
+                     "broker silent for %llu ms, reconnecting",
+                     (unsigned long long) self->cfg.broker_timeout_ms);
             rc = s_connect(self);
             if (rc != JOBQ_OK)
                 break;
         }
         zmq_pollitem_t items[2] = {
-            {zsock_resolve(self->dealer), 0, ZMQ_POLLIN, 0},
+            {self->dealer, 0, ZMQ_POLLIN, 0},
             {NULL, jobq_pool_fd(self->pool), ZMQ_POLLIN, 0}};
         long timeout = (long) (self->next_heartbeat - now);
         if (timeout > 200)
@@ -398,8 +414,10 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
         //  results from the slots.
         for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
             s_from_broker(self, stopping);
-            int ev = zsock_events(self->dealer);
-            if (!(ev & ZMQ_POLLIN))
+            int ev = 0;
+            size_t evlen = sizeof ev;
+            if (zmq_getsockopt(self->dealer, ZMQ_EVENTS, &ev, &evlen) != 0 ||
+                !(ev & ZMQ_POLLIN))
                 break;
         }
         if (items[1].revents & ZMQ_POLLIN) {
@@ -410,9 +428,11 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
         }
     }
     //  Results already queued to the broker get a moment to leave.
-    if (self->dealer)
-        zsock_set_linger(self->dealer, 1000);
+    if (self->dealer) {
+        int linger = 1000;
+        zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
+    }
     jobq_pool_destroy(&self->pool);
-    zsock_destroy(&self->dealer);
+    jobq_wire_close(&self->dealer);
     return rc;
 }

@@ -8,9 +8,16 @@
     then it fails with JOBQ_EUNAVAILABLE. An enqueue without a key gets one
     made up by the library when retries are on, so a lost reply never makes
     two jobs. A client is not thread-safe: use one per thread.
+
+    Signals are the program's: the library installs no handler. A signal
+    caught by the thread waiting in a call (Ctrl-C with a handler, for
+    one) ends that wait with JOBQ_EINTR, and so does the interrupt flag of
+    the configuration once it is nonzero; call again to go on waiting.
 */
 #ifndef JOBQ_CLIENT_H_INCLUDED
 #define JOBQ_CLIENT_H_INCLUDED
+
+#include <signal.h>
 
 #include "jobq/jobq_mp.h"
 #include "jobq/jobq_types.h"
@@ -26,6 +33,11 @@ typedef struct {
     const char *events;  //  event endpoint, default tcp://127.0.0.1:5557
     int timeout_ms;      //  per try, default 3000
     int retries;         //  extra tries after a timeout, default 1
+    void *zmq_ctx;       //  ZeroMQ context to open sockets on (borrowed;
+                         //  share one to use inproc:// endpoints); NULL:
+                         //  the client makes and ends its own
+    volatile sig_atomic_t *interrupt;  //  waits end with JOBQ_EINTR once
+                                       //  this is nonzero; NULL = none
 } jobq_client_config_t;
 
 //  A job as the broker reported it; the client owns every pointer.
@@ -62,8 +74,8 @@ JOBQ_EXPORT void jobq_job_info_clear(jobq_job_info_t *info);
 //  Defaults for cfg (see the fields).
 JOBQ_EXPORT void jobq_client_config_defaults(jobq_client_config_t *cfg);
 
-//  A client (nothing is sent yet). NULL only if out of memory or cfg holds
-//  an endpoint ZeroMQ cannot parse.
+//  A client (nothing is sent yet); cfg NULL means every default. NULL only
+//  if out of memory or cfg holds an endpoint ZeroMQ cannot parse.
 JOBQ_EXPORT jobq_client_t *jobq_client_new(const jobq_client_config_t *cfg);
 JOBQ_EXPORT void jobq_client_destroy(jobq_client_t **self_p);
 
@@ -85,7 +97,10 @@ typedef struct {
 //  Enqueue a job; id gets its id. *created (if not NULL) is false when the
 //  key named an existing job. JOBQ_OK once the job is durable; otherwise
 //  the broker's error (JOBQ_EINVAL, JOBQ_ETOOBIG, JOBQ_ESTOREFULL,
-//  JOBQ_EUNAVAILABLE, ...), with jobq_client_last_error() saying why.
+//  JOBQ_EUNAVAILABLE, ...), with jobq_client_last_error() saying why, or
+//  JOBQ_EINTR (see the top of this file; every call that waits may return
+//  it: the request may have been sent, and an enqueue with a key can be
+//  sent again safely).
 JOBQ_EXPORT int jobq_client_enqueue(jobq_client_t *self,
                                     const jobq_enqueue_t *req,
                                     char id[JOBQ_ID_LEN + 1],
@@ -188,8 +203,8 @@ typedef struct {
 //  versions, so an ending is never missed, even one that happened before
 //  the call. on_progress gets the first snapshot and every change;
 //  on_complete or on_error the end. Returns JOBQ_OK (completed),
-//  JOBQ_EFAILED, JOBQ_ECANCELLED, JOBQ_ETIMEOUT, JOBQ_ENOTFOUND, or
-//  JOBQ_EUNAVAILABLE when the first snapshot gets no answer. Once the watch
+//  JOBQ_EFAILED, JOBQ_ECANCELLED, JOBQ_ETIMEOUT, JOBQ_ENOTFOUND, JOBQ_EINTR,
+//  or JOBQ_EUNAVAILABLE when the first snapshot gets no answer. Once the watch
 //  has begun, a broker that stops answering is waited for (a restarted
 //  broker resumes the stream) until timeout_ms: pass a limit to bound it.
 JOBQ_EXPORT int jobq_client_watch(jobq_client_t *self,

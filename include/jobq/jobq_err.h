@@ -37,7 +37,9 @@ typedef enum {
     JOBQ_ESTALE = -16,       //  message from a stale attempt (fenced)
     JOBQ_ECORRUPT = -17,     //  stored data failed its checks
     JOBQ_EFAILED = -18,      //  the job failed
-    JOBQ_ERR_MIN_ = -18      //  lowest code; for range checks
+    JOBQ_EINTR = -19,        //  a signal interrupted the wait (never on the
+                             //  wire)
+    JOBQ_ERR_MIN_ = -19      //  lowest code; for range checks
 } jobq_err_t;
 
 //  A static, human-readable description of code. Never NULL; unknown codes

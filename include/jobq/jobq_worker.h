@@ -14,6 +14,7 @@
 #include <stdarg.h>
 
 #include "jobq/jobq_client.h"
+#include "jobq/jobq_log.h"
 #include "jobq/jobq_mp.h"
 #include "jobq/jobq_types.h"
 
@@ -139,7 +140,11 @@ typedef struct {
     uint64_t heartbeat_ms;       //  heartbeat interval
     uint64_t broker_timeout_ms;  //  reconnect after this much broker silence
     uint64_t grace_ms;           //  on stop: time running jobs get to finish
-    bool verbose;                //  log each job to stderr
+    const jobq_log_t *log;       //  where the runtime's lines go (each job
+                                 //  at info); borrowed; NULL = nowhere
+    void *zmq_ctx;               //  ZeroMQ context (borrowed; share one for
+                                 //  inproc://); NULL: the worker makes its
+                                 //  own, and its slots' clients use it
 } jobq_worker_config_t;
 
 typedef struct jobq_worker jobq_worker_t;

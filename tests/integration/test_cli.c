@@ -1,6 +1,8 @@
 /*  test_cli.c: the `jobq` command line, run in-process: every misuse is
     named and exits 2; against a real broker, enqueue, status --json, list,
-    watch and cancel print what they promise. */
+    watch and cancel print what they promise. And the real program: Ctrl-C
+    (a real SIGINT) ends a watch or a wait for the broker at once, with
+    exit status 130. */
 #include "jobq_test.h"
 #include "jobq_cli.h"
 #include "jobq/jobq_types.h"
@@ -11,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 typedef struct {
     char out[65536];  //  what the command printed on stdout
@@ -43,7 +47,7 @@ s_run(s_run_t *r, const char *line)
             *p++ = '\0';
     }
     FILE *out = tmpfile(), *err = tmpfile();
-    r->rc = jobq_cli_run(argc, argv, out, err);
+    r->rc = jobq_cli_run(argc, argv, out, err, NULL);
     rewind(out);
     rewind(err);
     size_t n = fread(r->out, 1, sizeof r->out - 1, out);
@@ -262,6 +266,118 @@ test_cli_input_file_watch_timeout_retry_json(void **state)
     free(dir);
 }
 
+typedef struct {
+    pid_t pid;         //  the jobq process
+    const char *log;   //  its stdout and stderr
+    const char *text;  //  to wait for in log, or NULL
+} s_waiting_t;
+
+//  True once the process runs jobq (not the test's fork of itself, which
+//  has handlers of its own), has a SIGINT handler (bit 2 of SigCgt in
+//  /proc/PID/status) and its log holds the text waited for.
+static bool
+s_ready_for_sigint(void *arg)
+{
+    const s_waiting_t *w = arg;
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/%d/exe", (int) w->pid);
+    ssize_t n = readlink(path, buf, sizeof buf - 1);
+    if (n < 0)
+        return false;
+    buf[n] = '\0';
+    const char *base = strrchr(buf, '/');
+    if (!base || strcmp(base, "/jobq") != 0)
+        return false;
+    snprintf(path, sizeof path, "/proc/%d/status", (int) w->pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    unsigned long long caught = 0;
+    while (fgets(buf, sizeof buf, f))
+        if (sscanf(buf, "SigCgt: %llx", &caught) == 1)
+            break;
+    fclose(f);
+    if (!(caught & (1ull << (SIGINT - 1))))
+        return false;
+    if (!w->text)
+        return true;
+    f = fopen(w->log, "r");
+    if (!f)
+        return false;
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    buf[got] = '\0';
+    fclose(f);
+    return strstr(buf, w->text) != NULL;
+}
+
+//  Start the real jobq with argv (argv[0] is replaced by its path), wait
+//  until it catches SIGINT and, if text is not NULL, has printed text; then
+//  send SIGINT as a terminal's Ctrl-C would. Returns its exit status, which
+//  must come within two seconds.
+static int
+s_interrupted_status(char **argv, const char *dir, const char *text)
+{
+    char log[600];
+    snprintf(log, sizeof log, "%s/cli-%s.log", dir, argv[1]);
+    argv[0] = (char *) jobq_test_bin("jobq");
+    s_waiting_t w = {jobq_test_spawn(argv, log), log, text};
+    assert_true(w.pid > 0);
+    assert_true(jobq_test_wait_until(s_ready_for_sigint, &w, 10000));
+    assert_int_equal(kill(w.pid, SIGINT), 0);
+    int status = jobq_test_wait(w.pid, 2000);
+    assert_int_not_equal(status, -1);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void
+test_cli_ctrl_c_ends_watch_status_and_list_with_130(void **state)
+{
+    (void) state;
+    char *dir = jobq_test_tmpdir();
+    jobq_test_broker_t b;
+    memset(&b, 0, sizeof b);
+    assert_int_equal(jobq_test_broker_start(&b, dir, NULL), 0);
+    const char *wextra[] = {"--types", "sleep", NULL};
+    pid_t w = jobq_test_worker_start(&b, wextra);
+    char broker[80], events[80];
+    snprintf(broker, sizeof broker, "--broker=%s", b.clients);
+    snprintf(events, sizeof events, "--events=%s", b.events);
+    s_run_t r;
+    char line[512];
+    snprintf(line, sizeof line,
+             "%s %s enqueue sleep --shop s --input '{\"ms\": 30000, "
+             "\"steps\": 300}'",
+             broker, events);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    char id[JOBQ_ID_LEN + 1];
+    snprintf(id, sizeof id, "%.16s", r.out);
+
+    //  A watch of a running job.
+    char *watch[] = {"", "watch", id, broker, events, NULL};
+    assert_int_equal(s_interrupted_status(watch, dir, "running"), 130);
+    //  enqueue --watch: the job is made, then the watch is interrupted.
+    char *enq[] = {"",        "enqueue",         "sleep",   "--shop", "s",
+                   "--input", "{\"ms\": 30000}", "--watch", broker,   events,
+                   NULL};
+    assert_int_equal(s_interrupted_status(enq, dir, "running"), 130);
+    //  status and list waiting for a broker that never answers: nothing
+    //  listens on this port, and each try may wait a minute.
+    char silent[80];
+    snprintf(silent, sizeof silent, "--broker=tcp://127.0.0.1:%d",
+             jobq_test_free_port());
+    char *status[] = {"", "status", id, silent, "--timeout-ms", "60000", NULL};
+    assert_int_equal(s_interrupted_status(status, dir, NULL), 130);
+    char *list[] = {"", "list", silent, "--timeout-ms", "60000", NULL};
+    assert_int_equal(s_interrupted_status(list, dir, NULL), 130);
+
+    jobq_test_stop(w, SIGTERM, 10000);
+    jobq_test_broker_stop(&b, SIGTERM);
+    jobq_test_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -273,6 +389,7 @@ main(void)
         cmocka_unit_test(
             test_cli_enqueue_status_list_watch_cancel_against_a_broker),
         cmocka_unit_test(test_cli_input_file_watch_timeout_retry_json),
+        cmocka_unit_test(test_cli_ctrl_c_ends_watch_status_and_list_with_130),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

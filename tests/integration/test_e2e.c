@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 typedef struct {
     char *dir;             //  temporary directory
@@ -823,6 +824,50 @@ test_e2e_broker_io_thread_asks_for_a_short_slice(void **state)
     assert_int_equal(io, 1);
 }
 
+static bool
+s_has_zmq_thread(void *arg)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", *(pid_t *) arg);
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool found = false;
+    struct dirent *e;
+    while (!found && (e = readdir(d)) != NULL) {
+        char path[384], comm[32] = "";
+        snprintf(path, sizeof path, "%s/%s/comm", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        found = fgets(comm, sizeof comm, f) && strncmp(comm, "ZMQbg/", 6) == 0;
+        fclose(f);
+    }
+    closedir(d);
+    return found;
+}
+
+//  A worker program built on libjobq alone (chaos_worker) installs its own
+//  SIGTERM handler and passes its flag to jobq_worker_run: once libjobq
+//  has opened its sockets, that handler must still be the one SIGTERM
+//  reaches, and the worker stops cleanly.
+static void
+test_e2e_a_worker_program_keeps_its_own_signal_handlers(void **state)
+{
+    s_fx_t *fx = *state;
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s", jobq_test_bin("chaos_worker"));
+    char *argv[] = {bin, fx->b.workers, "w-signals", NULL};
+    pid_t w = jobq_test_spawn(argv, NULL);
+    assert_true(w > 0);
+    assert_true(jobq_test_wait_until(s_has_zmq_thread, &w, 10000));
+    assert_int_equal(kill(w, SIGTERM), 0);
+    int status = jobq_test_wait(w, 5000);
+    assert_int_not_equal(status, -1);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
 
 int
@@ -843,6 +888,7 @@ main(void)
         T(test_e2e_batch_enqueue_and_prefetching_worker),
         T(test_e2e_pipelined_enqueue_answers_each_request_once),
         T(test_e2e_broker_io_thread_asks_for_a_short_slice),
+        T(test_e2e_a_worker_program_keeps_its_own_signal_handlers),
     };
     return cmocka_run_group_tests_name("e2e", tests, NULL, NULL);
 }

@@ -1,10 +1,13 @@
 /*  chaos_worker: a worker built on libjobq as a user would build one, with
     one processor, "chaos", that appends "<id> <attempt>\n" to the file named
     by its input's "log" and sleeps "ms". The chaos test reads that file to
-    count executions. Usage: chaos_worker BROKER NAME */
+    count executions. Usage: chaos_worker BROKER NAME
+
+    It installs its own SIGINT and SIGTERM handlers and nothing else, and
+    links libjobq alone: that the library leaves those handlers in place is
+    what lets SIGTERM stop it. */
 #include "jobq/jobq_worker.h"
 
-#include <czmq.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,7 +55,6 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: chaos_worker BROKER NAME\n");
         return 2;
     }
-    zsys_handler_set(NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
