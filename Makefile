@@ -27,13 +27,18 @@ build: deps $(BUILD)/CMakeCache.txt
 run: build
 	@sh scripts/run.sh $(BUILD)/apps
 
-test: build
+# Tests need the broker's crash points (JOBQ_FAULTS), which a plain build
+# leaves out.
+test: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBQ_WERROR=ON \
+	    -DJOBQ_FAULTS=ON $(CMAKE_ARGS)
+	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS) -LE bench
 
-# The whole suite again under AddressSanitizer and UBSan.
+# The unit and integration suites again under AddressSanitizer and UBSan.
 test-sanitize: deps
 	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DJOBQ_WERROR=ON \
-	    -DJOBQ_SANITIZE=address,undefined $(CMAKE_ARGS)
+	    -DJOBQ_FAULTS=ON -DJOBQ_SANITIZE=address,undefined $(CMAKE_ARGS)
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -89,17 +89,6 @@ s_worker(s_fx_t *fx, int i, const char *name, const char *grace)
     assert_true(fx->workers[i] > 0);
 }
 
-//  The broker died of SIGKILL by itself (a fault point).
-static void
-s_broker_crashed(s_fx_t *fx)
-{
-    int status = jobq_test_wait(fx->b.pid, 10000);
-    assert_true(status != -1);
-    assert_true(WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGKILL);
-    fx->b.pid = -1;
-}
-
 static int
 s_enqueue(s_fx_t *fx,
           const char *type,
@@ -130,19 +119,6 @@ s_status(s_fx_t *fx, const char *id)
     return info;
 }
 
-//  Jobs the broker lists (at most 100).
-static size_t
-s_job_count(s_fx_t *fx)
-{
-    jobq_list_t all = {NULL, NULL, -1, 100, NULL};
-    jobq_job_info_t *jobs;
-    size_t n;
-    char next[JOBQ_ID_LEN + 1];
-    assert_int_equal(jobq_client_list(fx->c, &all, &jobs, &n, next), JOBQ_OK);
-    jobq_job_list_free(&jobs, n);
-    return n;
-}
-
 typedef struct {
     s_fx_t *fx;      //  fixture
     const char *id;  //  job
@@ -169,6 +145,31 @@ s_wait_status(s_fx_t *fx, const char *id, int status, int timeout_ms)
 }
 
 //  --- kill -9 at the named fault points --------------------------------------
+
+#ifdef JOBQ_FAULTS
+//  The broker died of SIGKILL by itself (a fault point).
+static void
+s_broker_crashed(s_fx_t *fx)
+{
+    int status = jobq_test_wait(fx->b.pid, 10000);
+    assert_true(status != -1);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    fx->b.pid = -1;
+}
+
+//  Jobs the broker lists (at most 100).
+static size_t
+s_job_count(s_fx_t *fx)
+{
+    jobq_list_t all = {NULL, NULL, -1, 100, NULL};
+    jobq_job_info_t *jobs;
+    size_t n;
+    char next[JOBQ_ID_LEN + 1];
+    assert_int_equal(jobq_client_list(fx->c, &all, &jobs, &n, next), JOBQ_OK);
+    jobq_job_list_free(&jobs, n);
+    return n;
+}
 
 static void
 test_faults_crash_after_commit_before_reply_loses_nothing(void **state)
@@ -285,6 +286,7 @@ test_faults_crash_before_completion_commit_reruns_the_job(void **state)
     assert_int_equal(info.attempts, 2);
     jobq_job_info_clear(&info);
 }
+#endif
 
 //  --- workers killed, frozen, stopped ----------------------------------------
 
@@ -497,10 +499,14 @@ main(void)
     zsys_init();
     zsys_set_linger(0);
     const struct CMUnitTest tests[] = {
+#ifdef JOBQ_FAULTS
+        //  The broker's crash points exist only in builds with JOBQ_FAULTS
+        //  (make test turns it on).
         T(test_faults_crash_after_commit_before_reply_loses_nothing),
         T(test_faults_crash_after_lease_commit_before_send_reruns_the_job),
         T(test_faults_crash_after_early_job_leaves_no_trace),
         T(test_faults_crash_before_completion_commit_reruns_the_job),
+#endif
         T(test_faults_worker_killed_mid_job_loses_its_lease),
         T(test_faults_frozen_worker_is_fenced_when_it_wakes),
         T(test_faults_job_past_its_timeout_is_stopped_and_fails),
