@@ -1,10 +1,13 @@
 /*  jobq_json.c: conversions between jansson values and msgpack.
 
-    Both directions recurse, once per level of nesting, and both refuse to
-    go deeper than JOBQ_MAX_DEPTH, so the stack they use is bounded.
+    Both directions recurse, once per level of nesting, so the stack they
+    use is bounded: JSON to msgpack stops at JOBQ_JSON_MAX_DEPTH, and
+    msgpack to JSON reads only trees jobq_mp_unpack checked to be at most
+    JOBQ_MAX_DEPTH deep.
 */
 #include "jobq_json.h"
 
+#include <msgpack.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,82 +280,47 @@ s_hex(const uint8_t *p, size_t n)
     return j;
 }
 
-//  The bin or ext value at r (of kind t): hex, or {"ext": type, "hex": ...}.
-//  Our reader has no bin or ext reads, so the header is taken apart here;
-//  the value was checked whole before, so its span is exact.
+//  One value of a tree msgpack-c unpacked (after jobq_mp_check bounded its
+//  depth, so this recursion is as deep as JOBQ_MAX_DEPTH at most).
 static json_t *
-s_decode_bin(jobq_mp_reader_t *r, jobq_mp_type_t t)
+s_decode(const msgpack_object *o)
 {
-    jobq_bytes_t span;
-    if (jobq_mp_skip(r, &span) != JOBQ_OK || span.len < 2)
-        return NULL;
-    uint8_t tag = span.ptr[0];
-    size_t hdr;
-    if (t == JOBQ_MP_BIN && tag >= 0xc4 && tag <= 0xc6)
-        hdr = 1 + ((size_t) 1 << (tag - 0xc4));  //  tag, length
-    else if (t == JOBQ_MP_EXT && tag >= 0xd4 && tag <= 0xd8)
-        hdr = 2;  //  fixext: tag, type
-    else if (t == JOBQ_MP_EXT && tag >= 0xc7 && tag <= 0xc9)
-        hdr = 2 + ((size_t) 1 << (tag - 0xc7));  //  tag, length, type
-    else
-        return NULL;
-    if (hdr > span.len)
-        return NULL;
-    json_t *hex = s_hex(span.ptr + hdr, span.len - hdr);
-    if (!hex || t == JOBQ_MP_BIN)
-        return hex;
-    json_t *o = json_object();
-    if (!o ||
-        json_object_set_new(o, "ext",
-                            json_integer((int8_t) span.ptr[hdr - 1])) ||
-        json_object_set_new(o, "hex", hex)) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-//  The value at r, at nesting depth (the outermost value is 1; only
-//  containers count against JOBQ_MAX_DEPTH, as in jobq_mp_check).
-static json_t *
-s_decode(jobq_mp_reader_t *r, int depth)
-{
-    uint32_t n;
-    jobq_str_t s;
-    uint64_t u;
-    int64_t i;
-    double d;
-    bool b;
-    jobq_mp_type_t t = jobq_mp_peek(r);
-    switch (t) {
-    case JOBQ_MP_NIL:
-        jobq_mp_read_nil(r);
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
         return json_null();
-    case JOBQ_MP_BOOL:
-        return jobq_mp_read_bool(r, &b) == JOBQ_OK ? json_boolean(b) : NULL;
-    case JOBQ_MP_UINT:
-        if (jobq_mp_read_uint(r, &u) != JOBQ_OK)
+    case MSGPACK_OBJECT_BOOLEAN:
+        return json_boolean(o->via.boolean);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return o->via.u64 <= (uint64_t) INT64_MAX
+                   ? json_integer((json_int_t) o->via.u64)
+                   : json_real((double) o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return json_integer(o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        //  JSON has no NaN or infinity; jansson refuses them (NULL).
+        return json_real(o->via.f64);
+    case MSGPACK_OBJECT_STR:
+        return s_text(o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_BIN:
+        return s_hex((const uint8_t *) o->via.bin.ptr, o->via.bin.size);
+    case MSGPACK_OBJECT_EXT: {
+        json_t *hex = s_hex((const uint8_t *) o->via.ext.ptr, o->via.ext.size);
+        json_t *e = hex ? json_object() : NULL;
+        if (!e ||
+            json_object_set_new(e, "ext", json_integer(o->via.ext.type)) ||
+            json_object_set_new(e, "hex", hex)) {
+            if (!e)
+                json_decref(hex);
+            json_decref(e);
             return NULL;
-        return u <= (uint64_t) INT64_MAX ? json_integer((json_int_t) u)
-                                         : json_real((double) u);
-    case JOBQ_MP_INT:
-        return jobq_mp_read_int(r, &i) == JOBQ_OK ? json_integer(i) : NULL;
-    case JOBQ_MP_FLOAT:
-        //  JSON has no NaN or infinity; jansson refuses them.
-        return jobq_mp_read_double(r, &d) == JOBQ_OK ? json_real(d) : NULL;
-    case JOBQ_MP_STR:
-        if (jobq_mp_read_str(r, &s) != JOBQ_OK)
-            return NULL;
-        return s_text(s.ptr, s.len);
-    case JOBQ_MP_BIN:
-    case JOBQ_MP_EXT:
-        return s_decode_bin(r, t);
-    case JOBQ_MP_ARRAY: {
-        if (depth > JOBQ_MAX_DEPTH || jobq_mp_read_array(r, &n) != JOBQ_OK)
-            return NULL;
+        }
+        return e;
+    }
+    case MSGPACK_OBJECT_ARRAY: {
         json_t *a = json_array();
-        for (uint32_t k = 0; a && k < n; k++) {
-            json_t *item = s_decode(r, depth + 1);
+        for (uint32_t k = 0; a && k < o->via.array.size; k++) {
+            json_t *item = s_decode(&o->via.array.ptr[k]);
             if (!item || json_array_append_new(a, item) != 0) {
                 json_decref(a);
                 return NULL;
@@ -360,20 +328,21 @@ s_decode(jobq_mp_reader_t *r, int depth)
         }
         return a;
     }
-    case JOBQ_MP_MAP: {
-        if (depth > JOBQ_MAX_DEPTH || jobq_mp_read_map(r, &n) != JOBQ_OK)
-            return NULL;
-        json_t *o = json_object();
-        for (uint32_t k = 0; o && k < n; k++) {
+    case MSGPACK_OBJECT_MAP: {
+        json_t *m = json_object();
+        for (uint32_t k = 0; m && k < o->via.map.size; k++) {
+            const msgpack_object_kv *kv = &o->via.map.ptr[k];
             json_t *item = NULL;
-            if (jobq_mp_read_str(r, &s) != JOBQ_OK ||
-                !(item = s_decode(r, depth + 1)) ||
-                s_set_key(o, s.ptr, s.len, item) != 0) {
-                json_decref(o);
+            //  jobq_mp_check let through string keys only.
+            if (kv->key.type != MSGPACK_OBJECT_STR ||
+                !(item = s_decode(&kv->val)) ||
+                s_set_key(m, kv->key.via.str.ptr, kv->key.via.str.size, item) !=
+                    0) {
+                json_decref(m);
                 return NULL;
             }
         }
-        return o;
+        return m;
     }
     default:
         return NULL;
@@ -387,11 +356,13 @@ jobq_json_from_mp(jobq_bytes_t b)
         return json_null();
     const jobq_mp_limits_t lim = {JOBQ_MAX_DEPTH, JOBQ_MAX_CONTAINER,
                                   JOBQ_MAX_ELEMENTS, S_MAX_STR};
-    if (jobq_mp_check(b.ptr, b.len, &lim, NULL) != JOBQ_OK)
-        return NULL;
-    jobq_mp_reader_t r;
-    jobq_mp_reader_init(&r, b.ptr, b.len);
-    return s_decode(&r, 1);
+    msgpack_unpacked tree;
+    msgpack_unpacked_init(&tree);
+    json_t *j = NULL;
+    if (jobq_mp_unpack(b.ptr, b.len, &lim, &tree, NULL) == JOBQ_OK)
+        j = s_decode(&tree.data);
+    msgpack_unpacked_destroy(&tree);
+    return j;
 }
 
 //  --- the job object ---------------------------------------------------------

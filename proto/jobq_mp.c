@@ -1,6 +1,8 @@
-/*  jobq_mp.c: the bounded msgpack validator, reader and writer. */
+/*  jobq_mp.c: the bounded msgpack validator and reader, and the writer on
+    msgpack-c's packer (jobq_mp.h says why the reader is our own). */
 #include "jobq/jobq_mp.h"
 
+#include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,6 +228,29 @@ jobq_mp_check(const uint8_t *buf,
         return JOBQ_EINVAL;
     }
     return JOBQ_OK;
+}
+
+int
+jobq_mp_unpack(const uint8_t *buf,
+               size_t len,
+               const jobq_mp_limits_t *lim,
+               struct msgpack_unpacked *result,
+               const char **why)
+{
+    const char *dummy;
+    if (!why)
+        why = &dummy;
+    int rc = jobq_mp_check(buf, len, lim, why);
+    if (rc != JOBQ_OK)
+        return rc;
+    size_t off = 0;
+    msgpack_unpack_return u =
+        msgpack_unpack_next(result, (const char *) buf, len, &off);
+    if (u == MSGPACK_UNPACK_SUCCESS && off == len)
+        return JOBQ_OK;
+    //  The check passed, so only memory can be short here.
+    *why = u == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory" : "malformed";
+    return u == MSGPACK_UNPACK_NOMEM_ERROR ? JOBQ_ENOMEM : JOBQ_EINVAL;
 }
 
 void
@@ -539,66 +564,58 @@ s_room(jobq_mp_writer_t *w, size_t n)
     return at;
 }
 
-static void
-s_put_be(uint8_t *p, uint64_t v, size_t n)
+//  msgpack-c's packer writes through this sink into the bounded buffer.
+//  Inlined into each writer, the copy is of a known size: a header costs
+//  a store or two, not a call.
+static inline __attribute__((always_inline)) int
+s_sink(void *data, const char *buf, size_t len)
 {
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t) (v >> (8 * (n - 1 - i)));
-}
-
-//  A tag byte followed by an n-byte big-endian value.
-static void
-s_tagged(jobq_mp_writer_t *w, uint8_t tag, uint64_t v, size_t n)
-{
-    uint8_t *p = s_room(w, 1 + n);
+    jobq_mp_writer_t *w = data;
+    uint8_t *p = s_room(w, len);
     if (!p)
-        return;
-    p[0] = tag;
-    s_put_be(p + 1, v, n);
+        return -1;
+    memcpy(p, buf, len);
+    return 0;
 }
 
-//  A length header: fix form when it fits, else the 8/16/32-bit forms.
-static void
-s_length(jobq_mp_writer_t *w,
-         uint8_t fix,
-         uint32_t fixmax,
-         uint8_t t8,
-         uint8_t t16,
-         uint8_t t32,
-         uint64_t n)
+//  A packer for w: two pointers, made where it is used so that the
+//  compiler sees the sink and calls it directly.
+#define S_PACKER(w) msgpack_packer pk = {(w), s_sink}
+
+//  Lengths above 32 bits do not fit msgpack: the writer fails instead of
+//  letting a count wrap.
+static bool
+s_fits(jobq_mp_writer_t *w, size_t n)
 {
-    if (n > UINT32_MAX) {
-        if (!w->err)  //  the first error is the one kept
-            w->err = JOBQ_ETOOBIG;
-        return;
-    }
-    if (fix && n <= fixmax)
-        s_tagged(w, (uint8_t) (fix | n), 0, 0);
-    else if (t8 && n <= 0xff)
-        s_tagged(w, t8, n, 1);
-    else if (n <= 0xffff)
-        s_tagged(w, t16, n, 2);
-    else
-        s_tagged(w, t32, n, 4);
+    if (n <= UINT32_MAX)
+        return true;
+    if (!w->err)
+        w->err = JOBQ_ETOOBIG;
+    return false;
 }
 
 void
 jobq_mp_write_map(jobq_mp_writer_t *w, uint32_t n)
 {
-    s_length(w, 0x80, 15, 0, 0xde, 0xdf, n);
+    S_PACKER(w);
+    msgpack_pack_map(&pk, n);
 }
 
 void
 jobq_mp_write_array(jobq_mp_writer_t *w, uint32_t n)
 {
-    s_length(w, 0x90, 15, 0, 0xdc, 0xdd, n);
+    S_PACKER(w);
+    msgpack_pack_array(&pk, n);
 }
 
 void
 jobq_mp_write_str(jobq_mp_writer_t *w, const char *s, size_t len)
 {
-    s_length(w, 0xa0, 31, 0xd9, 0xda, 0xdb, len);
-    jobq_mp_write_raw(w, s, len);
+    if (!s_fits(w, len))
+        return;
+    S_PACKER(w);
+    if (msgpack_pack_str(&pk, len) == 0 && len)
+        msgpack_pack_str_body(&pk, s, len);
 }
 
 void
@@ -613,64 +630,49 @@ jobq_mp_write_cstr(jobq_mp_writer_t *w, const char *s)
 void
 jobq_mp_write_bin(jobq_mp_writer_t *w, const void *b, size_t len)
 {
-    s_length(w, 0, 0, 0xc4, 0xc5, 0xc6, len);
-    jobq_mp_write_raw(w, b, len);
+    if (!s_fits(w, len))
+        return;
+    S_PACKER(w);
+    if (msgpack_pack_bin(&pk, len) == 0 && len)
+        msgpack_pack_bin_body(&pk, b, len);
 }
 
 void
 jobq_mp_write_uint(jobq_mp_writer_t *w, uint64_t v)
 {
-    if (v <= 0x7f)
-        s_tagged(w, (uint8_t) v, 0, 0);
-    else if (v <= 0xff)
-        s_tagged(w, 0xcc, v, 1);
-    else if (v <= 0xffff)
-        s_tagged(w, 0xcd, v, 2);
-    else if (v <= 0xffffffffu)
-        s_tagged(w, 0xce, v, 4);
-    else
-        s_tagged(w, 0xcf, v, 8);
+    S_PACKER(w);
+    msgpack_pack_uint64(&pk, v);
 }
 
 void
 jobq_mp_write_int(jobq_mp_writer_t *w, int64_t v)
 {
-    if (v >= 0) {
-        jobq_mp_write_uint(w, (uint64_t) v);
-        return;
-    }
-    uint64_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    if (v >= -32)
-        s_tagged(w, (uint8_t) (bits & 0xff), 0, 0);
-    else if (v >= INT8_MIN)
-        s_tagged(w, 0xd0, bits & 0xff, 1);
-    else if (v >= INT16_MIN)
-        s_tagged(w, 0xd1, bits & 0xffff, 2);
-    else if (v >= INT32_MIN)
-        s_tagged(w, 0xd2, bits & 0xffffffffu, 4);
-    else
-        s_tagged(w, 0xd3, bits, 8);
+    S_PACKER(w);
+    msgpack_pack_int64(&pk, v);
 }
 
 void
 jobq_mp_write_double(jobq_mp_writer_t *w, double v)
 {
-    uint64_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    s_tagged(w, 0xcb, bits, 8);
+    S_PACKER(w);
+    msgpack_pack_double(&pk, v);
 }
 
 void
 jobq_mp_write_bool(jobq_mp_writer_t *w, bool v)
 {
-    s_tagged(w, v ? 0xc3 : 0xc2, 0, 0);
+    S_PACKER(w);
+    if (v)
+        msgpack_pack_true(&pk);
+    else
+        msgpack_pack_false(&pk);
 }
 
 void
 jobq_mp_write_nil(jobq_mp_writer_t *w)
 {
-    s_tagged(w, 0xc0, 0, 0);
+    S_PACKER(w);
+    msgpack_pack_nil(&pk);
 }
 
 void

@@ -4,13 +4,23 @@
     first walked by jobq_mp_check(), which allocates nothing, recurses
     nowhere, and rejects truncation, trailing bytes, the reserved byte 0xc1,
     non-string map keys, and any depth, container count, total element count
-    or string length above the caller's limits. Only then is it read, with
-    the cursor functions below (which borrow from the buffer and also never
-    allocate) or, for a whole document tree, with msgpack-c through
-    jobq_mp_unpack().
+    or string length above the caller's limits. Only then is it read: with
+    the cursor functions below, which borrow from the buffer and never
+    allocate, or, for a whole document tree, with msgpack-c's unpacker
+    through jobq_mp_unpack().
 
-    The writer appends to a growable buffer with a hard size cap. Errors are
-    sticky: write everything, then check jobq_mp_writer_error() once.
+    The writer appends to a growable buffer with a hard size cap, encoding
+    with msgpack-c's packer. Errors are sticky: write everything, then
+    check jobq_mp_writer_error() once.
+
+    Why the cursor reader is jobq's own and not msgpack-c's unpacker:
+    jobq keeps a job's input and output maps as the bytes that arrived, and
+    stores and forwards them without re-encoding; the cursor gives each
+    value's exact span, and msgpack-c's object tree has no spans, so every
+    message would be unpacked and its maps packed again. Measured with
+    bench/jobq_codec, msgpack-c's unpack alone, after the same check,
+    costs more than the cursor's whole decode of a STATUS reply with a
+    20-review output, before a single field is read.
 */
 #ifndef JOBQ_MP_H_INCLUDED
 #define JOBQ_MP_H_INCLUDED
@@ -67,6 +77,23 @@ typedef enum {
     JOBQ_MP_MAP,
     JOBQ_MP_EXT
 } jobq_mp_type_t;
+
+struct msgpack_object;
+struct msgpack_unpacked;
+
+//  Check buf[0..len) with jobq_mp_check() against lim, then unpack it with
+//  msgpack-c's msgpack_unpack_next() into *result (msgpack_unpacked_init it
+//  first; msgpack_unpacked_destroy it after, also after an error). The
+//  check comes first, so msgpack-c never allocates for a count the bytes
+//  cannot hold. Strings, bin and ext in the tree point into buf: keep buf
+//  while the tree is used. JOBQ_OK, JOBQ_EINVAL or JOBQ_ETOOBIG (as
+//  jobq_mp_check, *why saying what), JOBQ_ENOMEM. A caller includes
+//  <msgpack.h> and links msgpack-c itself.
+JOBQ_EXPORT int jobq_mp_unpack(const uint8_t *buf,
+                               size_t len,
+                               const jobq_mp_limits_t *lim,
+                               struct msgpack_unpacked *result,
+                               const char **why);
 
 //  A read cursor. Set p and end by hand or with jobq_mp_reader_init().
 typedef struct {

@@ -1,11 +1,19 @@
-/*  jobq_records.c: records to CSV, NDJSON and JSON, streaming. */
+/*  jobq_records.c: records to CSV, NDJSON and JSON, streaming. Each record
+    is checked and unpacked with msgpack-c (jobq_mp_unpack) on its own, so
+    memory follows one record, not the list. */
 #include "jobq_records.h"
 
 #include "jobq/jobq_types.h"
 
 #include <math.h>
+#include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
+
+//  What one record may hold: the protocol's limits for a body.
+static const jobq_mp_limits_t s_limits = {JOBQ_MAX_DEPTH, JOBQ_MAX_CONTAINER,
+                                          JOBQ_MAX_ELEMENTS,
+                                          JOBQ_MAX_OUTPUT_BYTES};
 
 int
 jobq_format_parse(const char *s, size_t len, jobq_format_t *f)
@@ -248,121 +256,84 @@ s_json_string(FILE *out, const char *s, size_t n)
     fputc('"', out);
 }
 
-//  The payload of the bin or ext value span (header skipped).
-static jobq_bytes_t
-s_bin_payload(jobq_bytes_t span)
-{
-    size_t h = span.ptr[0] == 0xc4 ? 2 : span.ptr[0] == 0xc5 ? 3 : 5;
-    if (h > span.len)
-        h = span.len;
-    return (jobq_bytes_t){span.ptr + h, span.len - h};
-}
-
 static void
-s_hex(FILE *out, jobq_bytes_t b)
+s_hex(FILE *out, const char *p, size_t n)
 {
-    for (size_t i = 0; i < b.len; i++)
-        fprintf(out, "%02x", b.ptr[i]);
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%02x", (unsigned char) p[i]);
 }
 
 //  A scalar as text (numbers, booleans); false for other kinds.
 static bool
-s_scalar_text(jobq_mp_reader_t *r, char *buf, size_t cap)
+s_scalar_text(const msgpack_object *o, char *buf, size_t cap)
 {
-    uint64_t u;
-    int64_t i;
-    double d;
-    bool b;
-    switch (jobq_mp_peek(r)) {
-    case JOBQ_MP_UINT:
-        jobq_mp_read_uint(r, &u);
-        snprintf(buf, cap, "%llu", (unsigned long long) u);
+    switch (o->type) {
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        snprintf(buf, cap, "%llu", (unsigned long long) o->via.u64);
         return true;
-    case JOBQ_MP_INT:
-        jobq_mp_read_int(r, &i);
-        snprintf(buf, cap, "%lld", (long long) i);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        snprintf(buf, cap, "%lld", (long long) o->via.i64);
         return true;
-    case JOBQ_MP_FLOAT:
-        jobq_mp_read_double(r, &d);
-        if (isfinite(d))
-            s_double(d, buf, cap);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        if (isfinite(o->via.f64))
+            s_double(o->via.f64, buf, cap);
         else
             buf[0] = '\0';
         return true;
-    case JOBQ_MP_BOOL:
-        jobq_mp_read_bool(r, &b);
-        snprintf(buf, cap, "%s", b ? "true" : "false");
+    case MSGPACK_OBJECT_BOOLEAN:
+        snprintf(buf, cap, "%s", o->via.boolean ? "true" : "false");
         return true;
     default:
         return false;
     }
 }
 
-//  One value as JSON; depth counts containers around it.
-static int
-s_json_value(FILE *out, jobq_mp_reader_t *r, int depth)
+//  One value as JSON; jobq_mp_unpack bounded its depth, and so this
+//  recursion.
+static void
+s_json_value(FILE *out, const msgpack_object *o)
 {
     char buf[64];
-    jobq_str_t s;
-    jobq_bytes_t span;
-    uint32_t n;
-    if (depth > JOBQ_MAX_DEPTH)
-        return JOBQ_EINVAL;
-    jobq_mp_type_t t = jobq_mp_peek(r);
-    switch (t) {
-    case JOBQ_MP_NIL:
-        jobq_mp_read_nil(r);
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+    case MSGPACK_OBJECT_EXT:
         fputs("null", out);
-        return JOBQ_OK;
-    case JOBQ_MP_STR:
-        jobq_mp_read_str(r, &s);
-        s_json_string(out, s.ptr, s.len);
-        return JOBQ_OK;
-    case JOBQ_MP_BIN:
-    case JOBQ_MP_EXT:
-        if (jobq_mp_skip(r, &span) != JOBQ_OK)
-            return JOBQ_EINVAL;
-        if (t == JOBQ_MP_EXT) {
-            fputs("null", out);
-        } else {
-            fputc('"', out);
-            s_hex(out, s_bin_payload(span));
-            fputc('"', out);
-        }
-        return JOBQ_OK;
-    case JOBQ_MP_ARRAY:
-        jobq_mp_read_array(r, &n);
+        return;
+    case MSGPACK_OBJECT_STR:
+        s_json_string(out, o->via.str.ptr, o->via.str.size);
+        return;
+    case MSGPACK_OBJECT_BIN:
+        fputc('"', out);
+        s_hex(out, o->via.bin.ptr, o->via.bin.size);
+        fputc('"', out);
+        return;
+    case MSGPACK_OBJECT_ARRAY:
         fputc('[', out);
-        for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t i = 0; i < o->via.array.size; i++) {
             if (i)
                 fputc(',', out);
-            int rc = s_json_value(out, r, depth + 1);
-            if (rc != JOBQ_OK)
-                return rc;
+            s_json_value(out, &o->via.array.ptr[i]);
         }
         fputc(']', out);
-        return JOBQ_OK;
-    case JOBQ_MP_MAP:
-        jobq_mp_read_map(r, &n);
+        return;
+    case MSGPACK_OBJECT_MAP:
         fputc('{', out);
-        for (uint32_t i = 0; i < n; i++) {
-            if (jobq_mp_read_str(r, &s) != JOBQ_OK)
-                return JOBQ_EINVAL;
+        for (uint32_t i = 0; i < o->via.map.size; i++) {
+            const msgpack_object_kv *kv = &o->via.map.ptr[i];
             if (i)
                 fputc(',', out);
-            s_json_string(out, s.ptr, s.len);
+            //  jobq_mp_unpack let through string keys only.
+            s_json_string(out, kv->key.via.str.ptr, kv->key.via.str.size);
             fputc(':', out);
-            int rc = s_json_value(out, r, depth + 1);
-            if (rc != JOBQ_OK)
-                return rc;
+            s_json_value(out, &kv->val);
         }
         fputc('}', out);
-        return JOBQ_OK;
+        return;
     default:
-        if (!s_scalar_text(r, buf, sizeof buf))
-            return JOBQ_EINVAL;
+        s_scalar_text(o, buf, sizeof buf);
         fputs(buf[0] ? buf : "null", out);  //  NaN and infinities: null
-        return JOBQ_OK;
+        return;
     }
 }
 
@@ -388,47 +359,51 @@ jobq_csv_field(FILE *out, const char *s, size_t len)
 
 //  One value as a CSV field.
 static int
-s_csv_value(FILE *out, jobq_mp_reader_t *r)
+s_csv_value(FILE *out, const msgpack_object *o)
 {
     char buf[64];
-    jobq_str_t s;
-    jobq_bytes_t span;
-    switch (jobq_mp_peek(r)) {
-    case JOBQ_MP_NIL:
-        jobq_mp_read_nil(r);
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+    case MSGPACK_OBJECT_EXT:
         return JOBQ_OK;
-    case JOBQ_MP_STR:
-        jobq_mp_read_str(r, &s);
-        return jobq_csv_field(out, s.ptr, s.len);
-    case JOBQ_MP_BIN:
-        if (jobq_mp_skip(r, &span) != JOBQ_OK)
-            return JOBQ_EINVAL;
-        s_hex(out, s_bin_payload(span));
+    case MSGPACK_OBJECT_STR:
+        return jobq_csv_field(out, o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_BIN:
+        s_hex(out, o->via.bin.ptr, o->via.bin.size);
         return JOBQ_OK;
-    case JOBQ_MP_EXT:
-        return jobq_mp_skip(r, NULL) == JOBQ_OK ? JOBQ_OK : JOBQ_EINVAL;
-    case JOBQ_MP_ARRAY:
-    case JOBQ_MP_MAP: {
+    case MSGPACK_OBJECT_ARRAY:
+    case MSGPACK_OBJECT_MAP: {
         //  Nested values as JSON text, which then is one quoted field.
         char *text = NULL;
         size_t len = 0;
         FILE *mem = open_memstream(&text, &len);
         if (!mem)
             return JOBQ_ENOMEM;
-        int rc = s_json_value(mem, r, 1);
-        if (fclose(mem) != 0 && rc == JOBQ_OK)
-            rc = JOBQ_ENOMEM;
-        if (rc == JOBQ_OK)
-            rc = jobq_csv_field(out, text, len);
+        s_json_value(mem, o);
+        int rc =
+            fclose(mem) == 0 ? jobq_csv_field(out, text, len) : JOBQ_ENOMEM;
         free(text);
         return rc;
     }
     default:
-        if (!s_scalar_text(r, buf, sizeof buf))
-            return JOBQ_EINVAL;
+        s_scalar_text(o, buf, sizeof buf);
         fputs(buf, out);
         return JOBQ_OK;
     }
+}
+
+//  The value of key name in map m, or NULL.
+static const msgpack_object *
+s_field(const msgpack_object *m, const char *name)
+{
+    size_t n = strlen(name);
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object *k = &m->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+            memcmp(k->via.str.ptr, name, n) == 0)
+            return &m->via.map.ptr[i].val;
+    }
+    return NULL;
 }
 
 int
@@ -454,38 +429,38 @@ jobq_records_row(FILE *out,
                  jobq_bytes_t record,
                  uint64_t index)
 {
-    jobq_mp_reader_t r;
-    jobq_mp_reader_init(&r, record.ptr, record.len);
-    if (jobq_mp_peek(&r) != JOBQ_MP_MAP)
-        return JOBQ_EINVAL;
+    msgpack_unpacked tree;
+    msgpack_unpacked_init(&tree);
+    int rc = jobq_mp_unpack(record.ptr, record.len, &s_limits, &tree, NULL);
+    if (rc == JOBQ_OK && tree.data.type != MSGPACK_OBJECT_MAP)
+        rc = JOBQ_EINVAL;
+    if (rc != JOBQ_OK) {
+        msgpack_unpacked_destroy(&tree);
+        return rc == JOBQ_ENOMEM ? rc : JOBQ_EINVAL;
+    }
     if (fmt == JOBQ_FORMAT_JSON)
         fputs(index ? ",\n" : "\n", out);
     if (fmt != JOBQ_FORMAT_CSV)
         fputc('{', out);
-    for (size_t i = 0; i < f->count; i++) {
-        jobq_bytes_t v;
-        bool has = jobq_mp_map_find(record, f->names[i], &v) == JOBQ_OK;
-        jobq_mp_reader_t vr;
-        jobq_mp_reader_init(&vr, has ? v.ptr : NULL, has ? v.len : 0);
-        int rc = JOBQ_OK;
+    for (size_t i = 0; i < f->count && rc == JOBQ_OK; i++) {
+        const msgpack_object *v = s_field(&tree.data, f->names[i]);
+        if (i)
+            fputc(',', out);
         if (fmt == JOBQ_FORMAT_CSV) {
-            if (i)
-                fputc(',', out);
-            if (has)
-                rc = s_csv_value(out, &vr);
+            if (v)
+                rc = s_csv_value(out, v);
         } else {
-            if (i)
-                fputc(',', out);
             s_json_string(out, f->names[i], strlen(f->names[i]));
             fputc(':', out);
-            if (has)
-                rc = s_json_value(out, &vr, 1);
+            if (v)
+                s_json_value(out, v);
             else
                 fputs("null", out);
         }
-        if (rc != JOBQ_OK)
-            return rc;
     }
+    msgpack_unpacked_destroy(&tree);
+    if (rc != JOBQ_OK)
+        return rc;
     if (fmt == JOBQ_FORMAT_CSV)
         fputs("\r\n", out);
     else

@@ -161,6 +161,41 @@ test_commit_floor_times_full_sync_commits(void **state)
     free(dir);
 }
 
+//  jobq_codec prints one row per body and operation, each a time per
+//  message; a bad count is refused.
+static void
+test_codec_times_each_body_and_operation(void **state)
+{
+    (void) state;
+    char *dir = jobq_test_tmpdir();
+    char *argv[] = {"jobq_codec", "200", NULL};
+    assert_int_equal(s_run(dir, argv), 0);
+    static const char *const rows[] = {"ENQUEUE,",   "JOB,",     "REPLY-job,",
+                                       ",encode,",   ",decode,", ",check,",
+                                       ",msgpack-c,"};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        assert_true(s_out_has(dir, rows[i]));
+    char path[600], line[256];
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        double ns = 0;
+        const char *last = strrchr(line, ',');
+        if (n++ == 0 || !last)
+            continue;  //  the header
+        ns = strtod(last + 1, NULL);
+        assert_true(ns > 0);
+    }
+    fclose(f);
+    assert_int_equal(n, 1 + 3 * 4);
+    char *bad[] = {"jobq_codec", "0", NULL};
+    assert_int_equal(s_run(dir, bad), 2);
+    jobq_test_rmtree(dir);
+    free(dir);
+}
+
 static void
 test_latency_through_broker_and_worker(void **state)
 {
@@ -416,6 +451,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commit_floor_times_full_sync_commits),
+        cmocka_unit_test(test_codec_times_each_body_and_operation),
         cmocka_unit_test(test_latency_through_broker_and_worker),
         cmocka_unit_test(test_cycle_plain_batched_pipelined),
         cmocka_unit_test(test_fill_makes_a_store_the_broker_restarts_on),
