@@ -180,9 +180,9 @@ main(int argc, char **argv)
     //  ZeroMQ starts its I/O threads with the first socket, and they take
     //  this thread's slice. A short one lets the I/O thread that carries a
     //  JOB out, or an acknowledgement, run as soon as it is woken instead
-    //  of waiting while this thread writes the commit (measured with
-    //  bench/trace_idle.sh; docs in README, "Scheduling"). This thread goes
-    //  back to the default. Kernels before 6.12 ignore both calls.
+    //  of waiting while this thread writes the commit (README,
+    //  "Scheduling"). This thread goes back to the default. Kernels before
+    //  6.12 ignore both calls.
     bool short_io = jobq_sched_set_slice(S_IO_SLICE_NS) == 0;
     int rc = jobq_broker_start(b);
     if (short_io)

@@ -1,10 +1,13 @@
 /*  jobq_broker.h: the broker's shell: sockets, the loop, the turn.
 
     One thread. Each turn polls the client ROUTER, the worker ROUTER and the
-    event XPUB; reads at most max_msgs_per_turn messages (workers first, so
-    finished jobs free their slots); hands them to the engine; ticks timers
-    and dispatch; commits one LMDB transaction with full sync; then sends
-    every reply, job and event. Nothing leaves before its commit.
+    event XPUB; reads up to max_msgs_per_turn messages round-robin, one per
+    socket per pass (the worker socket first in each pass, so finished jobs
+    free their slots); hands them to the engine; ticks timers and dispatch;
+    sends the JOBs of jobs made in this turn (they start while the disk
+    flushes; jobq_engine_commit says why that is safe); commits one LMDB
+    transaction with full sync; then sends every reply, other job and
+    event. Nothing is acknowledged before its commit.
 */
 #ifndef JOBQ_BROKER_H_INCLUDED
 #define JOBQ_BROKER_H_INCLUDED
@@ -19,7 +22,7 @@ typedef struct {
     const char *data_dir;         //  LMDB directory
     const char *clients_ep;       //  client ROUTER bind endpoint
     const char *workers_ep;       //  worker ROUTER bind endpoint
-    const char *events_ep;        //  event PUB bind endpoint
+    const char *events_ep;        //  event XPUB bind endpoint
     uint64_t map_size;            //  initial LMDB map, bytes (0 = default)
     uint64_t map_max;             //  map growth ceiling, bytes (0 = none)
     uint32_t max_msgs_per_turn;   //  messages read per turn at most
@@ -50,8 +53,8 @@ int jobq_broker_start(jobq_broker_t *self);
 //  Serve until *stop becomes nonzero (set it from a signal handler). Then
 //  drain: new jobs are refused with "shutting down", results and progress
 //  are still taken and committed, until nothing arrives for drain_ms (at
-//  most 10 x drain_ms).
-//  Returns JOBQ_OK after a clean stop.
+//  most 10 x drain_ms). Returns JOBQ_OK after a clean stop, JOBQ_ESTORAGE
+//  when five commits in a row failed for another reason than a full map.
 int jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop);
 
 //  The endpoints actually bound (useful with tcp://127.0.0.1:*). Borrowed.

@@ -106,12 +106,13 @@ int jobq_store_commit(jobq_store_t *self);
 //  Drop the transaction's changes. Safe when none is open.
 void jobq_store_abort(jobq_store_t *self);
 
-//  Read job id. JOBQ_OK, JOBQ_ENOTFOUND or JOBQ_ECORRUPT.
+//  Read job id. JOBQ_OK, JOBQ_ENOTFOUND, JOBQ_ECORRUPT or JOBQ_EVERSION (a
+//  record of a newer format).
 int jobq_store_get(jobq_store_t *self, uint64_t id, jobq_jobdata_t *job);
 
 //  Write job (new when old is NULL, else replacing old as read by get) and
 //  keep every index in step. JOBQ_OK, JOBQ_ESTOREFULL (the transaction is
-//  then unusable: abort it) or JOBQ_ESTORAGE.
+//  then unusable: abort it), JOBQ_ESTORAGE or JOBQ_ENOMEM.
 int jobq_store_put(jobq_store_t *self,
                    const jobq_jobdata_t *old,
                    const jobq_jobdata_t *job);

@@ -2,10 +2,10 @@
 
     Databases (docs/STORAGE.md): jobs (id -> record), ready (type, 0,
     inverted priority, id), delayed (run_at, id), by_shop (shop, 0, id),
-    by_status (status, id), idem (key -> id, created), counts (type, 0,
-    status -> count), meta (name -> u64). Keys are big-endian so byte order
-    is numeric order. The environment is opened with LMDB's default,
-    durable sync: a commit returns after fsync. Never MDB_NOSYNC,
+    by_status (status, id), idem (key -> id, created), idem_time (created,
+    key), counts (type, 0, status -> count), meta (name -> u64). Keys are
+   big-endian so byte order is numeric order. The environment is opened with
+   LMDB's default, durable sync: a commit returns after fsync. Never MDB_NOSYNC,
     MDB_NOMETASYNC or MDB_WRITEMAP (a full disk would raise SIGBUS).
 */
 #include "jobq_store.h"

@@ -143,11 +143,6 @@ s_answered(jobq_client_t *self, uint64_t rid)
     return false;
 }
 
-//  Wait until deadline (monotonic ms) for the answer to request rid, or,
-//  when rid is 0, to any pipelined request in flight (which it then takes
-//  out of the set). On JOBQ_OK, *r is the decoded answer and the caller
-//  closes *in; JOBQ_ETIMEOUT if none came. Stale or foreign messages are
-//  skipped.
 //  How long the next wait may block, in ms, given what is left: at most
 //  S_FLAG_POLL_MS when the caller gave an interrupt flag.
 static long

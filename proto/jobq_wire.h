@@ -50,7 +50,8 @@ void jobq_wire_in_close(jobq_wire_in_t *in);
 
 //  Send [ident][signature][cmd][body] (ident omitted when ident_len is 0)
 //  without blocking. Returns JOBQ_OK, JOBQ_EUNAVAILABLE (peer gone, with
-//  ROUTER_MANDATORY) or JOBQ_ETIMEOUT (high-water mark reached).
+//  ROUTER_MANDATORY), JOBQ_ETIMEOUT (high-water mark reached, or no peer
+//  yet) or JOBQ_EINTR.
 int jobq_wire_send(void *sock,
                    const void *ident,
                    size_t ident_len,

@@ -75,8 +75,11 @@ JOBQ_EXPORT void jobq_job_info_clear(jobq_job_info_t *info);
 JOBQ_EXPORT void jobq_client_config_defaults(jobq_client_config_t *cfg);
 
 //  A client (nothing is sent yet); cfg NULL means every default. NULL only
-//  if out of memory or cfg holds an endpoint ZeroMQ cannot parse.
+//  if out of memory or cfg's broker endpoint is one ZeroMQ cannot parse (a
+//  bad events endpoint shows at the first watch).
 JOBQ_EXPORT jobq_client_t *jobq_client_new(const jobq_client_config_t *cfg);
+//  Close the client's sockets (and its context, if it made one); safe on
+//  NULL, sets *self_p to NULL.
 JOBQ_EXPORT void jobq_client_destroy(jobq_client_t **self_p);
 
 //  The broker's message for the last failed call (or a local one).
@@ -153,16 +156,22 @@ JOBQ_EXPORT int jobq_client_enqueue_recv(jobq_client_t *self,
 JOBQ_EXPORT size_t jobq_client_in_flight(const jobq_client_t *self);
 
 //  The job's full record into *info (clear it after). JOBQ_ENOTFOUND if
-//  there is no such job.
+//  there is no such job, JOBQ_EINVAL if id is not 16 hex digits; the
+//  errors of any request (JOBQ_EUNAVAILABLE, JOBQ_EINTR, ...).
 JOBQ_EXPORT int
 jobq_client_status(jobq_client_t *self, const char *id, jobq_job_info_t *info);
 
 //  Cancel: a pending job at once, a running one by telling its worker.
-//  *info (if not NULL) gets the job afterwards. JOBQ_ESTATE if it had ended.
+//  *info (if not NULL) gets the job afterwards. JOBQ_ESTATE if it had ended;
+//  otherwise as jobq_client_status.
 JOBQ_EXPORT int
 jobq_client_cancel(jobq_client_t *self, const char *id, jobq_job_info_t *info);
 
-//  Put a failed or cancelled job back to pending with fresh attempts.
+//  Put a failed or cancelled job back to pending with fresh attempts; *info
+//  (if not NULL) gets the job afterwards. JOBQ_ESTATE if it is pending,
+//  running or completed, JOBQ_ESTOREFULL or JOBQ_EUNAVAILABLE when the
+//  broker refuses new work (full, or stopping); otherwise as
+//  jobq_client_status.
 JOBQ_EXPORT int
 jobq_client_retry(jobq_client_t *self, const char *id, jobq_job_info_t *info);
 
@@ -177,15 +186,21 @@ typedef struct {
 //  One page of jobs, newest first, without input or output. *jobs is an
 //  array of *count entries the caller frees with jobq_job_list_free. next
 //  gets the cursor of the following page, "" when there is none.
+//  JOBQ_EINVAL (limit above JOBQ_MAX_LIST, or a cursor that is not a job
+//  id), JOBQ_EPROTO (a reply that does not follow the protocol),
+//  JOBQ_ENOMEM, or the errors of any request.
 JOBQ_EXPORT int jobq_client_list(jobq_client_t *self,
                                  const jobq_list_t *req,
                                  jobq_job_info_t **jobs,
                                  size_t *count,
                                  char next[JOBQ_ID_LEN + 1]);
+//  Clear each of the count entries and free the array; safe on NULL, sets
+//  *jobs to NULL.
 JOBQ_EXPORT void jobq_job_list_free(jobq_job_info_t **jobs, size_t count);
 
 //  The STATS reply body (a msgpack map: counts, totals, workers, capacity,
-//  busy), owned by the caller (free(out->ptr)).
+//  busy), owned by the caller (free(out->ptr)). JOBQ_ENOMEM, or the errors
+//  of any request.
 JOBQ_EXPORT int jobq_client_stats(jobq_client_t *self, jobq_bytes_t *out);
 
 //  Callbacks of a watch. Each gets the job's state as of that event
@@ -204,7 +219,9 @@ typedef struct {
 //  the call. on_progress gets the first snapshot and every change;
 //  on_complete or on_error the end. Returns JOBQ_OK (completed),
 //  JOBQ_EFAILED, JOBQ_ECANCELLED, JOBQ_ETIMEOUT, JOBQ_ENOTFOUND, JOBQ_EINTR,
-//  or JOBQ_EUNAVAILABLE when the first snapshot gets no answer. Once the watch
+//  JOBQ_EINVAL (a bad id, or an events endpoint ZeroMQ cannot parse),
+//  JOBQ_ESTATE (pipelined requests wait for answers), JOBQ_ENOMEM, or
+//  JOBQ_EUNAVAILABLE when the first snapshot gets no answer. Once the watch
 //  has begun, a broker that stops answering is waited for (a restarted
 //  broker resumes the stream) until timeout_ms: pass a limit to bound it.
 JOBQ_EXPORT int jobq_client_watch(jobq_client_t *self,

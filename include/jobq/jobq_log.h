@@ -32,7 +32,8 @@ typedef struct {
     const char *component;   //  "broker", "worker", ...
 } jobq_log_t;
 
-//  Write one line if level is enabled; a line is cut at 1,023 bytes. log
+//  Write one line if level is enabled; the message is cut at 1,023 bytes
+//  (the time, level and component come on top). log
 //  may be NULL (nothing is written). Safe from several threads: each line
 //  is written with one call.
 JOBQ_EXPORT void jobq_log_write(const jobq_log_t *log,

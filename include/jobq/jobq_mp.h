@@ -55,7 +55,8 @@ typedef struct {
     uint32_t max_str;        //  bytes in one str, bin or ext
 } jobq_mp_limits_t;
 
-//  Walk buf[0..len) as exactly one msgpack value within lim. Returns JOBQ_OK,
+//  Walk buf[0..len) as exactly one msgpack value within lim (a max_depth
+//  above 64 counts as 64). Returns JOBQ_OK,
 //  JOBQ_ETOOBIG (a limit was exceeded) or JOBQ_EINVAL (malformed). On error
 //  *why, if not NULL, gets a static description. Allocates nothing.
 JOBQ_EXPORT int jobq_mp_check(const uint8_t *buf,

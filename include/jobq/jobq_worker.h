@@ -55,8 +55,8 @@ JOBQ_EXPORT int
 jobq_job_progress(jobq_job_t *job, unsigned percent, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-//  True once the job was cancelled, timed out on the broker, or the worker
-//  is shutting down. Cheap; call it between steps.
+//  True once the job was cancelled, timed out on the broker, or the
+//  worker's stop grace (grace_ms) ran out. Cheap; call it between steps.
 JOBQ_EXPORT bool jobq_job_cancelled(jobq_job_t *job);
 
 //  Sleep up to ms, waking early on cancellation. Returns JOBQ_OK or
@@ -64,7 +64,8 @@ JOBQ_EXPORT bool jobq_job_cancelled(jobq_job_t *job);
 JOBQ_EXPORT int jobq_job_sleep(jobq_job_t *job, uint64_t ms);
 
 //  Where the processor writes its output: exactly one map. Capped at
-//  JOBQ_MAX_OUTPUT_BYTES. Left empty, the output is {}.
+//  JOBQ_MAX_OUTPUT_BYTES. Left empty, the output is {}. Borrowed: the
+//  runtime owns the writer, valid during the call.
 JOBQ_EXPORT jobq_mp_writer_t *jobq_job_output(jobq_job_t *job);
 
 //  Set the error message (printf-style) for a failing return. permanent:
@@ -104,17 +105,19 @@ typedef struct jobq_registry jobq_registry_t;
 
 //  An empty registry. NULL only if out of memory.
 JOBQ_EXPORT jobq_registry_t *jobq_registry_new(void);
+//  Destroy the registry; safe on NULL, sets *self_p to NULL.
 JOBQ_EXPORT void jobq_registry_destroy(jobq_registry_t **self_p);
 
 //  Register fn for type ([a-z0-9_.-], 1..64 bytes). JOBQ_OK, JOBQ_EINVAL (bad
-//  name), JOBQ_EEXIST (already registered), JOBQ_ETOOBIG (more than
-//  JOBQ_MAX_WORKER_TYPES) or JOBQ_ENOMEM.
+//  name, or fn NULL), JOBQ_EEXIST (already registered) or JOBQ_ETOOBIG (more
+//  than JOBQ_MAX_WORKER_TYPES). The table is fixed: nothing is allocated.
 JOBQ_EXPORT int jobq_registry_add(jobq_registry_t *self,
                                   const char *type,
                                   jobq_process_fn *fn,
                                   void *state);
 
-//  Number of types, and the i-th name (borrowed).
+//  Number of types, and the i-th name (borrowed until the registry is
+//  destroyed; NULL when i is not below the count).
 JOBQ_EXPORT size_t jobq_registry_count(const jobq_registry_t *self);
 JOBQ_EXPORT const char *jobq_registry_type(const jobq_registry_t *self,
                                            size_t i);
@@ -154,17 +157,24 @@ typedef struct jobq_worker jobq_worker_t;
 JOBQ_EXPORT void jobq_worker_config_defaults(jobq_worker_config_t *cfg);
 
 //  A worker running the processors of registry (borrowed; must outlive the
-//  worker). NULL if out of memory. Strings in cfg are copied.
+//  worker). NULL if out of memory (or no ZeroMQ context could be made).
+//  broker, clients, name and export_dir are copied; types, log and zmq_ctx
+//  are borrowed and must outlive the worker.
 JOBQ_EXPORT jobq_worker_t *jobq_worker_new(const jobq_worker_config_t *cfg,
                                            jobq_registry_t *registry);
 
 //  Connect, register and run jobs until *stop becomes nonzero (from a
-//  signal handler). Then take no new jobs, cancel the running ones, give
-//  them grace_ms to finish and report, and return. JOBQ_OK, JOBQ_EINVAL (a
-//  type in cfg->types is not registered, or bad settings).
+//  signal handler; a signal that interrupts the runtime's wait is seen at
+//  once). Then take no new jobs and hand the queued ones back; let the
+//  running ones finish for up to grace_ms, then cancel them and allow 1 s
+//  more for their reports; return. JOBQ_OK, JOBQ_EINVAL (a type in
+//  cfg->types is not registered, bad settings, or an endpoint ZeroMQ
+//  cannot parse) or JOBQ_ENOMEM.
 JOBQ_EXPORT int jobq_worker_run(jobq_worker_t *self,
                                 volatile sig_atomic_t *stop);
 
+//  Destroy the worker (after jobq_worker_run returned, or instead of it);
+//  safe on NULL, sets *self_p to NULL.
 JOBQ_EXPORT void jobq_worker_destroy(jobq_worker_t **self_p);
 
 #ifdef __cplusplus

@@ -13,7 +13,7 @@
     transfer in flight. Responses may be compressed (every encoding libcurl
     knows is accepted and decoded).
 
-    curl_global_init must have run (jobq_processors_register does it)
+    curl_global_init must have run (jobq_reviews_register does it)
     before the first fetcher is made. A fetcher belongs to one thread.
 */
 #ifndef JOBQ_FETCH_H_INCLUDED
@@ -92,7 +92,7 @@ void jobq_fetch_result_clear(jobq_fetch_result_t *res);
 int jobq_url_resolve(const char *base, const char *ref, char *out, size_t cap);
 
 //  The scheme of absolute URL url, lowercase, into out (cap bytes).
-//  JOBQ_OK or JOBQ_EINVAL.
+//  JOBQ_OK, JOBQ_EINVAL or JOBQ_ENOMEM.
 int jobq_url_scheme(const char *url, char *out, size_t cap);
 
 #endif

@@ -69,8 +69,8 @@ int jobq_csv_field(FILE *out, const char *s, size_t len);
 //  no fields), "[" for JSON, nothing for NDJSON.
 int jobq_records_begin(FILE *out, jobq_format_t fmt, const jobq_fields_t *f);
 //  One record (an encoded map); index counts from 0. JOBQ_OK, JOBQ_EINVAL
-//  (not a map, or nested deeper than JOBQ_MAX_DEPTH) or JOBQ_ESTORAGE (a
-//  write failed).
+//  (not a map, or nested deeper than JOBQ_MAX_DEPTH), JOBQ_ENOMEM or
+//  JOBQ_ESTORAGE (a write failed).
 int jobq_records_row(FILE *out,
                      jobq_format_t fmt,
                      const jobq_fields_t *f,

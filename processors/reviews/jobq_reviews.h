@@ -4,8 +4,9 @@
                     pages, following rel="next", and extracts the schema.org
                     reviews (JSON-LD and microdata) of each.
     export_data     input {"source_job": ID, "format": "csv"|"ndjson"|"json",
-                    "fields": [...], "filename": ...}: writes the records of
-                    a completed job's output into the export directory.
+                    "list": KEY, "fields": [...], "filename": ...}: writes
+                    the records of a completed job's output into the export
+                    directory.
     generate_report input {"source_jobs": [ID...], "title": ..., "filename":
                     ...}: review figures of completed scrapes as one HTML
                     file with SVG charts, in the export directory.

@@ -1,6 +1,6 @@
 /*  scrape_reviews: the schema.org reviews of a shop's pages.
 
-    Fetches url, extracts its reviews (jobq_reviews.h), follows its
+    Fetches url, extracts its reviews (jobq_page.h), follows its
     rel="next" link, and so on: never the same page twice, at most
     max_pages pages, until max_reviews distinct reviews are held or the
     output would pass JOBQ_MAX_OUTPUT_BYTES. Progress after every page;
