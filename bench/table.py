@@ -1,5 +1,5 @@
 """bench/table.py CSV: the table of one bench/run.sh run, with ratios, and
-the targets of issue 5, each marked met or missed with the figures of that
+the performance targets, each marked met or missed with the figures of that
 same run.
 
 Every cycle row shows jobq (plain, batched and pipelined) over that row's
@@ -54,7 +54,7 @@ def main(path):
             ratio(get("jobq", m, sc, "jobs_per_s"), v)
             for m in ("sync", "sync-batched", "sync-pipelined"))))
 
-    print("\nTargets (issue 5), from this run:")
+    print("\nTargets, from this run:")
 
     def verdict(ok):
         return "met   " if ok else "MISSED"
