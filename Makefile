@@ -17,14 +17,20 @@ deps:
 	@sh scripts/install-deps.sh
 
 $(BUILD)/CMakeCache.txt: | deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBQ_WERROR=ON $(CMAKE_ARGS)
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DJOBQ_WERROR=ON $(CMAKE_ARGS) > /dev/null
 
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 # A broker and a worker on the embedded LMDB default under ./var, in the
-# foreground. Ctrl-C stops both.
-run: build
+# foreground. Ctrl-C stops both. Builds the three programs only, and says
+# nothing about it unless the build fails.
+run: deps $(BUILD)/CMakeCache.txt
+	@echo "jobq: building the broker, the worker and the CLI in $(BUILD)" >&2
+	@cmake --build $(BUILD) -j $(JOBS) --target jobq-broker jobq-worker \
+	    jobq-cli > $(BUILD)/run-build.log 2>&1 || \
+	    { cat $(BUILD)/run-build.log; exit 1; }
 	@sh scripts/run.sh $(BUILD)/apps
 
 # Tests need the broker's crash points (JOBQ_FAULTS), which a plain build

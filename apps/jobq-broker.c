@@ -36,6 +36,9 @@ s_usage(FILE *out)
         "                      (default 1000)\n"
         "  --retain-ms MS      ended jobs are deleted this long after they\n"
         "                      end (default 604800000, 7 days; 0 = never)\n"
+        "  --grace-ms MS       on SIGTERM or Ctrl-C, wait this long at most\n"
+        "                      for running jobs to report (default 15000);\n"
+        "                      a second signal stops at once\n"
         "  --event-hwm N       events queued per slow subscriber before\n"
         "                      they are dropped (default 100000)\n"
         "  --quiet             log errors only\n"
@@ -68,6 +71,7 @@ main(int argc, char **argv)
         {"retry-base-ms", required_argument, 0, 'r'},
         {"event-hwm", required_argument, 0, 'H'},
         {"retain-ms", required_argument, 0, 'R'},
+        {"grace-ms", required_argument, 0, 'g'},
         {"quiet", no_argument, 0, 'q'},
         {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},
@@ -124,6 +128,11 @@ main(int argc, char **argv)
             if (!S_NUMBER("--retain-ms", 0, 3650ull * 86400000, &v))
                 return 2;
             cfg.engine.retain_ms = v;
+            break;
+        case 'g':
+            if (!S_NUMBER("--grace-ms", 0, 3600000, &v))
+                return 2;
+            cfg.grace_ms = v;
             break;
         case 'H':
             if (!S_NUMBER("--event-hwm", 1, 10000000, &v))

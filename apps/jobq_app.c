@@ -54,7 +54,7 @@ static void
 s_on_signal(int sig)
 {
     if (s_flag)
-        *s_flag = sig;
+        *s_flag = *s_flag ? -1 : sig;  //  a second signal: stop at once
 }
 
 void

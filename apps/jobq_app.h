@@ -27,9 +27,10 @@ jobq_app_bad_option(const char *prog, char **argv, void (*usage)(FILE *out));
 //  Words left after the options: say so and return 2; 0 when none.
 int jobq_app_no_operands(const char *prog, int argc, char **argv);
 
-//  SIGINT and SIGTERM set *stop (to the signal's number) and interrupt the
-//  blocking call in progress (no SA_RESTART); SIGPIPE is ignored, so a
-//  closed socket or pipe is an error to handle, not a death.
+//  SIGINT and SIGTERM set *stop to the signal's number, and a second one to
+//  -1 (stop now, without grace), and interrupt the blocking call in
+//  progress (no SA_RESTART); SIGPIPE is ignored, so a closed socket or pipe
+//  is an error to handle, not a death.
 void jobq_app_signals(volatile sig_atomic_t *stop);
 
 #endif

@@ -36,6 +36,7 @@ jobq_broker_config_defaults(jobq_broker_config_t *cfg)
     cfg->max_msgs_per_turn = 1024;
     cfg->max_turn_bytes = 64u << 20;
     cfg->drain_ms = 200;
+    cfg->grace_ms = 15000;
     cfg->event_hwm = 100000;
     jobq_engine_config_defaults(&cfg->engine);
 }
@@ -359,21 +360,40 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
         {zsock_resolve(self->events), 0, ZMQ_POLLIN, 0},
     };
     bool draining = false;
-    uint64_t quiet_until = 0, drain_end = 0;
+    uint64_t quiet_until = 0, quiet_end = 0, grace_end = 0;
     while (true) {
         if (!draining && stop && *stop) {
-            //  Refuse new work, keep taking results, until quiet.
+            //  Refuse new work and hand out no more jobs; keep taking
+            //  results, progress and reads until the running jobs have
+            //  reported (their results committed and acknowledged) and
+            //  nothing has come for drain_ms, or the grace runs out.
             draining = true;
             jobq_engine_drain(self->engine);
             uint64_t t = jobq_clock_mono_ms(self->clock);
             quiet_until = t + self->cfg.drain_ms;
-            drain_end = t + 10 * self->cfg.drain_ms;
-            JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "draining");
+            quiet_end = t + 10 * self->cfg.drain_ms;
+            grace_end = t + self->cfg.grace_ms;
+            size_t running = jobq_engine_lease_count(self->engine);
+            JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE,
+                     "stopping: waiting up to %llu ms for %zu running job(s)"
+                     " (signal again to stop now)",
+                     (unsigned long long) self->cfg.grace_ms, running);
         }
         if (draining) {
             uint64_t t = jobq_clock_mono_ms(self->clock);
-            if (t >= quiet_until || t >= drain_end)
+            size_t running = jobq_engine_lease_count(self->engine);
+            //  Requests still coming (refused, or reads) do not hold the
+            //  stop up for more than 10 x drain_ms once no job runs.
+            if (running == 0 && (t >= quiet_until || t >= quiet_end))
                 break;
+            if (t >= grace_end || *stop < 0) {
+                JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
+                         "stopping with %zu job(s) still running: their "
+                         "workers keep their results and hand them in when "
+                         "the broker is back (within the lease)",
+                         running);
+                break;
+            }
         }
         uint64_t now = jobq_clock_mono_ms(self->clock);
         uint64_t wake = jobq_engine_next_wakeup(self->engine);

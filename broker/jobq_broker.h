@@ -29,6 +29,8 @@ typedef struct {
     size_t max_turn_bytes;        //  stop reading once replies reach this
     uint32_t event_hwm;           //  events queued per subscriber before
                                   //  the PUB drops (it never blocks)
+    uint64_t grace_ms;            //  on stop: wait this long at most for
+                                  //  the results of running jobs, ms
     uint64_t drain_ms;            //  on stop: serve (refusing new jobs)
                                   //  until quiet this long, ms
     const char *crash_at;         //  test builds: fault point, or NULL
@@ -51,10 +53,14 @@ jobq_broker_t *jobq_broker_new(const jobq_broker_config_t *cfg);
 int jobq_broker_start(jobq_broker_t *self);
 
 //  Serve until *stop becomes nonzero (set it from a signal handler). Then
-//  drain: new jobs are refused with "shutting down", results and progress
-//  are still taken and committed, until nothing arrives for drain_ms (at
-//  most 10 x drain_ms). Returns JOBQ_OK after a clean stop, JOBQ_ESTORAGE
-//  when five commits in a row failed for another reason than a full map.
+//  stop gracefully: new jobs are refused with "shutting down" and none is
+//  handed out; results, progress and reads are still taken and committed
+//  until no attempt is running and nothing has arrived for drain_ms, or
+//  until grace_ms have passed, or *stop becomes negative (a second
+//  signal). Jobs still running then keep their leases on disk, and their
+//  workers keep their results for the restarted broker. Returns JOBQ_OK
+//  after a clean stop, JOBQ_ESTORAGE when five commits in a row failed for
+//  another reason than a full map.
 int jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop);
 
 //  The endpoints actually bound (useful with tcp://127.0.0.1:*). Borrowed.

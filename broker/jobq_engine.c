@@ -243,16 +243,17 @@ s_reply_enqueued(jobq_engine_t *self,
     s_action_end(self, a);
 }
 
-//  A message to worker w. A durable one (JOB, and a CANCEL_JOB that ends
-//  an attempt) goes out only if the turn commits; the others go out anyway.
+//  A message to the worker at routing id peer. A durable one (JOB, ACK, and
+//  a CANCEL_JOB that ends an attempt) goes out only if the turn commits;
+//  the others go out anyway.
 static s_action_t *
-s_to_worker(jobq_engine_t *self,
-            const s_worker_t *w,
-            const jobq_msg_t *m,
-            bool durable)
+s_to_peer(jobq_engine_t *self,
+          const uint8_t *peer,
+          size_t peer_len,
+          const jobq_msg_t *m,
+          bool durable)
 {
-    s_action_t *a =
-        s_action(self, JOBQ_ACT_WORKER, m->cmd, w->ident, w->ident_len);
+    s_action_t *a = s_action(self, JOBQ_ACT_WORKER, m->cmd, peer, peer_len);
     if (!a)
         return NULL;
     jobq_msg_encode(m, s_w(self));
@@ -263,6 +264,16 @@ s_to_worker(jobq_engine_t *self,
     }
     a->durable = durable;
     return a;
+}
+
+//  A message to registered worker w (see s_to_peer).
+static s_action_t *
+s_to_worker(jobq_engine_t *self,
+            const s_worker_t *w,
+            const jobq_msg_t *m,
+            bool durable)
+{
+    return s_to_peer(self, w->ident, w->ident_len, m, durable);
 }
 
 //  Publish the state of j on its topic.
@@ -1013,16 +1024,30 @@ s_ready(jobq_engine_t *self,
     self->need_dispatch = true;
 }
 
-//  The lease for (id, attempt) if sender w holds it, else NULL.
+//  Who sent a worker message: a registered worker, or a name the broker
+//  does not know (it restarted, or dropped the worker) whose leases may
+//  still be held.
+typedef struct {
+    s_worker_t *w;                        //  registered worker, or NULL
+    const uint8_t *peer;                  //  routing id
+    size_t peer_len;                      //  bytes
+    char name[JOBQ_WORKER_NAME_MAX + 1];  //  printable name of peer
+} s_sender_t;
+
+//  The lease for (id, attempt) if the sender holds it (by name), else
+//  NULL. A registered sender adopts a lease recovered before its READY.
 static jobq_lease_t *
-s_fenced(jobq_engine_t *self, s_worker_t *w, uint64_t id, uint32_t attempt)
+s_fenced(jobq_engine_t *self,
+         const s_sender_t *s,
+         uint64_t id,
+         uint32_t attempt)
 {
     jobq_lease_t *l = jobq_leases_get(self->leases, id);
-    if (!l || l->attempt != attempt || strcmp(l->worker_name, w->name) != 0)
+    if (!l || l->attempt != attempt || strcmp(l->worker_name, s->name) != 0)
         return NULL;
-    if (!l->worker) {  //  adopted before its READY arrived
-        l->worker = w;
-        w->active++;
+    if (!l->worker && s->w) {
+        l->worker = s->w;
+        s->w->active++;
     }
     return l;
 }
@@ -1038,11 +1063,13 @@ s_release(jobq_engine_t *self, jobq_lease_t *l)
     jobq_leases_remove(self->leases, l->id);
 }
 
-//  Tell w to stop attempt (id, attempt): durable when this turn ends the
-//  attempt (a timeout), so that a turn that fails to commit sends nothing.
+//  Tell the sender to stop attempt (id, attempt): durable when this turn
+//  ends the attempt (a timeout), so that a turn that fails to commit sends
+//  nothing.
 static void
 s_tell_drop(jobq_engine_t *self,
-            s_worker_t *w,
+            const uint8_t *peer,
+            size_t peer_len,
             uint64_t id,
             uint32_t attempt,
             bool durable)
@@ -1050,9 +1077,27 @@ s_tell_drop(jobq_engine_t *self,
     jobq_msg_t c = {.cmd = JOBQ_CMD_CANCEL_JOB};
     c.u.cancel_job.id = id;
     c.u.cancel_job.attempt = attempt;
-    s_to_worker(self, w, &c, durable);
+    s_to_peer(self, peer, peer_len, &c, durable);
     if (!durable)
         self->stats.stale++;
+}
+
+//  Answer a COMPLETE or FAIL: the worker keeps its result until this
+//  arrives, and sends it again after a reconnect. Durable, so that the
+//  worker forgets the result only once the turn that took it (or found it
+//  stale) is on disk.
+static void
+s_ack(jobq_engine_t *self,
+      const s_sender_t *s,
+      uint64_t id,
+      uint32_t attempt,
+      bool taken)
+{
+    jobq_msg_t a = {.cmd = JOBQ_CMD_ACK};
+    a.u.ack.id = id;
+    a.u.ack.attempt = attempt;
+    a.u.ack.taken = taken;
+    s_to_peer(self, s->peer, s->peer_len, &a, true);
 }
 
 //  The running job of lease l, if the store still has it running under
@@ -1066,15 +1111,16 @@ s_lease_job(jobq_engine_t *self, const jobq_lease_t *l, jobq_jobdata_t *j)
 }
 
 static void
-s_progress(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
+s_progress(jobq_engine_t *self, const s_sender_t *s, const jobq_msg_t *m)
 {
     jobq_lease_t *l =
-        s_fenced(self, w, m->u.progress.id, m->u.progress.attempt);
+        s_fenced(self, s, m->u.progress.id, m->u.progress.attempt);
     jobq_jobdata_t j;
     if (!l || !s_lease_job(self, l, &j)) {
-        if (!l || !l->cancel_sent)
-            s_tell_drop(self, w, m->u.progress.id, m->u.progress.attempt,
-                        false);
+        //  Not current: every such report is answered, so that a worker
+        //  that missed a CANCEL_JOB (or a broker restart) stops.
+        s_tell_drop(self, s->peer, s->peer_len, m->u.progress.id,
+                    m->u.progress.attempt, false);
         if (l)
             l->cancel_sent = 1;
         return;
@@ -1110,72 +1156,85 @@ s_progress(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
 }
 
 static void
-s_complete(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
+s_complete(jobq_engine_t *self, const s_sender_t *s, const jobq_msg_t *m)
 {
     jobq_lease_t *l =
-        s_fenced(self, w, m->u.complete.id, m->u.complete.attempt);
+        s_fenced(self, s, m->u.complete.id, m->u.complete.attempt);
+    bool taken = false;
+    jobq_jobdata_t j;
     if (!l) {
         self->stats.stale++;
-        return;
+    } else {
+        if (s_lease_job(self, l, &j)) {
+            jobq_jobdata_t n = j;
+            n.status = JOBQ_COMPLETED;
+            n.queue = JOBQ_QUEUE_NONE;
+            n.progress = 100;
+            n.output = m->u.complete.output;
+            n.completed_at = self->wall;
+            n.worker.len = 0;
+            n.lease_until = 0;
+            n.error.len = 0;
+            s_changed(self, &n);
+            s_put(self, &j, &n);
+            self->stats.completed++;
+            taken = true;
+        }
+        s_release(self, l);
     }
-    jobq_jobdata_t j;
-    if (s_lease_job(self, l, &j)) {
-        jobq_jobdata_t n = j;
-        n.status = JOBQ_COMPLETED;
-        n.queue = JOBQ_QUEUE_NONE;
-        n.progress = 100;
-        n.output = m->u.complete.output;
-        n.completed_at = self->wall;
-        n.worker.len = 0;
-        n.lease_until = 0;
-        n.error.len = 0;
-        s_changed(self, &n);
-        s_put(self, &j, &n);
-        self->stats.completed++;
-    }
-    s_release(self, l);
+    s_ack(self, s, m->u.complete.id, m->u.complete.attempt, taken);
 }
 
 static void
-s_fail(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
+s_fail(jobq_engine_t *self, const s_sender_t *s, const jobq_msg_t *m)
 {
-    jobq_lease_t *l = s_fenced(self, w, m->u.fail.id, m->u.fail.attempt);
+    jobq_lease_t *l = s_fenced(self, s, m->u.fail.id, m->u.fail.attempt);
+    bool taken = false;
+    jobq_jobdata_t j;
     if (!l) {
         self->stats.stale++;
-        return;
-    }
-    jobq_jobdata_t j;
-    if (s_lease_job(self, l, &j)) {
-        if (m->u.fail.released && j.max_attempts < UINT32_MAX) {
-            //  The worker never started it (it was shutting down, or its
-            //  queue was full): back to pending at once, and the attempt
-            //  it was given does not count against the job.
-            jobq_jobdata_t n = j;
-            n.status = JOBQ_PENDING;
-            n.queue = JOBQ_QUEUE_READY;
-            n.run_at = self->wall;
-            n.max_attempts = j.max_attempts + 1;
-            n.worker.len = 0;
-            n.lease_until = 0;
-            n.progress = 0;
-            n.message.len = 0;
-            s_changed(self, &n);
-            s_put(self, &j, &n);
-            self->stats.released++;
-        } else {
-            s_attempt_failed(self, &j, m->u.fail.error, m->u.fail.permanent);
+    } else {
+        if (s_lease_job(self, l, &j)) {
+            taken = true;
+            if (m->u.fail.released && j.max_attempts < UINT32_MAX) {
+                //  The worker never started it (it was shutting down, or
+                //  its queue was full): back to pending at once, and the
+                //  attempt it was given does not count against the job.
+                jobq_jobdata_t n = j;
+                n.status = JOBQ_PENDING;
+                n.queue = JOBQ_QUEUE_READY;
+                n.run_at = self->wall;
+                n.max_attempts = j.max_attempts + 1;
+                n.worker.len = 0;
+                n.lease_until = 0;
+                n.progress = 0;
+                n.message.len = 0;
+                s_changed(self, &n);
+                s_put(self, &j, &n);
+                self->stats.released++;
+            } else {
+                s_attempt_failed(self, &j, m->u.fail.error,
+                                 m->u.fail.permanent);
+            }
         }
+        s_release(self, l);
     }
-    s_release(self, l);
+    s_ack(self, s, m->u.fail.id, m->u.fail.attempt, taken);
 }
 
 static void s_lose(jobq_engine_t *self, jobq_lease_t *l, const char *why);
 
-//  The worker listed the jobs it runs. A lease it is said to hold but does
-//  not (the JOB was lost in a reconnect or a broker crash, or its result
-//  was) is over: the job goes back to pending now, not when a lease that
-//  the worker's heartbeats keep alive would never end. Leases younger than
-//  three heartbeats are left alone: their JOB may still be on its way.
+//  The worker listed the attempts it holds (running, queued, or finished
+//  with a result it has not had acknowledged). Two ways they can disagree
+//  with the leases:
+//  - a lease the worker is said to hold but does not list (the JOB was
+//    lost in a reconnect or a broker crash): the attempt is over now, not
+//    when a lease that the worker's heartbeats keep alive would never end.
+//    Leases younger than three heartbeats are left alone: their JOB may
+//    still be on its way;
+//  - an attempt it lists that is not current (cancelled or timed out while
+//    the worker could not hear, or lost with its lease): it is told to
+//    stop, so that it does not run on unseen.
 static void
 s_reconcile(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
 {
@@ -1183,8 +1242,9 @@ s_reconcile(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
         return;
     uint32_t n = jobq_msg_read_held(m, self->held_ids, self->held_attempts,
                                     JOBQ_MAX_CAPACITY);
-    //  The scan costs O(leases): do it when the counts disagree, and every
-    //  tenth list in case they agree by chance.
+    //  The scan costs O(leases + n): do it when the counts disagree, and
+    //  on every tenth list of a worker (READY or HEARTBEAT) otherwise, in
+    //  case they agree by chance.
     if (n == w->active && ++w->lists_seen % 10 != 0)
         return;
     size_t pos = 0;
@@ -1199,6 +1259,14 @@ s_reconcile(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
                    self->held_attempts[i] == l->attempt;
         if (!held)
             s_lose(self, l, "worker does not hold the job");
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        jobq_lease_t *l = jobq_leases_get(self->leases, self->held_ids[i]);
+        bool current = l && l->attempt == self->held_attempts[i] && !l->ended &&
+                       strcmp(l->worker_name, w->name) == 0;
+        if (!current)
+            s_tell_drop(self, w->ident, w->ident_len, self->held_ids[i],
+                        self->held_attempts[i], false);
     }
 }
 
@@ -1216,33 +1284,39 @@ jobq_engine_worker(jobq_engine_t *self,
             s_reconcile(self, rw, m);
         return;
     }
-    s_worker_t *w = s_worker_find(self, peer, peer_len);
-    if (!w) {
-        //  Unknown (the broker restarted, or the worker was dropped): ask
-        //  it to register again. Its leases survive if it does in time.
-        s_disconnect(self, peer, peer_len, "unknown worker: send READY");
-        return;
-    }
-    w->last_seen = self->mono;
-    //  Any message proves the worker alive: extend what it holds.
+    s_sender_t s = {s_worker_find(self, peer, peer_len), peer, peer_len, ""};
+    s_peer_name(peer, peer_len, s.name);
+    if (s.w)
+        s.w->last_seen = self->mono;  //  extends every lease it holds
+    //  An unknown sender (the broker restarted, or dropped it) is asked to
+    //  register again; its leases survive if it does in time, and its
+    //  results and progress for attempts whose lease is still held under
+    //  its name are taken at once, so a result sent across a restart is
+    //  not lost.
+    bool named = s.name[0] != '\0';
     switch (m->cmd) {
     case JOBQ_CMD_HEARTBEAT:
-        //  last_seen, just set, extends every lease w holds.
-        s_reconcile(self, w, m);
+        if (s.w)
+            s_reconcile(self, s.w, m);
         break;
     case JOBQ_CMD_PROGRESS:
-        s_progress(self, w, m);
+        if (named)
+            s_progress(self, &s, m);
         break;
     case JOBQ_CMD_COMPLETE:
-        s_complete(self, w, m);
+        if (named)
+            s_complete(self, &s, m);
         break;
     case JOBQ_CMD_FAIL:
-        s_fail(self, w, m);
+        if (named)
+            s_fail(self, &s, m);
         break;
     default:
         self->stats.bad_worker_msgs++;
         break;
     }
+    if (!s.w)
+        s_disconnect(self, peer, peer_len, "unknown worker: send READY");
 }
 
 void
@@ -1373,8 +1447,10 @@ s_liveness(jobq_engine_t *self)
                 snprintf(why, sizeof why, "timed out after %llu ms",
                          (unsigned long long) j.timeout_ms);
                 jobq_str_t e = {why, strlen(why)};
-                if (l->worker)
-                    s_tell_drop(self, l->worker, l->id, l->attempt, true);
+                const s_worker_t *lw = l->worker;
+                if (lw)
+                    s_tell_drop(self, lw->ident, lw->ident_len, l->id,
+                                l->attempt, true);
                 l->cancel_sent = 1;
                 l->ended = 1;
                 s_attempt_failed(self, &j, e, false);
@@ -1872,4 +1948,10 @@ size_t
 jobq_engine_worker_count(const jobq_engine_t *self)
 {
     return zhashx_size(self->workers);
+}
+
+size_t
+jobq_engine_lease_count(const jobq_engine_t *self)
+{
+    return jobq_leases_count(self->leases);
 }

@@ -163,4 +163,7 @@ void jobq_engine_get_stats(const jobq_engine_t *self, jobq_engine_stats_t *out);
 //  Workers currently registered.
 size_t jobq_engine_worker_count(const jobq_engine_t *self);
 
+//  Attempts running under a lease (registered worker or not).
+size_t jobq_engine_lease_count(const jobq_engine_t *self);
+
 #endif

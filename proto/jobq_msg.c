@@ -510,6 +510,18 @@ s_cancel_job(s_dec_t *d, jobq_str_t key, jobq_msg_t *m)
 }
 
 static int
+s_ack(s_dec_t *d, jobq_str_t key, jobq_msg_t *m)
+{
+    bool done;
+    int rc = s_attempt_ref(d, key, &m->u.ack.id, &m->u.ack.attempt, &done);
+    if (done)
+        return rc;
+    if (S_FIELD(3, "taken"))
+        return s_bool(d, "taken", &m->u.ack.taken);
+    return rc ? rc : s_skip(d);
+}
+
+static int
 s_disconnect(s_dec_t *d, jobq_str_t key, jobq_msg_t *m)
 {
     int rc = 0;
@@ -557,6 +569,7 @@ static const struct {
     {JOBQ_CMD_JOB, s_job, 0x3e, "id, attempt, type, shop_id, input"},
     {JOBQ_CMD_CANCEL_JOB, s_cancel_job, 0x6, "id, attempt"},
     {JOBQ_CMD_DISCONNECT, s_disconnect, 0x0, ""},
+    {JOBQ_CMD_ACK, s_ack, 0x6, "id, attempt"},
     {JOBQ_CMD_ERROR, s_errmsg, 0x7, "rid, code, message"},
     {JOBQ_CMD_REPLY, s_none, 0x1, "rid"},
 };
@@ -806,6 +819,13 @@ jobq_msg_encode(const jobq_msg_t *m, jobq_mp_writer_t *w)
     case JOBQ_CMD_DISCONNECT:
         jobq_mp_write_map(w, 1);
         s_wstr(w, "reason", m->u.disconnect.reason);
+        break;
+    case JOBQ_CMD_ACK:
+        jobq_mp_write_map(w, 3);
+        s_wid(w, "id", m->u.ack.id);
+        s_wuint(w, "attempt", m->u.ack.attempt);
+        s_wkey(w, "taken");
+        jobq_mp_write_bool(w, m->u.ack.taken);
         break;
     default:
         jobq_mp_write_map(w, 0);

@@ -133,6 +133,12 @@ typedef struct {
             jobq_str_t reason;  //  why the broker drops the worker
         } disconnect;
         struct {
+            uint64_t id;       //  job id
+            uint32_t attempt;  //  the attempt whose result this answers
+            bool taken;        //  the result changed the job (false: it was
+                               //  stale, or already recorded)
+        } ack;
+        struct {
             int code;  //  jobq_err_t
             jobq_str_t message;
         } error;

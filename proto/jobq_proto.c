@@ -63,6 +63,8 @@ jobq_cmd_name(int cmd)
         return "CANCEL_JOB";
     case JOBQ_CMD_DISCONNECT:
         return "DISCONNECT";
+    case JOBQ_CMD_ACK:
+        return "ACK";
     case JOBQ_CMD_REPLY:
         return "REPLY";
     case JOBQ_CMD_ERROR:

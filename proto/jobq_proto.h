@@ -38,6 +38,7 @@ typedef enum {
     JOBQ_CMD_JOB = 0x21,
     JOBQ_CMD_CANCEL_JOB = 0x22,
     JOBQ_CMD_DISCONNECT = 0x23,
+    JOBQ_CMD_ACK = 0x24,  //  a COMPLETE or FAIL was taken (or refused)
     //  broker -> client or worker
     JOBQ_CMD_REPLY = 0x41,
     JOBQ_CMD_ERROR = 0x42

@@ -1,29 +1,56 @@
 #!/bin/sh
-# Start a broker and a worker in the foreground; Ctrl-C (or SIGTERM) stops
-# both cleanly. Data lives under ./var/jobq, exports under ./var/exports.
+# make run: a broker and a worker in the foreground, data under ./var/jobq,
+# exports under ./var/exports. Ctrl-C (or SIGTERM) stops both gracefully:
+# the broker hands out no more jobs and waits for the running ones, which
+# the worker finishes and reports, so no job runs twice. A second Ctrl-C
+# stops both at once.
+#
+# Each program runs in a session of its own (setsid), so the terminal's
+# Ctrl-C reaches this script alone, which passes one SIGTERM to each: a
+# second signal means "now" to them, and they should get it only when the
+# user asks twice.
+#
+# The environment may move it: JOBQ_BROKER, JOBQ_WORKERS and JOBQ_EVENTS
+# (endpoints), JOBQ_DATA and JOBQ_EXPORTS (directories).
 set -u
 BIN=${1:-build/apps}
-mkdir -p var/jobq var/exports
-"$BIN/jobq-broker" --data var/jobq &
+CLIENTS=${JOBQ_BROKER:-tcp://127.0.0.1:5555}
+WORKERS=${JOBQ_WORKERS:-tcp://127.0.0.1:5556}
+EVENTS=${JOBQ_EVENTS:-tcp://127.0.0.1:5557}
+DATA=${JOBQ_DATA:-var/jobq}
+EXPORTS=${JOBQ_EXPORTS:-var/exports}
+mkdir -p "$DATA" "$EXPORTS"
+setsid "$BIN/jobq-broker" --data "$DATA" --clients "$CLIENTS" \
+    --workers "$WORKERS" --events "$EVENTS" &
 broker=$!
 # The worker reconnects by itself, so it may start at once.
-"$BIN/jobq-worker" --export-dir var/exports --verbose &
+setsid "$BIN/jobq-worker" --broker "$WORKERS" --clients "$CLIENTS" \
+    --export-dir "$EXPORTS" --verbose &
 worker=$!
+signals=0
 stop() {
-    code=${1:-0}
-    trap - INT TERM
-    kill -TERM "$worker" 2>/dev/null
-    wait "$worker" 2>/dev/null
-    kill -TERM "$broker" 2>/dev/null
-    wait "$broker" 2>/dev/null
-    echo "jobq: stopped"
-    exit "$code"
+    signals=$((signals + 1))
+    kill -TERM "$worker" "$broker" 2>/dev/null
+    if [ "$signals" -eq 1 ]; then
+        echo "jobq: stopping (Ctrl-C again to stop at once)" >&2
+    fi
 }
 trap stop INT TERM
-echo "jobq: broker pid $broker, worker pid $worker; Ctrl-C stops both"
-# If either dies on its own, stop the other too.
-while kill -0 "$broker" 2>/dev/null && kill -0 "$worker" 2>/dev/null; do
-    sleep 1
+cat >&2 <<EOT
+jobq: broker pid $broker, worker pid $worker; Ctrl-C stops both
+jobq:   clients $CLIENTS   workers $WORKERS   events $EVENTS
+jobq: from another terminal, a first job and its progress bar:
+jobq:   $BIN/jobq enqueue sleep --shop demo --input '{"ms": 3000, "steps": 10}' --watch
+EOT
+# Wait until both have ended; if one ends on its own, stop the other.
+while kill -0 "$broker" 2>/dev/null || kill -0 "$worker" 2>/dev/null; do
+    if [ "$signals" -eq 0 ] &&
+        { ! kill -0 "$broker" 2>/dev/null || ! kill -0 "$worker" 2>/dev/null; }; then
+        echo "jobq: a process exited; stopping the other" >&2
+        stop
+    fi
+    sleep 0.2
 done
-echo "jobq: a process exited; stopping" >&2
-stop 1
+wait "$broker" 2>/dev/null
+wait "$worker" 2>/dev/null
+echo "jobq: stopped" >&2

@@ -4,6 +4,11 @@
     from the broker to the slot pool (jobq_pool.h), sends PROGRESS and
     results from the pool to the broker, sends heartbeats, and reconnects
     when the broker falls silent.
+
+    A result (COMPLETE or FAIL) is kept, encoded, until the broker's ACK
+    says the turn that took it is on disk: it is sent again after every
+    reconnect or DISCONNECT, and when an ACK is late, so a job finished
+    while the broker was down or restarting is not run again.
 */
 #include "jobq/jobq_worker.h"
 #include "jobq_pool.h"
@@ -20,6 +25,16 @@
 //  Results read from the pool per loop turn (bounded work per turn).
 #define S_RESULTS_PER_TURN 64
 
+//  A result sent and not yet acknowledged.
+typedef struct {
+    uint64_t id;       //  job id
+    uint32_t attempt;  //  its attempt
+    int cmd;           //  JOBQ_CMD_COMPLETE or JOBQ_CMD_FAIL
+    uint8_t *body;     //  encoded body, owned
+    size_t len;        //  bytes
+    uint64_t sent_at;  //  monotonic ms of the last send
+} s_result_t;
+
 struct jobq_worker {
     jobq_worker_config_t cfg;                  //  copy; strings below
     char broker[256];                          //  worker endpoint
@@ -31,11 +46,19 @@ struct jobq_worker {
     jobq_registry_t *registry;                 //  borrowed
     jobq_pool_args_t pool_args;                //  shared with slot threads
     jobq_pool_t *pool;                         //  the slots
-    //  Every job whose lease is ours: queued, running, or finished with
-    //  its result not yet sent. At most concurrency + prefetch.
+    //  Every job whose lease is ours and that has not ended: queued,
+    //  running, or finished with its result not yet read from the pool. At
+    //  most concurrency + prefetch.
     uint64_t held_ids[JOBQ_MAX_CAPACITY];
     uint32_t held_attempts[JOBQ_MAX_CAPACITY];
     uint32_t nheld;
+    //  Results waiting for their ACK. nheld + nresults stays at most
+    //  JOBQ_MAX_CAPACITY: a JOB beyond that is handed back.
+    s_result_t pending[JOBQ_MAX_CAPACITY];
+    uint32_t nresults;
+    //  Both lists, as the broker gets them in READY and HEARTBEAT.
+    uint64_t list_ids[JOBQ_MAX_CAPACITY];
+    uint32_t list_attempts[JOBQ_MAX_CAPACITY];
     bool draining;            //  told the broker: no jobs
     void *ctx;                //  ZeroMQ context, given or own
     bool own_ctx;             //  made here: end it on destroy
@@ -116,6 +139,8 @@ jobq_worker_destroy(jobq_worker_t **self_p)
     if (!self_p || !*self_p)
         return;
     jobq_worker_t *self = *self_p;
+    for (uint32_t i = 0; i < self->nresults; i++)
+        free(self->pending[i].body);
     jobq_wire_close(&self->dealer);
     jobq_mp_writer_fini(&self->w);
     jobq_mp_writer_fini(&self->hw);
@@ -137,13 +162,21 @@ s_send(jobq_worker_t *self, const jobq_msg_t *m)
                           self->w.len);
 }
 
-//  Tell m which jobs we hold, so the broker can settle its leases.
+//  Tell m which attempts we hold, so the broker can settle its leases: the
+//  ones queued or running, and the ones whose result waits for its ACK.
 static void
 s_held(jobq_worker_t *self, jobq_msg_t *m)
 {
+    uint32_t n = self->nheld;
+    memcpy(self->list_ids, self->held_ids, n * sizeof self->list_ids[0]);
+    memcpy(self->list_attempts, self->held_attempts,
+           n * sizeof self->list_attempts[0]);
+    for (uint32_t i = 0; i < self->nresults && n < JOBQ_MAX_CAPACITY; i++) {
+        self->list_ids[n] = self->pending[i].id;
+        self->list_attempts[n++] = self->pending[i].attempt;
+    }
     jobq_mp_writer_reset(&self->hw);
-    jobq_msg_write_held(&self->hw, self->held_ids, self->held_attempts,
-                        self->nheld);
+    jobq_msg_write_held(&self->hw, self->list_ids, self->list_attempts, n);
     m->held.ptr = self->hw.data;
     m->held.len = self->hw.len;
     m->has_held = jobq_mp_writer_error(&self->hw) == JOBQ_OK;
@@ -166,6 +199,69 @@ s_unhold(jobq_worker_t *self, uint64_t id, uint32_t attempt)
             self->held_attempts[i] = self->held_attempts[self->nheld];
             return;
         }
+    }
+}
+
+//  Keep result m (just encoded in self->w) until its ACK, and send it.
+static void
+s_result(jobq_worker_t *self,
+         const jobq_msg_t *m,
+         uint64_t id,
+         uint32_t attempt)
+{
+    jobq_mp_writer_reset(&self->w);
+    jobq_msg_encode(m, &self->w);
+    if (jobq_mp_writer_error(&self->w))
+        return;  //  bodies come from checked parts: cannot happen
+    uint8_t *body = malloc(self->w.len);
+    if (body && self->nresults < JOBQ_MAX_CAPACITY) {
+        memcpy(body, self->w.data, self->w.len);
+        self->pending[self->nresults++] =
+            (s_result_t){id,   attempt,     m->cmd,
+                         body, self->w.len, (uint64_t) jobq_wire_now_ms()};
+    } else {
+        //  Out of memory: sent once, as before results were kept; a lost
+        //  one costs a rerun, never a loss.
+        free(body);
+    }
+    jobq_wire_send(self->dealer, NULL, 0, m->cmd, self->w.data, self->w.len);
+}
+
+//  Send again every result not acknowledged since before cutoff (monotonic
+//  ms; UINT64_MAX: all of them).
+static void
+s_resend(jobq_worker_t *self, uint64_t cutoff)
+{
+    uint64_t now = (uint64_t) jobq_wire_now_ms();
+    for (uint32_t i = 0; i < self->nresults; i++) {
+        s_result_t *r = &self->pending[i];
+        if (cutoff != UINT64_MAX && r->sent_at > cutoff)
+            continue;
+        if (jobq_wire_send(self->dealer, NULL, 0, r->cmd, r->body, r->len) ==
+            JOBQ_OK)
+            r->sent_at = now;
+    }
+}
+
+//  The broker took (or refused) the result of (id, attempt): forget it.
+static void
+s_acked(jobq_worker_t *self, uint64_t id, uint32_t attempt, bool taken)
+{
+    for (uint32_t i = 0; i < self->nresults; i++) {
+        s_result_t *r = &self->pending[i];
+        if (r->id != id || r->attempt != attempt)
+            continue;
+        if (!taken && self->cfg.log && self->cfg.log->level >= JOBQ_LOG_INFO) {
+            char hex[JOBQ_ID_LEN + 1];
+            jobq_id_format(id, hex);
+            jobq_log_write(self->cfg.log, JOBQ_LOG_INFO,
+                           "job %s attempt %u: result not taken (the attempt "
+                           "had ended, or its result was recorded before)",
+                           hex, attempt);
+        }
+        free(r->body);
+        *r = self->pending[--self->nresults];
+        return;
     }
 }
 
@@ -199,6 +295,7 @@ s_connect(jobq_worker_t *self)
         return err;
     self->last_heard = (uint64_t) jobq_wire_now_ms();
     s_ready(self);
+    s_resend(self, UINT64_MAX);
     return JOBQ_OK;
 }
 
@@ -219,7 +316,7 @@ s_fail_unstarted(jobq_worker_t *self,
     f.u.fail.error.len = strlen(why);
     f.u.fail.released = released;
     f.u.fail.cancelled = !released;
-    s_send(self, &f);
+    s_result(self, &f, id, attempt);
 }
 
 //  Hand every job that has not started back (the worker is stopping).
@@ -260,6 +357,7 @@ s_from_broker(jobq_worker_t *self, bool stopping)
         if (stopping)
             s_fail_unstarted(self, id, attempt, "worker shutting down", true);
         else if (self->nheld >= self->cfg.concurrency + self->cfg.prefetch ||
+                 self->nheld + self->nresults >= JOBQ_MAX_CAPACITY ||
                  jobq_pool_submit(self->pool, &m, in.body, in.body_len) !=
                      JOBQ_OK)
             s_fail_unstarted(self, id, attempt, "worker has no free slot",
@@ -280,8 +378,13 @@ s_from_broker(jobq_worker_t *self, bool stopping)
     case JOBQ_CMD_DISCONNECT:
         //  The broker does not know us (it restarted, or dropped us after
         //  silence): register again. Running jobs go on; their leases are
-        //  still ours if we are back in time.
+        //  still ours if we are back in time, and results it has not
+        //  acknowledged go again.
         s_ready(self);
+        s_resend(self, UINT64_MAX);
+        break;
+    case JOBQ_CMD_ACK:
+        s_acked(self, m.u.ack.id, m.u.ack.attempt, m.u.ack.taken);
         break;
     default:  //  HEARTBEAT: last_heard is enough
         break;
@@ -318,7 +421,10 @@ s_from_pool(jobq_worker_t *self, jobq_pool_result_t *res)
         r.u.fail.permanent = res->permanent;
         r.u.fail.cancelled = res->cancelled;
     }
-    s_send(self, &r);
+    if (res->kind == JOBQ_POOL_DONE)
+        s_result(self, &r, res->id, res->attempt);
+    else
+        s_send(self, &r);
     if (res->kind == JOBQ_POOL_DONE) {
         s_unhold(self, res->id, res->attempt);
         if (self->cfg.log && self->cfg.log->level >= JOBQ_LOG_INFO) {
@@ -364,9 +470,10 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
     if (!self->pool)
         return JOBQ_ENOMEM;
     int rc = s_connect(self);
-    bool stopping = false;
-    uint64_t stop_deadline = 0;
-    bool cancelled_all = false;
+    bool stopping = false, hard = false, cancelled_all = false;
+    uint64_t stop_deadline = 0, ack_deadline = 0;
+    //  A result without its ACK for this long is sent again.
+    uint64_t resend_ms = self->cfg.broker_timeout_ms / 2;
     while (rc == JOBQ_OK) {
         uint64_t now = (uint64_t) jobq_wire_now_ms();
         if (!stopping && stop && *stop) {
@@ -377,17 +484,37 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
             s_ready(self);
             s_release_queued(self);
         }
-        if (stopping && self->nheld == 0)
-            break;
-        if (stopping && now >= stop_deadline && !cancelled_all) {
-            //  Grace is over: ask the running jobs to stop, and give them a
-            //  last moment to report, so the broker can retry them at once.
-            jobq_pool_cancel_running(self->pool);
-            cancelled_all = true;
-            stop_deadline = now + 1000;
-        } else if (stopping && cancelled_all && now >= stop_deadline) {
-            break;
+        if (stopping && !hard && *stop < 0) {
+            //  Asked twice: no grace for running jobs, little for ACKs.
+            hard = true;
+            stop_deadline = now;
         }
+        if (stopping) {
+            if (self->nheld > 0 && !cancelled_all && now >= stop_deadline) {
+                //  Grace is over: ask the running jobs to stop, and give
+                //  them a last moment to report, so the broker can retry
+                //  them at once.
+                jobq_pool_cancel_running(self->pool);
+                cancelled_all = true;
+                stop_deadline = now + 1000;
+            }
+            bool ended =
+                self->nheld == 0 || (cancelled_all && now >= stop_deadline);
+            if (ended && self->nresults == 0)
+                break;
+            if (ended && !ack_deadline)
+                ack_deadline =
+                    now + (hard ? 1000 : self->cfg.broker_timeout_ms);
+            if (ended && now >= ack_deadline) {
+                JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
+                         "stopping with %u result(s) the broker has not "
+                         "acknowledged: their jobs will run again",
+                         self->nresults);
+                break;
+            }
+        }
+        if (self->nresults && now >= resend_ms)
+            s_resend(self, now - resend_ms);
         if (now >= self->next_heartbeat) {
             jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
             s_held(self, &hb);

@@ -266,7 +266,7 @@ test_faults_crash_after_early_job_leaves_no_trace(void **state)
 }
 
 static void
-test_faults_crash_before_completion_commit_reruns_the_job(void **state)
+test_faults_crash_before_completion_commit_keeps_the_result(void **state)
 {
     s_fx_t *fx = *state;
     s_broker(fx, "before-completion-commit");
@@ -280,10 +280,12 @@ test_faults_crash_before_completion_commit_reruns_the_job(void **state)
     jobq_job_info_t info = s_status(fx, id);
     assert_int_equal(info.status, JOBQ_RUNNING);
     jobq_job_info_clear(&info);
-    //  The completion was never recorded: the job runs again, once more.
+    //  The completion was never recorded, but the worker kept its result
+    //  and hands it to the restarted broker: completed by attempt 1, not
+    //  run again.
     s_wait_status(fx, id, JOBQ_COMPLETED, 20000);
     info = s_status(fx, id);
-    assert_int_equal(info.attempts, 2);
+    assert_int_equal(info.attempts, 1);
     jobq_job_info_clear(&info);
 }
 #endif
@@ -425,6 +427,163 @@ test_faults_broker_sigterm_drains_and_keeps_every_ack(void **state)
     }
 }
 
+//  --- results across a broker stop ------------------------------------------
+
+//  Sleep ms, for a job to go on while the broker is away.
+static void
+s_pause(int ms)
+{
+    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+//  The job ended completed by its first attempt, with no failed one.
+static void
+s_completed_once(s_fx_t *fx, const char *id)
+{
+    s_wait_status(fx, id, JOBQ_COMPLETED, 20000);
+    jobq_job_info_t info = s_status(fx, id);
+    assert_int_equal(info.attempts, 1);
+    assert_true(info.errors.len <= 1);  //  [] or absent
+    jobq_job_info_clear(&info);
+}
+
+//  The broker is killed while a job runs; the worker finishes it with no
+//  broker to tell, keeps the result, and hands it to the restarted broker.
+static void
+test_faults_result_finished_while_the_broker_is_down_is_kept(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, NULL);
+    s_worker(fx, 0, "w-a", "10000");
+    char id[JOBQ_ID_LEN + 1];
+    bool created;
+    assert_int_equal(s_enqueue(fx, "sleep", NULL, 1000, id, &created), JOBQ_OK);
+    s_wait_status(fx, id, JOBQ_RUNNING, 10000);
+    jobq_test_broker_stop(&fx->b, SIGKILL);
+    s_pause(2000);  //  the job ends meanwhile
+    s_broker(fx, NULL);
+    s_completed_once(fx, id);
+}
+
+//  SIGTERM: the broker hands out nothing more and waits for the running
+//  job; with a grace shorter than the job it leaves at once, and the
+//  worker hands the result to the broker that comes back. Either way the
+//  job runs once.
+static void
+test_faults_broker_sigterm_waits_for_running_jobs(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, NULL);
+    s_worker(fx, 0, "w-a", "10000");
+    char id[JOBQ_ID_LEN + 1];
+    bool created;
+    assert_int_equal(s_enqueue(fx, "sleep", NULL, 1500, id, &created), JOBQ_OK);
+    s_wait_status(fx, id, JOBQ_RUNNING, 10000);
+    int status = jobq_test_stop(fx->b.pid, SIGTERM, 10000);
+    fx->b.pid = -1;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    s_broker(fx, NULL);
+    s_completed_once(fx, id);
+    //  Grace 200 ms: the broker goes before the job ends.
+    jobq_test_broker_stop(&fx->b, SIGKILL);
+    const char *extra[] = {"--grace-ms", "200", "--lease-ms", "5000", NULL};
+    assert_int_equal(jobq_test_broker_start(&fx->b, fx->dir, extra), 0);
+    assert_int_equal(s_enqueue(fx, "sleep", NULL, 1500, id, &created), JOBQ_OK);
+    s_wait_status(fx, id, JOBQ_RUNNING, 10000);
+    status = jobq_test_stop(fx->b.pid, SIGTERM, 1000);
+    fx->b.pid = -1;
+    assert_true(WIFEXITED(status));
+    s_pause(2000);
+    s_broker(fx, NULL);
+    s_completed_once(fx, id);
+}
+
+typedef struct {
+    const char *log;  //  scripts/run.sh's output
+    pid_t pids[2];    //  the broker and the worker it started
+} s_pair_t;
+
+//  The pids run.sh printed ("broker pid N, worker pid M") are in its log.
+static bool
+s_pair_started(void *arg)
+{
+    s_pair_t *p = arg;
+    FILE *f = fopen(p->log, "r");
+    if (!f)
+        return false;
+    char line[512];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        int b, w;
+        const char *at = strstr(line, "broker pid ");
+        if (at && sscanf(at, "broker pid %d, worker pid %d", &b, &w) == 2) {
+            p->pids[0] = b;
+            p->pids[1] = w;
+            found = true;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+//  make run's pair (scripts/run.sh) stopped with Ctrl-C, as a terminal
+//  sends it to the script's process group while a job runs: the worker
+//  finishes the job, the broker records it, both exit, nothing runs twice.
+static void
+test_faults_ctrl_c_of_make_runs_pair_loses_no_work(void **state)
+{
+    s_fx_t *fx = *state;
+    //  Ports of our own, and the data where jobq_test_broker_start looks.
+    memset(&fx->b, 0, sizeof fx->b);
+    snprintf(fx->b.clients, sizeof fx->b.clients, "tcp://127.0.0.1:%d",
+             jobq_test_free_port());
+    snprintf(fx->b.workers, sizeof fx->b.workers, "tcp://127.0.0.1:%d",
+             jobq_test_free_port());
+    snprintf(fx->b.events, sizeof fx->b.events, "tcp://127.0.0.1:%d",
+             jobq_test_free_port());
+    fx->b.pid = -1;
+    char data[600], exports[600], log[600], bin[600];
+    snprintf(data, sizeof data, "%s/data", fx->dir);
+    snprintf(exports, sizeof exports, "%s/exports", fx->dir);
+    snprintf(log, sizeof log, "%s/run.log", fx->dir);
+    snprintf(bin, sizeof bin, "%s", jobq_test_bin("jobq-broker"));
+    *strrchr(bin, '/') = '\0';
+    setenv("JOBQ_BROKER", fx->b.clients, 1);
+    setenv("JOBQ_WORKERS", fx->b.workers, 1);
+    setenv("JOBQ_EVENTS", fx->b.events, 1);
+    setenv("JOBQ_DATA", data, 1);
+    setenv("JOBQ_EXPORTS", exports, 1);
+    char *argv[] = {"/bin/sh", JOBQ_SOURCE_DIR "/scripts/run.sh", bin, NULL};
+    pid_t run = jobq_test_spawn(argv, log);
+    unsetenv("JOBQ_BROKER");
+    unsetenv("JOBQ_WORKERS");
+    unsetenv("JOBQ_EVENTS");
+    unsetenv("JOBQ_DATA");
+    unsetenv("JOBQ_EXPORTS");
+    assert_true(run > 0);
+    s_pair_t pair = {log, {-1, -1}};
+    assert_true(jobq_test_wait_until(s_pair_started, &pair, 10000));
+    fx->c = s_client(&fx->b, 3);
+    char id[JOBQ_ID_LEN + 1];
+    bool created;
+    assert_int_equal(s_enqueue(fx, "sleep", NULL, 1500, id, &created), JOBQ_OK);
+    s_wait_status(fx, id, JOBQ_RUNNING, 10000);
+    //  Ctrl-C: SIGINT to the terminal's foreground group, the script's.
+    assert_int_equal(kill(-run, SIGINT), 0);
+    int status = jobq_test_wait(run, 30000);
+    assert_int_not_equal(status, -1);
+    assert_true(WIFEXITED(status));
+    for (int i = 0; i < 2; i++)
+        assert_true(kill(pair.pids[i], 0) != 0);  //  both gone
+    //  A broker on the same data: the job ended, by its first attempt.
+    jobq_client_destroy(&fx->c);
+    assert_int_equal(jobq_test_broker_start(&fx->b, fx->dir, NULL), 0);
+    fx->c = s_client(&fx->b, 0);
+    s_completed_once(fx, id);
+}
+
 //  --- storage ------------------------------------------------------------
 
 //  Enqueue a sleep job padded with `pad` bytes of filler.
@@ -505,13 +664,16 @@ main(void)
         T(test_faults_crash_after_commit_before_reply_loses_nothing),
         T(test_faults_crash_after_lease_commit_before_send_reruns_the_job),
         T(test_faults_crash_after_early_job_leaves_no_trace),
-        T(test_faults_crash_before_completion_commit_reruns_the_job),
+        T(test_faults_crash_before_completion_commit_keeps_the_result),
 #endif
         T(test_faults_worker_killed_mid_job_loses_its_lease),
         T(test_faults_frozen_worker_is_fenced_when_it_wakes),
         T(test_faults_job_past_its_timeout_is_stopped_and_fails),
         T(test_faults_worker_sigterm_finishes_its_job_then_exits),
         T(test_faults_broker_sigterm_drains_and_keeps_every_ack),
+        T(test_faults_result_finished_while_the_broker_is_down_is_kept),
+        T(test_faults_broker_sigterm_waits_for_running_jobs),
+        T(test_faults_ctrl_c_of_make_runs_pair_loses_no_work),
         T(test_faults_full_storage_refuses_new_jobs_but_finishes_old_ones),
         T(test_faults_storage_grows_when_allowed),
     };

@@ -39,6 +39,7 @@ typedef struct {
     jobq_worker_t *worker;
     volatile sig_atomic_t stop;
     int rc;
+    atomic_bool done;  //  jobq_worker_run returned
 } s_run_t;
 
 static void *
@@ -46,6 +47,7 @@ s_run_main(void *arg)
 {
     s_run_t *r = arg;
     r->rc = jobq_worker_run(r->worker, &r->stop);
+    atomic_store(&r->done, true);
     return NULL;
 }
 
@@ -95,6 +97,17 @@ s_job(zsock_t *router, const char *ident, uint64_t id)
     m.u.dispatch.type = (jobq_str_t){"block", 5};
     m.u.dispatch.shop = (jobq_str_t){"s", 1};
     m.u.dispatch.input = (jobq_bytes_t){empty_map, sizeof empty_map};
+    s_send(router, ident, &m);
+}
+
+//  The broker took the result of (id, attempt 1).
+static void
+s_ack(zsock_t *router, const char *ident, uint64_t id)
+{
+    jobq_msg_t m = {.cmd = JOBQ_CMD_ACK};
+    m.u.ack.id = id;
+    m.u.ack.attempt = 1;
+    m.u.ack.taken = true;
     s_send(router, ident, &m);
 }
 
@@ -178,7 +191,8 @@ test_worker_answers_a_scripted_broker(void **state)
     jobq_wire_in_close(&in);
 
     //  Two JOBs fill it (one runs, one waits); a third is handed back
-    //  unstarted: released, so the attempt does not count.
+    //  unstarted: released, so the attempt does not count. That result is
+    //  not acknowledged yet: the worker keeps it.
     s_job(router, "tw-1", 1);
     assert_true(jobq_test_wait_until(s_one_running, NULL, S_WAIT_MS));
     s_job(router, "tw-1", 2);
@@ -195,6 +209,7 @@ test_worker_answers_a_scripted_broker(void **state)
     assert_true(m.u.fail.cancelled);
     assert_false(m.u.fail.released);
     jobq_wire_in_close(&in);
+    s_ack(router, "tw-1", 2);
 
     //  Not the protocol: a wrong signature, then a JOB whose body is not
     //  msgpack. Both are dropped and the worker goes on.
@@ -209,15 +224,21 @@ test_worker_answers_a_scripted_broker(void **state)
                                     JOBQ_CMD_JOB, junk, sizeof junk),
                      JOBQ_OK);
 
-    //  DISCONNECT: register again, holding the running job.
+    //  DISCONNECT (a restarted broker): register again, listing the
+    //  running job and the result not acknowledged, then send that result
+    //  again; the acknowledged one is gone.
     jobq_msg_t d = {.cmd = JOBQ_CMD_DISCONNECT};
     d.u.disconnect.reason = (jobq_str_t){"unknown worker", 14};
     s_send(router, "tw-1", &d);
     s_next(router, &in, &m);
     assert_int_equal(m.cmd, JOBQ_CMD_READY);
     assert_int_equal(m.u.ready.capacity, 2);
-    assert_int_equal(s_held_count(&m), 1);
+    assert_int_equal(s_held_count(&m), 2);
     jobq_wire_in_close(&in);
+    s_expect_fail(router, &in, &m, 3);
+    assert_true(m.u.fail.released);
+    jobq_wire_in_close(&in);
+    s_ack(router, "tw-1", 3);
 
     //  Cancel the running one: its processor stops and reports.
     s_cancel(router, "tw-1", 1);
@@ -227,9 +248,11 @@ test_worker_answers_a_scripted_broker(void **state)
     assert_memory_equal(m.u.fail.error.ptr, "stopped", 7);
     jobq_wire_in_close(&in);
     assert_int_equal(atomic_load(&s_running), 0);
+    s_ack(router, "tw-1", 1);
 
     //  Stop with a job running: capacity 0 first, then the job, cancelled
-    //  once grace (0 ms) is over, reports, and the runtime returns.
+    //  once grace (0 ms) is over, reports; the runtime waits for that
+    //  result's ACK, and returns once it has it.
     s_job(router, "tw-1", 4);
     assert_true(jobq_test_wait_until(s_one_running, NULL, S_WAIT_MS));
     run.stop = 1;
@@ -240,6 +263,10 @@ test_worker_answers_a_scripted_broker(void **state)
     s_expect_fail(router, &in, &m, 4);
     assert_true(m.u.fail.cancelled);
     jobq_wire_in_close(&in);
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    assert_false(atomic_load(&run.done));
+    s_ack(router, "tw-1", 4);
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(run.rc, JOBQ_OK);
 

@@ -198,6 +198,26 @@ s_count(s_fx_t *fx, int kind, int cmd, const char *peer)
     return n;
 }
 
+//  The ACK to worker w in the last turn for (id, attempt): 1 taken, 0 not
+//  taken, -1 none.
+static int
+s_acked(s_fx_t *fx, const char *w, uint64_t id, uint32_t attempt)
+{
+    for (int i = 0; i < fx->nout; i++) {
+        const s_out_t *o = &fx->out[i];
+        if (o->kind != JOBQ_ACT_WORKER || o->cmd != JOBQ_CMD_ACK ||
+            strcmp(o->peer, w) != 0)
+            continue;
+        jobq_msg_t m;
+        jobq_msg_why_t why;
+        assert_int_equal(
+            jobq_msg_decode(JOBQ_CMD_ACK, o->body, o->len, &m, &why), JOBQ_OK);
+        if (m.u.ack.id == id && m.u.ack.attempt == attempt)
+            return m.u.ack.taken;
+    }
+    return -1;
+}
+
 static uint64_t
 s_reply_id(const s_out_t *o)
 {
@@ -603,6 +623,94 @@ test_engine_job_the_worker_does_not_hold_goes_back_to_pending(void **state)
     assert_int_equal(j.attempts, 1);
 }
 
+static void s_cancel(s_fx_t *fx, uint64_t id, int want_rc);
+
+//  A result is acknowledged only by a turn that committed: when the
+//  commit fails nothing is said, the worker sends it again, and then it
+//  is taken and acknowledged; a stale one is acknowledged as not taken.
+static void
+test_engine_results_are_acknowledged_after_their_commit(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    jobq_store_fail_next_commit(fx->store, JOBQ_ESTORAGE);
+    s_begin(fx);
+    jobq_msg_t m = {.cmd = JOBQ_CMD_COMPLETE};
+    m.u.complete.id = a;
+    m.u.complete.attempt = 1;
+    s_worker(fx, "w1", &m);
+    assert_int_equal(s_end(fx), JOBQ_ESTORAGE);
+    assert_int_equal(s_acked(fx, "w1", a, 1), -1);
+    assert_int_equal(s_get(fx, a).status, JOBQ_RUNNING);
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
+    assert_int_equal(s_acked(fx, "w1", a, 1), 1);
+    assert_int_equal(s_get(fx, a).status, JOBQ_COMPLETED);
+    //  A FAIL of an attempt that never existed: acknowledged, not taken.
+    s_result(fx, "w1", JOBQ_CMD_FAIL, a, 7, false);
+    assert_int_equal(s_acked(fx, "w1", a, 7), 0);
+    assert_int_equal(s_get(fx, a).status, JOBQ_COMPLETED);
+}
+
+//  Every PROGRESS of an attempt that is no longer current (here: its job
+//  was cancelled) is answered with CANCEL_JOB, so a worker that missed the
+//  first one stops. After a restart, an attempt the worker lists but the
+//  broker holds no lease for is cancelled at its READY, and a PROGRESS from
+//  a worker the broker does not know yet gets CANCEL_JOB and DISCONNECT.
+static void
+test_engine_attempts_that_are_not_current_are_told_to_stop(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    uint64_t b = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    s_ready(fx, "w2", "noop", 1);
+    s_cancel(fx, a, JOBQ_OK);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_CANCEL_JOB, "w1"),
+                     1);
+    for (int i = 0; i < 2; i++) {
+        s_result(fx, "w1", JOBQ_CMD_PROGRESS, a, 1, false);
+        assert_int_equal(
+            s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_CANCEL_JOB, "w1"), 1);
+    }
+    assert_int_equal(s_get(fx, a).status, JOBQ_CANCELLED);
+    //  The broker restarts; w1 still runs the cancelled attempt and lists
+    //  it: there is no lease for it, so it is told to stop.
+    s_close(fx);
+    s_open(fx);
+    jobq_mp_writer_t hw;
+    jobq_mp_writer_init(&hw, 4096);
+    uint32_t one = 1;
+    jobq_msg_write_held(&hw, &a, &one, 1);
+    jobq_msg_t r;
+    memset(&r, 0, sizeof r);
+    r.cmd = JOBQ_CMD_READY;
+    r.u.ready.types[0] = S("noop");
+    r.u.ready.ntypes = 1;
+    r.u.ready.capacity = 1;
+    r.held = (jobq_bytes_t){hw.data, hw.len};
+    r.has_held = true;
+    s_begin(fx);
+    s_worker(fx, "w1", &r);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    jobq_mp_writer_fini(&hw);
+    const s_out_t *c =
+        s_find(fx, JOBQ_ACT_WORKER, JOBQ_CMD_CANCEL_JOB, "w1", 0);
+    assert_non_null(c);
+    jobq_msg_t d;
+    jobq_msg_why_t why;
+    assert_int_equal(
+        jobq_msg_decode(JOBQ_CMD_CANCEL_JOB, c->body, c->len, &d, &why),
+        JOBQ_OK);
+    assert_true(d.u.cancel_job.id == a);
+    //  w2, not registered yet, reports an attempt it does not hold.
+    s_result(fx, "w2", JOBQ_CMD_PROGRESS, b, 9, false);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_CANCEL_JOB, "w2"),
+                     1);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_DISCONNECT, "w2"),
+                     1);
+}
+
 static void
 test_engine_heartbeats_keep_a_long_job_leased(void **state)
 {
@@ -892,18 +1000,24 @@ test_engine_restart_keeps_leases_for_a_returning_worker(void **state)
     s_close(fx);
     s_advance(fx, 100);
     s_open(fx);
-    //  The worker reports its result before it re-registers: accepted,
-    //  the lease is in the record.
+    //  The worker's result (kept while the broker was down) arrives
+    //  before it re-registers: the lease, recovered from the record, is
+    //  its by name, so the result is taken and acknowledged, and the
+    //  worker is asked to register.
     s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
     assert_non_null(s_find(fx, JOBQ_ACT_WORKER, JOBQ_CMD_DISCONNECT, "w1", 0));
-    assert_int_equal(s_get(fx, a).status, JOBQ_RUNNING);
-    s_ready(fx, "w1", "noop", 1);
-    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
+    assert_int_equal(s_acked(fx, "w1", a, 1), 1);
     assert_int_equal(s_get(fx, a).status, JOBQ_COMPLETED);
+    //  Back, it gets the next job at once: its slot is free.
+    s_ready(fx, "w1", "noop", 1);
     uint64_t id = 0;
     uint32_t attempt = 0;
     assert_true(s_job_for(fx, "w1", &id, &attempt));
     assert_int_equal(id, b);
+    //  The same result again (its ACK was lost): answered, not taken twice.
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
+    assert_int_equal(s_acked(fx, "w1", a, 1), 0);
+    assert_int_equal(s_get(fx, a).version, 3);  //  pending, running, done
 }
 
 static void
@@ -1724,6 +1838,8 @@ main(void)
         T(test_engine_progress_and_complete_are_recorded_once),
         T(test_engine_lost_worker_requeues_and_stale_attempt_is_fenced),
         T(test_engine_same_worker_stale_attempt_is_fenced),
+        T(test_engine_results_are_acknowledged_after_their_commit),
+        T(test_engine_attempts_that_are_not_current_are_told_to_stop),
         T(test_engine_heartbeats_keep_a_long_job_leased),
         T(test_engine_job_the_worker_does_not_hold_goes_back_to_pending),
         T(test_engine_failures_retry_with_backoff_then_fail),

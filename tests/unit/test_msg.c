@@ -280,8 +280,8 @@ static const int s_all_cmds[] = {
     JOBQ_CMD_CANCEL,     JOBQ_CMD_STATS,      JOBQ_CMD_RETRY,
     JOBQ_CMD_READY,      JOBQ_CMD_HEARTBEAT,  JOBQ_CMD_PROGRESS,
     JOBQ_CMD_COMPLETE,   JOBQ_CMD_FAIL,       JOBQ_CMD_JOB,
-    JOBQ_CMD_CANCEL_JOB, JOBQ_CMD_DISCONNECT, JOBQ_CMD_REPLY,
-    JOBQ_CMD_ERROR};
+    JOBQ_CMD_CANCEL_JOB, JOBQ_CMD_DISCONNECT, JOBQ_CMD_ACK,
+    JOBQ_CMD_REPLY,      JOBQ_CMD_ERROR};
 
 #define S_NCMDS (sizeof s_all_cmds / sizeof s_all_cmds[0])
 
@@ -867,6 +867,44 @@ test_msg_cancel_job_round_trips(void **state)
 }
 
 static void
+test_msg_ack_round_trips(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m, d;
+    for (int taken = 0; taken < 2; taken++) {
+        memset(&m, 0, sizeof m);
+        m.cmd = JOBQ_CMD_ACK;
+        m.u.ack.id = 0x0123456789abcdefull;
+        m.u.ack.attempt = UINT32_MAX;
+        m.u.ack.taken = taken;
+        s_round(&m, &w, &d);
+        assert_true(d.u.ack.id == 0x0123456789abcdefull);
+        assert_int_equal(d.u.ack.attempt, UINT32_MAX);
+        assert_int_equal(d.u.ack.taken, taken);
+    }
+    //  taken may be left out (false); id and attempt may not.
+    jobq_msg_why_t why;
+    static const uint8_t no_taken[] = {
+        0x82, 0xa2, 'i', 'd', 0xb0, '0', '1', '2', '3', '4',
+        '5',  '6',  '7', '8', '9',  'a', 'b', 'c', 'd', 'e',
+        'f',  0xa7, 'a', 't', 't',  'e', 'm', 'p', 't', 0x01};
+    assert_int_equal(
+        jobq_msg_decode(JOBQ_CMD_ACK, no_taken, sizeof no_taken, &d, &why),
+        JOBQ_OK);
+    assert_false(d.u.ack.taken);
+    uint8_t id_only[21];
+    memcpy(id_only, no_taken, sizeof id_only);
+    id_only[0] = 0x81;  //  {id} alone
+    assert_int_equal(
+        jobq_msg_decode(JOBQ_CMD_ACK, id_only, sizeof id_only, &d, &why),
+        JOBQ_EINVAL);
+    assert_non_null(strstr(why.text, "attempt"));
+    jobq_mp_writer_fini(&w);
+}
+
+static void
 test_msg_disconnect_round_trips(void **state)
 {
     (void) state;
@@ -1099,7 +1137,7 @@ static void
 test_msg_decode_rejects_an_unknown_command_code(void **state)
 {
     (void) state;
-    static const int codes[] = {0x00, 0x08, 0x10, 0x16, 0x20, 0x24,
+    static const int codes[] = {0x00, 0x08, 0x10, 0x16, 0x20, 0x25,
                                 0x40, 0x43, 0x7f, 0xff, -1,   0x101};
     jobq_mp_writer_t w;
     jobq_mp_writer_init(&w, 4096);
@@ -2181,6 +2219,7 @@ test_proto_every_command_has_its_name(void **state)
                  {JOBQ_CMD_JOB, "JOB"},
                  {JOBQ_CMD_CANCEL_JOB, "CANCEL_JOB"},
                  {JOBQ_CMD_DISCONNECT, "DISCONNECT"},
+                 {JOBQ_CMD_ACK, "ACK"},
                  {JOBQ_CMD_REPLY, "REPLY"},
                  {JOBQ_CMD_ERROR, "ERROR"}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -2224,6 +2263,7 @@ main(void)
         //  round trips, broker commands
         cmocka_unit_test(test_msg_job_dispatch_round_trips_every_field),
         cmocka_unit_test(test_msg_cancel_job_round_trips),
+        cmocka_unit_test(test_msg_ack_round_trips),
         cmocka_unit_test(test_msg_disconnect_round_trips),
         cmocka_unit_test(
             test_msg_error_round_trips_every_code_through_its_wire_name),
