@@ -1,6 +1,7 @@
 /*  jobq-broker: the broker process. */
 #include "jobq_app.h"
 #include "jobq_broker.h"
+#include "jobq_repair.h"
 #include "jobq_sched.h"
 
 #include <getopt.h>
@@ -41,6 +42,10 @@ s_usage(FILE *out)
         "                      a second signal stops at once\n"
         "  --event-hwm N       events queued per slow subscriber before\n"
         "                      they are dropped (default 100000)\n"
+        "  --verify DIR        check the store in DIR (the broker stopped)\n"
+        "                      and exit: 0 sound, 1 damaged\n"
+        "  --repair DIR        rebuild the store in DIR from its sound\n"
+        "                      records, the damaged file kept aside\n"
         "  --quiet             log errors only\n"
         "  --verbose           log every bad message too\n"
         "  --help              this text\n"
@@ -72,6 +77,8 @@ main(int argc, char **argv)
         {"event-hwm", required_argument, 0, 'H'},
         {"retain-ms", required_argument, 0, 'R'},
         {"grace-ms", required_argument, 0, 'g'},
+        {"verify", required_argument, 0, 'y'},
+        {"repair", required_argument, 0, 'Y'},
         {"quiet", no_argument, 0, 'q'},
         {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},
@@ -129,6 +136,16 @@ main(int argc, char **argv)
                 return 2;
             cfg.engine.retain_ms = v;
             break;
+        case 'y':
+        case 'Y': {
+            //  Offline tools: they run alone and exit.
+            jobq_repair_report_t r;
+            int rc = c == 'y' ? jobq_verify(optarg, stdout, &r)
+                              : jobq_repair(optarg, stdout, &r);
+            if (rc == JOBQ_OK)
+                return 0;
+            return rc == JOBQ_ECORRUPT ? 1 : rc == JOBQ_EUNAVAILABLE ? 2 : 1;
+        }
         case 'g':
             if (!S_NUMBER("--grace-ms", 0, 3600000, &v))
                 return 2;
@@ -180,6 +197,8 @@ main(int argc, char **argv)
         cfg.map_max = cfg.map_size;
     static volatile sig_atomic_t stop = 0;
     jobq_app_signals(&stop);
+    //  Damaged data met inside LMDB fails that request, not the broker.
+    jobq_store_lmdb_catch_faults();
 
     jobq_broker_t *b = jobq_broker_new(&cfg);
     if (!b) {

@@ -111,15 +111,24 @@ jobq_broker_start(jobq_broker_t *self)
                               self->cfg.map_max};
     int rc = jobq_store_open(self->store, &sc);
     if (rc != JOBQ_OK) {
-        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR, "cannot open store %s: %s",
-                 self->cfg.data_dir, jobq_strerror(rc));
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
+                 "cannot open the store in %s: %s", self->cfg.data_dir,
+                 jobq_store_why(self->store)[0] ? jobq_store_why(self->store)
+                                                : jobq_strerror(rc));
         return rc;
     }
     rc = jobq_engine_recover(self->engine, jobq_clock_wall_ms(self->clock),
                              jobq_clock_mono_ms(self->clock));
     if (rc != JOBQ_OK) {
-        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR, "recovery failed: %s",
-                 jobq_strerror(rc));
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR, "recovery failed: %s%s%s%s",
+                 jobq_strerror(rc), jobq_store_why(self->store)[0] ? " (" : "",
+                 jobq_store_why(self->store),
+                 jobq_store_why(self->store)[0] ? ")" : "");
+        if (rc == JOBQ_ECORRUPT)
+            JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
+                     "jobq-broker --verify %s says what is damaged, and "
+                     "--repair salvages the rest",
+                     self->cfg.data_dir);
         return rc;
     }
     self->clients =
@@ -317,6 +326,14 @@ s_turn(jobq_broker_t *self)
     jobq_engine_tick(self->engine);
     jobq_engine_stats_t after;
     jobq_engine_get_stats(self->engine, &after);
+    if (after.damaged > before.damaged)
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
+                 "stored data is damaged (%s): %llu request(s) refused with "
+                 "'internal'; jobq-broker --verify %s says what is damaged, "
+                 "and --repair salvages the rest",
+                 jobq_store_why(self->store),
+                 (unsigned long long) (after.damaged - before.damaged),
+                 self->cfg.data_dir);
     if (after.unreadable > before.unreadable)
         JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
                  "%llu queued job(s) unreadable in storage: taken out of "
@@ -334,15 +351,24 @@ s_turn(jobq_broker_t *self)
         s_fault(self, JOBQ_CRASH_AFTER_LEASE_BEFORE_SEND,
                 after.dispatched > before.dispatched);
     }
-    if (rc != JOBQ_OK) {
+    if (rc == JOBQ_ECORRUPT) {
+        //  Damaged data met by a request: that turn is refused, the broker
+        //  goes on (and the failure does not count towards stopping).
         JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
-                 "commit failed: %s; replies turned into errors",
-                 jobq_strerror(rc));
+                 "stored data is damaged (%s): the requests of this turn "
+                 "were refused; jobq-broker --verify %s says what is "
+                 "damaged, and --repair salvages the rest",
+                 jobq_store_why(self->store), self->cfg.data_dir);
+    } else if (rc != JOBQ_OK) {
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
+                 "commit failed: %s (%s); its replies became errors",
+                 jobq_strerror(rc), jobq_store_why(self->store));
         if (rc == JOBQ_ESTOREFULL && jobq_store_grow(self->store) == JOBQ_OK)
             JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "storage map grown");
         if (rc != JOBQ_ESTOREFULL)
             self->failed_commits++;
-    } else {
+    } else if (jobq_store_wrote(self->store)) {
+        //  Only a commit that wrote something proves the disk works again.
         self->failed_commits = 0;
     }
     s_send_actions(self, false);

@@ -649,6 +649,8 @@ s_get_job(jobq_engine_t *self,
         snprintf(why, sizeof why, "no job %s", hex);
     else
         snprintf(why, sizeof why, "job %s: %s", hex, jobq_strerror(rc));
+    if (rc == JOBQ_ECORRUPT || rc == JOBQ_EVERSION)
+        self->stats.damaged++;
     s_reply_error(self, peer, peer_len, rid, rc, why, false);
     return false;
 }
@@ -783,9 +785,18 @@ s_list(jobq_engine_t *self,
     uint64_t next = 0;
     int rc = jobq_store_query(self->store, &q, s_list_visit, &l, &next);
     if (rc != JOBQ_OK || jobq_mp_writer_error(&self->scratch)) {
+        char why[300];
+        bool damaged = rc == JOBQ_ECORRUPT;
+        snprintf(why, sizeof why, "list failed: %s%s%s%s",
+                 jobq_strerror(rc ? rc : jobq_mp_writer_error(&self->scratch)),
+                 damaged ? " (" : "",
+                 damaged ? jobq_store_why(self->store) : "",
+                 damaged ? ")" : "");
+        if (damaged)
+            self->stats.damaged++;
         s_reply_error(self, peer, peer_len, m->rid,
-                      rc ? rc : jobq_mp_writer_error(&self->scratch),
-                      "list failed", false);
+                      rc ? rc : jobq_mp_writer_error(&self->scratch), why,
+                      false);
         return;
     }
     s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, 2);
@@ -867,6 +878,8 @@ s_stats(jobq_engine_t *self,
     int rc = jobq_store_counts(self->store, s_stats_visit, &s);
     s_stats_flush(&s);
     if (rc != JOBQ_OK) {
+        if (rc == JOBQ_ECORRUPT)
+            self->stats.damaged++;
         s_reply_error(self, peer, peer_len, m->rid, rc, "stats failed", false);
         return;
     }
@@ -1838,8 +1851,10 @@ jobq_engine_commit(jobq_engine_t *self)
     //  Replies become errors; nothing else that depended on the commit
     //  goes out. Bodies of the rewritten errors go at the arena's end.
     size_t kept = 0, n = self->nactions;
-    const char *why = rc == JOBQ_ESTOREFULL
-                          ? "storage full; retry later"
+    const char *why = rc == JOBQ_ESTOREFULL ? "storage full; retry later"
+                      : rc == JOBQ_ECORRUPT
+                          ? "stored data is damaged; nothing was saved "
+                            "(the broker's log says where)"
                           : "storage error; nothing was saved";
     if (jobq_mp_writer_error(&self->arena)) {
         //  Out of arena: keep nothing but what can be rewritten.

@@ -209,3 +209,25 @@ jobq_store_fail_next_put(jobq_store_t *self, int err)
     assert(err < 0);
     self->fail_put = err;
 }
+
+const char *
+jobq_store_why(const jobq_store_t *self)
+{
+    return self->ops->why ? self->ops->why(self->impl) : "";
+}
+
+bool
+jobq_store_wrote(const jobq_store_t *self)
+{
+    return self->ops->wrote ? self->ops->wrote(self->impl) : true;
+}
+
+int
+jobq_store_quarantine_put(jobq_store_t *self,
+                          const uint8_t *key,
+                          size_t klen,
+                          const uint8_t *val,
+                          size_t vlen)
+{
+    return self->ops->quarantine_put(self->impl, key, klen, val, vlen);
+}

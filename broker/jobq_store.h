@@ -82,13 +82,56 @@ typedef struct {
                        uint64_t before,
                        uint32_t max,
                        uint32_t *removed);
+    const char *(*why)(void *impl);
+    bool (*wrote)(void *impl);
+    int (*quarantine_put)(void *impl,
+                          const uint8_t *key,
+                          size_t klen,
+                          const uint8_t *val,
+                          size_t vlen);
 } jobq_store_ops_t;
 
 //  A store backed by LMDB. NULL only if out of memory. Open it next.
 jobq_store_t *jobq_store_lmdb_new(void);
 
-//  Open the store described by cfg. JOBQ_OK, JOBQ_ESTORAGE (cannot create or
-//  open the directory or environment), JOBQ_ECORRUPT or JOBQ_EVERSION.
+//  Install SIGSEGV and SIGBUS handlers that turn a fault inside a call into
+//  LMDB (damaged data: a page that points outside the map, a file shorter
+//  than its meta page says) into JOBQ_ECORRUPT for that call, as the
+//  store's assertion callback does for LMDB's own checks. A fault anywhere
+//  else still kills the process. For the broker program, once, at start.
+//  JOBQ_OK or JOBQ_EINTERNAL.
+int jobq_store_lmdb_catch_faults(void);
+
+//  What went wrong last (an error the store met, in words, for a log:
+//  LMDB's message and errno's name, or where damaged data was found), or
+//  "". Borrowed, valid until the next call on the store.
+const char *jobq_store_why(const jobq_store_t *self);
+
+//  Keep a record that failed its check, as its bytes, in the quarantine
+//  (--repair moves them there; --verify lists them). JOBQ_OK or a store
+//  error.
+int jobq_store_quarantine_put(jobq_store_t *self,
+                              const uint8_t *key,
+                              size_t klen,
+                              const uint8_t *val,
+                              size_t vlen);
+
+//  Take the lock of data directory dir (dir/jobq.lock, flock): one broker,
+//  or one --verify or --repair, at a time. On JOBQ_OK *fd holds it (close
+//  it to let go); JOBQ_EUNAVAILABLE when another process holds it,
+//  JOBQ_ESTORAGE when the file cannot be opened; why says which.
+int jobq_store_lock_dir(const char *dir, int *fd, char *why, size_t len);
+
+//  True when the open transaction, or the last one if none is open, wrote
+//  anything: a commit of nothing proves nothing about the disk.
+bool jobq_store_wrote(const jobq_store_t *self);
+
+//  Open the store described by cfg, creating its directory (and parents)
+//  when missing, and taking its lock (jobq_store_lock_dir) for as long as
+//  it is open. JOBQ_OK, JOBQ_ESTORAGE (cannot create or open the directory
+//  or environment), JOBQ_EUNAVAILABLE (another process has the directory),
+//  JOBQ_ECORRUPT (a truncated or damaged file) or JOBQ_EVERSION;
+//  jobq_store_why says which.
 int jobq_store_open(jobq_store_t *self, const jobq_store_config_t *cfg);
 
 //  Close and free; safe on NULL; aborts an open transaction; sets *self_p
@@ -137,10 +180,12 @@ int jobq_store_unqueue(jobq_store_t *self, const jobq_jobdata_t *job);
 //  has. The idempotency key, if any, is left to expire on its own.
 int jobq_store_remove(jobq_store_t *self, const jobq_jobdata_t *job);
 
-//  Run a LIST query, calling fn for each match; records that cannot be
-//  decoded are passed over. When fn returns nonzero the scan stops and that
-//  job is not counted: the cursor resumes with it. *next gets the cursor for
-//  the following page, 0 when the scan reached the end.
+//  Run a LIST query, calling fn for each match. When fn returns nonzero the
+//  scan stops and that job is not counted: the cursor resumes with it.
+//  *next gets the cursor for the following page, 0 when the scan reached
+//  the end. A record that fails its check, an index entry whose key has
+//  the wrong shape or names no job, ends the query with JOBQ_ECORRUPT
+//  (jobq_store_why names it): a page is never silently shorter.
 int jobq_store_query(jobq_store_t *self,
                      const jobq_store_query_t *q,
                      jobq_store_visit_fn *fn,

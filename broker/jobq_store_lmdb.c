@@ -8,14 +8,24 @@
    LMDB's default, durable sync: a commit returns after fsync. Never MDB_NOSYNC,
     MDB_NOMETASYNC or MDB_WRITEMAP (a full disk would raise SIGBUS).
 */
+#define _GNU_SOURCE  //  strerrorname_np
 #include "jobq_store.h"
+#include "jobq_mdbfile.h"
 #include "jobq_record.h"
 
 #include <errno.h>
 #include <lmdb.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #define S_DEFAULT_MAP (1ull << 30)  //  1 GiB, sparse on Linux
 #define S_MAX_DIRTY   64            //  distinct counters touched per turn
@@ -31,11 +41,12 @@ enum {
     S_COUNTS,
     S_META,
     S_IDEM_TIME,
+    S_QUARANTINE,
     S_NDB
 };
 static const char *const s_dbnames[S_NDB] = {
-    "jobs", "ready",  "delayed", "by_shop",  "by_status",
-    "idem", "counts", "meta",    "idem_time"};
+    "jobs", "ready",  "delayed", "by_shop",   "by_status",
+    "idem", "counts", "meta",    "idem_time", "quarantine"};
 
 typedef struct {
     char type[JOBQ_MAX_TYPE_LEN];  //  job type
@@ -54,6 +65,15 @@ typedef struct {
     int ndirty;                    //  entries used in dirty
     uint64_t map_size;             //  current map size, bytes
     uint64_t map_max;              //  growth ceiling, bytes; 0 = no growth
+    uint32_t psize;                //  page size, bytes
+    char dir[4096];                //  the data directory
+    int lock_fd;                   //  holds the data directory's lock
+    bool wrote;                    //  the transaction (or the last one)
+                                   //  changed something
+    bool damaged;                  //  LMDB met damaged data in this
+                                   //  transaction: only abort is left
+    char assert_text[256];         //  LMDB's words, when it asserted
+    char why[512];                 //  the last error, in words
 } s_lmdb_t;
 
 void *jobq_store_lmdb_impl_new(void);
@@ -61,7 +81,67 @@ void *jobq_store_lmdb_impl_new(void);
 void *
 jobq_store_lmdb_impl_new(void)
 {
-    return calloc(1, sizeof(s_lmdb_t));
+    s_lmdb_t *self = calloc(1, sizeof(s_lmdb_t));
+    if (self)
+        self->lock_fd = -1;
+    return self;
+}
+
+int
+jobq_store_lock_dir(const char *dir, int *fd, char *why, size_t len)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/jobq.lock", dir);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (*fd < 0) {
+        snprintf(why, len, "cannot open %s: %s", path, strerror(errno));
+        return JOBQ_ESTORAGE;
+    }
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        if (e == EWOULDBLOCK) {
+            snprintf(why, len,
+                     "%s is in use by another jobq-broker (or a --repair): "
+                     "stop it first",
+                     dir);
+            return JOBQ_EUNAVAILABLE;
+        }
+        snprintf(why, len, "cannot lock %s: %s", path, strerror(e));
+        return JOBQ_ESTORAGE;
+    }
+    return JOBQ_OK;
+}
+
+//  Remember what went wrong, in words, for the broker's log.
+static void s_why(s_lmdb_t *self, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+s_why(s_lmdb_t *self, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(self->why, sizeof self->why, fmt, ap);
+    va_end(ap);
+}
+
+static int s_err(int rc);
+
+//  s_err, and the words for the log: LMDB's, and errno's name for the
+//  system errors a disk gives (ENOSPC, EIO, ...).
+static int
+s_fail(s_lmdb_t *self, const char *what, int rc)
+{
+    if (rc > 0 && strerrorname_np(rc))
+        s_why(self, "%s: %s (%s)", what, mdb_strerror(rc), strerrorname_np(rc));
+    else if (rc == MDB_MAP_FULL)
+        s_why(self, "%s: the map is full (MDB_MAP_FULL, %llu MiB)", what,
+              (unsigned long long) (self->map_size >> 20));
+    else
+        s_why(self, "%s: %s", what, mdb_strerror(rc));
+    return s_err(rc);
 }
 
 static int
@@ -149,25 +229,249 @@ s_key_status(uint8_t *k, int status, uint64_t id)
     return 9;
 }
 
+//  --- the guard: damaged data never takes the broker down --------------------
+//
+//  LMDB trusts its file. A damaged page makes it fail an assertion (and
+//  abort the process) or read outside its map (SIGSEGV, or SIGBUS past the
+//  end of a short file). Every call into LMDB runs inside a guard: the
+//  assertion callback, and the fault handlers jobq_store_lmdb_catch_faults
+//  installs, jump back to the guard, which turns the call into
+//  JOBQ_ECORRUPT, marks the transaction damaged (only abort is left of it)
+//  and keeps LMDB's words or the faulting page for the log. A fault outside
+//  a guard kills the process as it always would.
+
+typedef struct s_guard {
+    sigjmp_buf jb;         //  where the call began
+    struct s_guard *prev;  //  the guard around this one, or NULL
+    int sig;               //  the fault, or 0 for an assertion
+    void *addr;            //  the faulting address
+} s_guard_t;
+
+//  The innermost guarded call of this thread (a signal handler has no
+//  other way to find it).
+static _Thread_local s_guard_t *s_guard;
+
+static void
+s_on_assert(MDB_env *env, const char *msg)
+{
+    s_lmdb_t *self = mdb_env_get_userctx(env);
+    if (self)
+        snprintf(self->assert_text, sizeof self->assert_text, "%s", msg);
+    if (s_guard) {
+        s_guard->sig = 0;
+        siglongjmp(s_guard->jb, 1);
+    }
+    //  Not inside a guard: LMDB aborts, as it would have.
+}
+
+static void
+s_on_fault(int sig, siginfo_t *si, void *uc)
+{
+    (void) uc;
+    if (s_guard) {
+        s_guard->sig = sig;
+        s_guard->addr = si->si_addr;
+        siglongjmp(s_guard->jb, 1);
+    }
+    //  Not ours: the default action, when the instruction runs again.
+    signal(sig, SIG_DFL);
+}
+
+int
+jobq_store_lmdb_catch_faults(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = s_on_fault;
+    //  SA_NODEFER: the handler leaves by siglongjmp without restoring the
+    //  mask, so the signal must not be blocked while it runs.
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, NULL) != 0 || sigaction(SIGBUS, &sa, NULL) != 0)
+        return JOBQ_EINTERNAL;
+    return JOBQ_OK;
+}
+
+//  A guarded call jumped back: the transaction is damaged; say where.
+static int
+s_damage(s_lmdb_t *self, const char *what, const s_guard_t *g)
+{
+    self->damaged = true;
+    if (g->sig) {
+        MDB_envinfo info;
+        mdb_env_info(self->env, &info);
+        uintptr_t base = (uintptr_t) info.me_mapaddr, at = (uintptr_t) g->addr;
+        if (at >= base && at < base + info.me_mapsize && self->psize)
+            s_why(self, "%s: %s reading page %llu of the data file", what,
+                  g->sig == SIGBUS ? "SIGBUS" : "SIGSEGV",
+                  (unsigned long long) ((at - base) / self->psize));
+        else
+            s_why(self, "%s: %s at %p, outside the data file", what,
+                  g->sig == SIGBUS ? "SIGBUS" : "SIGSEGV", g->addr);
+    } else {
+        s_why(self, "%s: LMDB: %s", what, self->assert_text);
+    }
+    return JOBQ_ECORRUPT;
+}
+
+//  Return the value of expr, computed inside a guard (see above); in a
+//  transaction already damaged, JOBQ_ECORRUPT at once.
+#define S_GUARDED(self, what, expr)                                            \
+    do {                                                                       \
+        if ((self)->damaged)                                                   \
+            return JOBQ_ECORRUPT;                                              \
+        s_guard_t g_;                                                          \
+        memset(&g_, 0, sizeof g_);                                             \
+        g_.prev = s_guard;                                                     \
+        if (sigsetjmp(g_.jb, 0)) {                                             \
+            s_guard = g_.prev;                                                 \
+            return s_damage((self), (what), &g_);                              \
+        }                                                                      \
+        s_guard = &g_;                                                         \
+        int rc_ = (expr);                                                      \
+        s_guard = g_.prev;                                                     \
+        return rc_;                                                            \
+    } while (0)
+
 //  --- lifecycle ------------------------------------------------------------
+
+//  mkdir -p dir, mode 0700 for what it makes. 0, or -1 with errno set.
+static int
+s_mkdirs(const char *dir)
+{
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(path, dir, n + 1);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return -1;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+//  Every page a database refers to must be in the file, or LMDB will read
+//  past its end (SIGBUS) at the first touch. Checked before any page but
+//  the meta pages is read: when the file is shorter than its meta page
+//  counts (which LMDB allows: the last pages may be free ones never
+//  written), the trees are walked by hand (jobq_mdbfile.h) to find the
+//  highest page they need.
+static int
+s_check_size(s_lmdb_t *self, const char *dir)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(self->env, &info);
+    mdb_env_stat(self->env, &st);
+    self->psize = st.ms_psize;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    struct stat fs;
+    if (stat(path, &fs) != 0)
+        return s_fail(self, "reading the size of the data file", errno);
+    uint64_t need = ((uint64_t) info.me_last_pgno + 1) * st.ms_psize;
+    if ((uint64_t) fs.st_size >= need)
+        return JOBQ_OK;
+    jobq_mdbfile_t *f = NULL;
+    char why[256];
+    if (jobq_mdbfile_open(dir, &f, why, sizeof why) != 0) {
+        s_why(self, "reading the data file: %s", why);
+        return JOBQ_ECORRUPT;
+    }
+    uint64_t highest = jobq_mdbfile_highest_page(f);
+    jobq_mdbfile_close(&f);
+    need = (highest + 1) * st.ms_psize;
+    if ((uint64_t) fs.st_size < need) {
+        s_why(self,
+              "the data file %s is truncated: %llu bytes, but its databases "
+              "need %llu pages of %u bytes (%llu bytes); restore it from a "
+              "copy, or salvage what is left with jobq-broker --repair",
+              path, (unsigned long long) fs.st_size,
+              (unsigned long long) highest + 1, st.ms_psize,
+              (unsigned long long) need);
+        return JOBQ_ECORRUPT;
+    }
+    return JOBQ_OK;
+}
+
+static int
+s_open_dbs(s_lmdb_t *self)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(self->env, NULL, 0, &txn);
+    if (rc)
+        return s_fail(self, "beginning the first transaction", rc);
+    for (int i = 0; i < S_NDB; i++) {
+        rc = mdb_dbi_open(txn, s_dbnames[i], MDB_CREATE, &self->dbi[i]);
+        if (rc) {
+            mdb_txn_abort(txn);
+            s_fail(self, "opening the databases", rc);
+            return s_err(rc);
+        }
+    }
+    rc = mdb_txn_commit(txn);
+    return rc ? s_fail(self, "creating the databases", rc) : JOBQ_OK;
+}
+
+static int
+s_guarded_open_dbs(s_lmdb_t *self)
+{
+    S_GUARDED(self, "opening the databases", s_open_dbs(self));
+}
 
 static int
 s_open(void *impl, const jobq_store_config_t *cfg)
 {
     s_lmdb_t *self = impl;
-    if (mkdir(cfg->dir, 0700) != 0 && errno != EEXIST)
+    if (s_mkdirs(cfg->dir) != 0) {
+        int e = errno;
+        s_why(self, "cannot create the data directory %s: %s (%s)", cfg->dir,
+              strerror(e), strerrorname_np(e) ? strerrorname_np(e) : "?");
         return JOBQ_ESTORAGE;
-    int rc = mdb_env_create(&self->env);
-    if (rc)
-        return s_err(rc);
+    }
+    snprintf(self->dir, sizeof self->dir, "%s", cfg->dir);
+    //  One broker to a directory: two would each believe they own the
+    //  jobs (LMDB would let them share the file).
+    char lwhy[512];
+    int rc = jobq_store_lock_dir(cfg->dir, &self->lock_fd, lwhy, sizeof lwhy);
+    if (rc != JOBQ_OK) {
+        s_why(self, "%s", lwhy);
+        return rc;
+    }
+    rc = mdb_env_create(&self->env);
+    if (rc) {
+        close(self->lock_fd);
+        self->lock_fd = -1;
+        return s_fail(self, "creating the environment", rc);
+    }
+    mdb_env_set_userctx(self->env, self);
+    mdb_env_set_assert(self->env, s_on_assert);
     self->map_size = cfg->map_size ? cfg->map_size : S_DEFAULT_MAP;
     self->map_max = cfg->map_max;
     mdb_env_set_maxdbs(self->env, S_NDB);
     mdb_env_set_mapsize(self->env, self->map_size);
     mdb_env_set_maxreaders(self->env, 126);
     rc = mdb_env_open(self->env, cfg->dir, MDB_NOTLS, 0600);
-    if (rc)
+    if (rc) {
+        rc = s_fail(self, "opening the environment", rc);
         goto fail;
+    }
     //  Readers left by a process that died are cleared at start.
     int dead = 0;
     mdb_reader_check(self->env, &dead);
@@ -175,25 +479,18 @@ s_open(void *impl, const jobq_store_config_t *cfg)
     mdb_env_info(self->env, &info);
     if (info.me_mapsize > self->map_size)
         self->map_size = info.me_mapsize;
-    MDB_txn *txn;
-    rc = mdb_txn_begin(self->env, NULL, 0, &txn);
-    if (rc)
+    if ((rc = s_check_size(self, cfg->dir)) != JOBQ_OK)
         goto fail;
-    for (int i = 0; i < S_NDB; i++) {
-        rc = mdb_dbi_open(txn, s_dbnames[i], MDB_CREATE, &self->dbi[i]);
-        if (rc) {
-            mdb_txn_abort(txn);
-            goto fail;
-        }
-    }
-    rc = mdb_txn_commit(txn);
-    if (rc)
+    rc = s_guarded_open_dbs(self);
+    if (rc != JOBQ_OK)
         goto fail;
     return JOBQ_OK;
 fail:
     mdb_env_close(self->env);
     self->env = NULL;
-    return s_err(rc);
+    close(self->lock_fd);
+    self->lock_fd = -1;
+    return rc;
 }
 
 static void
@@ -204,6 +501,7 @@ s_abort(void *impl)
         mdb_txn_abort(self->txn);
     self->txn = NULL;
     self->ndirty = 0;
+    self->damaged = false;
 }
 
 static void
@@ -215,6 +513,8 @@ s_destroy(void **impl_p)
     s_abort(self);
     if (self->env)
         mdb_env_close(self->env);
+    if (self->lock_fd >= 0)
+        close(self->lock_fd);
     free(self->rec);
     free(self);
     *impl_p = NULL;
@@ -227,7 +527,10 @@ s_begin(void *impl)
     if (self->txn)
         return JOBQ_EINTERNAL;
     self->ndirty = 0;
-    return s_err(mdb_txn_begin(self->env, NULL, 0, &self->txn));
+    self->damaged = false;
+    self->wrote = false;
+    int rc = mdb_txn_begin(self->env, NULL, 0, &self->txn);
+    return rc ? s_fail(self, "beginning a transaction", rc) : JOBQ_OK;
 }
 
 static int s_flush_counts(s_lmdb_t *self);
@@ -247,9 +550,23 @@ s_commit(void *impl)
     int mrc = mdb_txn_commit(self->txn);
     self->txn = NULL;
     self->ndirty = 0;
-    if (mrc == MDB_BAD_TXN)  //  a put hit MAP_FULL earlier
+    if (mrc == MDB_BAD_TXN) {  //  a put hit MAP_FULL earlier
+        s_fail(self, "committing", MDB_MAP_FULL);
         return JOBQ_ESTOREFULL;
-    return mrc == MDB_SUCCESS ? JOBQ_OK : s_err(mrc);
+    }
+    if (mrc == MDB_SUCCESS)
+        return JOBQ_OK;
+    rc = s_fail(self, "committing", mrc);
+    //  LMDB reports a short write as EIO; on a full disk that is what a
+    //  write does, so say which it was.
+    struct statvfs vfs;
+    if (mrc == EIO && statvfs(self->dir, &vfs) == 0 &&
+        (uint64_t) vfs.f_bavail * vfs.f_frsize < (1u << 20))
+        s_why(self,
+              "committing: the disk holding %s is full (ENOSPC: a short "
+              "write, %llu bytes left)",
+              self->dir, (unsigned long long) vfs.f_bavail * vfs.f_frsize);
+    return rc;
 }
 
 static int
@@ -279,7 +596,11 @@ s_get(void *impl, uint64_t id, jobq_jobdata_t *job)
     int rc = mdb_get(self->txn, self->dbi[S_JOBS], &key, &val);
     if (rc)
         return s_err(rc);
-    return jobq_record_decode(val.mv_data, val.mv_size, job);
+    rc = jobq_record_decode(val.mv_data, val.mv_size, job);
+    if (rc == JOBQ_ECORRUPT)
+        s_why(self, "the record of job %016llx fails its check",
+              (unsigned long long) id);
+    return rc;
 }
 
 static int
@@ -292,6 +613,7 @@ s_put_key(s_lmdb_t *self,
           unsigned flags)
 {
     MDB_val key = {klen, (void *) k}, val = {vlen, (void *) v};
+    self->wrote = true;
     return s_err(mdb_put(self->txn, self->dbi[db], &key, &val, flags));
 }
 
@@ -299,6 +621,7 @@ static int
 s_del_key(s_lmdb_t *self, int db, const uint8_t *k, size_t klen)
 {
     MDB_val key = {klen, (void *) k};
+    self->wrote = true;
     int rc = mdb_del(self->txn, self->dbi[db], &key, NULL);
     return rc == MDB_NOTFOUND ? JOBQ_OK : s_err(rc);
 }
@@ -577,6 +900,14 @@ s_query(void *impl,
     uint32_t seen = 0, matched = 0;
     int out = JOBQ_OK;
     while (rc == 0) {
+        //  Every key of jobs and by_status has one size: another one is
+        //  damage. In by_shop a key of another size is another shop's.
+        if (db != S_SHOP && key.mv_size != plen + 8) {
+            s_why(self, "the index %s holds a key of %zu bytes", s_dbnames[db],
+                  key.mv_size);
+            out = JOBQ_ECORRUPT;
+            break;
+        }
         if (key.mv_size != plen + 8 || memcmp(key.mv_data, k, plen) != 0)
             break;
         uint64_t id = s_unbe((const uint8_t *) key.mv_data + plen, 8);
@@ -595,17 +926,27 @@ s_query(void *impl,
                 break;
             }
             matched++;
-        } else if (drc != JOBQ_OK && drc != JOBQ_ENOTFOUND &&
-                   drc != JOBQ_ECORRUPT && drc != JOBQ_EVERSION) {
-            //  An unreadable record is passed over: one bad job must not
-            //  hide every job behind it. Storage errors end the scan.
-            out = drc;
+        } else if (drc != JOBQ_OK) {
+            //  A page must not come back silently short: the query fails,
+            //  naming the job, and --verify / --repair deal with it.
+            if (drc == JOBQ_ENOTFOUND)
+                s_why(self,
+                      "the index %s names job %016llx, which is not "
+                      "stored",
+                      s_dbnames[db], (unsigned long long) id);
+            else if (drc == JOBQ_ECORRUPT)
+                s_why(self, "the record of job %016llx fails its check",
+                      (unsigned long long) id);
+            else if (drc == JOBQ_EVERSION)
+                s_why(self, "the record of job %016llx is of a newer format",
+                      (unsigned long long) id);
+            out = drc == JOBQ_ENOTFOUND ? JOBQ_ECORRUPT : drc;
             break;
         }
         rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
     }
-    if (rc != 0 && rc != MDB_NOTFOUND)
-        out = s_err(rc);
+    if (rc != 0 && rc != MDB_NOTFOUND && out == JOBQ_OK)
+        out = s_fail(self, "listing jobs", rc);
     mdb_cursor_close(cur);
     return out;
 }
@@ -702,6 +1043,7 @@ s_idem_expire(void *impl, uint64_t before, uint32_t max, uint32_t *removed)
             out = s_err(rc);
             break;
         }
+        self->wrote = true;
         if ((rc = mdb_cursor_del(cur, 0))) {
             out = s_err(rc);
             break;
@@ -777,26 +1119,173 @@ s_usage(void *impl, uint64_t *used, uint64_t *size, uint64_t *max)
     *max = self->map_max;
 }
 
+//  --- the operations, each inside the guard ----------------------------------
+
+static int
+s_g_commit(void *impl)
+{
+    s_lmdb_t *self = impl;
+    if (self->damaged) {
+        s_abort(self);
+        return JOBQ_ECORRUPT;
+    }
+    S_GUARDED(self, "while committing", s_commit(impl));
+}
+
+static int
+s_g_get(void *impl, uint64_t id, jobq_jobdata_t *job)
+{
+    S_GUARDED((s_lmdb_t *) impl, "while reading a job", s_get(impl, id, job));
+}
+
+static int
+s_g_put(void *impl, const jobq_jobdata_t *old, const jobq_jobdata_t *job)
+{
+    S_GUARDED((s_lmdb_t *) impl, "while writing a job", s_put(impl, old, job));
+}
+
+static int
+s_g_ready_first(void *impl, jobq_str_t type, uint64_t *id, int32_t *priority)
+{
+    S_GUARDED((s_lmdb_t *) impl, "in the ready queue",
+              s_ready_first(impl, type, id, priority));
+}
+
+static int
+s_g_delayed_first(void *impl, uint64_t *run_at, uint64_t *id)
+{
+    S_GUARDED((s_lmdb_t *) impl, "in the delayed queue",
+              s_delayed_first(impl, run_at, id));
+}
+
+static int
+s_g_unqueue(void *impl, const jobq_jobdata_t *job)
+{
+    S_GUARDED((s_lmdb_t *) impl, "while taking a job out of its queue",
+              s_unqueue(impl, job));
+}
+
+static int
+s_g_remove(void *impl, const jobq_jobdata_t *job)
+{
+    S_GUARDED((s_lmdb_t *) impl, "while deleting a job", s_remove(impl, job));
+}
+
+static int
+s_g_query(void *impl,
+          const jobq_store_query_t *q,
+          jobq_store_visit_fn *fn,
+          void *arg,
+          uint64_t *next)
+{
+    S_GUARDED((s_lmdb_t *) impl, "while listing jobs",
+              s_query(impl, q, fn, arg, next));
+}
+
+static int
+s_g_scan_status(void *impl, int status, jobq_store_visit_fn *fn, void *arg)
+{
+    S_GUARDED((s_lmdb_t *) impl, "while scanning a state",
+              s_scan_status(impl, status, fn, arg));
+}
+
+static int
+s_g_idem_get(void *impl, jobq_str_t k, uint64_t *id, uint64_t *created)
+{
+    S_GUARDED((s_lmdb_t *) impl, "in the idempotency keys",
+              s_idem_get(impl, k, id, created));
+}
+
+static int
+s_g_idem_put(void *impl, jobq_str_t k, uint64_t id, uint64_t created)
+{
+    S_GUARDED((s_lmdb_t *) impl, "in the idempotency keys",
+              s_idem_put(impl, k, id, created));
+}
+
+static int
+s_g_idem_expire(void *impl, uint64_t before, uint32_t max, uint32_t *removed)
+{
+    S_GUARDED((s_lmdb_t *) impl, "in the idempotency keys",
+              s_idem_expire(impl, before, max, removed));
+}
+
+static int
+s_g_meta_get(void *impl, const char *name, uint64_t *value)
+{
+    S_GUARDED((s_lmdb_t *) impl, "in the counters",
+              s_meta_get(impl, name, value));
+}
+
+static int
+s_g_meta_put(void *impl, const char *name, uint64_t value)
+{
+    S_GUARDED((s_lmdb_t *) impl, "in the counters",
+              s_meta_put(impl, name, value));
+}
+
+static int
+s_quarantine_put(void *impl,
+                 const uint8_t *key,
+                 size_t klen,
+                 const uint8_t *val,
+                 size_t vlen)
+{
+    return s_put_key(impl, S_QUARANTINE, key, klen, val, vlen, 0);
+}
+
+static int
+s_g_quarantine_put(void *impl,
+                   const uint8_t *key,
+                   size_t klen,
+                   const uint8_t *val,
+                   size_t vlen)
+{
+    S_GUARDED((s_lmdb_t *) impl, "in the quarantine",
+              s_quarantine_put(impl, key, klen, val, vlen));
+}
+
+static int
+s_g_counts(void *impl, jobq_store_count_fn *fn, void *arg)
+{
+    S_GUARDED((s_lmdb_t *) impl, "in the counts", s_counts(impl, fn, arg));
+}
+
+static const char *
+s_g_why(void *impl)
+{
+    return ((s_lmdb_t *) impl)->why;
+}
+
+static bool
+s_wrote(void *impl)
+{
+    return ((s_lmdb_t *) impl)->wrote;
+}
+
 const jobq_store_ops_t jobq_store_lmdb_ops = {
     .open = s_open,
     .destroy = s_destroy,
     .begin = s_begin,
-    .commit = s_commit,
+    .commit = s_g_commit,
     .abort = s_abort,
-    .get = s_get,
-    .put = s_put,
-    .ready_first = s_ready_first,
-    .delayed_first = s_delayed_first,
-    .unqueue = s_unqueue,
-    .remove = s_remove,
-    .query = s_query,
-    .scan_status = s_scan_status,
-    .idem_get = s_idem_get,
-    .idem_put = s_idem_put,
-    .meta_get = s_meta_get,
-    .meta_put = s_meta_put,
-    .counts = s_counts,
+    .get = s_g_get,
+    .put = s_g_put,
+    .ready_first = s_g_ready_first,
+    .delayed_first = s_g_delayed_first,
+    .unqueue = s_g_unqueue,
+    .remove = s_g_remove,
+    .query = s_g_query,
+    .scan_status = s_g_scan_status,
+    .idem_get = s_g_idem_get,
+    .idem_put = s_g_idem_put,
+    .meta_get = s_g_meta_get,
+    .meta_put = s_g_meta_put,
+    .counts = s_g_counts,
     .grow = s_grow,
     .usage = s_usage,
-    .idem_expire = s_idem_expire,
+    .idem_expire = s_g_idem_expire,
+    .why = s_g_why,
+    .wrote = s_wrote,
+    .quarantine_put = s_g_quarantine_put,
 };

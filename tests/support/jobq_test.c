@@ -137,19 +137,31 @@ jobq_test_stop(pid_t pid, int sig, int timeout_ms)
 bool
 jobq_test_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms)
 {
-    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+    //  By the clock, not by turns: cond itself may take a while.
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (true) {
         if (cond(arg))
             return true;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (now.tv_sec - t0.tv_sec) * 1000 +
+                  (now.tv_nsec - t0.tv_nsec) / 1000000;
+        if (ms > timeout_ms)
+            return cond(arg);
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    return cond(arg);
 }
 
 static bool
 s_broker_up(void *arg)
 {
     jobq_test_broker_t *b = arg;
+    int status;
+    if (jobq_test_reap(b->pid, &status)) {
+        b->pid = -1;  //  it ended: it will not come up
+        return true;
+    }
     jobq_client_config_t cfg;
     jobq_client_config_defaults(&cfg);
     cfg.broker = b->clients;
@@ -191,7 +203,7 @@ jobq_test_broker_start(jobq_test_broker_t *b,
     b->pid = jobq_test_spawn(argv, b->log);
     if (b->pid < 0)
         return -1;
-    if (!jobq_test_wait_until(s_broker_up, b, 10000)) {
+    if (!jobq_test_wait_until(s_broker_up, b, 10000) || b->pid < 0) {
         jobq_test_broker_stop(b, SIGKILL);
         return -1;
     }

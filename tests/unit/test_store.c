@@ -1,10 +1,18 @@
 /*  test_store.c: the LMDB store: jobs, indexes, counters, and that all of
-    it survives closing and reopening. */
+    it survives closing and reopening; damaged files (a zeroed page, a
+    truncated file, flipped bits) give errors, never a crash, and --verify
+    and --repair find and mend them; one process to a directory. */
+#define _GNU_SOURCE  //  memmem
 #include "jobq_test.h"
+#include "jobq_repair.h"
 #include "jobq_store.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     char *dir;            //  temporary directory
@@ -405,10 +413,232 @@ test_store_map_full_is_reported_and_growth_recovers(void **state)
     assert_int_equal(jobq_store_commit(fx->store), JOBQ_OK);
 }
 
+//  --- damage
+//  ----------------------------------------------------------------------
+
+//  A store in dir holding n pending jobs (enough for several leaf pages),
+//  closed.
+static void
+s_fill(const char *dir, int n)
+{
+    jobq_store_t *s = s_open(dir);
+    assert_int_equal(jobq_store_begin(s), JOBQ_OK);
+    for (int i = 1; i <= n; i++) {
+        char shop[16];
+        snprintf(shop, sizeof shop, "shop-%d", i % 7);
+        s_put_new(s, s_job((uint64_t) i << 16, "noop", shop, i % 5));
+    }
+    assert_int_equal(jobq_store_meta_put(s, "last_id", (uint64_t) n << 16),
+                     JOBQ_OK);
+    assert_int_equal(jobq_store_commit(s), JOBQ_OK);
+    jobq_store_destroy(&s);
+}
+
+static int
+s_visit_count(void *arg, const jobq_jobdata_t *j)
+{
+    (void) j;
+    (*(int *) arg)++;
+    return 0;
+}
+
+//  LIST every job of the store in dir: JOBQ_OK with *n jobs, or the error.
+static int
+s_list_all(const char *dir, int *n)
+{
+    jobq_store_t *s = jobq_store_lmdb_new();
+    jobq_store_config_t cfg = {dir, 8u << 20, 0};
+    int rc = jobq_store_open(s, &cfg);
+    *n = 0;
+    if (rc == JOBQ_OK && (rc = jobq_store_begin(s)) == JOBQ_OK) {
+        jobq_store_query_t q = {
+            .status = -1, .limit = 100000, .max_examine = 100000};
+        uint64_t next = 0;
+        rc = jobq_store_query(s, &q, s_visit_count, n, &next);
+        jobq_store_abort(s);
+    }
+    jobq_store_destroy(&s);
+    return rc;
+}
+
+static void
+s_copy(const char *from, const char *to)
+{
+    char a[700], b[700];
+    snprintf(a, sizeof a, "%s/data.mdb", from);
+    snprintf(b, sizeof b, "%s/data.mdb", to);
+    mkdir(to, 0700);
+    FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[65536];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, got, out), got);
+    fclose(in);
+    fclose(out);
+}
+
+static off_t
+s_size(const char *dir)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/data.mdb", dir);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    return st.st_size;
+}
+
+//  Zero page pgno of dir/data.mdb.
+static void
+s_zero_page(const char *dir, long pgno)
+{
+    char p[700], zero[4096] = {0};
+    snprintf(p, sizeof p, "%s/data.mdb", dir);
+    int fd = open(p, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, zero, sizeof zero, pgno * 4096), 4096);
+    close(fd);
+}
+
+//  Every page of a store zeroed in turn: opening it and listing every job
+//  gives the jobs or an error, never an assertion or a fault that ends the
+//  process; and some pages, those of the jobs, give JOBQ_ECORRUPT.
+static void
+test_store_any_zeroed_page_is_an_error_never_a_crash(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_store_destroy(&fx->store);
+    assert_int_equal(jobq_store_lmdb_catch_faults(), JOBQ_OK);
+    char src[600], dst[600];
+    snprintf(src, sizeof src, "%s/src", fx->dir);
+    snprintf(dst, sizeof dst, "%s/dst", fx->dir);
+    s_fill(src, 300);
+    long pages = (long) (s_size(src) / 4096);
+    assert_true(pages > 8);
+    int damaged = 0;
+    for (long p = 2; p < pages; p++) {
+        s_copy(src, dst);
+        s_zero_page(dst, p);
+        int n = 0;
+        int rc = s_list_all(dst, &n);
+        assert_true(rc == JOBQ_OK || rc == JOBQ_ECORRUPT);
+        damaged += rc == JOBQ_ECORRUPT;
+        jobq_test_rmtree(dst);
+    }
+    assert_true(damaged > 0);
+    fx->store = s_open(fx->dir);
+}
+
+//  A file cut short: refused at open with the words "truncated", not SIGBUS.
+static void
+test_store_truncated_file_is_refused_at_open(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_store_destroy(&fx->store);
+    char dir[600], p[640];
+    snprintf(dir, sizeof dir, "%s/cut", fx->dir);
+    s_fill(dir, 300);
+    snprintf(p, sizeof p, "%s/data.mdb", dir);
+    assert_int_equal(truncate(p, s_size(dir) / 2), 0);
+    jobq_store_t *s = jobq_store_lmdb_new();
+    jobq_store_config_t cfg = {dir, 8u << 20, 0};
+    assert_int_equal(jobq_store_open(s, &cfg), JOBQ_ECORRUPT);
+    assert_non_null(strstr(jobq_store_why(s), "truncated"));
+    jobq_store_destroy(&s);
+    fx->store = s_open(fx->dir);
+}
+
+//  A directory whose parents are missing is made; a second store on a
+//  directory in use is refused.
+static void
+test_store_directory_is_made_and_held_by_one_process(void **state)
+{
+    s_fx_t *fx = *state;
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/a/b/c", fx->dir);
+    jobq_store_t *s = s_open(dir);
+    jobq_store_t *t = jobq_store_lmdb_new();
+    jobq_store_config_t cfg = {dir, 8u << 20, 0};
+    assert_int_equal(jobq_store_open(t, &cfg), JOBQ_EUNAVAILABLE);
+    assert_non_null(strstr(jobq_store_why(t), "in use"));
+    jobq_store_destroy(&t);
+    jobq_store_destroy(&s);
+    t = s_open(dir);  //  free again once the first is closed
+    jobq_store_destroy(&t);
+}
+
+//  --verify finds a zeroed page and flipped bits; --repair keeps the sound
+//  records, quarantines the bad ones, and leaves a store that verifies
+//  sound and lists every job it keeps.
+static void
+test_store_verify_and_repair_mend_a_damaged_store(void **state)
+{
+    s_fx_t *fx = *state;
+    char dir[600], aside[700];
+    snprintf(dir, sizeof dir, "%s/v", fx->dir);
+    s_fill(dir, 300);
+    FILE *out = tmpfile();
+    jobq_repair_report_t r;
+    assert_int_equal(jobq_verify(dir, out, &r), JOBQ_OK);
+    assert_int_equal(r.jobs, 300);
+    //  Flip a byte inside one record, and zero a page further on.
+    char p[640];
+    snprintf(p, sizeof p, "%s/data.mdb", dir);
+    int fd = open(p, O_RDWR);
+    assert_true(fd >= 0);
+    long pages = (long) (s_size(dir) / 4096);
+    uint8_t page[4096];
+    bool flipped = false;
+    for (long pg = 2; pg < pages && !flipped; pg++) {
+        assert_int_equal(pread(fd, page, 4096, pg * 4096), 4096);
+        //  A leaf page of jobs: records hold the shop name "shop-".
+        uint8_t *at = memmem(page, 4096, "shop-3", 6);
+        if (at && (page[10] & 0x02)) {
+            at[5] ^= 0x01;
+            assert_int_equal(pwrite(fd, page, 4096, pg * 4096), 4096);
+            flipped = true;
+        }
+    }
+    close(fd);
+    assert_true(flipped);
+    int n = 0;
+    assert_int_equal(s_list_all(dir, &n), JOBQ_ECORRUPT);
+    assert_int_equal(jobq_verify(dir, out, &r), JOBQ_ECORRUPT);
+    assert_true(r.bad_records >= 1);
+    assert_int_equal(jobq_repair(dir, out, &r), JOBQ_OK);
+    uint64_t kept = r.jobs;
+    assert_true(kept >= 290 && kept < 300);
+    assert_int_equal(jobq_verify(dir, out, &r), JOBQ_OK);
+    assert_int_equal(r.jobs, kept);
+    assert_true(r.quarantined >= 1);
+    assert_int_equal(s_list_all(dir, &n), JOBQ_OK);
+    assert_int_equal(n, (int) kept);
+    //  The damaged file was kept aside.
+    rewind(out);
+    char line[512];
+    bool said = false;
+    while (fgets(line, sizeof line, out))
+        said |= sscanf(line, "the damaged file is kept in %600s", aside) == 1;
+    assert_true(said);
+    fclose(out);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_store_any_zeroed_page_is_an_error_never_a_crash, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_truncated_file_is_refused_at_open, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_directory_is_made_and_held_by_one_process, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_verify_and_repair_mend_a_damaged_store, s_setup,
+            s_teardown),
         cmocka_unit_test_setup_teardown(test_store_put_then_get_returns_the_job,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
