@@ -3,15 +3,18 @@
 
     The source job is read from the broker with the slot's client; its
     records are the array under `list`, or the first array of maps in its
-    output (for a scrape_reviews job, its reviews). The file is streamed
-    row by row into a temporary file and renamed into place once complete
-    (jobq_outfile.h). docs/PROCESSORS.md has the input, the output and the
-    errors.
+    output (for a scrape_reviews job, its reviews). The columns are the
+    input's `fields`, else the keys of the records, else, for a scrape that
+    found no review, the keys a review has: so the CSV file of a scrape
+    always starts with its header. The file is streamed row by row into a
+    temporary file and renamed into place once complete (jobq_outfile.h).
+    docs/PROCESSORS.md has the input, the output and the errors.
 */
 #include "jobq_outfile.h"
 #include "jobq_processors.h"
 #include "jobq_reviews.h"
 #include "jobq_records.h"
+#include "jobq_review.h"
 #include "jobq_source.h"
 
 #include <errno.h>
@@ -139,6 +142,27 @@ s_input(jobq_job_t *job, s_input_t *in)
     return s_fields(job, &in->fields, &in->fields_given);
 }
 
+//  Whether the records in asks for are the reviews of a scrape_reviews job:
+//  those under "reviews", which is also the first list of maps it outputs.
+static bool
+s_is_reviews(const s_input_t *in, const jobq_job_info_t *src)
+{
+    return strcmp(src->type, "scrape_reviews") == 0 &&
+           (!in->list[0] || strcmp(in->list, "reviews") == 0);
+}
+
+//  The columns of a scrape's reviews: when it found none, no record names
+//  them, and a CSV file still gets its header.
+static int
+s_review_fields(jobq_fields_t *f)
+{
+    int rc = JOBQ_OK;
+    for (size_t i = 0; i < JOBQ_REVIEW_NKEYS && rc == JOBQ_OK; i++)
+        rc = jobq_fields_add(f, jobq_review_keys[i],
+                             strlen(jobq_review_keys[i]));
+    return rc;
+}
+
 //  Export the records of src's output as in asks.
 static int
 s_export(jobq_job_t *job, s_input_t *in, const jobq_job_info_t *src)
@@ -150,6 +174,8 @@ s_export(jobq_job_t *job, s_input_t *in, const jobq_job_info_t *src)
                                &list, &count, why, sizeof why);
     if (rc == JOBQ_OK && !in->fields_given)
         rc = jobq_fields_from_records(&in->fields, list);
+    if (rc == JOBQ_OK && in->fields.count == 0 && s_is_reviews(in, src))
+        rc = s_review_fields(&in->fields);
     if (rc == JOBQ_ETOOBIG)
         snprintf(why, sizeof why, "the records have more than %d keys",
                  JOBQ_RECORDS_MAX_FIELDS);

@@ -103,10 +103,15 @@ jobq_review_stars(const jobq_review_t *r)
     return r->rating * 5.0 / r->best_rating;
 }
 
+//  test_processors checks that an export of no reviews has the header an
+//  export of some has.
+const char *const jobq_review_keys[JOBQ_REVIEW_NKEYS] = {
+    "author", "rating", "best_rating", "date", "title", "body"};
+
 void
 jobq_review_write(const jobq_review_t *r, jobq_mp_writer_t *w)
 {
-    jobq_mp_write_map(w, 6);
+    jobq_mp_write_map(w, JOBQ_REVIEW_NKEYS);
     jobq_mp_write_cstr(w, "author");
     jobq_mp_write_cstr(w, r->author);
     jobq_mp_write_cstr(w, "rating");

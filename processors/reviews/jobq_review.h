@@ -52,6 +52,10 @@ void jobq_review_clear(jobq_review_t *r);
 //  The rating out of 5 (rating * 5 / best_rating). r must have a rating.
 double jobq_review_stars(const jobq_review_t *r);
 
+//  The keys of the map jobq_review_write writes, in its order.
+#define JOBQ_REVIEW_NKEYS 6
+extern const char *const jobq_review_keys[JOBQ_REVIEW_NKEYS];
+
 //  Write r as one map {author, rating, best_rating, date, title, body},
 //  absent values as nil. Errors stay in w.
 void jobq_review_write(const jobq_review_t *r, jobq_mp_writer_t *w);

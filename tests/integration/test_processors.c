@@ -465,6 +465,18 @@ s_chain_id(s_fx_t *fx)
         json_decref(s_chain(fx));
 }
 
+//  The scrape of empty.html, a page without reviews, made once and shared.
+static void
+s_empty_id(s_fx_t *fx)
+{
+    if (!fx->empty[0]) {
+        char url[128], in[256];
+        s_url(fx, url, sizeof url, "/shop/empty.html");
+        snprintf(in, sizeof in, "{\"url\": \"%s\"}", url);
+        json_decref(s_complete(fx, "scrape_reviews", in, fx->empty));
+    }
+}
+
 //  --- scrape_reviews
 //  ------------------------------------------------------------
 
@@ -1001,6 +1013,54 @@ test_processors_export_refuses_filenames_that_escape(void **state)
         strstr(s_fails(fx, "export_data", input, NULL), "is not a map"));
 }
 
+//  Export the records of source, which has none, as fmt into name; the
+//  file's text in a fresh string (free it), its output in *out (decref it).
+static char *
+s_export_none(s_fx_t *fx,
+              const char *source,
+              const char *fmt,
+              const char *name,
+              json_t **out)
+{
+    char input[256];
+    snprintf(input, sizeof input,
+             "{\"source_job\": \"%s\", \"format\": \"%s\", "
+             "\"filename\": \"%s\"}",
+             source, fmt, name);
+    *out = s_complete(fx, "export_data", input, NULL);
+    size_t len;
+    char *text = s_read_file(s_str(*out, "path"), &len);
+    assert_int_equal(s_num(*out, "bytes"), len);
+    assert_int_equal(s_num(*out, "rows"), 0);
+    return text;
+}
+
+static void
+test_processors_export_of_no_reviews_still_has_the_csv_header(void **state)
+{
+    s_fx_t *fx = *state;
+    s_empty_id(fx);
+    //  No record names the columns, but a scrape's reviews have known ones.
+    json_t *out;
+    char *text = s_export_none(fx, fx->empty, "csv", "none.csv", &out);
+    assert_string_equal(text, "author,rating,best_rating,date,title,body\r\n");
+    json_t *cols = json_object_get(out, "columns");
+    assert_int_equal(json_array_size(cols), 6);
+    assert_string_equal(json_string_value(json_array_get(cols, 0)), "author");
+    assert_string_equal(json_string_value(json_array_get(cols, 5)), "body");
+    free(text);
+    json_decref(out);
+    //  JSON: an empty array; NDJSON: no line at all.
+    text = s_export_none(fx, fx->empty, "json", "none.json", &out);
+    assert_string_equal(text, "[]\n");
+    free(text);
+    json_decref(out);
+    text = s_export_none(fx, fx->empty, "ndjson", "none.ndjson", &out);
+    assert_string_equal(text, "");
+    free(text);
+    json_decref(out);
+}
+
 //  --- generate_report
 //  --------------------------------------------------------------
 
@@ -1009,12 +1069,7 @@ test_processors_report_figures_match_the_fixtures(void **state)
 {
     s_fx_t *fx = *state;
     s_chain_id(fx);
-    if (!fx->empty[0]) {
-        char url[128], in[256];
-        s_url(fx, url, sizeof url, "/shop/empty.html");
-        snprintf(in, sizeof in, "{\"url\": \"%s\"}", url);
-        json_decref(s_complete(fx, "scrape_reviews", in, fx->empty));
-    }
+    s_empty_id(fx);
     char input[512];
     snprintf(input, sizeof input,
              "{\"source_jobs\": [\"%s\", \"%s\"], \"title\": \"Kettle <report> "
@@ -1095,6 +1150,7 @@ main(void)
         T(test_processors_export_csv_quotes_fields_and_counts_rows),
         T(test_processors_export_ndjson_and_json_with_chosen_fields),
         T(test_processors_export_refuses_filenames_that_escape),
+        T(test_processors_export_of_no_reviews_still_has_the_csv_header),
         T(test_processors_report_figures_match_the_fixtures),
     };
     return cmocka_run_group_tests_name("processors", tests, s_setup,
