@@ -182,7 +182,8 @@ s_export(jobq_job_t *job, s_input_t *in, const jobq_job_info_t *src)
     if (rc != JOBQ_OK)
         return jobq_job_fail(job, rc != JOBQ_ENOMEM, "source job %s: %s",
                              in->id, rc == JOBQ_ENOMEM ? "out of memory" : why);
-    jobq_job_progress(job, 5, "%u records from job %s", count, in->id);
+    jobq_job_progress(job, 5, "%u record%s from job %s", count,
+                      count == 1 ? "" : "s", in->id);
 
     jobq_outfile_t file;
     rc = jobq_outfile_open(&file, jobq_job_export_dir(job), in->filename);
@@ -220,7 +221,8 @@ s_export(jobq_job_t *job, s_input_t *in, const jobq_job_info_t *src)
         jobq_mp_write_cstr(out, in->fields.names[i]);
     jobq_mp_write_cstr(out, "source_job");
     jobq_mp_write_cstr(out, in->id);
-    jobq_job_progress(job, 100, "wrote %u rows to %s", count, file.path);
+    jobq_job_progress(job, 100, "wrote %u row%s to %s", count,
+                      count == 1 ? "" : "s", file.path);
     return JOBQ_OK;
 }
 

@@ -272,8 +272,8 @@ s_write(jobq_job_t *job, const s_input_t *in, const jobq_report_stats_t *st)
                              strerror(e));
     }
     s_output(job, in, st, file.path, bytes);
-    jobq_job_progress(job, 100, "%zu reviews, report in %s", st->count,
-                      file.path);
+    jobq_job_progress(job, 100, "%zu review%s, report in %s", st->count,
+                      st->count == 1 ? "" : "s", file.path);
     return JOBQ_OK;
 }
 
@@ -295,8 +295,8 @@ jobq_proc_generate_report(jobq_job_t *job, void *state)
         rc = s_read_source(job, in.ids[i], &all);
         if (rc == JOBQ_OK)
             jobq_job_progress(job, (unsigned) (10 + 70 * (i + 1) / in.n),
-                              "read job %s (%zu reviews so far)", in.ids[i],
-                              all.count);
+                              "read job %s (%zu review%s so far)", in.ids[i],
+                              all.count, all.count == 1 ? "" : "s");
     }
     jobq_report_stats_t st;
     memset(&st, 0, sizeof st);

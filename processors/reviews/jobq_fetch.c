@@ -263,8 +263,8 @@ jobq_fetch_get(jobq_fetch_t *self, const char *url, jobq_fetch_result_t *res)
         if (!again || res->tries > self->opts.retries) {
             if (again)
                 snprintf(res->error, sizeof res->error,
-                         "HTTP %ld from %.200s after %u tries", status, url,
-                         res->tries);
+                         "HTTP %ld from %.200s after %u %s", status, url,
+                         res->tries, res->tries == 1 ? "try" : "tries");
             else
                 snprintf(res->error, sizeof res->error, "HTTP %ld from %.200s",
                          status, url);

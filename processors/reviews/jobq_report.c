@@ -320,7 +320,8 @@ jobq_report_write_html(FILE *out,
         s_esc(out, meta->generated);
     }
     fputs(".</p>\n<div class=\"figures\">\n", out);
-    fprintf(out, "<div class=\"figure\"><b>%zu</b>reviews</div>\n", st->count);
+    fprintf(out, "<div class=\"figure\"><b>%zu</b>review%s</div>\n", st->count,
+            st->count == 1 ? "" : "s");
     if (st->rated)
         fprintf(out,
                 "<div class=\"figure\"><b>%.2f</b>average rating of 5</div>\n",
@@ -328,7 +329,8 @@ jobq_report_write_html(FILE *out,
     else
         fputs("<div class=\"figure\"><b>&ndash;</b>no ratings</div>\n", out);
     fprintf(out, "<div class=\"figure\"><b>%zu</b>rated</div>\n", st->rated);
-    fprintf(out, "<div class=\"figure\"><b>%zu</b>months</div>\n", st->nmonths);
+    fprintf(out, "<div class=\"figure\"><b>%zu</b>month%s</div>\n", st->nmonths,
+            st->nmonths == 1 ? "" : "s");
     fputs("</div>\n<h2>Ratings</h2>\n", out);
     s_histogram(out, st);
     fputs("<h2>Reviews per month</h2>\n", out);
@@ -340,8 +342,8 @@ jobq_report_write_html(FILE *out,
         s_trend(out, st->months + first, st->nmonths - first);
         if (first)
             fprintf(out,
-                    "<p class=\"meta\">%zu earlier months not shown.</p>\n",
-                    first);
+                    "<p class=\"meta\">%zu earlier month%s not shown.</p>\n",
+                    first, first == 1 ? "" : "s");
         fputs("<table>\n<tr><th>Month</th><th>Reviews</th>"
               "<th>Average of 5</th></tr>\n",
               out);

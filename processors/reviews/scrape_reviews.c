@@ -375,10 +375,11 @@ s_page(
                  "next page %.200s was already fetched", next);
         *done = true;
     }
-    jobq_job_progress(
-        job, (unsigned) (100 * s->fetched.n / (size_t) in->max_pages),
-        "page %zu of at most %lld: %.300s, %zu reviews so far", page_no,
-        (long long) in->max_pages, res.url, s->reviews.count);
+    jobq_job_progress(job,
+                      (unsigned) (100 * s->fetched.n / (size_t) in->max_pages),
+                      "page %zu of at most %lld: %.300s, %zu review%s so far",
+                      page_no, (long long) in->max_pages, res.url,
+                      s->reviews.count, s->reviews.count == 1 ? "" : "s");
     if (!*done)
         memcpy(url, next, strlen(next) + 1);
     jobq_fetch_result_clear(&res);
@@ -443,8 +444,9 @@ jobq_proc_scrape_reviews(jobq_job_t *job, void *state)
     if (rc == JOBQ_OK)
         rc = s_output(job, &s);
     if (rc == JOBQ_OK)
-        jobq_job_progress(job, 100, "%zu reviews from %zu pages",
-                          s.reviews.count, s.fetched.n);
+        jobq_job_progress(job, 100, "%zu review%s from %zu page%s",
+                          s.reviews.count, s.reviews.count == 1 ? "" : "s",
+                          s.fetched.n, s.fetched.n == 1 ? "" : "s");
     jobq_fetch_destroy(&fetch);
     jobq_review_set_fini(&s.reviews);
     s_seen_clear(&s.fetched);

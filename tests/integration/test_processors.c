@@ -785,6 +785,51 @@ test_processors_scrape_reads_the_example_shop_from_files(void **state)
     json_decref(out);
 }
 
+//  The last message of a job that must end in status.
+static char *
+s_message(s_fx_t *fx, const char *type, const char *json, int status)
+{
+    char id[JOBQ_ID_LEN + 1];
+    jobq_job_info_t info;
+    s_run(fx, type, json, 1, id, &info);
+    assert_int_equal(info.status, status);
+    const char *text = status == JOBQ_FAILED ? info.error : info.message;
+    char *copy = strdup(text ? text : "");
+    jobq_job_info_clear(&info);
+    return copy;
+}
+
+static void
+test_processors_messages_say_one_review_not_one_reviews(void **state)
+{
+    s_fx_t *fx = *state;
+    char url[128], input[256], id[JOBQ_ID_LEN + 1];
+    s_url(fx, url, sizeof url, "/many/1");
+    snprintf(input, sizeof input, "{\"url\": \"%s\"}", url);
+    json_decref(s_complete(fx, "scrape_reviews", input, id));
+    jobq_job_info_t info;
+    assert_int_equal(jobq_client_status(fx->c, id, &info), JOBQ_OK);
+    assert_string_equal(info.message, "1 review from 1 page");
+    jobq_job_info_clear(&info);
+    snprintf(input, sizeof input, "{\"source_job\": \"%s\"}", id);
+    char *msg = s_message(fx, "export_data", input, JOBQ_COMPLETED);
+    if (strncmp(msg, "wrote 1 row to ", 15) != 0)
+        fail_msg("export: '%s'", msg);
+    free(msg);
+    snprintf(input, sizeof input, "{\"source_jobs\": [\"%s\"]}", id);
+    msg = s_message(fx, "generate_report", input, JOBQ_COMPLETED);
+    if (strncmp(msg, "1 review, report in ", 20) != 0)
+        fail_msg("report: '%s'", msg);
+    free(msg);
+    //  One try, no retry.
+    s_url(fx, url, sizeof url, "/down/once.html");
+    snprintf(input, sizeof input, "{\"url\": \"%s\", \"retries\": 0}", url);
+    msg = s_message(fx, "scrape_reviews", input, JOBQ_FAILED);
+    if (!strstr(msg, "HTTP 503") || !strstr(msg, " after 1 try"))
+        fail_msg("503: '%s'", msg);
+    free(msg);
+}
+
 //  --- export_data
 //  ----------------------------------------------------------------
 
@@ -1147,6 +1192,7 @@ main(void)
         T(test_processors_scrape_stops_at_once_when_cancelled),
         T(test_processors_scrape_refuses_bad_input_and_bad_pages_for_good),
         T(test_processors_scrape_reads_the_example_shop_from_files),
+        T(test_processors_messages_say_one_review_not_one_reviews),
         T(test_processors_export_csv_quotes_fields_and_counts_rows),
         T(test_processors_export_ndjson_and_json_with_chosen_fields),
         T(test_processors_export_refuses_filenames_that_escape),

@@ -125,12 +125,43 @@ test_report_html_is_self_contained_and_escaped(void **state)
     jobq_report_stats_clear(&st);
 }
 
+static void
+test_report_html_counts_one_as_one(void **state)
+{
+    (void) state;
+    //  241 months, one review each: the first month is not shown.
+    enum { N = 241 };
+    jobq_review_t rs[N];
+    char dates[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(dates[i], sizeof dates[i], "%04d-%02d-01", 2000 + i / 12,
+                 1 + i % 12);
+        rs[i] = (jobq_review_t) R("r", 4, 5, dates[i]);
+    }
+    const char *ids[] = {"0123456789abcdef"};
+    jobq_report_meta_t meta = {"One", ids, 1, NULL};
+    jobq_report_stats_t st;
+    assert_int_equal(jobq_report_stats(rs, N, &st), JOBQ_OK);
+    char *html = s_html(&meta, &st);
+    assert_non_null(strstr(html, "1 earlier month not shown."));
+    free(html);
+    jobq_report_stats_clear(&st);
+    //  One review of one month.
+    assert_int_equal(jobq_report_stats(rs, 1, &st), JOBQ_OK);
+    html = s_html(&meta, &st);
+    assert_non_null(strstr(html, "<b>1</b>review</div>"));
+    assert_non_null(strstr(html, "<b>1</b>month</div>"));
+    free(html);
+    jobq_report_stats_clear(&st);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_stats_normalise_bucket_and_group_by_month),
         cmocka_unit_test(test_report_html_is_self_contained_and_escaped),
+        cmocka_unit_test(test_report_html_counts_one_as_one),
     };
     return cmocka_run_group_tests_name("report", tests, NULL, NULL);
 }
