@@ -40,6 +40,8 @@ s_usage(FILE *out)
         "  --grace-ms MS       on SIGTERM or Ctrl-C, wait this long at most\n"
         "                      for running jobs to report (default 15000);\n"
         "                      a second signal stops at once\n"
+        "  --types A,B,...     accept only jobs of these types; any other\n"
+        "                      is refused with unknown_type (default: any)\n"
         "  --event-hwm N       events queued per slow subscriber before\n"
         "                      they are dropped (default 100000)\n"
         "  --verify DIR        check the store in DIR (the broker stopped)\n"
@@ -50,6 +52,26 @@ s_usage(FILE *out)
         "  --verbose           log every bad message too\n"
         "  --help              this text\n"
         "  --version           print the version\n");
+}
+
+//  --types: one or more valid job types, comma-separated.
+static bool
+s_types_ok(const char *list)
+{
+    const char *p = list;
+    do {
+        size_t len = strcspn(p, ",");
+        jobq_str_t t = {p, len};
+        if (!jobq_proto_valid_type(t)) {
+            fprintf(stderr,
+                    S_PROG ": --types: '%.*s' is not a job type (use 1-64 of "
+                           "[a-z0-9_.-], comma-separated)\n",
+                    (int) (len > 80 ? 80 : len), p);
+            return false;
+        }
+        p += len;
+    } while (*p++ == ',');
+    return true;
 }
 
 //  Parse a number option into *out (see jobq_app_number).
@@ -77,6 +99,7 @@ main(int argc, char **argv)
         {"event-hwm", required_argument, 0, 'H'},
         {"retain-ms", required_argument, 0, 'R'},
         {"grace-ms", required_argument, 0, 'g'},
+        {"types", required_argument, 0, 'T'},
         {"verify", required_argument, 0, 'y'},
         {"repair", required_argument, 0, 'Y'},
         {"quiet", no_argument, 0, 'q'},
@@ -150,6 +173,11 @@ main(int argc, char **argv)
             if (!S_NUMBER("--grace-ms", 0, 3600000, &v))
                 return 2;
             cfg.grace_ms = v;
+            break;
+        case 'T':
+            if (!s_types_ok(optarg))
+                return 2;
+            cfg.engine.types = optarg;
             break;
         case 'H':
             if (!S_NUMBER("--event-hwm", 1, 10000000, &v))

@@ -19,6 +19,10 @@
 //  minutes of ids) ahead of the ids handed out, and is moved on when half
 //  of that is left: one small write per five minutes at most.
 #define S_ID_RESERVE ((uint64_t) 600000 << 16)
+//  Distinct types an ENQUEUE_BATCH reply names as unserved, at most.
+#define S_UNSERVED_MAX 64
+//  Served types a STATS reply lists, at most.
+#define S_SERVED_SHOWN 4096
 
 typedef struct {
     uint8_t ident[255];                   //  routing id
@@ -54,6 +58,8 @@ struct jobq_engine {
     jobq_engine_config_t cfg;   //  copy
     jobq_leases_t *leases;      //  running attempts
     zhashx_t *workers;          //  name -> s_worker_t (owned)
+    zhashx_t *served;           //  type -> connected workers running it
+    zhashx_t *allowed;          //  types ENQUEUE may use; NULL = any
     uint64_t wall;              //  this turn's wall time, ms
     uint64_t mono;              //  this turn's monotonic time, ms
     uint64_t seq;               //  last event sequence number
@@ -118,9 +124,32 @@ jobq_engine_new(jobq_store_t *store, const jobq_engine_config_t *cfg)
     self->rng = cfg->seed ? cfg->seed : 1;
     self->leases = jobq_leases_new();
     self->workers = zhashx_new();
-    if (!self->leases || !self->workers) {
+    self->served = zhashx_new();
+    if (!self->leases || !self->workers || !self->served) {
         jobq_engine_destroy(&self);
         return NULL;
+    }
+    //  Counts are kept as the item pointers themselves: no destructor.
+    zhashx_set_destructor(self->served, NULL);
+    zhashx_set_duplicator(self->served, NULL);
+    if (cfg->types && cfg->types[0]) {
+        self->allowed = zhashx_new();
+        if (!self->allowed) {
+            jobq_engine_destroy(&self);
+            return NULL;
+        }
+        zhashx_set_destructor(self->allowed, NULL);
+        zhashx_set_duplicator(self->allowed, NULL);
+        for (const char *p = cfg->types; *p;) {
+            size_t len = strcspn(p, ",");
+            char t[JOBQ_MAX_TYPE_LEN + 1];
+            if (len >= 1 && len <= JOBQ_MAX_TYPE_LEN) {
+                memcpy(t, p, len);
+                t[len] = '\0';
+                zhashx_update(self->allowed, t, (void *) 1);
+            }
+            p += len + (p[len] == ',');
+        }
     }
     zhashx_set_destructor(self->workers, s_worker_free);
     jobq_mp_writer_init(&self->arena, S_ARENA_MAX);
@@ -137,6 +166,8 @@ jobq_engine_destroy(jobq_engine_t **self_p)
     jobq_engine_t *self = *self_p;
     jobq_leases_destroy(&self->leases);
     zhashx_destroy(&self->workers);
+    zhashx_destroy(&self->served);
+    zhashx_destroy(&self->allowed);
     jobq_mp_writer_fini(&self->arena);
     jobq_mp_writer_fini(&self->scratch);
     free(self->actions);
@@ -222,16 +253,18 @@ s_reply_begin(jobq_engine_t *self,
     return a;
 }
 
-//  The ENQUEUE reply: {rid, id, created}.
+//  The ENQUEUE reply: {rid, id, created}, and `unserved: true` when no
+//  connected worker runs the job's type.
 static void
 s_reply_enqueued(jobq_engine_t *self,
                  const uint8_t *peer,
                  size_t peer_len,
                  uint64_t rid,
                  uint64_t id,
-                 bool created)
+                 bool created,
+                 bool unserved)
 {
-    s_action_t *a = s_reply_begin(self, peer, peer_len, rid, 2);
+    s_action_t *a = s_reply_begin(self, peer, peer_len, rid, unserved ? 3 : 2);
     if (!a)
         return;
     char hex[JOBQ_ID_LEN + 1];
@@ -240,6 +273,10 @@ s_reply_enqueued(jobq_engine_t *self,
     jobq_mp_write_cstr(s_w(self), hex);
     jobq_mp_write_cstr(s_w(self), "created");
     jobq_mp_write_bool(s_w(self), created);
+    if (unserved) {
+        jobq_mp_write_cstr(s_w(self), "unserved");
+        jobq_mp_write_bool(s_w(self), true);
+    }
     s_action_end(self, a);
 }
 
@@ -276,6 +313,87 @@ s_to_worker(jobq_engine_t *self,
     return s_to_peer(self, w->ident, w->ident_len, m, durable);
 }
 
+//  --- who runs what, and why a job waits ----------------------------------
+
+//  Connected workers that run type.
+static uint32_t
+s_served(const jobq_engine_t *self, jobq_str_t type)
+{
+    char t[JOBQ_MAX_TYPE_LEN + 1];
+    if (type.len > JOBQ_MAX_TYPE_LEN)
+        return 0;
+    memcpy(t, type.ptr, type.len);
+    t[type.len] = '\0';
+    return (uint32_t) (uintptr_t) zhashx_lookup(self->served, t);
+}
+
+//  Count w's types in (+1) or out (-1) of the served table.
+static void
+s_serve(jobq_engine_t *self, const s_worker_t *w, int delta)
+{
+    for (uint32_t i = 0; i < w->ntypes; i++) {
+        uintptr_t n = (uintptr_t) zhashx_lookup(self->served, w->types[i]);
+        n = delta > 0 ? n + 1 : n > 0 ? n - 1 : 0;
+        if (n)
+            zhashx_update(self->served, w->types[i], (void *) n);
+        else
+            zhashx_delete(self->served, w->types[i]);
+    }
+}
+
+//  Monotonic ms t as wall-clock ms.
+static uint64_t
+s_mono_to_wall(const jobq_engine_t *self, uint64_t t)
+{
+    return t > self->mono ? self->wall + (t - self->mono) : self->wall;
+}
+
+//  Why j, not ended, is not running now: a job map's wait (PROTOCOL.md,
+//  section 6). Costs a lookup or two; nothing is read from the store.
+static void
+s_wait_of(const jobq_engine_t *self, jobq_jobdata_t *j)
+{
+    j->wait = JOBQ_WAIT_NONE;
+    j->wait_until = 0;
+    if (j->status == JOBQ_PENDING) {
+        if (j->run_at > self->wall) {
+            j->wait = j->attempts ? JOBQ_WAIT_RETRY : JOBQ_WAIT_DELAYED;
+            j->wait_until = j->run_at;
+        } else {
+            j->wait = s_served(self, j->type) ? JOBQ_WAIT_QUEUED
+                                              : JOBQ_WAIT_NO_WORKER;
+        }
+    } else if (j->status == JOBQ_RUNNING) {
+        jobq_lease_t *l = jobq_leases_get(self->leases, j->id);
+        if (!l || l->ended)
+            return;
+        const s_worker_t *w = l->worker;
+        uint64_t until = l->lease_deadline;
+        if (w) {
+            //  Silent for two heartbeats: the worker may be gone.
+            if (self->mono <= w->last_seen + 2 * self->cfg.heartbeat_ms)
+                return;
+            uint64_t gone = w->last_seen + self->cfg.worker_timeout_ms;
+            uint64_t lease = w->last_seen + self->cfg.lease_ms;
+            until = gone < lease ? gone : lease;
+        }
+        j->wait = JOBQ_WAIT_WORKER_LOST;
+        j->wait_until = s_mono_to_wall(self, until);
+    }
+}
+
+//  Write the job map of j, with its wait.
+static void
+s_write_job(const jobq_engine_t *self,
+            jobq_mp_writer_t *w,
+            const jobq_jobdata_t *j,
+            int flags)
+{
+    jobq_jobdata_t k = *j;
+    s_wait_of(self, &k);
+    jobq_msg_write_job(w, &k, flags);
+}
+
 //  Publish the state of j on its topic.
 static void
 s_event(jobq_engine_t *self, const jobq_jobdata_t *j)
@@ -285,8 +403,8 @@ s_event(jobq_engine_t *self, const jobq_jobdata_t *j)
     s_action_t *a = s_action(self, JOBQ_ACT_PUBLISH, 0, topic, tlen);
     if (!a)
         return;
-    jobq_msg_write_job(
-        s_w(self), j, jobq_status_is_final(j->status) ? JOBQ_JOBMAP_OUTPUT : 0);
+    s_write_job(self, s_w(self), j,
+                jobq_status_is_final(j->status) ? JOBQ_JOBMAP_OUTPUT : 0);
     s_action_end(self, a);
 }
 
@@ -454,7 +572,11 @@ s_attempt_failed(jobq_engine_t *self,
                            ? budget - (n.max_attempts - n.attempts)
                            : 1;
         uint64_t delay = s_backoff(self, run);
+        //  The last attempt's progress would be stale: the error and the
+        //  retry time (the job map's wait) say what is going on.
         n.status = JOBQ_PENDING;
+        n.progress = 0;
+        n.message.len = 0;
         n.run_at = self->wall + delay;
         n.queue = delay ? JOBQ_QUEUE_DELAYED : JOBQ_QUEUE_READY;
         if (self->next_promote > self->mono + delay)
@@ -486,6 +608,33 @@ s_refuse_new(jobq_engine_t *self,
         s_reply_error(self, peer, peer_len, rid, JOBQ_ESTOREFULL,
                       "storage full; retry later", false);
     return self->draining || self->store_full;
+}
+
+//  With --types, a type outside the list is refused (entry: its index in
+//  a batch, or -1).
+static bool
+s_refuse_type(jobq_engine_t *self,
+              const uint8_t *peer,
+              size_t peer_len,
+              uint64_t rid,
+              jobq_str_t type,
+              long entry)
+{
+    char t[JOBQ_MAX_TYPE_LEN + 1];
+    if (!self->allowed || type.len > JOBQ_MAX_TYPE_LEN)
+        return false;
+    memcpy(t, type.ptr, type.len);
+    t[type.len] = '\0';
+    if (zhashx_lookup(self->allowed, t))
+        return false;
+    char why[JOBQ_MAX_TYPE_LEN + 300], at[32] = "";
+    if (entry >= 0)
+        snprintf(at, sizeof at, "jobs[%ld]: ", entry);
+    snprintf(why, sizeof why,
+             "%sunknown job type '%s': this broker runs only %s", at, t,
+             self->cfg.types);
+    s_reply_error(self, peer, peer_len, rid, JOBQ_ETYPE, why, false);
+    return true;
 }
 
 static uint64_t
@@ -522,7 +671,7 @@ s_reply_job(jobq_engine_t *self,
     if (!a)
         return;
     jobq_mp_write_cstr(s_w(self), "job");
-    jobq_msg_write_job(s_w(self), j, JOBQ_JOBMAP_INPUT | JOBQ_JOBMAP_OUTPUT);
+    s_write_job(self, s_w(self), j, JOBQ_JOBMAP_INPUT | JOBQ_JOBMAP_OUTPUT);
     s_action_end(self, a);
 }
 
@@ -579,12 +728,14 @@ s_enqueue(jobq_engine_t *self,
           size_t peer_len,
           const jobq_msg_t *m)
 {
-    if (s_refuse_new(self, peer, peer_len, m->rid))
+    if (s_refuse_new(self, peer, peer_len, m->rid) ||
+        s_refuse_type(self, peer, peer_len, m->rid, m->u.enqueue.type, -1))
         return;
     uint64_t id;
     bool created;
     s_enqueue_one(self, m, &id, &created);
-    s_reply_enqueued(self, peer, peer_len, m->rid, id, created);
+    s_reply_enqueued(self, peer, peer_len, m->rid, id, created,
+                     s_served(self, m->u.enqueue.type) == 0);
 }
 
 //  All the jobs of one ENQUEUE_BATCH, in one turn and so in one commit:
@@ -597,16 +748,38 @@ s_enqueue_batch(jobq_engine_t *self,
 {
     if (s_refuse_new(self, peer, peer_len, m->rid))
         return;
+    jobq_mp_reader_t r;
+    if (self->allowed) {
+        //  All or nothing: every type is checked before any job is made.
+        jobq_msg_batch_begin(m, &r);
+        for (uint32_t i = 0; i < m->u.batch.count; i++) {
+            jobq_msg_t one;
+            if (jobq_msg_batch_next(&r, m, &one) == JOBQ_OK &&
+                s_refuse_type(self, peer, peer_len, m->rid, one.u.enqueue.type,
+                              (long) i))
+                return;
+        }
+    }
     uint64_t ids[JOBQ_MAX_BATCH];
     bool created[JOBQ_MAX_BATCH];
-    uint32_t n = 0;
-    jobq_mp_reader_t r;
+    jobq_str_t unserved[S_UNSERVED_MAX];
+    uint32_t n = 0, nunserved = 0;
     jobq_msg_batch_begin(m, &r);
     for (; n < m->u.batch.count; n++) {
         jobq_msg_t one;
         if (jobq_msg_batch_next(&r, m, &one) != JOBQ_OK)
             break;  //  decode checked every entry: cannot happen
         s_enqueue_one(self, &one, &ids[n], &created[n]);
+        jobq_str_t t = one.u.enqueue.type;
+        if (nunserved < S_UNSERVED_MAX && s_served(self, t) == 0) {
+            uint32_t k = 0;
+            while (k < nunserved &&
+                   !(unserved[k].len == t.len &&
+                     memcmp(unserved[k].ptr, t.ptr, t.len) == 0))
+                k++;
+            if (k == nunserved)
+                unserved[nunserved++] = t;
+        }
     }
     if (n != m->u.batch.count) {
         s_reply_error(self, peer, peer_len, m->rid, JOBQ_EINTERNAL,
@@ -614,7 +787,8 @@ s_enqueue_batch(jobq_engine_t *self,
         self->broken = self->broken ? self->broken : JOBQ_EINTERNAL;
         return;
     }
-    s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, 2);
+    s_action_t *a =
+        s_reply_begin(self, peer, peer_len, m->rid, nunserved ? 3 : 2);
     if (!a)
         return;
     jobq_mp_writer_t *w = s_w(self);
@@ -629,6 +803,12 @@ s_enqueue_batch(jobq_engine_t *self,
     jobq_mp_write_array(w, n);
     for (uint32_t i = 0; i < n; i++)
         jobq_mp_write_bool(w, created[i]);
+    if (nunserved) {
+        jobq_mp_write_cstr(w, "unserved");
+        jobq_mp_write_array(w, nunserved);
+        for (uint32_t i = 0; i < nunserved; i++)
+            jobq_mp_write_str(w, unserved[i].ptr, unserved[i].len);
+    }
     s_action_end(self, a);
 }
 
@@ -757,7 +937,7 @@ s_list_visit(void *arg, const jobq_jobdata_t *j)
     s_list_t *l = arg;
     size_t before = l->w->len;
     s_shown(l->engine, j->id);
-    jobq_msg_write_job(l->w, j, 0);
+    s_write_job(l->engine, l->w, j, 0);
     if (l->w->len > S_LIST_BYTES && l->n > 0) {
         l->w->len = before;  //  a full page: this job starts the next one
         return 1;
@@ -883,7 +1063,7 @@ s_stats(jobq_engine_t *self,
         s_reply_error(self, peer, peer_len, m->rid, rc, "stats failed", false);
         return;
     }
-    s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, 5);
+    s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, 6);
     if (!a)
         return;
     jobq_mp_writer_t *w = s_w(self);
@@ -923,6 +1103,19 @@ s_stats(jobq_engine_t *self,
     jobq_mp_write_uint(w, capacity);
     jobq_mp_write_cstr(w, "busy");
     jobq_mp_write_uint(w, busy);
+    //  The types connected workers run, with how many run each; the first
+    //  S_SERVED_SHOWN, so that the reply stays far below a frame.
+    size_t nserved = zhashx_size(self->served);
+    uint32_t nshown =
+        nserved < S_SERVED_SHOWN ? (uint32_t) nserved : S_SERVED_SHOWN;
+    jobq_mp_write_cstr(w, "served");
+    jobq_mp_write_map(w, nshown);
+    uint32_t k = 0;
+    for (void *n = zhashx_first(self->served); n && k < nshown;
+         n = zhashx_next(self->served), k++) {
+        jobq_mp_write_cstr(w, zhashx_cursor(self->served));
+        jobq_mp_write_uint(w, (uintptr_t) n);
+    }
     s_action_end(self, a);
 }
 
@@ -1021,12 +1214,15 @@ s_ready(jobq_engine_t *self,
                 w->active++;
             }
         }
+    } else {
+        s_serve(self, w, -1);  //  a READY again may change the types
     }
     w->ntypes = m->u.ready.ntypes;
     for (uint32_t i = 0; i < w->ntypes; i++) {
         memcpy(w->types[i], m->u.ready.types[i].ptr, m->u.ready.types[i].len);
         w->types[i][m->u.ready.types[i].len] = '\0';
     }
+    s_serve(self, w, +1);
     w->capacity = m->u.ready.capacity;
     size_t ll = m->u.ready.name.len < 64 ? m->u.ready.name.len : 64;
     memcpy(w->label, m->u.ready.name.ptr ? m->u.ready.name.ptr : "", ll);
@@ -1155,7 +1351,7 @@ s_progress(jobq_engine_t *self, const s_sender_t *s, const jobq_msg_t *m)
         s_put(self, &j, &n);
         s_action_t *a = &self->actions[l->progress_action];
         a->body_off = self->arena.len;
-        jobq_msg_write_job(s_w(self), &n, 0);
+        s_write_job(self, s_w(self), &n, 0);
         s_action_end(self, a);
         self->stats.progress_merged++;
         return;
@@ -1408,6 +1604,7 @@ s_drop_worker(jobq_engine_t *self, s_worker_t *w, const char *why)
     for (jobq_lease_t *l; (l = jobq_leases_next(self->leases, &pos));)
         if (l->worker == w)
             s_lose(self, l, why);
+    s_serve(self, w, -1);
     zhashx_delete(self->workers, w->name);
 }
 

@@ -35,6 +35,8 @@ typedef struct {
     uint64_t retain_ms;          //  ended jobs are deleted after this, ms;
                                  //  0 keeps them forever
     uint64_t seed;               //  retry jitter seed
+    const char *types;  //  comma-separated job types ENQUEUE may use
+                        //  (--types), each valid; NULL or "" = any
 } jobq_engine_config_t;
 
 //  Fill cfg with the documented defaults.

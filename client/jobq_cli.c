@@ -348,6 +348,42 @@ s_iso(char *buf, size_t len, uint64_t ms)
     return buf;
 }
 
+//  Why job is not running, in words, into buf: "" when it is (or ended).
+//  Times in full ISO form, or only the time of day when brief.
+static const char *
+s_wait_text(char *buf, size_t len, const jobq_job_info_t *job, bool brief)
+{
+    char t[40], e[JOBQ_MAX_ERROR_LEN + 4];
+    s_iso(t, sizeof t, job->wait_until);
+    const char *at = brief && strlen(t) > 19 ? t + 11 : t;
+    if (brief && at != t)
+        snprintf(t + 19, sizeof t - 19, "Z");  //  hh:mm:ssZ
+    switch (job->wait) {
+    case JOBQ_WAIT_QUEUED:
+        snprintf(buf, len, "waiting for a free worker");
+        break;
+    case JOBQ_WAIT_NO_WORKER:
+        snprintf(buf, len, "no connected worker runs type '%s'", job->type);
+        break;
+    case JOBQ_WAIT_DELAYED:
+        snprintf(buf, len, "delayed until %s", at);
+        break;
+    case JOBQ_WAIT_RETRY:
+        snprintf(buf, len, "retry %u of %u at %s after \"%s\"",
+                 job->attempts + 1, job->max_attempts, at,
+                 job->error ? s_clean(e, sizeof e, job->error, 200) : "");
+        break;
+    case JOBQ_WAIT_WORKER_LOST:
+        snprintf(buf, len,
+                 "worker %s is not responding; its attempt is given up at %s",
+                 job->worker ? s_clean(e, sizeof e, job->worker, 64) : "-", at);
+        break;
+    default:
+        buf[0] = '\0';
+    }
+    return buf;
+}
+
 //  Print j (any JSON value) on one line, or indented, then a newline.
 //  Returns 0, or 1 if it could not be printed (out of memory).
 static int
@@ -431,8 +467,10 @@ s_draw(s_bar_t *b, const jobq_job_info_t *job)
     for (unsigned i = 0; i < S_BAR_WIDTH; i++)
         bar[i] = i < filled ? '#' : '-';
     bar[S_BAR_WIDTH] = '\0';
-    char msg[JOBQ_MAX_MESSAGE_LEN + 4];
-    s_clean(msg, sizeof msg, job->message,
+    char msg[JOBQ_MAX_MESSAGE_LEN + 4], why[512];
+    //  A job that waits says why, in place of a progress message.
+    s_wait_text(why, sizeof why, job, true);
+    s_clean(msg, sizeof msg, why[0] ? why : job->message,
             b->tty ? S_TTY_MESSAGE : JOBQ_MAX_MESSAGE_LEN);
     char line[S_LINE];
     int n = snprintf(line, sizeof line, "[%s] %3u%% %s%s%s", bar, pct,
@@ -656,6 +694,11 @@ s_cmd_enqueue(s_cli_t *c)
         if (!created)
             fprintf(c->err, "jobq: the key named an existing job; nothing new "
                             "was enqueued\n");
+        if (jobq_client_unserved(cl))
+            fprintf(c->err,
+                    "jobq: warning: no connected worker runs type '%s'; the "
+                    "job waits until one does\n",
+                    type);
         rc = c->given[S_OPT_WATCH] ? s_watch(c, cl, id, wait_ms) : 0;
     }
     jobq_client_destroy(&cl);
@@ -698,6 +741,11 @@ s_print_job(s_cli_t *c, const jobq_job_info_t *job)
     fprintf(o, "error:      %s\n",
             job->error ? s_clean(e, sizeof e, job->error, sizeof e) : "-");
     fprintf(o, "attempts:   %u/%u\n", job->attempts, job->max_attempts);
+    if (job->worker)
+        fprintf(o, "worker:     %s\n", s_clean(e, sizeof e, job->worker, 64));
+    char why[512];
+    if (s_wait_text(why, sizeof why, job, false)[0])
+        fprintf(o, "waiting:    %s\n", why);
     fprintf(o, "created:    %s\n", s_iso(t1, sizeof t1, job->created_at));
     fprintf(o, "started:    %s\n", s_iso(t2, sizeof t2, job->started_at));
     fprintf(o, "completed:  %s\n", s_iso(t3, sizeof t3, job->completed_at));
@@ -861,6 +909,7 @@ s_print_stats(s_cli_t *c, const json_t *st)
     const json_t *counts = json_object_get(st, "counts");
     const json_t *totals = json_object_get(st, "totals");
     const json_t *workers = json_object_get(st, "workers");
+    const json_t *served = json_object_get(st, "served");
     int tw = 5;  //  width of the type column ("TOTAL")
     const char *type;
     json_t *row;
@@ -869,22 +918,37 @@ s_print_stats(s_cli_t *c, const json_t *st)
         int n = (int) strlen(type);
         tw = n > tw && n <= JOBQ_MAX_TYPE_LEN ? n : tw;
     }
+    json_object_foreach((json_t *) served, type, row)
+    {
+        int n = (int) strlen(type);
+        tw = n > tw && n <= JOBQ_MAX_TYPE_LEN ? n : tw;
+    }
     fprintf(o, "%-*s", tw, "TYPE");
     for (int s = 0; s < JOBQ_STATUS_COUNT_; s++)
         fprintf(o, "  %9s", jobq_status_name(s));
-    fprintf(o, "  %9s\n", "total");
-    json_object_foreach((json_t *) counts, type, row)
-    {
-        char name[JOBQ_MAX_TYPE_LEN + 4];
-        long long sum = 0;
-        fprintf(o, "%-*s", tw,
-                s_clean(name, sizeof name, type, JOBQ_MAX_TYPE_LEN));
-        for (int s = 0; s < JOBQ_STATUS_COUNT_; s++) {
-            long long v = s_int(row, jobq_status_name(s));
-            sum += v;
-            fprintf(o, "  %9lld", v);
+    fprintf(o, "  %9s  %7s\n", "total", "workers");
+    //  Every type with jobs, then the types workers run that have none.
+    long long stranded = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        json_object_foreach((json_t *) (pass ? served : counts), type, row)
+        {
+            if (pass && json_object_get(counts, type))
+                continue;
+            char name[JOBQ_MAX_TYPE_LEN + 4];
+            long long sum = 0;
+            long long nw = s_int(served, type);
+            fprintf(o, "%-*s", tw,
+                    s_clean(name, sizeof name, type, JOBQ_MAX_TYPE_LEN));
+            for (int s = 0; s < JOBQ_STATUS_COUNT_; s++) {
+                long long v = pass ? 0 : s_int(row, jobq_status_name(s));
+                sum += v;
+                fprintf(o, "  %9lld", v);
+            }
+            long long pending = pass ? 0 : s_int(row, "pending");
+            fprintf(o, "  %9lld  %7lld%s\n", sum, nw,
+                    pending && !nw ? "  <- no worker" : "");
+            stranded += pending && !nw ? pending : 0;
         }
-        fprintf(o, "  %9lld\n", sum);
     }
     long long sum = 0;
     fprintf(o, "%-*s", tw, "TOTAL");
@@ -894,6 +958,11 @@ s_print_stats(s_cli_t *c, const json_t *st)
         fprintf(o, "  %9lld", v);
     }
     fprintf(o, "  %9lld\n", sum);
+    if (stranded)
+        fprintf(o,
+                "\n%lld pending job(s) are of types no connected worker "
+                "runs: they wait until one does\n",
+                stranded);
 
     fprintf(o, "\nworkers: %zu  capacity: %lld  busy: %lld\n",
             json_array_size(workers), s_int(st, "capacity"), s_int(st, "busy"));

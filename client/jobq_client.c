@@ -33,6 +33,7 @@ struct jobq_client {
     char last_error[512];      //  message of the last failure
     uint64_t *in_flight;       //  rids of pipelined requests, unanswered
     size_t n_in_flight;        //  entries in in_flight
+    bool unserved;             //  the last enqueue's type had no worker
 };
 
 void
@@ -358,6 +359,8 @@ s_info(jobq_job_info_t *info, const jobq_jobdata_t *j)
     info->input = s_dup_bytes(j->input);
     info->output = s_dup_bytes(j->output);
     info->errors = s_dup_bytes(j->errors);
+    info->wait = j->wait;
+    info->wait_until = j->wait_until;
 }
 
 void
@@ -454,6 +457,28 @@ s_fill_enqueue(jobq_client_t *self,
     return JOBQ_OK;
 }
 
+//  An enqueue reply's optional `unserved`: true (ENQUEUE) or a non-empty
+//  array of types (ENQUEUE_BATCH).
+static void
+s_note_unserved(jobq_client_t *self, jobq_bytes_t body)
+{
+    jobq_bytes_t v;
+    jobq_mp_reader_t r;
+    bool b = false;
+    uint32_t n = 0;
+    self->unserved = false;
+    if (jobq_mp_map_find(body, "unserved", &v) != JOBQ_OK)
+        return;
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    if (jobq_mp_read_bool(&r, &b) == JOBQ_OK) {
+        self->unserved = b;
+        return;
+    }
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    if (jobq_mp_read_array(&r, &n) == JOBQ_OK)
+        self->unserved = n > 0;
+}
+
 //  The id and created flag of an ENQUEUE reply body.
 static int
 s_enqueue_answer(jobq_client_t *self,
@@ -475,7 +500,14 @@ s_enqueue_answer(jobq_client_t *self,
         if (s_reply_field(self, body, "created", &r) == JOBQ_OK)
             jobq_mp_read_bool(&r, created);
     }
+    s_note_unserved(self, body);
     return JOBQ_OK;
+}
+
+bool
+jobq_client_unserved(const jobq_client_t *self)
+{
+    return self->unserved;
 }
 
 int
@@ -624,6 +656,7 @@ jobq_client_enqueue_batch(jobq_client_t *self,
     bool have_created =
         s_reply_field(self, body, "created", &rc_r) == JOBQ_OK &&
         jobq_mp_read_array(&rc_r, &count) == JOBQ_OK && count == n;
+    s_note_unserved(self, body);
     for (size_t i = 0; i < n; i++) {
         jobq_str_t s;
         if (jobq_mp_read_str(&r, &s) != JOBQ_OK || s.len != JOBQ_ID_LEN)
@@ -757,6 +790,8 @@ typedef struct {
     const jobq_watch_t *cb;  //  user callbacks
     uint32_t version;        //  last version applied
     int result;              //  final result, or 1 while running
+    int wait;                //  its wait, as last applied
+    uint64_t wait_until;     //  and when that wait ends
 } s_watch_t;
 
 //  Apply a job state if newer than what was applied. Returns true when the
@@ -764,9 +799,16 @@ typedef struct {
 static bool
 s_apply(s_watch_t *w, const jobq_job_info_t *job)
 {
-    if (job->version <= w->version)
+    //  The same version again is news only if why it waits changed (a
+    //  worker for its type came or went): the job itself did not change.
+    bool news = job->version > w->version ||
+                (job->version == w->version && w->result == 1 &&
+                 (job->wait != w->wait || job->wait_until != w->wait_until));
+    if (!news)
         return w->result != 1;
     w->version = job->version;
+    w->wait = job->wait;
+    w->wait_until = job->wait_until;
     const jobq_watch_t *cb = w->cb;
     switch (job->status) {
     case JOBQ_COMPLETED:
@@ -833,7 +875,7 @@ jobq_client_watch(jobq_client_t *self,
                   const jobq_watch_t *cb,
                   int timeout_ms)
 {
-    s_watch_t w = {cb, 0, 1};
+    s_watch_t w = {cb, 0, 1, JOBQ_WAIT_NONE, 0};
     jobq_job_info_t first;
     memset(&first, 0, sizeof first);
     //  1. A snapshot: learn the shop (for the topic), and report a job that

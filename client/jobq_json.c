@@ -430,6 +430,16 @@ jobq_json_job(const jobq_job_info_t *job)
     bad |= json_object_set_new(o, "worker", s_opt(job->worker));
     bad |= json_object_set_new(o, "lease_until", s_time(job->lease_until));
     bad |= json_object_set_new(o, "version", json_integer(job->version));
+    if (job->wait > JOBQ_WAIT_NONE) {
+        json_t *w = json_object();
+        bad |= !w;
+        if (w) {
+            bad |= json_object_set_new(w, "reason",
+                                       json_string(jobq_wait_name(job->wait)));
+            bad |= json_object_set_new(w, "until", s_time(job->wait_until));
+            bad |= json_object_set_new(o, "wait", w);
+        }
+    }
     if (bad) {
         json_decref(o);
         return NULL;

@@ -22,6 +22,7 @@ static const char *const s_messages[] = {
     "stored data is corrupt",
     "job failed",
     "interrupted",
+    "unknown job type",
 };
 
 const char *

@@ -930,6 +930,9 @@ void
 jobq_msg_write_job(jobq_mp_writer_t *w, const jobq_jobdata_t *j, int flags)
 {
     uint32_t n = 21;
+    bool wait = j->wait > JOBQ_WAIT_NONE && j->wait < JOBQ_WAIT_COUNT_;
+    if (wait)
+        n++;
     if (flags & JOBQ_JOBMAP_INPUT)
         n++;
     if (flags & JOBQ_JOBMAP_OUTPUT)
@@ -958,6 +961,13 @@ jobq_msg_write_job(jobq_mp_writer_t *w, const jobq_jobdata_t *j, int flags)
     s_wtime(w, "lease_until", j->lease_until);
     s_wuint(w, "version", j->version);
     s_wuint(w, "seq", j->seq);
+    if (wait) {
+        s_wkey(w, "wait");
+        jobq_mp_write_map(w, 2);
+        s_wkey(w, "reason");
+        jobq_mp_write_cstr(w, jobq_wait_name(j->wait));
+        s_wtime(w, "until", j->wait_until);
+    }
     if (flags & JOBQ_JOBMAP_INPUT)
         s_wmap(w, "input", j->input);
     if (flags & JOBQ_JOBMAP_OUTPUT) {
@@ -995,6 +1005,35 @@ s_rnum(jobq_mp_reader_t *r, uint64_t *v)
         return JOBQ_OK;
     }
     return jobq_mp_read_uint(r, v);
+}
+
+//  The job map's wait: {reason, until}; other keys are skipped.
+static int
+s_read_wait(jobq_mp_reader_t *r, jobq_jobdata_t *j)
+{
+    uint32_t n;
+    if (jobq_mp_read_nil(r))
+        return JOBQ_OK;
+    if (jobq_mp_read_map(r, &n) != JOBQ_OK)
+        return JOBQ_EPROTO;
+    for (uint32_t i = 0; i < n; i++) {
+        jobq_str_t k, s;
+        int rc;
+        if (jobq_mp_read_str(r, &k) != JOBQ_OK)
+            return JOBQ_EPROTO;
+        if (s_is(k, "reason")) {
+            rc = jobq_mp_read_str(r, &s);
+            if (rc == JOBQ_OK)
+                j->wait = jobq_wait_parse(s.ptr, s.len);
+        } else if (s_is(k, "until")) {
+            rc = s_rnum(r, &j->wait_until);
+        } else {
+            rc = jobq_mp_skip(r, NULL);
+        }
+        if (rc != JOBQ_OK)
+            return JOBQ_EPROTO;
+    }
+    return JOBQ_OK;
 }
 
 int
@@ -1041,6 +1080,8 @@ jobq_msg_read_job(jobq_mp_reader_t *r, jobq_jobdata_t *j)
                 rc = jobq_mp_skip(r, &j->output);
         } else if (s_is(k, "errors")) {
             rc = jobq_mp_skip(r, &j->errors);
+        } else if (s_is(k, "wait")) {
+            rc = s_read_wait(r, j);
         } else {
             static const char *const nums[] = {
                 "progress",   "attempts",     "max_attempts", "version",

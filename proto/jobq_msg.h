@@ -41,6 +41,8 @@ typedef struct {
     uint64_t lease_until;   //  ms since epoch the lease runs to, 0 = none
     uint64_t seq;           //  broker event sequence of the last change
     int queue;              //  broker-internal: JOBQ_QUEUE_* index it sits in
+    int wait;               //  wire only: jobq_wait_t, why it is not running
+    uint64_t wait_until;    //  wire only: ms since epoch that wait ends, 0
 } jobq_jobdata_t;
 
 //  Which pending index holds a job (storage only, never on the wire).

@@ -89,6 +89,7 @@ static const struct {
     {JOBQ_EVERSION, "unsupported_version"},
     {JOBQ_ECOMMAND, "unknown_command"},
     {JOBQ_ESTALE, "stale_attempt"},
+    {JOBQ_ETYPE, "unknown_type"},
     {JOBQ_ENOMEM, "internal"},
 };
 

@@ -23,6 +23,26 @@ jobq_status_parse(const char *name, size_t len)
     return -1;
 }
 
+static const char *const s_wait[] = {"",        "queued", "no_worker",
+                                     "delayed", "retry",  "worker_lost"};
+
+const char *
+jobq_wait_name(int wait)
+{
+    if (wait <= JOBQ_WAIT_NONE || wait >= JOBQ_WAIT_COUNT_)
+        return "";
+    return s_wait[wait];
+}
+
+int
+jobq_wait_parse(const char *name, size_t len)
+{
+    for (int i = 1; i < JOBQ_WAIT_COUNT_; i++)
+        if (strlen(s_wait[i]) == len && memcmp(s_wait[i], name, len) == 0)
+            return i;
+    return JOBQ_WAIT_NONE;
+}
+
 bool
 jobq_status_is_final(int status)
 {

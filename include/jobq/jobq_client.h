@@ -66,6 +66,8 @@ typedef struct {
     jobq_bytes_t input;                   //  msgpack map (owned), or empty
     jobq_bytes_t output;                  //  msgpack map (owned), or empty
     jobq_bytes_t errors;                  //  msgpack array (owned), or empty
+    int wait;             //  jobq_wait_t: why it is not running now
+    uint64_t wait_until;  //  ms since epoch that wait ends, 0 = unknown
 } jobq_job_info_t;
 
 //  Free what info owns and zero it. Safe on a zeroed struct.
@@ -108,6 +110,11 @@ JOBQ_EXPORT int jobq_client_enqueue(jobq_client_t *self,
                                     const jobq_enqueue_t *req,
                                     char id[JOBQ_ID_LEN + 1],
                                     bool *created);
+
+//  After an enqueue call returned JOBQ_OK: true when the broker said that
+//  no connected worker runs the job's type (for a batch, one of its
+//  types). The job is stored all the same and waits for such a worker.
+JOBQ_EXPORT bool jobq_client_unserved(const jobq_client_t *self);
 
 //  Enqueue n jobs (1..JOBQ_MAX_BATCH) in one request: the broker checks them
 //  all first and commits them together, so either every job is durable or

@@ -39,7 +39,8 @@ typedef enum {
     JOBQ_EFAILED = -18,      //  the job failed
     JOBQ_EINTR = -19,        //  a signal interrupted the wait (never on the
                              //  wire)
-    JOBQ_ERR_MIN_ = -19      //  lowest code; for range checks
+    JOBQ_ETYPE = -20,        //  a job type this broker does not run
+    JOBQ_ERR_MIN_ = -20      //  lowest code; for range checks
 } jobq_err_t;
 
 //  A static, human-readable description of code. Never NULL; unknown codes

@@ -30,6 +30,26 @@ JOBQ_EXPORT int jobq_status_parse(const char *name, size_t len);
 //  True for completed, failed and cancelled.
 JOBQ_EXPORT bool jobq_status_is_final(int status);
 
+//  Why a job that has not ended is not running now (the job map's `wait`,
+//  docs/PROTOCOL.md section 6). The broker works it out when it writes the
+//  job; it is not stored.
+typedef enum {
+    JOBQ_WAIT_NONE = 0,         //  running with a live worker, or ended
+    JOBQ_WAIT_QUEUED = 1,       //  due; a connected worker runs its type
+    JOBQ_WAIT_NO_WORKER = 2,    //  due; no connected worker runs its type
+    JOBQ_WAIT_DELAYED = 3,      //  its delay runs until wait_until
+    JOBQ_WAIT_RETRY = 4,        //  an attempt failed; next at wait_until
+    JOBQ_WAIT_WORKER_LOST = 5,  //  running, but its worker is not heard
+                                //  from; given up at wait_until
+    JOBQ_WAIT_COUNT_ = 6
+} jobq_wait_t;
+
+//  "queued", "no_worker", ...; "" for JOBQ_WAIT_NONE or anything else.
+JOBQ_EXPORT const char *jobq_wait_name(int wait);
+//  Parse a reason of len bytes; JOBQ_WAIT_NONE for one this library does
+//  not know (a newer broker's).
+JOBQ_EXPORT int jobq_wait_parse(const char *name, size_t len);
+
 //  Job ids are 16 lowercase hex digits of a 64-bit value that grows with
 //  time (ms since the epoch << 16 | a counter), so ids sort by creation.
 #define JOBQ_ID_LEN 16

@@ -161,12 +161,33 @@ test_cli_enqueue_status_list_watch_cancel_against_a_broker(void **state)
     assert_true(json_is_integer(json_object_get(j, "completed_at")));
     json_decref(j);
 
-    //  A job nobody runs: list it, cancel it, watch says cancelled.
+    //  A job nobody runs: enqueue warns, status and stats say why it
+    //  waits; list it, cancel it, watch says cancelled.
     snprintf(line, sizeof line, "%s enqueue noop --shop cli-shop", base);
     s_run(&r, line);
     assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.err, "no connected worker runs type 'noop'"));
     char pend[JOBQ_ID_LEN + 1];
     snprintf(pend, sizeof pend, "%.16s", r.out);
+    snprintf(line, sizeof line, "%s status %s", base, pend);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(
+        strstr(r.out, "waiting:    no connected worker runs type 'noop'"));
+    snprintf(line, sizeof line, "%s stats", base);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "workers"));
+    assert_non_null(strstr(r.out, "<- no worker"));
+    assert_non_null(strstr(r.out, "1 pending job(s) are of types no"));
+    //  A job of a type the worker runs does not warn.
+    snprintf(line, sizeof line,
+             "%s enqueue sleep --shop other --input "
+             "'{\"ms\": 1}'",
+             base);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    assert_null(strstr(r.err, "warning"));
     snprintf(line, sizeof line,
              "%s list --shop cli-shop --status pending "
              "--json",
@@ -201,6 +222,44 @@ test_cli_enqueue_status_list_watch_cancel_against_a_broker(void **state)
 
     jobq_test_stop(w, SIGTERM, 10000);
     jobq_test_broker_stop(&b, SIGTERM);
+    jobq_test_rmtree(dir);
+    free(dir);
+}
+
+//  A broker started with --types refuses any other type at once, and
+//  the CLI says which; a bad --types list stops the broker with exit 2.
+static void
+test_cli_broker_types_refuse_unknown_types(void **state)
+{
+    (void) state;
+    char *dir = jobq_test_tmpdir();
+    jobq_test_broker_t b;
+    memset(&b, 0, sizeof b);
+    const char *extra[] = {"--types", "sleep,report", NULL};
+    assert_int_equal(jobq_test_broker_start(&b, dir, extra), 0);
+    char line[1024];
+    s_run_t r;
+    snprintf(line, sizeof line, "--broker %s enqueue send_email --shop s",
+             b.clients);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "unknown job type 'send_email'"));
+    assert_non_null(strstr(r.err, "sleep,report"));
+    snprintf(line, sizeof line, "--broker %s enqueue report --shop s",
+             b.clients);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    jobq_test_broker_stop(&b, SIGTERM);
+
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "%s --data %s --types 'sleep,Bad' 2>%s/err",
+             jobq_test_bin("jobq-broker"), dir, dir);
+    int status = system(cmd);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 2);
+    snprintf(cmd, sizeof cmd, "grep -q \"'Bad' is not a job type\" %s/err",
+             dir);
+    assert_int_equal(system(cmd), 0);
     jobq_test_rmtree(dir);
     free(dir);
 }
@@ -259,6 +318,66 @@ test_cli_input_file_watch_timeout_retry_json(void **state)
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "id")), id);
     json_decref(j);
+
+    jobq_test_stop(w, SIGTERM, 10000);
+    jobq_test_broker_stop(&b, SIGTERM);
+    jobq_test_rmtree(dir);
+    free(dir);
+}
+
+//  Numbers in what jobq prints are in their shortest exact form, a float 32
+//  at its own precision, and a whole real keeps its ".0".
+static void
+test_cli_prints_numbers_in_their_shortest_exact_form(void **state)
+{
+    (void) state;
+    char *dir = jobq_test_tmpdir();
+    jobq_test_broker_t b;
+    memset(&b, 0, sizeof b);
+    assert_int_equal(jobq_test_broker_start(&b, dir, NULL), 0);
+    const char *wextra[] = {"--types", "noop", NULL};
+    pid_t w = jobq_test_worker_start(&b, wextra);
+    jobq_client_config_t cfg;
+    jobq_client_config_defaults(&cfg);
+    cfg.broker = b.clients;
+    cfg.events = b.events;
+    jobq_client_t *cl = jobq_client_new(&cfg);
+    assert_non_null(cl);
+    //  noop's output is its input.
+    jobq_mp_writer_t in;
+    jobq_mp_writer_init(&in, 256);
+    jobq_mp_write_map(&in, 4);
+    jobq_mp_write_cstr(&in, "d");
+    jobq_mp_write_double(&in, 3.9);
+    jobq_mp_write_cstr(&in, "f");
+    jobq_mp_write_raw(&in, "\xca\x40\x79\x99\x9a", 5);  //  float 32: 3.9f
+    jobq_mp_write_cstr(&in, "sum");
+    jobq_mp_write_double(&in, 0.1 + 0.2);
+    jobq_mp_write_cstr(&in, "whole");
+    jobq_mp_write_double(&in, 4.0);
+    assert_int_equal(jobq_mp_writer_error(&in), JOBQ_OK);
+    jobq_enqueue_t req = {"noop", "cli-shop", {in.data, in.len}, 0, 0, 1,
+                          0,      NULL};
+    char id[JOBQ_ID_LEN + 1];
+    assert_int_equal(jobq_client_enqueue(cl, &req, id, NULL), JOBQ_OK);
+    jobq_mp_writer_fini(&in);
+    jobq_client_destroy(&cl);
+
+    char base[200], line[1024];
+    snprintf(base, sizeof base, "--broker %s --events %s", b.clients, b.events);
+    s_run_t r;
+    snprintf(line, sizeof line, "%s watch %s --timeout 10000", base, id);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    if (!strstr(r.out, "{\"d\":3.9,\"f\":3.9,\"sum\":0.30000000000000004,"
+                       "\"whole\":4.0}"))
+        fail_msg("watch printed: %s", r.out);
+    snprintf(line, sizeof line, "%s status %s --json", base, id);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    if (!strstr(r.out, "\"d\": 3.9,") || !strstr(r.out, "\"f\": 3.9,") ||
+        !strstr(r.out, "\"whole\": 4.0\n"))
+        fail_msg("status --json printed: %s", r.out);
 
     jobq_test_stop(w, SIGTERM, 10000);
     jobq_test_broker_stop(&b, SIGTERM);
@@ -389,6 +508,8 @@ main(void)
         cmocka_unit_test(
             test_cli_enqueue_status_list_watch_cancel_against_a_broker),
         cmocka_unit_test(test_cli_input_file_watch_timeout_retry_json),
+        cmocka_unit_test(test_cli_prints_numbers_in_their_shortest_exact_form),
+        cmocka_unit_test(test_cli_broker_types_refuse_unknown_types),
         cmocka_unit_test(test_cli_ctrl_c_ends_watch_status_and_list_with_130),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /*  test_engine.c: the broker's state machine with a fake clock and no
     sockets: dispatch, fencing, leases, retries, cancel, idempotency,
     failed commits and recovery. */
+#define _GNU_SOURCE
 #include "jobq_test.h"
 #include "jobq_engine.h"
 
@@ -1826,6 +1827,184 @@ test_engine_unreadable_id_ceiling_stops_recovery(void **state)
     assert_true(s_enqueue(fx, "noop", 0, 0, 3) > ceiling);
 }
 
+//  STATUS of id in a turn of its own: the job map of the reply, its
+//  strings borrowing from fx->out (valid until the next turn).
+static jobq_jobdata_t
+s_status(s_fx_t *fx, uint64_t id)
+{
+    jobq_msg_t m = {.cmd = JOBQ_CMD_STATUS};
+    m.u.job.id = id;
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    assert_non_null(o);
+    jobq_bytes_t v;
+    assert_int_equal(
+        jobq_mp_map_find((jobq_bytes_t){o->body, o->len}, "job", &v), JOBQ_OK);
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    jobq_jobdata_t j;
+    assert_int_equal(jobq_msg_read_job(&r, &j), JOBQ_OK);
+    return j;
+}
+
+//  The bool (or the length of the array) at key in the last reply, -1 if
+//  the key is absent.
+static int
+s_reply_flag(s_fx_t *fx, const char *key)
+{
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    assert_non_null(o);
+    jobq_bytes_t v;
+    if (jobq_mp_map_find((jobq_bytes_t){o->body, o->len}, key, &v) != JOBQ_OK)
+        return -1;
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    bool b;
+    uint32_t n;
+    if (jobq_mp_read_bool(&r, &b) == JOBQ_OK)
+        return b;
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    assert_int_equal(jobq_mp_read_array(&r, &n), JOBQ_OK);
+    return (int) n;
+}
+
+//  Every job that is not running says why: no worker for its type, its
+//  delay, its retry (with no stale progress), and, after a restart, a
+//  worker that is not back. The ENQUEUE reply says when no worker runs
+//  the type, and STATS counts the workers per type.
+static void
+test_engine_a_job_says_why_it_waits(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t mail = s_enqueue(fx, "mail", 0, 0, 3);
+    assert_int_equal(s_reply_flag(fx, "unserved"), 1);
+    jobq_jobdata_t j = s_status(fx, mail);
+    assert_int_equal(j.wait, JOBQ_WAIT_NO_WORKER);
+    assert_int_equal(j.wait_until, 0);
+    //  The event of the new job says it as well.
+    s_ready(fx, "w1", "noop", 1);
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    assert_int_equal(s_reply_flag(fx, "unserved"), -1);
+    uint64_t id = 0;
+    uint32_t attempt = 0;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(s_status(fx, a).wait, JOBQ_WAIT_NONE);  //  running
+    //  w1 is busy: the next one is queued behind it.
+    uint64_t b = s_enqueue(fx, "noop", 0, 0, 3);
+    assert_int_equal(s_status(fx, b).wait, JOBQ_WAIT_QUEUED);
+    uint64_t d = s_enqueue(fx, "noop", 0, 5000, 3);
+    j = s_status(fx, d);
+    assert_int_equal(j.wait, JOBQ_WAIT_DELAYED);
+    assert_int_equal(j.wait_until, fx->wall + 5000);
+
+    //  A failed attempt: pending for its retry, with the error and the
+    //  time, and without the last attempt's progress.
+    s_result(fx, "w1", JOBQ_CMD_PROGRESS, a, 1, false);
+    s_result(fx, "w1", JOBQ_CMD_FAIL, a, 1, false);
+    //  The event of the failure says it too; w1's free slot takes b.
+    bool seen = false;
+    for (int i = 0; i < fx->nout; i++) {
+        const s_out_t *ev = &fx->out[i];
+        jobq_mp_reader_t er;
+        jobq_jobdata_t ej;
+        jobq_mp_reader_init(&er, ev->body, ev->len);
+        if (ev->kind == JOBQ_ACT_PUBLISH &&
+            jobq_msg_read_job(&er, &ej) == JOBQ_OK && ej.id == a &&
+            ej.status == JOBQ_PENDING) {
+            assert_int_equal(ej.wait, JOBQ_WAIT_RETRY);
+            seen = true;
+        }
+    }
+    assert_true(seen);
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    assert_int_equal(id, b);
+    j = s_status(fx, a);
+    assert_int_equal(j.status, JOBQ_PENDING);
+    assert_int_equal(j.wait, JOBQ_WAIT_RETRY);
+    assert_int_equal(j.wait_until, j.run_at);
+    assert_true(j.run_at > fx->wall);
+    assert_int_equal(j.progress, 0);
+    assert_int_equal(j.message.len, 0);
+    assert_int_equal(j.error.len, 4);  //  "boom"
+
+    //  STATS: one worker runs noop, none runs mail.
+    jobq_msg_t st = {.cmd = JOBQ_CMD_STATS};
+    s_begin(fx);
+    s_client(fx, &st);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    assert_non_null(o);
+    jobq_bytes_t served, v;
+    assert_int_equal(
+        jobq_mp_map_find((jobq_bytes_t){o->body, o->len}, "served", &served),
+        JOBQ_OK);
+    assert_int_equal(jobq_mp_map_find(served, "noop", &v), JOBQ_OK);
+    assert_int_equal(v.ptr[0], 1);
+    assert_int_not_equal(jobq_mp_map_find(served, "mail", &v), JOBQ_OK);
+
+    //  A restart while w1 runs b: running, but its worker is not back;
+    //  given up when the recovered lease runs out.
+    uint64_t running = b;
+    s_close(fx);
+    s_open(fx);
+    j = s_status(fx, running);
+    assert_int_equal(j.status, JOBQ_RUNNING);
+    assert_int_equal(j.wait, JOBQ_WAIT_WORKER_LOST);
+    assert_int_equal(j.wait_until, fx->wall + fx->cfg.lease_ms);
+    //  Back, it is not waiting any more.
+    s_ready(fx, "w1", "noop", 1);
+    assert_int_equal(s_status(fx, running).wait, JOBQ_WAIT_NONE);
+    //  Nobody runs mail after the restart either: still said.
+    assert_int_equal(s_status(fx, mail).wait, JOBQ_WAIT_NO_WORKER);
+}
+
+//  --types: a type outside the list is refused with unknown_type, also
+//  inside a batch, where nothing of the batch is made.
+static void
+test_engine_types_flag_refuses_other_types(void **state)
+{
+    s_fx_t *fx = *state;
+    s_close(fx);
+    fx->cfg.types = "mail,report";
+    s_open(fx);
+    jobq_msg_t m;
+    s_enqueue_msg(&m, "noop", 0, 0, 3, NULL);
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0);
+    assert_non_null(o);
+    jobq_msg_t e;
+    jobq_msg_why_t why;
+    assert_int_equal(jobq_msg_decode(JOBQ_CMD_ERROR, o->body, o->len, &e, &why),
+                     JOBQ_OK);
+    assert_int_equal(e.u.error.code, JOBQ_ETYPE);
+    assert_non_null(
+        memmem(e.u.error.message.ptr, e.u.error.message.len, "'noop'", 6));
+    assert_int_equal(s_count(fx, JOBQ_ACT_PUBLISH, 0, NULL), 0);
+    //  A listed type goes in.
+    s_enqueue(fx, "report", 0, 0, 3);
+    //  A batch (of noop jobs): refused whole, naming the entry.
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, JOBQ_MAX_FRAME_BYTES);
+    s_batch_msg(&m, &w, 3, NULL);
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0);
+    assert_non_null(o);
+    assert_int_equal(jobq_msg_decode(JOBQ_CMD_ERROR, o->body, o->len, &e, &why),
+                     JOBQ_OK);
+    assert_int_equal(e.u.error.code, JOBQ_ETYPE);
+    assert_non_null(
+        memmem(e.u.error.message.ptr, e.u.error.message.len, "jobs[0]", 7));
+    assert_int_equal(s_count(fx, JOBQ_ACT_PUBLISH, 0, NULL), 0);
+    jobq_mp_writer_fini(&w);
+    fx->cfg.types = NULL;
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
 
 int
@@ -1870,6 +2049,8 @@ main(void)
         T(test_engine_progress_after_a_status_is_a_new_change),
         T(test_engine_ids_restart_above_the_committed_ceiling),
         T(test_engine_unreadable_id_ceiling_stops_recovery),
+        T(test_engine_a_job_says_why_it_waits),
+        T(test_engine_types_flag_refuses_other_types),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }
