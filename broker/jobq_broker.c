@@ -353,12 +353,14 @@ s_turn(jobq_broker_t *self)
     }
     if (rc == JOBQ_ECORRUPT) {
         //  Damaged data met by a request: that turn is refused, the broker
-        //  goes on (and the failure does not count towards stopping).
-        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
-                 "stored data is damaged (%s): the requests of this turn "
-                 "were refused; jobq-broker --verify %s says what is "
-                 "damaged, and --repair salvages the rest",
-                 jobq_store_why(self->store), self->cfg.data_dir);
+        //  goes on (and the failure does not count towards stopping). One
+        //  line per turn: the one above if a request already said it.
+        if (after.damaged == before.damaged)
+            JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
+                     "stored data is damaged (%s): the requests of this turn "
+                     "were refused; jobq-broker --verify %s says what is "
+                     "damaged, and --repair salvages the rest",
+                     jobq_store_why(self->store), self->cfg.data_dir);
     } else if (rc != JOBQ_OK) {
         JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
                  "commit failed: %s (%s); its replies became errors",

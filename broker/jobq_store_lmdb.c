@@ -144,9 +144,16 @@ s_fail(s_lmdb_t *self, const char *what, int rc)
     return s_err(rc);
 }
 
+//  Set when LMDB reported damage (MDB_CORRUPTED, MDB_PAGE_NOTFOUND): such
+//  an error also leaves the transaction unable to commit, so the guard
+//  marks it damaged (one store, one thread: a static is enough).
+static bool s_mdb_damage;
+
 static int
 s_err(int rc)
 {
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
+        s_mdb_damage = true;
     switch (rc) {
     case MDB_SUCCESS:
         return JOBQ_OK;
@@ -328,8 +335,11 @@ s_damage(s_lmdb_t *self, const char *what, const s_guard_t *g)
             return s_damage((self), (what), &g_);                              \
         }                                                                      \
         s_guard = &g_;                                                         \
+        s_mdb_damage = false;                                                  \
         int rc_ = (expr);                                                      \
         s_guard = g_.prev;                                                     \
+        if (s_mdb_damage)                                                      \
+            (self)->damaged = true;                                            \
         return rc_;                                                            \
     } while (0)
 
