@@ -389,7 +389,7 @@ s_wait_text(char *buf, size_t len, const jobq_job_info_t *job, bool brief)
 static int
 s_print_json(s_cli_t *c, const json_t *j, size_t flags)
 {
-    char *s = j ? json_dumps(j, flags | JSON_ENCODE_ANY) : NULL;
+    char *s = j ? jobq_json_dumps(j, flags | JSON_ENCODE_ANY) : NULL;
     if (!s) {
         fprintf(c->err, "jobq: out of memory\n");
         return 1;

@@ -296,7 +296,14 @@ s_decode(const msgpack_object *o)
                    : json_real((double) o->via.u64);
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
         return json_integer(o->via.i64);
-    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT32: {
+        //  At its own precision: the double its shortest text reads as, so
+        //  that 3.9f shows as 3.9. msgpack-c widened it exactly, so the
+        //  narrowing is exact too.
+        char num[JOBQ_MP_NUMBER_LEN];
+        jobq_mp_format_float((float) o->via.f64, num);
+        return json_real(strtod(num, NULL));  //  NaN, inf: NULL, as below
+    }
     case MSGPACK_OBJECT_FLOAT64:
         //  JSON has no NaN or infinity; jansson refuses them (NULL).
         return json_real(o->via.f64);
@@ -363,6 +370,66 @@ jobq_json_from_mp(jobq_bytes_t b)
         j = s_decode(&tree.data);
     msgpack_unpacked_destroy(&tree);
     return j;
+}
+
+//  --- JSON text --------------------------------------------------------------
+
+//  The bytes a JSON number is made of.
+#define S_NUMBER_BYTES "+-.0123456789eE"
+
+char *
+jobq_json_dumps(const json_t *j, size_t flags)
+{
+    //  jansson writes a real with %.17g, which reads back as the same
+    //  double, and adds ".0" to a whole one; an integer has neither '.' nor
+    //  'e'. Outside strings, then, each number token with one of them is a
+    //  real: it is read back and written again, shortest. Strings, whose
+    //  quotes and backslashes are escaped, are copied as they are.
+    char *text = json_dumps(j, flags & ~(size_t) JSON_REAL_PRECISION(31));
+    if (!text)
+        return NULL;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (!f) {
+        free(text);
+        return NULL;
+    }
+    bool in_string = false;
+    for (const char *p = text; *p;) {
+        if (in_string) {
+            size_t n = strcspn(p, "\"\\");
+            fwrite(p, 1, n, f);
+            p += n;
+            if (p[0] == '\\' && p[1]) {
+                fwrite(p, 1, 2, f);
+                p += 2;
+            } else if (*p) {
+                in_string = *p != '"';
+                fputc(*p++, f);
+            }
+        } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            size_t n = strspn(p, S_NUMBER_BYTES);
+            if (memchr(p, '.', n) || memchr(p, 'e', n) || memchr(p, 'E', n)) {
+                char num[JOBQ_MP_NUMBER_LEN];
+                fputs(jobq_mp_format_double(strtod(p, NULL), num), f);
+                if (!strpbrk(num, ".e"))
+                    fputs(".0", f);  //  still a real when read back
+            } else {
+                fwrite(p, 1, n, f);
+            }
+            p += n;
+        } else {
+            in_string = *p == '"';
+            fputc(*p++, f);
+        }
+    }
+    free(text);
+    if (fclose(f) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
 }
 
 //  --- the job object ---------------------------------------------------------

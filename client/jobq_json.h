@@ -35,13 +35,22 @@ int jobq_json_to_mp(const char *text,
 
 //  One msgpack value b as a new JSON value (the caller owns the
 //  reference); json null when b is empty. Maps (string keys), arrays, str,
-//  ints, floats, bools and nil map to their JSON kind; bin becomes a string
+//  ints, floats, bools and nil map to their JSON kind (a float 32 becomes
+//  the double its shortest text at float precision reads as, so 3.9f is
+//  3.9, not 3.9000000953674316); bin becomes a string
 //  of lowercase hex digits, ext an object {"ext": type, "hex": digits}; a
 //  str or key that is not UTF-8 has each bad byte replaced by U+FFFD; a uint
 //  above INT64_MAX becomes a real. Returns NULL if b is not one valid
 //  msgpack value within the protocol limits (JOBQ_MAX_DEPTH and the others)
 //  or if memory ran out. Allocates only for the result.
 json_t *jobq_json_from_mp(jobq_bytes_t b);
+
+//  j as json_dumps(j, flags) writes it, but with every real in its shortest
+//  exact form (jobq_mp_format_double: 3.9, not 3.8999999999999999), and
+//  ".0" after a whole one so that it still reads back as a real (4.0).
+//  JSON_REAL_PRECISION in flags is ignored. The caller frees the text; NULL
+//  when memory ran out or json_dumps refused j.
+char *jobq_json_dumps(const json_t *j, size_t flags);
 
 //  The job as a new JSON object (caller owns it) with the keys of the job
 //  map (docs/PROTOCOL.md, section 6), in this order: id, type, status,

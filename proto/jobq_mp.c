@@ -1,8 +1,10 @@
-/*  jobq_mp.c: the bounded msgpack validator and reader, and the writer on
-    msgpack-c's packer (jobq_mp.h says why the reader is our own). */
+/*  jobq_mp.c: the bounded msgpack validator and reader, the writer on
+    msgpack-c's packer (jobq_mp.h says why the reader is our own), and
+    numbers as text. */
 #include "jobq/jobq_mp.h"
 
 #include <msgpack.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -683,4 +685,33 @@ jobq_mp_write_raw(jobq_mp_writer_t *w, const void *b, size_t len)
     uint8_t *p = s_room(w, len);
     if (p)
         memcpy(p, b, len);
+}
+
+//  --- numbers as text --------------------------------------------------------
+
+//  17 significant digits always read back as the same double, and 9 as the
+//  same float, so the last try needs no check: NaN, which equals nothing,
+//  ends there too.
+const char *
+jobq_mp_format_double(double v, char out[JOBQ_MP_NUMBER_LEN])
+{
+    for (int prec = 15; prec < 17; prec++) {
+        snprintf(out, JOBQ_MP_NUMBER_LEN, "%.*g", prec, v);
+        if (strtod(out, NULL) == v)
+            return out;
+    }
+    snprintf(out, JOBQ_MP_NUMBER_LEN, "%.17g", v);
+    return out;
+}
+
+const char *
+jobq_mp_format_float(float v, char out[JOBQ_MP_NUMBER_LEN])
+{
+    for (int prec = 6; prec < 9; prec++) {
+        snprintf(out, JOBQ_MP_NUMBER_LEN, "%.*g", prec, (double) v);
+        if (strtof(out, NULL) == v)
+            return out;
+    }
+    snprintf(out, JOBQ_MP_NUMBER_LEN, "%.9g", (double) v);
+    return out;
 }

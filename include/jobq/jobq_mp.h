@@ -13,6 +13,10 @@
     with msgpack-c's packer. Errors are sticky: write everything, then
     check jobq_mp_writer_error() once.
 
+    Every number people read (the CLI's JSON, exports, reports) is written
+    by jobq_mp_format_double() or, for a float 32, jobq_mp_format_float(),
+    so that one value reads the same everywhere.
+
     Why the cursor reader is jobq's own and not msgpack-c's unpacker:
     jobq keeps a job's input and output maps as the bytes that arrived, and
     stores and forwards them without re-encoding; the cursor gives each
@@ -163,6 +167,23 @@ JOBQ_EXPORT void jobq_mp_write_nil(jobq_mp_writer_t *w);
 //  Append bytes that already are one or more encoded values.
 JOBQ_EXPORT void
 jobq_mp_write_raw(jobq_mp_writer_t *w, const void *b, size_t len);
+
+//  Bytes that hold any number jobq_mp_format_double or _float writes, and
+//  its NUL.
+#define JOBQ_MP_NUMBER_LEN 32
+
+//  v as text for people, in its shortest exact form: the first of %.15g,
+//  %.16g and %.17g that strtod() reads back as v, so 3.9 is "3.9", not
+//  "3.8999999999999999", and 4.0 is "4". NaN and the infinities are written
+//  as printf writes them ("inf", "-inf", "nan"...); JSON has no such
+//  number, so a caller writing JSON checks isfinite() first. Returns out.
+JOBQ_EXPORT const char *jobq_mp_format_double(double v,
+                                              char out[JOBQ_MP_NUMBER_LEN]);
+//  The same at the precision of a msgpack float 32: the first of %.6g to
+//  %.9g that strtof() reads back as v, so 3.9f is "3.9", not
+//  "3.9000000953674316". Returns out.
+JOBQ_EXPORT const char *jobq_mp_format_float(float v,
+                                             char out[JOBQ_MP_NUMBER_LEN]);
 
 #ifdef __cplusplus
 }

@@ -157,8 +157,13 @@ s_ld_text(s_ctx_t *c, json_t *v, size_t max, jobq_text_mode_t mode)
         return jobq_review_text(json_string_value(v), json_string_length(v),
                                 max, mode, &c->err);
     if (json_is_number(v)) {
-        char buf[64];
-        snprintf(buf, sizeof buf, "%.15g", json_number_value(v));
+        //  As written: an integer whole, a real in its shortest exact form.
+        char buf[JOBQ_MP_NUMBER_LEN];
+        if (json_is_integer(v))
+            snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(v));
+        else
+            jobq_mp_format_double(json_real_value(v), buf);
         return jobq_review_text(buf, strlen(buf), max, mode, &c->err);
     }
     return NULL;

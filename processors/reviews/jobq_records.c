@@ -176,17 +176,6 @@ jobq_fields_clear(jobq_fields_t *f)
 
 //  --- values ----------------------------------------------------------------
 
-//  The shortest of %.15g, %.16g, %.17g that reads back as v.
-static void
-s_double(double v, char *buf, size_t cap)
-{
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, cap, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            return;
-    }
-}
-
 //  Bytes in the valid UTF-8 sequence at p (at most n bytes), 0 if invalid.
 static size_t
 s_utf8_len(const unsigned char *p, size_t n)
@@ -263,7 +252,8 @@ s_hex(FILE *out, const char *p, size_t n)
         fprintf(out, "%02x", (unsigned char) p[i]);
 }
 
-//  A scalar as text (numbers, booleans); false for other kinds.
+//  A scalar as text (numbers, booleans); false for other kinds. cap is at
+//  least JOBQ_MP_NUMBER_LEN.
 static bool
 s_scalar_text(const msgpack_object *o, char *buf, size_t cap)
 {
@@ -275,9 +265,15 @@ s_scalar_text(const msgpack_object *o, char *buf, size_t cap)
         snprintf(buf, cap, "%lld", (long long) o->via.i64);
         return true;
     case MSGPACK_OBJECT_FLOAT32:
+        //  msgpack-c widened the float to f64 exactly: narrowing is too.
+        if (isfinite(o->via.f64))
+            jobq_mp_format_float((float) o->via.f64, buf);
+        else
+            buf[0] = '\0';
+        return true;
     case MSGPACK_OBJECT_FLOAT64:
         if (isfinite(o->via.f64))
-            s_double(o->via.f64, buf, cap);
+            jobq_mp_format_double(o->via.f64, buf);
         else
             buf[0] = '\0';
         return true;

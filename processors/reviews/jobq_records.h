@@ -5,7 +5,9 @@
     per record, CRLF line ends; a field holding a comma, a double quote, CR
     or LF is quoted, and its quotes doubled. A value that is missing or nil
     is an empty field (JSON: null); strings are written as they are; numbers
-    in their shortest exact form; booleans true and false; nested maps and
+    in their shortest exact form (jobq_mp_format_double, or for a float 32
+    jobq_mp_format_float: 3.9, not 3.8999999999999999), NaN and infinities
+    as an empty field (JSON: null); booleans true and false; nested maps and
     arrays as compact JSON text; binary strings as hex digits.
 
     JSON and NDJSON are UTF-8: a string that is not valid UTF-8 has each bad

@@ -271,8 +271,11 @@ s_review(FILE *out,
 {
     fprintf(out, "<h2>%s</h2>\n<div class=\"review %s\">\n", heading, cls);
     fprintf(out, "<p><strong>%.1f / 5</strong>", jobq_review_stars(r));
-    if (r->best_rating != 5)
-        fprintf(out, " (%g of %g)", r->rating, r->best_rating);
+    if (r->best_rating != 5) {
+        char v[JOBQ_MP_NUMBER_LEN], b[JOBQ_MP_NUMBER_LEN];
+        fprintf(out, " (%s of %s)", jobq_mp_format_double(r->rating, v),
+                jobq_mp_format_double(r->best_rating, b));
+    }
     if (r->title) {
         fputs(" &middot; <strong>", out);
         s_esc(out, r->title);

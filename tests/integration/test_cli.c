@@ -5,6 +5,7 @@
     exit status 130. */
 #include "jobq_test.h"
 #include "jobq_cli.h"
+#include "jobq/jobq_client.h"
 #include "jobq/jobq_types.h"
 
 #include <czmq.h>

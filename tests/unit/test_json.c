@@ -134,6 +134,41 @@ test_json_to_mp_takes_one_bounded_object(void **state)
     jobq_mp_writer_fini(&w);
 }
 
+static void
+test_json_dumps_writes_reals_in_their_shortest_exact_form(void **state)
+{
+    (void) state;
+    json_t *j =
+        json_pack("{s:f, s:f, s:f, s:f, s:f, s:I, s:s, s:[f, f]}", "d", 3.9,
+                  "sum", 0.1 + 0.2, "whole", 4.0, "big", 1e100, "neg", -1e-7,
+                  "int", (json_int_t) 12345678901234567, "text",
+                  "3.8999999999999999 \"1.5\\\" 2.50", "a", -0.0, 1.0 / 3.0);
+    assert_non_null(j);
+    char *text = jobq_json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(3));
+    assert_non_null(text);
+    //  Strings keep their digits; integers stay integers; a whole real
+    //  keeps its ".0"; the precision asked for is not used.
+    assert_string_equal(text, "{\"d\":3.9,\"sum\":0.30000000000000004,"
+                              "\"whole\":4.0,\"big\":1e+100,\"neg\":-1e-07,"
+                              "\"int\":12345678901234567,"
+                              "\"text\":\"3.8999999999999999 \\\"1.5\\\\\\\" "
+                              "2.50\",\"a\":[-0.0,0.3333333333333333]}");
+    free(text);
+    text = jobq_json_dumps(j, JSON_INDENT(2));
+    assert_non_null(strstr(text, "\n  \"d\": 3.9,\n"));
+    assert_non_null(strstr(text, "\n    -0.0,\n    0.3333333333333333\n  ]"));
+    free(text);
+    json_decref(j);
+    //  A float 32 at its own precision: 3.9f is 3.9.
+    static const uint8_t f32[] = {0xca, 0x40, 0x79, 0x99, 0x9a};
+    j = jobq_json_from_mp((jobq_bytes_t){f32, sizeof f32});
+    assert_true(json_real_value(j) == 3.9);
+    text = jobq_json_dumps(j, JSON_ENCODE_ANY);
+    assert_string_equal(text, "3.9");
+    free(text);
+    json_decref(j);
+}
+
 int
 main(void)
 {
@@ -142,6 +177,8 @@ main(void)
         cmocka_unit_test(
             test_json_from_mp_refuses_what_is_not_one_bounded_value),
         cmocka_unit_test(test_json_to_mp_takes_one_bounded_object),
+        cmocka_unit_test(
+            test_json_dumps_writes_reals_in_their_shortest_exact_form),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

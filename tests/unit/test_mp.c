@@ -8,6 +8,8 @@
 #include "jobq_test.h"
 #include "jobq_proto.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1108,6 +1110,62 @@ test_mp_read_double_accepts_float32_and_integers(void **state)
 }
 
 static void
+test_mp_numbers_are_formatted_in_their_shortest_exact_form(void **state)
+{
+    (void) state;
+    static const struct {
+        double v;          //  value
+        const char *text;  //  its shortest exact form
+    } doubles[] = {
+        {3.9, "3.9"},
+        {4.0, "4"},
+        {-0.5, "-0.5"},
+        {0.0, "0"},
+        {-0.0, "-0"},
+        {0.1 + 0.2, "0.30000000000000004"},  //  17 digits
+        {1.0 / 3.0, "0.3333333333333333"},   //  16 digits
+        {123456789012345.0, "123456789012345"},
+        {1e100, "1e+100"},
+        {1e-7, "1e-07"},
+        {18446744073709551616.0, "1.8446744073709552e+19"},
+        {DBL_MAX, "1.7976931348623157e+308"},
+        {-DBL_MIN, "-2.2250738585072014e-308"},
+        {4.9406564584124654e-324, "4.94065645841247e-324"},  //  15 suffice
+        {INFINITY, "inf"},
+        {-INFINITY, "-inf"},
+    };
+    char buf[JOBQ_MP_NUMBER_LEN];
+    for (size_t i = 0; i < sizeof doubles / sizeof doubles[0]; i++) {
+        const char *text = jobq_mp_format_double(doubles[i].v, buf);
+        assert_ptr_equal(text, buf);
+        if (strcmp(text, doubles[i].text) != 0)
+            fail_msg("double %d: '%s', not '%s'", (int) i, text,
+                     doubles[i].text);
+        assert_true(strtod(text, NULL) == doubles[i].v);
+    }
+    assert_string_equal(jobq_mp_format_double(NAN, buf), "nan");
+    static const struct {
+        float v;           //  value
+        const char *text;  //  its shortest exact form
+    } floats[] = {
+        {3.9f, "3.9"},
+        {0.1f, "0.1"},
+        {1.5f, "1.5"},
+        {16777216.0f, "16777216"},
+        {1.0f / 3.0f, "0.33333334"},     //  8 digits
+        {0x1.40016ep+3f, "10.0001745"},  //  9 digits
+        {FLT_MAX, "3.4028235e+38"},
+        {FLT_TRUE_MIN, "1.4013e-45"},
+    };
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
+        const char *text = jobq_mp_format_float(floats[i].v, buf);
+        if (strcmp(text, floats[i].text) != 0)
+            fail_msg("float %d: '%s', not '%s'", (int) i, text, floats[i].text);
+        assert_true(strtof(text, NULL) == floats[i].v);
+    }
+}
+
+static void
 test_mp_reads_refuse_the_wrong_kind_and_keep_the_cursor(void **state)
 {
     (void) state;
@@ -1458,6 +1516,8 @@ main(void)
         cmocka_unit_test(test_mp_maps_round_trip_with_15_16_and_65536_entries),
         cmocka_unit_test(test_mp_bool_nil_double_and_bin_round_trip),
         cmocka_unit_test(test_mp_read_double_accepts_float32_and_integers),
+        cmocka_unit_test(
+            test_mp_numbers_are_formatted_in_their_shortest_exact_form),
         cmocka_unit_test(
             test_mp_reads_refuse_the_wrong_kind_and_keep_the_cursor),
         cmocka_unit_test(test_mp_peek_names_every_kind),

@@ -128,6 +128,23 @@ test_page_jsonld_graph_arrays_and_untyped_review_lists(void **state)
 }
 
 static void
+test_page_jsonld_numbers_as_text_are_kept_exact(void **state)
+{
+    (void) state;
+    jobq_page_t p;
+    s_parse("<script type='application/ld+json'>"
+            "{\"@type\":\"Review\",\"author\":1234567890123456789,"
+            " \"name\":0.1234567890123456,"
+            " \"reviewRating\":{\"ratingValue\":4}}"
+            "</script>",
+            &p);
+    assert_int_equal(p.count, 1);
+    s_check(&p.reviews[0], "1234567890123456789", 4, 5, NULL,
+            "0.1234567890123456", NULL);
+    jobq_page_clear(&p);
+}
+
+static void
 test_page_microdata_nested_author_rating_and_aggregate(void **state)
 {
     (void) state;
@@ -297,6 +314,7 @@ main(void)
         cmocka_unit_test(test_page_bad_ratings_are_dropped_but_the_review_kept),
         cmocka_unit_test(test_page_long_fields_are_cut_on_a_character_boundary),
         cmocka_unit_test(test_page_per_page_bound_cuts_and_says_so),
+        cmocka_unit_test(test_page_jsonld_numbers_as_text_are_kept_exact),
     };
     return cmocka_run_group_tests_name("page", tests, NULL, NULL);
 }

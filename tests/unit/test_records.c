@@ -270,6 +270,46 @@ test_records_json_strings_are_valid_utf8(void **state)
     assert_int_equal(jobq_format_parse("csvx", 4, &fmt), JOBQ_EINVAL);
 }
 
+static void
+test_records_numbers_are_written_in_their_shortest_exact_form(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 256);
+    jobq_mp_write_map(&w, 4);
+    jobq_mp_write_cstr(&w, "d");
+    jobq_mp_write_double(&w, 3.9);
+    jobq_mp_write_cstr(&w, "f");
+    jobq_mp_write_raw(&w, "\xca\x40\x79\x99\x9a", 5);  //  float 32: 3.9f
+    jobq_mp_write_cstr(&w, "sum");
+    jobq_mp_write_double(&w, 0.1 + 0.2);
+    jobq_mp_write_cstr(&w, "whole");
+    jobq_mp_write_double(&w, 4.0);
+    assert_int_equal(jobq_mp_writer_error(&w), JOBQ_OK);
+    jobq_fields_t f;
+    memset(&f, 0, sizeof f);
+    static const char *const cols[] = {"d", "f", "sum", "whole"};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(jobq_fields_add(&f, cols[i], strlen(cols[i])),
+                         JOBQ_OK);
+    static const char *const want[] = {
+        "3.9,3.9,0.30000000000000004,4\r\n",
+        "{\"d\":3.9,\"f\":3.9,\"sum\":0.30000000000000004,\"whole\":4}\n"};
+    static const jobq_format_t fmts[] = {JOBQ_FORMAT_CSV, JOBQ_FORMAT_NDJSON};
+    for (size_t i = 0; i < 2; i++) {
+        s_mem_t m;
+        s_mem_open(&m);
+        assert_int_equal(jobq_records_row(m.f, fmts[i], &f,
+                                          (jobq_bytes_t){w.data, w.len}, 0),
+                         JOBQ_OK);
+        s_mem_done(&m);
+        assert_string_equal(m.text, want[i]);
+        free(m.text);
+    }
+    jobq_fields_clear(&f);
+    jobq_mp_writer_fini(&w);
+}
+
 int
 main(void)
 {
@@ -283,6 +323,8 @@ main(void)
         cmocka_unit_test(
             test_records_ndjson_and_json_are_one_object_per_record),
         cmocka_unit_test(test_records_json_strings_are_valid_utf8),
+        cmocka_unit_test(
+            test_records_numbers_are_written_in_their_shortest_exact_form),
     };
     return cmocka_run_group_tests_name("records", tests, NULL, NULL);
 }

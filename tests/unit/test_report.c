@@ -126,6 +126,23 @@ test_report_html_is_self_contained_and_escaped(void **state)
 }
 
 static void
+test_report_html_shows_a_rating_as_it_was_given(void **state)
+{
+    (void) state;
+    jobq_review_t rs[] = {R("precise", 7.123456789, 10, "2024-01-01")};
+    const char *ids[] = {"0123456789abcdef"};
+    jobq_report_meta_t meta = {"Ratings", ids, 1, NULL};
+    jobq_report_stats_t st;
+    assert_int_equal(jobq_report_stats(rs, 1, &st), JOBQ_OK);
+    char *html = s_html(&meta, &st);
+    //  Out of 5 it is rounded for the page; as given, it is exact.
+    assert_non_null(
+        strstr(html, "<strong>3.6 / 5</strong> (7.123456789 of 10)"));
+    free(html);
+    jobq_report_stats_clear(&st);
+}
+
+static void
 test_report_html_counts_one_as_one(void **state)
 {
     (void) state;
@@ -162,6 +179,7 @@ main(void)
         cmocka_unit_test(test_report_stats_normalise_bucket_and_group_by_month),
         cmocka_unit_test(test_report_html_is_self_contained_and_escaped),
         cmocka_unit_test(test_report_html_counts_one_as_one),
+        cmocka_unit_test(test_report_html_shows_a_rating_as_it_was_given),
     };
     return cmocka_run_group_tests_name("report", tests, NULL, NULL);
 }
