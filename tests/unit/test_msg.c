@@ -463,6 +463,162 @@ test_msg_enqueue_accepts_input_nested_to_the_depth_limit(void **state)
     assert_int_equal(rc2, JOBQ_ETOOBIG);
 }
 
+//  docs/PROTOCOL.md 5.1: an input or output map nests at most
+//  JOBQ_MAX_MAP_DEPTH containers, itself counting 1, so 13 levels below
+//  it: one more is the field's too_large, two more (17 containers in the
+//  body) the body's. In ENQUEUE_BATCH an input sits at depth 4, so the
+//  body's 16 leave it 13 counting itself.
+static void
+test_msg_input_and_output_nest_14_containers_counting_the_map(void **state)
+{
+    (void) state;
+    char b[64];
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    static const struct {
+        int levels;        //  nested maps, the input or output counting 1
+        int rc;            //  expected
+        const char *says;  //  in the reason
+    } enq[] = {{14, JOBQ_OK, ""},
+               {15, JOBQ_ETOOBIG, "field 'input': nested deeper than 14"},
+               {16, JOBQ_ETOOBIG, "body: nested too deep"}};
+    for (size_t i = 0; i < sizeof enq / sizeof enq[0]; i++) {
+        size_t n = s_nested_input(b, enq[i].levels);
+        int rc =
+            s_decode(JOBQ_CMD_ENQUEUE,
+                     S_FIELDS(ENQ_BASE, s_kraw("input", b, n)), &w, &m, &why);
+        if (rc != enq[i].rc || !strstr(why.text, enq[i].says))
+            fail_msg("input of %d: rc=%d why=%s", enq[i].levels, rc, why.text);
+        rc = s_decode(JOBQ_CMD_COMPLETE,
+                      S_FIELDS(s_kstr("id", ID_OK), s_kuint("attempt", 1),
+                               s_kraw("output", b, n)),
+                      &w, &m, &why);
+        if (rc != enq[i].rc || (enq[i].rc == JOBQ_ETOOBIG && enq[i].levels == 15
+                                    ? !strstr(why.text, "field 'output'")
+                                    : !strstr(why.text, enq[i].says)))
+            fail_msg("output of %d: rc=%d why=%s", enq[i].levels, rc, why.text);
+    }
+    //  [{type: noop, shop_id: s, input: ...}]
+    for (int levels = 13; levels <= 14; levels++) {
+        char jobs[128];
+        static const char head[] = "\x91\x83\xa4type\xa4noop\xa7shop_id\xa1s"
+                                   "\xa5input";
+        memcpy(jobs, head, sizeof head - 1);
+        size_t n =
+            sizeof head - 1 + s_nested_input(jobs + sizeof head - 1, levels);
+        int rc = s_decode(JOBQ_CMD_ENQUEUE_BATCH,
+                          S_FIELDS(s_kuint("rid", 1), s_kraw("jobs", jobs, n)),
+                          &w, &m, &why);
+        int want = levels == 13 ? JOBQ_OK : JOBQ_ETOOBIG;
+        if (rc != want || (want && !strstr(why.text, "body: nested too deep")))
+            fail_msg("batch input of %d: rc=%d why=%s", levels, rc, why.text);
+    }
+    jobq_mp_writer_fini(&w);
+}
+
+//  docs/PROTOCOL.md 5.1: the body is checked value by value in byte order
+//  and the first fault decides. Within one value a declared length or count
+//  is held against its limits before the bytes left, so one that is both
+//  over a limit and cut short is too_large; a header cut short, or a count
+//  within the limits but above the bytes left, is bad_request; the body's
+//  running element total is counted last.
+static void
+test_msg_a_length_over_a_limit_and_cut_short_is_too_large(void **state)
+{
+    (void) state;
+    static const struct {
+        const char *b;     //  body
+        size_t n;          //  bytes
+        int rc;            //  expected
+        const char *says;  //  in the reason
+    } cases[] = {
+        //  str 32 of 1 MiB + 1, bin 32 and ext 32 of 2 MiB, 4 bytes given
+        {"\x81\xa1x\xdb\x00\x10\x00\x01"
+         "abcd",
+         12, JOBQ_ETOOBIG, "string"},
+        {"\x81\xa1x\xc6\x00\x20\x00\x00"
+         "abcd",
+         12, JOBQ_ETOOBIG, "string"},
+        {"\x81\xa1x\xc9\x00\x20\x00\x00\x01"
+         "abc",
+         13, JOBQ_ETOOBIG, "string"},
+        //  str 32 of 100 bytes, 4 given: within the limit, so truncated
+        {"\x81\xa1x\xdb\x00\x00\x00\x64"
+         "abcd",
+         12, JOBQ_EINVAL, "truncated"},
+        //  array 32 and map 32 of 65,537 entries, 3 bytes given
+        {"\x81\xa1x\xdd\x00\x01\x00\x01\x01\x02\x03", 11, JOBQ_ETOOBIG,
+         "container"},
+        {"\x81\xa1x\xdf\x00\x01\x00\x01\x01\x02\x03", 11, JOBQ_ETOOBIG,
+         "container"},
+        //  array 32 of 65,536 entries, 3 given: truncated
+        {"\x81\xa1x\xdd\x00\x01\x00\x00\x01\x02\x03", 11, JOBQ_EINVAL,
+         "truncated"},
+        //  a str 32 header cut short: its length cannot be read
+        {"\x81\xa1x\xdb\x00\x10", 6, JOBQ_EINVAL, "truncated"},
+        //  the first fault in byte order decides
+        {"\x82\xa1x\xc1\xa1y\xdb\x00\x20\x00\x00", 11, JOBQ_EINVAL, "0xc1"},
+        {"\x82\xa1x\xdb\x00\x20\x00\x00", 8, JOBQ_ETOOBIG, "string"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        jobq_msg_t m;
+        jobq_msg_why_t why;
+        int rc = jobq_msg_decode(JOBQ_CMD_STATS, (const uint8_t *) cases[i].b,
+                                 cases[i].n, &m, &why);
+        if (rc != cases[i].rc || !strstr(why.text, cases[i].says) ||
+            !strstr(why.text, "body: "))
+            fail_msg("case %zu: rc=%d (want %d) why=%s", i, rc, cases[i].rc,
+                     why.text);
+    }
+    //  A 17th container cut short: the depth is checked first.
+    uint8_t deep[64];
+    size_t n = 0;
+    for (int i = 0; i < 16; i++)
+        deep[n++] = 0x91;
+    deep[n++] = 0xdd;
+    memcpy(deep + n, "\x00\x00\x00\x05", 4);
+    n += 4;
+    deep[0] = 0x81;  //  the body: {"x": [[...]]}
+    memmove(deep + 3, deep + 1, n - 1);
+    deep[1] = 0xa1;
+    deep[2] = 'x';
+    n += 2;
+    jobq_msg_t m;
+    jobq_msg_why_t why;
+    int rc = jobq_msg_decode(JOBQ_CMD_STATS, deep, n, &m, &why);
+    if (rc != JOBQ_ETOOBIG || !strstr(why.text, "nested too deep"))
+        fail_msg("deep: rc=%d why=%s", rc, why.text);
+    //  Past the element total and cut short: truncated, counted first.
+    //  {"a".."d": arrays of nils, 262,144 entries with the map's own 5,
+    //  "e": an array of 8 with no bytes}: it would pass the total, but its
+    //  count is a lie.
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 2u << 20);
+    jobq_mp_write_map(&w, 5);
+    for (int k = 0; k < 4; k++) {
+        char key[2] = {(char) ('a' + k), 0};
+        uint32_t items = k < 3 ? JOBQ_MAX_CONTAINER
+                               : JOBQ_MAX_ELEMENTS - 5 - 3 * JOBQ_MAX_CONTAINER;
+        jobq_mp_write_cstr(&w, key);
+        jobq_mp_write_array(&w, items);
+        for (uint32_t e = 0; e < items; e++)
+            jobq_mp_write_nil(&w);
+    }
+    jobq_mp_write_cstr(&w, "e");
+    jobq_mp_write_raw(&w, "\x98", 1);
+    rc = jobq_msg_decode(JOBQ_CMD_STATS, w.data, w.len, &m, &why);
+    if (rc != JOBQ_EINVAL || !strstr(why.text, "truncated"))
+        fail_msg("total: rc=%d why=%s", rc, why.text);
+    //  The same array with its 8 items: now the total is the fault.
+    jobq_mp_write_raw(&w, "\xc0\xc0\xc0\xc0\xc0\xc0\xc0\xc0", 8);
+    rc = jobq_msg_decode(JOBQ_CMD_STATS, w.data, w.len, &m, &why);
+    if (rc != JOBQ_ETOOBIG || !strstr(why.text, "too many elements"))
+        fail_msg("total: rc=%d why=%s", rc, why.text);
+    jobq_mp_writer_fini(&w);
+}
+
 static void
 test_msg_enqueue_accepts_input_of_exactly_the_limit(void **state)
 {
@@ -2242,6 +2398,10 @@ main(void)
         cmocka_unit_test(test_msg_enqueue_accepts_input_of_exactly_the_limit),
         cmocka_unit_test(
             test_msg_enqueue_accepts_input_nested_to_the_depth_limit),
+        cmocka_unit_test(
+            test_msg_input_and_output_nest_14_containers_counting_the_map),
+        cmocka_unit_test(
+            test_msg_a_length_over_a_limit_and_cut_short_is_too_large),
         cmocka_unit_test(test_msg_job_reference_commands_round_trip),
         cmocka_unit_test(test_msg_list_round_trips_filters_and_cursor),
         cmocka_unit_test(test_msg_list_without_filters_round_trips_as_any),
