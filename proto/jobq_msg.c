@@ -574,12 +574,12 @@ static const struct {
     {JOBQ_CMD_REPLY, s_none, 0x1, "rid"},
 };
 
-int
-jobq_msg_decode(int cmd,
-                const uint8_t *body,
-                size_t len,
-                jobq_msg_t *m,
-                jobq_msg_why_t *why)
+static int
+s_decode(int cmd,
+         const uint8_t *body,
+         size_t len,
+         jobq_msg_t *m,
+         jobq_msg_why_t *why)
 {
     s_dec_t dec = {.why = why, .seen = 0}, *d = &dec;
     memset(m, 0, sizeof *m);
@@ -640,6 +640,49 @@ jobq_msg_decode(int cmd,
         m->u.reply.body.len = len;
     }
     return JOBQ_OK;
+}
+
+//  The rid of a body that could not be decoded, when it can still be
+//  found: the top-level entries are read in order up to the first that
+//  cannot be read (not a map, a key that is not a string, a value cut
+//  short), and the first "rid" is taken if it holds an unsigned integer.
+//  So an error answers with the request's rid whatever the fault, as long
+//  as the bytes up to rid are whole. One pass over the body at most:
+//  jobq_mp_skip is iterative, and every entry read consumes bytes.
+static bool
+s_find_rid(const uint8_t *body, size_t len, uint64_t *rid)
+{
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, body, len);
+    uint32_t n;
+    if (jobq_mp_read_map(&r, &n) != JOBQ_OK)
+        return false;
+    for (uint32_t i = 0; i < n; i++) {
+        jobq_str_t key;
+        if (jobq_mp_read_str(&r, &key) != JOBQ_OK)
+            return false;
+        if (s_is(key, "rid"))
+            return jobq_mp_read_uint(&r, rid) == JOBQ_OK;
+        if (jobq_mp_skip(&r, NULL) != JOBQ_OK)
+            return false;
+    }
+    return false;
+}
+
+int
+jobq_msg_decode(int cmd,
+                const uint8_t *body,
+                size_t len,
+                jobq_msg_t *m,
+                jobq_msg_why_t *why)
+{
+    int rc = s_decode(cmd, body, len, m, why);
+    if (rc != JOBQ_OK && m->rid == 0) {
+        uint64_t rid = 0;
+        if (s_find_rid(body, len, &rid))
+            m->rid = rid;
+    }
+    return rc;
 }
 
 //  --- encoding -------------------------------------------------------------

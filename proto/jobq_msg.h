@@ -157,7 +157,10 @@ typedef struct {
 
 //  Decode body as command cmd into *m. Returns JOBQ_OK, JOBQ_ECOMMAND
 //  (unknown command), JOBQ_ETOOBIG or JOBQ_EINVAL; on error why->text says
-//  what, and m->rid holds the request id if it could be read.
+//  what, and m->rid holds the request id if one can be found (0 if not):
+//  the first "rid" of the top-level map holding an unsigned integer, read
+//  in order up to the first entry that cannot be read, whatever and
+//  wherever the fault (docs/PROTOCOL.md 8.1).
 int jobq_msg_decode(int cmd,
                     const uint8_t *body,
                     size_t len,

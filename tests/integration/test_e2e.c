@@ -398,9 +398,9 @@ test_e2e_broker_sigkill_keeps_pending_and_completed_jobs(void **state)
 }
 
 //  Send raw frames on a DEALER and read one reply: its command and, for
-//  ERROR, its code.
+//  ERROR, its code and (if rid is not NULL) its rid.
 static int
-s_raw(zsock_t *d, zmsg_t *m, int *code)
+s_raw_rid(zsock_t *d, zmsg_t *m, int *code, uint64_t *rid)
 {
     zmsg_send(&m, d);
     zsock_set_rcvtimeo(d, 3000);
@@ -422,9 +422,20 @@ s_raw(zsock_t *d, zmsg_t *m, int *code)
             assert_int_equal(jobq_mp_read_str(&rd, &s), JOBQ_OK);
             *code = jobq_err_from_wire_code(s.ptr, s.len);
         }
+        if (rid && jobq_mp_map_find(body, "rid", &v) == JOBQ_OK) {
+            jobq_mp_reader_t rd;
+            jobq_mp_reader_init(&rd, v.ptr, v.len);
+            assert_int_equal(jobq_mp_read_uint(&rd, rid), JOBQ_OK);
+        }
     }
     zmsg_destroy(&r);
     return cmd;
+}
+
+static int
+s_raw(zsock_t *d, zmsg_t *m, int *code)
+{
+    return s_raw_rid(d, m, code, NULL);
 }
 
 static zmsg_t *
@@ -528,6 +539,57 @@ test_e2e_malformed_messages_get_errors_and_the_broker_goes_on(void **state)
     memset(&info, 0, sizeof info);
     assert_int_equal(jobq_client_status(fx->c, id, &info), JOBQ_OK);
     jobq_job_info_clear(&info);
+}
+
+//  docs/PROTOCOL.md 8.1: an ERROR carries the request's rid when the body
+//  breaks section 5.1 or a field rule after a whole rid, so a client
+//  waiting on that rid gets its answer; an envelope fault gets rid 0.
+static void
+test_e2e_an_error_carries_the_rid_read_before_a_bad_body(void **state)
+{
+    s_fx_t *fx = *state;
+    zsock_t *d = zsock_new_dealer(fx->b.clients);
+    assert_non_null(d);
+    const char *sig = JOBQ_SIGNATURE;
+    //  {rid: 77, type: "noop", shop_id: "s", x: 0xc1}
+    static const uint8_t reserved[] = {
+        0x84, 0xa3, 'r', 'i', 'd',  0x4d, 0xa4, 't', 'y', 'p',
+        'e',  0xa4, 'n', 'o', 'o',  'p',  0xa7, 's', 'h', 'o',
+        'p',  '_',  'i', 'd', 0xa1, 's',  0xa1, 'x', 0xc1};
+    //  {rid: 78, x: a str 32 of 2 MiB, cut short}
+    static const uint8_t huge[] = {0x82, 0xa3, 'r',  'i',  'd',  0x4e, 0xa1,
+                                   'x',  0xdb, 0x00, 0x20, 0x00, 0x00};
+    //  {type: 5, rid: 79}: a bad field before rid
+    static const uint8_t late[] = {0x82, 0xa4, 't', 'y', 'p', 'e',
+                                   0x05, 0xa3, 'r', 'i', 'd', 0x4f};
+    static const struct {
+        const uint8_t *b;  //  body
+        size_t n;          //  bytes
+        int code;          //  expected
+        uint64_t rid;      //  expected
+    } cases[] = {{reserved, sizeof reserved, JOBQ_EINVAL, 77},
+                 {huge, sizeof huge, JOBQ_ETOOBIG, 78},
+                 {late, sizeof late, JOBQ_EINVAL, 79}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int code = 0;
+        uint64_t rid = 12345;
+        int cmd = s_raw_rid(
+            d, s_frames(sig, 5, JOBQ_CMD_ENQUEUE, cases[i].b, cases[i].n),
+            &code, &rid);
+        if (cmd != JOBQ_CMD_ERROR || code != cases[i].code ||
+            rid != cases[i].rid)
+            fail_msg("case %zu: cmd=%d code=%d rid=%llu", i, cmd, code,
+                     (unsigned long long) rid);
+    }
+    //  An envelope fault: the body is not looked at.
+    zmsg_t *m =
+        s_frames("JOBQ\x02", 5, JOBQ_CMD_ENQUEUE, reserved, sizeof reserved);
+    int code = 0;
+    uint64_t rid = 12345;
+    assert_int_equal(s_raw_rid(d, m, &code, &rid), JOBQ_CMD_ERROR);
+    assert_int_equal(code, JOBQ_EVERSION);
+    assert_int_equal(rid, 0);
+    zsock_destroy(&d);
 }
 
 //  The seq of an event message, or 0.
@@ -883,6 +945,7 @@ main(void)
         T(test_e2e_list_filters_and_pages),
         T(test_e2e_broker_sigkill_keeps_pending_and_completed_jobs),
         T(test_e2e_malformed_messages_get_errors_and_the_broker_goes_on),
+        T(test_e2e_an_error_carries_the_rid_read_before_a_bad_body),
         T(test_e2e_slow_subscriber_sees_a_gap_and_never_blocks_the_broker),
         T(test_e2e_unreachable_broker_fails_within_bounded_time),
         T(test_e2e_batch_enqueue_and_prefetching_worker),

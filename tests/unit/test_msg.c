@@ -1336,36 +1336,88 @@ test_msg_decode_reports_the_rid_read_before_a_bad_field(void **state)
     jobq_mp_writer_fini(&w);
 }
 
-//  docs/PROTOCOL.md 8.1: the broker stops at the first fault, so a rid after
-//  it is not read; a body that fails section 5.1 always gets rid 0.
+//  docs/PROTOCOL.md 8.1: an error carries the request's rid whenever the
+//  top-level entries up to rid can be read, whatever and wherever the
+//  fault: a body that breaks section 5.1 after rid, a bad field before it,
+//  an unknown command. Only a body whose bytes up to rid cannot be read
+//  (or whose rid is not a uint) gets 0.
 static void
-test_msg_decode_reports_rid_zero_after_a_bad_field_or_a_bad_body(void **state)
+test_msg_decode_finds_the_rid_of_a_body_it_refuses(void **state)
 {
     (void) state;
-    const s_kv_t *late = S_FIELDS(s_kuint("type", 5), s_kuint("rid", 4242),
-                                  s_kstr("shop_id", "s"));
-    const s_kv_t *bad_body =
-        S_FIELDS(s_kuint("rid", 4242), ENQ_BASE_NO_RID, s_kraw("x", "\xc1", 1));
     char deep[64];
     size_t n = s_nested_input(deep, 16);
+    static const struct {
+        int cmd;           //  decoded as
+        const char *b;     //  body
+        size_t n;          //  bytes
+        int rc;            //  expected
+        uint64_t rid;      //  expected
+        const char *says;  //  in the reason
+    } raw[] = {
+        //  {rid: 4242, type: "noop", x: 0xc1}
+        {JOBQ_CMD_ENQUEUE, "\x83\xa3rid\xcd\x10\x92\xa4type\xa4noop\xa1x\xc1",
+         21, JOBQ_EINVAL, 4242, "body: reserved"},
+        //  {rid: 7, ...} declaring three entries, holding one
+        {JOBQ_CMD_STATS, "\x83\xa3rid\x07", 6, JOBQ_EINVAL, 7,
+         "body: truncated"},
+        //  {rid: 7, x: str 32 of 2 MiB, cut short}
+        {JOBQ_CMD_STATS, "\x82\xa3rid\x07\xa1x\xdb\x00\x20\x00\x00", 13,
+         JOBQ_ETOOBIG, 7, "body: string too long"},
+        //  {x: str 32 of 2 MiB, cut short, rid: 7}: rid cannot be reached
+        {JOBQ_CMD_STATS, "\x82\xa1x\xdb\x00\x20\x00\x00\xa3rid\x07", 13,
+         JOBQ_ETOOBIG, 0, "body: string too long"},
+        //  {1: 1, rid: 7}: a key that is not a string comes first
+        {JOBQ_CMD_STATS, "\x82\x01\x01\xa3rid\x07", 8, JOBQ_EINVAL, 0,
+         "body: map key"},
+        //  {x: 0xc1, rid: 7}: the value before rid cannot be read
+        {JOBQ_CMD_STATS, "\x82\xa1x\xc1\xa3rid\x07", 9, JOBQ_EINVAL, 0,
+         "body: reserved"},
+        //  {rid: "7", x: 0xc1}: rid is not a uint
+        {JOBQ_CMD_STATS,
+         "\x82\xa3rid\xa1"
+         "7"
+         "\xa1x\xc1",
+         10, JOBQ_EINVAL, 0, "body: reserved"},
+        //  [rid, 7]: not a map
+        {JOBQ_CMD_STATS, "\x92\xa3rid\x07", 6, JOBQ_EINVAL, 0,
+         "expected a map"},
+        //  {rid: 9} as an unknown command
+        {0x7f, "\x81\xa3rid\x09", 6, JOBQ_ECOMMAND, 9, "unknown command"},
+    };
+    for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++) {
+        jobq_msg_t d;
+        jobq_msg_why_t why;
+        int rc = jobq_msg_decode(raw[i].cmd, (const uint8_t *) raw[i].b,
+                                 raw[i].n, &d, &why);
+        if (rc != raw[i].rc || d.rid != raw[i].rid ||
+            !strstr(why.text, raw[i].says))
+            fail_msg("case %zu: rc=%d rid=%llu why=%s", i, rc,
+                     (unsigned long long) d.rid, why.text);
+    }
+    //  Built bodies: a bad field before rid; 17 containers after rid.
+    const s_kv_t *late = S_FIELDS(s_kuint("type", 5), s_kuint("rid", 4242),
+                                  s_kstr("shop_id", "s"));
     const s_kv_t *deep_input = S_FIELDS(s_kuint("rid", 4242), ENQ_BASE_NO_RID,
                                         s_kraw("input", deep, n));
+    const s_kv_t *deep_first = S_FIELDS(s_kraw("input", deep, n),
+                                        s_kuint("rid", 4242), ENQ_BASE_NO_RID);
     jobq_mp_writer_t w;
     jobq_mp_writer_init(&w, 4096);
     jobq_msg_t d;
     jobq_msg_why_t why;
     assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, late, &w, &d, &why),
                      JOBQ_EINVAL);
-    assert_int_equal(d.rid, 0);
+    assert_int_equal(d.rid, 4242);
     assert_non_null(strstr(why.text, "'type'"));
-    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, bad_body, &w, &d, &why),
-                     JOBQ_EINVAL);
-    assert_int_equal(d.rid, 0);
-    assert_non_null(strstr(why.text, "body"));
     //  17 containers: the body and 16 nested maps in input.
     assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, deep_input, &w, &d, &why),
                      JOBQ_ETOOBIG);
-    assert_int_equal(d.rid, 0);
+    assert_int_equal(d.rid, 4242);
+    //  The too-deep input comes first: it is whole, so rid is found.
+    assert_int_equal(s_decode(JOBQ_CMD_ENQUEUE, deep_first, &w, &d, &why),
+                     JOBQ_ETOOBIG);
+    assert_int_equal(d.rid, 4242);
     jobq_mp_writer_fini(&w);
 }
 
@@ -2437,8 +2489,7 @@ main(void)
         cmocka_unit_test(test_msg_decode_rejects_an_unknown_command_code),
         cmocka_unit_test(
             test_msg_decode_reports_the_rid_read_before_a_bad_field),
-        cmocka_unit_test(
-            test_msg_decode_reports_rid_zero_after_a_bad_field_or_a_bad_body),
+        cmocka_unit_test(test_msg_decode_finds_the_rid_of_a_body_it_refuses),
         //  rejections
         cmocka_unit_test(test_msg_enqueue_rejects_missing_required_fields),
         cmocka_unit_test(test_msg_enqueue_batch_checks_every_job),
