@@ -208,8 +208,9 @@ main(int argc, char **argv)
         return 1;
     }
     jobq_log_write(&log, JOBQ_LOG_NOTICE,
-                   "serving %s with %u slots, prefetch %u", cfg.broker,
-                   cfg.concurrency, cfg.prefetch);
+                   "serving %s with %u slot%s, prefetch %u", cfg.broker,
+                   cfg.concurrency, cfg.concurrency == 1 ? "" : "s",
+                   cfg.prefetch);
     int rc = jobq_worker_run(w, &stop);
     if (rc != JOBQ_OK)
         jobq_log_write(&log, JOBQ_LOG_ERROR, "%s", jobq_strerror(rc));

@@ -407,7 +407,8 @@ s_print_value(s_cli_t *c, jobq_bytes_t b)
     if (j)
         s_print_json(c, j, JSON_COMPACT);
     else
-        fprintf(c->out, "(not readable msgpack, %zu bytes)\n", b.len);
+        fprintf(c->out, "(not readable msgpack, %zu byte%s)\n", b.len,
+                b.len == 1 ? "" : "s");
     json_decref(j);
 }
 
