@@ -48,6 +48,9 @@ s_usage(FILE *out)
         "                      and exit: 0 sound, 1 damaged\n"
         "  --repair DIR        rebuild the store in DIR from its sound\n"
         "                      records, the damaged file kept aside\n"
+        "  --refused-log-ms MS log refused messages at most once per cause\n"
+        "                      per MS, with their count (default 10000;\n"
+        "                      0 = every one); STATS counts them all\n"
         "  --quiet             log errors only\n"
         "  --verbose           log every bad message too\n"
         "  --help              this text\n"
@@ -99,6 +102,7 @@ main(int argc, char **argv)
         {"event-hwm", required_argument, 0, 'H'},
         {"retain-ms", required_argument, 0, 'R'},
         {"grace-ms", required_argument, 0, 'g'},
+        {"refused-log-ms", required_argument, 0, 'L'},
         {"types", required_argument, 0, 'T'},
         {"verify", required_argument, 0, 'y'},
         {"repair", required_argument, 0, 'Y'},
@@ -173,6 +177,11 @@ main(int argc, char **argv)
             if (!S_NUMBER("--grace-ms", 0, 3600000, &v))
                 return 2;
             cfg.grace_ms = v;
+            break;
+        case 'L':
+            if (!S_NUMBER("--refused-log-ms", 0, 86400000, &v))
+                return 2;
+            cfg.refused_log_ms = v;
             break;
         case 'T':
             if (!s_types_ok(optarg))

@@ -21,6 +21,8 @@ struct jobq_broker {
     const jobq_clock_t *clock;  //  real
     bool store_full;            //  new jobs refused for lack of space
     uint32_t failed_commits;    //  consecutive commit failures
+    uint64_t refused_logged[JOBQ_REFUSED_COUNT_];  //  counts already logged
+    uint64_t refused_quiet[JOBQ_REFUSED_COUNT_];   //  no line before, mono ms
 };
 
 void
@@ -36,6 +38,7 @@ jobq_broker_config_defaults(jobq_broker_config_t *cfg)
     cfg->max_msgs_per_turn = 1024;
     cfg->max_turn_bytes = 64u << 20;
     cfg->drain_ms = 200;
+    cfg->refused_log_ms = 10000;
     cfg->grace_ms = 15000;
     cfg->event_hwm = 100000;
     jobq_engine_config_defaults(&cfg->engine);
@@ -160,10 +163,12 @@ s_read_router(jobq_broker_t *self, zsock_t *sock, int kind)
     if (jobq_wire_recv(zsock_resolve(sock), true, true, &in) != JOBQ_OK)
         return false;
     if (in.err != JOBQ_OK) {
-        if (in.ident_len)
-            jobq_engine_reject(
-                self->engine, kind, in.ident, in.ident_len, 0,
-                in.err == JOBQ_EVERSION ? JOBQ_EVERSION : JOBQ_EINVAL, in.why);
+        bool version = in.err == JOBQ_EVERSION;
+        //  Without a routing id there is no one to answer: only counted.
+        jobq_engine_reject(
+            self->engine, kind,
+            version ? JOBQ_REFUSED_VERSION : JOBQ_REFUSED_ENVELOPE, in.ident,
+            in.ident_len, 0, version ? JOBQ_EVERSION : JOBQ_EINVAL, in.why);
         JOBQ_LOG(self->cfg.log, JOBQ_LOG_INFO, "dropped message: %s", in.why);
         jobq_wire_in_close(&in);
         return true;
@@ -175,16 +180,20 @@ s_read_router(jobq_broker_t *self, zsock_t *sock, int kind)
         kind == JOBQ_ACT_CLIENT
             ? (in.cmd >= JOBQ_CMD_ENQUEUE && in.cmd <= JOBQ_CMD_ENQUEUE_BATCH)
             : (in.cmd >= JOBQ_CMD_READY && in.cmd <= JOBQ_CMD_FAIL);
+    int cause = rc == JOBQ_ECOMMAND  ? JOBQ_REFUSED_UNKNOWN_COMMAND
+                : rc == JOBQ_ETOOBIG ? JOBQ_REFUSED_TOO_LARGE
+                                     : JOBQ_REFUSED_BAD_REQUEST;
     if (rc == JOBQ_OK && !for_kind) {
         rc = JOBQ_ECOMMAND;
+        cause = JOBQ_REFUSED_WRONG_SOCKET;
         snprintf(why.text, sizeof why.text, "command %s is not accepted here",
                  jobq_cmd_name(in.cmd));
     }
     if (rc != JOBQ_OK) {
         JOBQ_LOG(self->cfg.log, JOBQ_LOG_INFO, "bad %s message: %s",
                  kind == JOBQ_ACT_CLIENT ? "client" : "worker", why.text);
-        jobq_engine_reject(self->engine, kind, in.ident, in.ident_len, m.rid,
-                           rc, why.text);
+        jobq_engine_reject(self->engine, kind, cause, in.ident, in.ident_len,
+                           m.rid, rc, why.text);
     } else if (kind == JOBQ_ACT_CLIENT) {
         jobq_engine_client(self->engine, in.ident, in.ident_len, &m);
     } else {
@@ -242,6 +251,36 @@ s_send_actions(jobq_broker_t *self, bool early)
         }
     }
     return sent;
+}
+
+//  Refused messages (docs/PROTOCOL.md 3.3): one line per cause at most
+//  every refused_log_ms, saying how many since its last line, so that a
+//  peer sending garbage in a loop cannot flood the log. The first of a
+//  cause is logged at once; the rest wait out the interval (turns run at
+//  least once a second, so the line comes at most a second late). all:
+//  log what is left whatever the interval (at stop).
+static void
+s_log_refused(jobq_broker_t *self, bool all)
+{
+    jobq_engine_stats_t st;
+    jobq_engine_get_stats(self->engine, &st);
+    uint64_t now = jobq_clock_mono_ms(self->clock);
+    for (int c = 0; c < JOBQ_REFUSED_COUNT_; c++) {
+        uint64_t n = st.refused[c] - self->refused_logged[c];
+        if (n == 0 || (!all && now < self->refused_quiet[c]))
+            continue;
+        //  A worker not registered is asked to send READY: normal after a
+        //  broker restart, so not a warning.
+        JOBQ_LOG(
+            self->cfg.log,
+            c == JOBQ_REFUSED_UNKNOWN_WORKER ? JOBQ_LOG_NOTICE : JOBQ_LOG_WARN,
+            "refused %llu message%s (%s) since %s; the last: %s",
+            (unsigned long long) n, n == 1 ? "" : "s", jobq_refused_name(c),
+            self->refused_quiet[c] ? "the last line about it" : "start",
+            jobq_engine_refused_last(self->engine, c));
+        self->refused_logged[c] = st.refused[c];
+        self->refused_quiet[c] = now + self->cfg.refused_log_ms + 1;
+    }
 }
 
 //  Test builds: die at a named point, the Nth time it is reached.
@@ -374,6 +413,7 @@ s_turn(jobq_broker_t *self)
         self->failed_commits = 0;
     }
     s_send_actions(self, false);
+    s_log_refused(self, false);
     if (self->failed_commits >= S_MAX_FAILED_COMMITS)
         return JOBQ_ESTORAGE;
     return (budget < self->cfg.max_msgs_per_turn) ? 1 : JOBQ_OK;
@@ -443,6 +483,7 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
         if (trc == 1 && draining)
             quiet_until = jobq_clock_mono_ms(self->clock) + self->cfg.drain_ms;
     }
+    s_log_refused(self, true);
     JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "stopped");
     return JOBQ_OK;
 }

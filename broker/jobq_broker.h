@@ -33,6 +33,9 @@ typedef struct {
                                   //  the results of running jobs, ms
     uint64_t drain_ms;            //  on stop: serve (refusing new jobs)
                                   //  until quiet this long, ms
+    uint64_t refused_log_ms;      //  log refused messages at most once
+                                  //  per cause per this long, ms; 0 =
+                                  //  every one
     const char *crash_at;         //  test builds: fault point, or NULL
     uint32_t crash_after;         //  crash at the Nth time it is reached
     jobq_engine_config_t engine;  //  state machine settings

@@ -80,12 +80,13 @@ struct jobq_engine {
     bool need_dispatch;         //  something may be dispatchable
     jobq_mp_writer_t arena;     //  peers and bodies of this turn
     jobq_mp_writer_t scratch;   //  for building pieces (LIST items)
-    uint64_t held_ids[JOBQ_MAX_CAPACITY];       //  a worker's list, ids
-    uint32_t held_attempts[JOBQ_MAX_CAPACITY];  //  and attempts
-    s_action_t *actions;                        //  this turn's actions
-    size_t nactions;                            //  used
-    size_t cap_actions;                         //  allocated
-    jobq_engine_stats_t stats;                  //  counters
+    uint64_t held_ids[JOBQ_MAX_CAPACITY];         //  a worker's list, ids
+    uint32_t held_attempts[JOBQ_MAX_CAPACITY];    //  and attempts
+    s_action_t *actions;                          //  this turn's actions
+    size_t nactions;                              //  used
+    size_t cap_actions;                           //  allocated
+    jobq_engine_stats_t stats;                    //  counters
+    char refused_last[JOBQ_REFUSED_COUNT_][256];  //  per cause, for the log
 };
 
 void
@@ -1063,7 +1064,7 @@ s_stats(jobq_engine_t *self,
         s_reply_error(self, peer, peer_len, m->rid, rc, "stats failed", false);
         return;
     }
-    s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, 6);
+    s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, 7);
     if (!a)
         return;
     jobq_mp_writer_t *w = s_w(self);
@@ -1116,6 +1117,13 @@ s_stats(jobq_engine_t *self,
         jobq_mp_write_cstr(w, zhashx_cursor(self->served));
         jobq_mp_write_uint(w, (uintptr_t) n);
     }
+    //  Messages refused since start, every cause, in the enum's order.
+    jobq_mp_write_cstr(w, "refused");
+    jobq_mp_write_map(w, JOBQ_REFUSED_COUNT_);
+    for (int c = 0; c < JOBQ_REFUSED_COUNT_; c++) {
+        jobq_mp_write_cstr(w, jobq_refused_name(c));
+        jobq_mp_write_uint(w, self->stats.refused[c]);
+    }
     s_action_end(self, a);
 }
 
@@ -1152,14 +1160,31 @@ jobq_engine_client(jobq_engine_t *self,
         s_stats(self, peer, peer_len, m);
         break;
     default:
-        jobq_engine_reject(self, JOBQ_ACT_CLIENT, peer, peer_len, m->rid,
-                           JOBQ_ECOMMAND, "not a client command");
+        jobq_engine_reject(self, JOBQ_ACT_CLIENT, JOBQ_REFUSED_WRONG_SOCKET,
+                           peer, peer_len, m->rid, JOBQ_ECOMMAND,
+                           "not a client command");
         break;
     }
 }
 
 //  --- worker messages
 //  ---------------------------------------------------------
+
+//  Count a refused message by cause and keep its reason for the log.
+static void
+s_refused(jobq_engine_t *self,
+          int cause,
+          const uint8_t *peer,
+          size_t peer_len,
+          const char *why)
+{
+    assert(cause >= 0 && cause < JOBQ_REFUSED_COUNT_);
+    self->stats.refused[cause]++;
+    char name[JOBQ_WORKER_NAME_MAX + 1];
+    s_peer_name(peer, peer_len, name);
+    snprintf(self->refused_last[cause], sizeof self->refused_last[cause],
+             "%s (from %s)", why, name[0] ? name : "a routing id with no name");
+}
 
 static void
 s_disconnect(jobq_engine_t *self,
@@ -1188,13 +1213,16 @@ s_ready(jobq_engine_t *self,
     char name[JOBQ_WORKER_NAME_MAX + 1];
     s_peer_name(peer, peer_len, name);
     if (!name[0]) {
-        s_disconnect(self, peer, peer_len,
-                     "routing id must be 1-64 printable bytes");
+        static const char why[] = "routing id must be 1-64 printable bytes";
+        s_refused(self, JOBQ_REFUSED_WORKER_NAME, peer, peer_len, why);
+        s_disconnect(self, peer, peer_len, why);
         return;
     }
     s_worker_t *w = zhashx_lookup(self->workers, name);
     if (!w) {
         if (zhashx_size(self->workers) >= self->cfg.max_workers) {
+            s_refused(self, JOBQ_REFUSED_TOO_MANY_WORKERS, peer, peer_len,
+                      "too many workers");
             s_disconnect(self, peer, peer_len, "too many workers");
             return;
         }
@@ -1521,31 +1549,56 @@ jobq_engine_worker(jobq_engine_t *self,
             s_fail(self, &s, m);
         break;
     default:
-        self->stats.bad_worker_msgs++;
+        s_refused(self, JOBQ_REFUSED_WRONG_SOCKET, peer, peer_len,
+                  "not a worker command");
         break;
     }
-    if (!s.w)
+    if (!s.w) {
+        char why[64];
+        snprintf(why, sizeof why, "%s before READY",
+                 jobq_cmd_name(m->cmd) ? jobq_cmd_name(m->cmd) : "a message");
+        s_refused(self, JOBQ_REFUSED_UNKNOWN_WORKER, peer, peer_len, why);
         s_disconnect(self, peer, peer_len, "unknown worker: send READY");
+    }
 }
 
 void
 jobq_engine_reject(jobq_engine_t *self,
                    int kind,
+                   int cause,
                    const uint8_t *peer,
                    size_t peer_len,
                    uint64_t rid,
                    int err,
                    const char *why)
 {
+    s_refused(self, cause, peer, peer_len, why);
+    if (!peer_len)
+        return;
     if (kind == JOBQ_ACT_CLIENT) {
-        self->stats.bad_requests++;
         s_reply_error(self, peer, peer_len, rid, err, why, false);
     } else {
-        self->stats.bad_worker_msgs++;
         char reason[200];
         snprintf(reason, sizeof reason, "%s: %s", jobq_err_wire_code(err), why);
         s_disconnect(self, peer, peer_len, reason);
     }
+}
+
+const char *
+jobq_engine_refused_last(const jobq_engine_t *self, int cause)
+{
+    return cause >= 0 && cause < JOBQ_REFUSED_COUNT_ ? self->refused_last[cause]
+                                                     : "";
+}
+
+const char *
+jobq_refused_name(int cause)
+{
+    static const char *const names[JOBQ_REFUSED_COUNT_] = {
+        "envelope",       "version",     "unknown_command",
+        "wrong_socket",   "bad_request", "too_large",
+        "unknown_worker", "worker_name", "too_many_workers"};
+    return cause >= 0 && cause < JOBQ_REFUSED_COUNT_ ? names[cause] : NULL;
 }
 
 void

@@ -35,8 +35,8 @@ typedef struct {
     uint64_t retain_ms;          //  ended jobs are deleted after this, ms;
                                  //  0 keeps them forever
     uint64_t seed;               //  retry jitter seed
-    const char *types;  //  comma-separated job types ENQUEUE may use
-                        //  (--types), each valid; NULL or "" = any
+    const char *types;           //  comma-separated job types ENQUEUE may use
+                                 //  (--types), each valid; NULL or "" = any
 } jobq_engine_config_t;
 
 //  Fill cfg with the documented defaults.
@@ -59,10 +59,27 @@ typedef struct {
     bool early;           //  may be sent before the commit (see commit)
 } jobq_action_t;
 
+//  Why a message was refused (docs/PROTOCOL.md 3.3 and 9.9): the keys of
+//  the STATS reply's "refused" map, in this order.
+typedef enum {
+    JOBQ_REFUSED_ENVELOPE = 0,      //  frame count, signature, command frame
+    JOBQ_REFUSED_VERSION,           //  a signature of another version
+    JOBQ_REFUSED_UNKNOWN_COMMAND,   //  a command code not in the protocol
+    JOBQ_REFUSED_WRONG_SOCKET,      //  a command this socket does not take
+    JOBQ_REFUSED_BAD_REQUEST,       //  a body or field error, bad_request
+    JOBQ_REFUSED_TOO_LARGE,         //  a body or field error, too_large
+    JOBQ_REFUSED_UNKNOWN_WORKER,    //  from a worker that is not registered
+    JOBQ_REFUSED_WORKER_NAME,       //  READY from a routing id with no name
+    JOBQ_REFUSED_TOO_MANY_WORKERS,  //  READY beyond max_workers
+    JOBQ_REFUSED_COUNT_
+} jobq_refused_t;
+
+//  The wire name of a cause ("envelope", "bad_request", ...), or NULL.
+const char *jobq_refused_name(int cause);
+
 //  Counters for STATS and logs.
 typedef struct {
-    uint64_t bad_requests;     //  client messages refused as malformed
-    uint64_t bad_worker_msgs;  //  worker messages refused as malformed
+    uint64_t refused[JOBQ_REFUSED_COUNT_];  //  messages refused, by cause
     uint64_t stale;            //  worker messages from stale attempts
     uint64_t enqueued;         //  jobs created
     uint64_t dispatched;       //  attempts started
@@ -106,15 +123,23 @@ void jobq_engine_worker(jobq_engine_t *self,
                         size_t peer_len,
                         const jobq_msg_t *m);
 
-//  Answer a message that could not be decoded: an ERROR to a client (kind
-//  JOBQ_ACT_CLIENT) or a DISCONNECT to a worker. Counted.
+//  Refuse a message that could not be taken, for cause (jobq_refused_t):
+//  an ERROR with rid to a client (kind JOBQ_ACT_CLIENT) or a DISCONNECT
+//  "<code>: <why>" to a worker. Counted by cause, and remembered for
+//  jobq_engine_refused_last; with peer_len 0 (no routing id to answer)
+//  only counted.
 void jobq_engine_reject(jobq_engine_t *self,
                         int kind,
+                        int cause,
                         const uint8_t *peer,
                         size_t peer_len,
                         uint64_t rid,
                         int err,
                         const char *why);
+
+//  The last message refused for cause, for the broker's log: "<why> (from
+//  <peer name>)", or "" if none yet. Valid until the next refusal.
+const char *jobq_engine_refused_last(const jobq_engine_t *self, int cause);
 
 //  A subscriber asked for topic: if it names one job, publish its current
 //  state so the subscriber starts from it (see docs/PROTOCOL.md, Events).

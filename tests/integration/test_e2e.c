@@ -592,6 +592,123 @@ test_e2e_an_error_carries_the_rid_read_before_a_bad_body(void **state)
     zsock_destroy(&d);
 }
 
+//  The count of cause in the "refused" map of a STATS reply, asked on d;
+//  -1 if the reply has none.
+static int64_t
+s_refused(zsock_t *d, const char *cause)
+{
+    static const uint8_t stats[] = {0x81, 0xa3, 'r', 'i', 'd', 0x63};
+    zmsg_t *m =
+        s_frames(JOBQ_SIGNATURE, 5, JOBQ_CMD_STATS, stats, sizeof stats);
+    zmsg_send(&m, d);
+    zsock_set_rcvtimeo(d, 3000);
+    zmsg_t *r = zmsg_recv(d);
+    assert_non_null(r);
+    assert_int_equal(zmsg_size(r), 3);
+    zframe_t *b = zmsg_last(r);
+    jobq_bytes_t body = {zframe_data(b), zframe_size(b)}, map, v;
+    int64_t n = -1;
+    uint64_t u = 0;
+    if (jobq_mp_map_find(body, "refused", &map) == JOBQ_OK &&
+        jobq_mp_map_find(map, cause, &v) == JOBQ_OK) {
+        jobq_mp_reader_t rd;
+        jobq_mp_reader_init(&rd, v.ptr, v.len);
+        assert_int_equal(jobq_mp_read_uint(&rd, &u), JOBQ_OK);
+        n = (int64_t) u;
+    }
+    zmsg_destroy(&r);
+    return n;
+}
+
+//  Lines of the file at path that hold both a and b.
+static int
+s_log_lines(const char *path, const char *a, const char *b)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, a) && strstr(line, b);
+    fclose(f);
+    return n;
+}
+
+typedef struct {
+    const char *path;  //  log file
+    const char *a;     //  both in one line
+    const char *b;
+} s_log_wait_t;
+
+static bool
+s_logged(void *arg)
+{
+    s_log_wait_t *w = arg;
+    return s_log_lines(w->path, w->a, w->b) > 0;
+}
+
+//  docs/PROTOCOL.md 3.3 and 8.7: every refused message is counted by cause
+//  in STATS, and logged at the default level one line per cause per
+//  interval with how many, never one line per message.
+static void
+test_e2e_refused_messages_are_counted_and_logged_once_per_interval(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_client_destroy(&fx->c);
+    jobq_test_broker_stop(&fx->b, SIGTERM);
+    const char *extra[] = {"--refused-log-ms", "1500", NULL};
+    assert_int_equal(jobq_test_broker_start(&fx->b, fx->dir, extra), 0);
+    fx->c = s_client(&fx->b);
+    zsock_t *d = zsock_new_dealer(fx->b.clients);
+    assert_non_null(d);
+    //  Five ENQUEUEs with a type of the wrong kind: bad_request.
+    static const uint8_t bad[] = {0x83, 0xa3, 'r', 'i',  'd',  0x01, 0xa4, 't',
+                                  'y',  'p',  'e', 0x05, 0xa7, 's',  'h',  'o',
+                                  'p',  '_',  'i', 'd',  0xa1, 's'};
+    int code;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(s_raw(d,
+                               s_frames(JOBQ_SIGNATURE, 5, JOBQ_CMD_ENQUEUE,
+                                        bad, sizeof bad),
+                               &code),
+                         JOBQ_CMD_ERROR);
+    //  Two HEARTBEATs from a worker that never sent READY.
+    zsock_t *wd = zsock_new(ZMQ_DEALER);
+    assert_non_null(wd);
+    zsock_set_identity(wd, "w-ghost");
+    assert_int_equal(zsock_connect(wd, "%s", fx->b.workers), 0);
+    static const uint8_t empty[] = {0x80};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(s_raw(wd,
+                               s_frames(JOBQ_SIGNATURE, 5, JOBQ_CMD_HEARTBEAT,
+                                        empty, sizeof empty),
+                               &code),
+                         JOBQ_CMD_DISCONNECT);
+    assert_int_equal(s_refused(d, "bad_request"), 5);
+    assert_int_equal(s_refused(d, "unknown_worker"), 2);
+    assert_int_equal(s_refused(d, "too_large"), 0);
+    //  The first of each cause is logged at once, the rest wait.
+    s_log_wait_t first = {fx->b.log, "refused 1 message (bad_request)",
+                          "field 'type'"};
+    assert_true(jobq_test_wait_until(s_logged, &first, 2000));
+    assert_int_equal(s_log_lines(fx->b.log, "refused", "(bad_request)"), 1);
+    assert_int_equal(s_log_lines(fx->b.log, "refused", "(unknown_worker)"), 1);
+    //  After the interval, one line with the other four.
+    s_log_wait_t rest = {fx->b.log, "refused 4 messages (bad_request)",
+                         "since the last line about it"};
+    assert_true(jobq_test_wait_until(s_logged, &rest, 5000));
+    assert_int_equal(s_log_lines(fx->b.log, "refused", "(bad_request)"), 2);
+    s_log_wait_t ghost = {fx->b.log,
+                          "refused 1 message (unknown_worker) since the last "
+                          "line about it",
+                          "HEARTBEAT before READY (from w-ghost)"};
+    assert_true(jobq_test_wait_until(s_logged, &ghost, 5000));
+    assert_int_equal(s_log_lines(fx->b.log, "refused", "(unknown_worker)"), 2);
+    zsock_destroy(&wd);
+    zsock_destroy(&d);
+}
+
 //  The seq of an event message, or 0.
 static uint64_t
 s_event_seq(zmsg_t *m)
@@ -946,6 +1063,7 @@ main(void)
         T(test_e2e_broker_sigkill_keeps_pending_and_completed_jobs),
         T(test_e2e_malformed_messages_get_errors_and_the_broker_goes_on),
         T(test_e2e_an_error_carries_the_rid_read_before_a_bad_body),
+        T(test_e2e_refused_messages_are_counted_and_logged_once_per_interval),
         T(test_e2e_slow_subscriber_sees_a_gap_and_never_blocks_the_broker),
         T(test_e2e_unreachable_broker_fails_within_bounded_time),
         T(test_e2e_batch_enqueue_and_prefetching_worker),

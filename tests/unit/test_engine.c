@@ -1045,8 +1045,9 @@ test_engine_unknown_job_and_bad_request_get_errors(void **state)
     m.u.job.id = 12345;
     s_begin(fx);
     s_client(fx, &m);
-    jobq_engine_reject(fx->engine, JOBQ_ACT_CLIENT, (const uint8_t *) "c2", 2,
-                       7, JOBQ_EINVAL, "field 'type': expected a string");
+    jobq_engine_reject(fx->engine, JOBQ_ACT_CLIENT, JOBQ_REFUSED_BAD_REQUEST,
+                       (const uint8_t *) "c2", 2, 7, JOBQ_EINVAL,
+                       "field 'type': expected a string");
     assert_int_equal(s_end(fx), JOBQ_OK);
     const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0);
     assert_non_null(o);
@@ -1061,6 +1062,91 @@ test_engine_unknown_job_and_bad_request_get_errors(void **state)
                      JOBQ_OK);
     assert_int_equal(e.rid, 7);
     assert_int_equal(e.u.error.code, JOBQ_EINVAL);
+}
+
+//  docs/PROTOCOL.md 3.3 and 8.7: every refused message is counted by cause,
+//  and STATS shows every cause, zeros included, in a fixed order; the
+//  last reason of each cause is kept for the broker's log.
+static void
+test_engine_refused_messages_are_counted_by_cause_in_stats(void **state)
+{
+    s_fx_t *fx = *state;
+    s_close(fx);
+    fx->cfg.max_workers = 1;
+    s_open(fx);
+    s_begin(fx);
+    for (int i = 0; i < 3; i++)
+        jobq_engine_reject(fx->engine, JOBQ_ACT_CLIENT,
+                           JOBQ_REFUSED_BAD_REQUEST, (const uint8_t *) "c2", 2,
+                           7, JOBQ_EINVAL, "field 'id': expected a job id");
+    jobq_engine_reject(fx->engine, JOBQ_ACT_WORKER, JOBQ_REFUSED_TOO_LARGE,
+                       (const uint8_t *) "w1", 2, 0, JOBQ_ETOOBIG,
+                       "body: string too long");
+    //  No routing id: counted, not answered.
+    jobq_engine_reject(fx->engine, JOBQ_ACT_CLIENT, JOBQ_REFUSED_ENVELOPE, NULL,
+                       0, 0, JOBQ_EINVAL, "bad routing id");
+    jobq_engine_reject(fx->engine, JOBQ_ACT_CLIENT, JOBQ_REFUSED_VERSION,
+                       (const uint8_t *) "c2", 2, 0, JOBQ_EVERSION,
+                       "unsupported protocol version");
+    //  A worker the broker does not know; a routing id with no name.
+    jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
+    s_worker(fx, "w9", &hb);
+    jobq_msg_t r = {.cmd = JOBQ_CMD_READY};
+    r.u.ready.types[0] = S("noop");
+    r.u.ready.ntypes = 1;
+    r.u.ready.capacity = 1;
+    uint8_t unnamed[40];
+    memset(unnamed, 0x01, sizeof unnamed);
+    jobq_engine_worker(fx->engine, unnamed, sizeof unnamed, &r);
+    //  One worker may register; the second is one too many.
+    s_worker(fx, "w1", &r);
+    s_worker(fx, "w2", &r);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(s_count(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c2"), 4);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_DISCONNECT, NULL),
+                     4);
+    const char *last =
+        jobq_engine_refused_last(fx->engine, JOBQ_REFUSED_BAD_REQUEST);
+    assert_non_null(strstr(last, "field 'id'"));
+    assert_non_null(strstr(last, "from c2"));
+    assert_non_null(strstr(
+        jobq_engine_refused_last(fx->engine, JOBQ_REFUSED_UNKNOWN_WORKER),
+        "HEARTBEAT before READY (from w9)"));
+
+    jobq_msg_t sm = {.cmd = JOBQ_CMD_STATS};
+    s_begin(fx);
+    s_client(fx, &sm);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    assert_non_null(o);
+    jobq_bytes_t b = {o->body, o->len}, refused;
+    assert_int_equal(jobq_mp_map_find(b, "refused", &refused), JOBQ_OK);
+    static const struct {
+        const char *cause;  //  key
+        uint64_t n;         //  expected count
+    } want[] = {
+        {"envelope", 1},       {"version", 1},     {"unknown_command", 0},
+        {"wrong_socket", 0},   {"bad_request", 3}, {"too_large", 1},
+        {"unknown_worker", 1}, {"worker_name", 1}, {"too_many_workers", 1}};
+    jobq_mp_reader_t rd;
+    jobq_mp_reader_init(&rd, refused.ptr, refused.len);
+    uint32_t n;
+    assert_int_equal(jobq_mp_read_map(&rd, &n), JOBQ_OK);
+    assert_int_equal(n, sizeof want / sizeof want[0]);
+    for (uint32_t i = 0; i < n; i++) {
+        jobq_str_t k;
+        uint64_t v;
+        assert_int_equal(jobq_mp_read_str(&rd, &k), JOBQ_OK);
+        assert_int_equal(jobq_mp_read_uint(&rd, &v), JOBQ_OK);
+        if (k.len != strlen(want[i].cause) ||
+            memcmp(k.ptr, want[i].cause, k.len) != 0 || v != want[i].n)
+            fail_msg("entry %u: %.*s = %llu, want %s = %llu", i, (int) k.len,
+                     k.ptr, (unsigned long long) v, want[i].cause,
+                     (unsigned long long) want[i].n);
+    }
+    jobq_engine_stats_t st;
+    jobq_engine_get_stats(fx->engine, &st);
+    assert_int_equal(st.refused[JOBQ_REFUSED_BAD_REQUEST], 3);
 }
 
 static void
@@ -2033,6 +2119,7 @@ main(void)
         T(test_engine_restart_keeps_leases_for_a_returning_worker),
         T(test_engine_restart_requeues_jobs_of_a_worker_that_never_returns),
         T(test_engine_unknown_job_and_bad_request_get_errors),
+        T(test_engine_refused_messages_are_counted_by_cause_in_stats),
         T(test_engine_draining_refuses_new_jobs),
         T(test_engine_retry_while_the_cancelled_attempt_stops),
         T(test_engine_failed_commit_of_a_cancel_keeps_the_job_running),
