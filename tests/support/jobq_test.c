@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,23 +45,57 @@ jobq_test_rmtree(const char *dir)
         nftw(dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int
-jobq_test_free_port(void)
+//  True if port on 127.0.0.1 can be bound now.
+static bool
+s_port_free(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *) &a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
+    a.sin_port = htons((uint16_t) port);
+    bool ok = bind(fd, (struct sockaddr *) &a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+//  Ports come from below the kernel's ephemeral range, where no outgoing
+//  connection (a worker or a client of a test running alongside) takes its
+//  source port, and never twice from one process: a port the kernel hands
+//  out for bind(0) could be given to a connect() a moment later, and the
+//  broker's bind then fails.
+int
+jobq_test_free_port(void)
+{
+    static int next = -1;
+    int low = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d", &low) != 1)
+            low = 32768;
+        fclose(f);
+    }
+    int base = low - 12000, span = 12000;
+    if (base < 1024) {
+        base = 1024;
+        span = 64000;  //  no room below: any port bind says is free
+    }
+    if (next < 0) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        next = (int) (((unsigned) getpid() * 97u + (unsigned) t.tv_nsec) %
+                      (unsigned) span);
+    }
+    for (int tries = 0; tries < span; tries++) {
+        int port = base + next;
+        next = (next + 1) % span;
+        if (port <= 65535 && s_port_free(port))
+            return port;
+    }
+    return -1;
 }
 
 const char *
@@ -176,10 +211,43 @@ s_broker_up(void *arg)
     return up;
 }
 
-int
-jobq_test_broker_start(jobq_test_broker_t *b,
-                       const char *dir,
-                       const char *const *extra)
+//  Copy the last lines of the log at path to stderr, to say why a program
+//  did not come up.
+static void
+s_log_tail(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char buf[2048];
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, size > (long) sizeof buf - 1 ? size - (long) sizeof buf + 1 : 0,
+          SEEK_SET);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    fprintf(stderr, "jobq tests: the end of %s:\n%s\n", path, buf);
+}
+
+//  True if the log at path holds needle past byte from.
+static bool
+s_log_has_since(const char *path, long from, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    fseek(f, from, SEEK_SET);
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+static int
+s_broker_start(jobq_test_broker_t *b, const char *dir, const char *const *extra)
 {
     if (!b->clients[0]) {
         snprintf(b->clients, sizeof b->clients, "tcp://127.0.0.1:%d",
@@ -208,6 +276,30 @@ jobq_test_broker_start(jobq_test_broker_t *b,
         return -1;
     }
     return 0;
+}
+
+int
+jobq_test_broker_start(jobq_test_broker_t *b,
+                       const char *dir,
+                       const char *const *extra)
+{
+    //  Fresh ports can still be taken between the pick and the bind; a
+    //  broker that could not bind one is tried again on new ones. Ports the
+    //  test already uses (a restart) are kept.
+    bool fresh = !b->clients[0];
+    for (int tries = 0; tries < 3; tries++) {
+        struct stat st;
+        char log[sizeof b->log];
+        snprintf(log, sizeof log, "%s/broker.log", dir);
+        long from = stat(log, &st) == 0 ? (long) st.st_size : 0;
+        if (s_broker_start(b, dir, extra) == 0)
+            return 0;
+        if (!fresh || !s_log_has_since(log, from, "Address already in use"))
+            break;
+        b->clients[0] = 0;
+    }
+    s_log_tail(b->log);
+    return -1;
 }
 
 void
