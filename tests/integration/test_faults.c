@@ -4,7 +4,7 @@
 #define _GNU_SOURCE  //  memmem
 #include "jobq_test.h"
 #include "jobq/jobq_client.h"
-#include "jobq_proto.h"
+#include "jobq_msg.h"
 
 #include <czmq.h>
 #include <signal.h>
@@ -503,6 +503,140 @@ test_faults_broker_sigterm_waits_for_running_jobs(void **state)
     s_completed_once(fx, id);
 }
 
+//  --- a worker by hand, on a raw DEALER
+//  ---------------------------------------
+
+//  Send m (encoded) on d.
+static void
+s_send_msg(zsock_t *d, const jobq_msg_t *m)
+{
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_encode(m, &w);
+    assert_int_equal(jobq_mp_writer_error(&w), JOBQ_OK);
+    zmsg_t *z = zmsg_new();
+    uint8_t c = (uint8_t) m->cmd;
+    zmsg_addmem(z, JOBQ_SIGNATURE, JOBQ_SIGNATURE_LEN);
+    zmsg_addmem(z, &c, 1);
+    zmsg_addmem(z, w.data, w.len);
+    zmsg_send(&z, d);
+    jobq_mp_writer_fini(&w);
+}
+
+//  What came to a raw worker within ms (broker HEARTBEATs are skipped):
+//  the CANCEL_JOBs for (id, attempt), the DISCONNECTs, and the first JOB.
+typedef struct {
+    int cancels;           //  CANCEL_JOB for (id, attempt)
+    int disconnects;       //  DISCONNECT
+    int other;             //  anything else but HEARTBEAT and JOB
+    uint64_t job;          //  the id of a JOB received, 0 if none
+    uint32_t job_attempt;  //  and its attempt
+} s_got_t;
+
+static s_got_t
+s_receive(zsock_t *d, int ms, uint64_t id, uint32_t attempt)
+{
+    s_got_t g = {0, 0, 0, 0, 0};
+    int64_t end = zclock_mono() + ms;
+    zsock_set_rcvtimeo(d, 50);
+    while (zclock_mono() < end) {
+        zmsg_t *z = zmsg_recv(d);
+        if (!z)
+            continue;
+        assert_int_equal(zmsg_size(z), 3);
+        zmsg_first(z);
+        zframe_t *c = zmsg_next(z), *b = zmsg_next(z);
+        jobq_msg_t m;
+        jobq_msg_why_t why;
+        int cmd = zframe_data(c)[0];
+        assert_int_equal(
+            jobq_msg_decode(cmd, zframe_data(b), zframe_size(b), &m, &why),
+            JOBQ_OK);
+        if (cmd == JOBQ_CMD_CANCEL_JOB && m.u.cancel_job.id == id &&
+            m.u.cancel_job.attempt == attempt)
+            g.cancels++;
+        else if (cmd == JOBQ_CMD_DISCONNECT)
+            g.disconnects++;
+        else if (cmd == JOBQ_CMD_JOB && !g.job) {
+            g.job = m.u.dispatch.id;
+            g.job_attempt = m.u.dispatch.attempt;
+        } else if (cmd != JOBQ_CMD_HEARTBEAT)
+            g.other++;
+        zmsg_destroy(&z);
+    }
+    return g;
+}
+
+//  A PROGRESS for (id, attempt) from d.
+static void
+s_send_progress(zsock_t *d, uint64_t id, uint32_t attempt)
+{
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_PROGRESS;
+    m.u.progress.id = id;
+    m.u.progress.attempt = attempt;
+    m.u.progress.progress = 50;
+    s_send_msg(d, &m);
+}
+
+//  docs/PROTOCOL.md 8.4, 9.4, 9.9: after a client cancels a running job,
+//  every PROGRESS of its attempt is answered with CANCEL_JOB. After a
+//  broker restart the same PROGRESS from the same worker name, sent
+//  without READY, gets CANCEL_JOB and DISCONNECT, every time.
+static void
+test_faults_progress_of_a_cancelled_attempt_gets_cancel_job(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, NULL);
+    char hex[JOBQ_ID_LEN + 1];
+    bool created;
+    assert_int_equal(s_enqueue(fx, "noop", NULL, 10, hex, &created), JOBQ_OK);
+    zsock_t *d = zsock_new(ZMQ_DEALER);
+    assert_non_null(d);
+    zsock_set_identity(d, "w-raw");
+    zsock_set_linger(d, 0);
+    assert_int_equal(zsock_connect(d, "%s", fx->b.workers), 0);
+    jobq_msg_t r;
+    memset(&r, 0, sizeof r);
+    r.cmd = JOBQ_CMD_READY;
+    r.u.ready.types[0] = (jobq_str_t){"noop", 4};
+    r.u.ready.ntypes = 1;
+    r.u.ready.capacity = 1;
+    s_send_msg(d, &r);
+    uint64_t id = 0;
+    assert_int_equal(jobq_id_parse(hex, JOBQ_ID_LEN, &id), JOBQ_OK);
+    s_got_t g = s_receive(d, 1000, id, 1);
+    assert_true(g.job == id && g.job_attempt == 1);
+    //  The client cancels it: the worker is told once, at once.
+    assert_int_equal(jobq_client_cancel(fx->c, hex, NULL), JOBQ_OK);
+    g = s_receive(d, 300, id, 1);
+    assert_int_equal(g.cancels, 1);
+    //  Every PROGRESS of the cancelled attempt is answered.
+    for (int i = 0; i < 2; i++) {
+        s_send_progress(d, id, 1);
+        g = s_receive(d, 300, id, 1);
+        assert_int_equal(g.cancels, 1);
+        assert_int_equal(g.disconnects, 0);
+        assert_int_equal(g.other, 0);
+    }
+    //  The broker restarts; the worker, still running the attempt, reports
+    //  again before any READY.
+    jobq_test_broker_stop(&fx->b, SIGKILL);
+    s_broker(fx, NULL);
+    for (int i = 0; i < 2; i++) {
+        s_send_progress(d, id, 1);
+        g = s_receive(d, 1000, id, 1);
+        assert_int_equal(g.cancels, 1);
+        assert_int_equal(g.disconnects, 1);
+        assert_int_equal(g.other, 0);
+    }
+    jobq_job_info_t info = s_status(fx, hex);
+    assert_int_equal(info.status, JOBQ_CANCELLED);
+    jobq_job_info_clear(&info);
+    zsock_destroy(&d);
+}
+
 typedef struct {
     const char *log;  //  scripts/run.sh's output
     pid_t pids[2];    //  the broker and the worker it started
@@ -897,6 +1031,7 @@ main(void)
         T(test_faults_broker_sigterm_drains_and_keeps_every_ack),
         T(test_faults_result_finished_while_the_broker_is_down_is_kept),
         T(test_faults_broker_sigterm_waits_for_running_jobs),
+        T(test_faults_progress_of_a_cancelled_attempt_gets_cancel_job),
         T(test_faults_ctrl_c_of_make_runs_pair_loses_no_work),
         T(test_faults_full_storage_refuses_new_jobs_but_finishes_old_ones),
         T(test_faults_damaged_store_refuses_requests_not_the_broker),
