@@ -177,7 +177,7 @@ jobq_store_delayed_first(jobq_store_t *self, uint64_t *run_at, uint64_t *id);
 int jobq_store_unqueue(jobq_store_t *self, const jobq_jobdata_t *job);
 
 //  Delete job (as read from the store) and every index entry and count it
-//  has. The idempotency key, if any, is left to expire on its own.
+//  has, and its idempotency key if that still names it.
 int jobq_store_remove(jobq_store_t *self, const jobq_jobdata_t *job);
 
 //  Run a LIST query, calling fn for each match. When fn returns nonzero the

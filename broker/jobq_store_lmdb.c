@@ -848,12 +848,24 @@ s_remove(void *impl, const jobq_jobdata_t *job)
     else if (job->queue == JOBQ_QUEUE_DELAYED)
         kql = s_key_delayed(kq, job), qdb = S_DELAYED;
     s_key_id(kid, job->id);
+    uint8_t kidem[JOBQ_MAX_KEY_LEN];
+    size_t kidl = job->key.len <= sizeof kidem ? job->key.len : 0;
+    memcpy(kidem, job->key.ptr, kidl);
+    uint64_t id = job->id;
     int rc;
     if ((rc = s_del_key(self, S_JOBS, kid, 8)) ||
         (rc = s_del_key(self, S_SHOP, ks, ksl)) ||
         (rc = s_del_key(self, S_STATUS, kst, kstl)) ||
         (qdb >= 0 && (rc = s_del_key(self, qdb, kq, kql))))
         return rc;
+    //  The idempotency key goes with its job, unless it names a newer one
+    //  (taken again after its window). Its idem_time entry stays, and its
+    //  sweep finds nothing left to delete.
+    MDB_val ik = {kidl, kidem}, iv;
+    if (kidl && mdb_get(self->txn, self->dbi[S_IDEM], &ik, &iv) == 0 &&
+        iv.mv_size == 16 && s_unbe(iv.mv_data, 8) == id &&
+        (rc = mdb_del(self->txn, self->dbi[S_IDEM], &ik, NULL)))
+        return s_err(rc);
     return s_count(self, type, status, -1);
 }
 

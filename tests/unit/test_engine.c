@@ -1656,6 +1656,79 @@ test_engine_released_attempt_does_not_count(void **state)
     assert_int_equal(s_get(fx, a).status, JOBQ_FAILED);
 }
 
+//  Enqueue with idempotency key in a turn of its own: the id, and whether
+//  the job was created.
+static uint64_t
+s_enqueue_key(s_fx_t *fx, const char *key, bool *created)
+{
+    jobq_msg_t m;
+    s_enqueue_msg(&m, "noop", 0, 0, 3, key);
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    assert_non_null(o);
+    jobq_bytes_t b = {o->body, o->len}, v;
+    assert_int_equal(jobq_mp_map_find(b, "created", &v), JOBQ_OK);
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    assert_int_equal(jobq_mp_read_bool(&r, created), JOBQ_OK);
+    return s_reply_id(o);
+}
+
+//  Heartbeats of w1 for that many seconds, one turn a second.
+static void
+s_heartbeats(s_fx_t *fx, int seconds)
+{
+    jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
+    for (int i = 0; i < seconds; i++) {
+        s_advance(fx, 1000);
+        s_begin(fx);
+        s_worker(fx, "w1", &hb);
+        assert_int_equal(s_end(fx), JOBQ_OK);
+    }
+}
+
+//  PROTOCOL 6, Retention: a deleted job takes its idempotency key with it,
+//  so the key makes a new job instead of naming an id STATUS calls unknown;
+//  a key taken again by a newer job after its window keeps that job.
+static void
+test_engine_retention_deletes_the_jobs_idempotency_key(void **state)
+{
+    s_fx_t *fx = *state;
+    s_close(fx);
+    fx->cfg.retain_ms = 4000;
+    fx->cfg.idem_window_ms = 6000;
+    s_open(fx);
+    bool created;
+    uint64_t a = s_enqueue_key(fx, "order-1", &created);
+    assert_true(created);
+    uint64_t b = s_enqueue_key(fx, "order-2", &created);
+    assert_true(created);
+    s_ready(fx, "w1", "noop", 2);
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, a, 1, false);
+    //  a is deleted 4 s after it ended, while its key is in its window.
+    s_heartbeats(fx, 5);
+    jobq_engine_stats_t st;
+    jobq_engine_get_stats(fx->engine, &st);
+    assert_int_equal(st.removed, 1);
+    uint64_t a2 = s_enqueue_key(fx, "order-1", &created);
+    assert_true(created);
+    assert_true(a2 != a);
+    //  order-2 passes its window while b still runs, and is taken again.
+    s_heartbeats(fx, 2);
+    uint64_t b2 = s_enqueue_key(fx, "order-2", &created);
+    assert_true(created);
+    assert_true(b2 != b);
+    s_result(fx, "w1", JOBQ_CMD_COMPLETE, b, 1, false);
+    //  b is deleted; order-2 still names b2, 5 s old.
+    s_heartbeats(fx, 5);
+    jobq_engine_get_stats(fx->engine, &st);
+    assert_int_equal(st.removed, 2);
+    assert_int_equal(s_enqueue_key(fx, "order-2", &created), b2);
+    assert_false(created);
+}
+
 //  Ended jobs are deleted retain_ms after they end, with their indexes and
 //  counts; pending and running jobs stay whatever their age.
 static void
@@ -2130,6 +2203,7 @@ main(void)
         T(test_engine_batch_enqueue_is_all_or_nothing),
         T(test_engine_released_attempt_does_not_count),
         T(test_engine_ended_jobs_are_deleted_after_retention),
+        T(test_engine_retention_deletes_the_jobs_idempotency_key),
         T(test_engine_new_job_goes_out_early_and_a_lost_turn_cancels_it),
         T(test_engine_a_store_error_holds_every_job_back),
         T(test_engine_progress_in_one_turn_is_one_change),
