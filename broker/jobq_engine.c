@@ -550,6 +550,9 @@ s_add_error(jobq_engine_t *self, jobq_jobdata_t *n, jobq_str_t error)
     }
 }
 
+//  The error of a FAIL that gave none.
+#define S_NO_MESSAGE "failed with no message"
+
 //  An attempt of running job j ended in failure (error, timeout, lost
 //  worker). Retry with backoff while attempts remain, else fail for good.
 //  Caller removes or ends the lease.
@@ -562,6 +565,10 @@ s_attempt_failed(jobq_engine_t *self,
     jobq_jobdata_t n = *j;
     if (error.len > JOBQ_MAX_ERROR_LEN)
         error.len = JOBQ_MAX_ERROR_LEN;
+    //  A job map's `error` is nil only when nothing failed: a FAIL with an
+    //  empty text gets one, the same in `error` and in `errors`.
+    if (!error.len)
+        error = (jobq_str_t){S_NO_MESSAGE, sizeof S_NO_MESSAGE - 1};
     s_add_error(self, &n, error);
     n.error = error;
     n.worker.len = 0;

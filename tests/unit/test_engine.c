@@ -777,6 +777,46 @@ test_engine_permanent_failure_is_not_retried(void **state)
     assert_int_equal(s_get(fx, a).status, JOBQ_FAILED);
 }
 
+//  PROTOCOL 9.6: a FAIL with an empty error gets the broker's text, the same
+//  in the job's `error` and in its `errors`, so that `error` is nil only
+//  when nothing failed.
+static void
+test_engine_fail_without_a_message_gets_one(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 1);
+    s_ready(fx, "w1", "noop", 1);
+    jobq_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_FAIL;
+    m.u.fail.id = a;
+    m.u.fail.attempt = 1;
+    s_begin(fx);
+    s_worker(fx, "w1", &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    jobq_jobdata_t j;
+    assert_int_equal(jobq_store_begin(fx->store), JOBQ_OK);
+    assert_int_equal(jobq_store_get(fx->store, a, &j), JOBQ_OK);
+    assert_int_equal(j.status, JOBQ_FAILED);
+    const char *text = "failed with no message";
+    assert_int_equal(j.error.len, strlen(text));
+    assert_memory_equal(j.error.ptr, text, j.error.len);
+    jobq_bytes_t e;
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, j.errors.ptr, j.errors.len);
+    uint32_t n;
+    assert_int_equal(jobq_mp_read_array(&r, &n), JOBQ_OK);
+    assert_int_equal(n, 1);
+    jobq_bytes_t entry = {r.p, (size_t) (r.end - r.p)};
+    assert_int_equal(jobq_mp_map_find(entry, "error", &e), JOBQ_OK);
+    jobq_mp_reader_init(&r, e.ptr, e.len);
+    jobq_str_t s;
+    assert_int_equal(jobq_mp_read_str(&r, &s), JOBQ_OK);
+    assert_int_equal(s.len, strlen(text));
+    assert_memory_equal(s.ptr, text, s.len);
+    jobq_store_abort(fx->store);
+}
+
 static void
 test_engine_retry_command_restarts_a_failed_job(void **state)
 {
@@ -2182,6 +2222,7 @@ main(void)
         T(test_engine_job_the_worker_does_not_hold_goes_back_to_pending),
         T(test_engine_failures_retry_with_backoff_then_fail),
         T(test_engine_permanent_failure_is_not_retried),
+        T(test_engine_fail_without_a_message_gets_one),
         T(test_engine_retry_command_restarts_a_failed_job),
         T(test_engine_cancel_pending_and_running),
         T(test_engine_idempotency_key_returns_the_same_job_within_window),
