@@ -1516,6 +1516,59 @@ test_engine_list_page_fits_in_a_frame(void **state)
     assert_true(pages >= 2);
 }
 
+//  One LIST page for type: its job count into *n, and its `next` cursor
+//  (0 for nil).
+static uint64_t
+s_list_type(s_fx_t *fx, const char *type, uint64_t cursor, uint32_t *n)
+{
+    jobq_msg_t lm = {.cmd = JOBQ_CMD_LIST};
+    lm.u.list.status = -1;
+    lm.u.list.type = S(type);
+    lm.u.list.limit = 10;
+    lm.u.list.cursor = cursor;
+    s_begin(fx);
+    s_client(fx, &lm);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    assert_non_null(o);
+    jobq_bytes_t b = {o->body, o->len}, v;
+    assert_int_equal(jobq_mp_map_find(b, "jobs", &v), JOBQ_OK);
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    assert_int_equal(jobq_mp_read_array(&r, n), JOBQ_OK);
+    assert_int_equal(jobq_mp_map_find(b, "next", &v), JOBQ_OK);
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    if (jobq_mp_read_nil(&r))
+        return 0;
+    jobq_str_t next;
+    uint64_t id = 0;
+    assert_int_equal(jobq_mp_read_str(&r, &next), JOBQ_OK);
+    assert_int_equal(jobq_id_parse(next.ptr, next.len, &id), JOBQ_OK);
+    return id;
+}
+
+//  PROTOCOL 8.6: a type-only LIST walks every job, so past the examine
+//  bound it returns an empty page with a cursor, and the next page has the
+//  match.
+static void
+test_engine_type_only_list_can_return_an_empty_page_with_a_cursor(void **state)
+{
+    s_fx_t *fx = *state;
+    s_close(fx);
+    fx->cfg.list_examine = 5;
+    s_open(fx);
+    s_enqueue(fx, "report", 0, 0, 1);
+    for (int i = 0; i < 8; i++)
+        s_enqueue(fx, "noop", 0, 0, 1);
+    uint32_t n;
+    uint64_t next = s_list_type(fx, "report", 0, &n);
+    assert_int_equal(n, 0);
+    assert_true(next != 0);
+    next = s_list_type(fx, "report", next, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(next, 0);
+}
+
 //  A printable routing id that looks like a hex name and the binary id it
 //  spells are two workers, not one.
 static void
@@ -2240,6 +2293,7 @@ main(void)
         T(test_engine_kept_errors_are_bounded),
         T(test_engine_unreadable_queued_job_does_not_block_the_queue),
         T(test_engine_list_page_fits_in_a_frame),
+        T(test_engine_type_only_list_can_return_an_empty_page_with_a_cursor),
         T(test_engine_worker_names_never_collide),
         T(test_engine_batch_enqueue_is_all_or_nothing),
         T(test_engine_released_attempt_does_not_count),
