@@ -367,17 +367,19 @@ s_turn(jobq_broker_t *self)
     jobq_engine_get_stats(self->engine, &after);
     if (after.damaged > before.damaged)
         JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
-                 "stored data is damaged (%s): %llu request(s) refused with "
+                 "stored data is damaged (%s): %llu %s refused with "
                  "'internal'; jobq-broker --verify %s says what is damaged, "
                  "and --repair salvages the rest",
                  jobq_store_why(self->store),
                  (unsigned long long) (after.damaged - before.damaged),
+                 after.damaged - before.damaged == 1 ? "request" : "requests",
                  self->cfg.data_dir);
     if (after.unreadable > before.unreadable)
         JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
-                 "%llu queued job(s) unreadable in storage: taken out of "
+                 "%llu queued %s unreadable in storage: taken out of "
                  "the queue (STATUS shows the error)",
-                 (unsigned long long) (after.unreadable - before.unreadable));
+                 (unsigned long long) (after.unreadable - before.unreadable),
+                 after.unreadable - before.unreadable == 1 ? "job" : "jobs");
     s_fault(self, JOBQ_CRASH_BEFORE_COMPLETION_COMMIT,
             after.completed > before.completed);
     //  New jobs start on their workers while the disk flushes.
@@ -443,9 +445,10 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
             grace_end = t + self->cfg.grace_ms;
             size_t running = jobq_engine_lease_count(self->engine);
             JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE,
-                     "stopping: waiting up to %llu ms for %zu running job(s)"
+                     "stopping: waiting up to %llu ms for %zu running %s"
                      " (signal again to stop now)",
-                     (unsigned long long) self->cfg.grace_ms, running);
+                     (unsigned long long) self->cfg.grace_ms, running,
+                     running == 1 ? "job" : "jobs");
         }
         if (draining) {
             uint64_t t = jobq_clock_mono_ms(self->clock);
@@ -456,10 +459,10 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
                 break;
             if (t >= grace_end || *stop < 0) {
                 JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
-                         "stopping with %zu job(s) still running: their "
+                         "stopping with %zu %s still running: their "
                          "workers keep their results and hand them in when "
                          "the broker is back (within the lease)",
-                         running);
+                         running, running == 1 ? "job" : "jobs");
                 break;
             }
         }

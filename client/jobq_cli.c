@@ -961,8 +961,11 @@ s_print_stats(s_cli_t *c, const json_t *st)
     fprintf(o, "  %9lld\n", sum);
     if (stranded)
         fprintf(o,
-                "\n%lld pending job(s) are of types no connected worker "
-                "runs: they wait until one does\n",
+                stranded == 1
+                    ? "\n%lld pending job is of a type no connected worker "
+                      "runs: it waits until one does\n"
+                    : "\n%lld pending jobs are of types no connected worker "
+                      "runs: they wait until one does\n",
                 stranded);
 
     fprintf(o, "\nworkers: %zu  capacity: %lld  busy: %lld\n",

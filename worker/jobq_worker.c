@@ -507,9 +507,12 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
                     now + (hard ? 1000 : self->cfg.broker_timeout_ms);
             if (ended && now >= ack_deadline) {
                 JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
-                         "stopping with %u result(s) the broker has not "
-                         "acknowledged: their jobs will run again",
-                         self->nresults);
+                         "stopping with %u %s the broker has not "
+                         "acknowledged: %s again",
+                         self->nresults,
+                         self->nresults == 1 ? "result" : "results",
+                         self->nresults == 1 ? "its job will run"
+                                             : "their jobs will run");
                 break;
             }
         }

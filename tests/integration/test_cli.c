@@ -180,7 +180,7 @@ test_cli_enqueue_status_list_watch_cancel_against_a_broker(void **state)
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "workers"));
     assert_non_null(strstr(r.out, "<- no worker"));
-    assert_non_null(strstr(r.out, "1 pending job(s) are of types no"));
+    assert_non_null(strstr(r.out, "1 pending job is of a type no"));
     //  A job of a type the worker runs does not warn.
     snprintf(line, sizeof line,
              "%s enqueue sleep --shop other --input "
