@@ -1526,6 +1526,15 @@ jobq_engine_worker(jobq_engine_t *self,
         s_worker_t *rw = s_worker_find(self, peer, peer_len);
         if (rw)
             s_reconcile(self, rw, m);
+        if (rw && m->has_echo) {
+            //  Actions leave in order, after the commit: the echo follows
+            //  every JOB this worker was sent before. A worker that stops
+            //  waits for it, and then knows that no JOB is on its way.
+            jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
+            hb.echo = m->echo;
+            hb.has_echo = true;
+            s_to_peer(self, peer, peer_len, &hb, true);
+        }
         return;
     }
     s_sender_t s = {s_worker_find(self, peer, peer_len), peer, peer_len, ""};

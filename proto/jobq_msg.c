@@ -370,11 +370,21 @@ s_held(s_dec_t *d, jobq_msg_t *m)
 }
 
 static int
+s_echo(s_dec_t *d, jobq_msg_t *m)
+{
+    int rc = s_uint(d, "echo", UINT64_MAX, &m->echo);
+    m->has_echo = rc == JOBQ_OK;
+    return rc;
+}
+
+static int
 s_heartbeat(s_dec_t *d, jobq_str_t key, jobq_msg_t *m)
 {
     int rc = 0;
     if (S_FIELD(1, "jobs"))
         return s_held(d, m);
+    if (S_FIELD(2, "echo"))
+        return s_echo(d, m);
     return rc ? rc : s_skip(d);
 }
 
@@ -415,6 +425,8 @@ s_ready(s_dec_t *d, jobq_str_t key, jobq_msg_t *m)
         return s_str(d, "name", 64, &m->u.ready.name);
     if (S_FIELD(4, "jobs"))
         return s_held(d, m);
+    if (S_FIELD(5, "echo"))
+        return s_echo(d, m);
     return rc ? rc : s_skip(d);
 }
 
@@ -797,7 +809,8 @@ jobq_msg_encode(const jobq_msg_t *m, jobq_mp_writer_t *w)
         s_wuint(w, "rid", m->rid);
         break;
     case JOBQ_CMD_READY:
-        jobq_mp_write_map(w, 2 + (m->u.ready.name.len > 0) + m->has_held);
+        jobq_mp_write_map(w, 2 + (m->u.ready.name.len > 0) + m->has_held +
+                                 m->has_echo);
         if (m->has_held) {
             s_wkey(w, "jobs");
             jobq_mp_write_raw(w, m->held.ptr, m->held.len);
@@ -810,13 +823,17 @@ jobq_msg_encode(const jobq_msg_t *m, jobq_mp_writer_t *w)
         s_wuint(w, "capacity", m->u.ready.capacity);
         if (m->u.ready.name.len)
             s_wstr(w, "name", m->u.ready.name);
+        if (m->has_echo)
+            s_wuint(w, "echo", m->echo);
         break;
     case JOBQ_CMD_HEARTBEAT:
-        jobq_mp_write_map(w, m->has_held);
+        jobq_mp_write_map(w, m->has_held + m->has_echo);
         if (m->has_held) {
             s_wkey(w, "jobs");
             jobq_mp_write_raw(w, m->held.ptr, m->held.len);
         }
+        if (m->has_echo)
+            s_wuint(w, "echo", m->echo);
         break;
     case JOBQ_CMD_PROGRESS:
         jobq_mp_write_map(w, 4);

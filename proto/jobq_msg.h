@@ -68,6 +68,9 @@ typedef struct {
     jobq_bytes_t held;  //  READY, HEARTBEAT: encoded array of the jobs the
                         //  worker runs, [{id, attempt}...]; empty if absent
     bool has_held;      //  the worker sent the list
+    uint64_t echo;      //  READY: a number for the broker to send back in a
+                        //  HEARTBEAT; HEARTBEAT from the broker: that number
+    bool has_echo;      //  echo was sent
     union {
         struct {
             jobq_str_t type;        //  required

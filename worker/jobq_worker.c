@@ -60,6 +60,9 @@ struct jobq_worker {
     uint64_t list_ids[JOBQ_MAX_CAPACITY];
     uint32_t list_attempts[JOBQ_MAX_CAPACITY];
     bool draining;            //  told the broker: no jobs
+    uint64_t echo;            //  the echo of our last draining READY
+    bool echoed;              //  and the broker sent it back: no JOB is
+                              //  still on its way to us
     void *ctx;                //  ZeroMQ context, given or own
     bool own_ctx;             //  made here: end it on destroy
     void *dealer;             //  to the broker
@@ -279,6 +282,13 @@ s_ready(jobq_worker_t *self)
     //  no more jobs.
     m.u.ready.capacity =
         self->draining ? 0 : self->cfg.concurrency + self->cfg.prefetch;
+    //  And an echo, which the broker sends back after every JOB it sent
+    //  us before this READY: until then a JOB may be on its way.
+    if (self->draining) {
+        m.echo = ++self->echo;
+        m.has_echo = true;
+        self->echoed = false;
+    }
     m.u.ready.name.ptr = self->name;
     m.u.ready.name.len = strlen(self->name);
     s_send(self, &m);
@@ -386,7 +396,11 @@ s_from_broker(jobq_worker_t *self, bool stopping)
     case JOBQ_CMD_ACK:
         s_acked(self, m.u.ack.id, m.u.ack.attempt, m.u.ack.taken);
         break;
-    default:  //  HEARTBEAT: last_heard is enough
+    case JOBQ_CMD_HEARTBEAT:  //  last_heard is enough, but for an echo
+        if (m.has_echo && self->draining && m.echo == self->echo)
+            self->echoed = true;
+        break;
+    default:
         break;
     }
     jobq_wire_in_close(&in);
@@ -500,11 +514,19 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
             }
             bool ended =
                 self->nheld == 0 || (cancelled_all && now >= stop_deadline);
-            if (ended && self->nresults == 0)
+            //  Nothing held, nothing to be acknowledged, and no JOB on its
+            //  way (or no time left to wait for one).
+            if (ended && self->nresults == 0 && (self->echoed || hard))
                 break;
             if (ended && !ack_deadline)
                 ack_deadline =
                     now + (hard ? 1000 : self->cfg.broker_timeout_ms);
+            if (ended && now >= ack_deadline && self->nresults == 0) {
+                JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
+                         "stopping without word from the broker: a job "
+                         "it sent last may wait for its lease to end");
+                break;
+            }
             if (ended && now >= ack_deadline) {
                 JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
                          "stopping with %u %s the broker has not "

@@ -390,6 +390,44 @@ test_faults_worker_sigterm_finishes_its_job_then_exits(void **state)
     jobq_job_info_clear(&info);
 }
 
+//  A JOB on its way when the worker is told to stop: the worker must not
+//  exit before it arrives, or the job stays `running` with nobody behind
+//  it until its lease runs out. The worker is frozen while the broker sends
+//  the JOB, then gets SIGTERM and wakes. If it sees the stop first it hands
+//  the job back (released, not charged: `pending`, no error); if it reads
+//  the JOB first it runs it within its grace (`completed`). Never
+//  `running`.
+static void
+test_faults_worker_stopped_with_a_job_on_its_way_hands_it_back(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, NULL);
+    s_worker(fx, 0, "w-a", "10000");
+    //  Registered: a first job runs through.
+    char id[JOBQ_ID_LEN + 1];
+    bool created;
+    assert_int_equal(s_enqueue(fx, "noop", NULL, 0, id, &created), JOBQ_OK);
+    s_wait_status(fx, id, JOBQ_COMPLETED, 10000);
+    kill(fx->workers[0], SIGSTOP);
+    assert_int_equal(s_enqueue(fx, "sleep", NULL, 1000, id, &created), JOBQ_OK);
+    s_wait_status(fx, id, JOBQ_RUNNING, 1000);
+    kill(fx->workers[0], SIGTERM);
+    kill(fx->workers[0], SIGCONT);
+    int status = jobq_test_wait(fx->workers[0], 15000);
+    fx->workers[0] = -1;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    jobq_job_info_t info = s_status(fx, id);
+    if (info.status == JOBQ_PENDING) {
+        assert_null(info.error);
+        assert_int_equal(info.max_attempts, 6);  //  5, and 1 handed back
+    } else {
+        assert_int_equal(info.status, JOBQ_COMPLETED);
+        assert_int_equal(info.attempts, 1);
+    }
+    jobq_job_info_clear(&info);
+}
+
 static void
 test_faults_broker_sigterm_drains_and_keeps_every_ack(void **state)
 {
@@ -1028,6 +1066,7 @@ main(void)
         T(test_faults_frozen_worker_is_fenced_when_it_wakes),
         T(test_faults_job_past_its_timeout_is_stopped_and_fails),
         T(test_faults_worker_sigterm_finishes_its_job_then_exits),
+        T(test_faults_worker_stopped_with_a_job_on_its_way_hands_it_back),
         T(test_faults_broker_sigterm_drains_and_keeps_every_ack),
         T(test_faults_result_finished_while_the_broker_is_down_is_kept),
         T(test_faults_broker_sigterm_waits_for_running_jobs),

@@ -5,8 +5,9 @@
     capacity asked for; a JOB beyond that capacity handed back unstarted;
     a queued job cancelled; a message that is not the protocol ignored;
     DISCONNECT answered with a new READY that lists the jobs held; a
-    running job cancelled; and, on stop, capacity 0 and every held job
-    handed back. Real threads and sockets, one process. */
+    running job cancelled; and, on stop, capacity 0 with an echo, every
+    held job handed back, and no return before the ACKs and the echo are
+    in. Real threads and sockets, one process. */
 #include "jobq_test.h"
 
 #include <czmq.h>
@@ -250,15 +251,18 @@ test_worker_answers_a_scripted_broker(void **state)
     assert_int_equal(atomic_load(&s_running), 0);
     s_ack(router, "tw-1", 1);
 
-    //  Stop with a job running: capacity 0 first, then the job, cancelled
-    //  once grace (0 ms) is over, reports; the runtime waits for that
-    //  result's ACK, and returns once it has it.
+    //  Stop with a job running: capacity 0 first, with an echo, then the
+    //  job, cancelled once grace (0 ms) is over, reports; the runtime waits
+    //  for that result's ACK and for its echo (docs/PROTOCOL.md 9.2), and
+    //  returns once it has both.
     s_job(router, "tw-1", 4);
     assert_true(jobq_test_wait_until(s_one_running, NULL, S_WAIT_MS));
     run.stop = 1;
     s_next(router, &in, &m);
     assert_int_equal(m.cmd, JOBQ_CMD_READY);
     assert_int_equal(m.u.ready.capacity, 0);
+    assert_true(m.has_echo);
+    uint64_t echo = m.echo;
     jobq_wire_in_close(&in);
     s_expect_fail(router, &in, &m, 4);
     assert_true(m.u.fail.cancelled);
@@ -267,6 +271,17 @@ test_worker_answers_a_scripted_broker(void **state)
     nanosleep(&pause, NULL);
     assert_false(atomic_load(&run.done));
     s_ack(router, "tw-1", 4);
+    nanosleep(&pause, NULL);
+    assert_false(atomic_load(&run.done));
+    //  Another echo is not ours; then ours.
+    jobq_msg_t hb = {.cmd = JOBQ_CMD_HEARTBEAT};
+    hb.echo = echo + 1;
+    hb.has_echo = true;
+    s_send(router, "tw-1", &hb);
+    nanosleep(&pause, NULL);
+    assert_false(atomic_load(&run.done));
+    hb.echo = echo;
+    s_send(router, "tw-1", &hb);
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(run.rc, JOBQ_OK);
 

@@ -777,6 +777,45 @@ test_engine_permanent_failure_is_not_retried(void **state)
     assert_int_equal(s_get(fx, a).status, JOBQ_FAILED);
 }
 
+//  PROTOCOL 9.2: a READY with an echo gets a HEARTBEAT with that echo back,
+//  after the turn's commit; a draining READY (capacity 0) gets no JOB after
+//  it, so a stopping worker that has its echo knows no JOB is on its way.
+static void
+test_engine_ready_echo_comes_back_and_no_job_follows_a_drain(void **state)
+{
+    s_fx_t *fx = *state;
+    s_enqueue(fx, "noop", 0, 0, 1);
+    s_ready(fx, "w1", "noop", 1);
+    uint64_t id;
+    uint32_t attempt;
+    assert_true(s_job_for(fx, "w1", &id, &attempt));
+    jobq_msg_t r;
+    memset(&r, 0, sizeof r);
+    r.cmd = JOBQ_CMD_READY;
+    r.u.ready.types[0] = S("noop");
+    r.u.ready.ntypes = 1;
+    r.u.ready.capacity = 0;
+    r.echo = 9;
+    r.has_echo = true;
+    jobq_msg_t e;
+    s_enqueue_msg(&e, "noop", 0, 0, 1, NULL);
+    s_begin(fx);
+    s_worker(fx, "w1", &r);
+    s_client(fx, &e);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, "w1"), 0);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_HEARTBEAT, "w1"), 1);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_WORKER, JOBQ_CMD_HEARTBEAT, "w1", 0);
+    jobq_msg_t hb;
+    jobq_msg_why_t why;
+    assert_int_equal(
+        jobq_msg_decode(JOBQ_CMD_HEARTBEAT, o->body, o->len, &hb, &why),
+        JOBQ_OK);
+    assert_true(hb.has_echo && hb.echo == 9);
+    //  Its lease is kept while it drains.
+    assert_int_equal(s_get(fx, id).status, JOBQ_RUNNING);
+}
+
 //  PROTOCOL 9.6: a FAIL with an empty error gets the broker's text, the same
 //  in the job's `error` and in its `errors`, so that `error` is nil only
 //  when nothing failed.
@@ -2276,6 +2315,7 @@ main(void)
         T(test_engine_failures_retry_with_backoff_then_fail),
         T(test_engine_permanent_failure_is_not_retried),
         T(test_engine_fail_without_a_message_gets_one),
+        T(test_engine_ready_echo_comes_back_and_no_job_follows_a_drain),
         T(test_engine_retry_command_restarts_a_failed_job),
         T(test_engine_cancel_pending_and_running),
         T(test_engine_idempotency_key_returns_the_same_job_within_window),

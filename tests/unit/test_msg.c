@@ -850,6 +850,37 @@ test_msg_heartbeat_round_trips_with_and_without_held_jobs(void **state)
     jobq_mp_writer_fini(&w);
 }
 
+//  PROTOCOL 9.2, 9.11: READY may carry an echo, which the broker's
+//  HEARTBEAT sends back; both round-trip, and a message without it says so.
+static void
+test_msg_ready_and_heartbeat_carry_an_echo(void **state)
+{
+    (void) state;
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 4096);
+    jobq_msg_t m, d;
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_READY;
+    m.u.ready.types[0] = (jobq_str_t){"noop", 4};
+    m.u.ready.ntypes = 1;
+    m.echo = UINT64_MAX;
+    m.has_echo = true;
+    s_round(&m, &w, &d);
+    assert_true(d.has_echo);
+    assert_true(d.echo == UINT64_MAX);
+    assert_int_equal(d.u.ready.capacity, 0);
+    memset(&m, 0, sizeof m);
+    m.cmd = JOBQ_CMD_HEARTBEAT;
+    m.echo = 7;
+    m.has_echo = true;
+    s_round(&m, &w, &d);
+    assert_true(d.has_echo && d.echo == 7);
+    m.has_echo = false;
+    s_round(&m, &w, &d);
+    assert_false(d.has_echo);
+    jobq_mp_writer_fini(&w);
+}
+
 static void
 test_msg_progress_round_trips(void **state)
 {
@@ -1772,6 +1803,13 @@ test_msg_ready_and_heartbeat_reject_bad_fields(void **state)
           S_FIELDS(s_kmap0("jobs")));
     s_bad("more held jobs than any capacity", JOBQ_CMD_HEARTBEAT, JOBQ_EINVAL,
           "'jobs'", S_FIELDS(s_kheld("jobs", JOBQ_MAX_CAPACITY + 1)));
+    s_bad("a negative echo", JOBQ_CMD_READY, JOBQ_EINVAL, "'echo'",
+          S_FIELDS(s_ktypes("types", 1), s_kuint("capacity", 0),
+                   s_kint("echo", -1)));
+    s_bad("an echo that is not a number", JOBQ_CMD_HEARTBEAT, JOBQ_EINVAL,
+          "'echo'", S_FIELDS(s_kstr("echo", "7")));
+    s_bad("echo twice", JOBQ_CMD_HEARTBEAT, JOBQ_EINVAL, "'echo'",
+          S_FIELDS(s_kuint("echo", 1), s_kuint("echo", 2)));
 }
 
 static void
@@ -2466,6 +2504,7 @@ main(void)
             test_msg_ready_with_the_most_types_and_no_name_round_trips),
         cmocka_unit_test(
             test_msg_heartbeat_round_trips_with_and_without_held_jobs),
+        cmocka_unit_test(test_msg_ready_and_heartbeat_carry_an_echo),
         cmocka_unit_test(test_msg_progress_round_trips),
         cmocka_unit_test(
             test_msg_progress_without_message_decodes_with_an_empty_one),
