@@ -32,6 +32,13 @@ s_usage(FILE *out)
         "  --name NAME         worker name, 1-64 printable characters\n"
         "  --export-dir DIR    where processors write files\n"
         "                      (default ./var/exports)\n"
+        "  --allow-private L   let scrape_reviews reach these addresses,\n"
+        "                      ranges or hosts, comma-separated (127.0.0.1,\n"
+        "                      10.0.0.0/8, fd00::/8, intranet.example);\n"
+        "                      loopback, private, link-local and multicast\n"
+        "                      addresses are refused otherwise. Repeatable\n"
+        "  --allow-files DIR   let scrape_reviews read file:// URLs inside\n"
+        "                      DIR (refused otherwise)\n"
         "  --grace-ms MS       on SIGTERM or Ctrl-C, time running jobs get to\n"
         "                      finish (default 10000); a second signal\n"
         "                      stops at once\n"
@@ -44,11 +51,11 @@ s_usage(FILE *out)
 //  The registry of every processor this program ships. NULL after saying
 //  why on stderr.
 static jobq_registry_t *
-s_registry(void)
+s_registry(const jobq_netguard_t *guard)
 {
     jobq_registry_t *reg = jobq_registry_new();
     if (!reg || jobq_processors_register(reg) != JOBQ_OK ||
-        jobq_reviews_register(reg) != JOBQ_OK) {
+        jobq_reviews_register(reg, guard) != JOBQ_OK) {
         fprintf(stderr, "%s: cannot build the registry\n", S_PROG);
         jobq_registry_destroy(&reg);
     }
@@ -100,6 +107,10 @@ main(int argc, char **argv)
     cfg.log = &log;
     char *types_arg = NULL;
     bool list = false;
+    //  Lives as long as the processors that read it.
+    static jobq_netguard_t guard;
+    jobq_netguard_init(&guard);
+    char why[300];
     static const struct option opts[] = {
         {"broker", required_argument, 0, 'b'},
         {"clients", required_argument, 0, 'c'},
@@ -109,6 +120,8 @@ main(int argc, char **argv)
         {"name", required_argument, 0, 'N'},
         {"export-dir", required_argument, 0, 'x'},
         {"grace-ms", required_argument, 0, 'g'},
+        {"allow-private", required_argument, 0, 'P'},
+        {"allow-files", required_argument, 0, 'F'},
         {"verbose", no_argument, 0, 'v'},
         {"quiet", no_argument, 0, 'q'},
         {"list", no_argument, 0, 'l'},
@@ -161,6 +174,20 @@ main(int argc, char **argv)
                 return 2;
             cfg.grace_ms = v;
             break;
+        case 'P':
+            if (jobq_netguard_allow(&guard, optarg, why, sizeof why) !=
+                JOBQ_OK) {
+                fprintf(stderr, "%s: --allow-private: %s\n", S_PROG, why);
+                return 2;
+            }
+            break;
+        case 'F':
+            if (jobq_netguard_allow_files(&guard, optarg, why, sizeof why) !=
+                JOBQ_OK) {
+                fprintf(stderr, "%s: --allow-files: %s\n", S_PROG, why);
+                return 2;
+            }
+            break;
         case 'h':
             s_usage(stdout);
             return 0;
@@ -181,7 +208,7 @@ main(int argc, char **argv)
     }
     if (cfg.name && !s_name_ok(cfg.name))
         return 2;
-    jobq_registry_t *reg = s_registry();
+    jobq_registry_t *reg = s_registry(&guard);
     if (!reg)
         return 1;
     if (list) {

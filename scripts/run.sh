@@ -11,7 +11,9 @@
 # user asks twice.
 #
 # The environment may move it: JOBQ_BROKER, JOBQ_WORKERS and JOBQ_EVENTS
-# (endpoints), JOBQ_DATA and JOBQ_EXPORTS (directories).
+# (endpoints), JOBQ_DATA and JOBQ_EXPORTS (directories), JOBQ_FILES (the
+# one directory scrape_reviews may read file:// URLs from; default
+# examples).
 set -u
 BIN=${1:-build/apps}
 CLIENTS=${JOBQ_BROKER:-tcp://127.0.0.1:5555}
@@ -24,8 +26,16 @@ setsid "$BIN/jobq-broker" --data "$DATA" --clients "$CLIENTS" \
     --workers "$WORKERS" --events "$EVENTS" &
 broker=$!
 # The worker reconnects by itself, so it may start at once.
+# The sample shop is read from examples/ (README.md); nothing else on disk
+# or on the local network is open to scrape_reviews.
+FILES=${JOBQ_FILES:-examples}
+if [ -d "$FILES" ]; then
+    set -- --allow-files "$FILES"
+else
+    set --
+fi
 setsid "$BIN/jobq-worker" --broker "$WORKERS" --clients "$CLIENTS" \
-    --export-dir "$EXPORTS" --verbose &
+    --export-dir "$EXPORTS" --verbose "$@" &
 worker=$!
 signals=0
 stop() {

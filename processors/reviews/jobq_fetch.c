@@ -4,9 +4,12 @@
 #include <curl/curl.h>
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 //  Growth of the body buffer: doubles from this, up to max_bytes + 1.
@@ -24,7 +27,22 @@ struct jobq_fetch {
     bool too_big;                      //  the body passed max_bytes
     bool oom;                          //  buf could not grow
     bool cancelled;                    //  aborted by opts.cancelled
+    bool refused;                      //  the guard refused an address
 };
+
+//  Called by libcurl for every socket it would open: the address it is
+//  about to connect to, after DNS, for the URL and every redirect.
+static curl_socket_t
+s_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    jobq_fetch_t *self = arg;
+    if (purpose != CURLSOCKTYPE_IPCXN ||
+        !jobq_netguard_addr_ok(self->opts.guard, &a->addr)) {
+        self->refused = true;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
 
 static size_t
 s_on_data(char *data, size_t size, size_t n, void *arg)
@@ -101,7 +119,12 @@ jobq_fetch_new(const jobq_fetch_opts_t *opts)
     CURL *c = self->curl;
     //  Slot threads must not get signals from libcurl's resolver timeouts.
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    bool files = opts->guard && opts->guard->files_dir[0];
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+                     files ? "http,https,file" : "http,https");
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, s_open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, self);
+    curl_easy_setopt(c, CURLOPT_PROXY, "");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long) opts->max_redirects);
@@ -155,6 +178,49 @@ s_wait(jobq_fetch_t *self, uint64_t ms)
     return JOBQ_OK;
 }
 
+//  The one answer to every URL the guard refuses, whatever is behind it.
+static int
+s_refused(const char *url, jobq_fetch_result_t *res)
+{
+    snprintf(res->error, sizeof res->error,
+             "refused to fetch %.200s: not an address this worker may "
+             "reach (see jobq-worker --allow-private, --allow-files)",
+             url);
+    return JOBQ_EINVAL;
+}
+
+//  A file:// URL: the real path it names in the allowed directory, as a
+//  file URL in out (cap bytes). JOBQ_OK, JOBQ_ENOTFOUND (inside, but
+//  missing), JOBQ_EINVAL (refused or not a file URL to take), JOBQ_ENOMEM.
+static int
+s_file_url(const jobq_fetch_t *self, const char *url, char *out, size_t cap)
+{
+    CURLU *u = curl_url();
+    if (!u)
+        return JOBQ_ENOMEM;
+    char *host = NULL, *path = NULL, *s = NULL;
+    char real[PATH_MAX];
+    int rc = JOBQ_EINVAL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) == CURLUE_OK &&
+        (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host ||
+         strcmp(host, "localhost") == 0))
+        rc = jobq_netguard_file(self->opts.guard, path, real, sizeof real);
+    if (rc == JOBQ_OK &&
+        (curl_url_set(u, CURLUPART_PATH, real, CURLU_URLENCODE) != CURLUE_OK ||
+         curl_url_get(u, CURLUPART_URL, &s, 0) != CURLUE_OK))
+        rc = JOBQ_ENOMEM;
+    if (rc == JOBQ_OK && strlen(s) >= cap)
+        rc = JOBQ_EINVAL;
+    if (rc == JOBQ_OK)
+        memcpy(out, s, strlen(s) + 1);
+    curl_free(s);
+    curl_free(path);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}
+
 //  Translate the outcome of one try.
 static int
 s_curl_error(jobq_fetch_t *self,
@@ -177,6 +243,8 @@ s_curl_error(jobq_fetch_t *self,
     }
     if (self->oom)
         return JOBQ_ENOMEM;
+    if (self->refused && cc == CURLE_COULDNT_CONNECT)
+        return s_refused(url, res);
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
         snprintf(res->error, sizeof res->error,
@@ -230,10 +298,24 @@ jobq_fetch_get(jobq_fetch_t *self, const char *url, jobq_fetch_result_t *res)
                  JOBQ_FETCH_MAX_URL);
         return JOBQ_EINVAL;
     }
-    curl_easy_setopt(self->curl, CURLOPT_URL, url);
+    char file[JOBQ_FETCH_MAX_URL * 3 + 1];
+    //  By its first letters: libcurl refuses to parse some file URLs (with
+    //  a host), and those are refused like any other outside the guard.
+    if (strncasecmp(url, "file:", 5) == 0) {
+        int rc = s_file_url(self, url, file, sizeof file);
+        if (rc == JOBQ_ENOTFOUND)
+            snprintf(res->error, sizeof res->error, "cannot read %.200s", url);
+        else if (rc == JOBQ_EINVAL)
+            return s_refused(url, res);
+        if (rc != JOBQ_OK)
+            return rc;
+        curl_easy_setopt(self->curl, CURLOPT_URL, file);
+    } else {
+        curl_easy_setopt(self->curl, CURLOPT_URL, url);
+    }
     for (;;) {
         self->len = 0;
-        self->too_big = self->oom = self->cancelled = false;
+        self->too_big = self->oom = self->cancelled = self->refused = false;
         self->curl_error[0] = '\0';
         res->tries++;
         CURLcode cc = curl_easy_perform(self->curl);

@@ -2,6 +2,13 @@
     arithmetic, for processors that read the web (scrape_reviews). The only
     module that touches libcurl.
 
+    Every fetch is guarded (jobq_netguard.h): each address it is about to
+    connect to, for the URL, each redirect and each next link, after DNS,
+    must be public or allowed, and a file:// URL must lie in the allowed
+    directory. A refusal says only that the URL was refused, nothing about
+    what is behind it. Proxies from the environment are not used, so the
+    address checked is the one connected to.
+
     Every fetch is bounded: a connect timeout and a total timeout per try,
     at most max_redirects redirects (to http or https only, never to file),
     at most max_bytes of body after decompression (the transfer is aborted
@@ -24,6 +31,7 @@
 #include <stdint.h>
 
 #include "jobq/jobq_err.h"
+#include "jobq_netguard.h"
 
 //  Longest URL handled, bytes.
 #define JOBQ_FETCH_MAX_URL 2048
@@ -41,6 +49,8 @@ typedef struct {
                                           //  JOBQ_ECANCELLED when woken by a
                                           //  cancellation; NULL = nanosleep
     void *arg;                            //  for cancelled and wait
+    const jobq_netguard_t *guard;  //  what may be reached (borrowed); NULL =
+                                   //  public addresses only, no files
 } jobq_fetch_opts_t;
 
 //  What one fetch gave.
@@ -72,7 +82,8 @@ void jobq_fetch_destroy(jobq_fetch_t **self_p);
 //    JOBQ_ECANCELLED    cancelled while fetching or waiting;
 //    JOBQ_ENOTFOUND     a file that cannot be read;
 //    JOBQ_EINVAL        a bad URL, a scheme other than http, https or file,
-//                       too many redirects, or a bad content encoding;
+//                       too many redirects, a bad content encoding, or a
+//                       URL the guard refuses;
 //    JOBQ_EUNAVAILABLE  the host could not be resolved or reached, or the
 //                       connection broke;
 //    JOBQ_ENOMEM.

@@ -6,7 +6,7 @@
 #include <libxml/parser.h>
 
 int
-jobq_reviews_register(jobq_registry_t *reg)
+jobq_reviews_register(jobq_registry_t *reg, const jobq_netguard_t *guard)
 {
     //  Global set-up that is not thread-safe, done once before slots run.
     //  Never undone: the libraries live as long as the process.
@@ -15,7 +15,7 @@ jobq_reviews_register(jobq_registry_t *reg)
     xmlInitParser();
     json_object_seed(0);
     int rc = jobq_registry_add(reg, "scrape_reviews", jobq_proc_scrape_reviews,
-                               NULL);
+                               (void *) guard);
     if (rc == JOBQ_OK)
         rc = jobq_registry_add(reg, "export_data", jobq_proc_export_data, NULL);
     if (rc == JOBQ_OK)

@@ -19,15 +19,19 @@
 #define JOBQ_REVIEWS_H_INCLUDED
 
 #include "jobq/jobq_worker.h"
+#include "jobq_netguard.h"
 
+//  state: the jobq_netguard_t the fetches obey, or NULL.
 int jobq_proc_scrape_reviews(jobq_job_t *job, void *state);
 int jobq_proc_export_data(jobq_job_t *job, void *state);
 int jobq_proc_generate_report(jobq_job_t *job, void *state);
 
-//  Register the three in reg. JOBQ_OK or the first error. Also initialises
-//  the libraries they share between slot threads (libcurl, libxml2,
-//  jansson), which must happen once before any slot runs: call it from the
-//  main thread before jobq_worker_run.
-int jobq_reviews_register(jobq_registry_t *reg);
+//  Register the three in reg. scrape_reviews reaches only what guard
+//  allows (NULL: public addresses, no files); guard is borrowed and must
+//  outlive the worker. JOBQ_OK or the first error. Also initialises the
+//  libraries they share between slot threads (libcurl, libxml2, jansson),
+//  which must happen once before any slot runs: call it from the main
+//  thread before jobq_worker_run.
+int jobq_reviews_register(jobq_registry_t *reg, const jobq_netguard_t *guard);
 
 #endif

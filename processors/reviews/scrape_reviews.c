@@ -390,7 +390,6 @@ s_page(
 int
 jobq_proc_scrape_reviews(jobq_job_t *job, void *state)
 {
-    (void) state;
     s_input_t in;
     if (s_input(job, &in) != JOBQ_OK)
         return JOBQ_EFAILED;
@@ -407,6 +406,7 @@ jobq_proc_scrape_reviews(jobq_job_t *job, void *state)
         .cancelled = s_cancelled,
         .wait = s_wait,
         .arg = job,
+        .guard = state,
     };
     s_scrape_t s;
     memset(&s, 0, sizeof s);

@@ -13,6 +13,12 @@
       /redirect/NAME   302 to /shop/NAME
       /loop/ANY        302 to itself
       /many/N          one page of N distinct JSON-LD reviews of 8000 bytes
+      /away/NAME       302 to the canary's /shop/NAME
+      /nextaway        a page of one review whose rel="next" is the canary
+
+    The canary is a socket listening on 127.0.0.2, where the worker is not
+    allowed to go (it runs with --allow-private 127.0.0.1): a connection
+    that reaches it is a scrape that was turned inward.
 
     Nothing here talks to anything but 127.0.0.1 and local files.
 */
@@ -59,6 +65,7 @@ typedef struct {
     atomic_int page_hits[8];  //  requests for each of s_pages
     char flaky_done[16][64];  //  /flaky/ paths answered 429 already
     int nflaky;               //  entries in flaky_done (server thread only)
+    int canary_port;          //  port of the canary on 127.0.0.2
     s_conn_t conns[S_MAX_CONNS];
 } s_http_t;
 
@@ -193,6 +200,23 @@ s_handle(s_http_t *h, s_conn_t *c)
         char loc[600];
         snprintf(loc, sizeof loc, "Location: %.500s\r\n", target);
         s_respond(c->fd, "302 Found", loc, "text/plain", "", 0);
+    } else if (strncmp(target, "/away/", 6) == 0) {
+        char loc[600];
+        snprintf(loc, sizeof loc,
+                 "Location: http://127.0.0.2:%d/shop/%.400s\r\n",
+                 h->canary_port, target + 6);
+        s_respond(c->fd, "302 Found", loc, "text/plain", "", 0);
+    } else if (strcmp(target, "/nextaway") == 0) {
+        char page[1024];
+        int n = snprintf(
+            page, sizeof page,
+            "<html><head><link rel=\"next\" "
+            "href=\"http://127.0.0.2:%d/shop/jsonld-2.html\">"
+            "<script type=\"application/ld+json\">{\"@type\": \"Product\", "
+            "\"review\": [{\"@type\": \"Review\", \"author\": \"Zed\", "
+            "\"reviewBody\": \"Fine.\"}]}</script></head></html>",
+            h->canary_port);
+        s_respond(c->fd, "200 OK", "", "text/html", page, (size_t) n);
     } else if (strncmp(target, "/redirect/", 10) == 0) {
         char loc[600];
         snprintf(loc, sizeof loc, "Location: /shop/%.500s\r\n", target + 10);
@@ -298,6 +322,35 @@ s_http_stop(s_http_t *h)
     free(h);
 }
 
+//  A socket listening on 127.0.0.2 (non-blocking, never accepted by
+//  itself); its port into *port.
+static int
+s_canary(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(0x7f000002);
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof a), 0);
+    assert_int_equal(listen(fd, 64), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *) &a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+//  Connections that reached the canary since the last call.
+static int
+s_canary_hits(int fd)
+{
+    int n = 0;
+    for (int c; (c = accept(fd, NULL, NULL)) >= 0; n++)
+        close(c);
+    return n;
+}
+
 //  --- the broker, the worker, and jobs
 //  ----------------------------------------
 
@@ -308,6 +361,7 @@ typedef struct {
     pid_t worker;                 //  worker process
     jobq_client_t *c;             //  client
     s_http_t *http;               //  the shop
+    int canary;                   //  listening on 127.0.0.2, never accepted
     char chain[JOBQ_ID_LEN + 1];  //  the scrape of the whole fixture chain
     char empty[JOBQ_ID_LEN + 1];  //  the scrape of empty.html
 } s_fx_t;
@@ -321,10 +375,22 @@ s_setup(void **state)
     fx->worker = -1;
     snprintf(fx->exports, sizeof fx->exports, "%s/exports", fx->dir);
     fx->http = s_http_start();
+    fx->canary = s_canary(&fx->http->canary_port);
     if (jobq_test_broker_start(&fx->b, fx->dir, NULL) != 0)
         return -1;
-    const char *extra[] = {"--concurrency", "2",         "--name", "w-proc",
-                           "--export-dir",  fx->exports, NULL};
+    char files[600];
+    snprintf(files, sizeof files, "%s/examples", JOBQ_SOURCE_DIR);
+    const char *extra[] = {"--concurrency",
+                           "2",
+                           "--name",
+                           "w-proc",
+                           "--export-dir",
+                           fx->exports,
+                           "--allow-private",
+                           "127.0.0.1",
+                           "--allow-files",
+                           files,
+                           NULL};
     fx->worker = jobq_test_worker_start(&fx->b, extra);
     if (fx->worker <= 0)
         return -1;
@@ -346,6 +412,7 @@ s_teardown(void **state)
         jobq_test_stop(fx->worker, SIGTERM, 10000);
     jobq_test_broker_stop(&fx->b, SIGTERM);
     s_http_stop(fx->http);
+    close(fx->canary);
     jobq_test_rmtree(fx->dir);
     free(fx->dir);
     free(fx);
@@ -785,6 +852,99 @@ test_processors_scrape_reads_the_example_shop_from_files(void **state)
     json_decref(out);
 }
 
+//  The words of a refusal after the URL it names.
+static const char *
+s_refusal(const char *error)
+{
+    const char *w = strstr(error, ": not an address this worker may reach");
+    if (!strstr(error, "refused to fetch") || !w)
+        fail_msg("not a refusal: '%s'", error);
+    return w;
+}
+
+//  docs/PROCESSORS.md, scrape_reviews: an address the worker may not reach
+//  is refused in every spelling the resolver takes, before any connection,
+//  for good (one attempt), and with the same words whether a server
+//  listens there or not.
+static void
+test_processors_scrape_refuses_inward_addresses_in_every_spelling(void **state)
+{
+    s_fx_t *fx = *state;
+    int p = fx->http->canary_port;
+    //  Each URL is http://HOST:PORT/.
+    static const char *const spellings[] = {
+        "127.0.0.2",
+        "2130706434",          //  decimal
+        "0177.0.0.2",          //  octal
+        "0x7f000002",          //  hex
+        "127.2",               //  short
+        "[::ffff:127.0.0.2]",  //  IPv4-mapped IPv6
+        "[::ffff:7f00:2]",     //  the same, in hex
+        "0.0.0.0",             //  unspecified: this host
+        "[::]",
+        "127.0.0.3",  //  nothing listens there
+        "[::1]"};
+    char first[400] = "";
+    for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+        char url[128], input[256];
+        snprintf(url, sizeof url, "http://%s:%d/shop/jsonld-1.html",
+                 spellings[i], p);
+        snprintf(input, sizeof input, "{\"url\": \"%s\"}", url);
+        uint32_t attempts = 0;
+        const char *words =
+            s_refusal(s_fails(fx, "scrape_reviews", input, &attempts));
+        assert_int_equal(attempts, 1);
+        if (!first[0])
+            snprintf(first, sizeof first, "%s", words);
+        assert_string_equal(words, first);
+    }
+    assert_int_equal(s_canary_hits(fx->canary), 0);
+}
+
+//  A redirect and a rel="next" link are checked like the first URL.
+static void
+test_processors_scrape_refuses_redirects_and_next_links_inward(void **state)
+{
+    s_fx_t *fx = *state;
+    char url[128], input[256];
+    s_url(fx, url, sizeof url, "/away/jsonld-1.html");
+    snprintf(input, sizeof input, "{\"url\": \"%s\"}", url);
+    uint32_t attempts = 0;
+    s_refusal(s_fails(fx, "scrape_reviews", input, &attempts));
+    assert_int_equal(attempts, 1);
+    //  The next link: page 1 is kept, the scrape stops at the refusal.
+    s_url(fx, url, sizeof url, "/nextaway");
+    snprintf(input, sizeof input, "{\"url\": \"%s\", \"max_pages\": 5}", url);
+    json_t *out = s_complete(fx, "scrape_reviews", input, NULL);
+    assert_int_equal(s_num(out, "pages_fetched"), 1);
+    assert_int_equal(s_num(out, "review_count"), 1);
+    s_refusal(s_str(out, "stopped"));
+    json_decref(out);
+    assert_int_equal(s_canary_hits(fx->canary), 0);
+}
+
+//  file:// only inside --allow-files (the examples here): a file outside,
+//  existing or not, is refused alike.
+static void
+test_processors_scrape_reads_no_file_outside_its_directory(void **state)
+{
+    s_fx_t *fx = *state;
+    char a[1024], b[1024];
+    snprintf(a, sizeof a, "{\"url\": \"file://%s/README.md\"}",
+             JOBQ_SOURCE_DIR);
+    snprintf(b, sizeof b,
+             "{\"url\": \"file://%s/examples/../no-such-file.html\"}",
+             JOBQ_SOURCE_DIR);
+    char wa[400];
+    snprintf(wa, sizeof wa, "%s",
+             s_refusal(s_fails(fx, "scrape_reviews", a, NULL)));
+    assert_string_equal(s_refusal(s_fails(fx, "scrape_reviews", b, NULL)), wa);
+    assert_string_equal(
+        s_refusal(s_fails(fx, "scrape_reviews",
+                          "{\"url\": \"file:///etc/passwd\"}", NULL)),
+        wa);
+}
+
 //  The last message of a job that must end in status.
 static char *
 s_message(s_fx_t *fx, const char *type, const char *json, int status)
@@ -1192,6 +1352,9 @@ main(void)
         T(test_processors_scrape_stops_at_once_when_cancelled),
         T(test_processors_scrape_refuses_bad_input_and_bad_pages_for_good),
         T(test_processors_scrape_reads_the_example_shop_from_files),
+        T(test_processors_scrape_refuses_inward_addresses_in_every_spelling),
+        T(test_processors_scrape_refuses_redirects_and_next_links_inward),
+        T(test_processors_scrape_reads_no_file_outside_its_directory),
         T(test_processors_messages_say_one_review_not_one_reviews),
         T(test_processors_export_csv_quotes_fields_and_counts_rows),
         T(test_processors_export_ndjson_and_json_with_chosen_fields),
