@@ -43,7 +43,7 @@ s_usage(FILE *out)
         "  --types A,B,...     accept only jobs of these types; any other\n"
         "                      is refused with unknown_type (default: any)\n"
         "  --event-hwm N       events queued per slow subscriber before\n"
-        "                      they are dropped (default 100000)\n"
+        "                      they are dropped (default 10000)\n"
         "  --verify DIR        check the store in DIR (the broker stopped)\n"
         "                      and exit: 0 sound, 1 damaged\n"
         "  --repair DIR        rebuild the store in DIR from its sound\n"

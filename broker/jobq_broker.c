@@ -4,7 +4,11 @@
 #include "jobq_wire.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
+
+//  Subscriptions read before an idle turn gives memory back to the system.
+#define S_TRIM_AFTER 100000
 
 //  A disk that failed this many commits in a row is not trusted: the broker
 //  stops (exit 1) and leaves recovery to a restart, rather than go on.
@@ -21,6 +25,7 @@ struct jobq_broker {
     const jobq_clock_t *clock;  //  real
     bool store_full;            //  new jobs refused for lack of space
     uint32_t failed_commits;    //  consecutive commit failures
+    uint64_t subs_read;         //  subscriptions read since the last trim
     uint64_t refused_logged[JOBQ_REFUSED_COUNT_];  //  counts already logged
     uint64_t refused_quiet[JOBQ_REFUSED_COUNT_];   //  no line before, mono ms
 };
@@ -40,7 +45,7 @@ jobq_broker_config_defaults(jobq_broker_config_t *cfg)
     cfg->drain_ms = 200;
     cfg->refused_log_ms = 10000;
     cfg->grace_ms = 15000;
-    cfg->event_hwm = 100000;
+    cfg->event_hwm = 10000;
     jobq_engine_config_defaults(&cfg->engine);
 }
 
@@ -91,7 +96,10 @@ s_bind(jobq_broker_t *self, int type, const char *ep, int which)
         return NULL;
     jobq_wire_setup(zsock_resolve(s), 100);
     if (type == ZMQ_XPUB) {
-        zsock_set_xpub_verbose(s, 1);
+        //  Not verbose: libzmq passes a topic's subscription up only when
+        //  no subscriber held it yet. With repeats passed up, a peer that
+        //  resends one subscription a million times makes libzmq queue a
+        //  million frames for the broker to read, in memory of its own.
         zsock_set_sndhwm(s, (int) self->cfg.event_hwm);
     }
     if (zsock_bind(s, "%s", ep) < 0) {
@@ -349,6 +357,10 @@ s_turn(jobq_broker_t *self)
     jobq_engine_stats_t before;
     jobq_engine_get_stats(self->engine, &before);
     uint32_t budget = self->cfg.max_msgs_per_turn;
+    //  Subscriptions cost little (a repeat of one this turn costs a table
+    //  look-up), and libzmq queues what the broker has not read yet in
+    //  memory of its own with no bound: read up to eight per pass.
+    uint32_t subs = 8 * budget;
     bool more = true;
     //  Round-robin over the three sockets, one message each per pass, until
     //  all are empty, the budget is spent or the replies are large.
@@ -359,8 +371,16 @@ s_turn(jobq_broker_t *self)
             more = true, budget--;
         if (budget && s_read_router(self, self->clients, JOBQ_ACT_CLIENT))
             more = true, budget--;
-        if (budget && s_read_subscription(self))
-            more = true, budget--;
+        for (int i = 0; i < 8 && subs && s_read_subscription(self); i++)
+            more = true, subs--;
+    }
+    //  A flood of subscriptions leaves libzmq's queue of them freed but
+    //  kept by malloc; once it is over, hand the memory back.
+    self->subs_read += 8 * self->cfg.max_msgs_per_turn - subs;
+    if (subs == 8 * self->cfg.max_msgs_per_turn &&
+        self->subs_read >= S_TRIM_AFTER) {
+        malloc_trim(0);
+        self->subs_read = 0;
     }
     jobq_engine_tick(self->engine);
     jobq_engine_stats_t after;

@@ -21,6 +21,9 @@
 #define S_ID_RESERVE ((uint64_t) 600000 << 16)
 //  Distinct types an ENQUEUE_BATCH reply names as unserved, at most.
 #define S_UNSERVED_MAX 64
+//  Jobs one turn's subscriptions may publish, 2^13: above the messages a
+//  turn reads (1,024 by default), so only a crowded neighbourhood drops one.
+#define S_SNAP_SLOTS 8192
 //  Served types a STATS reply lists, at most.
 #define S_SERVED_SHOWN 4096
 
@@ -54,32 +57,37 @@ typedef struct {
 } s_action_t;
 
 struct jobq_engine {
-    jobq_store_t *store;        //  borrowed
-    jobq_engine_config_t cfg;   //  copy
-    jobq_leases_t *leases;      //  running attempts
-    zhashx_t *workers;          //  name -> s_worker_t (owned)
-    zhashx_t *served;           //  type -> connected workers running it
-    zhashx_t *allowed;          //  types ENQUEUE may use; NULL = any
-    uint64_t wall;              //  this turn's wall time, ms
-    uint64_t mono;              //  this turn's monotonic time, ms
-    uint64_t seq;               //  last event sequence number
-    uint64_t last_id;           //  last job id handed out
-    uint64_t seq_at_begin;      //  for rollback
-    uint64_t last_id_at_begin;  //  ids above were made this turn
-    uint64_t id_ceiling;        //  committed; no id above went out early
-    uint64_t ready_epoch;       //  bumped whenever a job becomes ready
-    uint64_t next_heartbeat;    //  monotonic ms of the next heartbeat round
-    uint64_t next_promote;      //  monotonic ms the next delayed job is due
-    uint64_t next_check;        //  monotonic ms of the next liveness scan
-    uint64_t next_sweep;        //  monotonic ms of the next retention sweep
-    uint64_t rng;               //  xorshift state for jitter
-    int broken;                 //  first store error of the turn
-    bool in_turn;               //  between begin and commit
-    bool draining;              //  refusing new work
-    bool store_full;            //  refusing new work for lack of space
-    bool need_dispatch;         //  something may be dispatchable
-    jobq_mp_writer_t arena;     //  peers and bodies of this turn
-    jobq_mp_writer_t scratch;   //  for building pieces (LIST items)
+    jobq_store_t *store;       //  borrowed
+    jobq_engine_config_t cfg;  //  copy
+    jobq_leases_t *leases;     //  running attempts
+    zhashx_t *workers;         //  name -> s_worker_t (owned)
+    zhashx_t *served;          //  type -> connected workers running it
+    zhashx_t *allowed;         //  types ENQUEUE may use; NULL = any
+    uint64_t wall;             //  this turn's wall time, ms
+    uint64_t mono;             //  this turn's monotonic time, ms
+    uint64_t seq;              //  last event sequence number
+    uint64_t last_id;          //  last job id handed out
+    uint64_t seq_at_begin;     //  for rollback
+    //  Jobs whose state a subscription published this turn: the next
+    //  subscription to one of them in the same turn publishes nothing.
+    uint64_t snap_ids[S_SNAP_SLOTS];
+    uint32_t snap_turn[S_SNAP_SLOTS];  //  the turn that wrote the slot
+    uint32_t turn;                     //  turns begun, from 1
+    uint64_t last_id_at_begin;         //  ids above were made this turn
+    uint64_t id_ceiling;               //  committed; no id above went out early
+    uint64_t ready_epoch;              //  bumped whenever a job becomes ready
+    uint64_t next_heartbeat;   //  monotonic ms of the next heartbeat round
+    uint64_t next_promote;     //  monotonic ms the next delayed job is due
+    uint64_t next_check;       //  monotonic ms of the next liveness scan
+    uint64_t next_sweep;       //  monotonic ms of the next retention sweep
+    uint64_t rng;              //  xorshift state for jitter
+    int broken;                //  first store error of the turn
+    bool in_turn;              //  between begin and commit
+    bool draining;             //  refusing new work
+    bool store_full;           //  refusing new work for lack of space
+    bool need_dispatch;        //  something may be dispatchable
+    jobq_mp_writer_t arena;    //  peers and bodies of this turn
+    jobq_mp_writer_t scratch;  //  for building pieces (LIST items)
     uint64_t held_ids[JOBQ_MAX_CAPACITY];         //  a worker's list, ids
     uint32_t held_attempts[JOBQ_MAX_CAPACITY];    //  and attempts
     s_action_t *actions;                          //  this turn's actions
@@ -395,7 +403,10 @@ s_write_job(const jobq_engine_t *self,
     jobq_msg_write_job(w, &k, flags);
 }
 
-//  Publish the state of j on its topic.
+//  Publish the state of j on its topic: the job map without input, output
+//  and errors, so an event stays a few kB at most (message 1 kB, error
+//  4 kB) and a subscriber that never reads costs at most --event-hwm of
+//  them. Watchers fetch the output with STATUS.
 static void
 s_event(jobq_engine_t *self, const jobq_jobdata_t *j)
 {
@@ -404,8 +415,7 @@ s_event(jobq_engine_t *self, const jobq_jobdata_t *j)
     s_action_t *a = s_action(self, JOBQ_ACT_PUBLISH, 0, topic, tlen);
     if (!a)
         return;
-    s_write_job(self, s_w(self), j,
-                jobq_status_is_final(j->status) ? JOBQ_JOBMAP_OUTPUT : 0);
+    s_write_job(self, s_w(self), j, 0);
     s_action_end(self, a);
 }
 
@@ -1617,6 +1627,27 @@ jobq_refused_name(int cause)
     return cause >= 0 && cause < JOBQ_REFUSED_COUNT_ ? names[cause] : NULL;
 }
 
+//  True the first time in this turn that a subscription names job id, or
+//  when the table has no room near id (then nothing is published: a
+//  watcher asks with STATUS after a second of silence). Repeated
+//  subscriptions to one job cost one snapshot a turn, whoever sends them.
+static bool
+s_first_snapshot(jobq_engine_t *self, uint64_t id)
+{
+    size_t h = (size_t) ((id * 0x9e3779b97f4a7c15ull) >> 51);
+    for (size_t i = 0; i < 16; i++) {
+        size_t k = (h + i) & (S_SNAP_SLOTS - 1);
+        if (self->snap_turn[k] != self->turn) {
+            self->snap_turn[k] = self->turn;
+            self->snap_ids[k] = id;
+            return true;
+        }
+        if (self->snap_ids[k] == id)
+            return false;
+    }
+    return false;
+}
+
 void
 jobq_engine_subscribed(jobq_engine_t *self, const uint8_t *topic, size_t len)
 {
@@ -1624,7 +1655,8 @@ jobq_engine_subscribed(jobq_engine_t *self, const uint8_t *topic, size_t len)
         return;
     uint64_t id;
     if (jobq_id_parse((const char *) topic + len - JOBQ_ID_LEN, JOBQ_ID_LEN,
-                      &id) != JOBQ_OK)
+                      &id) != JOBQ_OK ||
+        !s_first_snapshot(self, id))
         return;
     jobq_jobdata_t j;
     if (jobq_store_get(self->store, id, &j) != JOBQ_OK)
@@ -2030,6 +2062,10 @@ jobq_engine_begin(jobq_engine_t *self, uint64_t wall, uint64_t mono)
     jobq_mp_writer_reset(&self->arena);
     self->broken = 0;
     self->seq_at_begin = self->seq;
+    if (++self->turn == 0) {  //  wrapped: forget every slot
+        memset(self->snap_turn, 0, sizeof self->snap_turn);
+        self->turn = 1;
+    }
     self->last_id_at_begin = self->last_id;
     int rc = jobq_store_begin(self->store);
     if (rc == JOBQ_OK)

@@ -859,6 +859,11 @@ s_event(jobq_client_t *self,
     if (jobq_mp_check(body, len, &jobq_proto_limits, NULL) != JOBQ_OK ||
         jobq_msg_read_job(&r, &j) != JOBQ_OK)
         return JOBQ_OK;  //  not ours to judge: the snapshots still come
+    //  An ending is read with STATUS, which has the output and errors that
+    //  events leave out. If the broker does not answer, the watch asks
+    //  again after its silence.
+    if (jobq_status_is_final(j.status) && j.version > w->version)
+        return s_snapshot(self, id, w, ended);
     jobq_job_info_t info;
     s_info(&info, &j);
     bool gap = w->version && j.version > w->version + 1;

@@ -224,7 +224,8 @@ typedef struct {
 //  Subscribes to the job's events and takes snapshots, applying only newer
 //  versions, so an ending is never missed, even one that happened before
 //  the call. on_progress gets the first snapshot and every change;
-//  on_complete or on_error the end. Returns JOBQ_OK (completed),
+//  on_complete or on_error the end, as a STATUS reads it (with output and
+//  errors, which events do not carry). Returns JOBQ_OK (completed),
 //  JOBQ_EFAILED, JOBQ_ECANCELLED, JOBQ_ETIMEOUT, JOBQ_ENOTFOUND, JOBQ_EINTR,
 //  JOBQ_EINVAL (a bad id, or an events endpoint ZeroMQ cannot parse),
 //  JOBQ_ESTATE (pipelined requests wait for answers), JOBQ_ENOMEM, or

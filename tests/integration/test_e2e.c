@@ -778,6 +778,94 @@ test_e2e_slow_subscriber_sees_a_gap_and_never_blocks_the_broker(void **state)
     jobq_job_info_clear(&info);
 }
 
+//  The broker's anonymous memory, kB, from /proc (0 if unknown).
+static long
+s_rss_anon_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *f = fopen(path, "r");
+    long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "RssAnon: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+//  The amplification an outside audit used: a peer that never reads sends
+//  one subscription frame after another for a finished job with a large
+//  output. Each used to publish the whole job again, output included, and
+//  the broker queued them for that peer (2.0 GB in 9 s). Now events carry
+//  no output and a job is published at most once a turn for
+//  subscriptions: a million frames cost the broker under 64 MB, and it
+//  gives them back when the peer leaves.
+static void
+test_e2e_a_million_subscriptions_cannot_swell_the_broker(void **state)
+{
+    s_fx_t *fx = *state;
+    s_start_worker(fx, "noop", "1");
+    //  noop echoes its input: 250 kB of output.
+    jobq_mp_writer_t w;
+    jobq_mp_writer_init(&w, 300000);
+    static char blob[250000];
+    memset(blob, 'x', sizeof blob);
+    jobq_mp_write_map(&w, 1);
+    jobq_mp_write_cstr(&w, "blob");
+    jobq_mp_write_str(&w, blob, sizeof blob);
+    char id[JOBQ_ID_LEN + 1];
+    s_enqueue(fx, "noop", "shop-1", (jobq_bytes_t){w.data, w.len}, 1, id);
+    jobq_mp_writer_fini(&w);
+    s_wait_status(fx, id, JOBQ_COMPLETED, 10000);
+    long base = s_rss_anon_kb(fx->b.pid);
+    assert_true(base > 0);
+    //  An XSUB forwards every subscription frame, repeats included.
+    void *ctx = zmq_ctx_new();
+    void *x = zmq_socket(ctx, ZMQ_XSUB);
+    int hwm = 1000000, zero = 0;
+    zmq_setsockopt(x, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(x, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(x, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_connect(x, fx->b.events), 0);
+    char frame[64];
+    int n = snprintf(frame, sizeof frame, "\001shop-1/%s", id);
+    long peak = base;
+    int64_t t0 = zclock_mono();
+    for (int i = 0; i < 1000000 && zclock_mono() - t0 < 60000; i++) {
+        while (zmq_send(x, frame, (size_t) n, ZMQ_DONTWAIT) < 0 &&
+               zclock_mono() - t0 < 60000) {
+            long kb = s_rss_anon_kb(fx->b.pid);
+            peak = kb > peak ? kb : peak;
+            zclock_sleep(1);
+        }
+        if (i % 10000 == 0) {
+            long kb = s_rss_anon_kb(fx->b.pid);
+            peak = kb > peak ? kb : peak;
+        }
+    }
+    //  The broker works through what is queued: watch it for 5 s more.
+    for (int i = 0; i < 50; i++) {
+        long kb = s_rss_anon_kb(fx->b.pid);
+        peak = kb > peak ? kb : peak;
+        zclock_sleep(100);
+    }
+    //  The broker still answers while the peer sits on its events.
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(jobq_client_status(fx->c, id, &info), JOBQ_OK);
+    jobq_job_info_clear(&info);
+    zmq_close(x);
+    zmq_ctx_term(ctx);
+    zclock_sleep(1000);
+    long after = s_rss_anon_kb(fx->b.pid);
+    printf("broker RssAnon: %ld kB before, peak %ld kB, %ld kB after the "
+           "peer left\n",
+           base, peak, after);
+    assert_true(peak - base < 64 * 1024);
+    assert_true(after - base < 16 * 1024);
+}
+
 static void
 test_e2e_unreachable_broker_fails_within_bounded_time(void **state)
 {
@@ -1064,6 +1152,7 @@ main(void)
         T(test_e2e_malformed_messages_get_errors_and_the_broker_goes_on),
         T(test_e2e_an_error_carries_the_rid_read_before_a_bad_body),
         T(test_e2e_refused_messages_are_counted_and_logged_once_per_interval),
+        T(test_e2e_a_million_subscriptions_cannot_swell_the_broker),
         T(test_e2e_slow_subscriber_sees_a_gap_and_never_blocks_the_broker),
         T(test_e2e_unreachable_broker_fails_within_bounded_time),
         T(test_e2e_batch_enqueue_and_prefetching_worker),

@@ -483,6 +483,47 @@ test_engine_progress_in_one_turn_is_one_change(void **state)
     assert_int_equal(st.progress_merged, 4);
 }
 
+//  PROTOCOL 10.1: events never carry a job's output or errors, whatever its
+//  state (watchers read them with STATUS), and subscriptions to one job
+//  publish it at most once a turn however many arrive.
+static void
+test_engine_events_stay_small_and_snapshots_come_once_a_turn(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 1);
+    s_ready(fx, "w1", "noop", 1);
+    s_begin(fx);
+    jobq_msg_t c;
+    memset(&c, 0, sizeof c);
+    c.cmd = JOBQ_CMD_COMPLETE;
+    c.u.complete.id = a;
+    c.u.complete.attempt = 1;
+    c.u.complete.output = (jobq_bytes_t){(const uint8_t *) "\x81\xa1k\x01", 4};
+    s_worker(fx, "w1", &c);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_PUBLISH, 0, NULL, 0);
+    assert_non_null(o);
+    jobq_bytes_t b = {o->body, o->len}, v;
+    assert_int_equal(s_event_job(fx, 0).status, JOBQ_COMPLETED);
+    assert_int_not_equal(jobq_mp_map_find(b, "output", &v), JOBQ_OK);
+    assert_int_not_equal(jobq_mp_map_find(b, "errors", &v), JOBQ_OK);
+    assert_int_not_equal(jobq_mp_map_find(b, "input", &v), JOBQ_OK);
+    //  A thousand subscriptions in one turn: one snapshot; the next turn,
+    //  one more.
+    char topic[JOBQ_TOPIC_MAX];
+    size_t tlen = jobq_topic_format("shop-1", 6, a, topic);
+    for (int turn = 0; turn < 2; turn++) {
+        s_begin(fx);
+        for (int i = 0; i < 1000; i++)
+            jobq_engine_subscribed(fx->engine, (const uint8_t *) topic, tlen);
+        assert_int_equal(s_end(fx), JOBQ_OK);
+        assert_int_equal(s_count(fx, JOBQ_ACT_PUBLISH, 0, NULL), 1);
+        o = s_find(fx, JOBQ_ACT_PUBLISH, 0, NULL, 0);
+        b = (jobq_bytes_t){o->body, o->len};
+        assert_int_not_equal(jobq_mp_map_find(b, "output", &v), JOBQ_OK);
+    }
+}
+
 //  Once a state was shown (a STATUS reply, a LIST page, a subscription
 //  snapshot), a later report in the same turn is a change of its own: the
 //  state a watcher holds keeps its own version and seq.
@@ -2342,6 +2383,7 @@ main(void)
         T(test_engine_new_job_goes_out_early_and_a_lost_turn_cancels_it),
         T(test_engine_a_store_error_holds_every_job_back),
         T(test_engine_progress_in_one_turn_is_one_change),
+        T(test_engine_events_stay_small_and_snapshots_come_once_a_turn),
         T(test_engine_progress_after_a_status_is_a_new_change),
         T(test_engine_ids_restart_above_the_committed_ceiling),
         T(test_engine_unreadable_id_ceiling_stops_recovery),
