@@ -5,6 +5,7 @@
 #include "jobq_sched.h"
 
 #include <getopt.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,33 @@ s_types_ok(const char *list)
 //  Parse a number option into *out (see jobq_app_number).
 #define S_NUMBER(opt, min, max, out)                                           \
     jobq_app_number(S_PROG, opt, optarg, min, max, out)
+
+//  Every connection holds a file descriptor, and the usual soft limit
+//  (1,024) is one that idle connections from anyone fill quickly: take the
+//  hard limit, and say what it is.
+static void
+s_raise_fd_limit(jobq_log_t *log)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0)
+        return;
+    rlim_t was = r.rlim_cur;
+    if (r.rlim_cur < r.rlim_max) {
+        r.rlim_cur = r.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &r) != 0)
+            r.rlim_cur = was;
+    }
+    if (r.rlim_cur != was)
+        jobq_log_write(log, JOBQ_LOG_NOTICE,
+                       "file descriptors: %llu (raised from %llu, the hard "
+                       "limit)",
+                       (unsigned long long) r.rlim_cur,
+                       (unsigned long long) was);
+    else
+        jobq_log_write(
+            log, JOBQ_LOG_NOTICE, "file descriptors: %llu (hard limit %llu)",
+            (unsigned long long) r.rlim_cur, (unsigned long long) r.rlim_max);
+}
 
 int
 main(int argc, char **argv)
@@ -234,6 +262,7 @@ main(int argc, char **argv)
         cfg.map_max = cfg.map_size;
     static volatile sig_atomic_t stop = 0;
     jobq_app_signals(&stop);
+    s_raise_fd_limit(&log);
     //  Damaged data met inside LMDB fails that request, not the broker.
     jobq_store_lmdb_catch_faults();
 

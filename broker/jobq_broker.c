@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 //  Subscriptions read before an idle turn gives memory back to the system.
 #define S_TRIM_AFTER 100000
@@ -26,6 +28,13 @@ struct jobq_broker {
     bool store_full;            //  new jobs refused for lack of space
     uint32_t failed_commits;    //  consecutive commit failures
     uint64_t subs_read;         //  subscriptions read since the last trim
+    //  Connections an endpoint could not accept (out of file descriptors),
+    //  from a ZeroMQ monitor of each bound socket.
+    zsock_t *monitor[3];                           //  PAIR, or NULL
+    uint64_t accept_failed[3];                     //  since start
+    uint64_t accept_logged[3];                     //  of those, already logged
+    uint64_t accept_quiet[3];                      //  no line before, mono ms
+    int accept_errno[3];                           //  the last failure's errno
     uint64_t refused_logged[JOBQ_REFUSED_COUNT_];  //  counts already logged
     uint64_t refused_quiet[JOBQ_REFUSED_COUNT_];   //  no line before, mono ms
 };
@@ -77,6 +86,8 @@ jobq_broker_destroy(jobq_broker_t **self_p)
     if (!self_p || !*self_p)
         return;
     jobq_broker_t *self = *self_p;
+    for (int i = 0; i < 3; i++)
+        zsock_destroy(&self->monitor[i]);
     zsock_destroy(&self->clients);
     zsock_destroy(&self->workers);
     zsock_destroy(&self->events);
@@ -109,7 +120,68 @@ s_bind(jobq_broker_t *self, int type, const char *ep, int which)
         return NULL;
     }
     self->ep[which] = zsock_last_endpoint(s);
+    //  Told when a connection cannot be accepted: nothing else says so.
+    char mep[64];
+    snprintf(mep, sizeof mep, "inproc://jobq-broker-monitor-%p-%d",
+             (void *) self, which);
+    if (zmq_socket_monitor(zsock_resolve(s), mep, ZMQ_EVENT_ACCEPT_FAILED) ==
+        0) {
+        self->monitor[which] = zsock_new(ZMQ_PAIR);
+        if (self->monitor[which] &&
+            zsock_connect(self->monitor[which], "%s", mep) != 0)
+            zsock_destroy(&self->monitor[which]);
+    }
     return s;
+}
+
+//  Read what the monitors saw (at most 1,024 events each), and log failed
+//  accepts: at most one line per endpoint every refused_log_ms, with how
+//  many failed since the last line. all: log what is left now.
+static void
+s_read_monitors(jobq_broker_t *self, bool all)
+{
+    for (int w = 0; w < 3; w++) {
+        for (int i = 0; self->monitor[w] && i < 1024; i++) {
+            zmq_msg_t ev, addr;
+            zmq_msg_init(&ev);
+            zmq_msg_init(&addr);
+            void *m = zsock_resolve(self->monitor[w]);
+            if (zmq_msg_recv(&ev, m, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&ev);
+                zmq_msg_close(&addr);
+                break;
+            }
+            if (zmq_msg_more(&ev))
+                zmq_msg_recv(&addr, m, 0);
+            if (zmq_msg_size(&ev) == 6) {
+                uint16_t event;
+                uint32_t value;
+                memcpy(&event, zmq_msg_data(&ev), 2);
+                memcpy(&value, (uint8_t *) zmq_msg_data(&ev) + 2, 4);
+                if (event == ZMQ_EVENT_ACCEPT_FAILED) {
+                    self->accept_failed[w]++;
+                    self->accept_errno[w] = (int) value;
+                }
+            }
+            zmq_msg_close(&ev);
+            zmq_msg_close(&addr);
+        }
+        uint64_t n = self->accept_failed[w] - self->accept_logged[w];
+        uint64_t now = jobq_clock_mono_ms(self->clock);
+        if (n == 0 || (!all && now < self->accept_quiet[w]))
+            continue;
+        struct rlimit r = {0, 0};
+        getrlimit(RLIMIT_NOFILE, &r);
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
+                 "could not accept %llu connection%s on %s: %s (file "
+                 "descriptor limit %llu); they wait in the listen queue or "
+                 "are refused",
+                 (unsigned long long) n, n == 1 ? "" : "s", self->ep[w],
+                 zmq_strerror(self->accept_errno[w]),
+                 (unsigned long long) r.rlim_cur);
+        self->accept_logged[w] = self->accept_failed[w];
+        self->accept_quiet[w] = now + self->cfg.refused_log_ms + 1;
+    }
 }
 
 int
@@ -497,6 +569,7 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
         if (n < 0 && errno != EINTR)
             break;
         int trc = s_turn(self);
+        s_read_monitors(self, false);
         if (trc == JOBQ_ESTORAGE) {
             JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
                      "%d commits failed in a row: stopping",
@@ -507,6 +580,7 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
             quiet_until = jobq_clock_mono_ms(self->clock) + self->cfg.drain_ms;
     }
     s_log_refused(self, true);
+    s_read_monitors(self, true);
     JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "stopped");
     return JOBQ_OK;
 }

@@ -12,7 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 typedef struct {
     char *dir;             //  temporary directory
@@ -778,6 +784,16 @@ test_e2e_slow_subscriber_sees_a_gap_and_never_blocks_the_broker(void **state)
     jobq_job_info_clear(&info);
 }
 
+//  True once the broker answers a STATS.
+static bool
+s_answers(void *arg)
+{
+    jobq_bytes_t body = {NULL, 0};
+    bool ok = jobq_client_stats(arg, &body) == JOBQ_OK;
+    free((void *) body.ptr);
+    return ok;
+}
+
 //  The broker's anonymous memory, kB, from /proc (0 if unknown).
 static long
 s_rss_anon_kb(pid_t pid)
@@ -864,6 +880,121 @@ test_e2e_a_million_subscriptions_cannot_swell_the_broker(void **state)
            base, peak, after);
     assert_true(peak - base < 64 * 1024);
     assert_true(after - base < 16 * 1024);
+}
+
+//  Open up to n idle TCP connections to the port of endpoint ep
+//  (tcp://127.0.0.1:PORT) without waiting for each; their fds go to fds.
+//  Returns how many were opened.
+static int
+s_idle_connections(const char *ep, int *fds, int n)
+{
+    int port = atoi(strrchr(ep, ':') + 1);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t) port);
+    int k = 0;
+    for (; k < n; k++) {
+        fds[k] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fds[k] < 0)
+            break;
+        if (connect(fds[k], (struct sockaddr *) &a, sizeof a) != 0 &&
+            errno != EINPROGRESS) {
+            close(fds[k]);
+            break;
+        }
+    }
+    return k;
+}
+
+//  An outside audit filled the broker's 1,024 file descriptors with idle
+//  connections from one stranger: new clients got no answer, a new worker
+//  could not register, and nothing was logged. The broker now takes the
+//  hard limit at start and says so: with 10,000 idle connections open (or
+//  what the limits here allow), a new client and a new worker still work.
+static void
+test_e2e_idle_connections_leave_clients_and_workers_working(void **state)
+{
+    s_fx_t *fx = *state;
+    struct rlimit r;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &r), 0);
+    int n = r.rlim_max > 12000 ? 10000 : (int) r.rlim_max - 2000;
+    if (n < 2000)
+        skip();
+    //  The broker starts with the usual soft limit of 1,024.
+    jobq_client_destroy(&fx->c);
+    jobq_test_broker_stop(&fx->b, SIGTERM);
+    rlim_t soft = r.rlim_cur;
+    r.rlim_cur = 1024;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &r), 0);
+    int rc = jobq_test_broker_start(&fx->b, fx->dir, NULL);
+    r.rlim_cur = r.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &r), 0);
+    assert_int_equal(rc, 0);
+    fx->c = s_client(&fx->b);
+    assert_int_equal(
+        s_log_lines(fx->b.log, "file descriptors:", "raised from 1024"), 1);
+    int *fds = calloc((size_t) n, sizeof *fds);
+    assert_non_null(fds);
+    int opened = s_idle_connections(fx->b.clients, fds, n);
+    assert_int_equal(opened, n);
+    zclock_sleep(500);
+    //  A new client is answered, a new worker registers and runs a job.
+    jobq_bytes_t body = {NULL, 0};
+    assert_int_equal(jobq_client_stats(fx->c, &body), JOBQ_OK);
+    free((void *) body.ptr);
+    s_start_worker(fx, "noop", "1");
+    char id[JOBQ_ID_LEN + 1];
+    jobq_bytes_t none = {NULL, 0};
+    s_enqueue(fx, "noop", "shop-1", none, 1, id);
+    s_wait_status(fx, id, JOBQ_COMPLETED, 10000);
+    for (int i = 0; i < opened; i++)
+        close(fds[i]);
+    free(fds);
+    r.rlim_cur = soft;
+    setrlimit(RLIMIT_NOFILE, &r);
+}
+
+//  When the descriptors do run out, the log says so, once per interval
+//  with a count, and the broker serves again once the connections close.
+static void
+test_e2e_a_full_descriptor_table_is_logged_and_outlived(void **state)
+{
+    s_fx_t *fx = *state;
+    if (access("/usr/bin/prlimit", X_OK) != 0)
+        skip();
+    jobq_client_destroy(&fx->c);
+    jobq_test_broker_stop(&fx->b, SIGTERM);
+    char bin[1024];
+    snprintf(bin, sizeof bin, "%s", jobq_test_bin("jobq-broker"));
+    char data[600];
+    snprintf(data, sizeof data, "%s/data", fx->dir);
+    char *argv[] = {"/usr/bin/prlimit",
+                    "--nofile=64:64",
+                    bin,
+                    "--data",
+                    data,
+                    "--clients",
+                    fx->b.clients,
+                    "--workers",
+                    fx->b.workers,
+                    "--events",
+                    fx->b.events,
+                    NULL};
+    fx->b.pid = jobq_test_spawn(argv, fx->b.log);
+    assert_true(fx->b.pid > 0);
+    fx->c = s_client(&fx->b);
+    jobq_bytes_t body = {NULL, 0};
+    assert_true(jobq_test_wait_until(s_answers, fx->c, 10000));
+    int fds[200];
+    int opened = s_idle_connections(fx->b.clients, fds, 200);
+    s_log_wait_t w = {fx->b.log, "could not accept", "Too many open files"};
+    assert_true(jobq_test_wait_until(s_logged, &w, 10000));
+    for (int i = 0; i < opened; i++)
+        close(fds[i]);
+    assert_true(jobq_test_wait_until(s_answers, fx->c, 20000));
+    (void) body;
 }
 
 static void
@@ -1153,6 +1284,8 @@ main(void)
         T(test_e2e_an_error_carries_the_rid_read_before_a_bad_body),
         T(test_e2e_refused_messages_are_counted_and_logged_once_per_interval),
         T(test_e2e_a_million_subscriptions_cannot_swell_the_broker),
+        T(test_e2e_idle_connections_leave_clients_and_workers_working),
+        T(test_e2e_a_full_descriptor_table_is_logged_and_outlived),
         T(test_e2e_slow_subscriber_sees_a_gap_and_never_blocks_the_broker),
         T(test_e2e_unreachable_broker_fails_within_bounded_time),
         T(test_e2e_batch_enqueue_and_prefetching_worker),
