@@ -878,8 +878,15 @@ test_e2e_a_million_subscriptions_cannot_swell_the_broker(void **state)
     printf("broker RssAnon: %ld kB before, peak %ld kB, %ld kB after the "
            "peer left\n",
            base, peak, after);
+#ifndef __SANITIZE_ADDRESS__
     assert_true(peak - base < 64 * 1024);
     assert_true(after - base < 16 * 1024);
+#else
+    //  AddressSanitizer keeps freed memory in quarantine (256 MB), so the
+    //  broker's memory says nothing here; the plain build checks it.
+    (void) peak;
+    (void) after;
+#endif
 }
 
 //  Open up to n idle TCP connections to the port of endpoint ep
