@@ -693,6 +693,37 @@ s_reply_job(jobq_engine_t *self,
     s_action_end(self, a);
 }
 
+//  True if idempotency key (its stored form) names a job within the window:
+//  its id into *id. A key stored before keys were per shop (the key alone)
+//  counts only for a job of the same shop.
+static bool
+s_idem_find(jobq_engine_t *self,
+            jobq_str_t stored,
+            jobq_str_t shop,
+            jobq_str_t key,
+            uint64_t *id)
+{
+    uint64_t known = 0, at = 0;
+    bool legacy = false;
+    if (jobq_store_idem_get(self->store, stored, &known, &at) != JOBQ_OK) {
+        //  A key with a zero byte could spell another shop's stored form.
+        if (memchr(key.ptr, 0, key.len) ||
+            jobq_store_idem_get(self->store, key, &known, &at) != JOBQ_OK)
+            return false;
+        legacy = true;
+    }
+    if (!(self->wall < at || self->wall - at < self->cfg.idem_window_ms))
+        return false;
+    if (legacy) {
+        jobq_jobdata_t j;
+        if (jobq_store_get(self->store, known, &j) != JOBQ_OK ||
+            j.shop.len != shop.len || memcmp(j.shop.ptr, shop.ptr, shop.len))
+            return false;
+    }
+    *id = known;
+    return true;
+}
+
 //  Create the job m asks for, or find the one its key made: *id, and
 //  *created false for a known key.
 static void
@@ -701,14 +732,14 @@ s_enqueue_one(jobq_engine_t *self,
               uint64_t *id,
               bool *created)
 {
-    uint64_t known = 0, at = 0;
-    if (m->u.enqueue.key.len &&
-        jobq_store_idem_get(self->store, m->u.enqueue.key, &known, &at) ==
-            JOBQ_OK &&
-        (self->wall < at || self->wall - at < self->cfg.idem_window_ms)) {
-        *id = known;
-        *created = false;
-        return;
+    uint8_t ik[JOBQ_IDEM_KEY_MAX];
+    jobq_str_t key = {(const char *) ik, 0};
+    if (m->u.enqueue.key.len) {
+        key.len = jobq_store_idem_key(ik, m->u.enqueue.shop, m->u.enqueue.key);
+        if (s_idem_find(self, key, m->u.enqueue.shop, m->u.enqueue.key, id)) {
+            *created = false;
+            return;
+        }
     }
     jobq_jobdata_t n;
     memset(&n, 0, sizeof n);
@@ -729,8 +760,8 @@ s_enqueue_one(jobq_engine_t *self,
         self->next_promote > self->mono + m->u.enqueue.delay_ms)
         self->next_promote = self->mono + m->u.enqueue.delay_ms;
     s_changed(self, &n);
-    if (n.key.len && !self->broken) {
-        int rc = jobq_store_idem_put(self->store, n.key, n.id, self->wall);
+    if (key.len && !self->broken) {
+        int rc = jobq_store_idem_put(self->store, key, n.id, self->wall);
         if (rc != JOBQ_OK)
             self->broken = rc;
     }

@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct jobq_store {
     const jobq_store_ops_t *ops;  //  the implementation
@@ -134,6 +135,17 @@ jobq_store_scan_status(jobq_store_t *self,
                        void *arg)
 {
     return self->ops->scan_status(self->impl, status, fn, arg);
+}
+
+size_t
+jobq_store_idem_key(uint8_t *out, jobq_str_t shop, jobq_str_t key)
+{
+    size_t s = shop.len < JOBQ_MAX_SHOP_LEN ? shop.len : JOBQ_MAX_SHOP_LEN;
+    size_t k = key.len < JOBQ_MAX_KEY_LEN ? key.len : JOBQ_MAX_KEY_LEN;
+    memcpy(out, shop.ptr, s);
+    out[s] = 0;
+    memcpy(out + s + 1, key.ptr, k);
+    return s + 1 + k;
 }
 
 int

@@ -198,7 +198,17 @@ int jobq_store_scan_status(jobq_store_t *self,
                            jobq_store_visit_fn *fn,
                            void *arg);
 
-//  Idempotency keys. get: JOBQ_OK or JOBQ_ENOTFOUND.
+//  Idempotency keys are stored per shop, as `shop 0x00 key`: the same key in
+//  two shops names two jobs. Entries written before that have the key
+//  alone (docs/STORAGE.md 3.5).
+#define JOBQ_IDEM_KEY_MAX (JOBQ_MAX_SHOP_LEN + 1 + JOBQ_MAX_KEY_LEN)
+
+//  The stored form of (shop, key) into out (JOBQ_IDEM_KEY_MAX bytes); its
+//  length. shop and key are cut to their limits.
+size_t jobq_store_idem_key(uint8_t *out, jobq_str_t shop, jobq_str_t key);
+
+//  Idempotency keys, in their stored form. get: JOBQ_OK or
+//  JOBQ_ENOTFOUND.
 int jobq_store_idem_get(jobq_store_t *self,
                         jobq_str_t key,
                         uint64_t *id,

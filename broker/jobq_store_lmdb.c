@@ -848,9 +848,12 @@ s_remove(void *impl, const jobq_jobdata_t *job)
     else if (job->queue == JOBQ_QUEUE_DELAYED)
         kql = s_key_delayed(kq, job), qdb = S_DELAYED;
     s_key_id(kid, job->id);
-    uint8_t kidem[JOBQ_MAX_KEY_LEN];
-    size_t kidl = job->key.len <= sizeof kidem ? job->key.len : 0;
-    memcpy(kidem, job->key.ptr, kidl);
+    //  The key as stored now (shop, key), and as stored before per-shop keys.
+    uint8_t kidem[JOBQ_IDEM_KEY_MAX], klegacy[JOBQ_MAX_KEY_LEN];
+    size_t kidl =
+        job->key.len ? jobq_store_idem_key(kidem, job->shop, job->key) : 0;
+    size_t kll = job->key.len <= sizeof klegacy ? job->key.len : 0;
+    memcpy(klegacy, job->key.ptr, kll);
     uint64_t id = job->id;
     int rc;
     if ((rc = s_del_key(self, S_JOBS, kid, 8)) ||
@@ -861,11 +864,13 @@ s_remove(void *impl, const jobq_jobdata_t *job)
     //  The idempotency key goes with its job, unless it names a newer one
     //  (taken again after its window). Its idem_time entry stays, and its
     //  sweep finds nothing left to delete.
-    MDB_val ik = {kidl, kidem}, iv;
-    if (kidl && mdb_get(self->txn, self->dbi[S_IDEM], &ik, &iv) == 0 &&
-        iv.mv_size == 16 && s_unbe(iv.mv_data, 8) == id &&
-        (rc = mdb_del(self->txn, self->dbi[S_IDEM], &ik, NULL)))
-        return s_err(rc);
+    MDB_val ik[2] = {{kidl, kidem}, {kll, klegacy}}, iv;
+    for (int i = 0; i < 2; i++)
+        if (ik[i].mv_size &&
+            mdb_get(self->txn, self->dbi[S_IDEM], &ik[i], &iv) == 0 &&
+            iv.mv_size == 16 && s_unbe(iv.mv_data, 8) == id &&
+            (rc = mdb_del(self->txn, self->dbi[S_IDEM], &ik[i], NULL)))
+            return s_err(rc);
     return s_count(self, type, status, -1);
 }
 
@@ -1031,8 +1036,8 @@ s_idem_put(void *impl, jobq_str_t k, uint64_t id, uint64_t created)
     if (rc)
         return rc;
     //  (created, key): the order in which keys expire.
-    uint8_t tk[8 + JOBQ_MAX_KEY_LEN];
-    size_t klen = k.len < JOBQ_MAX_KEY_LEN ? k.len : JOBQ_MAX_KEY_LEN;
+    uint8_t tk[8 + JOBQ_IDEM_KEY_MAX];
+    size_t klen = k.len < JOBQ_IDEM_KEY_MAX ? k.len : JOBQ_IDEM_KEY_MAX;
     s_be(tk, created, 8);
     memcpy(tk + 8, k.ptr, klen);
     return s_put_key(self, S_IDEM_TIME, tk, 8 + klen, "", 0, 0);

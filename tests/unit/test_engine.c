@@ -1849,6 +1849,69 @@ s_enqueue_key(s_fx_t *fx, const char *key, bool *created)
     return s_reply_id(o);
 }
 
+//  Enqueue with key in shop, in a turn of its own: the id; *created.
+static uint64_t
+s_enqueue_shop_key(s_fx_t *fx, const char *shop, const char *key, bool *created)
+{
+    jobq_msg_t m;
+    s_enqueue_msg(&m, "noop", 0, 0, 3, key);
+    m.u.enqueue.shop = S(shop);
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    assert_non_null(o);
+    jobq_bytes_t b = {o->body, o->len}, v;
+    assert_int_equal(jobq_mp_map_find(b, "created", &v), JOBQ_OK);
+    jobq_mp_reader_t r;
+    jobq_mp_reader_init(&r, v.ptr, v.len);
+    assert_int_equal(jobq_mp_read_bool(&r, created), JOBQ_OK);
+    return s_reply_id(o);
+}
+
+//  Idempotency keys are per shop: the same key in another shop makes a job
+//  of its own (an outside audit saw shop B's key return shop A's job, and
+//  B's job never made). A key stored before keys were per shop still
+//  answers for its own shop, and only for it.
+static void
+test_engine_idempotency_keys_are_per_shop(void **state)
+{
+    s_fx_t *fx = *state;
+    bool created;
+    uint64_t a = s_enqueue_shop_key(fx, "shop-a", "order-7", &created);
+    assert_true(created);
+    uint64_t b = s_enqueue_shop_key(fx, "shop-b", "order-7", &created);
+    assert_true(created);
+    assert_true(a != b);
+    assert_int_equal(s_enqueue_shop_key(fx, "shop-a", "order-7", &created), a);
+    assert_false(created);
+    assert_int_equal(s_enqueue_shop_key(fx, "shop-b", "order-7", &created), b);
+    assert_false(created);
+    //  A key as an older broker stored it: the key alone, naming a job of
+    //  shop-a.
+    uint64_t old = s_enqueue_shop_key(fx, "shop-a", "seed", &created);
+    assert_int_equal(jobq_store_begin(fx->store), JOBQ_OK);
+    assert_int_equal(
+        jobq_store_idem_put(fx->store, S("legacy-1"), old, fx->wall), JOBQ_OK);
+    assert_int_equal(jobq_store_commit(fx->store), JOBQ_OK);
+    assert_int_equal(s_enqueue_shop_key(fx, "shop-a", "legacy-1", &created),
+                     old);
+    assert_false(created);
+    assert_true(s_enqueue_shop_key(fx, "shop-b", "legacy-1", &created) != old);
+    assert_true(created);
+    //  A key with a zero byte cannot reach another shop's stored form.
+    jobq_msg_t m;
+    s_enqueue_msg(&m, "noop", 0, 0, 3, NULL);
+    m.u.enqueue.shop = S("shop-b");
+    m.u.enqueue.key = (jobq_str_t){"shop-a\0order-7", 14};
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    assert_non_null(o);
+    assert_true(s_reply_id(o) != a);
+}
+
 //  Heartbeats of w1 for that many seconds, one turn a second.
 static void
 s_heartbeats(s_fx_t *fx, int seconds)
@@ -2380,6 +2443,7 @@ main(void)
         T(test_engine_released_attempt_does_not_count),
         T(test_engine_ended_jobs_are_deleted_after_retention),
         T(test_engine_retention_deletes_the_jobs_idempotency_key),
+        T(test_engine_idempotency_keys_are_per_shop),
         T(test_engine_new_job_goes_out_early_and_a_lost_turn_cancels_it),
         T(test_engine_a_store_error_holds_every_job_back),
         T(test_engine_progress_in_one_turn_is_one_change),
