@@ -144,7 +144,15 @@ static void
 s_wait_status(s_fx_t *fx, const char *id, int status, int timeout_ms)
 {
     s_wait_t w = {fx, id, status};
-    assert_true(jobq_test_wait_until(s_is, &w, timeout_ms));
+    if (!jobq_test_wait_until(s_is, &w, timeout_ms)) {
+        //  Say what the programs saw before failing.
+        char path[700];
+        jobq_test_log_tail(fx->b.log);
+        snprintf(path, sizeof path, "%s/worker.log", fx->dir);
+        jobq_test_log_tail(path);
+        fail_msg("job %s did not reach %s within %d ms", id,
+                 jobq_status_name(status), timeout_ms);
+    }
 }
 
 //  --- kill -9 at the named fault points --------------------------------------

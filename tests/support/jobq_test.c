@@ -213,8 +213,8 @@ s_broker_up(void *arg)
 
 //  Copy the last lines of the log at path to stderr, to say why a program
 //  did not come up.
-static void
-s_log_tail(const char *path)
+void
+jobq_test_log_tail(const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -298,7 +298,7 @@ jobq_test_broker_start(jobq_test_broker_t *b,
             break;
         b->clients[0] = 0;
     }
-    s_log_tail(b->log);
+    jobq_test_log_tail(b->log);
     return -1;
 }
 

@@ -19,6 +19,9 @@ char *jobq_test_tmpdir(void);
 void jobq_test_rmtree(const char *dir);
 //  A TCP port on 127.0.0.1 that was free a moment ago.
 int jobq_test_free_port(void);
+//  Copy the last 2 kB of the log at path to stderr, to say why a test
+//  step failed.
+void jobq_test_log_tail(const char *path);
 //  Path of one of our programs (jobq-broker, jobq-worker, jobq), from
 //  JOBQ_BIN_DIR. Static buffer.
 const char *jobq_test_bin(const char *name);
