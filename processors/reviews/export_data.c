@@ -186,12 +186,15 @@ s_export(jobq_job_t *job, s_input_t *in, const jobq_job_info_t *src)
                       count == 1 ? "" : "s", in->id);
 
     jobq_outfile_t file;
-    rc = jobq_outfile_open(&file, jobq_job_export_dir(job), in->filename);
+    char dir[PATH_MAX];
+    rc = jobq_outfile_shop_dir(dir, sizeof dir, jobq_job_export_dir(job),
+                               jobq_job_shop(job));
+    if (rc == JOBQ_OK)
+        rc = jobq_outfile_open(&file, dir, in->filename);
     if (rc != JOBQ_OK)
-        return jobq_job_fail(job, false, "cannot create %s in %s: %s",
-                             in->filename, jobq_job_export_dir(job),
-                             rc == JOBQ_ESTORAGE ? strerror(errno)
-                                                 : jobq_strerror(rc));
+        return jobq_job_fail(
+            job, false, "cannot create %s in %s: %s", in->filename, dir,
+            rc == JOBQ_ESTORAGE ? strerror(errno) : jobq_strerror(rc));
     rc = s_write_rows(job, file.f, in->fmt, &in->fields, list, count);
     uint64_t bytes = 0;
     if (rc == JOBQ_OK)

@@ -255,12 +255,15 @@ s_write(jobq_job_t *job, const s_input_t *in, const jobq_report_stats_t *st)
     jobq_report_meta_t meta = {in->title, in->idp, in->n,
                                generated[0] ? generated : NULL};
     jobq_outfile_t file;
-    int rc = jobq_outfile_open(&file, jobq_job_export_dir(job), in->filename);
+    char dir[PATH_MAX];
+    int rc = jobq_outfile_shop_dir(dir, sizeof dir, jobq_job_export_dir(job),
+                                   jobq_job_shop(job));
+    if (rc == JOBQ_OK)
+        rc = jobq_outfile_open(&file, dir, in->filename);
     if (rc != JOBQ_OK)
-        return jobq_job_fail(job, false, "cannot create %s in %s: %s",
-                             in->filename, jobq_job_export_dir(job),
-                             rc == JOBQ_ESTORAGE ? strerror(errno)
-                                                 : jobq_strerror(rc));
+        return jobq_job_fail(
+            job, false, "cannot create %s in %s: %s", in->filename, dir,
+            rc == JOBQ_ESTORAGE ? strerror(errno) : jobq_strerror(rc));
     uint64_t bytes = 0;
     rc = jobq_report_write_html(file.f, &meta, st);
     if (rc == JOBQ_OK)

@@ -2,8 +2,10 @@
 #define _XOPEN_SOURCE 700  //  realpath
 #include "jobq_outfile.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -61,6 +63,24 @@ s_mkdirs(const char *dir)
     if (stat(dir, &st) != 0)
         return JOBQ_ESTORAGE;
     return S_ISDIR(st.st_mode) ? JOBQ_OK : JOBQ_EINVAL;
+}
+
+int
+jobq_outfile_shop_dir(char *out,
+                      size_t cap,
+                      const char *export_dir,
+                      const char *shop)
+{
+    size_t n = strlen(shop);
+    if (n < 1 || n > 128)
+        return JOBQ_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char) shop[i]) && !strchr("_.:-", shop[i]))
+            return JOBQ_EINVAL;
+    int w = shop[0] == '.'
+                ? snprintf(out, cap, "%s/%%2e%s", export_dir, shop + 1)
+                : snprintf(out, cap, "%s/%s", export_dir, shop);
+    return w < 0 || (size_t) w >= cap ? JOBQ_ETOOBIG : JOBQ_OK;
 }
 
 int

@@ -32,6 +32,16 @@ typedef struct {
     char dir[PATH_MAX];   //  the directory, absolute
 } jobq_outfile_t;
 
+//  The directory for shop's files under export_dir, into out (cap bytes):
+//  export_dir/SHOP, so that one shop never writes over another's file. A
+//  shop id (letters, digits, '_', '.', ':', '-') is used as it is, but for
+//  a leading '.', written "%2e" ('%' is in no shop id), so "." and ".."
+//  stay inside. JOBQ_OK, JOBQ_EINVAL (not a shop id) or JOBQ_ETOOBIG.
+int jobq_outfile_shop_dir(char *out,
+                          size_t cap,
+                          const char *export_dir,
+                          const char *shop);
+
 //  Whether name (len bytes, may hold NUL) is an acceptable file name;
 //  when not, why (whylen bytes) says what is wrong.
 bool

@@ -27,6 +27,12 @@ jobq_source_read(jobq_job_t *job,
                              "or a bad --clients endpoint)",
                              jobq_job_broker_clients(job));
     int rc = jobq_client_status(c, hex, info);
+    //  Another shop's job is not this job's to read: answered exactly as a
+    //  missing one, so that its existence does not show either.
+    if (rc == JOBQ_OK && strcmp(info->shop_id, jobq_job_shop(job)) != 0) {
+        jobq_job_info_clear(info);
+        rc = JOBQ_ENOTFOUND;
+    }
     if (rc == JOBQ_ENOTFOUND)
         return jobq_job_fail(job, true, "input '%s': job %s not found", field,
                              hex);

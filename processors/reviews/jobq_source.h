@@ -5,7 +5,9 @@
     (jobq_job_client). Whether the processor should fail for good or be
     retried follows from what the broker says: a malformed id, an unknown
     job, or one that failed or was cancelled will not get better; a broker
-    that does not answer, or a job still pending or running, may.
+    that does not answer, or a job still pending or running, may. A job of
+    another shop than the processor's own job is answered as unknown, word
+    for word: one shop never reads another's results.
 */
 #ifndef JOBQ_SOURCE_H_INCLUDED
 #define JOBQ_SOURCE_H_INCLUDED

@@ -22,6 +22,7 @@
 
     Nothing here talks to anything but 127.0.0.1 and local files.
 */
+#define _GNU_SOURCE  //  realpath
 #include "jobq_test.h"
 #include "jobq/jobq_client.h"
 #include "jobq_json.h"
@@ -434,6 +435,9 @@ s_ended(void *arg)
            jobq_status_is_final(w->info->status);
 }
 
+//  The shop of the jobs s_run enqueues.
+static const char *s_shop = "shop-test";
+
 //  Enqueue type with the JSON input, wait for its end, return its state in
 //  *info (clear it after) and its id in id.
 static void
@@ -448,8 +452,8 @@ s_run(s_fx_t *fx,
     jobq_mp_writer_init(&w, JOBQ_MAX_INPUT_BYTES);
     char err[128];
     assert_int_equal(jobq_json_to_mp(json, &w, err, sizeof err), JOBQ_OK);
-    jobq_enqueue_t req = {
-        type, "shop-test", {w.data, w.len}, 0, 0, max_attempts, 0, NULL};
+    jobq_enqueue_t req = {type, s_shop, {w.data, w.len}, 0, 0, max_attempts,
+                          0,    NULL};
     assert_int_equal(jobq_client_enqueue(fx->c, &req, id, NULL), JOBQ_OK);
     jobq_mp_writer_fini(&w);
     memset(info, 0, sizeof *info);
@@ -1078,8 +1082,9 @@ test_processors_export_csv_quotes_fields_and_counts_rows(void **state)
              fx->chain);
     json_t *out = s_complete(fx, "export_data", input, NULL);
     char path[700];
-    snprintf(path, sizeof path, "%s/kettle.csv", fx->exports);
-    assert_non_null(strstr(s_str(out, "path"), "/exports/kettle.csv"));
+    snprintf(path, sizeof path, "%s/shop-test/kettle.csv", fx->exports);
+    assert_non_null(
+        strstr(s_str(out, "path"), "/exports/shop-test/kettle.csv"));
     assert_string_equal(s_str(out, "format"), "csv");
     assert_int_equal(s_num(out, "rows"), 10);
     size_t len;
@@ -1109,8 +1114,78 @@ test_processors_export_csv_quotes_fields_and_counts_rows(void **state)
     //  No temporary file left behind.
     struct stat st;
     char tmpl[700];
-    snprintf(tmpl, sizeof tmpl, "%s/.kettle.csv", fx->exports);
+    snprintf(tmpl, sizeof tmpl, "%s/shop-test/.kettle.csv", fx->exports);
     assert_true(stat(tmpl, &st) != 0);
+}
+
+//  An outside audit: one shop overwrote another's export by choosing the
+//  same file name, and any job could export any shop's scrape by its id.
+//  Files go under exports/SHOP/, and another shop's source job reads as a
+//  job that does not exist, word for word.
+static void
+test_processors_shops_keep_to_their_own_files_and_jobs(void **state)
+{
+    s_fx_t *fx = *state;
+    s_chain_id(fx);  //  shop-test's scrape: ten reviews
+    char input[512];
+    snprintf(input, sizeof input,
+             "{\"source_job\": \"%s\", \"filename\": \"same.csv\"}", fx->chain);
+    json_t *out = s_complete(fx, "export_data", input, NULL);
+    assert_int_equal(s_num(out, "rows"), 10);
+    json_decref(out);
+    //  Another shop: shop-test's job is unknown to it, as a made-up id is.
+    s_shop = "shop-other";
+    char *theirs = strdup(s_fails(fx, "export_data", input, NULL));
+    char *made_up = strdup(s_fails(
+        fx, "export_data",
+        "{\"source_job\": \"0000000000000001\", \"filename\": \"x.csv\"}",
+        NULL));
+    char *a = strstr(theirs, fx->chain),
+         *b = strstr(made_up, "0000000000000001");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(a - theirs, b - made_up);
+    assert_string_equal(a + JOBQ_ID_LEN, b + JOBQ_ID_LEN);
+    free(theirs);
+    free(made_up);
+    //  Its own scrape (the example shop, eleven reviews), the same file
+    //  name: a file of its own.
+    char scrape[JOBQ_ID_LEN + 1];
+    snprintf(input, sizeof input,
+             "{\"url\": \"file://%s/examples/shop/index.html\"}",
+             JOBQ_SOURCE_DIR);
+    json_decref(s_complete(fx, "scrape_reviews", input, scrape));
+    snprintf(input, sizeof input,
+             "{\"source_job\": \"%s\", \"filename\": \"same.csv\"}", scrape);
+    out = s_complete(fx, "export_data", input, NULL);
+    assert_int_equal(s_num(out, "rows"), 11);
+    json_decref(out);
+    //  A shop named ".." writes inside the export directory too.
+    s_shop = "..";
+    snprintf(input, sizeof input,
+             "{\"url\": \"file://%s/examples/shop/index.html\"}",
+             JOBQ_SOURCE_DIR);
+    json_decref(s_complete(fx, "scrape_reviews", input, scrape));
+    snprintf(input, sizeof input,
+             "{\"source_job\": \"%s\", \"filename\": \"dots.csv\"}", scrape);
+    out = s_complete(fx, "export_data", input, NULL);
+    char want[700];
+    snprintf(want, sizeof want, "%s/%%2e./dots.csv", fx->exports);
+    char real[PATH_MAX];
+    assert_non_null(realpath(want, real));
+    assert_string_equal(s_str(out, "path"), real);
+    json_decref(out);
+    s_shop = "shop-test";
+    char path[700];
+    size_t len;
+    snprintf(path, sizeof path, "%s/shop-test/same.csv", fx->exports);
+    char *csv = s_read_file(path, &len);
+    assert_non_null(strstr(csv, "Alice Martin"));
+    free(csv);
+    snprintf(path, sizeof path, "%s/shop-other/same.csv", fx->exports);
+    csv = s_read_file(path, &len);
+    assert_null(strstr(csv, "Alice Martin"));
+    free(csv);
 }
 
 static void
@@ -1357,6 +1432,7 @@ main(void)
         T(test_processors_scrape_reads_no_file_outside_its_directory),
         T(test_processors_messages_say_one_review_not_one_reviews),
         T(test_processors_export_csv_quotes_fields_and_counts_rows),
+        T(test_processors_shops_keep_to_their_own_files_and_jobs),
         T(test_processors_export_ndjson_and_json_with_chosen_fields),
         T(test_processors_export_refuses_filenames_that_escape),
         T(test_processors_export_of_no_reviews_still_has_the_csv_header),
