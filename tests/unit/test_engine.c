@@ -1829,26 +1829,6 @@ test_engine_released_attempt_does_not_count(void **state)
     assert_int_equal(s_get(fx, a).status, JOBQ_FAILED);
 }
 
-//  Enqueue with idempotency key in a turn of its own: the id, and whether
-//  the job was created.
-static uint64_t
-s_enqueue_key(s_fx_t *fx, const char *key, bool *created)
-{
-    jobq_msg_t m;
-    s_enqueue_msg(&m, "noop", 0, 0, 3, key);
-    s_begin(fx);
-    s_client(fx, &m);
-    assert_int_equal(s_end(fx), JOBQ_OK);
-    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
-    assert_non_null(o);
-    jobq_bytes_t b = {o->body, o->len}, v;
-    assert_int_equal(jobq_mp_map_find(b, "created", &v), JOBQ_OK);
-    jobq_mp_reader_t r;
-    jobq_mp_reader_init(&r, v.ptr, v.len);
-    assert_int_equal(jobq_mp_read_bool(&r, created), JOBQ_OK);
-    return s_reply_id(o);
-}
-
 //  Enqueue with key in shop, in a turn of its own: the id; *created.
 static uint64_t
 s_enqueue_shop_key(s_fx_t *fx, const char *shop, const char *key, bool *created)
@@ -1867,6 +1847,13 @@ s_enqueue_shop_key(s_fx_t *fx, const char *shop, const char *key, bool *created)
     jobq_mp_reader_init(&r, v.ptr, v.len);
     assert_int_equal(jobq_mp_read_bool(&r, created), JOBQ_OK);
     return s_reply_id(o);
+}
+
+//  The same in shop-1.
+static uint64_t
+s_enqueue_key(s_fx_t *fx, const char *key, bool *created)
+{
+    return s_enqueue_shop_key(fx, "shop-1", key, created);
 }
 
 //  Idempotency keys are per shop: the same key in another shop makes a job
