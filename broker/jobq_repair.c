@@ -169,18 +169,34 @@ s_damage(void *arg, uint64_t pgno, const char *what)
 //  --- the records
 //  -------------------------------------------------------------
 
-static void
-s_put_batched(s_ctx_t *c, const jobq_jobdata_t *j)
+//  Writes to the new store go in transactions of S_BATCH puts: begin one
+//  if none is open. False (c->err says why) when nothing may be written.
+static bool
+s_batch_begin(s_ctx_t *c)
 {
     if (c->err)
-        return;
-    if (c->in_txn == 0 && (c->err = jobq_store_begin(c->store)) != JOBQ_OK)
-        return;
-    c->err = jobq_store_put(c->store, NULL, j);
-    if (!c->err && ++c->in_txn == S_BATCH) {
+        return false;
+    if (c->in_txn == 0)
+        c->err = jobq_store_begin(c->store);
+    return c->err == JOBQ_OK;
+}
+
+//  A put of the batch returned rc: count it, and commit a full batch.
+static void
+s_batch_end(s_ctx_t *c, int rc)
+{
+    c->err = rc;
+    if (!c->err && ++c->in_txn >= S_BATCH) {
         c->err = jobq_store_commit(c->store);
         c->in_txn = 0;
     }
+}
+
+static void
+s_put_batched(s_ctx_t *c, const jobq_jobdata_t *j)
+{
+    if (s_batch_begin(c))
+        s_batch_end(c, jobq_store_put(c->store, NULL, j));
 }
 
 static int
@@ -204,13 +220,8 @@ s_job_visit(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
         else
             s_line(c, "damaged: a key of %zu bytes in jobs%s", kl,
                    c->store ? ": put in the quarantine" : "");
-        if (c->store && !c->err) {
-            if (c->in_txn == 0 &&
-                (c->err = jobq_store_begin(c->store)) != JOBQ_OK)
-                return 1;
-            c->err = jobq_store_quarantine_put(c->store, k, kl, v, vl);
-            c->in_txn++;
-        }
+        if (c->store && s_batch_begin(c))
+            s_batch_end(c, jobq_store_quarantine_put(c->store, k, kl, v, vl));
         return c->err != 0;
     }
     c->r->jobs++;
@@ -389,13 +400,10 @@ s_idem_visit(
                        (unsigned long long) id);
         return 0;
     }
-    if (c->store && !c->err) {
-        if (c->in_txn == 0 && (c->err = jobq_store_begin(c->store)) != 0)
-            return 1;
-        c->err = jobq_store_idem_put(
-            c->store, (jobq_str_t){(const char *) k, kl}, id, s_be(v + 8, 8));
-        c->in_txn++;
-    }
+    if (c->store && s_batch_begin(c))
+        s_batch_end(c, jobq_store_idem_put(c->store,
+                                           (jobq_str_t){(const char *) k, kl},
+                                           id, s_be(v + 8, 8)));
     return c->err != 0;
 }
 
@@ -420,12 +428,8 @@ s_quarantine_visit(
                (unsigned long long) s_be(k, 8), vl);
     else
         s_line(c, "quarantined: an entry of %zu + %zu bytes", kl, vl);
-    if (c->store && !c->err) {
-        if (c->in_txn == 0 && (c->err = jobq_store_begin(c->store)) != 0)
-            return 1;
-        c->err = jobq_store_quarantine_put(c->store, k, kl, v, vl);
-        c->in_txn++;
-    }
+    if (c->store && s_batch_begin(c))
+        s_batch_end(c, jobq_store_quarantine_put(c->store, k, kl, v, vl));
     return c->err != 0;
 }
 
@@ -677,7 +681,13 @@ jobq_repair(const char *dir, FILE *out, jobq_repair_report_t *report)
                 c.store ? jobq_store_why(c.store) : "out of memory");
         goto done;
     }
-    s_walk(&c, f, "jobs", s_job_visit);
+    if (s_walk(&c, f, "jobs", s_job_visit) != 0) {
+        //  Nothing to rebuild from: keep the damaged file as it is.
+        fprintf(out, "not repaired: the jobs cannot be read; restore the "
+                     "data from a copy\n");
+        rc = JOBQ_ECORRUPT;
+        goto done;
+    }
     s_walk(&c, f, "quarantine", s_quarantine_visit);
     s_walk(&c, f, "meta", s_meta_visit);
     s_walk(&c, f, "idem", s_idem_visit);
