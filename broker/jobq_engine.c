@@ -909,7 +909,6 @@ s_cancel(jobq_engine_t *self,
             c.u.cancel_job.id = j.id;
             c.u.cancel_job.attempt = l->attempt;
             s_to_worker(self, l->worker, &c, true);
-            l->cancel_sent = 1;
         }
         if (l)
             l->ended = 1;
@@ -1403,11 +1402,11 @@ s_progress(jobq_engine_t *self, const s_sender_t *s, const jobq_msg_t *m)
     jobq_jobdata_t j;
     if (!l || !s_lease_job(self, l, &j)) {
         //  Not current: every such report is answered, so that a worker
-        //  that missed a CANCEL_JOB (or a broker restart) stops.
+        //  that missed a CANCEL_JOB (or a broker restart) stops. An attempt
+        //  ended in this turn (CANCEL, timeout) is told only once the turn
+        //  commits: a failed commit brings its lease back.
         s_tell_drop(self, s->peer, s->peer_len, m->u.progress.id,
-                    m->u.progress.attempt, false);
-        if (l)
-            l->cancel_sent = 1;
+                    m->u.progress.attempt, l && l->ended);
         return;
     }
     l->lease_deadline = self->mono + self->cfg.lease_ms;
@@ -1551,7 +1550,7 @@ s_reconcile(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
                        strcmp(l->worker_name, w->name) == 0;
         if (!current)
             s_tell_drop(self, w->ident, w->ident_len, self->held_ids[i],
-                        self->held_attempts[i], false);
+                        self->held_attempts[i], l && l->ended);
     }
 }
 
@@ -1793,7 +1792,6 @@ s_liveness(jobq_engine_t *self)
                 if (lw)
                     s_tell_drop(self, lw->ident, lw->ident_len, l->id,
                                 l->attempt, true);
-                l->cancel_sent = 1;
                 l->ended = 1;
                 s_attempt_failed(self, &j, e, false);
             }
@@ -2131,7 +2129,6 @@ s_rollback(jobq_engine_t *self)
             if (l->ended && jobq_store_get(self->store, l->id, &j) == JOBQ_OK &&
                 j.status == JOBQ_RUNNING && j.attempts == l->attempt) {
                 l->ended = 0;
-                l->cancel_sent = 0;
             }
         }
         jobq_store_abort(self->store);

@@ -23,7 +23,6 @@ typedef struct {
     uint64_t granted;           //  monotonic ms it was handed out;
                                 //  0 = before this process started
     uint8_t ended;              //  job ended; slot held until report
-    uint8_t cancel_sent;        //  worker told to stop
     uint64_t progress_seq;      //  seq of the last progress change, 0 = none
     size_t progress_action;     //  its event among that turn's actions
 } jobq_lease_t;

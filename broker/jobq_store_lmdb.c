@@ -865,12 +865,16 @@ s_remove(void *impl, const jobq_jobdata_t *job)
     //  (taken again after its window). Its idem_time entry stays, and its
     //  sweep finds nothing left to delete.
     MDB_val ik[2] = {{kidl, kidem}, {kll, klegacy}}, iv;
-    for (int i = 0; i < 2; i++)
-        if (ik[i].mv_size &&
-            mdb_get(self->txn, self->dbi[S_IDEM], &ik[i], &iv) == 0 &&
-            iv.mv_size == 16 && s_unbe(iv.mv_data, 8) == id &&
-            (rc = mdb_del(self->txn, self->dbi[S_IDEM], &ik[i], NULL)))
+    for (int i = 0; i < 2; i++) {
+        if (!ik[i].mv_size)
+            continue;
+        rc = mdb_get(self->txn, self->dbi[S_IDEM], &ik[i], &iv);
+        if (rc && rc != MDB_NOTFOUND)
             return s_err(rc);
+        if (rc == 0 && iv.mv_size == 16 && s_unbe(iv.mv_data, 8) == id &&
+            (rc = s_del_key(self, S_IDEM, ik[i].mv_data, ik[i].mv_size)))
+            return rc;
+    }
     return s_count(self, type, status, -1);
 }
 

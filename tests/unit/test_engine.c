@@ -2145,6 +2145,33 @@ test_engine_a_store_error_holds_every_job_back(void **state)
     assert_int_equal(id, next);
 }
 
+//  A CANCEL and a PROGRESS of the same attempt in one turn whose commit
+//  fails: the worker is told nothing, since the job is still running as
+//  far as the store knows; the next report of it goes on as current.
+static void
+test_engine_a_lost_cancel_tells_the_worker_nothing(void **state)
+{
+    s_fx_t *fx = *state;
+    uint64_t a = s_enqueue(fx, "noop", 0, 0, 3);
+    s_ready(fx, "w1", "noop", 1);
+    jobq_msg_t c = {.cmd = JOBQ_CMD_CANCEL};
+    c.u.job.id = a;
+    s_begin(fx);
+    s_client(fx, &c);
+    s_progress(fx, "w1", a, 30);
+    jobq_store_fail_next_commit(fx->store, JOBQ_ESTORAGE);
+    assert_int_equal(s_end(fx), JOBQ_ESTORAGE);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_CANCEL_JOB, NULL),
+                     0);
+    assert_int_equal(s_get(fx, a).status, JOBQ_RUNNING);
+    s_begin(fx);
+    s_progress(fx, "w1", a, 40);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(s_count(fx, JOBQ_ACT_WORKER, JOBQ_CMD_CANCEL_JOB, NULL),
+                     0);
+    assert_int_equal(s_get(fx, a).progress, 40);
+}
+
 static void
 test_engine_ids_restart_above_the_committed_ceiling(void **state)
 {
@@ -2433,6 +2460,7 @@ main(void)
         T(test_engine_idempotency_keys_are_per_shop),
         T(test_engine_new_job_goes_out_early_and_a_lost_turn_cancels_it),
         T(test_engine_a_store_error_holds_every_job_back),
+        T(test_engine_a_lost_cancel_tells_the_worker_nothing),
         T(test_engine_progress_in_one_turn_is_one_change),
         T(test_engine_events_stay_small_and_snapshots_come_once_a_turn),
         T(test_engine_progress_after_a_status_is_a_new_change),
