@@ -115,6 +115,8 @@ main(int argc, char **argv)
     jobq_broker_config_t cfg;
     jobq_broker_config_defaults(&cfg);
     jobq_log_t log = {stderr, JOBQ_LOG_NOTICE, "broker"};
+    int tool = 0;  //  'y' --verify, 'Y' --repair, 0 serve
+    const char *tool_dir = NULL;
     cfg.log = &log;
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'},
@@ -192,15 +194,14 @@ main(int argc, char **argv)
             cfg.engine.retain_ms = v;
             break;
         case 'y':
-        case 'Y': {
-            //  Offline tools: they run alone and exit.
-            jobq_repair_report_t r;
-            int rc = c == 'y' ? jobq_verify(optarg, stdout, &r)
-                              : jobq_repair(optarg, stdout, &r);
-            if (rc == JOBQ_OK)
-                return 0;
-            return rc == JOBQ_ECORRUPT ? 1 : rc == JOBQ_EUNAVAILABLE ? 2 : 1;
-        }
+        case 'Y':
+            if (tool) {
+                fprintf(stderr, "%s: --verify and --repair go alone\n", S_PROG);
+                return 2;
+            }
+            tool = c;
+            tool_dir = optarg;
+            break;
         case 'g':
             if (!S_NUMBER("--grace-ms", 0, 3600000, &v))
                 return 2;
@@ -239,6 +240,14 @@ main(int argc, char **argv)
     }
     if (jobq_app_no_operands(S_PROG, argc, argv))
         return 2;
+    if (tool) {
+        //  Offline tools: they run alone and exit, 0 sound (or repaired),
+        //  1 damaged, 2 the directory is in use.
+        jobq_repair_report_t r;
+        int rc = tool == 'y' ? jobq_verify(tool_dir, stdout, &r)
+                             : jobq_repair(tool_dir, stdout, &r);
+        return rc == JOBQ_OK ? 0 : rc == JOBQ_EUNAVAILABLE ? 2 : 1;
+    }
 #ifdef JOBQ_FAULTS
     //  Test builds: JOBQ_CRASH_AT=point[:N] kills the broker at a fault
     //  point (the Nth time it is reached).
@@ -264,7 +273,10 @@ main(int argc, char **argv)
     jobq_app_signals(&stop);
     s_raise_fd_limit(&log);
     //  Damaged data met inside LMDB fails that request, not the broker.
-    jobq_store_lmdb_catch_faults();
+    if (jobq_store_lmdb_catch_faults() != JOBQ_OK)
+        jobq_log_write(&log, JOBQ_LOG_WARN,
+                       "cannot install the handler for faults in the data "
+                       "file: damaged data may stop the broker");
 
     jobq_broker_t *b = jobq_broker_new(&cfg);
     if (!b) {

@@ -265,36 +265,45 @@ test_cli_broker_types_refuse_unknown_types(void **state)
     free(dir);
 }
 
-//  jobq-worker's --allow-private and --allow-files: a wrong value is named
-//  and the worker exits 2 before it connects anywhere.
+//  jobq-worker's --allow-private and --allow-files, and jobq-broker's
+//  --verify and --repair: a wrong value or mix is named and the program
+//  exits 2 before it touches anything.
 static void
-test_cli_worker_names_a_bad_allow_list_and_exits_2(void **state)
+test_cli_programs_name_bad_options_and_exit_2(void **state)
 {
     (void) state;
     char *dir = jobq_test_tmpdir();
     static const struct {
         const char *args;  //  appended to the command, shell words
         const char *says;  //  part of the message
+        bool broker;       //  jobq-broker, else jobq-worker
     } cases[] = {
-        {"--allow-private 10.0.0.0/33", "an IPv4 prefix is 0 to 32"},
-        {"--allow-private ::/129", "the prefix is not 0 to 128"},
-        {"--allow-private ,", "no address, range or host given"},
+        {"--verify a --repair b", "--verify and --repair go alone", true},
+        {"--verify a --bogus", "unknown or incomplete option", true},
+        {"--verify a extra", "extra", true},
+        {"--allow-private 10.0.0.0/33", "an IPv4 prefix is 0 to 32", false},
+        {"--allow-private ::/129", "the prefix is not 0 to 128", false},
+        {"--allow-private ,", "no address, range or host given", false},
         {"--allow-private no-such-host.invalid",
-         "'no-such-host.invalid' is not an address"},
-        {"--allow-private localhost/8", "a prefix goes with an address"},
-        {"--allow-files /no/such/dir", "'/no/such/dir' is not a directory"},
-        {"--allow-files /etc/passwd", "is not a directory"},
+         "'no-such-host.invalid' is not an address", false},
+        {"--allow-private localhost/8", "a prefix goes with an address", false},
+        {"--allow-files /no/such/dir", "'/no/such/dir' is not a directory",
+         false},
+        {"--allow-files /etc/passwd", "is not a directory", false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char cmd[1200], grep[1200];
-        snprintf(cmd, sizeof cmd,
-                 "%s --broker tcp://127.0.0.1:1 %s 2>%s/err >/dev/null",
-                 jobq_test_bin("jobq-worker"), cases[i].args, dir);
+        snprintf(cmd, sizeof cmd, "%s %s %s 2>%s/err >/dev/null",
+                 jobq_test_bin(cases[i].broker ? "jobq-broker" : "jobq-worker"),
+                 cases[i].broker ? "" : "--broker tcp://127.0.0.1:1",
+                 cases[i].args, dir);
         int status = system(cmd);
         snprintf(grep, sizeof grep, "grep -qF -- \"%s\" %s/err", cases[i].says,
                  dir);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 2 || system(grep) != 0)
-            fail_msg("jobq-worker %s: status %d", cases[i].args, status);
+            fail_msg("%s %s: status %d",
+                     cases[i].broker ? "jobq-broker" : "jobq-worker",
+                     cases[i].args, status);
     }
     jobq_test_rmtree(dir);
     free(dir);
@@ -540,7 +549,7 @@ main(void)
     zsys_set_linger(0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_misuse_is_named_and_exits_2),
-        cmocka_unit_test(test_cli_worker_names_a_bad_allow_list_and_exits_2),
+        cmocka_unit_test(test_cli_programs_name_bad_options_and_exit_2),
         cmocka_unit_test(test_cli_unreachable_broker_exits_1_with_the_reason),
         cmocka_unit_test(
             test_cli_enqueue_status_list_watch_cancel_against_a_broker),
