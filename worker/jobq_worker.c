@@ -502,6 +502,8 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
             //  Asked twice: no grace for running jobs, little for ACKs.
             hard = true;
             stop_deadline = now;
+            if (ack_deadline > now + 1000)
+                ack_deadline = now + 1000;
         }
         if (stopping) {
             if (self->nheld > 0 && !cancelled_all && now >= stop_deadline) {
@@ -521,20 +523,19 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
             if (ended && !ack_deadline)
                 ack_deadline =
                     now + (hard ? 1000 : self->cfg.broker_timeout_ms);
-            if (ended && now >= ack_deadline && self->nresults == 0) {
-                JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
-                         "stopping without word from the broker: a job "
-                         "it sent last may wait for its lease to end");
-                break;
-            }
             if (ended && now >= ack_deadline) {
-                JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
-                         "stopping with %u %s the broker has not "
-                         "acknowledged: %s again",
-                         self->nresults,
-                         self->nresults == 1 ? "result" : "results",
-                         self->nresults == 1 ? "its job will run"
-                                             : "their jobs will run");
+                if (self->nresults == 0)
+                    JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
+                             "stopping without word from the broker: a job "
+                             "it sent last may wait for its lease to end");
+                else
+                    JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
+                             "stopping with %u %s the broker has not "
+                             "acknowledged: %s again",
+                             self->nresults,
+                             self->nresults == 1 ? "result" : "results",
+                             self->nresults == 1 ? "its job will run"
+                                                 : "their jobs will run");
                 break;
             }
         }

@@ -436,6 +436,30 @@ test_faults_worker_stopped_with_a_job_on_its_way_hands_it_back(void **state)
     jobq_job_info_clear(&info);
 }
 
+//  Asked twice to stop, a worker waits little for the ACKs of results it
+//  still holds (about a second, not its broker timeout of 5 s): here the
+//  broker is frozen, so none comes.
+static void
+test_faults_worker_asked_twice_waits_little_for_acks(void **state)
+{
+    s_fx_t *fx = *state;
+    s_broker(fx, NULL);
+    s_worker(fx, 0, "w-a", "10000");
+    char id[JOBQ_ID_LEN + 1];
+    bool created;
+    assert_int_equal(s_enqueue(fx, "sleep", NULL, 300, id, &created), JOBQ_OK);
+    s_wait_status(fx, id, JOBQ_RUNNING, 10000);
+    kill(fx->b.pid, SIGSTOP);
+    zclock_sleep(800);  //  the job ends; its COMPLETE gets no ACK
+    kill(fx->workers[0], SIGTERM);
+    zclock_sleep(100);
+    kill(fx->workers[0], SIGTERM);
+    int status = jobq_test_wait(fx->workers[0], 3500);
+    fx->workers[0] = -1;
+    kill(fx->b.pid, SIGCONT);
+    assert_true(WIFEXITED(status));
+}
+
 static void
 test_faults_broker_sigterm_drains_and_keeps_every_ack(void **state)
 {
@@ -1075,6 +1099,7 @@ main(void)
         T(test_faults_job_past_its_timeout_is_stopped_and_fails),
         T(test_faults_worker_sigterm_finishes_its_job_then_exits),
         T(test_faults_worker_stopped_with_a_job_on_its_way_hands_it_back),
+        T(test_faults_worker_asked_twice_waits_little_for_acks),
         T(test_faults_broker_sigterm_drains_and_keeps_every_ack),
         T(test_faults_result_finished_while_the_broker_is_down_is_kept),
         T(test_faults_broker_sigterm_waits_for_running_jobs),
