@@ -45,7 +45,9 @@ stop() {
         echo "jobq: stopping (Ctrl-C again to stop at once)" >&2
     fi
 }
-trap stop INT TERM
+# HUP too: in sessions of their own, the programs do not get the
+# terminal's hangup.
+trap stop INT TERM HUP
 cat >&2 <<EOT
 jobq: broker pid $broker, worker pid $worker; Ctrl-C stops both
 jobq:   clients $CLIENTS   workers $WORKERS   events $EVENTS
@@ -62,5 +64,10 @@ while kill -0 "$broker" 2>/dev/null || kill -0 "$worker" 2>/dev/null; do
     sleep 0.2
 done
 wait "$broker" 2>/dev/null
+b=$?
 wait "$worker" 2>/dev/null
+w=$?
 echo "jobq: stopped" >&2
+# A program that failed (not one stopped by a signal) fails make run.
+[ "$b" -eq 0 ] || [ "$b" -gt 128 ] || exit 1
+[ "$w" -eq 0 ] || [ "$w" -gt 128 ] || exit 1
