@@ -432,7 +432,8 @@ s_turn(jobq_broker_t *self)
     //  Subscriptions cost little (a repeat of one this turn costs a table
     //  look-up), and libzmq queues what the broker has not read yet in
     //  memory of its own with no bound: read up to eight per pass.
-    uint32_t subs = 8 * budget;
+    const uint32_t subs_max = 8 * budget;
+    uint32_t subs = subs_max;
     bool more = true;
     //  Round-robin over the three sockets, one message each per pass, until
     //  all are empty, the budget is spent or the replies are large.
@@ -448,9 +449,8 @@ s_turn(jobq_broker_t *self)
     }
     //  A flood of subscriptions leaves libzmq's queue of them freed but
     //  kept by malloc; once it is over, hand the memory back.
-    self->subs_read += 8 * self->cfg.max_msgs_per_turn - subs;
-    if (subs == 8 * self->cfg.max_msgs_per_turn &&
-        self->subs_read >= S_TRIM_AFTER) {
+    self->subs_read += subs_max - subs;
+    if (subs == subs_max && self->subs_read >= S_TRIM_AFTER) {
         malloc_trim(0);
         self->subs_read = 0;
     }
