@@ -56,8 +56,8 @@ test-sanitize: deps
 # `make test` replays it from then on.
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DJOBQ_FUZZ=ON $(CMAKE_ARGS)
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_msg fuzz_record
-	for t in fuzz_msg fuzz_record; do \
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_msg fuzz_record fuzz_keys fuzz_zap
+	for t in fuzz_msg fuzz_record fuzz_keys fuzz_zap; do \
 	    mkdir -p $(FUZZ_BUILD)/corpus/$$t && \
 	    $(FUZZ_BUILD)/tests/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) \
 	        -max_len=65536 -artifact_prefix=$(FUZZ_BUILD)/corpus/ \

@@ -45,6 +45,16 @@ s_usage(FILE *out)
         "                      is refused with unknown_type (default: any)\n"
         "  --event-hwm N       events queued per slow subscriber before\n"
         "                      they are dropped (default 10000)\n"
+        "  --keys FILE         who may connect, with which roles and shops\n"
+        "                      (docs/PROTOCOL.md section 13); every\n"
+        "                      endpoint then speaks CURVE only; SIGHUP\n"
+        "                      reads the file again\n"
+        "  --cert FILE_secret  the broker's own certificate (jobq keygen),\n"
+        "                      required with --keys\n"
+        "  --insecure          without --keys, bind beyond loopback anyway\n"
+        "  --max-connections N with --keys: connections in all before\n"
+        "                      only worker and admin keys get in (default:\n"
+        "                      90%% of the file descriptor limit)\n"
         "  --verify DIR        check the store in DIR (the broker stopped)\n"
         "                      and exit: 0 sound, 1 damaged\n"
         "  --repair DIR        rebuild the store in DIR from its sound\n"
@@ -134,6 +144,10 @@ main(int argc, char **argv)
         {"grace-ms", required_argument, 0, 'g'},
         {"refused-log-ms", required_argument, 0, 'L'},
         {"types", required_argument, 0, 'T'},
+        {"keys", required_argument, 0, 'K'},
+        {"cert", required_argument, 0, 'k'},
+        {"insecure", no_argument, 0, 'I'},
+        {"max-connections", required_argument, 0, 'C'},
         {"verify", required_argument, 0, 'y'},
         {"repair", required_argument, 0, 'Y'},
         {"quiet", no_argument, 0, 'q'},
@@ -222,6 +236,20 @@ main(int argc, char **argv)
                 return 2;
             cfg.event_hwm = (uint32_t) v;
             break;
+        case 'K':
+            cfg.keys_file = optarg;
+            break;
+        case 'k':
+            cfg.cert_file = optarg;
+            break;
+        case 'I':
+            cfg.insecure = true;
+            break;
+        case 'C':
+            if (!S_NUMBER("--max-connections", 1, 1u << 20, &v))
+                return 2;
+            cfg.max_conns = (uint32_t) v;
+            break;
         case 'q':
             log.level = JOBQ_LOG_ERROR;
             break;
@@ -267,10 +295,23 @@ main(int argc, char **argv)
         cfg.crash_at = crash;
     }
 #endif
+    if (cfg.cert_file && !cfg.keys_file) {
+        fprintf(stderr,
+                "%s: --cert needs --keys FILE, the keys that may connect\n",
+                S_PROG);
+        return 2;
+    }
+    if (cfg.insecure && cfg.keys_file) {
+        fprintf(stderr, "%s: --insecure and --keys go apart\n", S_PROG);
+        return 2;
+    }
     if (cfg.map_max && cfg.map_max < cfg.map_size)
         cfg.map_max = cfg.map_size;
     static volatile sig_atomic_t stop = 0;
+    static volatile sig_atomic_t reload = 0;
     jobq_app_signals(&stop);
+    jobq_app_hangup(&reload);
+    cfg.reload = &reload;
     s_raise_fd_limit(&log);
     //  Damaged data met inside LMDB fails that request, not the broker.
     if (jobq_store_lmdb_catch_faults() != JOBQ_OK)

@@ -39,6 +39,12 @@ s_usage(FILE *out)
         "                      addresses are refused otherwise. Repeatable\n"
         "  --allow-files DIR   let scrape_reviews read file:// URLs inside\n"
         "                      DIR (refused otherwise)\n"
+        "  --cert FILE_secret  this worker's CURVE certificate (jobq keygen);\n"
+        "                      or JOBQ_CERT. With keys, --name must be the\n"
+        "                      key's name in the broker's key file, or\n"
+        "                      that name, a dot and more\n"
+        "  --broker-key KEY    the broker's public key (Z85) or certificate;\n"
+        "                      or JOBQ_BROKER_KEY\n"
         "  --grace-ms MS       on SIGTERM or Ctrl-C, time running jobs get to\n"
         "                      finish (default 10000); a second signal\n"
         "                      stops at once\n"
@@ -111,6 +117,7 @@ main(int argc, char **argv)
     static jobq_netguard_t guard;
     jobq_netguard_init(&guard);
     char why[300];
+    const char *key_arg = NULL, *broker_key_arg = NULL;
     static const struct option opts[] = {
         {"broker", required_argument, 0, 'b'},
         {"clients", required_argument, 0, 'c'},
@@ -122,6 +129,8 @@ main(int argc, char **argv)
         {"grace-ms", required_argument, 0, 'g'},
         {"allow-private", required_argument, 0, 'P'},
         {"allow-files", required_argument, 0, 'F'},
+        {"cert", required_argument, 0, 'k'},
+        {"broker-key", required_argument, 0, 'K'},
         {"verbose", no_argument, 0, 'v'},
         {"quiet", no_argument, 0, 'q'},
         {"list", no_argument, 0, 'l'},
@@ -144,6 +153,12 @@ main(int argc, char **argv)
             break;
         case 'N':
             cfg.name = optarg;
+            break;
+        case 'k':
+            key_arg = optarg;
+            break;
+        case 'K':
+            broker_key_arg = optarg;
             break;
         case 'x':
             cfg.export_dir = optarg;
@@ -208,6 +223,23 @@ main(int argc, char **argv)
     }
     if (cfg.name && !s_name_ok(cfg.name))
         return 2;
+    static jobq_curve_t curve;
+    int crc =
+        jobq_curve_setup(&curve, key_arg, broker_key_arg, why, sizeof why);
+    if (crc != JOBQ_OK && crc != JOBQ_ENOTFOUND) {
+        fprintf(stderr, "%s: %s\n", S_PROG, why);
+        return 2;
+    }
+    if (crc == JOBQ_OK) {
+        if (!cfg.name) {
+            fprintf(stderr,
+                    "%s: with a key, give --name: the key's name in the "
+                    "broker's key file (or that name, a dot and more)\n",
+                    S_PROG);
+            return 2;
+        }
+        cfg.curve = &curve;
+    }
     jobq_registry_t *reg = s_registry(&guard);
     if (!reg)
         return 1;

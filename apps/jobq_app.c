@@ -69,3 +69,24 @@ jobq_app_signals(volatile sig_atomic_t *stop)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
+
+static volatile sig_atomic_t *s_hangup;
+
+static void
+s_on_hangup(int sig)
+{
+    (void) sig;
+    if (s_hangup)
+        *s_hangup = 1;
+}
+
+void
+jobq_app_hangup(volatile sig_atomic_t *flag)
+{
+    s_hangup = flag;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_hangup;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
+}

@@ -33,4 +33,7 @@ int jobq_app_no_operands(const char *prog, int argc, char **argv);
 //  is an error to handle, not a death.
 void jobq_app_signals(volatile sig_atomic_t *stop);
 
+//  SIGHUP sets *flag to 1 (and interrupts the blocking call in progress).
+void jobq_app_hangup(volatile sig_atomic_t *flag);
+
 #endif

@@ -1,10 +1,14 @@
 /*  jobq_broker.c: the imperative shell around the engine. */
 #include "jobq_broker.h"
+#include "jobq_auth.h"
 #include "jobq_clock.h"
 #include "jobq_wire.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -30,11 +34,22 @@ struct jobq_broker {
     uint64_t subs_read;         //  subscriptions read since the last trim
     //  Connections an endpoint could not accept (out of file descriptors),
     //  from a ZeroMQ monitor of each bound socket.
-    zsock_t *monitor[3];                           //  PAIR, or NULL
-    uint64_t accept_failed[3];                     //  since start
-    uint64_t accept_logged[3];                     //  of those, already logged
-    uint64_t accept_quiet[3];                      //  no line before, mono ms
-    int accept_errno[3];                           //  the last failure's errno
+    zsock_t *monitor[3];        //  PAIR, or NULL
+    uint64_t accept_failed[3];  //  since start
+    uint64_t accept_logged[3];  //  of those, already logged
+    uint64_t accept_quiet[3];   //  no line before, mono ms
+    int accept_errno[3];        //  the last failure's errno
+    //  Connections each endpoint holds, from the monitors: fd_ep[fd] is
+    //  1 + the endpoint of an open connection's descriptor, 0 otherwise.
+    uint8_t *fd_ep;      //  nfd entries
+    size_t nfd;          //  the descriptor limit at start
+    uint32_t conns[3];   //  open connections per endpoint
+    uint32_t max_conns;  //  in all, before only the reserve is left
+    bool full_logged;    //  "reserve only" was logged
+    jobq_auth_t *auth;   //  keys and the ZAP handler; NULL = no keys
+    char public_key[JOBQ_CURVE_Z85_LEN + 1];  //  the broker's, with keys
+    char secret_key[JOBQ_CURVE_Z85_LEN + 1];
+    uint64_t subs_refused;  //  subscriptions beyond their key
     uint64_t refused_logged[JOBQ_REFUSED_COUNT_];  //  counts already logged
     uint64_t refused_quiet[JOBQ_REFUSED_COUNT_];   //  no line before, mono ms
 };
@@ -93,6 +108,9 @@ jobq_broker_destroy(jobq_broker_t **self_p)
     zsock_destroy(&self->events);
     for (int i = 0; i < 3; i++)
         free(self->ep[i]);
+    jobq_auth_destroy(&self->auth);
+    free(self->fd_ep);
+    memset(self->secret_key, 0, sizeof self->secret_key);
     jobq_engine_destroy(&self->engine);
     jobq_store_destroy(&self->store);
     free(self);
@@ -111,7 +129,23 @@ s_bind(jobq_broker_t *self, int type, const char *ep, int which)
         //  no subscriber held it yet. With repeats passed up, a peer that
         //  resends one subscription a million times makes libzmq queue a
         //  million frames for the broker to read, in memory of its own.
+        //  With keys, manual: the broker applies a subscription itself,
+        //  after checking it against the subscriber's key (libzmq then
+        //  passes every one up, and the broker reads them as they come).
         zsock_set_sndhwm(s, (int) self->cfg.event_hwm);
+        if (self->cfg.keys_file)
+            zsock_set_xpub_manual(s, 1);
+    }
+    static const char *const domains[3] = {JOBQ_AUTH_CLIENTS, JOBQ_AUTH_WORKERS,
+                                           JOBQ_AUTH_EVENTS};
+    if (self->cfg.keys_file) {
+        //  The ZAP domain names the endpoint to the handler.
+        zsock_set_zap_domain(s, domains[which]);
+        zsock_set_curve_server(s, 1);
+        zsock_set_curve_secretkey(s, self->secret_key);
+        //  A peer that connects and says nothing holds a descriptor until
+        //  its handshake times out.
+        zsock_set_handshake_ivl(s, 5000);
     }
     if (zsock_bind(s, "%s", ep) < 0) {
         JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR, "cannot bind %s: %s", ep,
@@ -124,8 +158,9 @@ s_bind(jobq_broker_t *self, int type, const char *ep, int which)
     char mep[64];
     snprintf(mep, sizeof mep, "inproc://jobq-broker-monitor-%p-%d",
              (void *) self, which);
-    if (zmq_socket_monitor(zsock_resolve(s), mep, ZMQ_EVENT_ACCEPT_FAILED) ==
-        0) {
+    if (zmq_socket_monitor(zsock_resolve(s), mep,
+                           ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_ACCEPTED |
+                               ZMQ_EVENT_DISCONNECTED) == 0) {
         self->monitor[which] = zsock_new(ZMQ_PAIR);
         if (self->monitor[which] &&
             zsock_connect(self->monitor[which], "%s", mep) != 0)
@@ -161,6 +196,17 @@ s_read_monitors(jobq_broker_t *self, bool all)
                 if (event == ZMQ_EVENT_ACCEPT_FAILED) {
                     self->accept_failed[w]++;
                     self->accept_errno[w] = (int) value;
+                } else if (event == ZMQ_EVENT_ACCEPTED && value < self->nfd) {
+                    if (self->fd_ep[value] &&
+                        self->conns[self->fd_ep[value] - 1])
+                        self->conns[self->fd_ep[value] - 1]--;
+                    self->fd_ep[value] = (uint8_t) (w + 1);
+                    self->conns[w]++;
+                } else if (event == ZMQ_EVENT_DISCONNECTED &&
+                           value < self->nfd && self->fd_ep[value] == w + 1) {
+                    self->fd_ep[value] = 0;
+                    if (self->conns[w])
+                        self->conns[w]--;
                 }
             }
             zmq_msg_close(&ev);
@@ -182,6 +228,96 @@ s_read_monitors(jobq_broker_t *self, bool all)
         self->accept_logged[w] = self->accept_failed[w];
         self->accept_quiet[w] = now + self->cfg.refused_log_ms + 1;
     }
+}
+
+//  True when endpoint ep is reachable from this host only: ipc://,
+//  inproc://, or tcp:// on a loopback address.
+static bool
+s_local_only(const char *ep)
+{
+    if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0)
+        return true;
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return false;
+    const char *host = ep + 6;
+    const char *colon = strrchr(host, ':');
+    if (!colon)
+        return false;
+    char h[128];
+    size_t n = (size_t) (colon - host);
+    if (n >= sizeof h)
+        return false;
+    memcpy(h, host, n);
+    h[n] = '\0';
+    if (strcmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0)
+        return true;
+    struct in_addr a4;
+    return inet_pton(AF_INET, h, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+//  Keys, or the loopback rule; the ZAP handler; the table of open
+//  connections. Before any endpoint is bound.
+static int
+s_prepare_auth(jobq_broker_t *self)
+{
+    const jobq_broker_config_t *c = &self->cfg;
+    char why[512];
+    if (c->keys_file) {
+        if (!c->cert_file) {
+            JOBQ_LOG(c->log, JOBQ_LOG_ERROR,
+                     "--keys needs the broker's own secret certificate "
+                     "(--cert FILE_secret; jobq keygen makes one)");
+            return JOBQ_EINVAL;
+        }
+        if (jobq_curve_read(c->cert_file, self->public_key, self->secret_key,
+                            why, sizeof why) != JOBQ_OK) {
+            JOBQ_LOG(c->log, JOBQ_LOG_ERROR, "--cert: %s", why);
+            return JOBQ_EINVAL;
+        }
+    } else if (!c->insecure) {
+        const char *eps[3] = {c->clients_ep, c->workers_ep, c->events_ep};
+        for (int i = 0; i < 3; i++) {
+            if (s_local_only(eps[i]))
+                continue;
+            JOBQ_LOG(c->log, JOBQ_LOG_ERROR,
+                     "refusing to bind %s without keys: anyone who reaches "
+                     "it could read, make and cancel every shop's jobs and "
+                     "take them as a worker. Give --keys FILE and --cert "
+                     "CERT (docs/PROTOCOL.md section 13), bind to 127.0.0.1, "
+                     "or add --insecure on a network you trust",
+                     eps[i]);
+            return JOBQ_EINVAL;
+        }
+    }
+    if (c->keys_file) {
+        self->auth =
+            jobq_auth_new(zsys_init(), c->keys_file, c->log, why, sizeof why);
+        if (!self->auth) {
+            JOBQ_LOG(c->log, JOBQ_LOG_ERROR, "%s", why);
+            return JOBQ_EINVAL;
+        }
+    }
+    struct rlimit r = {1024, 1024};
+    getrlimit(RLIMIT_NOFILE, &r);
+    self->nfd = r.rlim_cur > (1u << 20) ? (1u << 20) : (size_t) r.rlim_cur;
+    self->fd_ep = calloc(self->nfd ? self->nfd : 1, 1);
+    if (!self->fd_ep)
+        return JOBQ_ENOMEM;
+    self->max_conns = c->max_conns      ? c->max_conns
+                      : self->nfd > 128 ? (uint32_t) ((self->nfd - 64) * 9 / 10)
+                                        : 16;
+    if (c->keys_file)
+        JOBQ_LOG(c->log, JOBQ_LOG_NOTICE,
+                 "CURVE on every endpoint, %zu key%s from %s; the broker's "
+                 "public key is %s",
+                 jobq_auth_count(self->auth),
+                 jobq_auth_count(self->auth) == 1 ? "" : "s", c->keys_file,
+                 self->public_key);
+    else if (c->insecure)
+        JOBQ_LOG(c->log, JOBQ_LOG_WARN,
+                 "--insecure: no keys; whoever reaches an endpoint may do "
+                 "everything");
+    return JOBQ_OK;
 }
 
 int
@@ -214,6 +350,9 @@ jobq_broker_start(jobq_broker_t *self)
                      self->cfg.data_dir);
         return rc;
     }
+    rc = s_prepare_auth(self);
+    if (rc != JOBQ_OK)
+        return rc;
     self->clients =
         s_bind(self, ZMQ_ROUTER, self->cfg.clients_ep, JOBQ_BROKER_EP_CLIENTS);
     self->workers =
@@ -269,15 +408,34 @@ s_read_router(jobq_broker_t *self, zsock_t *sock, int kind)
         snprintf(why.text, sizeof why.text, "command %s is not accepted here",
                  jobq_cmd_name(in.cmd));
     }
+    jobq_key_t *who = NULL;
+    if (rc == JOBQ_OK && self->cfg.keys_file) {
+        //  Looked up for every message: a key removed by a reload is
+        //  refused from its next one, a changed key acts as changed.
+        who = jobq_auth_who(self->auth, jobq_wire_in_user(&in));
+        if (!who) {
+            rc = JOBQ_EFORBIDDEN;
+            cause = JOBQ_REFUSED_FORBIDDEN;
+            snprintf(why.text, sizeof why.text,
+                     "this key is no longer in the key file");
+        } else if (kind == JOBQ_ACT_CLIENT &&
+                   !jobq_key_take(who, jobq_clock_mono_ms(self->clock))) {
+            rc = JOBQ_ERATE;
+            cause = JOBQ_REFUSED_RATE_LIMITED;
+            snprintf(why.text, sizeof why.text,
+                     "key %s is over its rate of %.0f requests a second",
+                     who->name, who->rate);
+        }
+    }
     if (rc != JOBQ_OK) {
         JOBQ_LOG(self->cfg.log, JOBQ_LOG_INFO, "bad %s message: %s",
                  kind == JOBQ_ACT_CLIENT ? "client" : "worker", why.text);
         jobq_engine_reject(self->engine, kind, cause, in.ident, in.ident_len,
                            m.rid, rc, why.text);
     } else if (kind == JOBQ_ACT_CLIENT) {
-        jobq_engine_client(self->engine, in.ident, in.ident_len, &m);
+        jobq_engine_client(self->engine, in.ident, in.ident_len, &m, who);
     } else {
-        jobq_engine_worker(self->engine, in.ident, in.ident_len, &m);
+        jobq_engine_worker(self->engine, in.ident, in.ident_len, &m, who);
     }
     jobq_wire_in_close(&in);
     return true;
@@ -295,8 +453,38 @@ s_read_subscription(jobq_broker_t *self)
     }
     const uint8_t *d = zmq_msg_data(&msg);
     size_t n = zmq_msg_size(&msg);
-    if (n > 1 && d[0] == 1)
-        jobq_engine_subscribed(self->engine, d + 1, n - 1);
+    if (!self->cfg.keys_file) {
+        if (n > 1 && d[0] == 1)
+            jobq_engine_subscribed(self->engine, d + 1, n - 1);
+        zmq_msg_close(&msg);
+        return true;
+    }
+    //  Manual: apply what the subscriber's key allows (the option acts on
+    //  the pipe the last message came from), and nothing else. A refused
+    //  subscription is only counted: SUB sockets hear no answer.
+    void *xpub = zsock_resolve(self->events);
+    if (n >= 1 && d[0] == 0) {
+        zmq_setsockopt(xpub, ZMQ_UNSUBSCRIBE, d + 1, n - 1);
+    } else if (n >= 1 && d[0] == 1) {
+        jobq_key_t *who =
+            jobq_auth_who(self->auth, zmq_msg_gets(&msg, "User-Id"));
+        if (who &&
+            jobq_key_can(who, JOBQ_ROLE_CLIENT | JOBQ_ROLE_READER |
+                                  JOBQ_ROLE_WATCHER) &&
+            jobq_key_topic(who, d + 1, n - 1)) {
+            zmq_setsockopt(xpub, ZMQ_SUBSCRIBE, d + 1, n - 1);
+            if (n > 1)
+                jobq_engine_subscribed(self->engine, d + 1, n - 1);
+        } else {
+            char why[200];
+            snprintf(why, sizeof why, "subscription to '%.*s' beyond key %s",
+                     (int) (n - 1 > 80 ? 80 : n - 1), (const char *) d + 1,
+                     who ? who->name : "(removed)");
+            jobq_engine_reject(self->engine, JOBQ_ACT_CLIENT,
+                               JOBQ_REFUSED_FORBIDDEN, NULL, 0, 0,
+                               JOBQ_EFORBIDDEN, why);
+        }
+    }
     zmq_msg_close(&msg);
     return true;
 }
@@ -513,14 +701,105 @@ s_turn(jobq_broker_t *self)
     return (budget < self->cfg.max_msgs_per_turn) ? 1 : JOBQ_OK;
 }
 
+//  Answer the handshakes waiting (at most 1,024 a turn). Past max_conns
+//  connections in all (every open one counts, those still in their
+//  handshake too), the rest of the descriptors are a reserve: only worker
+//  and admin keys get in, so that a flood of strangers or of client keys
+//  leaves the jobs running and an operator a way in.
+static void
+s_serve_auth(jobq_broker_t *self)
+{
+    if (!self->auth)
+        return;
+    uint64_t total =
+        (uint64_t) self->conns[0] + self->conns[1] + self->conns[2];
+    bool full = total >= self->max_conns;
+    if (full != self->full_logged) {
+        self->full_logged = full;
+        if (full)
+            JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
+                     "%llu connections open (clients %u, workers %u, events "
+                     "%u), the limit: new ones are refused but for worker "
+                     "and admin keys until some close",
+                     (unsigned long long) total, self->conns[0], self->conns[1],
+                     self->conns[2]);
+        else
+            JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE,
+                     "room for connections again (%llu open)",
+                     (unsigned long long) total);
+    }
+    bool reserve[3] = {full, full, full};
+    jobq_auth_serve(self->auth, reserve, 1024);
+    jobq_auth_log(self->auth, jobq_clock_mono_ms(self->clock),
+                  self->cfg.refused_log_ms, false);
+}
+
+//  The numeric address of a connected descriptor's peer, as ZAP names it
+//  ("" for a local socket).
+static void
+s_peer_address(int fd, char *out, size_t len)
+{
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof sa;
+    out[0] = '\0';
+    if (getpeername(fd, (struct sockaddr *) &sa, &sl) != 0 ||
+        (sa.ss_family != AF_INET && sa.ss_family != AF_INET6))
+        return;
+    if (getnameinfo((struct sockaddr *) &sa, sl, out, (socklen_t) len, NULL, 0,
+                    NI_NUMERICHOST) != 0)
+        out[0] = '\0';
+}
+
+//  SIGHUP: read the key file again. Added keys get in from now on; removed
+//  ones are refused at their next handshake and their next message; their
+//  open connections are closed. ZeroMQ does not say which connection a
+//  key came on, only from which address, so every connection from an
+//  address a removed key used is closed: the others reconnect at once,
+//  and are let in again.
+static void
+s_reload(jobq_broker_t *self)
+{
+    if (!self->cfg.keys_file) {
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE,
+                 "hangup: no key file to read again (the broker runs "
+                 "without --keys)");
+        return;
+    }
+    size_t removed = 0;
+    char why[512];
+    if (jobq_auth_reload(self->auth, &removed, why, sizeof why) != JOBQ_OK) {
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
+                 "key file not reloaded, the keys before stay: %s", why);
+        return;
+    }
+    size_t closed = 0;
+    for (size_t fd = 0; removed && fd < self->nfd; fd++) {
+        if (!self->fd_ep[fd])
+            continue;
+        char address[64];
+        s_peer_address((int) fd, address, sizeof address);
+        if (jobq_auth_removed_from(self->auth, address) &&
+            shutdown((int) fd, SHUT_RDWR) == 0)
+            closed++;
+    }
+    JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE,
+             "key file reloaded: %zu key%s, %zu removed; closed %zu "
+             "connection%s from where removed keys connected",
+             jobq_auth_count(self->auth),
+             jobq_auth_count(self->auth) == 1 ? "" : "s", removed, closed,
+             closed == 1 ? "" : "s");
+}
+
 int
 jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
 {
-    zmq_pollitem_t items[3] = {
+    zmq_pollitem_t items[4] = {
         {zsock_resolve(self->workers), 0, ZMQ_POLLIN, 0},
         {zsock_resolve(self->clients), 0, ZMQ_POLLIN, 0},
         {zsock_resolve(self->events), 0, ZMQ_POLLIN, 0},
+        {self->auth ? jobq_auth_socket(self->auth) : NULL, 0, ZMQ_POLLIN, 0},
     };
+    int nitems = self->auth ? 4 : 3;
     bool draining = false;
     uint64_t quiet_until = 0, quiet_end = 0, grace_end = 0;
     while (true) {
@@ -565,11 +844,16 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
             timeout = 1000;
         if (draining && timeout > 20)
             timeout = 20;
-        int n = zmq_poll(items, 3, timeout);
+        int n = zmq_poll(items, nitems, timeout);
         if (n < 0 && errno != EINTR)
             break;
-        int trc = s_turn(self);
+        if (self->cfg.reload && *self->cfg.reload) {
+            *self->cfg.reload = 0;
+            s_reload(self);
+        }
         s_read_monitors(self, false);
+        s_serve_auth(self);
+        int trc = s_turn(self);
         if (trc == JOBQ_ESTORAGE) {
             JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
                      "%d commits failed in a row: stopping",
@@ -581,6 +865,8 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
     }
     s_log_refused(self, true);
     s_read_monitors(self, true);
+    if (self->auth)
+        jobq_auth_log(self->auth, jobq_clock_mono_ms(self->clock), 0, true);
     JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "stopped");
     return JOBQ_OK;
 }

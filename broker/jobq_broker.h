@@ -19,27 +19,37 @@
 #include "jobq/jobq_log.h"
 
 typedef struct {
-    const char *data_dir;         //  LMDB directory
-    const char *clients_ep;       //  client ROUTER bind endpoint
-    const char *workers_ep;       //  worker ROUTER bind endpoint
-    const char *events_ep;        //  event XPUB bind endpoint
-    uint64_t map_size;            //  initial LMDB map, bytes (0 = default)
-    uint64_t map_max;             //  map growth ceiling, bytes (0 = none)
-    uint32_t max_msgs_per_turn;   //  messages read per turn at most
-    size_t max_turn_bytes;        //  stop reading once replies reach this
-    uint32_t event_hwm;           //  events queued per subscriber before
-                                  //  the PUB drops (it never blocks)
-    uint64_t grace_ms;            //  on stop: wait this long at most for
-                                  //  the results of running jobs, ms
-    uint64_t drain_ms;            //  on stop: serve (refusing new jobs)
-                                  //  until quiet this long, ms
-    uint64_t refused_log_ms;      //  log refused messages at most once
-                                  //  per cause per this long, ms; 0 =
-                                  //  every one
-    const char *crash_at;         //  test builds: fault point, or NULL
-    uint32_t crash_after;         //  crash at the Nth time it is reached
-    jobq_engine_config_t engine;  //  state machine settings
-    const jobq_log_t *log;        //  borrowed; NULL = silent
+    const char *data_dir;           //  LMDB directory
+    const char *clients_ep;         //  client ROUTER bind endpoint
+    const char *workers_ep;         //  worker ROUTER bind endpoint
+    const char *events_ep;          //  event XPUB bind endpoint
+    uint64_t map_size;              //  initial LMDB map, bytes (0 = default)
+    uint64_t map_max;               //  map growth ceiling, bytes (0 = none)
+    uint32_t max_msgs_per_turn;     //  messages read per turn at most
+    size_t max_turn_bytes;          //  stop reading once replies reach this
+    uint32_t event_hwm;             //  events queued per subscriber before
+                                    //  the PUB drops (it never blocks)
+    uint64_t grace_ms;              //  on stop: wait this long at most for
+                                    //  the results of running jobs, ms
+    uint64_t drain_ms;              //  on stop: serve (refusing new jobs)
+                                    //  until quiet this long, ms
+    uint64_t refused_log_ms;        //  log refused messages at most once
+                                    //  per cause per this long, ms; 0 =
+                                    //  every one
+    const char *keys_file;          //  key file (jobq_keys.h): CURVE and
+                                    //  roles; NULL = no keys
+    const char *cert_file;          //  the broker's secret certificate;
+                                    //  required with keys_file
+    bool insecure;                  //  without keys: bind beyond loopback
+    volatile sig_atomic_t *reload;  //  nonzero (SIGHUP): reread the key
+                                    //  file, then reset; NULL = never
+    uint32_t max_conns;             //  with keys: connections in all before
+                                    //  only worker and admin keys get in;
+                                    //  0 = 90% of the descriptor limit
+    const char *crash_at;           //  test builds: fault point, or NULL
+    uint32_t crash_after;           //  crash at the Nth time it is reached
+    jobq_engine_config_t engine;    //  state machine settings
+    const jobq_log_t *log;          //  borrowed; NULL = silent
 } jobq_broker_config_t;
 
 typedef struct jobq_broker jobq_broker_t;

@@ -861,8 +861,12 @@ s_enqueue_batch(jobq_engine_t *self,
     s_action_end(self, a);
 }
 
+//  Read job id for a request of key who (NULL: no keys). A job of a shop
+//  outside the key's is answered exactly as a missing one: a scoped key
+//  cannot learn that another shop's job exists.
 static bool
 s_get_job(jobq_engine_t *self,
+          const jobq_key_t *who,
           const uint8_t *peer,
           size_t peer_len,
           uint64_t rid,
@@ -870,6 +874,8 @@ s_get_job(jobq_engine_t *self,
           jobq_jobdata_t *j)
 {
     int rc = jobq_store_get(self->store, id, j);
+    if (rc == JOBQ_OK && who && !jobq_key_shop(who, j->shop))
+        rc = JOBQ_ENOTFOUND;
     if (rc == JOBQ_OK)
         return true;
     char hex[JOBQ_ID_LEN + 1], why[64];
@@ -888,10 +894,11 @@ static void
 s_cancel(jobq_engine_t *self,
          const uint8_t *peer,
          size_t peer_len,
-         const jobq_msg_t *m)
+         const jobq_msg_t *m,
+         const jobq_key_t *who)
 {
     jobq_jobdata_t j;
-    if (!s_get_job(self, peer, peer_len, m->rid, m->u.job.id, &j))
+    if (!s_get_job(self, who, peer, peer_len, m->rid, m->u.job.id, &j))
         return;
     if (jobq_status_is_final(j.status)) {
         char why[80];
@@ -929,12 +936,13 @@ static void
 s_retry(jobq_engine_t *self,
         const uint8_t *peer,
         size_t peer_len,
-        const jobq_msg_t *m)
+        const jobq_msg_t *m,
+        const jobq_key_t *who)
 {
     if (s_refuse_new(self, peer, peer_len, m->rid))
         return;
     jobq_jobdata_t j;
-    if (!s_get_job(self, peer, peer_len, m->rid, m->u.job.id, &j))
+    if (!s_get_job(self, who, peer, peer_len, m->rid, m->u.job.id, &j))
         return;
     if (j.status != JOBQ_FAILED && j.status != JOBQ_CANCELLED) {
         char why[80];
@@ -973,6 +981,7 @@ typedef struct {
     jobq_engine_t *engine;  //  the engine listing
     jobq_mp_writer_t *w;    //  where items go
     uint32_t n;             //  items written
+    const jobq_key_t *who;  //  jobs of other shops are left out; NULL: none
 } s_list_t;
 
 //  Room for the jobs of one LIST reply: a frame, less the reply's own
@@ -983,6 +992,8 @@ static int
 s_list_visit(void *arg, const jobq_jobdata_t *j)
 {
     s_list_t *l = arg;
+    if (l->who && !jobq_key_shop(l->who, j->shop))
+        return 0;  //  counts towards the page, which may come back short
     size_t before = l->w->len;
     s_shown(l->engine, j->id);
     s_write_job(l->engine, l->w, j, 0);
@@ -998,7 +1009,8 @@ static void
 s_list(jobq_engine_t *self,
        const uint8_t *peer,
        size_t peer_len,
-       const jobq_msg_t *m)
+       const jobq_msg_t *m,
+       const jobq_key_t *who)
 {
     jobq_store_query_t q = {
         .shop = m->u.list.shop,
@@ -1008,10 +1020,20 @@ s_list(jobq_engine_t *self,
         .limit = m->u.list.limit,
         .max_examine = self->cfg.list_examine,
     };
+    if (who && !who->all_shops) {
+        //  A key of one shop walks that shop's index; of several, every
+        //  job, leaving the others out. Another shop's list is empty.
+        if (!q.shop.len && who->nshops == 1)
+            q.shop = (jobq_str_t){who->shops[0], strlen(who->shops[0])};
+        if (q.shop.len && !jobq_key_shop(who, q.shop))
+            q.limit = 0;
+    }
     jobq_mp_writer_reset(&self->scratch);
-    s_list_t l = {self, &self->scratch, 0};
+    s_list_t l = {self, &self->scratch, 0, who};
     uint64_t next = 0;
-    int rc = jobq_store_query(self->store, &q, s_list_visit, &l, &next);
+    int rc = q.limit
+                 ? jobq_store_query(self->store, &q, s_list_visit, &l, &next)
+                 : JOBQ_OK;
     if (rc != JOBQ_OK || jobq_mp_writer_error(&self->scratch)) {
         char why[300];
         bool damaged = rc == JOBQ_ECORRUPT;
@@ -1174,13 +1196,65 @@ s_stats(jobq_engine_t *self,
     s_action_end(self, a);
 }
 
+//  A keyed request beyond its key's roles, or naming a shop outside them
+//  on ENQUEUE: refused with forbidden. True when it may go on.
+static bool
+s_client_allowed(jobq_engine_t *self,
+                 const uint8_t *peer,
+                 size_t peer_len,
+                 const jobq_msg_t *m,
+                 const jobq_key_t *who)
+{
+    bool writes = m->cmd == JOBQ_CMD_ENQUEUE ||
+                  m->cmd == JOBQ_CMD_ENQUEUE_BATCH ||
+                  m->cmd == JOBQ_CMD_CANCEL || m->cmd == JOBQ_CMD_RETRY;
+    unsigned need =
+        writes ? JOBQ_ROLE_CLIENT : (JOBQ_ROLE_CLIENT | JOBQ_ROLE_READER);
+    const char *cmd = jobq_cmd_name(m->cmd) ? jobq_cmd_name(m->cmd) : "this";
+    char why[256];
+    why[0] = '\0';
+    if (!jobq_key_can(who, need)) {
+        snprintf(why, sizeof why, "key %s may not send %s", who->name, cmd);
+    } else if (m->cmd == JOBQ_CMD_STATS && !who->all_shops) {
+        snprintf(why, sizeof why,
+                 "key %s: STATS counts every shop, and needs a key of every "
+                 "shop (*)",
+                 who->name);
+    } else if (m->cmd == JOBQ_CMD_ENQUEUE &&
+               !jobq_key_shop(who, m->u.enqueue.shop)) {
+        snprintf(why, sizeof why, "key %s may not use shop %.*s", who->name,
+                 (int) m->u.enqueue.shop.len, m->u.enqueue.shop.ptr);
+    } else if (m->cmd == JOBQ_CMD_ENQUEUE_BATCH && !who->all_shops) {
+        jobq_mp_reader_t r;
+        jobq_msg_batch_begin(m, &r);
+        for (uint32_t i = 0; i < m->u.batch.count && !why[0]; i++) {
+            jobq_msg_t one;
+            if (jobq_msg_batch_next(&r, m, &one) == JOBQ_OK &&
+                !jobq_key_shop(who, one.u.enqueue.shop))
+                snprintf(why, sizeof why,
+                         "jobs[%u]: key %s may not use shop "
+                         "%.*s",
+                         i, who->name, (int) one.u.enqueue.shop.len,
+                         one.u.enqueue.shop.ptr);
+        }
+    }
+    if (!why[0])
+        return true;
+    jobq_engine_reject(self, JOBQ_ACT_CLIENT, JOBQ_REFUSED_FORBIDDEN, peer,
+                       peer_len, m->rid, JOBQ_EFORBIDDEN, why);
+    return false;
+}
+
 void
 jobq_engine_client(jobq_engine_t *self,
                    const uint8_t *peer,
                    size_t peer_len,
-                   const jobq_msg_t *m)
+                   const jobq_msg_t *m,
+                   const jobq_key_t *who)
 {
     assert(self->in_turn);
+    if (who && !s_client_allowed(self, peer, peer_len, m, who))
+        return;
     switch (m->cmd) {
     case JOBQ_CMD_ENQUEUE:
         s_enqueue(self, peer, peer_len, m);
@@ -1190,18 +1264,18 @@ jobq_engine_client(jobq_engine_t *self,
         break;
     case JOBQ_CMD_STATUS: {
         jobq_jobdata_t j;
-        if (s_get_job(self, peer, peer_len, m->rid, m->u.job.id, &j))
+        if (s_get_job(self, who, peer, peer_len, m->rid, m->u.job.id, &j))
             s_reply_job(self, peer, peer_len, m->rid, &j);
         break;
     }
     case JOBQ_CMD_LIST:
-        s_list(self, peer, peer_len, m);
+        s_list(self, peer, peer_len, m, who);
         break;
     case JOBQ_CMD_CANCEL:
-        s_cancel(self, peer, peer_len, m);
+        s_cancel(self, peer, peer_len, m, who);
         break;
     case JOBQ_CMD_RETRY:
-        s_retry(self, peer, peer_len, m);
+        s_retry(self, peer, peer_len, m, who);
         break;
     case JOBQ_CMD_STATS:
         s_stats(self, peer, peer_len, m);
@@ -1554,13 +1628,50 @@ s_reconcile(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
     }
 }
 
+//  A keyed worker message beyond its key: not a worker key, a routing id
+//  the key does not own (so no key can take over another's worker name,
+//  its leases or its results), or a READY with a type the key may not
+//  run. Refused with DISCONNECT; true when it may go on.
+static bool
+s_worker_allowed(jobq_engine_t *self,
+                 const uint8_t *peer,
+                 size_t peer_len,
+                 const jobq_msg_t *m,
+                 const jobq_key_t *who)
+{
+    char why[256];
+    why[0] = '\0';
+    if (!jobq_key_can(who, JOBQ_ROLE_WORKER)) {
+        snprintf(why, sizeof why, "key %s may not run jobs", who->name);
+    } else if (!jobq_key_worker_name(who, peer, peer_len)) {
+        snprintf(why, sizeof why,
+                 "key %s may register only as %s or %s.<suffix>", who->name,
+                 who->name, who->name);
+    } else if (m->cmd == JOBQ_CMD_READY) {
+        for (uint32_t i = 0; i < m->u.ready.ntypes && !why[0]; i++) {
+            jobq_str_t t = m->u.ready.types[i];
+            if (!jobq_key_type(who, t))
+                snprintf(why, sizeof why, "key %s may not run type %.*s",
+                         who->name, (int) t.len, t.ptr);
+        }
+    }
+    if (!why[0])
+        return true;
+    jobq_engine_reject(self, JOBQ_ACT_WORKER, JOBQ_REFUSED_FORBIDDEN, peer,
+                       peer_len, 0, JOBQ_EFORBIDDEN, why);
+    return false;
+}
+
 void
 jobq_engine_worker(jobq_engine_t *self,
                    const uint8_t *peer,
                    size_t peer_len,
-                   const jobq_msg_t *m)
+                   const jobq_msg_t *m,
+                   const jobq_key_t *who)
 {
     assert(self->in_turn);
+    if (who && !s_worker_allowed(self, peer, peer_len, m, who))
+        return;
     if (m->cmd == JOBQ_CMD_READY) {
         s_ready(self, peer, peer_len, m);
         s_worker_t *rw = s_worker_find(self, peer, peer_len);
@@ -1651,9 +1762,9 @@ const char *
 jobq_refused_name(int cause)
 {
     static const char *const names[JOBQ_REFUSED_COUNT_] = {
-        "envelope",       "version",     "unknown_command",
-        "wrong_socket",   "bad_request", "too_large",
-        "unknown_worker", "worker_name", "too_many_workers"};
+        "envelope",         "version",   "unknown_command", "wrong_socket",
+        "bad_request",      "too_large", "unknown_worker",  "worker_name",
+        "too_many_workers", "forbidden", "rate_limited"};
     return cause >= 0 && cause < JOBQ_REFUSED_COUNT_ ? names[cause] : NULL;
 }
 

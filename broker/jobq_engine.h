@@ -15,6 +15,7 @@
 #ifndef JOBQ_ENGINE_H_INCLUDED
 #define JOBQ_ENGINE_H_INCLUDED
 
+#include "jobq_keys.h"
 #include "jobq_msg.h"
 #include "jobq_store.h"
 
@@ -71,6 +72,8 @@ typedef enum {
     JOBQ_REFUSED_UNKNOWN_WORKER,    //  from a worker that is not registered
     JOBQ_REFUSED_WORKER_NAME,       //  READY from a routing id with no name
     JOBQ_REFUSED_TOO_MANY_WORKERS,  //  READY beyond max_workers
+    JOBQ_REFUSED_FORBIDDEN,         //  beyond what the sender's key allows
+    JOBQ_REFUSED_RATE_LIMITED,      //  over the sender's key's rate
     JOBQ_REFUSED_COUNT_
 } jobq_refused_t;
 
@@ -111,17 +114,27 @@ int jobq_engine_recover(jobq_engine_t *self, uint64_t wall, uint64_t mono);
 //  JOBQ_OK or a store error (then skip the turn).
 int jobq_engine_begin(jobq_engine_t *self, uint64_t wall, uint64_t mono);
 
-//  Handle one decoded client request from peer.
+//  Handle one decoded client request from peer. who is the sender's key
+//  (borrowed for the call), or NULL on a broker without keys, where every
+//  request may do everything. A keyed request is refused with forbidden
+//  beyond its roles, or for a shop outside its key's on ENQUEUE; another
+//  shop's job reads as no job at all (unknown_job), and LIST shows only
+//  the key's shops.
 void jobq_engine_client(jobq_engine_t *self,
                         const uint8_t *peer,
                         size_t peer_len,
-                        const jobq_msg_t *m);
+                        const jobq_msg_t *m,
+                        const jobq_key_t *who);
 
-//  Handle one decoded worker message from peer.
+//  Handle one decoded worker message from peer, sent with key who (NULL:
+//  no keys). A keyed worker needs the worker role, a routing id its key
+//  owns (jobq_key_worker_name) and, in READY, only types its key allows;
+//  otherwise it gets DISCONNECT "forbidden: ...".
 void jobq_engine_worker(jobq_engine_t *self,
                         const uint8_t *peer,
                         size_t peer_len,
-                        const jobq_msg_t *m);
+                        const jobq_msg_t *m,
+                        const jobq_key_t *who);
 
 //  Refuse a message that could not be taken, for cause (jobq_refused_t):
 //  an ERROR with rid to a client (kind JOBQ_ACT_CLIENT) or a DISCONNECT

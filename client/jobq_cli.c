@@ -56,13 +56,17 @@ typedef enum {
     S_OPT_WAIT,
     S_OPT_JSON,
     S_OPT_WATCH,
+    S_OPT_CERT,
+    S_OPT_BROKER_KEY,
+    S_OPT_NAME,
     S_OPT_COUNT_
 } s_opt_t;
 
 #define S_BIT(o) (1u << (o))
 #define S_GLOBAL_OPTS                                                          \
     (S_BIT(S_OPT_BROKER) | S_BIT(S_OPT_EVENTS) | S_BIT(S_OPT_TIMEOUT_MS) |     \
-     S_BIT(S_OPT_HELP) | S_BIT(S_OPT_VERSION))
+     S_BIT(S_OPT_HELP) | S_BIT(S_OPT_VERSION) | S_BIT(S_OPT_CERT) |            \
+     S_BIT(S_OPT_BROKER_KEY))
 
 typedef struct {
     const char *name;  //  as typed, "--shop"
@@ -89,6 +93,9 @@ static const s_optdef_t s_optdefs[S_OPT_COUNT_] = {
     [S_OPT_WAIT] = {"--wait", true},
     [S_OPT_JSON] = {"--json", false},
     [S_OPT_WATCH] = {"--watch", false},
+    [S_OPT_CERT] = {"--cert", true},
+    [S_OPT_BROKER_KEY] = {"--broker-key", true},
+    [S_OPT_NAME] = {"--name", true},
 };
 
 typedef struct s_cmd s_cmd_t;
@@ -104,6 +111,8 @@ typedef struct {
     const s_cmd_t *cmd;                //  the subcommand
     char broker[S_MAX_ENDPOINT + 1];   //  client endpoint
     char events[S_MAX_ENDPOINT + 1];   //  event endpoint
+    jobq_curve_t curve;                //  CURVE keys, if has_curve
+    bool has_curve;                    //  --cert / JOBQ_CERT given
     int timeout_ms;                    //  per request try, ms
     volatile sig_atomic_t *interrupt;  //  set by the program's handler
 } s_cli_t;
@@ -135,6 +144,9 @@ static const char s_usage_text[] =
     "  retry ID [--json]\n"
     "                  put a failed or cancelled job back to pending\n"
     "  stats [--json]  jobs by type and status, totals, workers\n"
+    "  keygen PATH [--name NAME]\n"
+    "                  write a new CURVE key pair: PATH (public) and\n"
+    "                  PATH_secret (mode 0600); print the public key\n"
     "  help            this text\n"
     "\n"
     "global options (before or after the command):\n"
@@ -144,6 +156,10 @@ static const char s_usage_text[] =
     "                   default " S_DEFAULT_EVENTS ")\n"
     "  --timeout-ms N   wait for each reply up to N ms (default 2000);\n"
     "                   a request is tried twice\n"
+    "  --cert FILE      this client's secret certificate, for a broker\n"
+    "                   with keys (env JOBQ_CERT)\n"
+    "  --broker-key K   the broker's public key, Z85 or its certificate\n"
+    "                   file (env JOBQ_BROKER_KEY)\n"
     "  --help, -h       this text\n"
     "  --version        the version\n"
     "\n"
@@ -423,6 +439,7 @@ s_connect(s_cli_t *c)
     cfg.events = c->events;
     cfg.timeout_ms = c->timeout_ms;
     cfg.interrupt = c->interrupt;
+    cfg.curve = c->has_curve ? &c->curve : NULL;
     jobq_client_t *cl = jobq_client_new(&cfg);
     if (!cl)
         s_misuse(c, "cannot use broker endpoint '%s' (like %s)", c->broker,
@@ -1022,6 +1039,58 @@ s_cmd_stats(s_cli_t *c)
     return rc;
 }
 
+//  A key file name from a path's last part: [A-Za-z0-9_-], others as '-'.
+static void
+s_key_name(const char *path, char *out, size_t cap)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = 0;
+    for (; base[n] && n + 1 < cap && n < 64; n++) {
+        char ch = base[n];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+        out[n] = ok ? ch : '-';
+    }
+    out[n] = '\0';
+    if (n == 0)
+        snprintf(out, cap, "key");
+}
+
+static int
+s_cmd_keygen(s_cli_t *c)
+{
+    const char *path = c->args[1];
+    char name[65];
+    if (c->given[S_OPT_NAME]) {
+        const char *v = c->val[S_OPT_NAME];
+        size_t n = strlen(v);
+        bool ok = n >= 1 && n <= 64;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+                 (v[i] >= '0' && v[i] <= '9') || v[i] == '_' || v[i] == '-';
+        if (!ok)
+            return s_misuse(c, "--name: use 1-64 of [A-Za-z0-9_-]");
+        snprintf(name, sizeof name, "%s", v);
+    } else {
+        s_key_name(path, name, sizeof name);
+    }
+    char pub[JOBQ_CURVE_Z85_LEN + 1], why[512];
+    int rc = jobq_curve_keygen(path, name, pub, why, sizeof why);
+    if (rc != JOBQ_OK) {
+        fprintf(c->err, "jobq: %s\n", why);
+        return rc == JOBQ_EEXIST || rc == JOBQ_EINVAL ? 2 : 1;
+    }
+    fprintf(c->out,
+            "wrote %s (public) and %s_secret (secret, mode 0600)\n"
+            "public key: %s\n"
+            "for the broker's key file (roles: client, reader, watcher, "
+            "worker, admin; shops: a,b or *):\n"
+            "%s  ROLES  SHOPS  %s\n",
+            path, path, pub, name, pub);
+    return 0;
+}
+
 static int
 s_cmd_help(s_cli_t *c)
 {
@@ -1043,6 +1112,7 @@ static const s_cmd_t s_cmds[] = {
     {"cancel", s_cmd_by_id, 1, "one job id", S_BIT(S_OPT_JSON)},
     {"retry", s_cmd_by_id, 1, "one job id", S_BIT(S_OPT_JSON)},
     {"stats", s_cmd_stats, 0, "no arguments", S_BIT(S_OPT_JSON)},
+    {"keygen", s_cmd_keygen, 1, "one path", S_BIT(S_OPT_NAME)},
     {"help", s_cmd_help, -1, NULL, 0},
 };
 
@@ -1121,5 +1191,15 @@ jobq_cli_run(int argc,
     if (c.cmd->nargs >= 0 && words != c.cmd->nargs)
         return s_misuse(&c, "%s takes %s (got %d argument%s)", c.cmd->name,
                         c.cmd->what, words, words == 1 ? "" : "s");
+    if (c.cmd->run != s_cmd_keygen && c.cmd->run != s_cmd_help) {
+        char why[512];
+        rc = jobq_curve_setup(
+            &c.curve, c.given[S_OPT_CERT] ? c.val[S_OPT_CERT] : NULL,
+            c.given[S_OPT_BROKER_KEY] ? c.val[S_OPT_BROKER_KEY] : NULL, why,
+            sizeof why);
+        if (rc != JOBQ_OK && rc != JOBQ_ENOTFOUND)
+            return s_misuse(&c, "%s", why);
+        c.has_curve = rc == JOBQ_OK;
+    }
     return c.cmd->run(&c);
 }

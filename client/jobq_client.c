@@ -34,11 +34,13 @@ struct jobq_client {
     uint64_t *in_flight;       //  rids of pipelined requests, unanswered
     size_t n_in_flight;        //  entries in in_flight
     bool unserved;             //  the last enqueue's type had no worker
+    jobq_curve_t curve;        //  keys, when cfg.curve was given
 };
 
 void
 jobq_client_config_defaults(jobq_client_config_t *cfg)
 {
+    memset(cfg, 0, sizeof *cfg);
     cfg->broker = "tcp://127.0.0.1:5555";
     cfg->events = "tcp://127.0.0.1:5557";
     cfg->timeout_ms = 3000;
@@ -69,10 +71,14 @@ jobq_client_new(const jobq_client_config_t *cfg)
         self->ctx = zmq_ctx_new();
         self->own_ctx = true;
     }
+    if (self->cfg.curve) {
+        self->curve = *self->cfg.curve;
+        self->cfg.curve = &self->curve;
+    }
     int err = JOBQ_OK;
     if (self->ctx)
-        self->dealer =
-            jobq_wire_connect(self->ctx, ZMQ_DEALER, self->broker, NULL, &err);
+        self->dealer = jobq_wire_connect(self->ctx, ZMQ_DEALER, self->broker,
+                                         NULL, self->cfg.curve, &err);
     if (!self->dealer) {
         if (self->own_ctx && self->ctx)
             zmq_ctx_term(self->ctx);
@@ -905,6 +911,10 @@ jobq_client_watch(jobq_client_t *self,
         return s_error(self, err, "out of memory");
     int hwm = 100000;
     zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (self->cfg.curve && jobq_wire_curve(sub, self->cfg.curve) != JOBQ_OK) {
+        jobq_wire_close(&sub);
+        return s_error(self, JOBQ_EINVAL, "bad CURVE keys");
+    }
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
     if (zmq_connect(sub, self->events) != 0) {
         jobq_wire_close(&sub);

@@ -23,6 +23,8 @@ static const char *const s_messages[] = {
     "job failed",
     "interrupted",
     "unknown job type",
+    "not allowed for this key",
+    "rate limited",
 };
 
 const char *

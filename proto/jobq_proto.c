@@ -90,6 +90,8 @@ static const struct {
     {JOBQ_ECOMMAND, "unknown_command"},
     {JOBQ_ESTALE, "stale_attempt"},
     {JOBQ_ETYPE, "unknown_type"},
+    {JOBQ_EFORBIDDEN, "forbidden"},
+    {JOBQ_ERATE, "rate_limited"},
     {JOBQ_ENOMEM, "internal"},
 };
 

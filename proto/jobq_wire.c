@@ -231,12 +231,21 @@ jobq_wire_socket(void *ctx, int type, int *err)
 }
 
 void *
-jobq_wire_connect(
-    void *ctx, int type, const char *endpoint, const char *routing_id, int *err)
+jobq_wire_connect(void *ctx,
+                  int type,
+                  const char *endpoint,
+                  const char *routing_id,
+                  const jobq_curve_t *curve,
+                  int *err)
 {
     void *sock = jobq_wire_socket(ctx, type, err);
     if (!sock)
         return NULL;
+    if (curve && jobq_wire_curve(sock, curve) != JOBQ_OK) {
+        *err = JOBQ_EINVAL;
+        zmq_close(sock);
+        return NULL;
+    }
     if (routing_id)
         zmq_setsockopt(sock, ZMQ_ROUTING_ID, routing_id, strlen(routing_id));
     if (zmq_connect(sock, endpoint) != 0) {
@@ -245,6 +254,32 @@ jobq_wire_connect(
         return NULL;
     }
     return sock;
+}
+
+int
+jobq_wire_curve(void *sock, const jobq_curve_t *keys)
+{
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, keys->server_key,
+                       JOBQ_CURVE_Z85_LEN + 1) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, keys->public_key,
+                       JOBQ_CURVE_Z85_LEN + 1) != 0 ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, keys->secret_key,
+                       JOBQ_CURVE_Z85_LEN + 1) != 0)
+        return JOBQ_EINVAL;
+    return JOBQ_OK;
+}
+
+const char *
+jobq_wire_in_user(jobq_wire_in_t *in)
+{
+    //  libzmq attaches the connection's metadata to each frame it reads
+    //  from it; the routing id frame a ROUTER makes up may lack it.
+    for (int i = in->nframes - 1; i >= 0; i--) {
+        const char *u = zmq_msg_gets(&in->frames[i], "User-Id");
+        if (u)
+            return u;
+    }
+    return NULL;
 }
 
 void

@@ -12,6 +12,7 @@
 
 #include <zmq.h>
 
+#include "jobq/jobq_curve.h"
 #include "jobq_proto.h"
 
 #define JOBQ_WIRE_IDENT_MAX 255  //  routing id bytes (ZeroMQ's own limit)
@@ -78,11 +79,22 @@ void *jobq_wire_socket(void *ctx, int type, int *err);
 //  The same, connected to endpoint; routing_id, if not NULL, names it.
 //  NULL with *err set: JOBQ_EINVAL (ZeroMQ cannot parse the endpoint) or
 //  JOBQ_ENOMEM.
+//  With curve (not NULL), the socket is a CURVE client of the broker whose
+//  key curve->server_key is.
 void *jobq_wire_connect(void *ctx,
                         int type,
                         const char *endpoint,
                         const char *routing_id,
+                        const jobq_curve_t *curve,
                         int *err);
+
+//  Make sock a CURVE client with keys (before connecting it). JOBQ_OK, or
+//  JOBQ_EINVAL when this libzmq has no CURVE or a key is malformed.
+int jobq_wire_curve(void *sock, const jobq_curve_t *keys);
+
+//  The CURVE public key (Z85) of the peer that sent in, as the broker's
+//  ZAP handler named it, or NULL on a plain connection.
+const char *jobq_wire_in_user(jobq_wire_in_t *in);
 
 //  Close a socket made by jobq_wire_connect; safe on NULL, sets it to NULL.
 void jobq_wire_close(void **sock_p);

@@ -170,6 +170,7 @@ jobq_job_client(jobq_job_t *job)
         jobq_client_config_defaults(&cfg);
         cfg.broker = jobq_pool_slot_args(job->slot)->clients;
         cfg.zmq_ctx = jobq_pool_slot_args(job->slot)->zmq_ctx;
+        cfg.curve = jobq_pool_slot_args(job->slot)->curve;
         *job->client = jobq_client_new(&cfg);
     }
     return *job->client;

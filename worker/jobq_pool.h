@@ -29,6 +29,7 @@ typedef struct {
     const char *export_dir;           //  for processors
     const jobq_log_t *log;            //  job starts at info; NULL = none
     void *zmq_ctx;                    //  for the slots' broker clients
+    const jobq_curve_t *curve;        //  their keys, or NULL
 } jobq_pool_args_t;
 
 typedef enum {

@@ -36,11 +36,13 @@ typedef struct {
 } s_result_t;
 
 struct jobq_worker {
-    jobq_worker_config_t cfg;                  //  copy; strings below
-    char broker[256];                          //  worker endpoint
-    char clients[256];                         //  client endpoint
-    char name[JOBQ_WORKER_NAME_MAX + 1];       //  routing id
-    char export_dir[512];                      //  for processors
+    jobq_worker_config_t cfg;             //  copy; strings below
+    char broker[256];                     //  worker endpoint
+    char clients[256];                    //  client endpoint
+    char name[JOBQ_WORKER_NAME_MAX + 1];  //  routing id
+    char export_dir[512];                 //  for processors
+    jobq_curve_t curve;                   //  keys, if cfg.curve
+    bool refused;  //  DISCONNECT "forbidden: ...": the run ends
     const char *types[JOBQ_MAX_WORKER_TYPES];  //  declared types (borrowed)
     uint32_t ntypes;                           //  entries in types
     jobq_registry_t *registry;                 //  borrowed
@@ -117,6 +119,10 @@ jobq_worker_new(const jobq_worker_config_t *cfg, jobq_registry_t *registry)
         snprintf(self->name, sizeof self->name, "w-%.24s-%d-%04x", host,
                  (int) getpid(), (unsigned) ((ts.tv_nsec / 1000) & 0xffff));
     }
+    if (cfg->curve) {
+        self->curve = *cfg->curve;
+        self->cfg.curve = &self->curve;
+    }
     self->ctx = cfg->zmq_ctx;
     if (!self->ctx) {
         self->ctx = zmq_ctx_new();
@@ -133,6 +139,7 @@ jobq_worker_new(const jobq_worker_config_t *cfg, jobq_registry_t *registry)
     self->pool_args.export_dir = self->export_dir;
     self->pool_args.log = cfg->log;
     self->pool_args.zmq_ctx = self->ctx;
+    self->pool_args.curve = self->cfg.curve;
     return self;
 }
 
@@ -300,7 +307,7 @@ s_connect(jobq_worker_t *self)
     jobq_wire_close(&self->dealer);
     int err = JOBQ_OK;
     self->dealer = jobq_wire_connect(self->ctx, ZMQ_DEALER, self->broker,
-                                     self->name, &err);
+                                     self->name, self->cfg.curve, &err);
     if (!self->dealer)
         return err;
     self->last_heard = (uint64_t) jobq_wire_now_ms();
@@ -386,6 +393,19 @@ s_from_broker(jobq_worker_t *self, bool stopping)
         break;
     }
     case JOBQ_CMD_DISCONNECT:
+        if (m.u.disconnect.reason.len >= 10 &&
+            memcmp(m.u.disconnect.reason.ptr, "forbidden:", 10) == 0) {
+            if (self->refused)
+                break;
+            //  Our key may not do this (docs/PROTOCOL.md section 13):
+            //  asking again would be refused again, so stop and say why.
+            JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
+                     "the broker refuses this worker: %.*s",
+                     (int) m.u.disconnect.reason.len,
+                     m.u.disconnect.reason.ptr);
+            self->refused = true;
+            break;
+        }
         //  The broker does not know us (it restarted, or dropped us after
         //  silence): register again. Running jobs go on; their leases are
         //  still ours if we are back in time, and results it has not
@@ -579,6 +599,8 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
             for (size_t i = 0; i < got; i++)
                 s_from_pool(self, &self->results[i]);
         }
+        if (self->refused)
+            rc = JOBQ_EFORBIDDEN;
     }
     //  Results already queued to the broker get a moment to leave.
     if (self->dealer) {

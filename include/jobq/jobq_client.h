@@ -19,6 +19,7 @@
 
 #include <signal.h>
 
+#include "jobq/jobq_curve.h"
 #include "jobq/jobq_mp.h"
 #include "jobq/jobq_types.h"
 
@@ -38,6 +39,8 @@ typedef struct {
                          //  the client makes and ends its own
     volatile sig_atomic_t *interrupt;  //  waits end with JOBQ_EINTR once
                                        //  this is nonzero; NULL = none
+    const jobq_curve_t *curve;         //  CURVE keys (copied), NULL = plain
+                                       //  (jobq/jobq_curve.h)
 } jobq_client_config_t;
 
 //  A job as the broker reported it; the client owns every pointer.

@@ -40,7 +40,9 @@ typedef enum {
     JOBQ_EINTR = -19,        //  a signal interrupted the wait (never on the
                              //  wire)
     JOBQ_ETYPE = -20,        //  a job type this broker does not run
-    JOBQ_ERR_MIN_ = -20      //  lowest code; for range checks
+    JOBQ_EFORBIDDEN = -21,   //  the caller's key may not do this
+    JOBQ_ERATE = -22,        //  the caller's key sent too many requests
+    JOBQ_ERR_MIN_ = -22      //  lowest code; for range checks
 } jobq_err_t;
 
 //  A static, human-readable description of code. Never NULL; unknown codes

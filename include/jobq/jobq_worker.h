@@ -148,6 +148,8 @@ typedef struct {
     void *zmq_ctx;               //  ZeroMQ context (borrowed; share one for
                                  //  inproc://); NULL: the worker makes its
                                  //  own, and its slots' clients use it
+    const jobq_curve_t *curve;   //  CURVE keys (copied), NULL = plain; the
+                                 //  slots' clients use them too
 } jobq_worker_config_t;
 
 typedef struct jobq_worker jobq_worker_t;
@@ -169,7 +171,9 @@ JOBQ_EXPORT jobq_worker_t *jobq_worker_new(const jobq_worker_config_t *cfg,
 //  running ones finish for up to grace_ms, then cancel them and allow 1 s
 //  more for their reports; return. JOBQ_OK, JOBQ_EINVAL (a type in
 //  cfg->types is not registered, bad settings, or an endpoint ZeroMQ
-//  cannot parse) or JOBQ_ENOMEM.
+//  cannot parse), JOBQ_EFORBIDDEN (the broker's key file does not let this
+//  worker's key register under its name or run its types; logged) or
+//  JOBQ_ENOMEM.
 JOBQ_EXPORT int jobq_worker_run(jobq_worker_t *self,
                                 volatile sig_atomic_t *stop);
 

@@ -203,6 +203,7 @@ s_broker_up(void *arg)
     cfg.events = b->events;
     cfg.timeout_ms = 200;
     cfg.retries = 0;
+    cfg.curve = b->curve;
     jobq_client_t *c = jobq_client_new(&cfg);
     jobq_bytes_t body = {NULL, 0};
     bool up = c && jobq_client_stats(c, &body) == JOBQ_OK;

@@ -13,6 +13,8 @@
 #include <sys/types.h>
 #include <cmocka.h>
 
+#include "jobq/jobq_curve.h"
+
 //  A fresh directory under $TMPDIR (or /tmp); caller frees and removes it.
 char *jobq_test_tmpdir(void);
 //  Remove dir and everything below it.
@@ -43,12 +45,13 @@ bool jobq_test_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
 
 //  A broker process on free loopback ports with its data in dir.
 typedef struct {
-    pid_t pid;         //  process, -1 when not running
-    char dir[512];     //  data directory
-    char clients[64];  //  client endpoint
-    char workers[64];  //  worker endpoint
-    char events[64];   //  event endpoint
-    char log[600];     //  its log file
+    pid_t pid;                  //  process, -1 when not running
+    char dir[512];              //  data directory
+    char clients[64];           //  client endpoint
+    char workers[64];           //  worker endpoint
+    char events[64];            //  event endpoint
+    char log[600];              //  its log file
+    const jobq_curve_t *curve;  //  keys to ask "up?" with (--keys), or NULL
 } jobq_test_broker_t;
 
 //  Pick ports (first call only) and start the broker; extra is a

@@ -32,6 +32,7 @@ typedef struct {
     int nout;                  //  entries in out
     int commit_rc;             //  result of the last commit
     uint64_t rid;              //  next request id
+    jobq_key_t *who;           //  the sender's key, NULL = no keys
 } s_fx_t;
 
 //  Open the store and an engine on it; what the engine's recovery said.
@@ -147,13 +148,13 @@ static void
 s_client(s_fx_t *fx, jobq_msg_t *m)
 {
     m->rid = fx->rid++;
-    jobq_engine_client(fx->engine, (const uint8_t *) "c1", 2, m);
+    jobq_engine_client(fx->engine, (const uint8_t *) "c1", 2, m, fx->who);
 }
 
 static void
 s_worker(s_fx_t *fx, const char *w, jobq_msg_t *m)
 {
-    jobq_engine_worker(fx->engine, (const uint8_t *) w, strlen(w), m);
+    jobq_engine_worker(fx->engine, (const uint8_t *) w, strlen(w), m, fx->who);
 }
 
 static void
@@ -1184,6 +1185,100 @@ test_engine_unknown_job_and_bad_request_get_errors(void **state)
     assert_int_equal(e.u.error.code, JOBQ_EINVAL);
 }
 
+//  The error code of the ERROR the last turn sent to client c1.
+static int
+s_error_code(s_fx_t *fx)
+{
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_ERROR, "c1", 0);
+    if (!o)
+        return JOBQ_OK;
+    jobq_msg_t e;
+    jobq_msg_why_t why;
+    assert_int_equal(jobq_msg_decode(JOBQ_CMD_ERROR, o->body, o->len, &e, &why),
+                     JOBQ_OK);
+    return e.u.error.code;
+}
+
+//  Keyed requests (docs/PROTOCOL.md section 13): roles, shops, and another
+//  shop's job read as no job at all.
+static void
+test_engine_keys_bound_roles_and_shops(void **state)
+{
+    s_fx_t *fx = *state;
+    static const char file[] =
+        "api client shop-1 0000000000000000000000000000000000000000\n"
+        "other client shop-2 1111111111111111111111111111111111111111\n"
+        "rd reader shop-1 2222222222222222222222222222222222222222\n"
+        "w worker * 3333333333333333333333333333333333333333 types=a\n";
+    jobq_keys_t *keys;
+    char why[200];
+    assert_int_equal(
+        jobq_keys_parse(file, sizeof file - 1, &keys, why, sizeof why),
+        JOBQ_OK);
+    jobq_key_t *api =
+        jobq_keys_find(keys, "0000000000000000000000000000000000000000", 40);
+    jobq_key_t *other =
+        jobq_keys_find(keys, "1111111111111111111111111111111111111111", 40);
+    jobq_key_t *rd =
+        jobq_keys_find(keys, "2222222222222222222222222222222222222222", 40);
+    jobq_key_t *wk =
+        jobq_keys_find(keys, "3333333333333333333333333333333333333333", 40);
+    assert_non_null(api);
+    jobq_msg_t m;
+    s_enqueue_msg(&m, "a", 0, 0, 3, "k1");
+    fx->who = api;
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    uint64_t id =
+        s_reply_id(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0));
+    //  Another shop's key: the job does not exist for it.
+    fx->who = other;
+    jobq_msg_t st = {.cmd = JOBQ_CMD_STATUS};
+    st.u.job.id = id;
+    int cmds[] = {JOBQ_CMD_STATUS, JOBQ_CMD_CANCEL, JOBQ_CMD_RETRY};
+    for (int i = 0; i < 3; i++) {
+        st.cmd = cmds[i];
+        s_begin(fx);
+        s_client(fx, &st);
+        assert_int_equal(s_end(fx), JOBQ_OK);
+        assert_int_equal(s_error_code(fx), JOBQ_ENOTFOUND);
+    }
+    //  Its key in shop-1: forbidden; the same key in its own shop: a job
+    //  of its own.
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(s_error_code(fx), JOBQ_EFORBIDDEN);
+    m.u.enqueue.shop = S("shop-2");
+    s_begin(fx);
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_true(
+        s_reply_id(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0)) != id);
+    //  A reader reads, and may not cancel.
+    fx->who = rd;
+    st.cmd = JOBQ_CMD_STATUS;
+    s_begin(fx);
+    s_client(fx, &st);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(s_error_code(fx), JOBQ_OK);
+    st.cmd = JOBQ_CMD_CANCEL;
+    s_begin(fx);
+    s_client(fx, &st);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(s_error_code(fx), JOBQ_EFORBIDDEN);
+    //  A worker key may not send client commands.
+    fx->who = wk;
+    st.cmd = JOBQ_CMD_STATUS;
+    s_begin(fx);
+    s_client(fx, &st);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    assert_int_equal(s_error_code(fx), JOBQ_EFORBIDDEN);
+    fx->who = NULL;
+    jobq_keys_destroy(&keys);
+}
+
 //  docs/PROTOCOL.md 3.3 and 8.7: every refused message is counted by cause,
 //  and STATS shows every cause, zeros included, in a fixed order; the
 //  last reason of each cause is kept for the broker's log.
@@ -1217,7 +1312,7 @@ test_engine_refused_messages_are_counted_by_cause_in_stats(void **state)
     r.u.ready.capacity = 1;
     uint8_t unnamed[40];
     memset(unnamed, 0x01, sizeof unnamed);
-    jobq_engine_worker(fx->engine, unnamed, sizeof unnamed, &r);
+    jobq_engine_worker(fx->engine, unnamed, sizeof unnamed, &r, NULL);
     //  One worker may register; the second is one too many.
     s_worker(fx, "w1", &r);
     s_worker(fx, "w2", &r);
@@ -1247,7 +1342,8 @@ test_engine_refused_messages_are_counted_by_cause_in_stats(void **state)
     } want[] = {
         {"envelope", 1},       {"version", 1},     {"unknown_command", 0},
         {"wrong_socket", 0},   {"bad_request", 3}, {"too_large", 1},
-        {"unknown_worker", 1}, {"worker_name", 1}, {"too_many_workers", 1}};
+        {"unknown_worker", 1}, {"worker_name", 1}, {"too_many_workers", 1},
+        {"forbidden", 0},      {"rate_limited", 0}};
     jobq_mp_reader_t rd;
     jobq_mp_reader_init(&rd, refused.ptr, refused.len);
     uint32_t n;
@@ -1663,8 +1759,8 @@ test_engine_worker_names_never_collide(void **state)
     m.u.ready.capacity = 1;
     static const uint8_t bin[] = {0x01, 0x02};
     s_begin(fx);
-    jobq_engine_worker(fx->engine, (const uint8_t *) "0x0102", 6, &m);
-    jobq_engine_worker(fx->engine, bin, sizeof bin, &m);
+    jobq_engine_worker(fx->engine, (const uint8_t *) "0x0102", 6, &m, NULL);
+    jobq_engine_worker(fx->engine, bin, sizeof bin, &m, NULL);
     assert_int_equal(s_end(fx), JOBQ_OK);
     assert_int_equal(jobq_engine_worker_count(fx->engine), 2);
     //  Each gets its own job.
@@ -2443,6 +2539,7 @@ main(void)
         T(test_engine_timeout_ends_the_attempt),
         T(test_engine_restart_keeps_leases_for_a_returning_worker),
         T(test_engine_restart_requeues_jobs_of_a_worker_that_never_returns),
+        T(test_engine_keys_bound_roles_and_shops),
         T(test_engine_unknown_job_and_bad_request_get_errors),
         T(test_engine_refused_messages_are_counted_by_cause_in_stats),
         T(test_engine_draining_refuses_new_jobs),
