@@ -63,6 +63,8 @@ typedef struct {
     uint32_t in_txn;          //  repair: puts in the open transaction
     int err;                  //  repair: the first store error
     uint64_t meta[3];         //  seq, last_id, id_ceiling as stored
+    uint64_t shops[JOBQ_STATUS_COUNT_];  //  the shops database's sums
+    bool shops_walked;                   //  it was there and read
 } s_ctx_t;
 
 static void s_line(s_ctx_t *c, const char *fmt, ...)
@@ -433,6 +435,24 @@ s_quarantine_visit(
     return c->err != 0;
 }
 
+//  An entry of shops (docs/STORAGE.md 3.6.1): shop, 0 -> six u64; the
+//  counts are summed, to check against the records.
+static int
+s_shops_visit(
+    void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    s_ctx_t *c = arg;
+    c->entries++;
+    if (kl < 2 || kl > JOBQ_MAX_SHOP_LEN + 1 || k[kl - 1] != 0 ||
+        vl != 8 * (JOBQ_STATUS_COUNT_ + 1)) {
+        s_mismatch(c, "shops holds an entry of %zu + %zu bytes", kl, vl);
+        return 0;
+    }
+    for (int s = 0; s < JOBQ_STATUS_COUNT_; s++)
+        c->shops[s] += s_be(v + 8 * s, 8);
+    return 0;
+}
+
 //  Walk database db with fn; say when it is missing or when its own record
 //  counts more entries than the walk reached.
 static int
@@ -487,6 +507,17 @@ s_check_records(s_ctx_t *c)
                            (unsigned long long) c->types[i].stored[s],
                            jobq_status_name(s), c->types[i].name,
                            (unsigned long long) c->types[i].count[s]);
+    for (int s = 0; c->shops_walked && s < JOBQ_STATUS_COUNT_; s++) {
+        uint64_t records = 0;
+        for (size_t i = 0; i < c->ntypes; i++)
+            records += c->types[i].count[s];
+        if (c->shops[s] != records)
+            s_mismatch(c,
+                       "shops says %llu %s jobs in all; the records are "
+                       "%llu",
+                       (unsigned long long) c->shops[s], jobq_status_name(s),
+                       (unsigned long long) records);
+    }
     if (c->meta[0] < c->max_seq)
         s_mismatch(c, "meta seq %llu is below a record's %llu",
                    (unsigned long long) c->meta[0],
@@ -561,6 +592,18 @@ jobq_verify(const char *dir, FILE *out, jobq_repair_report_t *report)
     for (size_t i = 0; i < 4; i++)
         s_walk(&c, f, indexes[i], s_index_visit);
     s_walk(&c, f, "counts", s_counts_visit);
+    //  A store from before the shops database has none (the broker builds
+    //  it at its next start): not damage.
+    c.db = "shops";
+    c.entries = 0;
+    uint64_t counted = 0;
+    int src =
+        jobq_mdbfile_walk(f, "shops", s_shops_visit, s_damage, &c, &counted);
+    c.shops_walked = src == 0;
+    if (src < 0)
+        c.r->damaged++;
+    else if (src == 0 && counted > c.entries)
+        c.r->unreachable += counted - c.entries;
     s_walk(&c, f, "meta", s_meta_visit);
     s_walk(&c, f, "idem", s_idem_visit);
     s_walk(&c, f, "idem_time", s_count_visit);

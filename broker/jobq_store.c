@@ -194,6 +194,12 @@ jobq_store_counts(jobq_store_t *self, jobq_store_count_fn *fn, void *arg)
 }
 
 int
+jobq_store_shop_counts(jobq_store_t *self, jobq_str_t shop, uint64_t *out)
+{
+    return self->ops->shop_counts(self->impl, shop, out);
+}
+
+int
 jobq_store_grow(jobq_store_t *self)
 {
     return self->ops->grow(self->impl);

@@ -76,6 +76,7 @@ typedef struct {
     int (*meta_get)(void *impl, const char *name, uint64_t *value);
     int (*meta_put)(void *impl, const char *name, uint64_t value);
     int (*counts)(void *impl, jobq_store_count_fn *fn, void *arg);
+    int (*shop_counts)(void *impl, jobq_str_t shop, uint64_t *out);
     int (*grow)(void *impl);
     void (*usage)(void *impl, uint64_t *used, uint64_t *size, uint64_t *max);
     int (*idem_expire)(void *impl,
@@ -235,6 +236,13 @@ int jobq_store_meta_put(jobq_store_t *self, const char *name, uint64_t value);
 //  Call fn for every (type, status) with a nonzero count, as of this
 //  transaction.
 int jobq_store_counts(jobq_store_t *self, jobq_store_count_fn *fn, void *arg);
+
+//  One shop's jobs as of this transaction: out[s] for each status s, then
+//  out[JOBQ_STATUS_COUNT_] the bytes of their records
+//  (JOBQ_STORE_SHOP_FIELDS values; zeros for a shop with no jobs).
+//  JOBQ_OK or a store error.
+#define JOBQ_STORE_SHOP_FIELDS (JOBQ_STATUS_COUNT_ + 1)
+int jobq_store_shop_counts(jobq_store_t *self, jobq_str_t shop, uint64_t *out);
 
 //  Grow the map after a JOBQ_ESTOREFULL, with no transaction open.
 //  JOBQ_OK, or JOBQ_ESTOREFULL when already at the configured ceiling.

@@ -3,7 +3,8 @@
     Databases (docs/STORAGE.md): jobs (id -> record), ready (type, 0,
     inverted priority, id), delayed (run_at, id), by_shop (shop, 0, id),
     by_status (status, id), idem (key -> id, created), idem_time (created,
-    key), counts (type, 0, status -> count), meta (name -> u64). Keys are
+    key), counts (type, 0, status -> count), shops (shop, 0 -> counts by
+    status and bytes), meta (name -> u64). Keys are
    big-endian so byte order is numeric order. The environment is opened with
    LMDB's default, durable sync: a commit returns after fsync. Never MDB_NOSYNC,
     MDB_NOMETASYNC or MDB_WRITEMAP (a full disk would raise SIGBUS).
@@ -42,11 +43,21 @@ enum {
     S_META,
     S_IDEM_TIME,
     S_QUARANTINE,
+    S_SHOPS,
     S_NDB
 };
 static const char *const s_dbnames[S_NDB] = {
-    "jobs", "ready",  "delayed", "by_shop",   "by_status",
-    "idem", "counts", "meta",    "idem_time", "quarantine"};
+    "jobs",   "ready", "delayed",   "by_shop",    "by_status", "idem",
+    "counts", "meta",  "idem_time", "quarantine", "shops"};
+
+//  A shops entry: a count per status, then the bytes of the shop's records.
+#define S_SHOP_FIELDS (JOBQ_STATUS_COUNT_ + 1)
+
+typedef struct {
+    char shop[JOBQ_MAX_SHOP_LEN];  //  shop id
+    size_t shop_len;               //  bytes in shop
+    int64_t delta[S_SHOP_FIELDS];  //  changes in this transaction
+} s_sdirty_t;
 
 typedef struct {
     char type[JOBQ_MAX_TYPE_LEN];  //  job type
@@ -56,24 +67,26 @@ typedef struct {
 } s_dirty_t;
 
 typedef struct {
-    MDB_env *env;                  //  the environment, NULL until open
-    MDB_dbi dbi[S_NDB];            //  the databases
-    MDB_txn *txn;                  //  the open write transaction, or NULL
-    uint8_t *rec;                  //  scratch for encoding records
-    size_t rec_cap;                //  bytes allocated in rec
-    s_dirty_t dirty[S_MAX_DIRTY];  //  counter deltas of this transaction
-    int ndirty;                    //  entries used in dirty
-    uint64_t map_size;             //  current map size, bytes
-    uint64_t map_max;              //  growth ceiling, bytes; 0 = no growth
-    uint32_t psize;                //  page size, bytes
-    char dir[4096];                //  the data directory
-    int lock_fd;                   //  holds the data directory's lock
-    bool wrote;                    //  the transaction (or the last one)
-                                   //  changed something
-    bool damaged;                  //  LMDB met damaged data in this
-                                   //  transaction: only abort is left
-    char assert_text[256];         //  LMDB's words, when it asserted
-    char why[512];                 //  the last error, in words
+    MDB_env *env;                    //  the environment, NULL until open
+    MDB_dbi dbi[S_NDB];              //  the databases
+    MDB_txn *txn;                    //  the open write transaction, or NULL
+    uint8_t *rec;                    //  scratch for encoding records
+    size_t rec_cap;                  //  bytes allocated in rec
+    s_dirty_t dirty[S_MAX_DIRTY];    //  counter deltas of this transaction
+    int ndirty;                      //  entries used in dirty
+    s_sdirty_t sdirty[S_MAX_DIRTY];  //  per-shop deltas of this transaction
+    int nsdirty;                     //  entries used in sdirty
+    uint64_t map_size;               //  current map size, bytes
+    uint64_t map_max;                //  growth ceiling, bytes; 0 = no growth
+    uint32_t psize;                  //  page size, bytes
+    char dir[4096];                  //  the data directory
+    int lock_fd;                     //  holds the data directory's lock
+    bool wrote;                      //  the transaction (or the last one)
+                                     //  changed something
+    bool damaged;                    //  LMDB met damaged data in this
+                                     //  transaction: only abort is left
+    char assert_text[256];           //  LMDB's words, when it asserted
+    char why[512];                   //  the last error, in words
 } s_lmdb_t;
 
 void *jobq_store_lmdb_impl_new(void);
@@ -421,6 +434,58 @@ s_check_size(s_lmdb_t *self, const char *dir)
 }
 
 static int
+s_shop_count(s_lmdb_t *self, jobq_str_t shop, int from, int to, int64_t bytes);
+static int s_flush_shops(s_lmdb_t *self);
+static int s_put_key(s_lmdb_t *self,
+                     int db,
+                     const uint8_t *k,
+                     size_t klen,
+                     const void *v,
+                     size_t vlen,
+                     unsigned flags);
+
+//  A store made before the shops database (docs/STORAGE.md, 3.6.1) gets it
+//  built from its records, once: meta "shops" says it is there. Records
+//  that fail their check are left out (--verify names them).
+static int
+s_build_shops(s_lmdb_t *self)
+{
+    MDB_val key = {5, "shops"}, val;
+    int grc = mdb_get(self->txn, self->dbi[S_META], &key, &val);
+    if (grc != MDB_NOTFOUND)
+        return grc ? s_fail(self, "reading the meta database", grc) : JOBQ_OK;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(self->txn, self->dbi[S_JOBS], &cur);
+    if (rc)
+        return s_fail(self, "counting the jobs of each shop", rc);
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    int out = JOBQ_OK;
+    for (; rc == 0 && out == JOBQ_OK;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        jobq_jobdata_t j;
+        if (jobq_record_decode(v.mv_data, v.mv_size, &j) != JOBQ_OK)
+            continue;
+        //  The record borrows from its page: copied before any write.
+        char shop[JOBQ_MAX_SHOP_LEN];
+        size_t len = j.shop.len < sizeof shop ? j.shop.len : sizeof shop;
+        memcpy(shop, j.shop.ptr, len);
+        out = s_shop_count(self, (jobq_str_t){shop, len}, -1, j.status,
+                           (int64_t) v.mv_size);
+    }
+    mdb_cursor_close(cur);
+    if (out == JOBQ_OK && rc != MDB_NOTFOUND)
+        out = s_fail(self, "counting the jobs of each shop", rc);
+    if (out == JOBQ_OK)
+        out = s_flush_shops(self);
+    uint8_t one[8];
+    s_be(one, 1, 8);
+    if (out == JOBQ_OK)
+        out = s_put_key(self, S_META, (const uint8_t *) "shops", 5, one, 8, 0);
+    return out;
+}
+
+static int
 s_open_dbs(s_lmdb_t *self)
 {
     MDB_txn *txn;
@@ -434,6 +499,14 @@ s_open_dbs(s_lmdb_t *self)
             s_fail(self, "opening the databases", rc);
             return s_err(rc);
         }
+    }
+    self->txn = txn;
+    int brc = s_build_shops(self);
+    self->txn = NULL;
+    self->nsdirty = 0;
+    if (brc != JOBQ_OK) {
+        mdb_txn_abort(txn);
+        return brc;
     }
     rc = mdb_txn_commit(txn);
     return rc ? s_fail(self, "creating the databases", rc) : JOBQ_OK;
@@ -511,6 +584,7 @@ s_abort(void *impl)
         mdb_txn_abort(self->txn);
     self->txn = NULL;
     self->ndirty = 0;
+    self->nsdirty = 0;
     self->damaged = false;
 }
 
@@ -537,6 +611,7 @@ s_begin(void *impl)
     if (self->txn)
         return JOBQ_EINTERNAL;
     self->ndirty = 0;
+    self->nsdirty = 0;
     self->damaged = false;
     self->wrote = false;
     int rc = mdb_txn_begin(self->env, NULL, 0, &self->txn);
@@ -552,6 +627,8 @@ s_commit(void *impl)
     if (!self->txn)
         return JOBQ_EINTERNAL;
     int rc = s_flush_counts(self);
+    if (rc == JOBQ_OK)
+        rc = s_flush_shops(self);
     if (rc != JOBQ_OK) {
         s_abort(self);
         return rc;
@@ -560,6 +637,7 @@ s_commit(void *impl)
     int mrc = mdb_txn_commit(self->txn);
     self->txn = NULL;
     self->ndirty = 0;
+    self->nsdirty = 0;
     if (mrc == MDB_BAD_TXN) {  //  a put hit MAP_FULL earlier
         s_fail(self, "committing", MDB_MAP_FULL);
         return JOBQ_ESTOREFULL;
@@ -703,6 +781,75 @@ s_flush_counts(s_lmdb_t *self)
     return JOBQ_OK;
 }
 
+//  A job of shop moved from status from (-1: new) to status to (-1:
+//  removed), its record's size changing by bytes.
+static int
+s_shop_count(s_lmdb_t *self, jobq_str_t shop, int from, int to, int64_t bytes)
+{
+    s_sdirty_t *d = NULL;
+    for (int i = 0; i < self->nsdirty && !d; i++)
+        if (self->sdirty[i].shop_len == shop.len &&
+            memcmp(self->sdirty[i].shop, shop.ptr, shop.len) == 0)
+            d = &self->sdirty[i];
+    if (!d) {
+        if (self->nsdirty == S_MAX_DIRTY) {
+            int rc = s_flush_shops(self);
+            if (rc)
+                return rc;
+        }
+        d = &self->sdirty[self->nsdirty++];
+        memset(d, 0, sizeof *d);
+        d->shop_len = shop.len < sizeof d->shop ? shop.len : sizeof d->shop;
+        memcpy(d->shop, shop.ptr, d->shop_len);
+    }
+    if (from >= 0 && from < JOBQ_STATUS_COUNT_)
+        d->delta[from]--;
+    if (to >= 0 && to < JOBQ_STATUS_COUNT_)
+        d->delta[to]++;
+    d->delta[JOBQ_STATUS_COUNT_] += bytes;
+    return JOBQ_OK;
+}
+
+static int
+s_flush_shops(s_lmdb_t *self)
+{
+    for (int i = 0; i < self->nsdirty; i++) {
+        s_sdirty_t *d = &self->sdirty[i];
+        uint8_t k[JOBQ_MAX_SHOP_LEN + 1];
+        memcpy(k, d->shop, d->shop_len);
+        k[d->shop_len] = 0;
+        MDB_val key = {d->shop_len + 1, k}, val;
+        uint64_t n[S_SHOP_FIELDS] = {0};
+        if (mdb_get(self->txn, self->dbi[S_SHOPS], &key, &val) == 0 &&
+            val.mv_size == 8 * S_SHOP_FIELDS)
+            for (int f = 0; f < S_SHOP_FIELDS; f++)
+                n[f] = s_unbe((const uint8_t *) val.mv_data + 8 * f, 8);
+        bool any = false, changed = false;
+        for (int f = 0; f < S_SHOP_FIELDS; f++) {
+            changed |= d->delta[f] != 0;
+            n[f] = (d->delta[f] < 0 && (uint64_t) -d->delta[f] > n[f])
+                       ? 0
+                       : (uint64_t) ((int64_t) n[f] + d->delta[f]);
+            any |= n[f] != 0;
+        }
+        if (!changed)
+            continue;
+        int rc;
+        if (!any) {
+            rc = s_del_key(self, S_SHOPS, k, key.mv_size);
+        } else {
+            uint8_t v[8 * S_SHOP_FIELDS];
+            for (int f = 0; f < S_SHOP_FIELDS; f++)
+                s_be(v + 8 * f, n[f], 8);
+            rc = s_put_key(self, S_SHOPS, k, key.mv_size, v, sizeof v, 0);
+        }
+        if (rc)
+            return rc;
+    }
+    self->nsdirty = 0;
+    return JOBQ_OK;
+}
+
 static int
 s_put(void *impl, const jobq_jobdata_t *old, const jobq_jobdata_t *job)
 {
@@ -742,6 +889,11 @@ s_put(void *impl, const jobq_jobdata_t *old, const jobq_jobdata_t *job)
     jobq_str_t type = {tbuf, tlen};
     int same_queue = oqdb == nqdb && oql == nql && memcmp(oq, nq, oql) == 0;
     int old_status = old ? old->status : -1;
+    char sbuf[JOBQ_MAX_SHOP_LEN];
+    size_t slen = job->shop.len < sizeof sbuf ? job->shop.len : sizeof sbuf;
+    memcpy(sbuf, job->shop.ptr, slen);
+    int64_t dbytes =
+        (int64_t) rlen - (old ? (int64_t) jobq_record_size(old) : 0);
 
     //  New ids are always the largest so far: append is exact and cheap.
     int rc =
@@ -768,6 +920,11 @@ s_put(void *impl, const jobq_jobdata_t *old, const jobq_jobdata_t *job)
     }
     if (ksl && (rc = s_put_key(self, S_SHOP, ks, ksl, "", 0, 0)))
         return rc;
+    if (old_status != job->status || dbytes != 0)
+        return s_shop_count(self, (jobq_str_t){sbuf, slen},
+                            old_status == job->status ? -1 : old_status,
+                            old_status == job->status ? -1 : job->status,
+                            dbytes);
     return JOBQ_OK;
 }
 
@@ -840,6 +997,10 @@ s_remove(void *impl, const jobq_jobdata_t *job)
     size_t tlen = job->type.len < sizeof tbuf ? job->type.len : sizeof tbuf;
     memcpy(tbuf, job->type.ptr, tlen);
     jobq_str_t type = {tbuf, tlen};
+    char sbuf[JOBQ_MAX_SHOP_LEN];
+    size_t slen = job->shop.len < sizeof sbuf ? job->shop.len : sizeof sbuf;
+    memcpy(sbuf, job->shop.ptr, slen);
+    int64_t bytes = (int64_t) jobq_record_size(job);
     int status = job->status, qdb = -1;
     size_t ksl = s_key_shop(ks, job), kstl = s_key_status(kst, status, job->id);
     size_t kql = 0;
@@ -875,6 +1036,8 @@ s_remove(void *impl, const jobq_jobdata_t *job)
             (rc = s_del_key(self, S_IDEM, ik[i].mv_data, ik[i].mv_size)))
             return rc;
     }
+    if ((rc = s_shop_count(self, (jobq_str_t){sbuf, slen}, status, -1, -bytes)))
+        return rc;
     return s_count(self, type, status, -1);
 }
 
@@ -1282,6 +1445,42 @@ s_g_counts(void *impl, jobq_store_count_fn *fn, void *arg)
     S_GUARDED((s_lmdb_t *) impl, "in the counts", s_counts(impl, fn, arg));
 }
 
+static int
+s_shop_counts(void *impl, jobq_str_t shop, uint64_t *out)
+{
+    s_lmdb_t *self = impl;
+    memset(out, 0, 8 * S_SHOP_FIELDS);
+    int rc = s_flush_shops(self);
+    if (rc)
+        return rc;
+    uint8_t k[JOBQ_MAX_SHOP_LEN + 1];
+    if (shop.len > JOBQ_MAX_SHOP_LEN)
+        return JOBQ_OK;
+    memcpy(k, shop.ptr, shop.len);
+    k[shop.len] = 0;
+    MDB_val key = {shop.len + 1, k}, val;
+    rc = mdb_get(self->txn, self->dbi[S_SHOPS], &key, &val);
+    if (rc == MDB_NOTFOUND)
+        return JOBQ_OK;
+    if (rc)
+        return s_err(rc);
+    if (val.mv_size != 8 * S_SHOP_FIELDS) {
+        s_why(self, "the shops entry of %.*s holds %zu bytes", (int) shop.len,
+              shop.ptr, val.mv_size);
+        return JOBQ_ECORRUPT;
+    }
+    for (int f = 0; f < S_SHOP_FIELDS; f++)
+        out[f] = s_unbe((const uint8_t *) val.mv_data + 8 * f, 8);
+    return JOBQ_OK;
+}
+
+static int
+s_g_shop_counts(void *impl, jobq_str_t shop, uint64_t *out)
+{
+    S_GUARDED((s_lmdb_t *) impl, "in the shops",
+              s_shop_counts(impl, shop, out));
+}
+
 static const char *
 s_g_why(void *impl)
 {
@@ -1313,6 +1512,7 @@ const jobq_store_ops_t jobq_store_lmdb_ops = {
     .meta_get = s_g_meta_get,
     .meta_put = s_g_meta_put,
     .counts = s_g_counts,
+    .shop_counts = s_g_shop_counts,
     .grow = s_grow,
     .usage = s_usage,
     .idem_expire = s_g_idem_expire,
