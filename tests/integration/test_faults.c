@@ -818,13 +818,18 @@ static void
 test_faults_full_storage_refuses_new_jobs_but_finishes_old_ones(void **state)
 {
     s_fx_t *fx = *state;
-    const char *extra[] = {"--map-size", "1", "--map-max", "1", NULL};
+    //  2 MiB, so that the eighth kept for running jobs (64 pages) holds a
+    //  completion of these 16 KiB records however LMDB's free pages lie
+    //  (a record's overflow pages must be contiguous): with 1 MiB (32
+    //  pages) a fragmented free list sometimes left none, and every
+    //  completion failed for want of room.
+    const char *extra[] = {"--map-size", "2", "--map-max", "2", NULL};
     assert_int_equal(jobq_test_broker_start(&fx->b, fx->dir, extra), 0);
     fx->c = s_client(&fx->b, 0);
     char first[JOBQ_ID_LEN + 1], id[JOBQ_ID_LEN + 1];
     int rc = s_enqueue_padded(fx, 16384, first), accepted = 1;
     assert_int_equal(rc, JOBQ_OK);
-    for (int i = 0; i < 200 && rc == JOBQ_OK; i++) {
+    for (int i = 0; i < 400 && rc == JOBQ_OK; i++) {
         rc = s_enqueue_padded(fx, 16384, id);
         accepted += rc == JOBQ_OK;
     }
