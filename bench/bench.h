@@ -96,7 +96,9 @@ typedef struct {
 //  Start BIN_DIR/jobq-broker (before this process touches ZeroMQ, so that
 //  the fork copies none of it). 0, or -1 (and a message).
 static inline int
-bench_broker_start(bench_broker_t *b, const char *bin_dir)
+bench_broker_start_with(bench_broker_t *b,
+                        const char *bin_dir,
+                        const char *const *extra)
 {
     int fds[3], ports[3], ok = 1;
     for (int i = 0; i < 3; i++) {  //  all bound at once, so all differ
@@ -124,14 +126,80 @@ bench_broker_start(bench_broker_t *b, const char *bin_dir)
     snprintf(b->clients, sizeof b->clients, "tcp://127.0.0.1:%d", ports[0]);
     snprintf(b->workers, sizeof b->workers, "tcp://127.0.0.1:%d", ports[1]);
     snprintf(b->events, sizeof b->events, "tcp://127.0.0.1:%d", ports[2]);
-    char *argv[] = {bin,        "--data",    b->data,    "--clients",
-                    b->clients, "--workers", b->workers, "--events",
-                    b->events,  "--quiet",   NULL};
+    char *argv[16] = {bin,        "--data",    b->data,    "--clients",
+                      b->clients, "--workers", b->workers, "--events",
+                      b->events,  "--quiet",   NULL};
+    for (int i = 0; extra && extra[i] && i < 4; i++)
+        argv[10 + i] = (char *) extra[i];
     b->pid = bench_spawn(argv);
     if (b->pid < 0)
         perror("bench: fork");
     return b->pid < 0 ? -1 : 0;
 }
+
+static inline int
+bench_broker_start(bench_broker_t *b, const char *bin_dir)
+{
+    return bench_broker_start_with(b, bin_dir, NULL);
+}
+
+#ifdef JOBQ_CURVE_H_INCLUDED
+//  CURVE for a run: key pairs for the broker, the client (admin) and the
+//  worker (worker "w"), and the key file, in a temporary directory.
+typedef struct {
+    char dir[40];          //  the keys' directory
+    char keys[80];         //  the key file
+    char broker_cert[80];  //  the broker's secret certificate
+    char worker_cert[80];  //  the worker's
+    char broker_pub[41];   //  the broker's public key
+    jobq_curve_t client;   //  the client's keys
+    jobq_curve_t worker;   //  the worker's keys
+} bench_curve_t;
+
+static inline int
+bench_curve_make(bench_curve_t *k)
+{
+    snprintf(k->dir, sizeof k->dir, "/tmp/jobq-bench-keys-XXXXXX");
+    if (!mkdtemp(k->dir))
+        return -1;
+    char path[80], why[256], cpub[41], wpub[41];
+    snprintf(path, sizeof path, "%s/broker", k->dir);
+    snprintf(k->broker_cert, sizeof k->broker_cert, "%s/broker_secret", k->dir);
+    snprintf(k->worker_cert, sizeof k->worker_cert, "%s/w_secret", k->dir);
+    snprintf(k->keys, sizeof k->keys, "%s/keys", k->dir);
+    int ok = jobq_curve_keygen(path, "broker", k->broker_pub, why, sizeof why);
+    snprintf(path, sizeof path, "%s/c", k->dir);
+    ok = ok || jobq_curve_keygen(path, "c", cpub, why, sizeof why);
+    snprintf(path, sizeof path, "%s/w", k->dir);
+    ok = ok || jobq_curve_keygen(path, "w", wpub, why, sizeof why);
+    snprintf(path, sizeof path, "%s/c_secret", k->dir);
+    ok = ok ||
+         jobq_curve_setup(&k->client, path, k->broker_pub, why, sizeof why);
+    ok = ok || jobq_curve_setup(&k->worker, k->worker_cert, k->broker_pub, why,
+                                sizeof why);
+    FILE *f = ok == 0 ? fopen(k->keys, "w") : NULL;
+    if (!f) {
+        fprintf(stderr, "bench: keys: %s\n", ok ? why : "cannot write");
+        return -1;
+    }
+    fprintf(f, "c admin * %s\nw worker * %s\n", cpub, wpub);
+    fclose(f);
+    return 0;
+}
+
+static inline void
+bench_curve_remove(bench_curve_t *k)
+{
+    static const char *const names[] = {
+        "broker", "broker_secret", "c", "c_secret", "w", "w_secret", "keys"};
+    char path[120];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", k->dir, names[i]);
+        unlink(path);
+    }
+    rmdir(k->dir);
+}
+#endif
 
 //  Remove an LMDB environment directory: its two files, then itself.
 static inline void

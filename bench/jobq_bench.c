@@ -7,9 +7,12 @@
 
     usage: jobq_bench BIN_DIR [--producers P] [--workers W] [--jobs N]
                               [--batch B] [--prefetch F] [--pipeline K]
+                              [--curve 1]
     --batch B enqueues B jobs per request (ENQUEUE_BATCH); --pipeline K
     keeps K single ENQUEUEs in flight per producer (libjobq's pipelined
-    enqueue); --prefetch F lets the worker hold F jobs beyond its slots.
+    enqueue); --prefetch F lets the worker hold F jobs beyond its slots;
+    --curve 1 runs the broker with a key file (CURVE on every connection),
+    and the mode gets "-curve".
     Bounded: N jobs and 120 s; it stops everything it started. The last
     line is CSV: system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us, */
 #include "jobq/jobq_client.h"
@@ -20,13 +23,14 @@
 #include <string.h>
 
 typedef struct {
-    const char *clients;  //  endpoint
-    int batch;            //  jobs per request
-    int pipeline;         //  single requests in flight (1 = wait for each)
-    int jobs;             //  to enqueue
-    int64_t *lat_us;      //  one per job
-    int done;             //  acknowledged
-    int errors;           //  refused or unanswered
+    const char *clients;        //  endpoint
+    const jobq_curve_t *curve;  //  keys, or NULL
+    int batch;                  //  jobs per request
+    int pipeline;     //  single requests in flight (1 = wait for each)
+    int jobs;         //  to enqueue
+    int64_t *lat_us;  //  one per job
+    int done;         //  acknowledged
+    int errors;       //  refused or unanswered
 } s_producer_t;
 
 //  Keep up to p->pipeline single ENQUEUEs of req in flight until p->jobs
@@ -79,6 +83,7 @@ s_produce(void *arg)
     jobq_client_config_defaults(&cfg);
     cfg.broker = p->clients;
     cfg.retries = 0;  //  no made-up keys: measure the plain path
+    cfg.curve = p->curve;
     jobq_client_t *c = jobq_client_new(&cfg);
     static const uint8_t input[] = {0x81, 0xa1, 'n', 0x01};
     jobq_enqueue_t req = {"noop", "bench", {input, sizeof input}, 0, 0, 3,
@@ -130,7 +135,7 @@ int
 main(int argc, char **argv)
 {
     int producers = 16, workers = 16, jobs = 20000, batch = 1, prefetch = 0;
-    int pipeline = 1, bad = argc < 2 || argc % 2;
+    int pipeline = 1, curve = 0, bad = argc < 2 || argc % 2;
     for (int i = 2; !bad && i + 1 < argc; i += 2) {
         const char *o = argv[i];
         int v = (int) bench_arg(argv[i + 1], 0, 1000000);
@@ -148,17 +153,24 @@ main(int argc, char **argv)
         else if (strcmp(o, "--pipeline") == 0 && v > 0 &&
                  v <= JOBQ_CLIENT_MAX_IN_FLIGHT)
             pipeline = v;
+        else if (strcmp(o, "--curve") == 0 && v <= 1)
+            curve = v;
         else
             bad = 1;
     }
     if (bad) {
         fprintf(stderr, "usage: jobq_bench BIN_DIR [--producers P] "
                         "[--workers W] [--jobs N] [--batch B] "
-                        "[--prefetch F] [--pipeline K]\n");
+                        "[--prefetch F] [--pipeline K] [--curve 1]\n");
         return 2;
     }
+    bench_curve_t keys;
+    if (curve && bench_curve_make(&keys) != 0)
+        return 1;
+    const char *extra[] = {"--keys", keys.keys, "--cert", keys.broker_cert,
+                           NULL};
     bench_broker_t b;
-    if (bench_broker_start(&b, argv[1]) != 0)
+    if (bench_broker_start_with(&b, argv[1], curve ? extra : NULL) != 0)
         return 1;
     char wbin[600], conc[16], pre[16];
     snprintf(wbin, sizeof wbin, "%s/jobq-worker", argv[1]);
@@ -166,7 +178,13 @@ main(int argc, char **argv)
     snprintf(pre, sizeof pre, "%d", prefetch);
     char *wargv[] = {
         wbin, "--broker",   b.workers, "--types", "noop", "--concurrency",
-        conc, "--prefetch", pre,       NULL};
+        conc, "--prefetch", pre,       NULL,      NULL,   NULL,
+        NULL, NULL,         NULL,      NULL};
+    if (curve) {
+        char *more[] = {"--cert",        keys.worker_cert, "--broker-key",
+                        keys.broker_pub, "--name",         "w"};
+        memcpy(&wargv[9], more, sizeof more);
+    }
     pid_t worker = bench_spawn(wargv);
     if (worker < 0) {
         perror("jobq_bench: fork");
@@ -179,6 +197,7 @@ main(int argc, char **argv)
     jobq_client_config_defaults(&cfg);
     cfg.broker = b.clients;
     cfg.timeout_ms = 500;  //  bounded wait for the broker to come up
+    cfg.curve = curve ? &keys.client : NULL;
     jobq_client_t *c = jobq_client_new(&cfg);
     for (int i = 0; i < 20 && s_completed(c) == 0; i++) {
         jobq_bytes_t body = {NULL, 0};
@@ -193,6 +212,7 @@ main(int argc, char **argv)
     int64_t start = zclock_usecs();
     for (int i = 0; i < producers; i++) {
         p[i].clients = b.clients;
+        p[i].curve = curve ? &keys.client : NULL;
         p[i].batch = batch;
         p[i].pipeline = pipeline;
         p[i].jobs = jobs / producers;
@@ -222,16 +242,18 @@ main(int argc, char **argv)
            total, (unsigned long long) completed, errors,
            total * 1e6 / (double) (enq_end - start));
     char label[64];
-    snprintf(label, sizeof label, "jobq,%s,cycle-%dx%d",
+    snprintf(label, sizeof label, "jobq,%s%s,cycle-%dx%d",
              pipeline > 1            ? "sync-pipelined"
              : batch > 1 || prefetch ? "sync-batched"
                                      : "sync",
-             producers, workers);
+             curve ? "-curve" : "", producers, workers);
     if (k > 0)
         bench_print_row(label, rate, all, k);
     jobq_client_destroy(&c);
     kill(worker, SIGTERM);
     waitpid(worker, NULL, 0);
     bench_broker_stop(&b);
+    if (curve)
+        bench_curve_remove(&keys);
     return completed == (uint64_t) total && k > 0 ? 0 : 1;
 }

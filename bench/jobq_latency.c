@@ -1,11 +1,13 @@
-/*  jobq_latency BIN_DIR [--jobs N]: idle dispatch through a real broker
-    (bench.h) and a worker built on libjobq with one slot, in a forked
+/*  jobq_latency BIN_DIR [--jobs N] [--curve]: idle dispatch through a real
+   broker (bench.h) and a worker built on libjobq with one slot, in a forked
     child, already waiting; its processor `stamp` notes when it was entered
     in memory shared with this process. N times, 2 ms apart: enqueue one
     job and time its acknowledgement (which includes the commit's full
     sync) and the moment the processor started it, both from just before
     the request is sent. Bounded: N jobs, 60 s. The last two lines are CSV
-    (system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,rss_kb). */
+    (system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,rss_kb).
+    --curve: the broker has a key file, and every connection is CURVE;
+    the mode is then sync-curve. */
 #include "jobq/jobq_client.h"
 #include "jobq/jobq_worker.h"
 #include "bench.h"
@@ -47,7 +49,7 @@ s_stamp(jobq_job_t *job, void *state)
 }
 
 static void
-s_worker_main(const char *ep, s_stamps_t *st)
+s_worker_main(const char *ep, s_stamps_t *st, const jobq_curve_t *curve)
 {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     zsys_init();
@@ -61,6 +63,8 @@ s_worker_main(const char *ep, s_stamps_t *st)
     cfg.broker = ep;
     cfg.concurrency = 1;
     cfg.grace_ms = 100;
+    cfg.curve = curve;
+    cfg.name = curve ? "w" : NULL;
     jobq_worker_t *w = jobq_worker_new(&cfg, reg);
     int rc = w ? jobq_worker_run(w, &s_stop) : JOBQ_ENOMEM;
     jobq_worker_destroy(&w);
@@ -96,14 +100,25 @@ s_one(jobq_client_t *c, volatile int64_t *stamps, int64_t i, int64_t *ack)
 int
 main(int argc, char **argv)
 {
-    int jobs = argc == 4 && strcmp(argv[2], "--jobs") == 0
-                   ? (int) bench_arg(argv[3], 10, 100000)
-               : argc == 2 ? 2000
-                           : -1;
-    if (jobs < 0) {
-        fprintf(stderr, "usage: jobq_latency BIN_DIR [--jobs 10..100000]\n");
+    int jobs = 2000, curve = 0;
+    for (int i = 2; i < argc && jobs > 0; i++) {
+        if (strcmp(argv[i], "--jobs") == 0 && i + 1 < argc)
+            jobs = (int) bench_arg(argv[++i], 10, 100000);
+        else if (strcmp(argv[i], "--curve") == 0)
+            curve = 1;
+        else
+            jobs = -1;
+    }
+    if (argc < 2 || jobs < 0) {
+        fprintf(stderr,
+                "usage: jobq_latency BIN_DIR [--jobs 10..100000] [--curve]\n");
         return 2;
     }
+    bench_curve_t keys;
+    if (curve && bench_curve_make(&keys) != 0)
+        return 1;
+    const char *extra[] = {"--keys", keys.keys, "--cert", keys.broker_cert,
+                           NULL};
     //  One allocation: acknowledgements and starts, jobs each.
     int64_t *acks = calloc(2 * (size_t) jobs, sizeof *acks);
     int64_t *runs = acks + jobs;
@@ -115,7 +130,7 @@ main(int argc, char **argv)
     //  Both children are made before this process touches ZeroMQ.
     bench_broker_t b;
     if (!acks || st.stamps == MAP_FAILED ||
-        bench_broker_start(&b, argv[1]) != 0) {
+        bench_broker_start_with(&b, argv[1], curve ? extra : NULL) != 0) {
         free(acks);
         return 1;
     }
@@ -127,7 +142,7 @@ main(int argc, char **argv)
         return 1;
     }
     if (worker == 0)
-        s_worker_main(b.workers, &st);
+        s_worker_main(b.workers, &st, curve ? &keys.worker : NULL);
     zsys_init();
     zsys_set_linger(0);
     jobq_client_config_t cfg;
@@ -135,6 +150,7 @@ main(int argc, char **argv)
     cfg.broker = b.clients;
     cfg.events = b.events;
     cfg.timeout_ms = 500;
+    cfg.curve = curve ? &keys.client : NULL;
     jobq_client_t *c = jobq_client_new(&cfg);
     //  Warm up: broker up, worker registered, connections made (10 s at
     //  most), then S_WARMUP jobs more.
@@ -168,12 +184,18 @@ main(int argc, char **argv)
     printf("jobq idle: jobs=%d missed=%d (us: enqueue ack, then enqueue to "
            "worker start)\n",
            done, missed);
-    bench_print_row("jobq,sync,enqueue-ack", 0, acks, done);
-    bench_print_row("jobq,sync,idle-dispatch", 0, runs, done);
+    bench_print_row(curve ? "jobq,sync-curve,enqueue-ack"
+                          : "jobq,sync,enqueue-ack",
+                    0, acks, done);
+    bench_print_row(curve ? "jobq,sync-curve,idle-dispatch"
+                          : "jobq,sync,idle-dispatch",
+                    0, runs, done);
     jobq_client_destroy(&c);
     kill(worker, SIGTERM);
     waitpid(worker, NULL, 0);
     bench_broker_stop(&b);
+    if (curve)
+        bench_curve_remove(&keys);
     free(acks);
     return done == jobs && missed == 0 ? 0 : 1;
 }

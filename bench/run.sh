@@ -77,11 +77,12 @@ tries() {
     echo "$tr_label,,,,," >> "$CSV"
 }
 
-run_jobq() {  # mode jobs batch prefetch pipeline
+run_jobq() {  # mode jobs batch prefetch pipeline [curve]
     for shape in $SHAPES; do
         median "jobq,$1,cycle-$shape" timeout 180 "$BUILD/bench/jobq_bench" \
             "$BUILD/apps" --producers "${shape%x*}" --workers "${shape#*x}" \
-            --jobs "$2" --batch "$3" --prefetch "$4" --pipeline "$5"
+            --jobs "$2" --batch "$3" --prefetch "$4" --pipeline "$5" \
+            --curve "${6:-0}"
     done
 }
 
@@ -135,6 +136,10 @@ run_jobq sync "$SLOW_JOBS" 1 0 1
 # other beanstalkd modes, and the disk's own floor.
 tries 2 "jobq,sync,idle-dispatch" timeout 120 "$BUILD/bench/jobq_latency" \
     "$BUILD/apps" --jobs "$IDLE"
+# The same with a key file: every connection CURVE (encrypted, and each
+# message's key looked up), for its cost.
+tries 2 "jobq,sync-curve,idle-dispatch" timeout 120 \
+    "$BUILD/bench/jobq_latency" "$BUILD/apps" --jobs "$IDLE" --curve
 tries 2 "beanstalkd,binlog-f0,idle-dispatch" beanstalkd_once \
     "-b $BS_DATA -f 0" --idle "$IDLE" --mode binlog-f0
 tries 2 "beanstalkd,no-binlog,idle-dispatch" beanstalkd_once "" \
@@ -144,6 +149,7 @@ tries 2 "beanstalkd,binlog-default,idle-dispatch" beanstalkd_once \
 tries 1 "lmdb,commit-floor,enqueue-ack" timeout 120 \
     "$BUILD/bench/commit_floor" "$TMP" --jobs "$IDLE"
 run_jobq sync-batched "$JOBS" 64 512 1
+run_jobq sync-batched-curve "$JOBS" 64 512 1 1
 run_jobq sync-pipelined "$JOBS" 1 512 64
 run_beanstalkd no-binlog "$JOBS" 1 ""
 run_beanstalkd binlog-default "$JOBS" 1 "-b $BS_DATA"

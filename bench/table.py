@@ -109,6 +109,24 @@ def main(path):
             print("  %s memory with %s jobs: jobq anonymous %.0f kB vs "
                   "beanstalkd resident %.0f kB = %.3fx (want < 0.5x)" % (
                       verdict(mj < 0.5 * mb), n, mj, mb, mj / mb))
+    # What CURVE costs: the same cells with a key file (every connection
+    # encrypted, every message's key looked up), from the same run.
+    lines = []
+    for sc in shapes:
+        a = get("jobq", "sync-batched", sc, "jobs_per_s")
+        b = get("jobq", "sync-batched-curve", sc, "jobs_per_s")
+        if a and b:
+            lines.append("  cycle %-5s sync-batched %7.0f jobs/s, with CURVE "
+                         "%7.0f (%+.0f%%)" % (sc[6:], a, b, 100 * (b / a - 1)))
+    for q in ("p50", "p99"):
+        a = get("jobq", "sync", "idle-dispatch", q + "_us")
+        b = get("jobq", "sync-curve", "idle-dispatch", q + "_us")
+        if a and b:
+            lines.append("  idle dispatch %s %.0f us, with CURVE %.0f us "
+                         "(%+.0f us)" % (q, a, b, b - a))
+    if lines:
+        print("\nCURVE's cost, from this run:")
+        print("\n".join(lines))
     # The disk's own floor (bench/commit_floor.c): what one producer that
     # waits for every acknowledgement can make at most.
     c50 = get("lmdb", "commit-floor", "enqueue-ack", "p50_us")
