@@ -52,6 +52,11 @@ s_usage(FILE *out)
         "  --cert FILE_secret  the broker's own certificate (jobq keygen),\n"
         "                      required with --keys\n"
         "  --insecure          without --keys, bind beyond loopback anyway\n"
+        "  --quota-pending N   unfinished jobs a shop may hold; beyond,\n"
+        "                      quota_exceeded (a key's quota-pending= wins;\n"
+        "                      default no limit)\n"
+        "  --quota-bytes N     bytes of job records a shop may hold before\n"
+        "                      new jobs are refused (default no limit)\n"
         "  --max-connections N with --keys: connections in all before\n"
         "                      only worker and admin keys get in (default:\n"
         "                      90%% of the file descriptor limit)\n"
@@ -148,6 +153,8 @@ main(int argc, char **argv)
         {"cert", required_argument, 0, 'k'},
         {"insecure", no_argument, 0, 'I'},
         {"max-connections", required_argument, 0, 'C'},
+        {"quota-pending", required_argument, 0, 'Q'},
+        {"quota-bytes", required_argument, 0, 'B'},
         {"verify", required_argument, 0, 'y'},
         {"repair", required_argument, 0, 'Y'},
         {"quiet", no_argument, 0, 'q'},
@@ -249,6 +256,16 @@ main(int argc, char **argv)
             if (!S_NUMBER("--max-connections", 1, 1u << 20, &v))
                 return 2;
             cfg.max_conns = (uint32_t) v;
+            break;
+        case 'Q':
+            if (!S_NUMBER("--quota-pending", 1, 1000000000000ull, &v))
+                return 2;
+            cfg.engine.quota_pending = v;
+            break;
+        case 'B':
+            if (!S_NUMBER("--quota-bytes", 1, 1000000000000000ull, &v))
+                return 2;
+            cfg.engine.quota_bytes = v;
             break;
         case 'q':
             log.level = JOBQ_LOG_ERROR;

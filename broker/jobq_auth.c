@@ -247,17 +247,27 @@ jobq_auth_reload(jobq_auth_t *self, size_t *removed, char *why, size_t why_len)
         return rc;
     jobq_keys_carry(fresh, self->keys);
     *removed = 0;
+    size_t changed = 0;
     for (size_t i = 0; i < jobq_keys_count(self->keys); i++) {
         jobq_key_t *k = jobq_keys_at(self->keys, i);
-        if (!jobq_keys_find(fresh, k->z85, JOBQ_KEY_Z85_LEN))
+        jobq_key_t *n = jobq_keys_find(fresh, k->z85, JOBQ_KEY_Z85_LEN);
+        if (!n)
             (*removed)++;
+        else if (!jobq_key_same(k, n))
+            changed++;
     }
-    //  Where the removed keys came from; their entries are forgotten.
+    //  Where the removed and the changed keys came from (what they hold
+    //  open, subscriptions above all, was let in under the old rights);
+    //  their entries are forgotten.
     self->ngone = 0;
-    self->gone_all = *removed > 0 && self->seen_overflow;
+    self->gone_all = *removed + changed > 0 && self->seen_overflow;
     size_t kept = 0;
     for (size_t i = 0; i < self->nseen; i++) {
-        if (jobq_keys_find(fresh, self->seen[i].z85, JOBQ_KEY_Z85_LEN)) {
+        jobq_key_t *o =
+            jobq_keys_find(self->keys, self->seen[i].z85, JOBQ_KEY_Z85_LEN);
+        jobq_key_t *n =
+            jobq_keys_find(fresh, self->seen[i].z85, JOBQ_KEY_Z85_LEN);
+        if (n && o && jobq_key_same(o, n)) {
             self->seen[kept++] = self->seen[i];
             continue;
         }

@@ -52,7 +52,10 @@ jobq_auth_serve(jobq_auth_t *self, const bool reserve_only[3], uint32_t max);
 jobq_key_t *jobq_auth_who(jobq_auth_t *self, const char *user);
 
 //  Read the key file again. On success the new keys answer from now on,
-//  and *removed gets how many keys are gone; JOBQ_OK. Otherwise the old
+//  and *removed gets how many keys are gone; JOBQ_OK. Removed keys, and
+//  keys whose roles, shops or types changed, count as gone for
+//  jobq_auth_removed_from: their connections are closed (the changed ones
+//  reconnect, under their new rights). Otherwise the old
 //  keys stay, and why says what is wrong with the file.
 int
 jobq_auth_reload(jobq_auth_t *self, size_t *removed, char *why, size_t why_len);

@@ -41,15 +41,21 @@ struct jobq_broker {
     int accept_errno[3];        //  the last failure's errno
     //  Connections each endpoint holds, from the monitors: fd_ep[fd] is
     //  1 + the endpoint of an open connection's descriptor, 0 otherwise.
-    uint8_t *fd_ep;      //  nfd entries
-    size_t nfd;          //  the descriptor limit at start
-    uint32_t conns[3];   //  open connections per endpoint
-    uint32_t max_conns;  //  in all, before only the reserve is left
-    bool full_logged;    //  "reserve only" was logged
-    jobq_auth_t *auth;   //  keys and the ZAP handler; NULL = no keys
+    uint8_t *fd_ep;         //  nfd entries
+    size_t nfd;             //  the descriptor limit at start
+    uint32_t conns[3];      //  open connections per endpoint
+    uint64_t hs_failed[3];  //  failed handshakes not yet disconnected
+    uint32_t max_conns;     //  in all, before only the reserve is left
+    bool full_logged;       //  "reserve only" was logged
+    jobq_auth_t *auth;      //  keys and the ZAP handler; NULL = no keys
     char public_key[JOBQ_CURVE_Z85_LEN + 1];  //  the broker's, with keys
     char secret_key[JOBQ_CURVE_Z85_LEN + 1];
-    uint64_t subs_refused;  //  subscriptions beyond their key
+    //  A peer's message on the XPUB that is not a subscription leaves
+    //  libzmq's queue of subscriptions and its queue of their connections
+    //  out of step (it queues no connection for it): until both are
+    //  empty again, a subscription read could be applied to the wrong
+    //  connection, so none is.
+    bool xpub_desync;
     uint64_t refused_logged[JOBQ_REFUSED_COUNT_];  //  counts already logged
     uint64_t refused_quiet[JOBQ_REFUSED_COUNT_];   //  no line before, mono ms
 };
@@ -160,8 +166,16 @@ s_bind(jobq_broker_t *self, int type, const char *ep, int which)
              (void *) self, which);
     if (zmq_socket_monitor(zsock_resolve(s), mep,
                            ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_ACCEPTED |
-                               ZMQ_EVENT_DISCONNECTED) == 0) {
+                               ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
         self->monitor[which] = zsock_new(ZMQ_PAIR);
+        //  libzmq sends monitor events with a blocking send from its I/O
+        //  thread: room for a burst of connections, and the broker polls
+        //  it, so that a burst never holds the I/O thread up.
+        if (self->monitor[which])
+            zsock_set_rcvhwm(self->monitor[which], 100000);
         if (self->monitor[which] &&
             zsock_connect(self->monitor[which], "%s", mep) != 0)
             zsock_destroy(&self->monitor[which]);
@@ -202,11 +216,22 @@ s_read_monitors(jobq_broker_t *self, bool all)
                         self->conns[self->fd_ep[value] - 1]--;
                     self->fd_ep[value] = (uint8_t) (w + 1);
                     self->conns[w]++;
-                } else if (event == ZMQ_EVENT_DISCONNECTED &&
-                           value < self->nfd && self->fd_ep[value] == w + 1) {
-                    self->fd_ep[value] = 0;
-                    if (self->conns[w])
-                        self->conns[w]--;
+                } else if (event == ZMQ_EVENT_DISCONNECTED) {
+                    if (value < self->nfd && self->fd_ep[value] == w + 1) {
+                        self->fd_ep[value] = 0;
+                        if (self->conns[w])
+                            self->conns[w]--;
+                    }
+                    //  A connection that failed its handshake (a stranger)
+                    //  said so first: it had no routing id to pass on.
+                    if (self->hs_failed[w])
+                        self->hs_failed[w]--;
+                    else if (w == JOBQ_BROKER_EP_WORKERS && self->cfg.keys_file)
+                        jobq_engine_workers_unheard(self->engine);
+                } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ||
+                           event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                           event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+                    self->hs_failed[w]++;
                 }
             }
             zmq_msg_close(&ev);
@@ -449,6 +474,7 @@ s_read_subscription(jobq_broker_t *self)
     zmq_msg_init(&msg);
     if (zmq_msg_recv(&msg, zsock_resolve(self->events), ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&msg);
+        self->xpub_desync = false;  //  both of libzmq's queues are empty
         return false;
     }
     const uint8_t *d = zmq_msg_data(&msg);
@@ -463,6 +489,25 @@ s_read_subscription(jobq_broker_t *self)
     //  the pipe the last message came from), and nothing else. A refused
     //  subscription is only counted: SUB sockets hear no answer.
     void *xpub = zsock_resolve(self->events);
+    bool sub_or_cancel = n >= 1 && (d[0] == 0 || d[0] == 1);
+    if (!sub_or_cancel || zmq_msg_more(&msg) || self->xpub_desync) {
+        //  Not a subscription (or a part after one, which libzmq queues
+        //  the same way), or read while the queues are out of step:
+        //  nothing is applied until they are empty.
+        bool was = self->xpub_desync;
+        self->xpub_desync = true;
+        if (!was || sub_or_cancel) {
+            jobq_engine_reject(self->engine, JOBQ_ACT_CLIENT,
+                               JOBQ_REFUSED_FORBIDDEN, NULL, 0, 0,
+                               JOBQ_EFORBIDDEN,
+                               was ? "a subscription dropped after a "
+                                     "message on the event socket"
+                                   : "a message on the event socket that "
+                                     "is not a subscription");
+        }
+        zmq_msg_close(&msg);
+        return true;
+    }
     if (n >= 1 && d[0] == 0) {
         zmq_setsockopt(xpub, ZMQ_UNSUBSCRIBE, d + 1, n - 1);
     } else if (n >= 1 && d[0] == 1) {
@@ -752,10 +797,11 @@ s_peer_address(int fd, char *out, size_t len)
 
 //  SIGHUP: read the key file again. Added keys get in from now on; removed
 //  ones are refused at their next handshake and their next message; their
-//  open connections are closed. ZeroMQ does not say which connection a
-//  key came on, only from which address, so every connection from an
-//  address a removed key used is closed: the others reconnect at once,
-//  and are let in again.
+//  open connections are closed, and those of changed keys (what they
+//  hold open was let in under their old rights: subscriptions above all).
+//  ZeroMQ does not say which connection a key came on, only from which address,
+//  so every connection from an address a removed key used is closed: the others
+//  reconnect at once, and are let in again.
 static void
 s_reload(jobq_broker_t *self)
 {
@@ -773,7 +819,7 @@ s_reload(jobq_broker_t *self)
         return;
     }
     size_t closed = 0;
-    for (size_t fd = 0; removed && fd < self->nfd; fd++) {
+    for (size_t fd = 0; fd < self->nfd; fd++) {
         if (!self->fd_ep[fd])
             continue;
         char address[64];
@@ -784,7 +830,7 @@ s_reload(jobq_broker_t *self)
     }
     JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE,
              "key file reloaded: %zu key%s, %zu removed; closed %zu "
-             "connection%s from where removed keys connected",
+             "connection%s from where removed or changed keys connected",
              jobq_auth_count(self->auth),
              jobq_auth_count(self->auth) == 1 ? "" : "s", removed, closed,
              closed == 1 ? "" : "s");
@@ -793,13 +839,21 @@ s_reload(jobq_broker_t *self)
 int
 jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
 {
-    zmq_pollitem_t items[4] = {
+    zmq_pollitem_t items[7] = {
         {zsock_resolve(self->workers), 0, ZMQ_POLLIN, 0},
         {zsock_resolve(self->clients), 0, ZMQ_POLLIN, 0},
         {zsock_resolve(self->events), 0, ZMQ_POLLIN, 0},
-        {self->auth ? jobq_auth_socket(self->auth) : NULL, 0, ZMQ_POLLIN, 0},
+        {NULL, 0, ZMQ_POLLIN, 0},
+        {NULL, 0, ZMQ_POLLIN, 0},
+        {NULL, 0, ZMQ_POLLIN, 0},
+        {NULL, 0, ZMQ_POLLIN, 0},
     };
-    int nitems = self->auth ? 4 : 3;
+    int nitems = 3;
+    for (int i = 0; i < 3; i++)
+        if (self->monitor[i])
+            items[nitems++].socket = zsock_resolve(self->monitor[i]);
+    if (self->auth)
+        items[nitems++].socket = jobq_auth_socket(self->auth);
     bool draining = false;
     uint64_t quiet_until = 0, quiet_end = 0, grace_end = 0;
     while (true) {
@@ -847,11 +901,11 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
         int n = zmq_poll(items, nitems, timeout);
         if (n < 0 && errno != EINTR)
             break;
+        s_read_monitors(self, false);
         if (self->cfg.reload && *self->cfg.reload) {
             *self->cfg.reload = 0;
             s_reload(self);
         }
-        s_read_monitors(self, false);
         s_serve_auth(self);
         int trc = s_turn(self);
         if (trc == JOBQ_ESTORAGE) {

@@ -40,6 +40,8 @@ typedef struct {
     uint64_t starved_epoch;  //  ready_epoch when nothing matched
     uint32_t lists_seen;     //  job lists received from it
     bool gone;               //  unreachable; drop next tick
+    bool unheard;            //  a worker connection closed since it was
+                             //  last heard: no JOB until it is again
 } s_worker_t;
 
 typedef struct {
@@ -771,14 +773,95 @@ s_enqueue_one(jobq_engine_t *self,
     *created = true;
 }
 
+//  True when the ENQUEUE (or batch entry) one names a job its idempotency
+//  key already made: it adds nothing, so no quota refuses it.
+static bool
+s_is_repeat(jobq_engine_t *self, const jobq_msg_t *one)
+{
+    if (!one->u.enqueue.key.len)
+        return false;
+    uint8_t ik[JOBQ_IDEM_KEY_MAX];
+    jobq_str_t key = {(const char *) ik, 0};
+    key.len = jobq_store_idem_key(ik, one->u.enqueue.shop, one->u.enqueue.key);
+    uint64_t id;
+    return s_idem_find(self, key, one->u.enqueue.shop, one->u.enqueue.key, &id);
+}
+
+//  True when a quota applies to requests of key who.
+static bool
+s_quotas(const jobq_engine_t *self, const jobq_key_t *who)
+{
+    return self->cfg.quota_pending || self->cfg.quota_bytes ||
+           (who && (who->quota_pending || who->quota_bytes));
+}
+
+//  Refuse with quota_exceeded when shop, given jobs more unfinished jobs
+//  and about bytes more bytes, would pass its quota: the key's
+//  (quota-pending=, quota-bytes=) or else the broker's. prefix names a
+//  batch entry. True when refused.
+static bool
+s_refuse_quota(jobq_engine_t *self,
+               const jobq_key_t *who,
+               const uint8_t *peer,
+               size_t peer_len,
+               uint64_t rid,
+               jobq_str_t shop,
+               uint64_t jobs,
+               uint64_t bytes,
+               const char *prefix)
+{
+    uint64_t qp = who && who->quota_pending ? who->quota_pending
+                                            : self->cfg.quota_pending;
+    uint64_t qb =
+        who && who->quota_bytes ? who->quota_bytes : self->cfg.quota_bytes;
+    if (!qp && !qb)
+        return false;
+    uint64_t c[JOBQ_STORE_SHOP_FIELDS];
+    if (jobq_store_shop_counts(self->store, shop, c) != JOBQ_OK)
+        return false;  //  the turn's commit meets the store's trouble
+    uint64_t unfinished = c[JOBQ_PENDING] + c[JOBQ_RUNNING];
+    char why[300];
+    if (qp && unfinished + jobs > qp)
+        snprintf(why, sizeof why,
+                 "%sshop %.*s holds %llu unfinished jobs, and its quota is "
+                 "%llu",
+                 prefix, (int) shop.len, shop.ptr,
+                 (unsigned long long) unfinished, (unsigned long long) qp);
+    else if (qb && c[JOBQ_STATUS_COUNT_] + bytes > qb)
+        snprintf(why, sizeof why,
+                 "%sshop %.*s holds %llu bytes of jobs, and its quota is "
+                 "%llu",
+                 prefix, (int) shop.len, shop.ptr,
+                 (unsigned long long) c[JOBQ_STATUS_COUNT_],
+                 (unsigned long long) qb);
+    else
+        return false;
+    s_reply_error(self, peer, peer_len, rid, JOBQ_EQUOTA, why, false);
+    return true;
+}
+
+//  The bytes a new job's record takes, near enough for a quota: its input
+//  and strings, and the fixed fields.
+static uint64_t
+s_new_bytes(const jobq_msg_t *one)
+{
+    return 128 + one->u.enqueue.input.len + one->u.enqueue.type.len +
+           one->u.enqueue.shop.len + one->u.enqueue.key.len;
+}
+
 static void
 s_enqueue(jobq_engine_t *self,
           const uint8_t *peer,
           size_t peer_len,
-          const jobq_msg_t *m)
+          const jobq_msg_t *m,
+          const jobq_key_t *who)
 {
     if (s_refuse_new(self, peer, peer_len, m->rid) ||
         s_refuse_type(self, peer, peer_len, m->rid, m->u.enqueue.type, -1))
+        return;
+    if (!s_is_repeat(self, m) &&
+        s_refuse_quota(self, who, peer, peer_len, m->rid, m->u.enqueue.shop, 1,
+                       s_new_bytes(m), ""))
         return;
     uint64_t id;
     bool created;
@@ -789,15 +872,74 @@ s_enqueue(jobq_engine_t *self,
 
 //  All the jobs of one ENQUEUE_BATCH, in one turn and so in one commit:
 //  the reply lists their ids (and whether each was new) in order.
+//  A batch's new jobs (a repeat of an idempotency key adds none), summed
+//  per shop in one pass, each shop then checked once against its quota:
+//  all or nothing, like the types. True when refused.
+static bool
+s_refuse_batch_quota(jobq_engine_t *self,
+                     const jobq_key_t *who,
+                     const uint8_t *peer,
+                     size_t peer_len,
+                     const jobq_msg_t *m)
+{
+    enum { SLOTS = 2048 };  //  a power of two, over twice JOBQ_MAX_BATCH
+    typedef struct {
+        jobq_str_t shop;  //  borrowed from the message
+        uint64_t jobs, bytes;
+        uint32_t first;  //  the entry that named it first
+    } s_sum_t;
+    static s_sum_t sums[SLOTS];
+    static uint16_t used[JOBQ_MAX_BATCH];
+    uint32_t nused = 0;
+    jobq_mp_reader_t r;
+    jobq_msg_batch_begin(m, &r);
+    for (uint32_t i = 0; i < m->u.batch.count; i++) {
+        jobq_msg_t one;
+        if (jobq_msg_batch_next(&r, m, &one) != JOBQ_OK ||
+            s_is_repeat(self, &one))
+            continue;
+        jobq_str_t shop = one.u.enqueue.shop;
+        uint64_t h = 1469598103934665603ull;  //  FNV-1a
+        for (size_t k = 0; k < shop.len; k++)
+            h = (h ^ (uint8_t) shop.ptr[k]) * 1099511628211ull;
+        size_t slot = (size_t) h & (SLOTS - 1);
+        while (sums[slot].shop.ptr &&
+               !(sums[slot].shop.len == shop.len &&
+                 memcmp(sums[slot].shop.ptr, shop.ptr, shop.len) == 0))
+            slot = (slot + 1) & (SLOTS - 1);
+        if (!sums[slot].shop.ptr) {
+            sums[slot] = (s_sum_t){shop, 0, 0, i};
+            used[nused++] = (uint16_t) slot;
+        }
+        sums[slot].jobs++;
+        sums[slot].bytes += s_new_bytes(&one);
+    }
+    bool refused = false;
+    for (uint32_t u = 0; u < nused && !refused; u++) {
+        s_sum_t *s = &sums[used[u]];
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "jobs[%u]: ", s->first);
+        refused = s_refuse_quota(self, who, peer, peer_len, m->rid, s->shop,
+                                 s->jobs, s->bytes, prefix);
+    }
+    for (uint32_t u = 0; u < nused; u++)
+        sums[used[u]].shop.ptr = NULL;
+    return refused;
+}
+
 static void
 s_enqueue_batch(jobq_engine_t *self,
                 const uint8_t *peer,
                 size_t peer_len,
-                const jobq_msg_t *m)
+                const jobq_msg_t *m,
+                const jobq_key_t *who)
 {
     if (s_refuse_new(self, peer, peer_len, m->rid))
         return;
     jobq_mp_reader_t r;
+    if (s_quotas(self, who) &&
+        s_refuse_batch_quota(self, who, peer, peer_len, m))
+        return;
     if (self->allowed) {
         //  All or nothing: every type is checked before any job is made.
         jobq_msg_batch_begin(m, &r);
@@ -876,6 +1018,13 @@ s_get_job(jobq_engine_t *self,
     int rc = jobq_store_get(self->store, id, j);
     if (rc == JOBQ_OK && who && !jobq_key_shop(who, j->shop))
         rc = JOBQ_ENOTFOUND;
+    if ((rc == JOBQ_ECORRUPT || rc == JOBQ_EVERSION) && who &&
+        !who->all_shops) {
+        //  Whose it is cannot be read: to a key of some shops it is no job
+        //  (the damage is still counted and logged).
+        self->stats.damaged++;
+        rc = JOBQ_ENOTFOUND;
+    }
     if (rc == JOBQ_OK)
         return true;
     char hex[JOBQ_ID_LEN + 1], why[64];
@@ -953,6 +1102,17 @@ s_retry(jobq_engine_t *self,
         s_reply_error(self, peer, peer_len, m->rid, JOBQ_ESTATE, why, false);
         return;
     }
+    if (s_quotas(self, who)) {
+        //  Reading the counts may write (pending deltas), which moves what
+        //  j borrows: check with a copy, then read the job again.
+        char shop[JOBQ_MAX_SHOP_LEN];
+        size_t len = j.shop.len < sizeof shop ? j.shop.len : sizeof shop;
+        memcpy(shop, j.shop.ptr, len);
+        if (s_refuse_quota(self, who, peer, peer_len, m->rid,
+                           (jobq_str_t){shop, len}, 1, 0, "") ||
+            !s_get_job(self, who, peer, peer_len, m->rid, m->u.job.id, &j))
+            return;
+    }
     //  Attempt numbers never go back: they fence the leases, and a worker
     //  may still be stopping an attempt of this job. The job gets a fresh
     //  run of `budget` attempts, numbered on from the last one.
@@ -981,8 +1141,88 @@ typedef struct {
     jobq_engine_t *engine;  //  the engine listing
     jobq_mp_writer_t *w;    //  where items go
     uint32_t n;             //  items written
-    const jobq_key_t *who;  //  jobs of other shops are left out; NULL: none
 } s_list_t;
+
+static int s_list_visit(void *arg, const jobq_jobdata_t *j);
+
+//  The ids a walk of one shop found, for a LIST of several shops.
+typedef struct {
+    uint64_t *ids;  //  room for cap
+    size_t n, cap;
+} s_ids_t;
+
+static int
+s_ids_visit(void *arg, const jobq_jobdata_t *j)
+{
+    s_ids_t *s = arg;
+    if (s->n == s->cap)
+        return 1;
+    s->ids[s->n++] = j->id;
+    return 0;
+}
+
+static int
+s_id_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+//  LIST for a key of several shops and no shop asked for: each of its
+//  shops' index walked (sharing the examine budget), the ids merged
+//  newest first. Only the key's shops are ever looked at, so neither the
+//  page nor its cursor tells anything of other shops. Writes the page to
+//  l; JOBQ_OK or a store error.
+static int
+s_list_shops(jobq_engine_t *self,
+             const jobq_key_t *who,
+             jobq_store_query_t q,
+             s_list_t *l,
+             uint64_t *next)
+{
+    uint32_t per = q.max_examine / (uint32_t) who->nshops;
+    q.max_examine = per ? per : 1;
+    size_t cap = (size_t) q.limit * who->nshops;
+    if (cap > self->cfg.list_examine + who->nshops)
+        cap = self->cfg.list_examine + who->nshops;
+    s_ids_t s = {malloc(cap * sizeof(uint64_t)), 0, cap};
+    if (!s.ids)
+        return JOBQ_ENOMEM;
+    uint64_t frontier = 0;  //  ids at or below it may be missing
+    for (size_t i = 0; i < who->nshops; i++) {
+        q.shop = (jobq_str_t){who->shops[i], strlen(who->shops[i])};
+        uint64_t shop_next = 0;
+        int rc = jobq_store_query(self->store, &q, s_ids_visit, &s, &shop_next);
+        if (rc != JOBQ_OK) {
+            free(s.ids);
+            return rc;
+        }
+        if (shop_next && shop_next - 1 > frontier)
+            frontier = shop_next - 1;
+    }
+    qsort(s.ids, s.n, sizeof *s.ids, s_id_desc);
+    size_t safe = 0;  //  ids above the frontier: every one was found
+    while (safe < s.n && s.ids[safe] > frontier)
+        safe++;
+    size_t k = 0;
+    *next = 0;
+    for (; k < safe && l->n < q.limit; k++) {
+        jobq_jobdata_t j;
+        int rc = jobq_store_get(self->store, s.ids[k], &j);
+        if (rc != JOBQ_OK) {
+            free(s.ids);
+            return rc == JOBQ_ENOTFOUND ? JOBQ_ECORRUPT : rc;
+        }
+        if (s_list_visit(l, &j))
+            break;  //  the page is full in bytes
+    }
+    if (k < safe)
+        *next = s.ids[k] + 1;  //  the next page starts with it
+    else if (frontier)
+        *next = frontier + 1;
+    free(s.ids);
+    return JOBQ_OK;
+}
 
 //  Room for the jobs of one LIST reply: a frame, less the reply's own
 //  fields and headroom.
@@ -992,8 +1232,6 @@ static int
 s_list_visit(void *arg, const jobq_jobdata_t *j)
 {
     s_list_t *l = arg;
-    if (l->who && !jobq_key_shop(l->who, j->shop))
-        return 0;  //  counts towards the page, which may come back short
     size_t before = l->w->len;
     s_shown(l->engine, j->id);
     s_write_job(l->engine, l->w, j, 0);
@@ -1020,20 +1258,23 @@ s_list(jobq_engine_t *self,
         .limit = m->u.list.limit,
         .max_examine = self->cfg.list_examine,
     };
+    bool several = false;
     if (who && !who->all_shops) {
-        //  A key of one shop walks that shop's index; of several, every
-        //  job, leaving the others out. Another shop's list is empty.
+        //  A key of one shop walks that shop's index, of several each of
+        //  theirs. Another shop's list is empty.
         if (!q.shop.len && who->nshops == 1)
             q.shop = (jobq_str_t){who->shops[0], strlen(who->shops[0])};
+        several = !q.shop.len;
         if (q.shop.len && !jobq_key_shop(who, q.shop))
             q.limit = 0;
     }
     jobq_mp_writer_reset(&self->scratch);
-    s_list_t l = {self, &self->scratch, 0, who};
+    s_list_t l = {self, &self->scratch, 0};
     uint64_t next = 0;
-    int rc = q.limit
-                 ? jobq_store_query(self->store, &q, s_list_visit, &l, &next)
-                 : JOBQ_OK;
+    int rc = !q.limit ? JOBQ_OK
+             : several
+                 ? s_list_shops(self, who, q, &l, &next)
+                 : jobq_store_query(self->store, &q, s_list_visit, &l, &next);
     if (rc != JOBQ_OK || jobq_mp_writer_error(&self->scratch)) {
         char why[300];
         bool damaged = rc == JOBQ_ECORRUPT;
@@ -1115,17 +1356,50 @@ s_stats_visit(void *arg, jobq_str_t type, int status, uint64_t count)
     s->totals[status] += count;
 }
 
+//  STATS for a key of some shops: its shops' counts (and bytes) under
+//  `shops`, their sum in totals, and no counts by type (kept for every
+//  shop together only). Written to the scratch writer; JOBQ_OK or a store
+//  error.
+static int
+s_stats_shops(jobq_engine_t *self, const jobq_key_t *who, s_stats_t *s)
+{
+    jobq_mp_writer_t *w = s->w;
+    uint32_t n = 0;
+    for (size_t i = 0; i < who->nshops; i++) {
+        uint64_t c[JOBQ_STORE_SHOP_FIELDS];
+        jobq_str_t shop = {who->shops[i], strlen(who->shops[i])};
+        int rc = jobq_store_shop_counts(self->store, shop, c);
+        if (rc != JOBQ_OK)
+            return rc;
+        jobq_mp_write_str(w, shop.ptr, shop.len);
+        jobq_mp_write_map(w, JOBQ_STATUS_COUNT_ + 1);
+        for (int st = 0; st < JOBQ_STATUS_COUNT_; st++) {
+            jobq_mp_write_cstr(w, jobq_status_name(st));
+            jobq_mp_write_uint(w, c[st]);
+            s->totals[st] += c[st];
+        }
+        jobq_mp_write_cstr(w, "bytes");
+        jobq_mp_write_uint(w, c[JOBQ_STATUS_COUNT_]);
+        n++;
+    }
+    s->ntypes = n;  //  entries written: shops here
+    return JOBQ_OK;
+}
+
 static void
 s_stats(jobq_engine_t *self,
         const uint8_t *peer,
         size_t peer_len,
-        const jobq_msg_t *m)
+        const jobq_msg_t *m,
+        const jobq_key_t *who)
 {
     s_stats_t s;
     memset(&s, 0, sizeof s);
     jobq_mp_writer_reset(&self->scratch);
     s.w = &self->scratch;
-    int rc = jobq_store_counts(self->store, s_stats_visit, &s);
+    bool scoped = who && !who->all_shops;
+    int rc = scoped ? s_stats_shops(self, who, &s)
+                    : jobq_store_counts(self->store, s_stats_visit, &s);
     s_stats_flush(&s);
     if (rc != JOBQ_OK) {
         if (rc == JOBQ_ECORRUPT)
@@ -1133,11 +1407,17 @@ s_stats(jobq_engine_t *self,
         s_reply_error(self, peer, peer_len, m->rid, rc, "stats failed", false);
         return;
     }
-    s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, 7);
+    //  A key of some shops sees its shops only: not the workers, their
+    //  load or the refusals, which tell of every shop's jobs.
+    s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, scoped ? 3 : 7);
     if (!a)
         return;
     jobq_mp_writer_t *w = s_w(self);
     jobq_mp_write_cstr(w, "counts");
+    if (scoped) {
+        jobq_mp_write_map(w, 0);
+        jobq_mp_write_cstr(w, "shops");
+    }
     jobq_mp_write_map(w, s.ntypes);
     jobq_mp_write_raw(w, self->scratch.data, self->scratch.len);
     jobq_mp_write_cstr(w, "totals");
@@ -1145,6 +1425,10 @@ s_stats(jobq_engine_t *self,
     for (int i = 0; i < JOBQ_STATUS_COUNT_; i++) {
         jobq_mp_write_cstr(w, jobq_status_name(i));
         jobq_mp_write_uint(w, s.totals[i]);
+    }
+    if (scoped) {
+        s_action_end(self, a);
+        return;
     }
     uint64_t capacity = 0, busy = 0;
     uint32_t listed = 0, nworkers = (uint32_t) zhashx_size(self->workers);
@@ -1215,11 +1499,6 @@ s_client_allowed(jobq_engine_t *self,
     why[0] = '\0';
     if (!jobq_key_can(who, need)) {
         snprintf(why, sizeof why, "key %s may not send %s", who->name, cmd);
-    } else if (m->cmd == JOBQ_CMD_STATS && !who->all_shops) {
-        snprintf(why, sizeof why,
-                 "key %s: STATS counts every shop, and needs a key of every "
-                 "shop (*)",
-                 who->name);
     } else if (m->cmd == JOBQ_CMD_ENQUEUE &&
                !jobq_key_shop(who, m->u.enqueue.shop)) {
         snprintf(why, sizeof why, "key %s may not use shop %.*s", who->name,
@@ -1257,10 +1536,10 @@ jobq_engine_client(jobq_engine_t *self,
         return;
     switch (m->cmd) {
     case JOBQ_CMD_ENQUEUE:
-        s_enqueue(self, peer, peer_len, m);
+        s_enqueue(self, peer, peer_len, m, who);
         break;
     case JOBQ_CMD_ENQUEUE_BATCH:
-        s_enqueue_batch(self, peer, peer_len, m);
+        s_enqueue_batch(self, peer, peer_len, m, who);
         break;
     case JOBQ_CMD_STATUS: {
         jobq_jobdata_t j;
@@ -1278,7 +1557,7 @@ jobq_engine_client(jobq_engine_t *self,
         s_retry(self, peer, peer_len, m, who);
         break;
     case JOBQ_CMD_STATS:
-        s_stats(self, peer, peer_len, m);
+        s_stats(self, peer, peer_len, m, who);
         break;
     default:
         jobq_engine_reject(self, JOBQ_ACT_CLIENT, JOBQ_REFUSED_WRONG_SOCKET,
@@ -1378,6 +1657,7 @@ s_ready(jobq_engine_t *self,
     w->label[ll] = '\0';
     w->last_seen = self->mono;
     w->gone = false;
+    w->unheard = false;
     w->starved_epoch = 0;
     self->need_dispatch = true;
 }
@@ -1690,8 +1970,13 @@ jobq_engine_worker(jobq_engine_t *self,
     }
     s_sender_t s = {s_worker_find(self, peer, peer_len), peer, peer_len, ""};
     s_peer_name(peer, peer_len, s.name);
-    if (s.w)
+    if (s.w) {
         s.w->last_seen = self->mono;  //  extends every lease it holds
+        if (s.w->unheard) {
+            s.w->unheard = false;
+            self->need_dispatch = true;
+        }
+    }
     //  An unknown sender (the broker restarted, or dropped it) is asked to
     //  register again; its leases survive if it does in time, and its
     //  results and progress for attempts whose lease is still held under
@@ -2110,7 +2395,7 @@ s_dispatch(jobq_engine_t *self)
         progress = false;
         for (s_worker_t *w = zhashx_first(self->workers); w && budget > 0;
              w = zhashx_next(self->workers)) {
-            if (w->gone || w->active >= w->capacity ||
+            if (w->gone || w->unheard || w->active >= w->capacity ||
                 w->starved_epoch == self->ready_epoch + 1)
                 continue;
             if (s_dispatch_one(self, w)) {
@@ -2398,6 +2683,14 @@ void
 jobq_engine_get_stats(const jobq_engine_t *self, jobq_engine_stats_t *out)
 {
     *out = self->stats;
+}
+
+void
+jobq_engine_workers_unheard(jobq_engine_t *self)
+{
+    for (s_worker_t *w = zhashx_first(self->workers); w;
+         w = zhashx_next(self->workers))
+        w->unheard = true;
 }
 
 size_t

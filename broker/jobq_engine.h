@@ -33,6 +33,10 @@ typedef struct {
     uint32_t dispatch_per_turn;  //  jobs handed out per turn at most
     uint32_t promote_per_turn;   //  delayed jobs made due per turn at most
     uint32_t list_examine;       //  records one LIST may look at
+    uint64_t quota_pending;      //  unfinished jobs a shop may hold (a
+                                 //  key's quota-pending= wins); 0 = any
+    uint64_t quota_bytes;        //  bytes of records a shop may hold
+                                 //  before new jobs are refused; 0 = any
     uint64_t retain_ms;          //  ended jobs are deleted after this, ms;
                                  //  0 keeps them forever
     uint64_t seed;               //  retry jitter seed
@@ -203,6 +207,12 @@ void jobq_engine_get_stats(const jobq_engine_t *self, jobq_engine_stats_t *out);
 
 //  Workers currently registered.
 size_t jobq_engine_worker_count(const jobq_engine_t *self);
+
+//  A connection to the worker endpoint closed. ZeroMQ does not say whose,
+//  and its routing id may pass to another connection (a duplicate that
+//  waited): with keys, every worker gets no JOB until its next message,
+//  which the broker checks against its key (a heartbeat, within a second).
+void jobq_engine_workers_unheard(jobq_engine_t *self);
 
 //  Attempts running under a lease (registered worker or not).
 size_t jobq_engine_lease_count(const jobq_engine_t *self);

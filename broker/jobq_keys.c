@@ -197,6 +197,24 @@ s_number(const char *s, size_t len, double *out)
     return true;
 }
 
+//  A whole number from 1 to 10^15 (a quota).
+static bool
+s_count(const char *s, size_t len, uint64_t *out)
+{
+    if (len < 1 || len > 16)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t) (s[i] - '0');
+    }
+    if (v < 1 || v > 1000000000000000ull)
+        return false;
+    *out = v;
+    return true;
+}
+
 //  One line's fields into k. JOBQ_OK, or an error with why set.
 static int
 s_line(const char *p,
@@ -278,10 +296,14 @@ s_line(const char *p,
         } else if (eq && kl == 5 && memcmp(f[o], "burst", 5) == 0 &&
                    !has_burst && s_number(v, vl, &k->burst) && k->burst > 0) {
             has_burst = true;
+        } else if (eq && kl == 13 && memcmp(f[o], "quota-pending", 13) == 0 &&
+                   !k->quota_pending && s_count(v, vl, &k->quota_pending)) {
+        } else if (eq && kl == 11 && memcmp(f[o], "quota-bytes", 11) == 0 &&
+                   !k->quota_bytes && s_count(v, vl, &k->quota_bytes)) {
         } else {
             s_why(why, why_len, line,
                   "unknown or repeated option '%.*s' (types=, rate=, "
-                  "burst=; numbers 1 to 1000000000)",
+                  "burst=, quota-pending=, quota-bytes=; numbers from 1)",
                   (int) (fl[o] > 64 ? 64 : fl[o]), f[o]);
             return JOBQ_EINVAL;
         }
@@ -294,6 +316,51 @@ s_line(const char *p,
         k->burst = k->rate < 1 ? 1 : k->rate;
     k->tokens = k->burst;
     return JOBQ_OK;
+}
+
+static int
+s_namecmp(const void *a, const void *b)
+{
+    const jobq_key_t *x = *(const jobq_key_t *const *) a;
+    const jobq_key_t *y = *(const jobq_key_t *const *) b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+//  Sort the keys by public key, and refuse a name or a public key given
+//  twice, naming the later line. O(n log n).
+static int
+s_no_twice(jobq_keys_t *self, char *why, size_t why_len)
+{
+    if (self->n == 0)
+        return JOBQ_OK;
+    qsort(self->keys, self->n, sizeof *self->keys, s_keycmp);
+    for (size_t i = 1; i < self->n; i++) {
+        jobq_key_t *a = &self->keys[i - 1], *b = &self->keys[i];
+        if (strcmp(a->z85, b->z85) == 0) {
+            jobq_key_t *first = a->line < b->line ? a : b;
+            jobq_key_t *later = a->line < b->line ? b : a;
+            s_why(why, why_len, later->line, "public key is used twice (%s)",
+                  first->name);
+            return JOBQ_EINVAL;
+        }
+    }
+    jobq_key_t **by_name = malloc(self->n * sizeof *by_name);
+    if (!by_name)
+        return JOBQ_ENOMEM;
+    for (size_t i = 0; i < self->n; i++)
+        by_name[i] = &self->keys[i];
+    qsort(by_name, self->n, sizeof *by_name, s_namecmp);
+    int rc = JOBQ_OK;
+    for (size_t i = 1; i < self->n && rc == JOBQ_OK; i++) {
+        if (strcmp(by_name[i - 1]->name, by_name[i]->name) == 0) {
+            s_why(why, why_len, by_name[i]->line, "name '%s' is used twice",
+                  by_name[i]->name);
+            rc = JOBQ_EINVAL;
+        }
+    }
+    free(by_name);
+    return rc;
 }
 
 int
@@ -355,26 +422,17 @@ jobq_keys_parse(
         jobq_key_t *k = &self->keys[self->n];
         memset(k, 0, sizeof *k);
         self->n++;
+        k->line = (uint32_t) line;
         rc = s_line(p, n, k, line, why, why_len);
-        for (size_t j = 0; rc == JOBQ_OK && j + 1 < self->n; j++) {
-            if (strcmp(self->keys[j].name, k->name) == 0) {
-                s_why(why, why_len, line, "name '%s' is used twice", k->name);
-                rc = JOBQ_EINVAL;
-            } else if (strcmp(self->keys[j].z85, k->z85) == 0) {
-                s_why(why, why_len, line, "public key is used twice (%s)",
-                      self->keys[j].name);
-                rc = JOBQ_EINVAL;
-            }
-        }
     }
+    if (rc == JOBQ_OK)
+        rc = s_no_twice(self, why, why_len);
     if (rc != JOBQ_OK) {
         if (rc == JOBQ_ENOMEM && why && why_len)
             snprintf(why, why_len, "out of memory");
         jobq_keys_destroy(&self);
         return rc;
     }
-    if (self->n)
-        qsort(self->keys, self->n, sizeof *self->keys, s_keycmp);
     *out = self;
     return JOBQ_OK;
 }
@@ -467,15 +525,38 @@ jobq_keys_carry(jobq_keys_t *fresh, jobq_keys_t *old)
     }
 }
 
+static bool
+s_same_list(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return true;
+}
+
+bool
+jobq_key_same(const jobq_key_t *a, const jobq_key_t *b)
+{
+    return a->roles == b->roles && a->all_shops == b->all_shops &&
+           strcmp(a->name, b->name) == 0 &&
+           s_same_list(a->shops, a->nshops, b->shops, b->nshops) &&
+           s_same_list(a->types, a->ntypes, b->types, b->ntypes);
+}
+
 bool
 jobq_key_can(const jobq_key_t *key, unsigned roles)
 {
     return (key->roles & (roles | JOBQ_ROLE_ADMIN)) != 0;
 }
 
+//  True when s (len bytes, any bytes) is one of the sorted strings v.
 static bool
 s_in(char *const *v, size_t n, const char *s, size_t len)
 {
+    if (memchr(s, '\0', len))
+        return false;  //  no entry holds a NUL
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;

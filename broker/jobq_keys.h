@@ -9,9 +9,11 @@
     every shop; PUBLIC-KEY the 40-character Z85 text of `jobq keygen`.
     Options: types=T,T (worker: the job types it may run; default any),
     rate=N and burst=N (client requests per second and the bucket's size;
-    default none). '#' starts a comment; blank lines are skipped.
-    docs/PROTOCOL.md section 13 is the user's description; this parser is
-    the definition, and refuses anything else with the line and the reason.
+    default none), quota-pending=N and quota-bytes=N (what each of its
+    shops may hold when it adds a job; default the broker's). '#' starts a
+   comment; blank lines are skipped. docs/PROTOCOL.md section 13 is the user's
+   description; this parser is the definition, and refuses anything else with
+   the line and the reason.
 
     Pure and bounded: no sockets, no globals, so the fuzz target can drive
     it (tests/fuzz/fuzz_keys.c).
@@ -46,8 +48,11 @@ typedef struct {
     size_t nshops;
     char **types;  //  worker: job types allowed, sorted; none = any
     size_t ntypes;
-    double rate;   //  client requests per second; 0 = no limit
-    double burst;  //  bucket size (default: rate, at least 1)
+    uint64_t quota_pending;  //  unfinished jobs per shop; 0 = broker's
+    uint64_t quota_bytes;    //  record bytes per shop; 0 = broker's
+    double rate;             //  client requests per second; 0 = no limit
+    double burst;            //  bucket size (default: rate, at least 1)
+    uint32_t line;           //  its line in the file
     //  Token bucket, kept by the broker (and across reloads).
     double tokens;
     uint64_t refill_ms;
@@ -77,6 +82,10 @@ jobq_key_t *jobq_keys_find(jobq_keys_t *self, const char *z85, size_t len);
 //  Keep the token buckets of keys present in both (same public key) when a
 //  new file replaces old.
 void jobq_keys_carry(jobq_keys_t *fresh, jobq_keys_t *old);
+
+//  True when a and b grant the same: roles, shops, types (rates and quotas
+//  aside, which apply from the next message).
+bool jobq_key_same(const jobq_key_t *a, const jobq_key_t *b);
 
 //  True when key has any of the roles (admin has them all).
 bool jobq_key_can(const jobq_key_t *key, unsigned roles);

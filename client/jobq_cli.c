@@ -976,6 +976,24 @@ s_print_stats(s_cli_t *c, const json_t *st)
         fprintf(o, "  %9lld", v);
     }
     fprintf(o, "  %9lld\n", sum);
+    //  A key of some shops gets its shops' counts, not the types'.
+    const json_t *shops = json_object_get(st, "shops");
+    if (json_object_size(shops)) {
+        fprintf(o, "\n%-*s", tw, "SHOP");
+        for (int s = 0; s < JOBQ_STATUS_COUNT_; s++)
+            fprintf(o, "  %9s", jobq_status_name(s));
+        fprintf(o, "  %11s\n", "bytes");
+        const char *shop;
+        json_object_foreach((json_t *) shops, shop, row)
+        {
+            char name[JOBQ_MAX_SHOP_LEN + 4];
+            fprintf(o, "%-*s", tw,
+                    s_clean(name, sizeof name, shop, JOBQ_MAX_SHOP_LEN));
+            for (int s = 0; s < JOBQ_STATUS_COUNT_; s++)
+                fprintf(o, "  %9lld", s_int(row, jobq_status_name(s)));
+            fprintf(o, "  %11lld\n", s_int(row, "bytes"));
+        }
+    }
     if (stranded)
         fprintf(o,
                 stranded == 1
@@ -985,6 +1003,8 @@ s_print_stats(s_cli_t *c, const json_t *st)
                       "runs: they wait until one does\n",
                 stranded);
 
+    if (!workers)
+        return;  //  a key of some shops is not told of the workers
     fprintf(o, "\nworkers: %zu  capacity: %lld  busy: %lld\n",
             json_array_size(workers), s_int(st, "capacity"), s_int(st, "busy"));
     size_t i;

@@ -35,7 +35,20 @@ struct jobq_client {
     size_t n_in_flight;        //  entries in in_flight
     bool unserved;             //  the last enqueue's type had no worker
     jobq_curve_t curve;        //  keys, when cfg.curve was given
+    void *monitor;             //  PAIR: the dealer's handshake events
+    int handshake;             //  0 none yet, 1 succeeded, -1 refused by
+                               //  the broker (ZAP), -2 failed otherwise
 };
+
+//  A request that gets no answer may be one whose handshake failed (a key
+//  the broker refuses, a wrong broker key, no key for a broker with keys):
+//  say which, from the dealer's monitor.
+static const char *
+s_handshake_hint(jobq_client_t *self)
+{
+    jobq_wire_handshake_read(self->monitor, &self->handshake);
+    return jobq_wire_handshake_hint(self->handshake, self->cfg.curve != NULL);
+}
 
 void
 jobq_client_config_defaults(jobq_client_config_t *cfg)
@@ -85,6 +98,7 @@ jobq_client_new(const jobq_client_config_t *cfg)
         free(self);
         return NULL;
     }
+    self->monitor = jobq_wire_handshake_monitor(self->ctx, self->dealer);
     //  Request ids start at a random point so a reply meant for an earlier
     //  client process that used the same routing id is not taken as ours.
     struct timespec ts;
@@ -108,6 +122,7 @@ jobq_client_destroy(jobq_client_t **self_p)
         return;
     jobq_client_t *self = *self_p;
     jobq_wire_close(&self->dealer);
+    jobq_wire_close(&self->monitor);
     if (self->own_ctx)
         zmq_ctx_term(self->ctx);
     jobq_mp_writer_fini(&self->w);
@@ -293,8 +308,9 @@ s_request(jobq_client_t *self, jobq_msg_t *m, jobq_bytes_t *body)
         return JOBQ_OK;
     }
     return s_error(self, JOBQ_EUNAVAILABLE,
-                   "no reply from the broker at %s within %d ms (%d tries)",
-                   self->broker, self->cfg.timeout_ms, self->cfg.retries + 1);
+                   "no reply from the broker at %s within %d ms (%d tries)%s",
+                   self->broker, self->cfg.timeout_ms, self->cfg.retries + 1,
+                   s_handshake_hint(self));
 }
 
 //  --- job info
@@ -608,8 +624,9 @@ jobq_client_enqueue_recv(jobq_client_t *self,
     self->n_in_flight = 0;
     return s_error(self, JOBQ_EUNAVAILABLE,
                    "no answer from the broker at %s within %d ms: %zu "
-                   "requests in flight given up",
-                   self->broker, self->cfg.timeout_ms, lost);
+                   "requests in flight given up%s",
+                   self->broker, self->cfg.timeout_ms, lost,
+                   s_handshake_hint(self));
 }
 
 size_t

@@ -25,6 +25,7 @@ static const char *const s_messages[] = {
     "unknown job type",
     "not allowed for this key",
     "rate limited",
+    "quota exceeded",
 };
 
 const char *

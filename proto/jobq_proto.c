@@ -92,6 +92,7 @@ static const struct {
     {JOBQ_ETYPE, "unknown_type"},
     {JOBQ_EFORBIDDEN, "forbidden"},
     {JOBQ_ERATE, "rate_limited"},
+    {JOBQ_EQUOTA, "quota_exceeded"},
     {JOBQ_ENOMEM, "internal"},
 };
 

@@ -282,6 +282,75 @@ jobq_wire_in_user(jobq_wire_in_t *in)
     return NULL;
 }
 
+void *
+jobq_wire_handshake_monitor(void *ctx, void *sock)
+{
+    char mep[64];
+    snprintf(mep, sizeof mep, "inproc://jobq-handshake-%p", sock);
+    if (zmq_socket_monitor(sock, mep,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+        return NULL;
+    void *mon = zmq_socket(ctx, ZMQ_PAIR);
+    int zero = 0;
+    if (mon)
+        zmq_setsockopt(mon, ZMQ_LINGER, &zero, sizeof zero);
+    if (mon && zmq_connect(mon, mep) != 0) {
+        zmq_close(mon);
+        mon = NULL;
+    }
+    return mon;
+}
+
+void
+jobq_wire_handshake_read(void *mon, int *state)
+{
+    for (int i = 0; mon && i < 256; i++) {
+        zmq_msg_t ev;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            break;
+        }
+        bool more = zmq_msg_more(&ev);
+        uint16_t event = 0;
+        if (zmq_msg_size(&ev) == 6)
+            memcpy(&event, zmq_msg_data(&ev), 2);
+        zmq_msg_close(&ev);
+        if (more) {  //  the endpoint: not needed
+            zmq_msg_t addr;
+            zmq_msg_init(&addr);
+            zmq_msg_recv(&addr, mon, 0);
+            zmq_msg_close(&addr);
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            *state = 1;
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            *state = JOBQ_WIRE_REFUSED;
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                 event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+            *state = JOBQ_WIRE_FAILED;
+    }
+}
+
+const char *
+jobq_wire_handshake_hint(int state, bool curve)
+{
+    if (state == JOBQ_WIRE_REFUSED)
+        return "; the broker refused this key (is it in the broker's key "
+               "file, with a role for this endpoint?)";
+    if (state == JOBQ_WIRE_FAILED)
+        return curve ? "; the CURVE handshake failed (is the broker's public "
+                       "key right, and does the broker run with keys?)"
+                     : "; the handshake failed: does the broker run with "
+                       "keys? (then give a certificate and the broker's "
+                       "key: --cert and --broker-key, or JOBQ_CERT and "
+                       "JOBQ_BROKER_KEY)";
+    return "";
+}
+
 void
 jobq_wire_close(void **sock_p)
 {

@@ -96,6 +96,24 @@ int jobq_wire_curve(void *sock, const jobq_curve_t *keys);
 //  ZAP handler named it, or NULL on a plain connection.
 const char *jobq_wire_in_user(jobq_wire_in_t *in);
 
+//  A PAIR on ctx that hears sock's handshake events (success, or failure
+//  of each kind), or NULL when ZeroMQ cannot make one. Close it with
+//  jobq_wire_close before sock.
+void *jobq_wire_handshake_monitor(void *ctx, void *sock);
+
+//  Read what mon heard (without waiting) into *state: 1 once a handshake
+//  succeeded, JOBQ_WIRE_REFUSED when the broker refused the key (ZAP),
+//  JOBQ_WIRE_FAILED for another failed handshake; unchanged when nothing
+//  new was heard. Safe with mon NULL.
+#define JOBQ_WIRE_REFUSED (-1)
+#define JOBQ_WIRE_FAILED  (-2)
+void jobq_wire_handshake_read(void *mon, int *state);
+
+//  Words for a state of jobq_wire_handshake_read, to end a "no answer"
+//  message with ("" when there is nothing to say); curve: the peer has
+//  keys.
+const char *jobq_wire_handshake_hint(int state, bool curve);
+
 //  Close a socket made by jobq_wire_connect; safe on NULL, sets it to NULL.
 void jobq_wire_close(void **sock_p);
 

@@ -42,7 +42,9 @@ struct jobq_worker {
     char name[JOBQ_WORKER_NAME_MAX + 1];  //  routing id
     char export_dir[512];                 //  for processors
     jobq_curve_t curve;                   //  keys, if cfg.curve
-    bool refused;  //  DISCONNECT "forbidden: ...": the run ends
+    bool refused;   //  DISCONNECT "forbidden: ...": the run ends
+    void *monitor;  //  PAIR: the dealer's handshake events
+    int handshake;  //  jobq_wire_handshake_read's state
     const char *types[JOBQ_MAX_WORKER_TYPES];  //  declared types (borrowed)
     uint32_t ntypes;                           //  entries in types
     jobq_registry_t *registry;                 //  borrowed
@@ -304,12 +306,14 @@ s_ready(jobq_worker_t *self)
 static int
 s_connect(jobq_worker_t *self)
 {
+    jobq_wire_close(&self->monitor);
     jobq_wire_close(&self->dealer);
     int err = JOBQ_OK;
     self->dealer = jobq_wire_connect(self->ctx, ZMQ_DEALER, self->broker,
                                      self->name, self->cfg.curve, &err);
     if (!self->dealer)
         return err;
+    self->monitor = jobq_wire_handshake_monitor(self->ctx, self->dealer);
     self->last_heard = (uint64_t) jobq_wire_now_ms();
     s_ready(self);
     s_resend(self, UINT64_MAX);
@@ -568,9 +572,12 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
             self->next_heartbeat = now + self->cfg.heartbeat_ms;
         }
         if (now > self->last_heard + self->cfg.broker_timeout_ms) {
+            jobq_wire_handshake_read(self->monitor, &self->handshake);
             JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
-                     "broker silent for %llu ms, reconnecting",
-                     (unsigned long long) self->cfg.broker_timeout_ms);
+                     "broker silent for %llu ms, reconnecting%s",
+                     (unsigned long long) self->cfg.broker_timeout_ms,
+                     jobq_wire_handshake_hint(self->handshake,
+                                              self->cfg.curve != NULL));
             rc = s_connect(self);
             if (rc != JOBQ_OK)
                 break;
@@ -608,6 +615,7 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
         zmq_setsockopt(self->dealer, ZMQ_LINGER, &linger, sizeof linger);
     }
     jobq_pool_destroy(&self->pool);
+    jobq_wire_close(&self->monitor);
     jobq_wire_close(&self->dealer);
     return rc;
 }

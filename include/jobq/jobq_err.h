@@ -42,7 +42,8 @@ typedef enum {
     JOBQ_ETYPE = -20,        //  a job type this broker does not run
     JOBQ_EFORBIDDEN = -21,   //  the caller's key may not do this
     JOBQ_ERATE = -22,        //  the caller's key sent too many requests
-    JOBQ_ERR_MIN_ = -22      //  lowest code; for range checks
+    JOBQ_EQUOTA = -23,       //  the shop is at its quota of jobs or bytes
+    JOBQ_ERR_MIN_ = -23      //  lowest code; for range checks
 } jobq_err_t;
 
 //  A static, human-readable description of code. Never NULL; unknown codes

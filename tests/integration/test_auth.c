@@ -35,12 +35,14 @@ enum {
     K_WORKER,
     K_SLOW,
     K_RUNNER,
+    K_QUOTA,
+    K_QBYTES,
     K_STRANGER,
     K_COUNT
 };
-static const char *const s_names[K_COUNT] = {"ops",    "api-a",   "api-b",
-                                             "read-a", "watch-a", "w1",
-                                             "slow",   "w2",      "stranger"};
+static const char *const s_names[K_COUNT] = {
+    "ops",  "api-a", "api-b", "read-a", "watch-a", "w1",
+    "slow", "w2",    "quota", "qbytes", "stranger"};
 static const char *const s_lines[K_COUNT] = {"ops admin *",
                                              "api-a client shop-a",
                                              "api-b client shop-b",
@@ -49,9 +51,20 @@ static const char *const s_lines[K_COUNT] = {"ops admin *",
                                              "w1 worker,reader *",
                                              "slow client shop-a",
                                              "w2 worker *",
+                                             "quota client shop-q,shop-p",
+                                             "qbytes client shop-r",
                                              NULL};
-static const char *const s_opts[K_COUNT] = {
-    "", "", "", "", "", " types=noop,sleep", " rate=5 burst=5", "", ""};
+static const char *const s_opts[K_COUNT] = {"",
+                                            "",
+                                            "",
+                                            "",
+                                            "",
+                                            " types=noop,sleep",
+                                            " rate=5 burst=5",
+                                            "",
+                                            " quota-pending=2",
+                                            " quota-bytes=3000",
+                                            ""};
 
 typedef struct {
     char *dir;
@@ -154,10 +167,15 @@ test_auth_strangers_get_no_answer(void **state)
     jobq_client_t *plain = s_client(fx, K_COUNT, 500);
     jobq_bytes_t body = {NULL, 0};
     assert_int_equal(jobq_client_stats(plain, &body), JOBQ_EUNAVAILABLE);
+    //  The client says why, from its handshake.
+    assert_non_null(strstr(jobq_client_last_error(plain),
+                           "does the broker run with keys?"));
     jobq_client_destroy(&plain);
     //  A key pair the file does not hold: refused at the handshake.
     jobq_client_t *c = s_client(fx, K_STRANGER, 500);
     assert_int_equal(jobq_client_stats(c, &body), JOBQ_EUNAVAILABLE);
+    assert_non_null(
+        strstr(jobq_client_last_error(c), "the broker refused this key"));
     jobq_client_destroy(&c);
     //  The broker said so in its log, with the address.
     bool logged = false;
@@ -227,9 +245,19 @@ test_auth_a_shop_key_cannot_touch_another_shops_jobs(void **state)
     assert_int_equal(jobq_client_list(a, &q, &jobs, &n, next), JOBQ_OK);
     assert_int_equal(n, 0);
     jobq_job_list_free(&jobs, n);
-    //  STATS counts every shop: not for a shop's key.
-    jobq_bytes_t body = {NULL, 0};
-    assert_int_equal(jobq_client_stats(a, &body), JOBQ_EFORBIDDEN);
+    //  STATS counts its shops only: shop-a's one job, none of shop-b's.
+    jobq_bytes_t body = {NULL, 0}, shops, one, totals, v;
+    assert_int_equal(jobq_client_stats(a, &body), JOBQ_OK);
+    assert_int_equal(jobq_mp_map_find(body, "shops", &shops), JOBQ_OK);
+    assert_int_equal(jobq_mp_map_find(shops, "shop-a", &one), JOBQ_OK);
+    assert_int_equal(jobq_mp_map_find(one, "pending", &v), JOBQ_OK);
+    assert_int_equal(v.len, 1);
+    assert_int_equal(v.ptr[0], 1);
+    assert_int_equal(jobq_mp_map_find(shops, "shop-b", &one), JOBQ_ENOTFOUND);
+    assert_int_equal(jobq_mp_map_find(body, "totals", &totals), JOBQ_OK);
+    assert_int_equal(jobq_mp_map_find(totals, "pending", &v), JOBQ_OK);
+    assert_int_equal(v.ptr[0], 1);
+    free((void *) body.ptr);
     //  B's job is untouched.
     assert_int_equal(jobq_client_status(b, idb, &info), JOBQ_OK);
     assert_int_equal(info.status, JOBQ_PENDING);
@@ -394,6 +422,28 @@ test_auth_a_rogue_worker_cannot_take_another_name_or_type(void **state)
     pid_t w = jobq_test_worker_start(&fx->b, extra);
     assert_true(w > 0);
     assert_int_equal(jobq_test_wait(w, 10000), 1 << 8);  //  exit status 1
+    //  One whose key the worker endpoint refuses says so when the broker
+    //  stays silent.
+    snprintf(cert, sizeof cert, "%s/api-a_secret", fx->dir);
+    const char *client_key[] = {
+        "--cert", cert, "--broker-key", fx->keys[K_SHOP_A].server_key, "--name",
+        "api-a",  NULL};
+    char wlog[600];
+    snprintf(wlog, sizeof wlog, "%s/worker.log", fx->dir);
+    w = jobq_test_worker_start(&fx->b, client_key);
+    assert_true(w > 0);
+    bool said = false;
+    for (int i = 0; i < 100 && !said; i++) {
+        s_sleep_ms(100);
+        FILE *f = fopen(wlog, "r");
+        char line[1024];
+        while (f && fgets(line, sizeof line, f))
+            said |= strstr(line, "the broker refused this key") != NULL;
+        if (f)
+            fclose(f);
+    }
+    jobq_test_stop(w, SIGKILL, 5000);
+    assert_true(said);
 }
 
 static void
@@ -473,6 +523,59 @@ test_auth_a_removed_key_is_refused_after_sighup(void **state)
     jobq_client_destroy(&a);
 }
 
+//  A watcher's key narrowed by a reload: what it subscribed to under the
+//  old rights stops (its connection is closed; it comes back with the new
+//  ones).
+static void
+test_auth_a_narrowed_key_loses_its_old_subscriptions(void **state)
+{
+    s_fx_t *fx = *state;
+    void *ctx = zmq_ctx_new();
+    int err;
+    void *sub = jobq_wire_connect(ctx, ZMQ_SUB, fx->b.events, NULL,
+                                  &fx->keys[K_WATCH_A], &err);
+    assert_non_null(sub);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "shop-a/", 7);
+    s_sleep_ms(300);
+    jobq_client_t *admin = s_client(fx, K_ADMIN, 3000);
+    char id[JOBQ_ID_LEN + 1];
+    s_enqueue(admin, "shop-a", NULL, id);
+    zmq_pollitem_t it = {sub, 0, ZMQ_POLLIN, 0};
+    assert_int_equal(zmq_poll(&it, 1, 2000), 1);  //  seen, as allowed
+    char buf[4096];
+    while (zmq_recv(sub, buf, sizeof buf, ZMQ_DONTWAIT) >= 0)
+        ;
+    //  watch-a now watches shop-z only.
+    FILE *f = fopen(fx->keyfile, "a");
+    fclose(f);
+    s_write_keys(fx, 1u << K_WATCH_A);
+    f = fopen(fx->keyfile, "a");
+    fprintf(f, "watch-a watcher shop-z %s\n", fx->keys[K_WATCH_A].public_key);
+    fclose(f);
+    kill(fx->b.pid, SIGHUP);
+    s_sleep_ms(1000);  //  the reload, and the SUB's reconnection
+    s_enqueue(admin, "shop-a", NULL, id);
+    int got = 0;
+    int64_t end = jobq_wire_now_ms() + 1500;
+    while (jobq_wire_now_ms() < end) {
+        if (zmq_poll(&it, 1, 100) > 0 &&
+            zmq_recv(sub, buf, sizeof buf, ZMQ_DONTWAIT) >= 0)
+            got++;
+    }
+    assert_int_equal(got, 0);
+    bool said = false;
+    f = fopen(fx->b.log, "r");
+    char line[1024];
+    while (f && fgets(line, sizeof line, f))
+        said |= strstr(line, "removed or changed keys connected") != NULL;
+    if (f)
+        fclose(f);
+    assert_true(said);
+    jobq_client_destroy(&admin);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+}
+
 static void
 test_auth_a_key_over_its_rate_is_told_so(void **state)
 {
@@ -500,6 +603,61 @@ test_auth_a_key_over_its_rate_is_told_so(void **state)
     }
     jobq_client_destroy(&a);
     jobq_client_destroy(&c);
+}
+
+//  Per-shop quotas: past them quota_exceeded, while other shops, and the
+//  same shop once jobs end, go on.
+static void
+test_auth_a_shop_at_its_quota_is_refused_and_others_go_on(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_client_t *q = s_client(fx, K_QUOTA, 3000);
+    char id1[JOBQ_ID_LEN + 1], id2[JOBQ_ID_LEN + 1], id[JOBQ_ID_LEN + 1];
+    s_enqueue(q, "shop-q", "k1", id1);
+    s_enqueue(q, "shop-q", NULL, id2);
+    jobq_enqueue_t e = {.type = "noop", .shop_id = "shop-q"};
+    assert_int_equal(jobq_client_enqueue(q, &e, id, NULL), JOBQ_EQUOTA);
+    assert_non_null(strstr(jobq_client_last_error(q),
+                           "shop shop-q holds 2 unfinished jobs, and its "
+                           "quota is 2"));
+    //  A repeat of an idempotency key adds nothing: its job, not a refusal.
+    e.key = "k1";
+    bool created = true;
+    assert_int_equal(jobq_client_enqueue(q, &e, id, &created), JOBQ_OK);
+    assert_string_equal(id, id1);
+    assert_false(created);
+    //  A batch that would pass it is refused whole.
+    jobq_enqueue_t batch[2] = {{.type = "noop", .shop_id = "shop-p"},
+                               {.type = "noop", .shop_id = "shop-q"}};
+    char ids[2][JOBQ_ID_LEN + 1];
+    assert_int_equal(jobq_client_enqueue_batch(q, batch, 2, ids, NULL),
+                     JOBQ_EQUOTA);
+    //  Its other shop, and other keys' shops, go on.
+    s_enqueue(q, "shop-p", NULL, id);
+    jobq_client_t *a = s_client(fx, K_SHOP_A, 3000);
+    s_enqueue(a, "shop-a", NULL, id);
+    //  Cancel one: room for one more; RETRY of it is then refused.
+    assert_int_equal(jobq_client_cancel(q, id2, NULL), JOBQ_OK);
+    e.key = NULL;
+    assert_int_equal(jobq_client_enqueue(q, &e, id, NULL), JOBQ_OK);
+    assert_int_equal(jobq_client_retry(q, id2, NULL), JOBQ_EQUOTA);
+    //  Bytes: a 2,000-byte input fits in 3,000; a second does not.
+    jobq_client_t *r = s_client(fx, K_QBYTES, 3000);
+    static uint8_t input[2003];
+    input[0] = 0x81;
+    input[1] = 0xa1;
+    input[2] = 'x';
+    input[3] = 0xc5;
+    input[4] = (uint8_t) ((sizeof input - 6) >> 8);
+    input[5] = (uint8_t) ((sizeof input - 6) & 0xff);
+    jobq_enqueue_t big = {
+        .type = "noop", .shop_id = "shop-r", .input = {input, sizeof input}};
+    assert_int_equal(jobq_client_enqueue(r, &big, id, NULL), JOBQ_OK);
+    assert_int_equal(jobq_client_enqueue(r, &big, id, NULL), JOBQ_EQUOTA);
+    assert_non_null(strstr(jobq_client_last_error(r), "bytes of jobs"));
+    jobq_client_destroy(&r);
+    jobq_client_destroy(&a);
+    jobq_client_destroy(&q);
 }
 
 //  The broker's anonymous memory, kB, from /proc (0 if unknown).
@@ -693,7 +851,9 @@ main(void)
         T(test_auth_a_rogue_worker_cannot_take_another_name_or_type),
         T(test_auth_a_worker_with_its_key_runs_jobs),
         T(test_auth_a_removed_key_is_refused_after_sighup),
+        T(test_auth_a_narrowed_key_loses_its_old_subscriptions),
         T(test_auth_a_key_over_its_rate_is_told_so),
+        T(test_auth_a_shop_at_its_quota_is_refused_and_others_go_on),
         T(test_auth_a_million_subscriptions_from_a_watcher_key),
         T(test_auth_a_full_endpoint_keeps_room_for_admins_and_workers),
         cmocka_unit_test(test_auth_no_keys_means_loopback_only),

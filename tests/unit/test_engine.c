@@ -1279,6 +1279,90 @@ test_engine_keys_bound_roles_and_shops(void **state)
     jobq_keys_destroy(&keys);
 }
 
+//  LIST for a key of several shops: pages of its shops' jobs only, newest
+//  first, and cursors that are ids of its own jobs, never another shop's
+//  (which would tell when that shop made one).
+static void
+test_engine_keys_list_of_several_shops_looks_at_nothing_else(void **state)
+{
+    s_fx_t *fx = *state;
+    static const char file[] =
+        "two client s-a,s-b 0000000000000000000000000000000000000000\n";
+    jobq_keys_t *keys;
+    char why[200];
+    assert_int_equal(
+        jobq_keys_parse(file, sizeof file - 1, &keys, why, sizeof why),
+        JOBQ_OK);
+    //  Jobs in s-a, s-b and s-c, interleaved: 30 of them, 20 ours.
+    static const char *const shops[3] = {"s-a", "s-c", "s-b"};
+    uint64_t ours[30];
+    size_t nours = 0;
+    for (int i = 0; i < 30; i++) {
+        jobq_msg_t m;
+        s_enqueue_msg(&m, "noop", 0, 0, 3, NULL);
+        m.u.enqueue.shop = S(shops[i % 3]);
+        s_begin(fx);
+        s_client(fx, &m);
+        assert_int_equal(s_end(fx), JOBQ_OK);
+        uint64_t id =
+            s_reply_id(s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0));
+        if (i % 3 != 1)
+            ours[nours++] = id;
+    }
+    fx->who = jobq_keys_at(keys, 0);
+    uint64_t cursor = 0;
+    size_t seen = 0;
+    int pages = 0;
+    do {
+        jobq_msg_t lm = {.cmd = JOBQ_CMD_LIST};
+        lm.u.list.status = -1;
+        lm.u.list.limit = 7;
+        lm.u.list.cursor = cursor;
+        s_begin(fx);
+        s_client(fx, &lm);
+        assert_int_equal(s_end(fx), JOBQ_OK);
+        const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+        assert_non_null(o);
+        jobq_bytes_t b = {o->body, o->len}, v, item, idv;
+        assert_int_equal(jobq_mp_map_find(b, "jobs", &v), JOBQ_OK);
+        jobq_mp_reader_t r;
+        jobq_mp_reader_init(&r, v.ptr, v.len);
+        uint32_t n;
+        assert_int_equal(jobq_mp_read_array(&r, &n), JOBQ_OK);
+        for (uint32_t k = 0; k < n; k++) {
+            assert_int_equal(jobq_mp_skip(&r, &item), JOBQ_OK);
+            assert_int_equal(jobq_mp_map_find(item, "id", &idv), JOBQ_OK);
+            jobq_mp_reader_t ir;
+            jobq_mp_reader_init(&ir, idv.ptr, idv.len);
+            jobq_str_t s;
+            uint64_t id;
+            assert_int_equal(jobq_mp_read_str(&ir, &s), JOBQ_OK);
+            assert_int_equal(jobq_id_parse(s.ptr, s.len, &id), JOBQ_OK);
+            //  Newest first: ours counted down from the last.
+            assert_true(seen < nours);
+            assert_int_equal(id, ours[nours - 1 - seen]);
+            seen++;
+        }
+        pages++;
+        assert_int_equal(jobq_mp_map_find(b, "next", &v), JOBQ_OK);
+        jobq_mp_reader_init(&r, v.ptr, v.len);
+        cursor = 0;
+        if (!jobq_mp_read_nil(&r)) {
+            jobq_str_t next;
+            assert_int_equal(jobq_mp_read_str(&r, &next), JOBQ_OK);
+            assert_int_equal(jobq_id_parse(next.ptr, next.len, &cursor),
+                             JOBQ_OK);
+            bool own = false;
+            for (size_t k = 0; k < nours; k++)
+                own |= ours[k] + 1 == cursor;
+            assert_true(own);
+        }
+    } while (cursor && pages < 10);
+    assert_int_equal(seen, nours);
+    fx->who = NULL;
+    jobq_keys_destroy(&keys);
+}
+
 //  docs/PROTOCOL.md 3.3 and 8.7: every refused message is counted by cause,
 //  and STATS shows every cause, zeros included, in a fixed order; the
 //  last reason of each cause is kept for the broker's log.
@@ -2540,6 +2624,7 @@ main(void)
         T(test_engine_restart_keeps_leases_for_a_returning_worker),
         T(test_engine_restart_requeues_jobs_of_a_worker_that_never_returns),
         T(test_engine_keys_bound_roles_and_shops),
+        T(test_engine_keys_list_of_several_shops_looks_at_nothing_else),
         T(test_engine_unknown_job_and_bad_request_get_errors),
         T(test_engine_refused_messages_are_counted_by_cause_in_stats),
         T(test_engine_draining_refuses_new_jobs),

@@ -26,13 +26,13 @@ static void
 test_keys_a_file_with_every_feature(void **state)
 {
     (void) state;
-    jobq_keys_t *k =
-        s_parse("# comment\n"
-                "\n"
-                "api   client,watcher  shop-b,shop-a,shop-a  " KA " rate=10\r\n"
-                "  w1  worker  *  " KB " types=b,a burst=3 rate=2\n"
-                "ops admin * " KC "\n",
-                JOBQ_OK, NULL);
+    jobq_keys_t *k = s_parse(
+        "# comment\n"
+        "\n"
+        "api   client,watcher  shop-b,shop-a,shop-a  " KA " rate=10\r\n"
+        "  w1  worker  *  " KB " types=b,a burst=3 rate=2\n"
+        "ops admin * " KC " quota-pending=5 quota-bytes=1000000000000\n",
+        JOBQ_OK, NULL);
     assert_int_equal(jobq_keys_count(k), 3);
     jobq_key_t *api = jobq_keys_find(k, KA, 40);
     assert_non_null(api);
@@ -66,6 +66,9 @@ test_keys_a_file_with_every_feature(void **state)
     assert_false(jobq_key_take(w1, 1500));
     jobq_key_t *ops = jobq_keys_find(k, KC, 40);
     assert_true(jobq_key_can(ops, JOBQ_ROLE_WORKER));
+    assert_int_equal(ops->quota_pending, 5);
+    assert_int_equal(ops->quota_bytes, 1000000000000ull);
+    assert_int_equal(api->quota_pending, 0);
     assert_true(jobq_key_topic(ops, (const uint8_t *) "", 0));
     assert_true(jobq_key_worker_name(ops, (const uint8_t *) "any", 3));
     assert_null(jobq_keys_find(k, KC, 39));
@@ -103,6 +106,8 @@ test_keys_bad_lines_say_which_and_why(void **state)
     s_parse("a client * " KA " rate=1 rate=2\n", JOBQ_EINVAL, "repeated");
     s_parse("a client * " KA " burst=2\n", JOBQ_EINVAL, "burst= needs rate=");
     s_parse("a client * " KA " colour=red\n", JOBQ_EINVAL, "unknown");
+    s_parse("a client * " KA " quota-pending=0\n", JOBQ_EINVAL, "option");
+    s_parse("a client * " KA " quota-bytes=x\n", JOBQ_EINVAL, "option");
     s_parse("a client * " KA "\nb client * " KA "\n", JOBQ_EINVAL,
             "line 2: public key is used twice (a)");
     s_parse("a client * " KA "\na client * " KB "\n", JOBQ_EINVAL,
