@@ -179,27 +179,9 @@ s_roles(const char *s, size_t len, unsigned *roles)
     return JOBQ_OK;
 }
 
-//  A decimal number 0..1e9 (a rate or a burst).
+//  A whole decimal number from 1 to max (at most 10^15), into *out.
 static bool
-s_number(const char *s, size_t len, double *out)
-{
-    if (len < 1 || len > 10)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t) (s[i] - '0');
-    }
-    if (v > 1000000000)
-        return false;
-    *out = (double) v;
-    return true;
-}
-
-//  A whole number from 1 to 10^15 (a quota).
-static bool
-s_count(const char *s, size_t len, uint64_t *out)
+s_count(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
     if (len < 1 || len > 16)
         return false;
@@ -209,9 +191,20 @@ s_count(const char *s, size_t len, uint64_t *out)
             return false;
         v = v * 10 + (uint64_t) (s[i] - '0');
     }
-    if (v < 1 || v > 1000000000000000ull)
+    if (v < 1 || v > max)
         return false;
     *out = v;
+    return true;
+}
+
+//  A rate or a burst: 1 to 10^9.
+static bool
+s_number(const char *s, size_t len, double *out)
+{
+    uint64_t v;
+    if (!s_count(s, len, 1000000000, &v))
+        return false;
+    *out = (double) v;
     return true;
 }
 
@@ -292,14 +285,16 @@ s_line(const char *p,
             if (rc != JOBQ_OK)
                 return rc;
         } else if (eq && kl == 4 && memcmp(f[o], "rate", 4) == 0 &&
-                   k->rate == 0 && s_number(v, vl, &k->rate) && k->rate > 0) {
+                   k->rate == 0 && s_number(v, vl, &k->rate)) {
         } else if (eq && kl == 5 && memcmp(f[o], "burst", 5) == 0 &&
-                   !has_burst && s_number(v, vl, &k->burst) && k->burst > 0) {
+                   !has_burst && s_number(v, vl, &k->burst)) {
             has_burst = true;
         } else if (eq && kl == 13 && memcmp(f[o], "quota-pending", 13) == 0 &&
-                   !k->quota_pending && s_count(v, vl, &k->quota_pending)) {
+                   !k->quota_pending &&
+                   s_count(v, vl, 1000000000000000ull, &k->quota_pending)) {
         } else if (eq && kl == 11 && memcmp(f[o], "quota-bytes", 11) == 0 &&
-                   !k->quota_bytes && s_count(v, vl, &k->quota_bytes)) {
+                   !k->quota_bytes &&
+                   s_count(v, vl, 1000000000000000ull, &k->quota_bytes)) {
         } else {
             s_why(why, why_len, line,
                   "unknown or repeated option '%.*s' (types=, rate=, "
