@@ -660,22 +660,6 @@ test_auth_a_shop_at_its_quota_is_refused_and_others_go_on(void **state)
     jobq_client_destroy(&q);
 }
 
-//  The broker's anonymous memory, kB, from /proc (0 if unknown).
-static long
-s_rss_anon_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
-    FILE *f = fopen(path, "r");
-    long kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "RssAnon: %ld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 //  With keys, the broker reads every subscription itself (to check it
 //  against the key), repeats included: a watcher key that sends a million
 //  subscribe frames for its own job costs it under 64 MB, given back when
@@ -687,7 +671,7 @@ test_auth_a_million_subscriptions_from_a_watcher_key(void **state)
     jobq_client_t *a = s_client(fx, K_SHOP_A, 3000);
     char id[JOBQ_ID_LEN + 1];
     s_enqueue(a, "shop-a", NULL, id);
-    long base = s_rss_anon_kb(fx->b.pid);
+    long base = jobq_test_rss_anon_kb(fx->b.pid);
     assert_true(base > 0);
     void *ctx = zmq_ctx_new();
     void *x = zmq_socket(ctx, ZMQ_XSUB);
@@ -698,34 +682,16 @@ test_auth_a_million_subscriptions_from_a_watcher_key(void **state)
     assert_int_equal(jobq_wire_curve(x, &fx->keys[K_WATCH_A]), JOBQ_OK);
     assert_int_equal(zmq_connect(x, fx->b.events), 0);
     char frame[64];
-    int n = snprintf(frame, sizeof frame, "\001shop-a/%s", id);
-    long peak = base;
-    int64_t t0 = jobq_wire_now_ms();
-    int sent = 0;
-    for (; sent < 1000000 && jobq_wire_now_ms() - t0 < 60000; sent++) {
-        while (zmq_send(x, frame, (size_t) n, ZMQ_DONTWAIT) < 0 &&
-               jobq_wire_now_ms() - t0 < 60000) {
-            long kb = s_rss_anon_kb(fx->b.pid);
-            peak = kb > peak ? kb : peak;
-            s_sleep_ms(1);
-        }
-        if (sent % 10000 == 0) {
-            long kb = s_rss_anon_kb(fx->b.pid);
-            peak = kb > peak ? kb : peak;
-        }
-    }
-    for (int i = 0; i < 50; i++) {
-        long kb = s_rss_anon_kb(fx->b.pid);
-        peak = kb > peak ? kb : peak;
-        s_sleep_ms(100);
-    }
+    int n = snprintf(frame, sizeof frame, "\001shop-a/%s", id), sent;
+    long peak = jobq_test_subscription_flood(x, frame, (size_t) n, 1000000,
+                                             fx->b.pid, &sent);
     jobq_job_info_t info = {0};
     assert_int_equal(jobq_client_status(a, id, &info), JOBQ_OK);
     jobq_job_info_clear(&info);
     zmq_close(x);
     zmq_ctx_term(ctx);
     s_sleep_ms(1000);
-    long after = s_rss_anon_kb(fx->b.pid);
+    long after = jobq_test_rss_anon_kb(fx->b.pid);
     printf("broker RssAnon: %ld kB before, peak %ld kB, %ld kB after the "
            "peer left (%d frames)\n",
            base, peak, after, sent);

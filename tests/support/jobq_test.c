@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 char *
 jobq_test_tmpdir(void)
@@ -324,4 +325,66 @@ jobq_test_worker_start(const jobq_test_broker_t *b, const char *const *extra)
         argv[n++] = (char *) extra[i];
     argv[n] = NULL;
     return jobq_test_spawn(argv, log);
+}
+
+static int64_t
+s_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t) t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void
+s_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+long
+jobq_test_rss_anon_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *f = fopen(path, "r");
+    long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "RssAnon: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+long
+jobq_test_subscription_flood(void *xsub,
+                             const char *frame,
+                             size_t len,
+                             int count,
+                             pid_t broker,
+                             int *sent)
+{
+    long peak = jobq_test_rss_anon_kb(broker);
+    int64_t t0 = s_now_ms();
+    int i = 0;
+    for (; i < count && s_now_ms() - t0 < 60000; i++) {
+        while (zmq_send(xsub, frame, len, ZMQ_DONTWAIT) < 0 &&
+               s_now_ms() - t0 < 60000) {
+            long kb = jobq_test_rss_anon_kb(broker);
+            peak = kb > peak ? kb : peak;
+            s_sleep_ms(1);
+        }
+        if (i % 10000 == 0) {
+            long kb = jobq_test_rss_anon_kb(broker);
+            peak = kb > peak ? kb : peak;
+        }
+    }
+    for (int k = 0; k < 50; k++) {
+        long kb = jobq_test_rss_anon_kb(broker);
+        peak = kb > peak ? kb : peak;
+        s_sleep_ms(100);
+    }
+    *sent = i;
+    return peak;
 }

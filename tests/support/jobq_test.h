@@ -43,6 +43,21 @@ int jobq_test_stop(pid_t pid, int sig, int timeout_ms);
 //  Call cond(arg) every 10 ms until it returns true or timeout_ms passes.
 bool jobq_test_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
 
+//  The anonymous resident memory of process pid, kB (0 if unknown).
+long jobq_test_rss_anon_kb(pid_t pid);
+
+//  The amplification an outside audit used, from xsub (an XSUB, connected;
+//  it forwards every subscription frame, repeats included): frame (len
+//  bytes) sent count times, within 60 s, then 5 s for the broker to work
+//  through them. Returns the peak of broker's anonymous memory, kB;
+//  *sent gets how many frames went.
+long jobq_test_subscription_flood(void *xsub,
+                                  const char *frame,
+                                  size_t len,
+                                  int count,
+                                  pid_t broker,
+                                  int *sent);
+
 //  A broker process on free loopback ports with its data in dir.
 typedef struct {
     pid_t pid;                  //  process, -1 when not running
