@@ -1,0 +1,358 @@
+/*  jobq-gateway: jobq over HTTP and JSON (docs/HTTP.md), on libmicrohttpd.
+
+    A client of the broker like any other: libjobq's client API, never the
+    store. A pool of threads serves requests; each has its own broker
+    client.
+*/
+#include "jobq_app.h"
+#include "jobq_http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S_PROG      "jobq-gateway"
+#define S_THREADS   4     //  request threads
+#define S_MAX_CONNS 1024  //  connections at once
+#define S_IDLE_S    60    //  an idle connection is closed after this
+
+static void
+s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: jobq-gateway [options]\n"
+            "\n"
+            "jobq over HTTP and JSON (docs/HTTP.md).\n"
+            "\n"
+            "  --listen ADDR:PORT  where to listen (default 127.0.0.1:8080);\n"
+            "                      loopback only for now (tokens are not\n"
+            "                      built yet)\n"
+            "  --broker EP         broker client endpoint\n"
+            "                      (default tcp://127.0.0.1:5555)\n"
+            "  --events EP         broker event endpoint\n"
+            "                      (default tcp://127.0.0.1:5557)\n"
+            "  --cors A,B,...      origins a browser app may call from\n"
+            "  --cert FILE_secret  the gateway's certificate, for a broker\n"
+            "                      with keys (or JOBQ_CERT)\n"
+            "  --broker-key KEY    the broker's public key (or\n"
+            "                      JOBQ_BROKER_KEY)\n"
+            "  --timeout-ms N      wait for the broker up to N ms per request\n"
+            "                      (default 3000)\n"
+            "  --help, --version\n");
+}
+
+//  --- one request
+//  -------------------------------------------------------------
+
+typedef struct {
+    char *body;    //  the upload so far
+    size_t len;    //  bytes in body
+    bool too_big;  //  past JOBQ_HTTP_MAX_BODY: the rest is dropped
+} s_upload_t;
+
+static void
+s_header(struct MHD_Response *r, const char *name, const char *value)
+{
+    if (value && *value)
+        MHD_add_response_header(r, name, value);
+}
+
+static enum MHD_Result
+s_answer(struct MHD_Connection *conn, const jobq_http_response_t *res)
+{
+    const char *body = res->body ? res->body : "";
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        strlen(body), (void *) body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    if (res->body)
+        s_header(r, "Content-Type", "application/json");
+    s_header(r, "Allow", res->allow);
+    if (res->retry_after) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", res->retry_after);
+        s_header(r, "Retry-After", ra);
+    }
+    if (res->cors_origin[0]) {
+        s_header(r, "Access-Control-Allow-Origin", res->cors_origin);
+        s_header(r, "Vary", "Origin");
+        if (res->preflight) {
+            s_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+            s_header(r, "Access-Control-Allow-Headers",
+                     "Content-Type, Authorization, Idempotency-Key, "
+                     "Last-Event-ID");
+            s_header(r, "Access-Control-Max-Age", "600");
+        }
+    }
+    s_header(r, "Cache-Control", "no-store");
+    enum MHD_Result rc = MHD_queue_response(conn, (unsigned) res->status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result
+s_request(void *cls,
+          struct MHD_Connection *conn,
+          const char *url,
+          const char *method,
+          const char *version,
+          const char *upload,
+          size_t *upload_size,
+          void **con_cls)
+{
+    (void) cls;
+    (void) version;
+    s_upload_t *u = *con_cls;
+    if (!u) {  //  headers only, so far
+        u = calloc(1, sizeof *u);
+        if (!u)
+            return MHD_NO;
+        *con_cls = u;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!u->too_big && u->len + *upload_size <= JOBQ_HTTP_MAX_BODY) {
+            char *b = realloc(u->body, u->len + *upload_size + 1);
+            if (!b)
+                return MHD_NO;
+            memcpy(b + u->len, upload, *upload_size);
+            u->body = b;
+            u->len += *upload_size;
+            u->body[u->len] = '\0';
+        } else {
+            u->too_big = true;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    jobq_http_response_t res;
+    if (u->too_big) {
+        memset(&res, 0, sizeof res);
+        res.status = 413;
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "{\"error\":{\"code\":\"too_large\",\"message\":\"a body "
+                 "takes at most %u bytes\"}}",
+                 JOBQ_HTTP_MAX_BODY);
+        res.body = strdup(msg);
+    } else {
+        //  The path and its query: libmicrohttpd gives the path alone; the
+        //  query is rebuilt from its arguments below.
+        char query[2048] = "";
+        static const char *const names[] = {"shop",  "type",   "status",
+                                            "limit", "cursor", NULL};
+        size_t ql = 0;
+        for (int i = 0; names[i]; i++) {
+            const char *v = MHD_lookup_connection_value(
+                conn, MHD_GET_ARGUMENT_KIND, names[i]);
+            if (!v)
+                continue;
+            //  Kept encoded-safe: values are re-escaped where needed.
+            int n = snprintf(query + ql, sizeof query - ql,
+                             "%s%s=", ql ? "&" : "", names[i]);
+            if (n < 0 || (size_t) n >= sizeof query - ql)
+                break;
+            ql += (size_t) n;
+            for (const char *p = v; *p && ql + 4 < sizeof query; p++) {
+                unsigned char ch = (unsigned char) *p;
+                if (ch == '&' || ch == '%' || ch == '+' || ch == '=' ||
+                    ch < 0x21 || ch > 0x7e)
+                    ql += (size_t) snprintf(query + ql, sizeof query - ql,
+                                            "%%%02X", ch);
+                else
+                    query[ql++] = (char) ch;
+            }
+            query[ql] = '\0';
+        }
+        jobq_http_request_t req = {
+            .method = method,
+            .path = url,
+            .query = query,
+            .content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                        "Content-Type"),
+            .idem_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                    "Idempotency-Key"),
+            .origin =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+            .body = u->body ? u->body : "",
+            .body_len = u->len,
+        };
+        jobq_http_handle(&req, &res);
+    }
+    enum MHD_Result rc = s_answer(conn, &res);
+    free(res.body);
+    return rc;
+}
+
+static void
+s_completed(void *cls,
+            struct MHD_Connection *conn,
+            void **con_cls,
+            enum MHD_RequestTerminationCode why)
+{
+    (void) cls;
+    (void) conn;
+    (void) why;
+    s_upload_t *u = *con_cls;
+    if (u) {
+        free(u->body);
+        free(u);
+        *con_cls = NULL;
+    }
+}
+
+//  --- the program
+//  ---------------------------------------------------------------
+
+//  ADDR:PORT (ADDR an IPv4 address or localhost) into sa; false if not.
+static bool
+s_listen_addr(const char *s, struct sockaddr_in *sa)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon)
+        return false;
+    char host[64];
+    size_t hl = (size_t) (colon - s);
+    if (hl == 0 || hl >= sizeof host)
+        return false;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 1 || port > 65535)
+        return false;
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t) port);
+    if (strcmp(host, "localhost") == 0)
+        return inet_pton(AF_INET, "127.0.0.1", &sa->sin_addr) == 1;
+    return inet_pton(AF_INET, host, &sa->sin_addr) == 1;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *listen_at = "127.0.0.1:8080", *cert = NULL, *bkey = NULL;
+    char *cors = NULL;
+    jobq_http_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.broker = "tcp://127.0.0.1:5555";
+    cfg.events = "tcp://127.0.0.1:5557";
+    cfg.timeout_ms = 3000;
+    static const struct option opts[] = {
+        {"listen", required_argument, 0, 'l'},
+        {"broker", required_argument, 0, 'b'},
+        {"events", required_argument, 0, 'e'},
+        {"cors", required_argument, 0, 'c'},
+        {"cert", required_argument, 0, 'k'},
+        {"broker-key", required_argument, 0, 'K'},
+        {"timeout-ms", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0}};
+    int c;
+    uint64_t v;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            listen_at = optarg;
+            break;
+        case 'b':
+            cfg.broker = optarg;
+            break;
+        case 'e':
+            cfg.events = optarg;
+            break;
+        case 'c':
+            cors = optarg;
+            break;
+        case 'k':
+            cert = optarg;
+            break;
+        case 'K':
+            bkey = optarg;
+            break;
+        case 't':
+            if (!jobq_app_number(S_PROG, "--timeout-ms", optarg, 1, 600000, &v))
+                return 2;
+            cfg.timeout_ms = (int) v;
+            break;
+        case 'h':
+            s_usage(stdout);
+            return 0;
+        case 'V':
+            printf("jobq-gateway %s\n", JOBQ_VERSION_STRING);
+            return 0;
+        default:
+            return jobq_app_bad_option(S_PROG, argv, s_usage);
+        }
+    }
+    if (jobq_app_no_operands(S_PROG, argc, argv))
+        return 2;
+    struct sockaddr_in sa;
+    if (!s_listen_addr(listen_at, &sa)) {
+        fprintf(stderr,
+                "%s: --listen: expected ADDR:PORT with an IPv4 address, "
+                "like 127.0.0.1:8080, not '%s'\n",
+                S_PROG, listen_at);
+        return 2;
+    }
+    if ((ntohl(sa.sin_addr.s_addr) >> 24) != 127) {
+        fprintf(stderr,
+                "%s: refusing to listen on %s: without tokens anyone who "
+                "reaches it could read and change every shop's jobs. Listen "
+                "on 127.0.0.1 (a proxy in front may serve others)\n",
+                S_PROG, listen_at);
+        return 2;
+    }
+    int n = 0;
+    for (char *p = cors ? strtok(cors, ",") : NULL; p; p = strtok(NULL, ",")) {
+        if (n == JOBQ_HTTP_MAX_CORS - 1) {
+            fprintf(stderr, "%s: --cors: at most %d origins\n", S_PROG,
+                    JOBQ_HTTP_MAX_CORS - 1);
+            return 2;
+        }
+        cfg.cors[n++] = p;
+    }
+    static jobq_curve_t curve;
+    char why[512];
+    int crc = jobq_curve_setup(&curve, cert, bkey, why, sizeof why);
+    if (crc != JOBQ_OK && crc != JOBQ_ENOTFOUND) {
+        fprintf(stderr, "%s: %s\n", S_PROG, why);
+        return 2;
+    }
+    cfg.curve = crc == JOBQ_OK ? &curve : NULL;
+    jobq_http_init(&cfg);
+    static volatile sig_atomic_t stop = 0;
+    jobq_app_signals(&stop);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
+        NULL, NULL, s_request, NULL, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *) &sa, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned) S_THREADS, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned) S_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned) S_IDLE_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t) 64 * 1024, MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
+        MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "%s: cannot listen on %s: %s\n", S_PROG, listen_at,
+                strerror(errno));
+        return 1;
+    }
+    fprintf(stderr, "%s: serving http://%s/ (broker %s)\n", S_PROG, listen_at,
+            cfg.broker);
+    while (!stop) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "%s: stopping\n", S_PROG);
+    MHD_stop_daemon(d);
+    return 0;
+}

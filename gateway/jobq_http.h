@@ -1,0 +1,60 @@
+/*  jobq_http.h: the gateway's HTTP API (docs/HTTP.md) over libjobq.
+
+    Pure request handling: a method, a path with its query, some headers
+    and a body in; a status, headers and a JSON body out. No sockets of its
+    own but the broker client, so the tests and the server share it.
+    Each thread that handles requests has its own broker client (libjobq's
+    client is one per thread), made at its first request.
+*/
+#ifndef JOBQ_HTTP_H_INCLUDED
+#define JOBQ_HTTP_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "jobq/jobq_client.h"
+
+#define JOBQ_HTTP_MAX_BODY (4u << 20)  //  request body bytes at most
+#define JOBQ_HTTP_MAX_CORS 16          //  origins in --cors
+
+typedef struct {
+    const char *broker;         //  client endpoint
+    const char *events;         //  event endpoint
+    const jobq_curve_t *curve;  //  keys for a broker with keys, or NULL
+    int timeout_ms;             //  per broker request
+    const char *cors[JOBQ_HTTP_MAX_CORS];  //  origins allowed, NULL-ended
+} jobq_http_config_t;
+
+//  One request, as the server read it. Strings are borrowed.
+typedef struct {
+    const char *method;        //  "GET", "POST", ...
+    const char *path;          //  without the query
+    const char *query;         //  after '?', or ""
+    const char *content_type;  //  or NULL
+    const char *idem_key;      //  Idempotency-Key header, or NULL
+    const char *origin;        //  Origin header, or NULL
+    const char *body;          //  NUL-terminated
+    size_t body_len;
+} jobq_http_request_t;
+
+//  The answer. body is owned (free it); headers are static text.
+typedef struct {
+    int status;             //  HTTP status
+    char *body;             //  JSON text, or NULL for none
+    const char *allow;      //  Allow header (405), or NULL
+    int retry_after;        //  seconds for Retry-After, 0 = none
+    char cors_origin[256];  //  Access-Control-Allow-Origin, or ""
+    bool preflight;         //  an OPTIONS answered for CORS
+} jobq_http_response_t;
+
+//  Set the configuration for every later call (copied; strings borrowed).
+void jobq_http_init(const jobq_http_config_t *cfg);
+
+//  Answer req into *res. Never fails: a fault is a 5xx with a JSON error.
+void jobq_http_handle(const jobq_http_request_t *req,
+                      jobq_http_response_t *res);
+
+//  Free what the calling thread's client holds (at its end).
+void jobq_http_thread_done(void);
+
+#endif

@@ -1,0 +1,436 @@
+/*  test_gateway.c: jobq-gateway between a real broker and worker and
+    libcurl, on loopback ports: every endpoint and every error it answers.
+*/
+#include "jobq_test.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    char *dir;
+    jobq_test_broker_t b;
+    pid_t worker;
+    pid_t gateway;
+    char base[64];  //  http://127.0.0.1:PORT
+} s_fx_t;
+
+typedef struct {
+    char *data;
+    size_t len;
+} s_buf_t;
+
+static size_t
+s_collect(char *p, size_t size, size_t n, void *arg)
+{
+    s_buf_t *b = arg;
+    size_t add = size * n;
+    char *d = realloc(b->data, b->len + add + 1);
+    if (!d)
+        return 0;
+    memcpy(d + b->len, p, add);
+    b->data = d;
+    b->len += add;
+    d[b->len] = '\0';
+    return add;
+}
+
+//  One request. *body_out (JSON, or NULL) and the response headers in
+//  *head (free both). Returns the status, 0 when none came.
+static long
+s_http(const char *method,
+       const char *url,
+       const char *const *headers,
+       const char *body,
+       size_t body_len,
+       json_t **body_out,
+       char **head)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    for (int i = 0; headers && headers[i]; i++)
+        h = curl_slist_append(h, headers[i]);
+    s_buf_t rb = {NULL, 0}, hb = {NULL, 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &rb);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, s_collect);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &hb);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long) body_len);
+    }
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (body_out) {
+        json_error_t je;
+        *body_out = rb.data ? json_loads(rb.data, 0, &je) : NULL;
+    }
+    free(rb.data);
+    if (head)
+        *head = hb.data;
+    else
+        free(hb.data);
+    return status;
+}
+
+static long
+s_call(s_fx_t *fx,
+       const char *method,
+       const char *path,
+       const char *json,
+       json_t **out)
+{
+    char url[600];
+    snprintf(url, sizeof url, "%s%s", fx->base, path);
+    const char *const h[] = {"Content-Type: application/json", NULL};
+    return s_http(method, url, json ? h : NULL, json, json ? strlen(json) : 0,
+                  out, NULL);
+}
+
+static const char *
+s_code(json_t *j)
+{
+    return json_string_value(
+        json_object_get(json_object_get(j, "error"), "code"));
+}
+
+static bool
+s_gateway_up(void *arg)
+{
+    s_fx_t *fx = arg;
+    return s_call(fx, "GET", "/healthz", NULL, NULL) == 200;
+}
+
+static int
+s_setup(void **state)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    s_fx_t *fx = calloc(1, sizeof *fx);
+    fx->dir = jobq_test_tmpdir();
+    fx->b.pid = -1;
+    if (jobq_test_broker_start(&fx->b, fx->dir, NULL) != 0)
+        return -1;
+    const char *wargs[] = {"--types", "sleep,noop", NULL};
+    fx->worker = jobq_test_worker_start(&fx->b, wargs);
+    int port = jobq_test_free_port();
+    snprintf(fx->base, sizeof fx->base, "http://127.0.0.1:%d", port);
+    char listen[64], bin[1024], log[600];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(bin, sizeof bin, "%s", jobq_test_bin("jobq-gateway"));
+    snprintf(log, sizeof log, "%s/gateway.log", fx->dir);
+    char *argv[] = {bin,
+                    "--listen",
+                    listen,
+                    "--broker",
+                    fx->b.clients,
+                    "--events",
+                    fx->b.events,
+                    "--cors",
+                    "http://app.example",
+                    "--timeout-ms",
+                    "1000",
+                    NULL};
+    fx->gateway = jobq_test_spawn(argv, log);
+    *state = fx;
+    if (fx->gateway < 0 || !jobq_test_wait_until(s_gateway_up, fx, 10000)) {
+        jobq_test_log_tail(log);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_fx_t *fx = *state;
+    if (fx->gateway > 0)
+        jobq_test_stop(fx->gateway, SIGTERM, 5000);
+    if (fx->worker > 0)
+        jobq_test_stop(fx->worker, SIGTERM, 5000);
+    jobq_test_broker_stop(&fx->b, SIGTERM);
+    jobq_test_rmtree(fx->dir);
+    free(fx->dir);
+    free(fx);
+    curl_global_cleanup();
+    return 0;
+}
+
+//  GET the job until its status is want (10 s at most); the job, or NULL.
+static json_t *
+s_wait_status(s_fx_t *fx, const char *id, const char *want)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    for (int i = 0; i < 200; i++) {
+        json_t *j = NULL;
+        if (s_call(fx, "GET", path, NULL, &j) == 200 &&
+            strcmp(json_string_value(json_object_get(j, "status")), want) == 0)
+            return j;
+        json_decref(j);
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void
+test_gateway_enqueue_read_and_list(void **state)
+{
+    s_fx_t *fx = *state;
+    json_t *j = NULL;
+    assert_int_equal(s_call(fx, "POST", "/v1/jobs",
+                            "{\"type\":\"sleep\",\"shopId\":\"shop-1\","
+                            "\"input\":{\"ms\":100},\"priority\":3}",
+                            &j),
+                     201);
+    char id[32];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+    assert_int_equal(strlen(id), 16);
+    assert_true(json_is_true(json_object_get(j, "created")));
+    json_decref(j);
+    json_t *job = s_wait_status(fx, id, "completed");
+    assert_non_null(job);
+    //  The original design's names, and ISO 8601 times.
+    assert_string_equal(json_string_value(json_object_get(job, "shopId")),
+                        "shop-1");
+    assert_int_equal(json_integer_value(json_object_get(job, "progress")), 100);
+    assert_int_equal(json_integer_value(json_object_get(job, "maxAttempts")),
+                     3);
+    assert_int_equal(json_integer_value(json_object_get(job, "priority")), 3);
+    const char *done = json_string_value(json_object_get(job, "completedAt"));
+    assert_non_null(done);
+    assert_int_equal(strlen(done), 24);  //  2026-12-07T19:20:42.052Z
+    assert_int_equal(done[10], 'T');
+    assert_int_equal(done[23], 'Z');
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(job, "output"), "slept_ms")),
+                     100);
+    json_decref(job);
+    //  Idempotency-Key: the same job again, 200 and not created.
+    const char *const h[] = {"Content-Type: application/json",
+                             "Idempotency-Key: order-7", NULL};
+    char url[600];
+    snprintf(url, sizeof url, "%s/v1/jobs", fx->base);
+    const char *b = "{\"type\":\"noop\",\"shopId\":\"shop-2\"}";
+    json_t *a1 = NULL, *a2 = NULL;
+    assert_int_equal(s_http("POST", url, h, b, strlen(b), &a1, NULL), 201);
+    assert_int_equal(s_http("POST", url, h, b, strlen(b), &a2, NULL), 200);
+    assert_string_equal(json_string_value(json_object_get(a1, "id")),
+                        json_string_value(json_object_get(a2, "id")));
+    assert_true(json_is_false(json_object_get(a2, "created")));
+    json_decref(a1);
+    json_decref(a2);
+    //  A batch.
+    assert_int_equal(
+        s_call(
+            fx, "POST", "/v1/jobs/batch",
+            "{\"jobs\":[{\"type\":\"noop\",\"shopId\":\"shop-2\"},"
+            "{\"type\":\"noop\",\"shopId\":\"shop-2\",\"input\":{\"a\":1}}]}",
+            &j),
+        201);
+    assert_int_equal(json_array_size(json_object_get(j, "ids")), 2);
+    json_decref(j);
+    //  LIST: shop-2's three, a page of two then one.
+    assert_int_equal(
+        s_call(fx, "GET", "/v1/jobs?shop=shop-2&limit=2", NULL, &j), 200);
+    assert_int_equal(json_array_size(json_object_get(j, "jobs")), 2);
+    const char *next = json_string_value(json_object_get(j, "next"));
+    assert_non_null(next);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs?shop=shop-2&limit=2&cursor=%s", next);
+    json_decref(j);
+    assert_int_equal(s_call(fx, "GET", path, NULL, &j), 200);
+    assert_int_equal(json_array_size(json_object_get(j, "jobs")), 1);
+    json_decref(j);
+    assert_int_equal(s_call(fx, "GET", "/v1/stats", NULL, &j), 200);
+    assert_non_null(json_object_get(j, "totals"));
+    json_decref(j);
+    assert_int_equal(s_call(fx, "GET", "/readyz", NULL, NULL), 200);
+}
+
+static void
+test_gateway_cancel_retry_and_conflicts(void **state)
+{
+    s_fx_t *fx = *state;
+    json_t *j = NULL;
+    assert_int_equal(s_call(fx, "POST", "/v1/jobs",
+                            "{\"type\":\"noop\",\"shopId\":\"s\","
+                            "\"delayMs\":600000}",
+                            &j),
+                     201);
+    char path[64], id[32];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/jobs/%s/cancel", id);
+    assert_int_equal(s_call(fx, "POST", path, NULL, &j), 200);
+    assert_string_equal(json_string_value(json_object_get(j, "status")),
+                        "cancelled");
+    json_decref(j);
+    assert_int_equal(s_call(fx, "POST", path, NULL, &j), 409);
+    assert_string_equal(s_code(j), "invalid_state");
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/jobs/%s/retry", id);
+    assert_int_equal(s_call(fx, "POST", path, NULL, &j), 200);
+    assert_string_equal(json_string_value(json_object_get(j, "status")),
+                        "pending");
+    json_decref(j);
+    assert_int_equal(s_call(fx, "GET", path, NULL, &j), 405);
+    json_decref(j);
+}
+
+static void
+test_gateway_bad_requests_get_clear_errors(void **state)
+{
+    s_fx_t *fx = *state;
+    json_t *j = NULL;
+    char url[600];
+    //  Not JSON by its type: 415.
+    snprintf(url, sizeof url, "%s/v1/jobs", fx->base);
+    const char *const plain[] = {"Content-Type: text/plain", NULL};
+    assert_int_equal(s_http("POST", url, plain, "{}", 2, &j, NULL), 415);
+    assert_string_equal(s_code(j), "unsupported_media_type");
+    json_decref(j);
+    static const struct {
+        const char *body;
+        const char *code;
+    } bad[] = {
+        {"{\"type\":", "bad_request"},
+        {"[1]", "bad_request"},
+        {"{\"type\":\"noop\"}", "bad_request"},
+        {"{\"type\":\"noop\",\"shopId\":\"s\",\"colour\":1}", "bad_request"},
+        {"{\"type\":\"Noop\",\"shopId\":\"s\"}", "bad_request"},
+        {"{\"type\":\"noop\",\"shopId\":\"s\",\"priority\":5000}",
+         "bad_request"},
+        {"{\"type\":\"noop\",\"shopId\":\"s\",\"input\":[1]}", "bad_request"},
+        {"{\"type\":\"noop\",\"type\":\"x\",\"shopId\":\"s\"}", "bad_request"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(s_call(fx, "POST", "/v1/jobs", bad[i].body, &j), 400);
+        assert_string_equal(s_code(j), bad[i].code);
+        json_decref(j);
+    }
+    //  Too large: 413, and the gateway goes on.
+    size_t big = (4u << 20) + 100;
+    char *huge = malloc(big + 1);
+    memset(huge, ' ', big);
+    huge[big] = '\0';
+    const char *const js[] = {"Content-Type: application/json", NULL};
+    assert_int_equal(s_http("POST", url, js, huge, big, &j, NULL), 413);
+    assert_string_equal(s_code(j), "too_large");
+    json_decref(j);
+    free(huge);
+    //  Unknown job, malformed id, unknown path: 404; wrong method: 405.
+    assert_int_equal(s_call(fx, "GET", "/v1/jobs/0000000000000001", NULL, &j),
+                     404);
+    assert_string_equal(s_code(j), "unknown_job");
+    json_decref(j);
+    assert_int_equal(s_call(fx, "GET", "/v1/jobs/zz", NULL, &j), 404);
+    json_decref(j);
+    assert_int_equal(s_call(fx, "GET", "/v2/anything", NULL, &j), 404);
+    json_decref(j);
+    char *head = NULL;
+    assert_int_equal(s_http("DELETE", url, NULL, NULL, 0, &j, &head), 405);
+    assert_non_null(strstr(head, "Allow: GET, POST"));
+    free(head);
+    json_decref(j);
+    assert_int_equal(s_call(fx, "GET", "/v1/jobs?status=sleeping", NULL, &j),
+                     400);
+    json_decref(j);
+    assert_int_equal(s_call(fx, "GET", "/v1/jobs?limit=0", NULL, &j), 400);
+    json_decref(j);
+    assert_int_equal(s_call(fx, "GET", "/healthz", NULL, NULL), 200);
+}
+
+static void
+test_gateway_cors_only_for_listed_origins(void **state)
+{
+    s_fx_t *fx = *state;
+    char url[600], *head = NULL;
+    snprintf(url, sizeof url, "%s/v1/jobs", fx->base);
+    const char *const ok[] = {"Origin: http://app.example", NULL};
+    assert_int_equal(s_http("OPTIONS", url, ok, NULL, 0, NULL, &head), 204);
+    assert_non_null(
+        strstr(head, "Access-Control-Allow-Origin: http://app.example"));
+    assert_non_null(strstr(head, "Access-Control-Allow-Methods"));
+    free(head);
+    const char *const other[] = {"Origin: http://evil.example", NULL};
+    assert_int_equal(s_http("GET", url, other, NULL, 0, NULL, &head), 200);
+    assert_null(strstr(head, "Access-Control-Allow-Origin"));
+    free(head);
+}
+
+static void
+test_gateway_broker_down_is_503_and_then_served_again(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_test_broker_stop(&fx->b, SIGKILL);
+    char url[600], *head = NULL;
+    json_t *j = NULL;
+    snprintf(url, sizeof url, "%s/readyz", fx->base);
+    assert_int_equal(s_http("GET", url, NULL, NULL, 0, &j, &head), 503);
+    assert_non_null(strstr(head, "Retry-After: 1"));
+    assert_string_equal(s_code(j), "unavailable");
+    free(head);
+    json_decref(j);
+    assert_int_equal(s_call(fx, "POST", "/v1/jobs",
+                            "{\"type\":\"noop\",\"shopId\":\"s\"}", &j),
+                     503);
+    json_decref(j);
+    assert_int_equal(s_call(fx, "GET", "/healthz", NULL, NULL), 200);
+    assert_int_equal(jobq_test_broker_start(&fx->b, fx->dir, NULL), 0);
+    long status = 0;
+    for (int i = 0; i < 50 && status != 200; i++)
+        status = s_call(fx, "GET", "/readyz", NULL, NULL);
+    assert_int_equal(status, 200);
+}
+
+static void
+test_gateway_refuses_to_listen_beyond_loopback(void **state)
+{
+    (void) state;
+    char *dir = jobq_test_tmpdir();
+    char bin[1024], log[600];
+    snprintf(bin, sizeof bin, "%s", jobq_test_bin("jobq-gateway"));
+    snprintf(log, sizeof log, "%s/gateway.log", dir);
+    char *argv[] = {bin, "--listen", "0.0.0.0:1", NULL};
+    pid_t pid = jobq_test_spawn(argv, log);
+    assert_int_equal(jobq_test_wait(pid, 10000), 2 << 8);  //  exit status 2
+    FILE *f = fopen(log, "r");
+    char line[1024];
+    bool said = false;
+    while (f && fgets(line, sizeof line, f))
+        said |= strstr(line, "refusing to listen on 0.0.0.0:1") != NULL;
+    if (f)
+        fclose(f);
+    assert_true(said);
+    jobq_test_rmtree(dir);
+    free(dir);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_gateway_enqueue_read_and_list),
+        T(test_gateway_cancel_retry_and_conflicts),
+        T(test_gateway_bad_requests_get_clear_errors),
+        T(test_gateway_cors_only_for_listed_origins),
+        T(test_gateway_broker_down_is_503_and_then_served_again),
+        cmocka_unit_test(test_gateway_refuses_to_listen_beyond_loopback),
+    };
+    return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
+}
