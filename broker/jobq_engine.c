@@ -1070,6 +1070,7 @@ s_cancel(jobq_engine_t *self,
             l->ended = 1;
     }
     n.status = JOBQ_CANCELLED;
+    self->stats.cancelled++;
     n.queue = JOBQ_QUEUE_NONE;
     n.completed_at = self->wall;
     n.worker.len = 0;
@@ -1409,7 +1410,7 @@ s_stats(jobq_engine_t *self,
     }
     //  A key of some shops sees its shops only: not the workers, their
     //  load or the refusals, which tell of every shop's jobs.
-    s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, scoped ? 3 : 7);
+    s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, scoped ? 3 : 8);
     if (!a)
         return;
     jobq_mp_writer_t *w = s_w(self);
@@ -1476,6 +1477,23 @@ s_stats(jobq_engine_t *self,
     for (int c = 0; c < JOBQ_REFUSED_COUNT_; c++) {
         jobq_mp_write_cstr(w, jobq_refused_name(c));
         jobq_mp_write_uint(w, self->stats.refused[c]);
+    }
+    //  What happened since the broker started (for /metrics counters).
+    const struct {
+        const char *name;
+        uint64_t n;
+    } counters[] = {{"enqueued", self->stats.enqueued},
+                    {"dispatched", self->stats.dispatched},
+                    {"completed", self->stats.completed},
+                    {"failed", self->stats.failed},
+                    {"retried", self->stats.retried},
+                    {"cancelled", self->stats.cancelled},
+                    {"lost", self->stats.lost}};
+    jobq_mp_write_cstr(w, "counters");
+    jobq_mp_write_map(w, sizeof counters / sizeof counters[0]);
+    for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++) {
+        jobq_mp_write_cstr(w, counters[c].name);
+        jobq_mp_write_uint(w, counters[c].n);
     }
     s_action_end(self, a);
 }

@@ -100,6 +100,7 @@ typedef struct {
     uint64_t removed;          //  ended jobs deleted after retain_ms
     uint64_t progress_merged;  //  reports folded into an earlier one
     uint64_t damaged;          //  requests refused: stored data damaged
+    uint64_t cancelled;        //  jobs cancelled
 } jobq_engine_stats_t;
 
 //  NULL only if out of memory. store is borrowed and must outlive the

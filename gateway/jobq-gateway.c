@@ -72,7 +72,8 @@ s_answer(struct MHD_Connection *conn, const jobq_http_response_t *res)
     if (!r)
         return MHD_NO;
     if (res->body)
-        s_header(r, "Content-Type", "application/json");
+        s_header(r, "Content-Type",
+                 res->content_type ? res->content_type : "application/json");
     s_header(r, "Allow", res->allow);
     if (res->retry_after) {
         char ra[16];

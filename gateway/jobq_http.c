@@ -588,6 +588,132 @@ s_stats(jobq_http_response_t *res, bool ready_only)
     s_json(res, 200, st);
 }
 
+//  --- /metrics
+//  ------------------------------------------------------------------
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} s_text_t;
+
+static void s_put(s_text_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+s_put(s_text_t *t, const char *fmt, ...)
+{
+    for (int round = 0; round < 2 && !t->failed; round++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->p ? t->p + t->len : NULL,
+                          t->p ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = true;
+            return;
+        }
+        if (t->p && t->len + (size_t) n < t->cap) {
+            t->len += (size_t) n;
+            return;
+        }
+        size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t) n;
+        char *p = realloc(t->p, cap);
+        if (!p) {
+            t->failed = true;
+            return;
+        }
+        t->p = p;
+        t->cap = cap;
+    }
+}
+
+//  A label value as Prometheus wants it: \, \" and \n escaped.
+static void
+s_label(s_text_t *t, const char *v)
+{
+    for (; v && *v; v++) {
+        if (*v == '\\' || *v == '"')
+            s_put(t, "\\%c", *v);
+        else if (*v == '\n')
+            s_put(t, "\\n");
+        else
+            s_put(t, "%c", *v);
+    }
+}
+
+//  GET /metrics: the broker's STATS in Prometheus' text format.
+static void
+s_metrics(jobq_http_response_t *res)
+{
+    jobq_client_t *c = s_client();
+    jobq_bytes_t body = {NULL, 0};
+    int rc = c ? jobq_client_stats(c, &body) : JOBQ_EUNAVAILABLE;
+    s_text_t t = {NULL, 0, 0, false};
+    s_put(&t,
+          "# HELP jobq_up 1 when the broker answered this scrape.\n"
+          "# TYPE jobq_up gauge\njobq_up %d\n",
+          rc == JOBQ_OK);
+    json_t *st = rc == JOBQ_OK ? jobq_json_from_mp(body) : NULL;
+    free((void *) body.ptr);
+    if (st) {
+        s_put(&t, "# HELP jobq_jobs Jobs stored, by type and state.\n"
+                  "# TYPE jobq_jobs gauge\n");
+        const char *type;
+        json_t *row;
+        json_object_foreach(json_object_get(st, "counts"), type, row)
+        {
+            const char *state;
+            json_t *n;
+            json_object_foreach(row, state, n)
+            {
+                s_put(&t, "jobq_jobs{type=\"");
+                s_label(&t, type);
+                s_put(&t, "\",state=\"");
+                s_label(&t, state);
+                s_put(&t, "\"} %lld\n", (long long) json_integer_value(n));
+            }
+        }
+        s_put(&t, "# HELP jobq_events_total Job events since the broker "
+                  "started.\n# TYPE jobq_events_total counter\n");
+        const char *name;
+        json_t *n;
+        json_object_foreach(json_object_get(st, "counters"), name, n)
+        {
+            s_put(&t, "jobq_events_total{event=\"");
+            s_label(&t, name);
+            s_put(&t, "\"} %lld\n", (long long) json_integer_value(n));
+        }
+        s_put(&t, "# HELP jobq_refused_total Messages the broker refused, "
+                  "by cause.\n# TYPE jobq_refused_total counter\n");
+        json_object_foreach(json_object_get(st, "refused"), name, n)
+        {
+            s_put(&t, "jobq_refused_total{cause=\"");
+            s_label(&t, name);
+            s_put(&t, "\"} %lld\n", (long long) json_integer_value(n));
+        }
+        s_put(&t,
+              "# HELP jobq_workers Workers registered (the first 100).\n"
+              "# TYPE jobq_workers gauge\njobq_workers %zu\n"
+              "# HELP jobq_capacity Attempts the workers take at once.\n"
+              "# TYPE jobq_capacity gauge\njobq_capacity %lld\n"
+              "# HELP jobq_busy Attempts the workers hold.\n"
+              "# TYPE jobq_busy gauge\njobq_busy %lld\n",
+              json_array_size(json_object_get(st, "workers")),
+              (long long) json_integer_value(json_object_get(st, "capacity")),
+              (long long) json_integer_value(json_object_get(st, "busy")));
+        json_decref(st);
+    }
+    if (t.failed) {
+        free(t.p);
+        s_error(res, 500, "internal", "out of memory");
+        return;
+    }
+    res->status = 200;
+    res->body = t.p;
+    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
 //  The origin, if --cors lists it.
 static void
 s_cors(const jobq_http_request_t *req, jobq_http_response_t *res)
@@ -634,6 +760,11 @@ jobq_http_handle(const jobq_http_request_t *req, jobq_http_response_t *res)
     if (strcmp(p, "/readyz") == 0) {
         if (s_method(req, "GET", res))
             s_stats(res, true);
+        return;
+    }
+    if (strcmp(p, "/metrics") == 0) {
+        if (s_method(req, "GET", res))
+            s_metrics(res);
         return;
     }
     if (strcmp(p, "/v1/stats") == 0) {

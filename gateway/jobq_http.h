@@ -39,12 +39,13 @@ typedef struct {
 
 //  The answer. body is owned (free it); headers are static text.
 typedef struct {
-    int status;             //  HTTP status
-    char *body;             //  JSON text, or NULL for none
-    const char *allow;      //  Allow header (405), or NULL
-    int retry_after;        //  seconds for Retry-After, 0 = none
-    char cors_origin[256];  //  Access-Control-Allow-Origin, or ""
-    bool preflight;         //  an OPTIONS answered for CORS
+    int status;                //  HTTP status
+    char *body;                //  JSON text, or NULL for none
+    const char *content_type;  //  when not JSON (static), or NULL
+    const char *allow;         //  Allow header (405), or NULL
+    int retry_after;           //  seconds for Retry-After, 0 = none
+    char cors_origin[256];     //  Access-Control-Allow-Origin, or ""
+    bool preflight;            //  an OPTIONS answered for CORS
 } jobq_http_response_t;
 
 //  Set the configuration for every later call (copied; strings borrowed).

@@ -258,6 +258,32 @@ test_gateway_enqueue_read_and_list(void **state)
     assert_non_null(json_object_get(j, "totals"));
     json_decref(j);
     assert_int_equal(s_call(fx, "GET", "/readyz", NULL, NULL), 200);
+    //  /metrics: Prometheus text, from the broker's STATS.
+    char *head = NULL;
+    snprintf(url, sizeof url, "%s/metrics", fx->base);
+    CURL *c = curl_easy_init();
+    s_buf_t mb = {NULL, 0}, hb = {NULL, 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &mb);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, s_collect);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &hb);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    head = hb.data;
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(head, "Content-Type: text/plain; version=0.0.4"));
+    assert_non_null(strstr(mb.data, "\njobq_up 1\n"));
+    assert_non_null(strstr(mb.data, "jobq_jobs{type=\"sleep\",state="
+                                    "\"completed\"} 1\n"));
+    assert_non_null(
+        strstr(mb.data, "jobq_events_total{event=\"enqueued\"} 4\n"));
+    assert_non_null(strstr(mb.data, "# TYPE jobq_events_total counter\n"));
+    free(mb.data);
+    free(head);
 }
 
 static void
