@@ -6,6 +6,7 @@
 */
 #include "jobq_app.h"
 #include "jobq_http.h"
+#include "jobq_sse.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,12 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define S_PROG      "jobq-gateway"
-#define S_THREADS   4     //  request threads
-#define S_MAX_CONNS 1024  //  connections at once
-#define S_IDLE_S    60    //  an idle connection is closed after this
+#define S_THREADS   4      //  request threads
+#define S_MAX_CONNS 12000  //  connections at once (event streams count)
+#define S_IDLE_S    60     //  an idle connection is closed after this
 
 static void
 s_usage(FILE *out)
@@ -133,6 +135,25 @@ s_request(void *cls,
         return MHD_YES;
     }
     jobq_http_response_t res;
+    //  A job's event stream: answered by the hub from now on.
+    size_t ul = strlen(url);
+    if (!u->too_big && strcmp(method, "GET") == 0 && ul == 9 + 16 + 7 &&
+        strncmp(url, "/v1/jobs/", 9) == 0 && strcmp(url + 25, "/events") == 0) {
+        char id[JOBQ_ID_LEN + 1];
+        memcpy(id, url + 9, JOBQ_ID_LEN);
+        id[JOBQ_ID_LEN] = '\0';
+        uint64_t v;
+        if (jobq_id_parse(id, JOBQ_ID_LEN, &v) == JOBQ_OK) {
+            if (jobq_sse_open(conn, id,
+                              MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                          "Last-Event-ID"),
+                              &res) == MHD_YES)
+                return MHD_YES;
+            enum MHD_Result rc = s_answer(conn, &res);
+            free(res.body);
+            return rc;
+        }
+    }
     if (u->too_big) {
         memset(&res, 0, sizeof res);
         res.status = 413;
@@ -333,9 +354,20 @@ main(int argc, char **argv)
     jobq_http_init(&cfg);
     static volatile sig_atomic_t stop = 0;
     jobq_app_signals(&stop);
+    //  Each event stream holds a descriptor: take the hard limit.
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (jobq_sse_start(&cfg) != JOBQ_OK) {
+        fprintf(stderr, "%s: cannot start the event hub\n", S_PROG);
+        return 1;
+    }
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, s_request, NULL, MHD_OPTION_SOCK_ADDR,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+            MHD_ALLOW_SUSPEND_RESUME,
+        0, NULL, NULL, s_request, NULL, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *) &sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned) S_THREADS, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned) S_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -345,6 +377,7 @@ main(int argc, char **argv)
     if (!d) {
         fprintf(stderr, "%s: cannot listen on %s: %s\n", S_PROG, listen_at,
                 strerror(errno));
+        jobq_sse_stop();
         return 1;
     }
     fprintf(stderr, "%s: serving http://%s/ (broker %s)\n", S_PROG, listen_at,
@@ -354,6 +387,7 @@ main(int argc, char **argv)
         nanosleep(&ts, NULL);
     }
     fprintf(stderr, "%s: stopping\n", S_PROG);
+    jobq_sse_stop();  //  streams end cleanly, none stays suspended
     MHD_stop_daemon(d);
     return 0;
 }

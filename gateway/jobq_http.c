@@ -44,9 +44,8 @@ jobq_http_thread_done(void)
     }
 }
 
-//  This thread's broker client, made at its first use; NULL if none can be.
-static jobq_client_t *
-s_client(void)
+jobq_client_t *
+jobq_http_client(void)
 {
     jobq_client_t *c = pthread_getspecific(s_client_key);
     if (c)
@@ -105,8 +104,8 @@ s_error(jobq_http_response_t *res,
 }
 
 //  A libjobq failure as HTTP: the status, and JOBQ/1's code.
-static void
-s_failed(jobq_http_response_t *res, jobq_client_t *c, int rc)
+void
+jobq_http_failed(jobq_http_response_t *res, jobq_client_t *c, int rc)
 {
     int status;
     switch (rc) {
@@ -206,12 +205,15 @@ s_is_time(const char *k)
            strcmp(k, "lease_until") == 0 || strcmp(k, "until") == 0;
 }
 
-//  The job as the HTTP API shows it (docs/HTTP.md): the job map's fields
-//  in camelCase, times in ISO 8601.
-static json_t *
-s_job(const jobq_job_info_t *info)
+json_t *
+jobq_http_job(const jobq_job_info_t *info)
 {
-    json_t *snake = jobq_json_job(info);
+    return jobq_http_camel(jobq_json_job(info));
+}
+
+json_t *
+jobq_http_camel(json_t *snake)
+{
     json_t *o = json_object();
     if (!snake || !o) {
         json_decref(snake);
@@ -381,7 +383,7 @@ s_post_job(const jobq_http_request_t *req, jobq_http_response_t *res)
             e.input.ptr = w.data + (uintptr_t) e.input.ptr;
         if (req->idem_key && !e.key)
             e.key = req->idem_key;
-        jobq_client_t *c = s_client();
+        jobq_client_t *c = jobq_http_client();
         char id[JOBQ_ID_LEN + 1];
         bool created = false;
         int rc =
@@ -390,7 +392,7 @@ s_post_job(const jobq_http_request_t *req, jobq_http_response_t *res)
             s_json(res, created ? 201 : 200,
                    json_pack("{s:s,s:b}", "id", id, "created", created));
         else
-            s_failed(res, c, rc);
+            jobq_http_failed(res, c, rc);
     }
     jobq_mp_writer_fini(&w);
     json_decref(o);
@@ -431,7 +433,7 @@ s_post_batch(const jobq_http_request_t *req, jobq_http_response_t *res)
         for (size_t i = 0; i < n; i++)
             if (reqs[i].input.len)
                 reqs[i].input.ptr = w.data + (uintptr_t) reqs[i].input.ptr;
-        jobq_client_t *c = s_client();
+        jobq_client_t *c = jobq_http_client();
         int rc = c ? jobq_client_enqueue_batch(c, reqs, n, ids, created)
                    : JOBQ_EUNAVAILABLE;
         if (rc == JOBQ_OK) {
@@ -442,7 +444,7 @@ s_post_batch(const jobq_http_request_t *req, jobq_http_response_t *res)
             }
             s_json(res, 201, json_pack("{s:o,s:o}", "ids", a, "created", b));
         } else {
-            s_failed(res, c, rc);
+            jobq_http_failed(res, c, rc);
         }
     } else if (!reqs || !ids || !created) {
         s_error(res, 500, "internal", "out of memory");
@@ -458,7 +460,7 @@ s_post_batch(const jobq_http_request_t *req, jobq_http_response_t *res)
 static void
 s_one_job(const char *id, int what, jobq_http_response_t *res)
 {
-    jobq_client_t *c = s_client();
+    jobq_client_t *c = jobq_http_client();
     jobq_job_info_t info;
     memset(&info, 0, sizeof info);
     int rc = !c          ? JOBQ_EUNAVAILABLE
@@ -466,13 +468,13 @@ s_one_job(const char *id, int what, jobq_http_response_t *res)
              : what == 1 ? jobq_client_cancel(c, id, &info)
                          : jobq_client_retry(c, id, &info);
     if (rc == JOBQ_OK) {
-        json_t *j = s_job(&info);
+        json_t *j = jobq_http_job(&info);
         if (j)
             s_json(res, 200, j);
         else
             s_error(res, 500, "internal", "out of memory");
     } else {
-        s_failed(res, c, rc);
+        jobq_http_failed(res, c, rc);
     }
     jobq_job_info_clear(&info);
 }
@@ -543,18 +545,18 @@ s_list(const jobq_http_request_t *req, jobq_http_response_t *res)
         q.limit = (uint32_t) v;
     }
     q.cursor = cursor[0] ? cursor : NULL;
-    jobq_client_t *c = s_client();
+    jobq_client_t *c = jobq_http_client();
     jobq_job_info_t *jobs = NULL;
     size_t n = 0;
     char next[JOBQ_ID_LEN + 1] = "";
     int rc = c ? jobq_client_list(c, &q, &jobs, &n, next) : JOBQ_EUNAVAILABLE;
     if (rc != JOBQ_OK) {
-        s_failed(res, c, rc);
+        jobq_http_failed(res, c, rc);
         return;
     }
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, s_job(&jobs[i]));
+        json_array_append_new(a, jobq_http_job(&jobs[i]));
     jobq_job_list_free(&jobs, n);
     s_json(res, 200,
            json_pack("{s:o,s:o}", "jobs", a, "next",
@@ -564,11 +566,11 @@ s_list(const jobq_http_request_t *req, jobq_http_response_t *res)
 static void
 s_stats(jobq_http_response_t *res, bool ready_only)
 {
-    jobq_client_t *c = s_client();
+    jobq_client_t *c = jobq_http_client();
     jobq_bytes_t body = {NULL, 0};
     int rc = c ? jobq_client_stats(c, &body) : JOBQ_EUNAVAILABLE;
     if (rc != JOBQ_OK) {
-        s_failed(res, c, rc);
+        jobq_http_failed(res, c, rc);
         return;
     }
     if (ready_only) {
@@ -646,7 +648,7 @@ s_label(s_text_t *t, const char *v)
 static void
 s_metrics(jobq_http_response_t *res)
 {
-    jobq_client_t *c = s_client();
+    jobq_client_t *c = jobq_http_client();
     jobq_bytes_t body = {NULL, 0};
     int rc = c ? jobq_client_stats(c, &body) : JOBQ_EUNAVAILABLE;
     s_text_t t = {NULL, 0, 0, false};

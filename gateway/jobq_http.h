@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "jobq/jobq_client.h"
 
 #define JOBQ_HTTP_MAX_BODY (4u << 20)  //  request body bytes at most
@@ -57,5 +59,20 @@ void jobq_http_handle(const jobq_http_request_t *req,
 
 //  Free what the calling thread's client holds (at its end).
 void jobq_http_thread_done(void);
+
+//  The calling thread's broker client, made at its first use; NULL if none
+//  can be.
+jobq_client_t *jobq_http_client(void);
+
+//  A job as the API shows it: camelCase, ISO 8601 times. NULL if out of
+//  memory.
+json_t *jobq_http_job(const jobq_job_info_t *info);
+
+//  The same from the job map as JSON in the protocol's names (taken; a
+//  new object returned, or NULL).
+json_t *jobq_http_camel(json_t *snake);
+
+//  A libjobq failure rc of client c as an HTTP error answer.
+void jobq_http_failed(jobq_http_response_t *res, jobq_client_t *c, int rc);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,6 +423,161 @@ test_gateway_broker_down_is_503_and_then_served_again(void **state)
     assert_int_equal(status, 200);
 }
 
+//  A whole event stream of job id (it ends after the job does), with
+//  Last-Event-ID last (or NULL). The SSE text, owned; NULL on no answer.
+static char *
+s_stream(s_fx_t *fx, const char *id, const char *last)
+{
+    char url[600], h[64];
+    snprintf(url, sizeof url, "%s/v1/jobs/%s/events", fx->base, id);
+    snprintf(h, sizeof h, "Last-Event-ID: %s", last ? last : "");
+    CURL *c = curl_easy_init();
+    struct curl_slist *hl = last ? curl_slist_append(NULL, h) : NULL;
+    s_buf_t b = {NULL, 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    CURLcode rc = curl_easy_perform(c);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data ? b.data : strdup("");
+}
+
+//  The versions (id: lines) of an SSE text, in order, into v; how many.
+static int
+s_versions(const char *text, long *v, int max)
+{
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, "id: ")) && n < max; p++)
+        if (p == text || p[-1] == '\n')
+            v[n++] = strtol(p + 4, NULL, 10);
+    return n;
+}
+
+//  The JSON of the last data: line.
+static json_t *
+s_last_data(const char *text)
+{
+    const char *last = NULL;
+    for (const char *p = text; (p = strstr(p, "\ndata: ")); p++)
+        last = p + 7;
+    if (!last)
+        return NULL;
+    json_error_t je;
+    return json_loadb(last, strcspn(last, "\n"), 0, &je);
+}
+
+static void
+test_gateway_a_job_stream_sees_each_change_then_the_end(void **state)
+{
+    s_fx_t *fx = *state;
+    json_t *j = NULL;
+    assert_int_equal(s_call(fx, "POST", "/v1/jobs",
+                            "{\"type\":\"sleep\",\"shopId\":\"s\","
+                            "\"input\":{\"ms\":1200,\"steps\":4}}",
+                            &j),
+                     201);
+    char id[32];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    char *text = s_stream(fx, id, NULL);
+    assert_non_null(text);
+    long v[64];
+    int n = s_versions(text, v, 64);
+    assert_true(n >= 3);
+    for (int i = 1; i < n; i++)
+        assert_true(v[i] > v[i - 1]);  //  in order, no repeat
+    json_t *end = s_last_data(text);
+    assert_non_null(end);
+    assert_string_equal(json_string_value(json_object_get(end, "status")),
+                        "completed");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(end, "output"), "steps")),
+                     4);
+    long final = v[n - 1];
+    json_decref(end);
+    free(text);
+    //  Opened after the end: the end at once.
+    text = s_stream(fx, id, NULL);
+    assert_int_equal(s_versions(text, v, 64), 1);
+    assert_int_equal(v[0], final);
+    free(text);
+    //  Resumed at the end: nothing more; resumed before it: the end.
+    char last[32];
+    snprintf(last, sizeof last, "%ld", final);
+    text = s_stream(fx, id, last);
+    assert_int_equal(s_versions(text, v, 64), 0);
+    free(text);
+    snprintf(last, sizeof last, "%ld", final - 1);
+    text = s_stream(fx, id, last);
+    assert_int_equal(s_versions(text, v, 64), 1);
+    assert_int_equal(v[0], final);
+    free(text);
+    //  No such job: 404.
+    assert_int_equal(
+        s_call(fx, "GET", "/v1/jobs/0000000000000001/events", NULL, &j), 404);
+    json_decref(j);
+}
+
+typedef struct {
+    s_fx_t *fx;
+    const char *id;
+    char *text;
+} s_watch_t;
+
+static void *
+s_watch(void *arg)
+{
+    s_watch_t *w = arg;
+    w->text = s_stream(w->fx, w->id, NULL);
+    return NULL;
+}
+
+//  Several watchers of one job, the broker killed and started again under
+//  them: every one still sees the end.
+static void
+test_gateway_streams_outlive_a_broker_restart(void **state)
+{
+    s_fx_t *fx = *state;
+    json_t *j = NULL;
+    assert_int_equal(s_call(fx, "POST", "/v1/jobs",
+                            "{\"type\":\"sleep\",\"shopId\":\"s\","
+                            "\"input\":{\"ms\":3000,\"steps\":3}}",
+                            &j),
+                     201);
+    char id[32];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    enum { N = 5 };
+    s_watch_t w[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        w[i] = (s_watch_t){fx, id, NULL};
+        pthread_create(&t[i], NULL, s_watch, &w[i]);
+    }
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+    jobq_test_broker_stop(&fx->b, SIGKILL);
+    assert_int_equal(jobq_test_broker_start(&fx->b, fx->dir, NULL), 0);
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        assert_non_null(w[i].text);
+        json_t *end = s_last_data(w[i].text);
+        assert_non_null(end);
+        assert_string_equal(json_string_value(json_object_get(end, "status")),
+                            "completed");
+        json_decref(end);
+        free(w[i].text);
+    }
+}
+
 static void
 test_gateway_refuses_to_listen_beyond_loopback(void **state)
 {
@@ -456,6 +612,8 @@ main(void)
         T(test_gateway_bad_requests_get_clear_errors),
         T(test_gateway_cors_only_for_listed_origins),
         T(test_gateway_broker_down_is_503_and_then_served_again),
+        T(test_gateway_a_job_stream_sees_each_change_then_the_end),
+        T(test_gateway_streams_outlive_a_broker_restart),
         cmocka_unit_test(test_gateway_refuses_to_listen_beyond_loopback),
     };
     return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
