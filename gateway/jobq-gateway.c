@@ -33,8 +33,9 @@ s_usage(FILE *out)
             "jobq over HTTP and JSON (docs/HTTP.md).\n"
             "\n"
             "  --listen ADDR:PORT  where to listen (default 127.0.0.1:8080);\n"
-            "                      loopback only for now (tokens are not\n"
-            "                      built yet)\n"
+            "                      beyond loopback only with --tokens\n"
+            "  --tokens FILE       bearer tokens: TOKEN ROLE SHOPS per line;\n"
+            "                      ROLE read, write or admin (docs/HTTP.md)\n"
             "  --broker EP         broker client endpoint\n"
             "                      (default tcp://127.0.0.1:5555)\n"
             "  --events EP         broker event endpoint\n"
@@ -49,8 +50,10 @@ s_usage(FILE *out)
             "  --help, --version\n");
 }
 
-//  --- one request
-//  -------------------------------------------------------------
+//  --tokens, or NULL.
+static jobq_tokens_t *s_tokens;
+
+//  --- one request ------------------------------------------------------------
 
 typedef struct {
     char *body;    //  the upload so far
@@ -77,6 +80,8 @@ s_answer(struct MHD_Connection *conn, const jobq_http_response_t *res)
         s_header(r, "Content-Type",
                  res->content_type ? res->content_type : "application/json");
     s_header(r, "Allow", res->allow);
+    if (res->challenge)
+        s_header(r, "WWW-Authenticate", "Bearer realm=\"jobq\"");
     if (res->retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", res->retry_after);
@@ -143,11 +148,27 @@ s_request(void *cls,
         memcpy(id, url + 9, JOBQ_ID_LEN);
         id[JOBQ_ID_LEN] = '\0';
         uint64_t v;
+        const jobq_token_t *who = NULL;
+        if (s_tokens)
+            who = jobq_tokens_check(
+                s_tokens, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                      "Authorization"));
+        if (s_tokens && !who) {
+            memset(&res, 0, sizeof res);
+            res.status = 401;
+            res.challenge = true;
+            res.body = strdup("{\"error\":{\"code\":\"unauthorized\","
+                              "\"message\":\"send Authorization: Bearer "
+                              "<token>\"}}");
+            enum MHD_Result rc = s_answer(conn, &res);
+            free(res.body);
+            return rc;
+        }
         if (jobq_id_parse(id, JOBQ_ID_LEN, &v) == JOBQ_OK) {
             if (jobq_sse_open(conn, id,
                               MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                           "Last-Event-ID"),
-                              &res) == MHD_YES)
+                              who, &res) == MHD_YES)
                 return MHD_YES;
             enum MHD_Result rc = s_answer(conn, &res);
             free(res.body);
@@ -202,6 +223,8 @@ s_request(void *cls,
                                                     "Idempotency-Key"),
             .origin =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+            .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                         "Authorization"),
             .body = u->body ? u->body : "",
             .body_len = u->len,
         };
@@ -229,8 +252,7 @@ s_completed(void *cls,
     }
 }
 
-//  --- the program
-//  ---------------------------------------------------------------
+//  --- the program ------------------------------------------------------------
 
 //  ADDR:PORT (ADDR an IPv4 address or localhost) into sa; false if not.
 static bool
@@ -260,7 +282,8 @@ s_listen_addr(const char *s, struct sockaddr_in *sa)
 int
 main(int argc, char **argv)
 {
-    const char *listen_at = "127.0.0.1:8080", *cert = NULL, *bkey = NULL;
+    const char *listen_at = "127.0.0.1:8080", *cert = NULL, *bkey = NULL,
+               *tokens = NULL;
     char *cors = NULL;
     jobq_http_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -275,6 +298,7 @@ main(int argc, char **argv)
         {"cert", required_argument, 0, 'k'},
         {"broker-key", required_argument, 0, 'K'},
         {"timeout-ms", required_argument, 0, 't'},
+        {"tokens", required_argument, 0, 'T'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
@@ -297,6 +321,9 @@ main(int argc, char **argv)
             break;
         case 'k':
             cert = optarg;
+            break;
+        case 'T':
+            tokens = optarg;
             break;
         case 'K':
             bkey = optarg;
@@ -326,11 +353,20 @@ main(int argc, char **argv)
                 S_PROG, listen_at);
         return 2;
     }
-    if ((ntohl(sa.sin_addr.s_addr) >> 24) != 127) {
+    if (tokens) {
+        char twhy[600];
+        s_tokens = jobq_tokens_load(tokens, twhy, sizeof twhy);
+        if (!s_tokens) {
+            fprintf(stderr, "%s: --tokens %s\n", S_PROG, twhy);
+            return 2;
+        }
+        cfg.tokens = s_tokens;
+    }
+    if (!tokens && (ntohl(sa.sin_addr.s_addr) >> 24) != 127) {
         fprintf(stderr,
-                "%s: refusing to listen on %s: without tokens anyone who "
-                "reaches it could read and change every shop's jobs. Listen "
-                "on 127.0.0.1 (a proxy in front may serve others)\n",
+                "%s: refusing to listen on %s without --tokens: anyone who "
+                "reaches it could read and change every shop's jobs. Give "
+                "--tokens FILE (docs/HTTP.md), or listen on 127.0.0.1\n",
                 S_PROG, listen_at);
         return 2;
     }

@@ -63,7 +63,7 @@ jobq_http_client(void)
     return c;
 }
 
-//  --- answers ---------------------------------------------------------------
+//  --- answers ----------------------------------------------------------------
 
 static void
 s_json(jobq_http_response_t *res, int status, json_t *j)
@@ -157,8 +157,7 @@ jobq_http_failed(jobq_http_response_t *res, jobq_client_t *c, int rc)
     s_error(res, status, code, "%s", msg && msg[0] ? msg : jobq_strerror(rc));
 }
 
-//  --- the job in JSON
-//  ---------------------------------------------------------
+//  --- the job in JSON --------------------------------------------------------
 
 //  ms since the epoch as ISO 8601 UTC with milliseconds; null for 0.
 static json_t *
@@ -369,6 +368,20 @@ s_enqueue_fields(json_t *o,
     return true;
 }
 
+//  The token of the request being answered (NULL: no tokens asked).
+static __thread const jobq_token_t *s_who;
+
+//  A job of shop the token may touch; otherwise a 403 naming it.
+static bool
+s_shop_allowed(const char *shop, const char *prefix, jobq_http_response_t *res)
+{
+    if (!s_who || jobq_token_shop(s_who, shop, strlen(shop)))
+        return true;
+    s_error(res, 403, "forbidden", "%sthis token may not use shop %.128s",
+            prefix, shop);
+    return false;
+}
+
 static void
 s_post_job(const jobq_http_request_t *req, jobq_http_response_t *res)
 {
@@ -378,7 +391,8 @@ s_post_job(const jobq_http_request_t *req, jobq_http_response_t *res)
     jobq_mp_writer_t w;
     jobq_mp_writer_init(&w, JOBQ_MAX_FRAME_BYTES);
     jobq_enqueue_t e;
-    if (s_enqueue_fields(o, &e, &w, "", res)) {
+    if (s_enqueue_fields(o, &e, &w, "", res) &&
+        s_shop_allowed(e.shop_id, "", res)) {
         if (e.input.len)
             e.input.ptr = w.data + (uintptr_t) e.input.ptr;
         if (req->idem_key && !e.key)
@@ -426,7 +440,8 @@ s_post_batch(const jobq_http_request_t *req, jobq_http_response_t *res)
             s_error(res, 400, "bad_request", "%sa JSON object", prefix);
             ok = false;
         } else {
-            ok = s_enqueue_fields(one, &reqs[i], &w, prefix, res);
+            ok = s_enqueue_fields(one, &reqs[i], &w, prefix, res) &&
+                 s_shop_allowed(reqs[i].shop_id, prefix, res);
         }
     }
     if (ok) {
@@ -463,6 +478,22 @@ s_one_job(const char *id, int what, jobq_http_response_t *res)
     jobq_client_t *c = jobq_http_client();
     jobq_job_info_t info;
     memset(&info, 0, sizeof info);
+    if (c && s_who && !s_who->all_shops) {
+        //  Another shop's job is no job at all to this token: looked at
+        //  before anything is done to it.
+        int src = jobq_client_status(c, id, &info);
+        bool mine = src == JOBQ_OK &&
+                    jobq_token_shop(s_who, info.shop_id, strlen(info.shop_id));
+        jobq_job_info_clear(&info);
+        if (src != JOBQ_OK && src != JOBQ_ENOTFOUND) {
+            jobq_http_failed(res, c, src);
+            return;
+        }
+        if (!mine) {
+            s_error(res, 404, "unknown_job", "no job %s", id);
+            return;
+        }
+    }
     int rc = !c          ? JOBQ_EUNAVAILABLE
              : what == 0 ? jobq_client_status(c, id, &info)
              : what == 1 ? jobq_client_cancel(c, id, &info)
@@ -545,6 +576,18 @@ s_list(const jobq_http_request_t *req, jobq_http_response_t *res)
         q.limit = (uint32_t) v;
     }
     q.cursor = cursor[0] ? cursor : NULL;
+    if (s_who && !s_who->all_shops) {
+        if (!shop[0] && s_who->nshops == 1)
+            q.shop_id = s_who->shops[0];
+        else if (!shop[0]) {
+            s_error(res, 400, "bad_request",
+                    "give shop=: this token has several shops");
+            return;
+        } else if (!jobq_token_shop(s_who, shop, strlen(shop))) {
+            s_json(res, 200, json_pack("{s:[],s:n}", "jobs", "next"));  //  none
+            return;
+        }
+    }
     jobq_client_t *c = jobq_http_client();
     jobq_job_info_t *jobs = NULL;
     size_t n = 0;
@@ -590,8 +633,7 @@ s_stats(jobq_http_response_t *res, bool ready_only)
     s_json(res, 200, st);
 }
 
-//  --- /metrics
-//  ------------------------------------------------------------------
+//  --- /metrics ---------------------------------------------------------------
 
 typedef struct {
     char *p;
@@ -758,6 +800,29 @@ jobq_http_handle(const jobq_http_request_t *req, jobq_http_response_t *res)
         if (s_method(req, "GET", res))
             s_json(res, 200, json_pack("{s:b}", "ok", 1));
         return;
+    }
+    s_who = NULL;
+    if (s_cfg.tokens) {
+        s_who = jobq_tokens_check(s_cfg.tokens, req->authorization);
+        if (!s_who) {
+            res->challenge = true;
+            s_error(res, 401, "unauthorized",
+                    "send Authorization: Bearer <token> with a token of the "
+                    "gateway's --tokens file");
+            return;
+        }
+        bool admin_only =
+            strcmp(p, "/metrics") == 0 || strcmp(p, "/v1/stats") == 0;
+        bool writes = strcmp(req->method, "POST") == 0;
+        if ((admin_only && s_who->role != JOBQ_TOKEN_ADMIN) ||
+            (writes && s_who->role < JOBQ_TOKEN_WRITE)) {
+            s_error(res, 403, "forbidden",
+                    "this token's role (%s) may not do this",
+                    s_who->role == JOBQ_TOKEN_READ    ? "read"
+                    : s_who->role == JOBQ_TOKEN_WRITE ? "write"
+                                                      : "admin");
+            return;
+        }
     }
     if (strcmp(p, "/readyz") == 0) {
         if (s_method(req, "GET", res))

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "jobq/jobq_client.h"
+#include "jobq_tokens.h"
 
 #define JOBQ_HTTP_MAX_BODY (4u << 20)  //  request body bytes at most
 #define JOBQ_HTTP_MAX_CORS 16          //  origins in --cors
@@ -25,17 +26,19 @@ typedef struct {
     const jobq_curve_t *curve;  //  keys for a broker with keys, or NULL
     int timeout_ms;             //  per broker request
     const char *cors[JOBQ_HTTP_MAX_CORS];  //  origins allowed, NULL-ended
+    const jobq_tokens_t *tokens;  //  --tokens, or NULL: no tokens asked
 } jobq_http_config_t;
 
 //  One request, as the server read it. Strings are borrowed.
 typedef struct {
-    const char *method;        //  "GET", "POST", ...
-    const char *path;          //  without the query
-    const char *query;         //  after '?', or ""
-    const char *content_type;  //  or NULL
-    const char *idem_key;      //  Idempotency-Key header, or NULL
-    const char *origin;        //  Origin header, or NULL
-    const char *body;          //  NUL-terminated
+    const char *method;         //  "GET", "POST", ...
+    const char *path;           //  without the query
+    const char *query;          //  after '?', or ""
+    const char *content_type;   //  or NULL
+    const char *idem_key;       //  Idempotency-Key header, or NULL
+    const char *origin;         //  Origin header, or NULL
+    const char *authorization;  //  Authorization header, or NULL
+    const char *body;           //  NUL-terminated
     size_t body_len;
 } jobq_http_request_t;
 
@@ -48,6 +51,7 @@ typedef struct {
     int retry_after;           //  seconds for Retry-After, 0 = none
     char cors_origin[256];     //  Access-Control-Allow-Origin, or ""
     bool preflight;            //  an OPTIONS answered for CORS
+    bool challenge;            //  a 401: send WWW-Authenticate
 } jobq_http_response_t;
 
 //  Set the configuration for every later call (copied; strings borrowed).

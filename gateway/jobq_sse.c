@@ -140,8 +140,7 @@ s_final_status(const char *status)
             strcmp(status, "cancelled") == 0);
 }
 
-//  --- the hub
-//  ---------------------------------------------------------------------
+//  --- the hub ----------------------------------------------------------------
 
 //  A newer state of topic t: kept, and owed to each stream behind it.
 static void
@@ -418,8 +417,7 @@ jobq_sse_stop(void)
     }
 }
 
-//  --- a stream's side in libmicrohttpd
-//  ---------------------------------------------
+//  --- a stream's side in libmicrohttpd ----------------------------------
 
 static ssize_t
 s_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -460,6 +458,7 @@ enum MHD_Result
 jobq_sse_open(struct MHD_Connection *conn,
               const char *id,
               const char *last_event_id,
+              const jobq_token_t *who,
               jobq_http_response_t *err)
 {
     memset(err, 0, sizeof *err);
@@ -467,6 +466,18 @@ jobq_sse_open(struct MHD_Connection *conn,
     jobq_job_info_t info;
     memset(&info, 0, sizeof info);
     int rc = c ? jobq_client_status(c, id, &info) : JOBQ_EUNAVAILABLE;
+    if (rc == JOBQ_OK && who &&
+        !jobq_token_shop(who, info.shop_id, strlen(info.shop_id))) {
+        jobq_job_info_clear(&info);
+        err->status = 404;
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "{\"error\":{\"code\":\"unknown_job\",\"message\":"
+                 "\"no job %s\"}}",
+                 id);
+        err->body = strdup(msg);
+        return MHD_NO;
+    }
     if (rc != JOBQ_OK) {
         jobq_http_failed(err, c, rc);
         return MHD_NO;

@@ -35,9 +35,12 @@ void jobq_sse_stop(void);
 //  GET /v1/jobs/{id}/events on conn: queue the stream's response
 //  (MHD_YES), or fill *err with why not (a 404 for no such job, 503 for
 //  the broker down or too many streams) and return MHD_NO then.
+//  who: the request's token (NULL: no tokens asked); another shop's job is
+//  a 404.
 enum MHD_Result jobq_sse_open(struct MHD_Connection *conn,
                               const char *id,
                               const char *last_event_id,
+                              const jobq_token_t *who,
                               jobq_http_response_t *err);
 
 #endif

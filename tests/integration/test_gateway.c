@@ -578,6 +578,146 @@ test_gateway_streams_outlive_a_broker_restart(void **state)
     }
 }
 
+//  A gateway with a --tokens file, on its own port: returns its base URL's
+//  port and the pid in *pid.
+static int
+s_gateway_with_tokens(s_fx_t *fx, pid_t *pid)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/tokens", fx->dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "# the test's tokens\n"
+               "read-a-0123456789abcdef read a\n"
+               "write-a-0123456789abcdef write a\n"
+               "write-ab-0123456789abcdef write a,b\n"
+               "admin-0123456789abcdef admin *\n");
+    fclose(f);
+    int port = jobq_test_free_port();
+    char listen[64], bin[1024], log[600];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(bin, sizeof bin, "%s", jobq_test_bin("jobq-gateway"));
+    snprintf(log, sizeof log, "%s/gateway-tokens.log", fx->dir);
+    char *argv[] = {bin,           "--listen", listen,       "--broker",
+                    fx->b.clients, "--events", fx->b.events, "--tokens",
+                    path,          NULL};
+    *pid = jobq_test_spawn(argv, log);
+    return port;
+}
+
+//  One request with a token (NULL: none); the status.
+static long
+s_as(int port,
+     const char *token,
+     const char *method,
+     const char *path,
+     const char *json,
+     json_t **out)
+{
+    char url[600], auth[200];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token ? token : "");
+    const char *h[3] = {NULL, NULL, NULL};
+    int n = 0;
+    if (token)
+        h[n++] = auth;
+    if (json)
+        h[n++] = "Content-Type: application/json";
+    return s_http(method, url, h, json, json ? strlen(json) : 0, out, NULL);
+}
+
+static void
+test_gateway_tokens_bound_roles_and_shops(void **state)
+{
+    s_fx_t *fx = *state;
+    pid_t pid;
+    int port = s_gateway_with_tokens(fx, &pid);
+    assert_true(pid > 0);
+    long st = 0;
+    for (int i = 0; i < 100 && st != 200; i++) {
+        st = s_as(port, NULL, "GET", "/healthz", NULL, NULL);
+        if (st != 200) {
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_int_equal(st, 200);  //  no token needed to say it runs
+    json_t *j = NULL;
+    const char *ra = "read-a-0123456789abcdef",
+               *wa = "write-a-0123456789abcdef",
+               *wab = "write-ab-0123456789abcdef",
+               *adm = "admin-0123456789abcdef";
+    //  No token, a wrong one: 401.
+    assert_int_equal(s_as(port, NULL, "GET", "/v1/jobs?shop=a", NULL, &j), 401);
+    assert_string_equal(s_code(j), "unauthorized");
+    json_decref(j);
+    assert_int_equal(
+        s_as(port, "nope-0123456789abcdef", "GET", "/readyz", NULL, NULL), 401);
+    //  Write in its shop; not in another; read may not write.
+    const char *in_a = "{\"type\":\"noop\",\"shopId\":\"a\","
+                       "\"delayMs\":600000}";
+    assert_int_equal(s_as(port, wa, "POST", "/v1/jobs", in_a, &j), 201);
+    char ida[32];
+    snprintf(ida, sizeof ida, "%s",
+             json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    assert_int_equal(s_as(port, wa, "POST", "/v1/jobs",
+                          "{\"type\":\"noop\",\"shopId\":\"b\"}", &j),
+                     403);
+    json_decref(j);
+    assert_int_equal(s_as(port, ra, "POST", "/v1/jobs", in_a, &j), 403);
+    json_decref(j);
+    assert_int_equal(s_as(port, wab, "POST", "/v1/jobs",
+                          "{\"type\":\"noop\",\"shopId\":\"b\","
+                          "\"delayMs\":600000}",
+                          &j),
+                     201);
+    char idb[32];
+    snprintf(idb, sizeof idb, "%s",
+             json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    //  Shop a's tokens: b's job is no job, read, cancelled or streamed.
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s", idb);
+    assert_int_equal(s_as(port, ra, "GET", path, NULL, &j), 404);
+    assert_string_equal(s_code(j), "unknown_job");
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/jobs/%s/cancel", idb);
+    assert_int_equal(s_as(port, wa, "POST", path, NULL, &j), 404);
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/jobs/%s/events", idb);
+    assert_int_equal(s_as(port, ra, "GET", path, NULL, &j), 404);
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/jobs/%s", idb);
+    assert_int_equal(s_as(port, adm, "GET", path, NULL, &j), 200);
+    assert_string_equal(json_string_value(json_object_get(j, "status")),
+                        "pending");  //  not cancelled
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/jobs/%s", ida);
+    assert_int_equal(s_as(port, ra, "GET", path, NULL, &j), 200);
+    json_decref(j);
+    //  LIST: a's only; b's shop is empty for a; several shops need shop=.
+    assert_int_equal(s_as(port, ra, "GET", "/v1/jobs", NULL, &j), 200);
+    json_t *jobs = json_object_get(j, "jobs");
+    for (size_t i = 0; i < json_array_size(jobs); i++)
+        assert_string_equal(json_string_value(json_object_get(
+                                json_array_get(jobs, i), "shopId")),
+                            "a");
+    assert_true(json_array_size(jobs) >= 1);
+    json_decref(j);
+    assert_int_equal(s_as(port, ra, "GET", "/v1/jobs?shop=b", NULL, &j), 200);
+    assert_int_equal(json_array_size(json_object_get(j, "jobs")), 0);
+    json_decref(j);
+    assert_int_equal(s_as(port, wab, "GET", "/v1/jobs", NULL, &j), 400);
+    json_decref(j);
+    //  Stats and metrics: admin only.
+    assert_int_equal(s_as(port, wa, "GET", "/v1/stats", NULL, &j), 403);
+    json_decref(j);
+    assert_int_equal(s_as(port, adm, "GET", "/v1/stats", NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(s_as(port, adm, "GET", "/metrics", NULL, NULL), 200);
+    jobq_test_stop(pid, SIGTERM, 5000);
+}
+
 static void
 test_gateway_refuses_to_listen_beyond_loopback(void **state)
 {
@@ -614,6 +754,7 @@ main(void)
         T(test_gateway_broker_down_is_503_and_then_served_again),
         T(test_gateway_a_job_stream_sees_each_change_then_the_end),
         T(test_gateway_streams_outlive_a_broker_restart),
+        T(test_gateway_tokens_bound_roles_and_shops),
         cmocka_unit_test(test_gateway_refuses_to_listen_beyond_loopback),
     };
     return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);

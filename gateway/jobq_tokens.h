@@ -1,0 +1,46 @@
+/*  jobq_tokens.h: who may call the gateway, from its --tokens file.
+
+    One line per bearer token:
+
+        TOKEN  ROLE  SHOPS
+
+    TOKEN is 16 to 128 characters of [A-Za-z0-9._~+/=-] (`openssl rand
+    -hex 24` makes one); ROLE is read (GET), write (read, and enqueue,
+    cancel, retry) or admin (everything, every shop: stats, metrics);
+    SHOPS a comma list of shop ids, or * (admin: *). '#' starts a comment
+    line. docs/HTTP.md describes it; this parser is the definition.
+*/
+#ifndef JOBQ_TOKENS_H_INCLUDED
+#define JOBQ_TOKENS_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JOBQ_TOKENS_MAX      10000  //  tokens in one file
+#define JOBQ_TOKEN_SHOPS_MAX 256    //  shops of one token
+
+enum { JOBQ_TOKEN_READ = 1, JOBQ_TOKEN_WRITE = 2, JOBQ_TOKEN_ADMIN = 3 };
+
+typedef struct {
+    char token[129];
+    int role;        //  JOBQ_TOKEN_*
+    bool all_shops;  //  "*"
+    char **shops;    //  nshops entries
+    size_t nshops;
+} jobq_token_t;
+
+typedef struct jobq_tokens jobq_tokens_t;
+
+//  Read path. The table, or NULL with why ("PATH: line N: ...").
+jobq_tokens_t *jobq_tokens_load(const char *path, char *why, size_t why_len);
+void jobq_tokens_destroy(jobq_tokens_t **self_p);
+
+//  The entry for an Authorization header value ("Bearer TOKEN"), or NULL.
+//  Compares in time that does not depend on where a guess goes wrong.
+const jobq_token_t *jobq_tokens_check(const jobq_tokens_t *self,
+                                      const char *authorization);
+
+//  True when t may act on shop (len bytes).
+bool jobq_token_shop(const jobq_token_t *t, const char *shop, size_t len);
+
+#endif
