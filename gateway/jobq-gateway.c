@@ -53,6 +53,20 @@ s_usage(FILE *out)
 //  --tokens, or NULL.
 static jobq_tokens_t *s_tokens;
 
+//  A shop id: 1 to 128 of [A-Za-z0-9_.:-] (docs/PROTOCOL.md 5.3).
+static bool
+s_shop_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > JOBQ_MAX_SHOP_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || strchr("_.:-", s[i])))
+            return false;
+    return true;
+}
+
 //  --- one request ------------------------------------------------------------
 
 typedef struct {
@@ -140,6 +154,51 @@ s_request(void *cls,
         return MHD_YES;
     }
     jobq_http_response_t res;
+    //  A shop's event stream (or every shop's): answered by the hub.
+    if (!u->too_big && strcmp(method, "GET") == 0 &&
+        strcmp(url, "/v1/events") == 0) {
+        const jobq_token_t *who = NULL;
+        const char *shop =
+            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "shop");
+        memset(&res, 0, sizeof res);
+        if (s_tokens)
+            who = jobq_tokens_check(
+                s_tokens, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                      "Authorization"));
+        if (s_tokens && !who) {
+            res.status = 401;
+            res.challenge = true;
+            res.body = strdup("{\"error\":{\"code\":\"unauthorized\","
+                              "\"message\":\"send Authorization: Bearer "
+                              "<token>\"}}");
+        } else if (who && !who->all_shops && !shop && who->nshops == 1) {
+            shop = who->shops[0];
+        } else if (who && !who->all_shops && !shop) {
+            res.status = 400;
+            res.body = strdup("{\"error\":{\"code\":\"bad_request\","
+                              "\"message\":\"give shop=: this token has "
+                              "several shops\"}}");
+        } else if (who && shop && !jobq_token_shop(who, shop, strlen(shop))) {
+            res.status = 403;
+            res.body = strdup("{\"error\":{\"code\":\"forbidden\","
+                              "\"message\":\"this token may not watch "
+                              "that shop\"}}");
+        } else if (shop && !s_shop_ok(shop)) {
+            res.status = 400;
+            res.body = strdup("{\"error\":{\"code\":\"bad_request\","
+                              "\"message\":\"shop: use 1-128 of "
+                              "[A-Za-z0-9_.:-]\"}}");
+        }
+        if (!res.status &&
+            jobq_sse_open_shop(conn, shop ? shop : "",
+                               MHD_lookup_connection_value(
+                                   conn, MHD_HEADER_KIND, "Last-Event-ID"),
+                               &res) == MHD_YES)
+            return MHD_YES;
+        enum MHD_Result rc = s_answer(conn, &res);
+        free(res.body);
+        return rc;
+    }
     //  A job's event stream: answered by the hub from now on.
     size_t ul = strlen(url);
     if (!u->too_big && strcmp(method, "GET") == 0 && ul == 9 + 16 + 7 &&

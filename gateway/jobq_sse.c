@@ -34,6 +34,8 @@ struct s_stream {
     char buf[JOBQ_SSE_BUFFER];  //  owed to the reader
     size_t len, off;
     uint32_t version;  //  the last version sent (or resumed from)
+    uint64_t seq;      //  a shop's stream: the last seq sent
+    bool of_shop;      //  a shop's stream (all shops with shop "")
     bool final;        //  end once buf is read
     bool overflow;     //  a slow reader: end now
     bool suspended;    //  its connection waits for the hub
@@ -54,6 +56,7 @@ static struct {
     s_stream_t *fresh;   //  new streams, for the hub to take
     int count;           //  streams open
     s_topic_t *topics;   //  the hub's own
+    s_stream_t *shops;   //  the streams of a shop (or of all), the hub's
 } s_hub = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int64_t
@@ -170,6 +173,41 @@ s_deliver(s_topic_t *t, json_t *job)
     }
 }
 
+//  A change to the streams of its shop and of all shops: each gets it
+//  once, by seq (a repeat, such as a subscription's snapshot, is not sent
+//  again).
+static void
+s_to_shops(const char *shop, size_t len, json_t *job)
+{
+    uint64_t seq = (uint64_t) json_integer_value(json_object_get(job, "seq"));
+    char *text = NULL;
+    for (s_stream_t *s = s_hub.shops; s; s = s->next) {
+        if (s->shop[0] &&
+            !(strlen(s->shop) == len && memcmp(s->shop, shop, len) == 0))
+            continue;
+        pthread_mutex_lock(&s->mu);
+        bool newer = seq > s->seq;
+        if (newer)
+            s->seq = seq;
+        pthread_mutex_unlock(&s->mu);
+        if (!newer)
+            continue;
+        if (!text) {
+            char *data = jobq_json_dumps(job, JSON_COMPACT);
+            size_t n = data ? strlen(data) + 64 : 0;
+            text = data ? malloc(n) : NULL;
+            if (text)
+                snprintf(text, n, "id: %llu\nevent: job\ndata: %s\n\n",
+                         (unsigned long long) seq, data);
+            free(data);
+            if (!text)
+                return;
+        }
+        s_append(s, text, false);
+    }
+    free(text);
+}
+
 //  Read job id with STATUS (output and errors included) and deliver it.
 static void
 s_reread(jobq_client_t *c, s_topic_t *t)
@@ -208,6 +246,17 @@ s_take_fresh(void *sub)
     while (fresh) {
         s_stream_t *s = fresh;
         fresh = s->next;
+        if (s->of_shop) {
+            //  One subscription per shop stream ("<shop>/" or ""); ZeroMQ
+            //  counts repeats, and the sweep takes each back.
+            char topic[JOBQ_MAX_SHOP_LEN + 2];
+            int tl = snprintf(topic, sizeof topic, "%s%s", s->shop,
+                              s->shop[0] ? "/" : "");
+            zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, (size_t) tl);
+            s->next = s_hub.shops;
+            s_hub.shops = s;
+            continue;
+        }
         s_topic_t *t = s_topic_find(s->id);
         if (!t && (t = calloc(1, sizeof *t)) != NULL) {
             snprintf(t->id, sizeof t->id, "%s", s->id);
@@ -238,6 +287,22 @@ s_take_fresh(void *sub)
 static void
 s_sweep(void *sub)
 {
+    for (s_stream_t **sp = &s_hub.shops; *sp;) {
+        s_stream_t *s = *sp;
+        pthread_mutex_lock(&s->mu);
+        bool gone = s->gone;
+        pthread_mutex_unlock(&s->mu);
+        if (!gone) {
+            sp = &s->next;
+            continue;
+        }
+        char topic[JOBQ_MAX_SHOP_LEN + 2];
+        int tl = snprintf(topic, sizeof topic, "%s%s", s->shop,
+                          s->shop[0] ? "/" : "");
+        zmq_setsockopt(sub, ZMQ_UNSUBSCRIBE, topic, (size_t) tl);
+        *sp = s->next;
+        s_unref(s);
+    }
     for (s_topic_t **tp = &s_hub.topics; *tp;) {
         s_topic_t *t = *tp;
         for (s_stream_t **sp = &t->streams; *sp;) {
@@ -298,11 +363,16 @@ s_read_event(void *sub, jobq_client_t *c)
                JOBQ_ID_LEN);
         id[JOBQ_ID_LEN] = '\0';
         s_topic_t *t = s_topic_find(id);
-        json_t *snake = t ? jobq_json_from_mp((jobq_bytes_t){
-                                zmq_msg_data(&f[2]), zmq_msg_size(&f[2])})
-                          : NULL;
+        json_t *snake = t || s_hub.shops
+                            ? jobq_json_from_mp((jobq_bytes_t){
+                                  zmq_msg_data(&f[2]), zmq_msg_size(&f[2])})
+                            : NULL;
         json_t *job = snake ? jobq_http_camel(snake) : NULL;
-        if (job) {
+        if (job && s_hub.shops) {
+            size_t tl = zmq_msg_size(&f[0]) - JOBQ_ID_LEN - 1;
+            s_to_shops((const char *) zmq_msg_data(&f[0]), tl, job);
+        }
+        if (job && t) {
             uint32_t v =
                 (uint32_t) json_integer_value(json_object_get(job, "version"));
             //  An ended job's last event comes with its output and
@@ -366,6 +436,8 @@ s_hub_main(void *arg)
             for (s_topic_t *t = s_hub.topics; t; t = t->next)
                 for (s_stream_t *s = t->streams; s; s = s->next)
                     s_append(s, ": keep-alive\n\n", false);
+            for (s_stream_t *s = s_hub.shops; s; s = s->next)
+                s_append(s, ": keep-alive\n\n", false);
         }
         s_sweep(sub);
     }
@@ -378,6 +450,12 @@ s_hub_main(void *arg)
             s_wake(s);
             pthread_mutex_unlock(&s->mu);
         }
+    for (s_stream_t *s = s_hub.shops; s; s = s->next) {
+        pthread_mutex_lock(&s->mu);
+        s->final = true;
+        s_wake(s);
+        pthread_mutex_unlock(&s->mu);
+    }
     jobq_http_thread_done();
     if (sub)
         zmq_close(sub);
@@ -548,6 +626,66 @@ jobq_sse_open(struct MHD_Connection *conn,
         s_hub.fresh = s;
         pthread_mutex_unlock(&s_hub.mu);
     }
+    enum MHD_Result q = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return q;
+}
+
+enum MHD_Result
+jobq_sse_open_shop(struct MHD_Connection *conn,
+                   const char *shop,
+                   const char *last_event_id,
+                   jobq_http_response_t *err)
+{
+    memset(err, 0, sizeof *err);
+    pthread_mutex_lock(&s_hub.mu);
+    bool room = s_hub.running && s_hub.count < JOBQ_SSE_MAX_STREAMS;
+    if (room)
+        s_hub.count++;
+    pthread_mutex_unlock(&s_hub.mu);
+    s_stream_t *s = room ? calloc(1, sizeof *s) : NULL;
+    if (!s) {
+        if (room) {
+            pthread_mutex_lock(&s_hub.mu);
+            s_hub.count--;
+            pthread_mutex_unlock(&s_hub.mu);
+        }
+        err->status = 503;
+        err->retry_after = 1;
+        err->body = strdup("{\"error\":{\"code\":\"unavailable\",\"message\":"
+                           "\"too many event streams\"}}");
+        return MHD_NO;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    s->conn = conn;
+    s->refs = 2;
+    s->of_shop = true;
+    snprintf(s->shop, sizeof s->shop, "%s", shop);
+    if (last_event_id) {
+        char *end;
+        unsigned long long v = strtoull(last_event_id, &end, 10);
+        if (*last_event_id && !*end)
+            s->seq = v;
+    }
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 4096, s_read, s, s_free);
+    if (!r) {
+        s->refs = 1;
+        s_unref(s);
+        err->status = 500;
+        err->body = strdup("{\"error\":{\"code\":\"internal\",\"message\":"
+                           "\"out of memory\"}}");
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    //  A comment first, so that the reader knows the stream is open.
+    s_append(s, ": open\n\n", false);
+    pthread_mutex_lock(&s_hub.mu);
+    s->next = s_hub.fresh;
+    s_hub.fresh = s;
+    pthread_mutex_unlock(&s_hub.mu);
     enum MHD_Result q = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return q;

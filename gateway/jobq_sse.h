@@ -43,4 +43,13 @@ enum MHD_Result jobq_sse_open(struct MHD_Connection *conn,
                               const jobq_token_t *who,
                               jobq_http_response_t *err);
 
+//  GET /v1/events: every change to shop's jobs (shop "": every shop's) as
+//  SSE, `id:` the broker's seq; Last-Event-ID skips what the reader had.
+//  Changes made while no stream was open are not replayed. MHD_YES, or
+//  MHD_NO with *err (503: too many streams).
+enum MHD_Result jobq_sse_open_shop(struct MHD_Connection *conn,
+                                   const char *shop,
+                                   const char *last_event_id,
+                                   jobq_http_response_t *err);
+
 #endif

@@ -532,6 +532,73 @@ typedef struct {
     char *text;
 } s_watch_t;
 
+//  What a stream of path sent within ms (it is cut then). Owned text.
+static char *
+s_stream_for(s_fx_t *fx, const char *path, long ms)
+{
+    char url[600];
+    snprintf(url, sizeof url, "%s%s", fx->base, path);
+    CURL *c = curl_easy_init();
+    s_buf_t b = {NULL, 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    return b.data ? b.data : strdup("");
+}
+
+static void *
+s_watch_shop(void *arg)
+{
+    s_watch_t *w = arg;
+    w->text = s_stream_for(w->fx, w->id, 3000);
+    return NULL;
+}
+
+//  A shop's stream: its jobs' changes, none of another shop's, in seq
+//  order.
+static void
+test_gateway_a_shop_stream_sees_that_shops_jobs(void **state)
+{
+    s_fx_t *fx = *state;
+    s_watch_t w = {fx, "/v1/events?shop=feed", NULL};
+    pthread_t t;
+    pthread_create(&t, NULL, s_watch_shop, &w);
+    struct timespec ts = {0, 500 * 1000000L};
+    nanosleep(&ts, NULL);
+    json_t *j = NULL;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(s_call(fx, "POST", "/v1/jobs",
+                                "{\"type\":\"noop\",\"shopId\":\"feed\"}", &j),
+                         201);
+        json_decref(j);
+    }
+    assert_int_equal(s_call(fx, "POST", "/v1/jobs",
+                            "{\"type\":\"noop\",\"shopId\":\"other\"}", &j),
+                     201);
+    json_decref(j);
+    pthread_join(t, NULL);
+    assert_non_null(w.text);
+    long v[64];
+    int n = s_versions(w.text, v, 64);
+    assert_true(n >= 4);  //  two jobs: made, running, completed each
+    for (int i = 1; i < n; i++)
+        assert_true(v[i] > v[i - 1]);
+    assert_null(strstr(w.text, "\"shopId\":\"other\""));
+    int completed = 0;
+    for (const char *p = w.text; (p = strstr(p, "\"status\":\"completed\""));
+         p++)
+        completed++;
+    assert_int_equal(completed, 2);
+    free(w.text);
+    assert_int_equal(s_call(fx, "GET", "/v1/events?shop=bad/shop", NULL, &j),
+                     400);
+    json_decref(j);
+}
+
 static void *
 s_watch(void *arg)
 {
@@ -755,6 +822,7 @@ main(void)
         T(test_gateway_a_job_stream_sees_each_change_then_the_end),
         T(test_gateway_streams_outlive_a_broker_restart),
         T(test_gateway_tokens_bound_roles_and_shops),
+        T(test_gateway_a_shop_stream_sees_that_shops_jobs),
         cmocka_unit_test(test_gateway_refuses_to_listen_beyond_loopback),
     };
     return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
