@@ -27,9 +27,10 @@ build: deps $(BUILD)/CMakeCache.txt
 # foreground. Ctrl-C stops both. Builds the three programs only, and says
 # nothing about it unless the build fails.
 run: deps $(BUILD)/CMakeCache.txt
-	@echo "jobq: building the broker, the worker and the CLI in $(BUILD)" >&2
+	@echo "jobq: building the broker, the worker, the gateway and the CLI" \
+	    "in $(BUILD)" >&2
 	@cmake --build $(BUILD) -j $(JOBS) --target jobq-broker jobq-worker \
-	    jobq-cli > $(BUILD)/run-build.log 2>&1 || \
+	    jobq-gateway jobq-cli > $(BUILD)/run-build.log 2>&1 || \
 	    { cat $(BUILD)/run-build.log; exit 1; }
 	@sh scripts/run.sh $(BUILD)/apps
 

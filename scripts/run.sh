@@ -11,9 +11,13 @@
 # user asks twice.
 #
 # The environment may move it: JOBQ_BROKER, JOBQ_WORKERS and JOBQ_EVENTS
-# (endpoints), JOBQ_DATA and JOBQ_EXPORTS (directories), JOBQ_FILES (the
-# one directory scrape_reviews may read file:// URLs from; default
+# (endpoints), JOBQ_HTTP (the gateway's ADDR:PORT, default
+# 127.0.0.1:8080), JOBQ_DATA and JOBQ_EXPORTS (directories), JOBQ_FILES
+# (the one directory scrape_reviews may read file:// URLs from; default
 # examples).
+#
+# jobq-gateway (HTTP and JSON, docs/HTTP.md) runs beside them when it can:
+# a port already taken stops it alone, with a line saying so.
 set -u
 BIN=${1:-build/apps}
 CLIENTS=${JOBQ_BROKER:-tcp://127.0.0.1:5555}
@@ -21,6 +25,7 @@ WORKERS=${JOBQ_WORKERS:-tcp://127.0.0.1:5556}
 EVENTS=${JOBQ_EVENTS:-tcp://127.0.0.1:5557}
 DATA=${JOBQ_DATA:-var/jobq}
 EXPORTS=${JOBQ_EXPORTS:-var/exports}
+HTTP=${JOBQ_HTTP:-127.0.0.1:8080}
 mkdir -p "$DATA" "$EXPORTS"
 setsid "$BIN/jobq-broker" --data "$DATA" --clients "$CLIENTS" \
     --workers "$WORKERS" --events "$EVENTS" &
@@ -37,10 +42,16 @@ fi
 setsid "$BIN/jobq-worker" --broker "$WORKERS" --clients "$CLIENTS" \
     --export-dir "$EXPORTS" --verbose "$@" &
 worker=$!
+gateway=""
+if [ -x "$BIN/jobq-gateway" ]; then
+    setsid "$BIN/jobq-gateway" --listen "$HTTP" --broker "$CLIENTS" \
+        --events "$EVENTS" &
+    gateway=$!
+fi
 signals=0
 stop() {
     signals=$((signals + 1))
-    kill -TERM "$worker" "$broker" 2>/dev/null
+    kill -TERM "$worker" "$broker" $gateway 2>/dev/null
     if [ "$signals" -eq 1 ]; then
         echo "jobq: stopping (Ctrl-C again to stop at once)" >&2
     fi
@@ -54,6 +65,12 @@ jobq:   clients $CLIENTS   workers $WORKERS   events $EVENTS
 jobq: from another terminal, a first job and its progress bar:
 jobq:   $BIN/jobq enqueue sleep --shop demo --input '{"ms": 3000, "steps": 10}' --watch
 EOT
+if [ -n "$gateway" ]; then
+    cat >&2 <<EOT
+jobq: gateway pid $gateway: http://$HTTP/v1/jobs (docs/HTTP.md), for example
+jobq:   curl -s -X POST -H 'Content-Type: application/json' -d '{"type": "sleep", "shopId": "demo"}' http://$HTTP/v1/jobs
+EOT
+fi
 # Wait until both have ended; if one ends on its own, stop the other.
 while kill -0 "$broker" 2>/dev/null || kill -0 "$worker" 2>/dev/null; do
     if [ "$signals" -eq 0 ] &&
@@ -67,6 +84,10 @@ wait "$broker" 2>/dev/null
 b=$?
 wait "$worker" 2>/dev/null
 w=$?
+if [ -n "$gateway" ]; then
+    kill -TERM "$gateway" 2>/dev/null
+    wait "$gateway" 2>/dev/null
+fi
 echo "jobq: stopped" >&2
 # A program that failed (not one stopped by a signal) fails make run.
 [ "$b" -eq 0 ] || [ "$b" -gt 128 ] || exit 1

@@ -762,6 +762,9 @@ test_faults_ctrl_c_of_make_runs_pair_loses_no_work(void **state)
     setenv("JOBQ_EVENTS", fx->b.events, 1);
     setenv("JOBQ_DATA", data, 1);
     setenv("JOBQ_EXPORTS", exports, 1);
+    char http[64];
+    snprintf(http, sizeof http, "127.0.0.1:%d", jobq_test_free_port());
+    setenv("JOBQ_HTTP", http, 1);
     char *argv[] = {"/bin/sh", JOBQ_SOURCE_DIR "/scripts/run.sh", bin, NULL};
     pid_t run = jobq_test_spawn(argv, log);
     unsetenv("JOBQ_BROKER");
@@ -769,6 +772,7 @@ test_faults_ctrl_c_of_make_runs_pair_loses_no_work(void **state)
     unsetenv("JOBQ_EVENTS");
     unsetenv("JOBQ_DATA");
     unsetenv("JOBQ_EXPORTS");
+    unsetenv("JOBQ_HTTP");
     assert_true(run > 0);
     s_pair_t pair = {log, {-1, -1}};
     assert_true(jobq_test_wait_until(s_pair_started, &pair, 10000));
@@ -784,6 +788,19 @@ test_faults_ctrl_c_of_make_runs_pair_loses_no_work(void **state)
     assert_true(WIFEXITED(status));
     for (int i = 0; i < 2; i++)
         assert_true(kill(pair.pids[i], 0) != 0);  //  both gone
+    //  And the gateway it started beside them.
+    FILE *f = fopen(log, "r");
+    char line[512];
+    int gw = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        const char *at = strstr(line, "gateway pid ");
+        if (at)
+            sscanf(at, "gateway pid %d", &gw);
+    }
+    if (f)
+        fclose(f);
+    assert_true(gw > 0);
+    assert_true(kill(gw, 0) != 0);
     //  A broker on the same data: the job ended, by its first attempt.
     jobq_client_destroy(&fx->c);
     assert_int_equal(jobq_test_broker_start(&fx->b, fx->dir, NULL), 0);
