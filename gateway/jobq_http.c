@@ -606,6 +606,33 @@ s_list(const jobq_http_request_t *req, jobq_http_response_t *res)
                      next[0] ? json_string(next) : json_null()));
 }
 
+//  GET /v1/workers: the workers part of STATS.
+static void
+s_workers(jobq_http_response_t *res)
+{
+    jobq_client_t *c = jobq_http_client();
+    jobq_bytes_t body = {NULL, 0};
+    int rc = c ? jobq_client_stats(c, &body) : JOBQ_EUNAVAILABLE;
+    if (rc != JOBQ_OK) {
+        jobq_http_failed(res, c, rc);
+        return;
+    }
+    json_t *st = jobq_json_from_mp(body);
+    free((void *) body.ptr);
+    json_t *w = json_object_get(st, "workers");
+    if (!json_is_array(w)) {
+        json_decref(st);
+        s_error(res, 502, "internal",
+                "the broker's stats reply has no workers");
+        return;
+    }
+    s_json(res, 200,
+           json_pack("{s:O,s:O,s:O}", "workers", w, "capacity",
+                     json_object_get(st, "capacity"), "busy",
+                     json_object_get(st, "busy")));
+    json_decref(st);
+}
+
 static void
 s_stats(jobq_http_response_t *res, bool ready_only)
 {
@@ -811,8 +838,9 @@ jobq_http_handle(const jobq_http_request_t *req, jobq_http_response_t *res)
                     "gateway's --tokens file");
             return;
         }
-        bool admin_only =
-            strcmp(p, "/metrics") == 0 || strcmp(p, "/v1/stats") == 0;
+        bool admin_only = strcmp(p, "/metrics") == 0 ||
+                          strcmp(p, "/v1/stats") == 0 ||
+                          strcmp(p, "/v1/workers") == 0;
         bool writes = strcmp(req->method, "POST") == 0;
         if ((admin_only && s_who->role != JOBQ_TOKEN_ADMIN) ||
             (writes && s_who->role < JOBQ_TOKEN_WRITE)) {
@@ -837,6 +865,11 @@ jobq_http_handle(const jobq_http_request_t *req, jobq_http_response_t *res)
     if (strcmp(p, "/v1/stats") == 0) {
         if (s_method(req, "GET", res))
             s_stats(res, false);
+        return;
+    }
+    if (strcmp(p, "/v1/workers") == 0) {
+        if (s_method(req, "GET", res))
+            s_workers(res);
         return;
     }
     if (strcmp(p, "/v1/jobs") == 0) {

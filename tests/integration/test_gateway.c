@@ -258,6 +258,12 @@ test_gateway_enqueue_read_and_list(void **state)
     assert_int_equal(s_call(fx, "GET", "/v1/stats", NULL, &j), 200);
     assert_non_null(json_object_get(j, "totals"));
     json_decref(j);
+    assert_int_equal(s_call(fx, "GET", "/v1/workers", NULL, &j), 200);
+    json_t *w0 = json_array_get(json_object_get(j, "workers"), 0);
+    assert_non_null(w0);
+    assert_non_null(json_object_get(w0, "types"));
+    assert_int_equal(json_integer_value(json_object_get(j, "capacity")), 4);
+    json_decref(j);
     assert_int_equal(s_call(fx, "GET", "/readyz", NULL, NULL), 200);
     //  /metrics: Prometheus text, from the broker's STATS.
     char *head = NULL;
