@@ -1,8 +1,8 @@
 /*  jobq-gateway: jobq over HTTP and JSON (docs/HTTP.md), on libmicrohttpd.
 
     A client of the broker like any other: libjobq's client API, never the
-    store. A pool of threads serves requests; each has its own broker
-    client.
+    store. A pool of 32 threads serves requests; each has its own broker client
+    and waits for the broker's answer, so 32 requests are in flight.
 */
 #include "jobq_app.h"
 #include "jobq_http.h"
@@ -20,7 +20,7 @@
 #include <time.h>
 
 #define S_PROG      "jobq-gateway"
-#define S_THREADS   4      //  request threads
+#define S_THREADS   32     //  request threads (each waits on the broker)
 #define S_MAX_CONNS 12000  //  connections at once (event streams count)
 #define S_IDLE_S    60     //  an idle connection is closed after this
 
