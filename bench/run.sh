@@ -131,6 +131,10 @@ run_bullmq() {  # mode jobs
 # Plain sync waits for a flush per request, like beanstalkd -f 0: as many
 # jobs as that (at 1x1 it runs at the flush rate).
 run_jobq sync "$SLOW_JOBS" 1 0 1
+# The same cycle at 16x16 through jobq-gateway (POST /v1/jobs over
+# keep-alive): what HTTP and JSON cost a web app.
+median "jobq,http,cycle-16x16" timeout 180 "$BUILD/bench/gateway_bench" \
+    "$BUILD/apps" --producers 16 --workers 16 --jobs "$SLOW_JOBS"
 # Idle dispatch of the two the target compares, jobq and beanstalkd -f 0,
 # back to back so that both meet the disk in the same minutes; then the
 # other beanstalkd modes, and the disk's own floor.

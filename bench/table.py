@@ -127,6 +127,12 @@ def main(path):
     if lines:
         print("\nCURVE's cost, from this run:")
         print("\n".join(lines))
+    # The gateway against the native client, the same cycle.
+    h = get("jobq", "http", "cycle-16x16", "jobs_per_s")
+    n = get("jobq", "sync", "cycle-16x16", "jobs_per_s")
+    if h and n:
+        print("  %s cycle 16x16 POST /v1/jobs %7.0f vs native sync %7.0f "
+              "= %.2fx (want >= 0.8x)" % (verdict(h >= 0.8 * n), h, n, h / n))
     # The disk's own floor (bench/commit_floor.c): what one producer that
     # waits for every acknowledgement can make at most.
     c50 = get("lmdb", "commit-floor", "enqueue-ack", "p50_us")
