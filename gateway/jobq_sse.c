@@ -532,6 +532,69 @@ s_free(void *cls)
     s_unref(s);
 }
 
+//  A new stream on conn, counted; NULL with *err (503) when there are
+//  too many or memory ran out.
+static s_stream_t *
+s_stream_new(struct MHD_Connection *conn, jobq_http_response_t *err)
+{
+    pthread_mutex_lock(&s_hub.mu);
+    bool room = s_hub.running && s_hub.count < JOBQ_SSE_MAX_STREAMS;
+    if (room)
+        s_hub.count++;
+    pthread_mutex_unlock(&s_hub.mu);
+    s_stream_t *s = room ? calloc(1, sizeof *s) : NULL;
+    if (!s) {
+        if (room) {
+            pthread_mutex_lock(&s_hub.mu);
+            s_hub.count--;
+            pthread_mutex_unlock(&s_hub.mu);
+        }
+        err->status = 503;
+        err->retry_after = 1;
+        err->body = strdup("{\"error\":{\"code\":\"unavailable\",\"message\":"
+                           "\"too many event streams\"}}");
+        return NULL;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    s->conn = conn;
+    s->refs = 2;  //  libmicrohttpd's side and the hub's
+    return s;
+}
+
+//  Answer conn with s's stream; the hub takes s unless it is already
+//  over (final). MHD_YES, or MHD_NO with *err (s is then freed).
+static enum MHD_Result
+s_stream_respond(struct MHD_Connection *conn,
+                 s_stream_t *s,
+                 bool final,
+                 jobq_http_response_t *err)
+{
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 4096, s_read, s, s_free);
+    if (!r) {
+        s->refs = 1;
+        s_unref(s);
+        err->status = 500;
+        err->body = strdup("{\"error\":{\"code\":\"internal\",\"message\":"
+                           "\"out of memory\"}}");
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    if (final) {
+        s->refs = 1;  //  the hub never sees it
+    } else {
+        pthread_mutex_lock(&s_hub.mu);
+        s->next = s_hub.fresh;
+        s_hub.fresh = s;
+        pthread_mutex_unlock(&s_hub.mu);
+    }
+    enum MHD_Result q = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return q;
+}
+
 enum MHD_Result
 jobq_sse_open(struct MHD_Connection *conn,
               const char *id,
@@ -560,28 +623,11 @@ jobq_sse_open(struct MHD_Connection *conn,
         jobq_http_failed(err, c, rc);
         return MHD_NO;
     }
-    pthread_mutex_lock(&s_hub.mu);
-    bool room = s_hub.running && s_hub.count < JOBQ_SSE_MAX_STREAMS;
-    if (room)
-        s_hub.count++;
-    pthread_mutex_unlock(&s_hub.mu);
-    s_stream_t *s = room ? calloc(1, sizeof *s) : NULL;
+    s_stream_t *s = s_stream_new(conn, err);
     if (!s) {
-        if (room) {
-            pthread_mutex_lock(&s_hub.mu);
-            s_hub.count--;
-            pthread_mutex_unlock(&s_hub.mu);
-        }
         jobq_job_info_clear(&info);
-        err->status = 503;
-        err->retry_after = 1;
-        err->body = strdup("{\"error\":{\"code\":\"unavailable\",\"message\":"
-                           "\"too many event streams\"}}");
         return MHD_NO;
     }
-    pthread_mutex_init(&s->mu, NULL);
-    s->conn = conn;
-    s->refs = 2;
     snprintf(s->id, sizeof s->id, "%s", id);
     snprintf(s->shop, sizeof s->shop, "%s", info.shop_id);
     //  Resume: nothing at or below the version the reader has.
@@ -605,30 +651,7 @@ jobq_sse_open(struct MHD_Connection *conn,
     }
     s->final = final;
     jobq_job_info_clear(&info);
-    struct MHD_Response *r = MHD_create_response_from_callback(
-        MHD_SIZE_UNKNOWN, 4096, s_read, s, s_free);
-    if (!r) {
-        s->refs = 1;
-        s_unref(s);
-        err->status = 500;
-        err->body = strdup("{\"error\":{\"code\":\"internal\",\"message\":"
-                           "\"out of memory\"}}");
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", "text/event-stream");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    MHD_add_response_header(r, "X-Accel-Buffering", "no");
-    if (final) {
-        s->refs = 1;  //  the hub never sees it
-    } else {
-        pthread_mutex_lock(&s_hub.mu);
-        s->next = s_hub.fresh;
-        s_hub.fresh = s;
-        pthread_mutex_unlock(&s_hub.mu);
-    }
-    enum MHD_Result q = MHD_queue_response(conn, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return q;
+    return s_stream_respond(conn, s, final, err);
 }
 
 enum MHD_Result
@@ -638,27 +661,9 @@ jobq_sse_open_shop(struct MHD_Connection *conn,
                    jobq_http_response_t *err)
 {
     memset(err, 0, sizeof *err);
-    pthread_mutex_lock(&s_hub.mu);
-    bool room = s_hub.running && s_hub.count < JOBQ_SSE_MAX_STREAMS;
-    if (room)
-        s_hub.count++;
-    pthread_mutex_unlock(&s_hub.mu);
-    s_stream_t *s = room ? calloc(1, sizeof *s) : NULL;
-    if (!s) {
-        if (room) {
-            pthread_mutex_lock(&s_hub.mu);
-            s_hub.count--;
-            pthread_mutex_unlock(&s_hub.mu);
-        }
-        err->status = 503;
-        err->retry_after = 1;
-        err->body = strdup("{\"error\":{\"code\":\"unavailable\",\"message\":"
-                           "\"too many event streams\"}}");
+    s_stream_t *s = s_stream_new(conn, err);
+    if (!s)
         return MHD_NO;
-    }
-    pthread_mutex_init(&s->mu, NULL);
-    s->conn = conn;
-    s->refs = 2;
     s->of_shop = true;
     snprintf(s->shop, sizeof s->shop, "%s", shop);
     if (last_event_id) {
@@ -667,26 +672,7 @@ jobq_sse_open_shop(struct MHD_Connection *conn,
         if (*last_event_id && !*end)
             s->seq = v;
     }
-    struct MHD_Response *r = MHD_create_response_from_callback(
-        MHD_SIZE_UNKNOWN, 4096, s_read, s, s_free);
-    if (!r) {
-        s->refs = 1;
-        s_unref(s);
-        err->status = 500;
-        err->body = strdup("{\"error\":{\"code\":\"internal\",\"message\":"
-                           "\"out of memory\"}}");
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", "text/event-stream");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    MHD_add_response_header(r, "X-Accel-Buffering", "no");
     //  A comment first, so that the reader knows the stream is open.
     s_append(s, ": open\n\n", false);
-    pthread_mutex_lock(&s_hub.mu);
-    s->next = s_hub.fresh;
-    s_hub.fresh = s;
-    pthread_mutex_unlock(&s_hub.mu);
-    enum MHD_Result q = MHD_queue_response(conn, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return q;
+    return s_stream_respond(conn, s, false, err);
 }
