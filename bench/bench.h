@@ -143,6 +143,25 @@ bench_broker_start(bench_broker_t *b, const char *bin_dir)
     return bench_broker_start_with(b, bin_dir, NULL);
 }
 
+#ifdef JOBQ_CLIENT_H_INCLUDED
+//  Jobs the broker counts completed (STATS), or 0 when it does not answer.
+static inline uint64_t
+bench_completed(jobq_client_t *c)
+{
+    jobq_bytes_t body = {NULL, 0}, totals, v;
+    uint64_t n = 0;
+    if (jobq_client_stats(c, &body) == JOBQ_OK &&
+        jobq_mp_map_find(body, "totals", &totals) == JOBQ_OK &&
+        jobq_mp_map_find(totals, "completed", &v) == JOBQ_OK) {
+        jobq_mp_reader_t r;
+        jobq_mp_reader_init(&r, v.ptr, v.len);
+        jobq_mp_read_uint(&r, &n);
+    }
+    free((void *) body.ptr);
+    return n;
+}
+#endif
+
 #ifdef JOBQ_CURVE_H_INCLUDED
 //  CURVE for a run: key pairs for the broker, the client (admin) and the
 //  worker (worker "w"), and the key file, in a temporary directory.

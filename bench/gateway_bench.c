@@ -63,22 +63,6 @@ s_produce(void *arg)
     return NULL;
 }
 
-static uint64_t
-s_completed(jobq_client_t *c)
-{
-    jobq_bytes_t body = {NULL, 0}, totals, v;
-    uint64_t n = 0;
-    if (jobq_client_stats(c, &body) == JOBQ_OK &&
-        jobq_mp_map_find(body, "totals", &totals) == JOBQ_OK &&
-        jobq_mp_map_find(totals, "completed", &v) == JOBQ_OK) {
-        jobq_mp_reader_t r;
-        jobq_mp_reader_init(&r, v.ptr, v.len);
-        jobq_mp_read_uint(&r, &n);
-    }
-    free((void *) body.ptr);
-    return n;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -164,11 +148,11 @@ main(int argc, char **argv)
         total += p[i].done;
         errors += p[i].errors;
     }
-    while (s_completed(c) < (uint64_t) total &&
+    while (bench_completed(c) < (uint64_t) total &&
            bench_now_us() - start < 120 * 1000000LL)
         bench_sleep_us(5000);
     int64_t end = bench_now_us();
-    uint64_t completed = s_completed(c);
+    uint64_t completed = bench_completed(c);
     int64_t *all = calloc((size_t) total + 1, sizeof(int64_t));
     int k = 0;
     for (int i = 0; i < producers; i++)

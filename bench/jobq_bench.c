@@ -115,22 +115,6 @@ s_produce(void *arg)
     return NULL;
 }
 
-static uint64_t
-s_completed(jobq_client_t *c)
-{
-    jobq_bytes_t body = {NULL, 0}, totals, v;
-    uint64_t n = 0;
-    if (jobq_client_stats(c, &body) == JOBQ_OK &&
-        jobq_mp_map_find(body, "totals", &totals) == JOBQ_OK &&
-        jobq_mp_map_find(totals, "completed", &v) == JOBQ_OK) {
-        jobq_mp_reader_t r;
-        jobq_mp_reader_init(&r, v.ptr, v.len);
-        jobq_mp_read_uint(&r, &n);
-    }
-    free((void *) body.ptr);
-    return n;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -199,7 +183,7 @@ main(int argc, char **argv)
     cfg.timeout_ms = 500;  //  bounded wait for the broker to come up
     cfg.curve = curve ? &keys.client : NULL;
     jobq_client_t *c = jobq_client_new(&cfg);
-    for (int i = 0; i < 20 && s_completed(c) == 0; i++) {
+    for (int i = 0; i < 20 && bench_completed(c) == 0; i++) {
         jobq_bytes_t body = {NULL, 0};
         if (jobq_client_stats(c, &body) == JOBQ_OK) {
             free((void *) body.ptr);
@@ -226,11 +210,11 @@ main(int argc, char **argv)
         errors += p[i].errors;
     }
     int64_t enq_end = zclock_usecs();
-    while (s_completed(c) < (uint64_t) total &&
+    while (bench_completed(c) < (uint64_t) total &&
            zclock_usecs() - start < 120 * 1000000LL)
         zclock_sleep(5);
     int64_t end = zclock_usecs();
-    uint64_t completed = s_completed(c);
+    uint64_t completed = bench_completed(c);
     int64_t *all = calloc((size_t) total + 1, sizeof(int64_t));
     int k = 0;
     for (int i = 0; i < producers; i++)
