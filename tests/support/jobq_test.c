@@ -358,6 +358,17 @@ jobq_test_rss_anon_kb(pid_t pid)
 }
 
 long
+jobq_test_rss_settled_kb(pid_t pid, long base_kb, long slack_kb)
+{
+    long kb = jobq_test_rss_anon_kb(pid);
+    for (int i = 0; i < 75 && kb - base_kb >= slack_kb; i++) {
+        s_sleep_ms(200);
+        kb = jobq_test_rss_anon_kb(pid);
+    }
+    return kb;
+}
+
+long
 jobq_test_subscription_flood(void *xsub,
                              const char *frame,
                              size_t len,

@@ -46,6 +46,12 @@ bool jobq_test_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
 //  The anonymous resident memory of process pid, kB (0 if unknown).
 long jobq_test_rss_anon_kb(pid_t pid);
 
+//  The broker's anonymous memory once it is back within slack_kb of
+//  base_kb (read every 200 ms, 15 s at most: a broker that still works
+//  through a backlog on a busy machine gives it back later), or the last
+//  reading.
+long jobq_test_rss_settled_kb(pid_t pid, long base_kb, long slack_kb);
+
 //  The amplification an outside audit used, from xsub (an XSUB, connected;
 //  it forwards every subscription frame, repeats included): frame (len
 //  bytes) sent count times, within 60 s, then 5 s for the broker to work
