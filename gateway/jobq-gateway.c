@@ -53,6 +53,56 @@ s_usage(FILE *out)
 //  --tokens, or NULL.
 static jobq_tokens_t *s_tokens;
 
+//  The dashboard (gateway/dashboard/, compiled in by CMake).
+extern const unsigned char jobq_dash_index_html[], jobq_dash_app_css[],
+    jobq_dash_app_js[];
+extern const size_t jobq_dash_index_html_len, jobq_dash_app_css_len,
+    jobq_dash_app_js_len;
+
+static void
+s_header(struct MHD_Response *r, const char *name, const char *value);
+
+//  Answer a GET of one of the dashboard's files; false if url is none.
+//  They hold no data, so no token is asked for them; what they fetch
+//  does.
+static bool
+s_dashboard(struct MHD_Connection *conn, const char *url, enum MHD_Result *rc)
+{
+    const unsigned char *data;
+    size_t len;
+    const char *type;
+    if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
+        data = jobq_dash_index_html;
+        len = jobq_dash_index_html_len;
+        type = "text/html; charset=utf-8";
+    } else if (strcmp(url, "/app.css") == 0) {
+        data = jobq_dash_app_css;
+        len = jobq_dash_app_css_len;
+        type = "text/css; charset=utf-8";
+    } else if (strcmp(url, "/app.js") == 0) {
+        data = jobq_dash_app_js;
+        len = jobq_dash_app_js_len;
+        type = "text/javascript; charset=utf-8";
+    } else {
+        return false;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, (void *) data, MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        *rc = MHD_NO;
+        return true;
+    }
+    s_header(r, "Content-Type", type);
+    //  Only its own files run, and nothing frames it.
+    s_header(r, "Content-Security-Policy",
+             "default-src 'self'; frame-ancestors 'none'; base-uri 'none'");
+    s_header(r, "X-Content-Type-Options", "nosniff");
+    s_header(r, "Cache-Control", "no-cache");
+    *rc = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return true;
+}
+
 //  A shop id: 1 to 128 of [A-Za-z0-9_.:-] (docs/PROTOCOL.md 5.3).
 static bool
 s_shop_ok(const char *s)
@@ -154,6 +204,10 @@ s_request(void *cls,
         return MHD_YES;
     }
     jobq_http_response_t res;
+    enum MHD_Result drc;
+    if (!u->too_big && strcmp(method, "GET") == 0 &&
+        s_dashboard(conn, url, &drc))
+        return drc;
     //  A shop's event stream (or every shop's): answered by the hub.
     if (!u->too_big && strcmp(method, "GET") == 0 &&
         strcmp(url, "/v1/events") == 0) {
@@ -162,9 +216,11 @@ s_request(void *cls,
             MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "shop");
         memset(&res, 0, sizeof res);
         if (s_tokens)
-            who = jobq_tokens_check(
-                s_tokens, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                      "Authorization"));
+            who = jobq_tokens_check_request(
+                s_tokens,
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                            "Authorization"),
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cookie"));
         if (s_tokens && !who) {
             res.status = 401;
             res.challenge = true;
@@ -209,9 +265,11 @@ s_request(void *cls,
         uint64_t v;
         const jobq_token_t *who = NULL;
         if (s_tokens)
-            who = jobq_tokens_check(
-                s_tokens, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                      "Authorization"));
+            who = jobq_tokens_check_request(
+                s_tokens,
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                            "Authorization"),
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cookie"));
         if (s_tokens && !who) {
             memset(&res, 0, sizeof res);
             res.status = 401;
@@ -284,6 +342,8 @@ s_request(void *cls,
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
             .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                          "Authorization"),
+            .cookie =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cookie"),
             .body = u->body ? u->body : "",
             .body_len = u->len,
         };

@@ -830,7 +830,8 @@ jobq_http_handle(const jobq_http_request_t *req, jobq_http_response_t *res)
     }
     s_who = NULL;
     if (s_cfg.tokens) {
-        s_who = jobq_tokens_check(s_cfg.tokens, req->authorization);
+        s_who = jobq_tokens_check_request(s_cfg.tokens, req->authorization,
+                                          req->cookie);
         if (!s_who) {
             res->challenge = true;
             s_error(res, 401, "unauthorized",

@@ -38,6 +38,7 @@ typedef struct {
     const char *idem_key;       //  Idempotency-Key header, or NULL
     const char *origin;         //  Origin header, or NULL
     const char *authorization;  //  Authorization header, or NULL
+    const char *cookie;         //  Cookie header, or NULL
     const char *body;           //  NUL-terminated
     size_t body_len;
 } jobq_http_request_t;

@@ -208,6 +208,27 @@ jobq_tokens_check(const jobq_tokens_t *self, const char *authorization)
     return found;
 }
 
+const jobq_token_t *
+jobq_tokens_check_request(const jobq_tokens_t *self,
+                          const char *authorization,
+                          const char *cookie)
+{
+    if (authorization)
+        return jobq_tokens_check(self, authorization);
+    const char *at = cookie ? strstr(cookie, "jobq_token=") : NULL;
+    if (!at || (at != cookie && at[-1] != ' ' && at[-1] != ';'))
+        return NULL;
+    at += 11;
+    size_t len = strcspn(at, "; ");
+    if (len > 128)
+        return NULL;
+    char bearer[7 + 128 + 1];
+    memcpy(bearer, "Bearer ", 7);
+    memcpy(bearer + 7, at, len);
+    bearer[7 + len] = '\0';
+    return jobq_tokens_check(self, bearer);
+}
+
 bool
 jobq_token_shop(const jobq_token_t *t, const char *shop, size_t len)
 {

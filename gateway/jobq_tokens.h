@@ -40,6 +40,13 @@ void jobq_tokens_destroy(jobq_tokens_t **self_p);
 const jobq_token_t *jobq_tokens_check(const jobq_tokens_t *self,
                                       const char *authorization);
 
+//  The same from a request: its Authorization header, or else its
+//  jobq_token cookie (the dashboard's sign-in sets it). NULL if neither
+//  names a token of the file.
+const jobq_token_t *jobq_tokens_check_request(const jobq_tokens_t *self,
+                                              const char *authorization,
+                                              const char *cookie);
+
 //  True when t may act on shop (len bytes).
 bool jobq_token_shop(const jobq_token_t *t, const char *shop, size_t len);
 

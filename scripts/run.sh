@@ -67,7 +67,8 @@ jobq:   $BIN/jobq enqueue sleep --shop demo --input '{"ms": 3000, "steps": 10}' 
 EOT
 if [ -n "$gateway" ]; then
     cat >&2 <<EOT
-jobq: gateway pid $gateway: http://$HTTP/v1/jobs (docs/HTTP.md), for example
+jobq: gateway pid $gateway: the dashboard at http://$HTTP/, the API at
+jobq:   http://$HTTP/v1/jobs (docs/HTTP.md), for example
 jobq:   curl -s -X POST -H 'Content-Type: application/json' -d '{"type": "sleep", "shopId": "demo"}' http://$HTTP/v1/jobs
 EOT
 fi

@@ -123,7 +123,7 @@ s_setup(void **state)
     fx->b.pid = -1;
     if (jobq_test_broker_start(&fx->b, fx->dir, NULL) != 0)
         return -1;
-    const char *wargs[] = {"--types", "sleep,noop", NULL};
+    const char *wargs[] = {"--types", "sleep,noop,fail", NULL};
     fx->worker = jobq_test_worker_start(&fx->b, wargs);
     int port = jobq_test_free_port();
     snprintf(fx->base, sizeof fx->base, "http://127.0.0.1:%d", port);
@@ -791,6 +791,50 @@ test_gateway_tokens_bound_roles_and_shops(void **state)
     jobq_test_stop(pid, SIGTERM, 5000);
 }
 
+//  The dashboard's files: served with their types and a policy that lets
+//  only them run; its script never writes markup (every string a job
+//  carries goes in as text). The page itself was looked at in headless
+//  Chromium by hand (docs/HTTP.md); a browser test comes with a driver.
+static void
+test_gateway_dashboard_files_are_served_safely(void **state)
+{
+    s_fx_t *fx = *state;
+    static const struct {
+        const char *path, *type, *must;
+    } files[] = {{"/", "Content-Type: text/html", "/app.js"},
+                 {"/app.js", "Content-Type: text/javascript", "EventSource"},
+                 {"/app.css", "Content-Type: text/css", ".bar"}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char url[600];
+        snprintf(url, sizeof url, "%s%s", fx->base, files[i].path);
+        CURL *c = curl_easy_init();
+        s_buf_t b = {NULL, 0}, h = {NULL, 0};
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_collect);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, s_collect);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        assert_int_equal(curl_easy_perform(c), CURLE_OK);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(c);
+        assert_int_equal(status, 200);
+        assert_non_null(strstr(h.data, files[i].type));
+        assert_non_null(strstr(h.data,
+                               "Content-Security-Policy: default-src 'self'; "
+                               "frame-ancestors 'none'"));
+        assert_non_null(strstr(h.data, "X-Content-Type-Options: nosniff"));
+        assert_non_null(strstr(b.data, files[i].must));
+        //  No markup from data: the script uses textContent only.
+        assert_null(strstr(b.data, "innerHTML"));
+        assert_null(strstr(b.data, "insertAdjacentHTML"));
+        assert_null(strstr(b.data, "document.write"));
+        free(b.data);
+        free(h.data);
+    }
+}
+
 static void
 test_gateway_refuses_to_listen_beyond_loopback(void **state)
 {
@@ -829,6 +873,7 @@ main(void)
         T(test_gateway_streams_outlive_a_broker_restart),
         T(test_gateway_tokens_bound_roles_and_shops),
         T(test_gateway_a_shop_stream_sees_that_shops_jobs),
+        T(test_gateway_dashboard_files_are_served_safely),
         cmocka_unit_test(test_gateway_refuses_to_listen_beyond_loopback),
     };
     return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
