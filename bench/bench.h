@@ -220,15 +220,17 @@ bench_curve_remove(bench_curve_t *k)
 }
 #endif
 
-//  Remove an LMDB environment directory: its two files, then itself.
+//  Remove a store's directory: LMDB's two files, the broker's lock
+//  (jobq.lock), then itself.
 static inline void
 bench_remove_lmdb(const char *dir)
 {
+    static const char *const names[] = {"data.mdb", "lock.mdb", "jobq.lock"};
     char file[700];
-    snprintf(file, sizeof file, "%s/data.mdb", dir);
-    unlink(file);
-    snprintf(file, sizeof file, "%s/lock.mdb", dir);
-    unlink(file);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(file, sizeof file, "%s/%s", dir, names[i]);
+        unlink(file);
+    }
     rmdir(dir);
 }
 
