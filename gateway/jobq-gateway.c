@@ -103,6 +103,32 @@ s_dashboard(struct MHD_Connection *conn, const char *url, enum MHD_Result *rc)
     return true;
 }
 
+//  The token of an event stream's request into *who (NULL without
+//  --tokens), taken from its Authorization header or jobq_token cookie.
+//  False, with res a 401, when tokens are asked for and it has none. res
+//  is cleared either way.
+static bool
+s_stream_token(struct MHD_Connection *conn,
+               const jobq_token_t **who,
+               jobq_http_response_t *res)
+{
+    memset(res, 0, sizeof *res);
+    *who = NULL;
+    if (!s_tokens)
+        return true;
+    *who = jobq_tokens_check_request(
+        s_tokens,
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cookie"));
+    if (*who)
+        return true;
+    res->status = 401;
+    res->challenge = true;
+    res->body = strdup("{\"error\":{\"code\":\"unauthorized\",\"message\":"
+                       "\"send Authorization: Bearer <token>\"}}");
+    return false;
+}
+
 //  A shop id: 1 to 128 of [A-Za-z0-9_.:-] (docs/PROTOCOL.md 5.3).
 static bool
 s_shop_ok(const char *s)
@@ -214,19 +240,8 @@ s_request(void *cls,
         const jobq_token_t *who = NULL;
         const char *shop =
             MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "shop");
-        memset(&res, 0, sizeof res);
-        if (s_tokens)
-            who = jobq_tokens_check_request(
-                s_tokens,
-                MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                            "Authorization"),
-                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cookie"));
-        if (s_tokens && !who) {
-            res.status = 401;
-            res.challenge = true;
-            res.body = strdup("{\"error\":{\"code\":\"unauthorized\","
-                              "\"message\":\"send Authorization: Bearer "
-                              "<token>\"}}");
+        if (!s_stream_token(conn, &who, &res)) {
+            //  res holds the 401
         } else if (who && !who->all_shops && !shop && who->nshops == 1) {
             shop = who->shops[0];
         } else if (who && !who->all_shops && !shop) {
@@ -264,19 +279,7 @@ s_request(void *cls,
         id[JOBQ_ID_LEN] = '\0';
         uint64_t v;
         const jobq_token_t *who = NULL;
-        if (s_tokens)
-            who = jobq_tokens_check_request(
-                s_tokens,
-                MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                            "Authorization"),
-                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cookie"));
-        if (s_tokens && !who) {
-            memset(&res, 0, sizeof res);
-            res.status = 401;
-            res.challenge = true;
-            res.body = strdup("{\"error\":{\"code\":\"unauthorized\","
-                              "\"message\":\"send Authorization: Bearer "
-                              "<token>\"}}");
+        if (!s_stream_token(conn, &who, &res)) {
             enum MHD_Result rc = s_answer(conn, &res);
             free(res.body);
             return rc;

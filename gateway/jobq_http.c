@@ -606,47 +606,17 @@ s_list(const jobq_http_request_t *req, jobq_http_response_t *res)
                      next[0] ? json_string(next) : json_null()));
 }
 
-//  GET /v1/workers: the workers part of STATS.
-static void
-s_workers(jobq_http_response_t *res)
+//  The broker's STATS as JSON (without rid), or NULL with res answered
+//  (the broker's failure, or 502 for a reply that cannot be read).
+static json_t *
+s_stats_json(jobq_http_response_t *res)
 {
     jobq_client_t *c = jobq_http_client();
     jobq_bytes_t body = {NULL, 0};
     int rc = c ? jobq_client_stats(c, &body) : JOBQ_EUNAVAILABLE;
     if (rc != JOBQ_OK) {
         jobq_http_failed(res, c, rc);
-        return;
-    }
-    json_t *st = jobq_json_from_mp(body);
-    free((void *) body.ptr);
-    json_t *w = json_object_get(st, "workers");
-    if (!json_is_array(w)) {
-        json_decref(st);
-        s_error(res, 502, "internal",
-                "the broker's stats reply has no workers");
-        return;
-    }
-    s_json(res, 200,
-           json_pack("{s:O,s:O,s:O}", "workers", w, "capacity",
-                     json_object_get(st, "capacity"), "busy",
-                     json_object_get(st, "busy")));
-    json_decref(st);
-}
-
-static void
-s_stats(jobq_http_response_t *res, bool ready_only)
-{
-    jobq_client_t *c = jobq_http_client();
-    jobq_bytes_t body = {NULL, 0};
-    int rc = c ? jobq_client_stats(c, &body) : JOBQ_EUNAVAILABLE;
-    if (rc != JOBQ_OK) {
-        jobq_http_failed(res, c, rc);
-        return;
-    }
-    if (ready_only) {
-        free((void *) body.ptr);
-        s_json(res, 200, json_pack("{s:b}", "ready", 1));
-        return;
+        return NULL;
     }
     json_t *st = jobq_json_from_mp(body);
     free((void *) body.ptr);
@@ -654,9 +624,37 @@ s_stats(jobq_http_response_t *res, bool ready_only)
         json_decref(st);
         s_error(res, 502, "internal",
                 "the broker's stats reply is not readable");
-        return;
+        return NULL;
     }
     json_object_del(st, "rid");
+    return st;
+}
+
+//  GET /v1/workers: the workers part of STATS.
+static void
+s_workers(jobq_http_response_t *res)
+{
+    json_t *st = s_stats_json(res);
+    if (!st)
+        return;
+    s_json(res, 200,
+           json_pack("{s:O,s:O,s:O}", "workers", json_object_get(st, "workers"),
+                     "capacity", json_object_get(st, "capacity"), "busy",
+                     json_object_get(st, "busy")));
+    json_decref(st);
+}
+
+//  GET /v1/stats, or for /readyz only whether the broker answers.
+static void
+s_stats(jobq_http_response_t *res, bool ready_only)
+{
+    json_t *st = s_stats_json(res);
+    if (!st)
+        return;
+    if (ready_only) {
+        json_decref(st);
+        st = json_pack("{s:b}", "ready", 1);
+    }
     s_json(res, 200, st);
 }
 
@@ -717,16 +715,15 @@ s_label(s_text_t *t, const char *v)
 static void
 s_metrics(jobq_http_response_t *res)
 {
-    jobq_client_t *c = jobq_http_client();
-    jobq_bytes_t body = {NULL, 0};
-    int rc = c ? jobq_client_stats(c, &body) : JOBQ_EUNAVAILABLE;
+    jobq_http_response_t down;  //  the broker's failure: only jobq_up 0
+    memset(&down, 0, sizeof down);
+    json_t *st = s_stats_json(&down);
+    free(down.body);
     s_text_t t = {NULL, 0, 0, false};
     s_put(&t,
           "# HELP jobq_up 1 when the broker answered this scrape.\n"
           "# TYPE jobq_up gauge\njobq_up %d\n",
-          rc == JOBQ_OK);
-    json_t *st = rc == JOBQ_OK ? jobq_json_from_mp(body) : NULL;
-    free((void *) body.ptr);
+          st != NULL);
     if (st) {
         s_put(&t, "# HELP jobq_jobs Jobs stored, by type and state.\n"
                   "# TYPE jobq_jobs gauge\n");
