@@ -705,29 +705,6 @@ test_auth_a_million_subscriptions_from_a_watcher_key(void **state)
     jobq_client_destroy(&a);
 }
 
-//  Open n idle TCP connections to endpoint ep (tcp://127.0.0.1:PORT).
-static int
-s_idle(const char *ep, int *fds, int n)
-{
-    int port = atoi(strrchr(ep, ':') + 1);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((uint16_t) port);
-    int k = 0;
-    for (; k < n; k++) {
-        fds[k] = socket(AF_INET, SOCK_STREAM, 0);
-        if (fds[k] < 0 ||
-            connect(fds[k], (struct sockaddr *) &sa, sizeof sa) != 0) {
-            if (fds[k] >= 0)
-                close(fds[k]);
-            break;
-        }
-    }
-    return k;
-}
-
 //  A stranger's idle connections reach the broker's limit: new clients are
 //  refused (and it is logged), but an admin still gets in, and a worker
 //  registers.
@@ -742,7 +719,7 @@ test_auth_a_full_endpoint_keeps_room_for_admins_and_workers(void **state)
         "--keys", fx->keyfile, "--cert", cert, "--max-connections", "40", NULL};
     assert_int_equal(jobq_test_broker_start(&fx->b, fx->dir, extra), 0);
     int fds[60];
-    int n = s_idle(fx->b.clients, fds, 60);
+    int n = jobq_test_idle_connections(fx->b.clients, fds, 60);
     assert_int_equal(n, 60);
     s_sleep_ms(300);
     jobq_client_t *a = s_client(fx, K_SHOP_A, 500);

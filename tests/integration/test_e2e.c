@@ -855,32 +855,6 @@ test_e2e_a_million_subscriptions_cannot_swell_the_broker(void **state)
 #endif
 }
 
-//  Open up to n idle TCP connections to the port of endpoint ep
-//  (tcp://127.0.0.1:PORT) without waiting for each; their fds go to fds.
-//  Returns how many were opened.
-static int
-s_idle_connections(const char *ep, int *fds, int n)
-{
-    int port = atoi(strrchr(ep, ':') + 1);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t) port);
-    int k = 0;
-    for (; k < n; k++) {
-        fds[k] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        if (fds[k] < 0)
-            break;
-        if (connect(fds[k], (struct sockaddr *) &a, sizeof a) != 0 &&
-            errno != EINPROGRESS) {
-            close(fds[k]);
-            break;
-        }
-    }
-    return k;
-}
-
 //  An outside audit filled the broker's 1,024 file descriptors with idle
 //  connections from one stranger: new clients got no answer, a new worker
 //  could not register, and nothing was logged. The broker now takes the
@@ -910,7 +884,7 @@ test_e2e_idle_connections_leave_clients_and_workers_working(void **state)
         s_log_lines(fx->b.log, "file descriptors:", "raised from 1024"), 1);
     int *fds = calloc((size_t) n, sizeof *fds);
     assert_non_null(fds);
-    int opened = s_idle_connections(fx->b.clients, fds, n);
+    int opened = jobq_test_idle_connections(fx->b.clients, fds, n);
     assert_int_equal(opened, n);
     zclock_sleep(500);
     //  A new client is answered, a new worker registers and runs a job.
@@ -961,7 +935,7 @@ test_e2e_a_full_descriptor_table_is_logged_and_outlived(void **state)
     jobq_bytes_t body = {NULL, 0};
     assert_true(jobq_test_wait_until(s_answers, fx->c, 10000));
     int fds[200];
-    int opened = s_idle_connections(fx->b.clients, fds, 200);
+    int opened = jobq_test_idle_connections(fx->b.clients, fds, 200);
     s_log_wait_t w = {fx->b.log, "could not accept", "Too many open files"};
     assert_true(jobq_test_wait_until(s_logged, &w, 10000));
     for (int i = 0; i < opened; i++)

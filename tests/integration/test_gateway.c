@@ -835,27 +835,60 @@ test_gateway_dashboard_files_are_served_safely(void **state)
     }
 }
 
+//  jobq-gateway with args exits 2 saying words (a line of its stderr).
 static void
-test_gateway_refuses_to_listen_beyond_loopback(void **state)
+s_refused(char *const *args, const char *words)
 {
-    (void) state;
     char *dir = jobq_test_tmpdir();
     char bin[1024], log[600];
     snprintf(bin, sizeof bin, "%s", jobq_test_bin("jobq-gateway"));
     snprintf(log, sizeof log, "%s/gateway.log", dir);
-    char *argv[] = {bin, "--listen", "0.0.0.0:1", NULL};
+    char *argv[8] = {bin};
+    for (int i = 0; args[i] && i < 6; i++)
+        argv[i + 1] = args[i];
     pid_t pid = jobq_test_spawn(argv, log);
     assert_int_equal(jobq_test_wait(pid, 10000), 2 << 8);  //  exit status 2
     FILE *f = fopen(log, "r");
     char line[1024];
     bool said = false;
     while (f && fgets(line, sizeof line, f))
-        said |= strstr(line, "refusing to listen on 0.0.0.0:1") != NULL;
+        said |= strstr(line, words) != NULL;
     if (f)
         fclose(f);
-    assert_true(said);
+    if (!said)
+        fail_msg("jobq-gateway did not say '%s'", words);
     jobq_test_rmtree(dir);
     free(dir);
+}
+
+static void
+test_gateway_refuses_to_listen_beyond_loopback(void **state)
+{
+    (void) state;
+    char *args[] = {"--listen", "0.0.0.0:1", NULL};
+    s_refused(args, "refusing to listen on 0.0.0.0:1");
+}
+
+//  A tokens file with a bad line: the gateway does not start, and names
+//  the line and what is wrong with it.
+static void
+test_gateway_a_bad_tokens_file_is_refused_with_its_line(void **state)
+{
+    s_fx_t *fx = *state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/bad-tokens", fx->dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "# fine so far\nadmin-0123456789abcdef admin *\n"
+               "short read a\n");
+    fclose(f);
+    char *args[] = {"--tokens", path, NULL};
+    s_refused(args, "line 3: a token is 16 to 128 of");
+    f = fopen(path, "w");
+    fprintf(f, "read-a-0123456789abcdef read *,x\n");
+    fclose(f);
+    s_refused(args, "line 1: bad shop id '*'");
+    char *missing[] = {"--tokens", "/nonexistent/tokens", NULL};
+    s_refused(missing, "/nonexistent/tokens: cannot read it");
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, s_setup, s_teardown)
@@ -875,6 +908,7 @@ main(void)
         T(test_gateway_a_shop_stream_sees_that_shops_jobs),
         T(test_gateway_dashboard_files_are_served_safely),
         cmocka_unit_test(test_gateway_refuses_to_listen_beyond_loopback),
+        T(test_gateway_a_bad_tokens_file_is_refused_with_its_line),
     };
     return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
 }

@@ -399,3 +399,29 @@ jobq_test_subscription_flood(void *xsub,
     *sent = i;
     return peak;
 }
+
+//  Open up to n idle TCP connections to the port of endpoint ep
+//  (tcp://127.0.0.1:PORT) without waiting for each; their fds go to fds.
+//  Returns how many were opened.
+int
+jobq_test_idle_connections(const char *ep, int *fds, int n)
+{
+    int port = atoi(strrchr(ep, ':') + 1);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t) port);
+    int k = 0;
+    for (; k < n; k++) {
+        fds[k] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fds[k] < 0)
+            break;
+        if (connect(fds[k], (struct sockaddr *) &a, sizeof a) != 0 &&
+            errno != EINPROGRESS) {
+            close(fds[k]);
+            break;
+        }
+    }
+    return k;
+}

@@ -43,6 +43,11 @@ int jobq_test_stop(pid_t pid, int sig, int timeout_ms);
 //  Call cond(arg) every 10 ms until it returns true or timeout_ms passes.
 bool jobq_test_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms);
 
+//  Open up to n idle TCP connections to the port of endpoint ep
+//  (tcp://127.0.0.1:PORT), without waiting for each; their descriptors go
+//  to fds. Returns how many were opened.
+int jobq_test_idle_connections(const char *ep, int *fds, int n);
+
 //  The anonymous resident memory of process pid, kB (0 if unknown).
 long jobq_test_rss_anon_kb(pid_t pid);
 
