@@ -710,7 +710,10 @@ s_turn(jobq_broker_t *self)
     //  New jobs start on their workers while the disk flushes.
     size_t early = s_send_actions(self, true);
     s_fault(self, JOBQ_CRASH_AFTER_EARLY_JOB_BEFORE_COMMIT, early > 0);
+    int64_t t0 = zclock_usecs();
     rc = jobq_engine_commit(self->engine);
+    if (rc == JOBQ_OK && jobq_store_wrote(self->store))
+        jobq_engine_note_commit(self->engine, (uint64_t) (zclock_usecs() - t0));
     if (rc == JOBQ_OK) {
         s_fault(self, JOBQ_CRASH_AFTER_COMMIT_BEFORE_REPLY,
                 after.enqueued > before.enqueued);

@@ -26,6 +26,10 @@
 #define S_SNAP_SLOTS 8192
 //  Served types a STATS reply lists, at most.
 #define S_SERVED_SHOWN 4096
+//  STATS `oldest`: the types with pending jobs looked at, at most, and the
+//  priority levels of each.
+#define S_OLDEST_TYPES  256
+#define S_OLDEST_LEVELS 16
 
 typedef struct {
     uint8_t ident[255];                   //  routing id
@@ -64,12 +68,14 @@ struct jobq_engine {
     jobq_leases_t *leases;     //  running attempts
     zhashx_t *workers;         //  name -> s_worker_t (owned)
     zhashx_t *served;          //  type -> connected workers running it
-    zhashx_t *allowed;         //  types ENQUEUE may use; NULL = any
-    uint64_t wall;             //  this turn's wall time, ms
-    uint64_t mono;             //  this turn's monotonic time, ms
-    uint64_t seq;              //  last event sequence number
-    uint64_t last_id;          //  last job id handed out
-    uint64_t seq_at_begin;     //  for rollback
+    char (*oldest_types)[JOBQ_MAX_TYPE_LEN + 1];  //  STATS' scratch
+    uint64_t *oldest_age;                         //  (S_OLDEST_TYPES each)
+    zhashx_t *allowed;      //  types ENQUEUE may use; NULL = any
+    uint64_t wall;          //  this turn's wall time, ms
+    uint64_t mono;          //  this turn's monotonic time, ms
+    uint64_t seq;           //  last event sequence number
+    uint64_t last_id;       //  last job id handed out
+    uint64_t seq_at_begin;  //  for rollback
     //  Jobs whose state a subscription published this turn: the next
     //  subscription to one of them in the same turn publishes nothing.
     uint64_t snap_ids[S_SNAP_SLOTS];
@@ -136,7 +142,10 @@ jobq_engine_new(jobq_store_t *store, const jobq_engine_config_t *cfg)
     self->leases = jobq_leases_new();
     self->workers = zhashx_new();
     self->served = zhashx_new();
-    if (!self->leases || !self->workers || !self->served) {
+    self->oldest_types = calloc(S_OLDEST_TYPES, sizeof *self->oldest_types);
+    self->oldest_age = calloc(S_OLDEST_TYPES, sizeof *self->oldest_age);
+    if (!self->leases || !self->workers || !self->served ||
+        !self->oldest_types || !self->oldest_age) {
         jobq_engine_destroy(&self);
         return NULL;
     }
@@ -178,6 +187,8 @@ jobq_engine_destroy(jobq_engine_t **self_p)
     jobq_leases_destroy(&self->leases);
     zhashx_destroy(&self->workers);
     zhashx_destroy(&self->served);
+    free(self->oldest_types);
+    free(self->oldest_age);
     zhashx_destroy(&self->allowed);
     jobq_mp_writer_fini(&self->arena);
     jobq_mp_writer_fini(&self->scratch);
@@ -1309,13 +1320,30 @@ s_list(jobq_engine_t *self,
     s_action_end(self, a);
 }
 
+const uint32_t jobq_engine_commit_le[JOBQ_COMMIT_BUCKETS] = {
+    100,   250,   500,    1000,   2500,   5000,   10000,
+    25000, 50000, 100000, 250000, 500000, 1000000};
+
+void
+jobq_engine_note_commit(jobq_engine_t *self, uint64_t us)
+{
+    size_t i = 0;
+    while (i < JOBQ_COMMIT_BUCKETS && us > jobq_engine_commit_le[i])
+        i++;
+    self->stats.commit_us[i]++;
+    self->stats.commit_sum_us += us;
+}
+
 typedef struct {
-    jobq_mp_writer_t *w;                  //  where entries go
-    uint32_t ntypes;                      //  distinct types written
-    uint64_t totals[JOBQ_STATUS_COUNT_];  //  per status
-    char last[JOBQ_MAX_TYPE_LEN + 1];     //  type of the open group
-    uint64_t group[JOBQ_STATUS_COUNT_];   //  counts of the open group
-    bool open;                            //  a group is pending
+    jobq_mp_writer_t *w;                     //  where entries go
+    char (*pending)[JOBQ_MAX_TYPE_LEN + 1];  //  types with pending jobs
+    uint32_t npending;                       //  of S_OLDEST_TYPES
+    uint64_t *age;                           //  s_stats_oldest's
+    uint32_t ntypes;                         //  distinct types written
+    uint64_t totals[JOBQ_STATUS_COUNT_];     //  per status
+    char last[JOBQ_MAX_TYPE_LEN + 1];        //  type of the open group
+    uint64_t group[JOBQ_STATUS_COUNT_];      //  counts of the open group
+    bool open;                               //  a group is pending
 } s_stats_t;
 
 static void
@@ -1355,12 +1383,40 @@ s_stats_visit(void *arg, jobq_str_t type, int status, uint64_t count)
     }
     s->group[status] += count;
     s->totals[status] += count;
+    if (status == JOBQ_PENDING && count && s->pending &&
+        s->npending < S_OLDEST_TYPES &&
+        (s->npending == 0 || strcmp(s->pending[s->npending - 1], s->last) != 0))
+        memcpy(s->pending[s->npending++], s->last, type.len + 1);
 }
 
-//  STATS for a key of some shops: its shops' counts (and bytes) under
-//  `shops`, their sum in totals, and no counts by type (kept for every
-//  shop together only). Written to the scratch writer; JOBQ_OK or a store
-//  error.
+//  STATS `oldest`: for each type with pending jobs, how long (ms) its
+//  first-made ready job has been due, in s->age (UINT64_MAX: only delayed
+//  ones).
+static int
+s_stats_oldest(jobq_engine_t *self, s_stats_t *s)
+{
+    for (uint32_t i = 0; i < s->npending; i++) {
+        jobq_str_t type = {s->pending[i], strlen(s->pending[i])};
+        uint64_t id = 0;
+        int rc =
+            jobq_store_ready_oldest(self->store, type, S_OLDEST_LEVELS, &id);
+        s->age[i] = UINT64_MAX;
+        if (rc == JOBQ_ENOTFOUND)
+            continue;
+        jobq_jobdata_t j;
+        if (rc == JOBQ_OK)
+            rc = jobq_store_get(self->store, id, &j);
+        if (rc != JOBQ_OK)
+            return rc;
+        //  Waiting since it was made, or since it became due (a delay, a
+        //  retry's backoff), whichever came later. Not from the id: ids
+        //  run ahead of the clock after a restart.
+        uint64_t since = j.run_at > j.created_at ? j.run_at : j.created_at;
+        s->age[i] = self->wall > since ? self->wall - since : 0;
+    }
+    return JOBQ_OK;
+}
+
 static int
 s_stats_shops(jobq_engine_t *self, const jobq_key_t *who, s_stats_t *s)
 {
@@ -1399,9 +1455,15 @@ s_stats(jobq_engine_t *self,
     jobq_mp_writer_reset(&self->scratch);
     s.w = &self->scratch;
     bool scoped = who && !who->all_shops;
+    if (!scoped) {
+        s.pending = self->oldest_types;
+        s.age = self->oldest_age;
+    }
     int rc = scoped ? s_stats_shops(self, who, &s)
                     : jobq_store_counts(self->store, s_stats_visit, &s);
     s_stats_flush(&s);
+    if (rc == JOBQ_OK && !scoped)
+        rc = s_stats_oldest(self, &s);
     if (rc != JOBQ_OK) {
         if (rc == JOBQ_ECORRUPT)
             self->stats.damaged++;
@@ -1410,7 +1472,8 @@ s_stats(jobq_engine_t *self,
     }
     //  A key of some shops sees its shops only: not the workers, their
     //  load or the refusals, which tell of every shop's jobs.
-    s_action_t *a = s_reply_begin(self, peer, peer_len, m->rid, scoped ? 3 : 8);
+    s_action_t *a =
+        s_reply_begin(self, peer, peer_len, m->rid, scoped ? 3 : 10);
     if (!a)
         return;
     jobq_mp_writer_t *w = s_w(self);
@@ -1442,9 +1505,12 @@ s_stats(jobq_engine_t *self,
         busy += wk->active;
         if (listed++ >= shown)
             continue;
-        jobq_mp_write_map(w, 4);
+        jobq_mp_write_map(w, 5);
         jobq_mp_write_cstr(w, "name");
         jobq_mp_write_cstr(w, wk->label[0] ? wk->label : wk->name);
+        jobq_mp_write_cstr(w, "seen_ms");
+        jobq_mp_write_uint(
+            w, self->mono > wk->last_seen ? self->mono - wk->last_seen : 0);
         jobq_mp_write_cstr(w, "types");
         jobq_mp_write_array(w, wk->ntypes);
         for (uint32_t t = 0; t < wk->ntypes; t++)
@@ -1494,6 +1560,29 @@ s_stats(jobq_engine_t *self,
     for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++) {
         jobq_mp_write_cstr(w, counters[c].name);
         jobq_mp_write_uint(w, counters[c].n);
+    }
+    jobq_mp_write_cstr(w, "commit_us");
+    jobq_mp_write_map(w, 3);
+    jobq_mp_write_cstr(w, "le");
+    jobq_mp_write_array(w, JOBQ_COMMIT_BUCKETS);
+    for (int i = 0; i < JOBQ_COMMIT_BUCKETS; i++)
+        jobq_mp_write_uint(w, jobq_engine_commit_le[i]);
+    jobq_mp_write_cstr(w, "counts");
+    jobq_mp_write_array(w, JOBQ_COMMIT_BUCKETS + 1);
+    for (int i = 0; i <= JOBQ_COMMIT_BUCKETS; i++)
+        jobq_mp_write_uint(w, self->stats.commit_us[i]);
+    jobq_mp_write_cstr(w, "sum");
+    jobq_mp_write_uint(w, self->stats.commit_sum_us);
+    uint32_t nold = 0;
+    for (uint32_t i = 0; i < s.npending; i++)
+        nold += s.age[i] != UINT64_MAX;
+    jobq_mp_write_cstr(w, "oldest");
+    jobq_mp_write_map(w, nold);
+    for (uint32_t i = 0; i < s.npending; i++) {
+        if (s.age[i] == UINT64_MAX)
+            continue;
+        jobq_mp_write_cstr(w, s.pending[i]);
+        jobq_mp_write_uint(w, s.age[i]);
     }
     s_action_end(self, a);
 }

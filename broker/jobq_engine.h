@@ -84,6 +84,8 @@ typedef enum {
 //  The wire name of a cause ("envelope", "bad_request", ...), or NULL.
 const char *jobq_refused_name(int cause);
 
+#define JOBQ_COMMIT_BUCKETS 13
+
 //  Counters for STATS and logs.
 typedef struct {
     uint64_t refused[JOBQ_REFUSED_COUNT_];  //  messages refused, by cause
@@ -101,7 +103,17 @@ typedef struct {
     uint64_t progress_merged;  //  reports folded into an earlier one
     uint64_t damaged;          //  requests refused: stored data damaged
     uint64_t cancelled;        //  jobs cancelled
+    //  Commits that wrote, by how long they took: commit_us[i] counts
+    //  those of at most jobq_engine_commit_le[i] us, the last the rest.
+    uint64_t commit_us[JOBQ_COMMIT_BUCKETS + 1];
+    uint64_t commit_sum_us;  //  their time in all
 } jobq_engine_stats_t;
+
+//  The upper bounds (us) of the commit time histogram's buckets.
+extern const uint32_t jobq_engine_commit_le[JOBQ_COMMIT_BUCKETS];
+
+//  The shell timed a commit that wrote: count it in the histogram.
+void jobq_engine_note_commit(jobq_engine_t *self, uint64_t us);
 
 //  NULL only if out of memory. store is borrowed and must outlive the
 //  engine.

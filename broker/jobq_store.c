@@ -101,6 +101,15 @@ jobq_store_ready_first(jobq_store_t *self,
 }
 
 int
+jobq_store_ready_oldest(jobq_store_t *self,
+                        jobq_str_t type,
+                        uint32_t max_levels,
+                        uint64_t *id)
+{
+    return self->ops->ready_oldest(self->impl, type, max_levels, id);
+}
+
+int
 jobq_store_delayed_first(jobq_store_t *self, uint64_t *run_at, uint64_t *id)
 {
     return self->ops->delayed_first(self->impl, run_at, id);

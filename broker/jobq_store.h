@@ -56,6 +56,10 @@ typedef struct {
                        jobq_str_t type,
                        uint64_t *id,
                        int32_t *priority);
+    int (*ready_oldest)(void *impl,
+                        jobq_str_t type,
+                        uint32_t max_levels,
+                        uint64_t *id);
     int (*delayed_first)(void *impl, uint64_t *run_at, uint64_t *id);
     int (*unqueue)(void *impl, const jobq_jobdata_t *job);
     int (*remove)(void *impl, const jobq_jobdata_t *job);
@@ -167,6 +171,14 @@ int jobq_store_ready_first(jobq_store_t *self,
                            jobq_str_t type,
                            uint64_t *id,
                            int32_t *priority);
+
+//  The smallest id (so the oldest job) among the ready jobs of type, looked
+//  for in its first max_levels priority levels (highest first): the oldest
+//  of each level is one seek. JOBQ_OK or JOBQ_ENOTFOUND.
+int jobq_store_ready_oldest(jobq_store_t *self,
+                            jobq_str_t type,
+                            uint32_t max_levels,
+                            uint64_t *id);
 
 //  The delayed job due first. JOBQ_OK or JOBQ_ENOTFOUND.
 int

@@ -957,6 +957,44 @@ s_ready_first(void *impl, jobq_str_t type, uint64_t *id, int32_t *priority)
     return out;
 }
 
+//  Ready keys are type NUL, 4 bytes of inverted priority, 8 of id: the
+//  first key of each level is its oldest job; the next level starts at
+//  the level's bytes plus one.
+static int
+s_ready_oldest(void *impl, jobq_str_t type, uint32_t max_levels, uint64_t *id)
+{
+    s_lmdb_t *self = impl;
+    uint8_t k[JOBQ_MAX_TYPE_LEN + 13];
+    memcpy(k, type.ptr, type.len);
+    k[type.len] = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(self->txn, self->dbi[S_READY], &cur);
+    if (rc)
+        return s_err(rc);
+    MDB_val key = {type.len + 1, k}, val;
+    int out = JOBQ_ENOTFOUND;
+    for (uint32_t n = 0; n < max_levels; n++) {
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        if (rc != 0 || key.mv_size != type.len + 13 ||
+            memcmp(key.mv_data, k, type.len + 1) != 0)
+            break;
+        const uint8_t *p = (const uint8_t *) key.mv_data + type.len + 1;
+        uint64_t level = s_unbe(p, 4), first = s_unbe(p + 4, 8);
+        if (out == JOBQ_ENOTFOUND || first < *id)
+            *id = first;
+        out = JOBQ_OK;
+        if (level == UINT32_MAX)
+            break;
+        s_be(k + type.len + 1, level + 1, 4);
+        key.mv_size = type.len + 5;
+        key.mv_data = k;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        out = s_err(rc);
+    mdb_cursor_close(cur);
+    return out;
+}
+
 static int
 s_delayed_first(void *impl, uint64_t *run_at, uint64_t *id)
 {
@@ -1346,6 +1384,13 @@ s_g_ready_first(void *impl, jobq_str_t type, uint64_t *id, int32_t *priority)
 }
 
 static int
+s_g_ready_oldest(void *impl, jobq_str_t type, uint32_t max_levels, uint64_t *id)
+{
+    S_GUARDED((s_lmdb_t *) impl, "in the ready queue",
+              s_ready_oldest(impl, type, max_levels, id));
+}
+
+static int
 s_g_delayed_first(void *impl, uint64_t *run_at, uint64_t *id)
 {
     S_GUARDED((s_lmdb_t *) impl, "in the delayed queue",
@@ -1502,6 +1547,7 @@ const jobq_store_ops_t jobq_store_lmdb_ops = {
     .get = s_g_get,
     .put = s_g_put,
     .ready_first = s_g_ready_first,
+    .ready_oldest = s_g_ready_oldest,
     .delayed_first = s_g_delayed_first,
     .unqueue = s_g_unqueue,
     .remove = s_g_remove,

@@ -1449,6 +1449,86 @@ test_engine_refused_messages_are_counted_by_cause_in_stats(void **state)
     assert_int_equal(st.refused[JOBQ_REFUSED_BAD_REQUEST], 3);
 }
 
+//  docs/PROTOCOL.md 8.7: STATS tells how long each type's oldest ready job
+//  has waited (delayed ones do not count), when each worker was last
+//  heard from, and how long commits took.
+static void
+test_engine_stats_tell_waits_silences_and_commit_times(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_msg_t m;
+    s_begin(fx);
+    s_enqueue_msg(&m, "noop", 0, 0, 3, NULL);
+    s_client(fx, &m);
+    s_enqueue_msg(&m, "late", 0, 60000, 3, NULL);  //  delayed only
+    s_client(fx, &m);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    s_advance(fx, 2500);
+    s_begin(fx);
+    s_enqueue_msg(&m, "noop", 9, 0, 3, NULL);  //  younger, runs first
+    s_client(fx, &m);
+    jobq_msg_t r = {.cmd = JOBQ_CMD_READY};
+    r.u.ready.types[0] = S("other");
+    r.u.ready.ntypes = 1;
+    r.u.ready.capacity = 2;
+    s_worker(fx, "w1", &r);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    jobq_engine_note_commit(fx->engine, 90);       //  first bucket
+    jobq_engine_note_commit(fx->engine, 3000);     //  <= 5000
+    jobq_engine_note_commit(fx->engine, 5000000);  //  past the last
+    s_advance(fx, 700);
+    jobq_msg_t sm = {.cmd = JOBQ_CMD_STATS};
+    s_begin(fx);
+    s_client(fx, &sm);
+    assert_int_equal(s_end(fx), JOBQ_OK);
+    const s_out_t *o = s_find(fx, JOBQ_ACT_CLIENT, JOBQ_CMD_REPLY, "c1", 0);
+    assert_non_null(o);
+    jobq_bytes_t b = {o->body, o->len}, v;
+    assert_int_equal(jobq_mp_map_find(b, "oldest", &v), JOBQ_OK);
+    jobq_mp_reader_t rd;
+    jobq_mp_reader_init(&rd, v.ptr, v.len);
+    uint32_t n;
+    jobq_str_t k;
+    uint64_t u;
+    assert_int_equal(jobq_mp_read_map(&rd, &n), JOBQ_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(jobq_mp_read_str(&rd, &k), JOBQ_OK);
+    assert_int_equal(k.len, 4);
+    assert_memory_equal(k.ptr, "noop", 4);
+    assert_int_equal(jobq_mp_read_uint(&rd, &u), JOBQ_OK);
+    assert_int_equal(u, 3200);
+    //  The worker: heard 700 ms ago.
+    assert_int_equal(jobq_mp_map_find(b, "workers", &v), JOBQ_OK);
+    jobq_mp_reader_init(&rd, v.ptr, v.len);
+    assert_int_equal(jobq_mp_read_array(&rd, &n), JOBQ_OK);
+    assert_int_equal(n, 1);
+    jobq_bytes_t wk = {rd.p, (size_t) (rd.end - rd.p)}, seen;
+    assert_int_equal(jobq_mp_map_find(wk, "seen_ms", &seen), JOBQ_OK);
+    jobq_mp_reader_init(&rd, seen.ptr, seen.len);
+    assert_int_equal(jobq_mp_read_uint(&rd, &u), JOBQ_OK);
+    assert_int_equal(u, 700);
+    //  The histogram: 13 bounds, 14 counts, and the sum.
+    assert_int_equal(jobq_mp_map_find(b, "commit_us", &v), JOBQ_OK);
+    jobq_bytes_t counts, sum;
+    assert_int_equal(jobq_mp_map_find(v, "counts", &counts), JOBQ_OK);
+    assert_int_equal(jobq_mp_map_find(v, "sum", &sum), JOBQ_OK);
+    jobq_mp_reader_init(&rd, counts.ptr, counts.len);
+    assert_int_equal(jobq_mp_read_array(&rd, &n), JOBQ_OK);
+    assert_int_equal(n, JOBQ_COMMIT_BUCKETS + 1);
+    uint64_t want[JOBQ_COMMIT_BUCKETS + 1] = {0};
+    want[0] = 1;
+    want[5] = 1;
+    want[JOBQ_COMMIT_BUCKETS] = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        assert_int_equal(jobq_mp_read_uint(&rd, &u), JOBQ_OK);
+        //  The test's own commits are not timed: only these three count.
+        assert_int_equal(u, want[i]);
+    }
+    jobq_mp_reader_init(&rd, sum.ptr, sum.len);
+    assert_int_equal(jobq_mp_read_uint(&rd, &u), JOBQ_OK);
+    assert_int_equal(u, 90 + 3000 + 5000000);
+}
+
 static void
 test_engine_draining_refuses_new_jobs(void **state)
 {
@@ -2601,6 +2681,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_engine_enqueue_replies_and_publishes_after_commit),
+        T(test_engine_stats_tell_waits_silences_and_commit_times),
         T(test_engine_dispatches_only_matching_types_within_capacity),
         T(test_engine_dispatch_follows_priority_then_age),
         T(test_engine_progress_and_complete_are_recorded_once),

@@ -131,6 +131,36 @@ test_store_ready_order_is_priority_then_age(void **state)
     jobq_store_abort(fx->store);
 }
 
+//  STATS `oldest`: the oldest ready job of a type, whatever its priority,
+//  found in a bounded number of priority levels.
+static void
+test_store_ready_oldest_looks_across_priorities(void **state)
+{
+    s_fx_t *fx = *state;
+    assert_int_equal(jobq_store_begin(fx->store), JOBQ_OK);
+    uint64_t id = 0;
+    assert_int_equal(jobq_store_ready_oldest(fx->store, S("noop"), 16, &id),
+                     JOBQ_ENOTFOUND);
+    s_put_new(fx->store, s_job(9, "noop", "s", 7));
+    s_put_new(fx->store, s_job(4, "noop", "s", -2));  //  the oldest
+    s_put_new(fx->store, s_job(6, "noop", "s", 0));
+    s_put_new(fx->store, s_job(5, "noop", "s", 7));
+    s_put_new(fx->store, s_job(1, "noopx", "s", 0));  //  another type
+    assert_int_equal(jobq_store_ready_oldest(fx->store, S("noop"), 16, &id),
+                     JOBQ_OK);
+    assert_int_equal(id, 4);
+    //  Two levels (7 and 0) looked at: 5 is their oldest.
+    assert_int_equal(jobq_store_ready_oldest(fx->store, S("noop"), 2, &id),
+                     JOBQ_OK);
+    assert_int_equal(id, 5);
+    assert_int_equal(jobq_store_ready_oldest(fx->store, S("noopx"), 16, &id),
+                     JOBQ_OK);
+    assert_int_equal(id, 1);
+    assert_int_equal(jobq_store_ready_oldest(fx->store, S("noo"), 16, &id),
+                     JOBQ_ENOTFOUND);
+    jobq_store_abort(fx->store);
+}
+
 static void
 test_store_delayed_first_is_earliest_run_at(void **state)
 {
@@ -738,6 +768,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(test_store_put_then_get_returns_the_job,
                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_ready_oldest_looks_across_priorities, s_setup,
+            s_teardown),
         cmocka_unit_test_setup_teardown(
             test_store_ready_order_is_priority_then_age, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
