@@ -34,8 +34,12 @@ s_usage(FILE *out)
             "\n"
             "  --listen ADDR:PORT  where to listen (default 127.0.0.1:8080);\n"
             "                      beyond loopback only with --tokens\n"
-            "  --tokens FILE       bearer tokens: TOKEN ROLE SHOPS per line;\n"
-            "                      ROLE read, write or admin (docs/HTTP.md)\n"
+            "  --tokens FILE       bearer tokens: TOKEN ROLE SHOPS [rate=N]\n"
+            "                      per line; ROLE read, write or admin\n"
+            "                      (docs/HTTP.md)\n"
+            "  --token-rate N      requests a second a token may make, N at\n"
+            "                      once (default 1000; 0: no limit); a\n"
+            "                      token's rate=N overrides it\n"
             "  --broker EP         broker client endpoint\n"
             "                      (default tcp://127.0.0.1:5555)\n"
             "  --events EP         broker event endpoint\n"
@@ -50,8 +54,9 @@ s_usage(FILE *out)
             "  --help, --version\n");
 }
 
-//  --tokens, or NULL.
+//  --tokens, or NULL, and --token-rate.
 static jobq_tokens_t *s_tokens;
+static int64_t s_token_rate = 1000;
 
 //  The dashboard (gateway/dashboard/, compiled in by CMake).
 extern const unsigned char jobq_dash_index_html[], jobq_dash_app_css[],
@@ -120,6 +125,15 @@ s_stream_token(struct MHD_Connection *conn,
         s_tokens,
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cookie"));
+    int wait_s = 1;
+    if (*who && !jobq_tokens_take(s_tokens, *who, s_token_rate, &wait_s)) {
+        res->status = 429;
+        res->retry_after = wait_s;
+        res->body = strdup("{\"error\":{\"code\":\"rate_limited\","
+                           "\"message\":\"this token made more requests than "
+                           "its rate allows\"}}");
+        return false;
+    }
     if (*who)
         return true;
     res->status = 401;
@@ -177,8 +191,13 @@ s_answer(struct MHD_Connection *conn, const jobq_http_response_t *res)
         snprintf(ra, sizeof ra, "%d", res->retry_after);
         s_header(r, "Retry-After", ra);
     }
-    if (res->cors_origin[0]) {
-        s_header(r, "Access-Control-Allow-Origin", res->cors_origin);
+    //  Every answer, streams' refusals and 413s too, from the request's
+    //  Origin.
+    jobq_http_response_t cors;
+    jobq_http_cors(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+                   &cors);
+    if (cors.cors_origin[0]) {
+        s_header(r, "Access-Control-Allow-Origin", cors.cors_origin);
         s_header(r, "Vary", "Origin");
         if (res->preflight) {
             s_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
@@ -421,6 +440,7 @@ main(int argc, char **argv)
         {"broker-key", required_argument, 0, 'K'},
         {"timeout-ms", required_argument, 0, 't'},
         {"tokens", required_argument, 0, 'T'},
+        {"token-rate", required_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
@@ -449,6 +469,12 @@ main(int argc, char **argv)
             break;
         case 'K':
             bkey = optarg;
+            break;
+        case 'r':
+            if (!jobq_app_number(S_PROG, "--token-rate", optarg, 0, 1000000,
+                                 &v))
+                return 2;
+            s_token_rate = (int64_t) v;
             break;
         case 't':
             if (!jobq_app_number(S_PROG, "--timeout-ms", optarg, 1, 600000, &v))
@@ -483,6 +509,7 @@ main(int argc, char **argv)
             return 2;
         }
         cfg.tokens = s_tokens;
+        cfg.token_rate = s_token_rate;
     }
     if (!tokens && (ntohl(sa.sin_addr.s_addr) >> 24) != 127) {
         fprintf(stderr,

@@ -234,6 +234,21 @@ jobq_http_camel(json_t *snake)
             json_object_set_new(o, "wait", w);
         } else if (s_is_time(k)) {
             json_object_set_new(o, name, s_iso(json_integer_value(v)));
+        } else if (strcmp(k, "errors") == 0 && json_is_array(v)) {
+            //  {attempt, error, at}: at in ISO like every time
+            json_t *a = json_array();
+            size_t i;
+            json_t *e;
+            json_array_foreach(v, i, e)
+            {
+                json_t *c = json_deep_copy(e);
+                if (json_is_object(c) && json_object_get(c, "at"))
+                    json_object_set_new(
+                        c, "at",
+                        s_iso(json_integer_value(json_object_get(c, "at"))));
+                json_array_append_new(a, c);
+            }
+            json_object_set_new(o, name, a);
         } else {
             json_object_set(o, name, v);
         }
@@ -630,16 +645,34 @@ s_stats_json(jobq_http_response_t *res)
     return st;
 }
 
-//  GET /v1/workers: the workers part of STATS.
+//  GET /v1/workers: the workers part of STATS, each with when it was
+//  last heard from.
 static void
 s_workers(jobq_http_response_t *res)
 {
     json_t *st = s_stats_json(res);
     if (!st)
         return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    json_int_t now = (json_int_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    json_t *ws = json_array();
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(st, "workers"), i, w)
+    {
+        json_int_t seen = json_integer_value(json_object_get(w, "seen_ms"));
+        json_array_append_new(
+            ws, json_pack("{s:O,s:O,s:O,s:O,s:I,s:o}", "name",
+                          json_object_get(w, "name"), "types",
+                          json_object_get(w, "types"), "capacity",
+                          json_object_get(w, "capacity"), "active",
+                          json_object_get(w, "active"), "seenMs", seen,
+                          "lastSeenAt", s_iso(now - seen)));
+    }
     s_json(res, 200,
-           json_pack("{s:O,s:O,s:O}", "workers", json_object_get(st, "workers"),
-                     "capacity", json_object_get(st, "capacity"), "busy",
+           json_pack("{s:o,s:O,s:O}", "workers", ws, "capacity",
+                     json_object_get(st, "capacity"), "busy",
                      json_object_get(st, "busy")));
     json_decref(st);
 }
@@ -770,6 +803,43 @@ s_metrics(jobq_http_response_t *res)
               json_array_size(json_object_get(st, "workers")),
               (long long) json_integer_value(json_object_get(st, "capacity")),
               (long long) json_integer_value(json_object_get(st, "busy")));
+        s_put(&t, "# HELP jobq_oldest_pending_seconds How long the oldest "
+                  "job ready to run has waited, by type.\n"
+                  "# TYPE jobq_oldest_pending_seconds gauge\n");
+        json_object_foreach(json_object_get(st, "oldest"), name, n)
+        {
+            s_put(&t, "jobq_oldest_pending_seconds{type=\"");
+            s_label(&t, name);
+            s_put(&t, "\"} %.3f\n", (double) json_integer_value(n) / 1000);
+        }
+        //  The broker's buckets are not cumulative; Prometheus' are.
+        json_t *h = json_object_get(st, "commit_us");
+        json_t *le = json_object_get(h, "le"),
+               *cnt = json_object_get(h, "counts");
+        if (json_array_size(cnt) == json_array_size(le) + 1) {
+            s_put(&t, "# HELP jobq_commit_seconds How long the broker's "
+                      "commits that wrote took (fsync included).\n"
+                      "# TYPE jobq_commit_seconds histogram\n");
+            long long sum = 0;
+            for (size_t b = 0; b <= json_array_size(le); b++) {
+                sum += json_integer_value(json_array_get(cnt, b));
+                if (b < json_array_size(le))
+                    s_put(&t, "jobq_commit_seconds_bucket{le=\"%g\"} %lld\n",
+                          (double) json_integer_value(json_array_get(le, b)) /
+                              1e6,
+                          sum);
+                else
+                    s_put(
+                        &t,
+                        "jobq_commit_seconds_bucket{le=\"+Inf\"} %lld\n"
+                        "jobq_commit_seconds_sum %.6f\n"
+                        "jobq_commit_seconds_count %lld\n",
+                        sum,
+                        (double) json_integer_value(json_object_get(h, "sum")) /
+                            1e6,
+                        sum);
+            }
+        }
         json_decref(st);
     }
     if (t.failed) {
@@ -782,17 +852,15 @@ s_metrics(jobq_http_response_t *res)
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-//  The origin, if --cors lists it.
-static void
-s_cors(const jobq_http_request_t *req, jobq_http_response_t *res)
+void
+jobq_http_cors(const char *origin, jobq_http_response_t *res)
 {
     res->cors_origin[0] = '\0';
-    if (!req->origin)
+    if (!origin)
         return;
     for (int i = 0; i < JOBQ_HTTP_MAX_CORS && s_cfg.cors[i]; i++)
-        if (strcmp(s_cfg.cors[i], req->origin) == 0)
-            snprintf(res->cors_origin, sizeof res->cors_origin, "%s",
-                     req->origin);
+        if (strcmp(s_cfg.cors[i], origin) == 0)
+            snprintf(res->cors_origin, sizeof res->cors_origin, "%s", origin);
 }
 
 static bool
@@ -812,7 +880,7 @@ void
 jobq_http_handle(const jobq_http_request_t *req, jobq_http_response_t *res)
 {
     memset(res, 0, sizeof *res);
-    s_cors(req, res);
+    jobq_http_cors(req->origin, res);
     if (strcmp(req->method, "OPTIONS") == 0) {
         res->status = 204;
         res->preflight = res->cors_origin[0] != '\0';
@@ -834,6 +902,15 @@ jobq_http_handle(const jobq_http_request_t *req, jobq_http_response_t *res)
             s_error(res, 401, "unauthorized",
                     "send Authorization: Bearer <token> with a token of the "
                     "gateway's --tokens file");
+            return;
+        }
+        int wait_s = 1;
+        if (!jobq_tokens_take(s_cfg.tokens, s_who, s_cfg.token_rate, &wait_s)) {
+            res->retry_after = wait_s;
+            s_error(res, 429, "rate_limited",
+                    "this token made more requests than its rate allows; "
+                    "wait %d s",
+                    wait_s);
             return;
         }
         bool admin_only = strcmp(p, "/metrics") == 0 ||

@@ -26,7 +26,8 @@ typedef struct {
     const jobq_curve_t *curve;  //  keys for a broker with keys, or NULL
     int timeout_ms;             //  per broker request
     const char *cors[JOBQ_HTTP_MAX_CORS];  //  origins allowed, NULL-ended
-    const jobq_tokens_t *tokens;  //  --tokens, or NULL: no tokens asked
+    jobq_tokens_t *tokens;  //  --tokens, or NULL: no tokens asked
+    int64_t token_rate;     //  --token-rate: requests a second per token
 } jobq_http_config_t;
 
 //  One request, as the server read it. Strings are borrowed.
@@ -76,6 +77,9 @@ json_t *jobq_http_job(const jobq_job_info_t *info);
 //  The same from the job map as JSON in the protocol's names (taken; a
 //  new object returned, or NULL).
 json_t *jobq_http_camel(json_t *snake);
+
+//  res->cors_origin: origin if --cors lists it, else empty.
+void jobq_http_cors(const char *origin, jobq_http_response_t *res);
 
 //  A libjobq failure rc of client c as an HTTP error answer.
 void jobq_http_failed(jobq_http_response_t *res, jobq_client_t *c, int rc);

@@ -582,6 +582,14 @@ s_stream_respond(struct MHD_Connection *conn,
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    jobq_http_response_t cors;
+    jobq_http_cors(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+                   &cors);
+    if (cors.cors_origin[0]) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin",
+                                cors.cors_origin);
+        MHD_add_response_header(r, "Vary", "Origin");
+    }
     if (final) {
         s->refs = 1;  //  the hub never sees it
     } else {

@@ -1,16 +1,19 @@
 /*  jobq_tokens.c: the gateway's --tokens file (jobq_tokens.h). */
 #include "jobq_tokens.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "jobq/jobq_types.h"
 
 struct jobq_tokens {
     jobq_token_t *t;
     size_t n;
+    pthread_mutex_t mu;  //  the rate buckets
 };
 
 static bool
@@ -39,11 +42,12 @@ jobq_tokens_destroy(jobq_tokens_t **self_p)
         free(self->t[i].shops);
     }
     free(self->t);
+    pthread_mutex_destroy(&self->mu);
     free(self);
     *self_p = NULL;
 }
 
-//  One line's three fields into t; false with why.
+//  One line's fields into t; false with why.
 static bool
 s_line(char *line, jobq_token_t *t, char *why, size_t why_len)
 {
@@ -51,9 +55,24 @@ s_line(char *line, jobq_token_t *t, char *why, size_t why_len)
     char *tok = strtok_r(line, " \t", &save);
     char *role = strtok_r(NULL, " \t", &save);
     char *shops = strtok_r(NULL, " \t", &save);
-    if (!tok || !role || !shops || strtok_r(NULL, " \t", &save)) {
-        snprintf(why, why_len, "expected TOKEN ROLE SHOPS");
+    char *opt = strtok_r(NULL, " \t", &save);
+    if (!tok || !role || !shops || (opt && strtok_r(NULL, " \t", &save))) {
+        snprintf(why, why_len, "expected TOKEN ROLE SHOPS [rate=N]");
         return false;
+    }
+    t->rate = -1;
+    if (opt) {
+        char *end = NULL;
+        long long r =
+            strncmp(opt, "rate=", 5) == 0 && opt[5] >= '0' && opt[5] <= '9'
+                ? strtoll(opt + 5, &end, 10)
+                : -1;
+        if (r < 0 || *end || r > JOBQ_TOKEN_RATE_MAX) {
+            snprintf(why, why_len, "rate=N: N from 0 (no limit) to %d",
+                     JOBQ_TOKEN_RATE_MAX);
+            return false;
+        }
+        t->rate = r;
     }
     if (!s_token_ok(tok, strlen(tok))) {
         snprintf(why, why_len, "a token is 16 to 128 of [A-Za-z0-9._~+/=-]");
@@ -122,6 +141,8 @@ jobq_tokens_load(const char *path, char *why, size_t why_len)
         return NULL;
     }
     jobq_tokens_t *self = calloc(1, sizeof *self);
+    if (self)
+        pthread_mutex_init(&self->mu, NULL);
     size_t cap = 0, lineno = 0;
     char line[8192], inner[200];
     bool bad = !self;
@@ -227,6 +248,37 @@ jobq_tokens_check_request(const jobq_tokens_t *self,
     memcpy(bearer + 7, at, len);
     bearer[7 + len] = '\0';
     return jobq_tokens_check(self, bearer);
+}
+
+bool
+jobq_tokens_take(jobq_tokens_t *self,
+                 const jobq_token_t *t,
+                 int64_t default_rate,
+                 int *retry_s)
+{
+    int64_t rate = t->rate >= 0 ? t->rate : default_rate;
+    if (rate <= 0)
+        return true;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    jobq_token_t *b = &self->t[t - self->t];
+    pthread_mutex_lock(&self->mu);
+    if (b->last_us == 0) {
+        b->level = (double) rate;
+    } else {
+        b->level += (double) rate * (double) (now - b->last_us) / 1e6;
+        if (b->level > (double) rate)
+            b->level = (double) rate;
+    }
+    b->last_us = now;
+    bool ok = b->level >= 1.0;
+    if (ok)
+        b->level -= 1.0;
+    double wait = ok ? 0 : (1.0 - b->level) / (double) rate;
+    pthread_mutex_unlock(&self->mu);
+    *retry_s = (int) wait + 1;
+    return ok;
 }
 
 bool

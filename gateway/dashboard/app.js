@@ -4,8 +4,8 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const state = { rows: new Map(), next: null, selected: null, done: [],
-                stream: null };
+const state = { rows: new Map(), next: null, selected: null, samples: [],
+                stream: null, soon: null };
 
 function filters() {
   const q = new URLSearchParams();
@@ -85,8 +85,8 @@ function follow() {
     const f = filters();
     if ((f.get('type') && f.get('type') !== job.type) ||
         (f.get('status') && f.get('status') !== job.status)) return;
-    if (job.status === 'completed') state.done.push(Date.now());
     showRow(job, !state.rows.has(job.id));
+    overviewSoon();
   });
   state.stream = s;
 }
@@ -106,11 +106,17 @@ function detail(job, full) {
   $('d-cancel').disabled = ended;
   $('d-retry').disabled = !['failed', 'cancelled'].includes(job.status);
   if (!full) return;
-  $('d-timeline').textContent = '';
-  item($('d-timeline'), 'created ' + time(job.createdAt));
-  if (job.startedAt) item($('d-timeline'), 'started ' + time(job.startedAt));
-  item($('d-timeline'), 'attempts ' + job.attempts + ' of ' + job.maxAttempts);
-  if (job.completedAt) item($('d-timeline'), job.status + ' ' + time(job.completedAt));
+  // The timeline: made, first started, each failed attempt, the end.
+  const tl = $('d-timeline');
+  tl.textContent = '';
+  item(tl, time(job.createdAt) + '  created');
+  if (job.startedAt) item(tl, time(job.startedAt) + '  started');
+  for (const e of job.errors || [])
+    item(tl, time(e.at) + '  attempt ' + e.attempt + ' failed' +
+         (e.attempt < job.attempts ? ', ran again'
+          : job.status === 'pending' ? ', will run again' : ''));
+  if (job.completedAt) item(tl, time(job.completedAt) + '  ' + job.status);
+  item(tl, 'attempts ' + job.attempts + ' of ' + job.maxAttempts);
   $('d-errors').textContent = '';
   for (const e of job.errors || [])
     item($('d-errors'), 'attempt ' + e.attempt + ': ' + e.error);
@@ -130,6 +136,27 @@ async function act(what) {
   } catch (e) { $('d-message').textContent = e.message; }
 }
 
+// Events come in bursts: bring the counts up to date at most twice a second.
+function overviewSoon() {
+  if (state.soon) return;
+  state.soon = setTimeout(() => { state.soon = null; overview(); }, 500);
+}
+
+// Jobs a minute, from the broker's counters over the last five minutes of
+// samples (null until two samples are there).
+function perMinute(name) {
+  const s = state.samples;
+  if (s.length < 2) return null;
+  const a = s[0], b = s[s.length - 1];
+  if (b.t === a.t || b[name] < a[name]) return null;  // a broker restart
+  return Math.round((b[name] - a[name]) * 60000 / (b.t - a.t));
+}
+
+function ago(ms) {
+  return ms < 1000 ? 'just now' : ms < 60000 ? Math.round(ms / 1000) + ' s ago'
+    : Math.round(ms / 60000) + ' min ago';
+}
+
 async function overview() {
   try {
     await api('GET', '/readyz');
@@ -143,6 +170,15 @@ async function overview() {
     const st = await api('GET', '/v1/stats');
     for (const card of document.querySelectorAll('.card[data-state]'))
       card.querySelector('b').textContent = st.totals[card.dataset.state] ?? 0;
+    if (st.counters) {
+      const now = Date.now();
+      state.samples.push({ t: now, enqueued: st.counters.enqueued,
+                           completed: st.counters.completed });
+      while (state.samples.length > 2 && state.samples[0].t < now - 300000)
+        state.samples.shift();
+      $('in-rate').textContent = perMinute('enqueued') ?? '–';
+      $('out-rate').textContent = perMinute('completed') ?? '–';
+    }
     const w = await api('GET', '/v1/workers');
     $('nworkers').textContent = w.workers.length;
     $('wrows').textContent = '';
@@ -151,12 +187,10 @@ async function overview() {
       cell(tr, k.name);
       cell(tr, k.types.join(', '));
       cell(tr, k.active + ' / ' + k.capacity);
+      cell(tr, ago(k.seenMs), k.seenMs > 3000 ? 'late' : '');
       $('wrows').appendChild(tr);
     }
   } catch (e) { /* a token of some shops sees no totals */ }
-  const minute = Date.now() - 60000;
-  state.done = state.done.filter((t) => t > minute);
-  $('rate').textContent = state.done.length;
 }
 
 $('filters').addEventListener('submit', (e) => { e.preventDefault(); load(false); });

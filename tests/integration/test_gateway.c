@@ -262,6 +262,10 @@ test_gateway_enqueue_read_and_list(void **state)
     json_t *w0 = json_array_get(json_object_get(j, "workers"), 0);
     assert_non_null(w0);
     assert_non_null(json_object_get(w0, "types"));
+    //  Heard from within the last heartbeats, and when that was.
+    assert_true(json_integer_value(json_object_get(w0, "seenMs")) < 3000);
+    assert_int_equal(
+        strlen(json_string_value(json_object_get(w0, "lastSeenAt"))), 24);
     assert_int_equal(json_integer_value(json_object_get(j, "capacity")), 4);
     json_decref(j);
     assert_int_equal(s_call(fx, "GET", "/readyz", NULL, NULL), 200);
@@ -289,6 +293,18 @@ test_gateway_enqueue_read_and_list(void **state)
     assert_non_null(
         strstr(mb.data, "jobq_events_total{event=\"enqueued\"} 4\n"));
     assert_non_null(strstr(mb.data, "# TYPE jobq_events_total counter\n"));
+    //  The commit histogram is cumulative and ends in +Inf = count.
+    assert_non_null(strstr(mb.data, "# TYPE jobq_commit_seconds histogram\n"));
+    const char *inf =
+        strstr(mb.data, "jobq_commit_seconds_bucket{le=\"+Inf\"} ");
+    const char *cnt = strstr(mb.data, "jobq_commit_seconds_count ");
+    assert_non_null(inf);
+    assert_non_null(cnt);
+    long ninf = atol(inf + strlen("jobq_commit_seconds_bucket{le=\"+Inf\"} "));
+    assert_true(ninf >= 4);  //  at least the four enqueues' commits
+    assert_int_equal(ninf, atol(cnt + strlen("jobq_commit_seconds_count ")));
+    assert_non_null(
+        strstr(mb.data, "# TYPE jobq_oldest_pending_seconds gauge\n"));
     free(mb.data);
     free(head);
 }
@@ -401,6 +417,27 @@ test_gateway_cors_only_for_listed_origins(void **state)
     const char *const other[] = {"Origin: http://evil.example", NULL};
     assert_int_equal(s_http("GET", url, other, NULL, 0, NULL, &head), 200);
     assert_null(strstr(head, "Access-Control-Allow-Origin"));
+    free(head);
+    //  An event stream (an ended job's, which closes at once) and a
+    //  stream's refusal carry it too: a browser app may watch.
+    json_t *j = NULL;
+    assert_int_equal(s_call(fx, "POST", "/v1/jobs",
+                            "{\"type\":\"noop\",\"shopId\":\"s\"}", &j),
+                     201);
+    char id[32];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    json_decref(s_wait_status(fx, id, "completed"));
+    snprintf(url, sizeof url, "%s/v1/jobs/%s/events", fx->base, id);
+    assert_int_equal(s_http("GET", url, ok, NULL, 0, NULL, &head), 200);
+    assert_non_null(
+        strstr(head, "Access-Control-Allow-Origin: http://app.example"));
+    assert_non_null(strstr(head, "text/event-stream"));
+    free(head);
+    snprintf(url, sizeof url, "%s/v1/jobs/00000000000000ff/events", fx->base);
+    assert_int_equal(s_http("GET", url, ok, NULL, 0, NULL, &head), 404);
+    assert_non_null(
+        strstr(head, "Access-Control-Allow-Origin: http://app.example"));
     free(head);
 }
 
@@ -663,7 +700,8 @@ s_gateway_with_tokens(s_fx_t *fx, pid_t *pid)
                "read-a-0123456789abcdef read a\n"
                "write-a-0123456789abcdef write a\n"
                "write-ab-0123456789abcdef write a,b\n"
-               "admin-0123456789abcdef admin *\n");
+               "admin-0123456789abcdef admin *\n"
+               "slow-a-0123456789abcdef read a rate=2\n");
     fclose(f);
     int port = jobq_test_free_port();
     char listen[64], bin[1024], log[600];
@@ -788,13 +826,31 @@ test_gateway_tokens_bound_roles_and_shops(void **state)
     assert_int_equal(s_as(port, adm, "GET", "/v1/stats", NULL, &j), 200);
     json_decref(j);
     assert_int_equal(s_as(port, adm, "GET", "/metrics", NULL, NULL), 200);
+    //  rate=2: two at once, then 429 with Retry-After; others go on.
+    const char *slow = "slow-a-0123456789abcdef";
+    long got[4];
+    for (int i = 0; i < 4; i++)
+        got[i] = s_as(port, slow, "GET", "/v1/jobs?shop=a", NULL, NULL);
+    assert_int_equal(got[0], 200);
+    assert_int_equal(got[3], 429);
+    char url[200], auth[100], *head = NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/jobs?shop=a", port);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", slow);
+    const char *const h[] = {auth, NULL};
+    assert_int_equal(s_http("GET", url, h, NULL, 0, &j, &head), 429);
+    assert_string_equal(s_code(j), "rate_limited");
+    assert_non_null(strstr(head, "Retry-After: 1"));
+    json_decref(j);
+    free(head);
+    snprintf(path, sizeof path, "/v1/jobs/%s/events", ida);
+    assert_int_equal(s_as(port, slow, "GET", path, NULL, NULL), 429);
+    assert_int_equal(s_as(port, ra, "GET", "/v1/jobs?shop=a", NULL, NULL), 200);
     jobq_test_stop(pid, SIGTERM, 5000);
 }
 
 //  The dashboard's files: served with their types and a policy that lets
 //  only them run; its script never writes markup (every string a job
-//  carries goes in as text). The page itself was looked at in headless
-//  Chromium by hand (docs/HTTP.md); a browser test comes with a driver.
+//  carries goes in as text). test_browser runs the page in Chromium.
 static void
 test_gateway_dashboard_files_are_served_safely(void **state)
 {
@@ -887,6 +943,12 @@ test_gateway_a_bad_tokens_file_is_refused_with_its_line(void **state)
     fprintf(f, "read-a-0123456789abcdef read *,x\n");
     fclose(f);
     s_refused(args, "line 1: bad shop id '*'");
+    f = fopen(path, "w");
+    fprintf(f, "read-a-0123456789abcdef read a rate=fast\n");
+    fclose(f);
+    s_refused(args, "line 1: rate=N: N from 0 (no limit) to 1000000");
+    char *rate[] = {"--token-rate", "-1", NULL};
+    s_refused(rate, "--token-rate");
     char *missing[] = {"--tokens", "/nonexistent/tokens", NULL};
     s_refused(missing, "/nonexistent/tokens: cannot read it");
 }
