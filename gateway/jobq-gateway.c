@@ -163,6 +163,7 @@ typedef struct {
     char *body;    //  the upload so far
     size_t len;    //  bytes in body
     bool too_big;  //  past JOBQ_HTTP_MAX_BODY: the rest is dropped
+    bool taken;    //  an event stream the hub writes: over when called
 } s_upload_t;
 
 static void
@@ -233,6 +234,8 @@ s_request(void *cls,
         *con_cls = u;
         return MHD_YES;
     }
+    if (u->taken)  //  its event stream ended: close the connection
+        return MHD_NO;
     if (*upload_size) {
         if (!u->too_big && u->len + *upload_size <= JOBQ_HTTP_MAX_BODY) {
             char *b = realloc(u->body, u->len + *upload_size + 1);
@@ -283,7 +286,7 @@ s_request(void *cls,
             jobq_sse_open_shop(conn, shop ? shop : "",
                                MHD_lookup_connection_value(
                                    conn, MHD_HEADER_KIND, "Last-Event-ID"),
-                               &res) == MHD_YES)
+                               &u->taken, &res) == MHD_YES)
             return MHD_YES;
         enum MHD_Result rc = s_answer(conn, &res);
         free(res.body);
@@ -307,7 +310,7 @@ s_request(void *cls,
             if (jobq_sse_open(conn, id,
                               MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                           "Last-Event-ID"),
-                              who, &res) == MHD_YES)
+                              who, &u->taken, &res) == MHD_YES)
                 return MHD_YES;
             enum MHD_Result rc = s_answer(conn, &res);
             free(res.body);

@@ -10,7 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
     char *dir;
@@ -601,6 +605,79 @@ s_watch_shop(void *arg)
     return NULL;
 }
 
+//  A reader that stops reading is dropped once it owes more than the
+//  gateway keeps for it (its buffer and the socket's, both bounded): it
+//  never gets the end, while a reader of the same job that reads gets
+//  every event to the end, and the gateway goes on answering.
+static void
+test_gateway_a_slow_reader_is_dropped_and_others_go_on(void **state)
+{
+    s_fx_t *fx = *state;
+    json_t *j = NULL;
+    assert_int_equal(s_call(fx, "POST", "/v1/jobs",
+                            "{\"type\":\"sleep\",\"shopId\":\"s\","
+                            "\"input\":{\"ms\":6000,\"steps\":3000}}",
+                            &j),
+                     201);
+    char id[32];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    //  The slow one: a small receive buffer, and it never reads.
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t) atoi(strrchr(fx->base, ':') + 1));
+    assert_int_equal(connect(fd, (struct sockaddr *) &a, sizeof a), 0);
+    char req[200];
+    int rl = snprintf(req, sizeof req,
+                      "GET /v1/jobs/%s/events HTTP/1.1\r\nHost: x\r\n\r\n", id);
+    assert_int_equal(write(fd, req, (size_t) rl), rl);
+    //  The reader that reads: every change, in order, to the end.
+    char *text = s_stream(fx, id, NULL);
+    assert_non_null(text);
+    long v[4096];
+    int n = s_versions(text, v, 4096);
+    assert_true(n > 100);
+    for (int i = 1; i < n; i++)
+        assert_true(v[i] > v[i - 1]);
+    json_t *end = s_last_data(text);
+    assert_string_equal(json_string_value(json_object_get(end, "status")),
+                        "completed");
+    json_decref(end);
+    free(text);
+    assert_int_equal(s_call(fx, "GET", "/healthz", NULL, NULL), 200);
+    //  The slow one was closed without the end: read what it was sent.
+    size_t got = 0;
+    bool eof = false, saw_end = false;
+    char buf[65536], tail[64] = "";
+    for (int i = 0; i < 400 && !eof; i++) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t r = read(fd, buf, sizeof buf - 1);
+        if (r <= 0) {
+            eof = true;
+            break;
+        }
+        buf[r] = '\0';
+        got += (size_t) r;
+        //  "completed" across two reads: keep the end of the last one.
+        char both[64 + sizeof buf];
+        snprintf(both, sizeof both, "%s%s", tail, buf);
+        if (strstr(both, "\"status\":\"completed\""))
+            saw_end = true;
+        size_t keep = (size_t) r > 40 ? 40 : (size_t) r;
+        memcpy(tail, buf + r - keep, keep);
+        tail[keep] = '\0';
+    }
+    close(fd);
+    assert_true(eof);
+    assert_false(saw_end);
+    assert_true(got > 4096);  //  it was sent events before it was dropped
+}
+
 //  A shop's stream: its jobs' changes, none of another shop's, in seq
 //  order.
 static void
@@ -966,6 +1043,7 @@ main(void)
         T(test_gateway_broker_down_is_503_and_then_served_again),
         T(test_gateway_a_job_stream_sees_each_change_then_the_end),
         T(test_gateway_streams_outlive_a_broker_restart),
+        T(test_gateway_a_slow_reader_is_dropped_and_others_go_on),
         T(test_gateway_tokens_bound_roles_and_shops),
         T(test_gateway_a_shop_stream_sees_that_shops_jobs),
         T(test_gateway_dashboard_files_are_served_safely),
