@@ -35,6 +35,11 @@ def main(path):
     for r in rows:
         sc = r["scenario"]
         head = "%-11s %-16s %-14s" % (r["system"], r["mode"], sc)
+        if sc.startswith("fanout"):
+            print("%s   events/s %s  delay p50 %s us p99 %s us  %s bytes a "
+                  "stream" % (head, r["jobs_per_s"] or "-", r["p50_us"] or "-",
+                              r["p99_us"] or "-", r["rss_kb"] or "-"))
+            continue
         if sc.startswith("restart"):
             t = num(r["p50_us"])
             print("%s   restart %s   resident %s kB" % (
@@ -133,6 +138,14 @@ def main(path):
     if h and n:
         print("  %s cycle 16x16 POST /v1/jobs %7.0f vs native sync %7.0f "
               "= %.2fx (want >= 0.8x)" % (verdict(h >= 0.8 * n), h, n, h / n))
+    # Event streams: 10,000 held, p99 delay under 100 ms, under 64 KiB each.
+    p99 = get("jobq", "sse", "fanout-10000", "p99_us")
+    mem = get("jobq", "sse", "fanout-10000", "rss_kb")
+    if p99 and mem:
+        print("  %s 10,000 event streams: p99 delay %.0f ms (want < 100), "
+              "%.1f KiB a stream (want < 64)" % (
+                  verdict(p99 < 100000 and mem < 65536), p99 / 1000,
+                  mem / 1024))
     # The disk's own floor (bench/commit_floor.c): what one producer that
     # waits for every acknowledgement can make at most.
     c50 = get("lmdb", "commit-floor", "enqueue-ack", "p50_us")
