@@ -216,6 +216,33 @@ test_latency_through_broker_and_worker(void **state)
     free(dir);
 }
 
+//  Through jobq-gateway: the HTTP cycle, and event streams that each end
+//  with their job's last version (sse_bench fails otherwise).
+static void
+test_gateway_cycle_and_event_streams(void **state)
+{
+    (void) state;
+    char *dir = jobq_test_tmpdir();
+    char bin[600];
+    s_bin_dir(bin, sizeof bin);
+    char *cycle[] = {
+        "gateway_bench", bin,  "--producers", "2", "--workers", "2",
+        "--jobs",        "40", NULL};
+    assert_int_equal(s_run(dir, cycle), 0);
+    s_row(dir, "jobq,http,cycle-2x2,");
+    char *sse[] = {"sse_bench", bin,         "--streams", "40", "--jobs",
+                   "4",         "--seconds", "2",         NULL};
+    assert_int_equal(s_run(dir, sse), 0);
+    s_row(dir, "jobq,sse,fanout-40,");
+    assert_true(s_out_has(dir, "held=40 ended=40"));
+    char *bad[] = {"sse_bench", bin, "--streams", "0", NULL};
+    assert_int_equal(s_run(dir, bad), 2);
+    char *odd[] = {"sse_bench", bin, "--stagger", NULL};
+    assert_int_equal(s_run(dir, odd), 2);
+    jobq_test_rmtree(dir);
+    free(dir);
+}
+
 static void
 test_cycle_plain_batched_pipelined(void **state)
 {
@@ -454,6 +481,7 @@ main(void)
         cmocka_unit_test(test_codec_times_each_body_and_operation),
         cmocka_unit_test(test_latency_through_broker_and_worker),
         cmocka_unit_test(test_cycle_plain_batched_pipelined),
+        cmocka_unit_test(test_gateway_cycle_and_event_streams),
         cmocka_unit_test(test_fill_makes_a_store_the_broker_restarts_on),
         cmocka_unit_test(test_beanstalkd_idle_cycle_and_fill),
         cmocka_unit_test(test_table_reads_the_rows),
