@@ -5,6 +5,7 @@
     and waits for the broker's answer, so 32 requests are in flight.
 */
 #include "jobq_app.h"
+#include "jobq_coalesce.h"
 #include "jobq_http.h"
 #include "jobq_sse.h"
 
@@ -548,6 +549,11 @@ main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    if (jobq_coalesce_start(jobq_http_client, jobq_http_thread_done) !=
+        JOBQ_OK) {
+        fprintf(stderr, "%s: cannot start the enqueue thread\n", S_PROG);
+        return 1;
+    }
     if (jobq_sse_start(&cfg) != JOBQ_OK) {
         fprintf(stderr, "%s: cannot start the event hub\n", S_PROG);
         return 1;
@@ -577,5 +583,6 @@ main(int argc, char **argv)
     fprintf(stderr, "%s: stopping\n", S_PROG);
     jobq_sse_stop();  //  streams end cleanly, none stays suspended
     MHD_stop_daemon(d);
+    jobq_coalesce_stop();  //  after the requests that wait for it
     return 0;
 }

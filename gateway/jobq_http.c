@@ -1,5 +1,6 @@
 /*  jobq_http.c: the gateway's HTTP API (jobq_http.h, docs/HTTP.md). */
 #include "jobq_http.h"
+#include "jobq_coalesce.h"
 #include "jobq_json.h"
 
 #include <ctype.h>
@@ -103,9 +104,10 @@ s_error(jobq_http_response_t *res,
         res->retry_after = 1;
 }
 
-//  A libjobq failure as HTTP: the status, and JOBQ/1's code.
-void
-jobq_http_failed(jobq_http_response_t *res, jobq_client_t *c, int rc)
+//  A libjobq failure as HTTP: the status, and JOBQ/1's code; msg says why
+//  (NULL or "": the code's own words).
+static void
+s_failed(jobq_http_response_t *res, int rc, const char *msg)
 {
     int status;
     switch (rc) {
@@ -153,8 +155,13 @@ jobq_http_failed(jobq_http_response_t *res, jobq_client_t *c, int rc)
                        : rc == JOBQ_EUNAVAILABLE || rc == JOBQ_ETIMEOUT
                            ? "unavailable"
                            : "internal";
-    const char *msg = c ? jobq_client_last_error(c) : "";
     s_error(res, status, code, "%s", msg && msg[0] ? msg : jobq_strerror(rc));
+}
+
+void
+jobq_http_failed(jobq_http_response_t *res, jobq_client_t *c, int rc)
+{
+    s_failed(res, rc, c ? jobq_client_last_error(c) : "");
 }
 
 //  --- the job in JSON --------------------------------------------------------
@@ -412,16 +419,16 @@ s_post_job(const jobq_http_request_t *req, jobq_http_response_t *res)
             e.input.ptr = w.data + (uintptr_t) e.input.ptr;
         if (req->idem_key && !e.key)
             e.key = req->idem_key;
-        jobq_client_t *c = jobq_http_client();
-        char id[JOBQ_ID_LEN + 1];
+        //  With the other requests of the moment, as one batch.
+        char id[JOBQ_ID_LEN + 1], why[256] = "";
         bool created = false;
-        int rc =
-            c ? jobq_client_enqueue(c, &e, id, &created) : JOBQ_EUNAVAILABLE;
+        int rc = jobq_coalesce_enqueue(&e, 2 * s_cfg.timeout_ms + 1000, id,
+                                       &created, why, sizeof why);
         if (rc == JOBQ_OK)
             s_json(res, created ? 201 : 200,
                    json_pack("{s:s,s:b}", "id", id, "created", created));
         else
-            jobq_http_failed(res, c, rc);
+            s_failed(res, rc, why);
     }
     jobq_mp_writer_fini(&w);
     json_decref(o);

@@ -313,6 +313,87 @@ test_gateway_enqueue_read_and_list(void **state)
     free(head);
 }
 
+typedef struct {
+    s_fx_t *fx;
+    int n;  //  this thread's index
+    char ids[25][32];
+    long status[25];
+} s_poster_t;
+
+//  25 POSTs: every fifth a type the broker refuses (a space in it), and
+//  job 3 of every thread with the key "same".
+static void *
+s_post_many(void *arg)
+{
+    s_poster_t *p = arg;
+    for (int i = 0; i < 25; i++) {
+        char body[200];
+        snprintf(body, sizeof body,
+                 "{\"type\":\"%s\",\"shopId\":\"s\",\"delayMs\":600000"
+                 "%s}",
+                 i % 5 == 4 ? "bad type" : "noop",
+                 i == 3 ? ",\"key\":\"same\"" : "");
+        json_t *j = NULL;
+        p->status[i] = s_call(p->fx, "POST", "/v1/jobs", body, &j);
+        const char *id = json_string_value(json_object_get(j, "id"));
+        snprintf(p->ids[i], sizeof p->ids[i], "%s", id ? id : "");
+        if (i % 5 == 4 &&
+            !(p->status[i] == 400 && strcmp(s_code(j), "bad_request") == 0 &&
+              strstr(json_string_value(json_object_get(
+                         json_object_get(j, "error"), "message")),
+                     "type")))
+            p->status[i] = -1;  //  not its own error
+        json_decref(j);
+    }
+    return NULL;
+}
+
+//  POSTs that arrive together go to the broker as one batch; each still
+//  gets its own answer: its own id, its own refusal (a bad entry does not
+//  sink the others), one job for one key.
+static void
+test_gateway_concurrent_posts_each_get_their_answer(void **state)
+{
+    s_fx_t *fx = *state;
+    enum { N = 16 };
+    s_poster_t p[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        memset(&p[i], 0, sizeof p[i]);
+        p[i].fx = fx;
+        p[i].n = i;
+        pthread_create(&t[i], NULL, s_post_many, &p[i]);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    int created = 0, same_created = 0;
+    char same[32] = "";
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < 25; k++) {
+            if (k % 5 == 4) {
+                assert_int_equal(p[i].status[k], 400);
+                continue;
+            }
+            if (k == 3) {  //  one job for the key, the rest see it
+                assert_true(p[i].status[k] == 201 || p[i].status[k] == 200);
+                same_created += p[i].status[k] == 201;
+                if (!same[0])
+                    snprintf(same, sizeof same, "%s", p[i].ids[k]);
+                assert_string_equal(p[i].ids[k], same);
+                continue;
+            }
+            assert_int_equal(p[i].status[k], 201);
+            created++;
+            //  Distinct from every other.
+            for (int a = 0; a <= i; a++)
+                for (int b = 0; b < (a == i ? k : 25); b++)
+                    if (b % 5 != 4 && b != 3)
+                        assert_string_not_equal(p[a].ids[b], p[i].ids[k]);
+        }
+    assert_int_equal(same_created, 1);
+    assert_int_equal(created, N * 19);
+}
+
 static void
 test_gateway_cancel_retry_and_conflicts(void **state)
 {
@@ -1038,6 +1119,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         T(test_gateway_enqueue_read_and_list),
         T(test_gateway_cancel_retry_and_conflicts),
+        T(test_gateway_concurrent_posts_each_get_their_answer),
         T(test_gateway_bad_requests_get_clear_errors),
         T(test_gateway_cors_only_for_listed_origins),
         T(test_gateway_broker_down_is_503_and_then_served_again),
