@@ -121,7 +121,8 @@ function detail(job, full) {
   for (const e of job.errors || [])
     item($('d-errors'), 'attempt ' + e.attempt + ': ' + e.error);
   $('d-input').textContent = JSON.stringify(job.input, null, 2);
-  $('d-output').textContent = JSON.stringify(job.output, null, 2);
+  $('d-output').textContent = job.output == null ? '(none yet)'
+    : JSON.stringify(job.output, null, 2);
 }
 
 async function select(id) {
