@@ -686,6 +686,35 @@ s_watch_shop(void *arg)
     return NULL;
 }
 
+//  A job that ends while its stream opens (between the stream's STATUS
+//  and its subscription, or as the hub takes it): the stream still ends
+//  with the job's final state. noop jobs end within a millisecond or two
+//  of being made, so each of these streams races its job's end.
+static void
+test_gateway_a_stream_opened_as_its_job_ends_still_ends(void **state)
+{
+    s_fx_t *fx = *state;
+    for (int i = 0; i < 40; i++) {
+        json_t *j = NULL;
+        assert_int_equal(s_call(fx, "POST", "/v1/jobs",
+                                "{\"type\":\"noop\",\"shopId\":\"s\"}", &j),
+                         201);
+        char id[32];
+        snprintf(id, sizeof id, "%s",
+                 json_string_value(json_object_get(j, "id")));
+        json_decref(j);
+        char *text = s_stream(fx, id, NULL);
+        assert_non_null(text);
+        json_t *end = s_last_data(text);
+        assert_non_null(end);
+        assert_string_equal(json_string_value(json_object_get(end, "status")),
+                            "completed");
+        assert_non_null(json_object_get(end, "output"));
+        json_decref(end);
+        free(text);
+    }
+}
+
 //  A reader that stops reading is dropped once it owes more than the
 //  gateway keeps for it (its buffer and the socket's, both bounded): it
 //  never gets the end, while a reader of the same job that reads gets
@@ -1126,6 +1155,7 @@ main(void)
         T(test_gateway_a_job_stream_sees_each_change_then_the_end),
         T(test_gateway_streams_outlive_a_broker_restart),
         T(test_gateway_a_slow_reader_is_dropped_and_others_go_on),
+        T(test_gateway_a_stream_opened_as_its_job_ends_still_ends),
         T(test_gateway_tokens_bound_roles_and_shops),
         T(test_gateway_a_shop_stream_sees_that_shops_jobs),
         T(test_gateway_dashboard_files_are_served_safely),
