@@ -4,7 +4,8 @@
 set -eu
 PKGS="build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev \
 liblmdb-dev libcurl4-openssl-dev libcmocka-dev libjansson-dev libxml2-dev \
-zlib1g-dev clang-format libmicrohttpd-dev chromium python3"
+zlib1g-dev clang-format libmicrohttpd-dev chromium python3 python3-zmq \
+python3-msgpack"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
