@@ -14,7 +14,8 @@
 # (endpoints), JOBQ_HTTP (the gateway's ADDR:PORT, default
 # 127.0.0.1:8080), JOBQ_DATA and JOBQ_EXPORTS (directories), JOBQ_FILES
 # (the one directory scrape_reviews may read file:// URLs from; default
-# examples).
+# examples), JOBQ_CORS (the origins whose pages may call the gateway;
+# default the Next.js example's, examples/nextjs).
 #
 # jobq-gateway (HTTP and JSON, docs/HTTP.md) runs beside them when it can:
 # a port already taken stops it alone, with a line saying so.
@@ -26,6 +27,8 @@ EVENTS=${JOBQ_EVENTS:-tcp://127.0.0.1:5557}
 DATA=${JOBQ_DATA:-var/jobq}
 EXPORTS=${JOBQ_EXPORTS:-var/exports}
 HTTP=${JOBQ_HTTP:-127.0.0.1:8080}
+# Origins whose pages may call the gateway: the Next.js example's.
+CORS=${JOBQ_CORS:-http://127.0.0.1:3000,http://localhost:3000}
 mkdir -p "$DATA" "$EXPORTS"
 setsid "$BIN/jobq-broker" --data "$DATA" --clients "$CLIENTS" \
     --workers "$WORKERS" --events "$EVENTS" &
@@ -45,7 +48,7 @@ worker=$!
 gateway=""
 if [ -x "$BIN/jobq-gateway" ]; then
     setsid "$BIN/jobq-gateway" --listen "$HTTP" --broker "$CLIENTS" \
-        --events "$EVENTS" &
+        --events "$EVENTS" --cors "$CORS" &
     gateway=$!
 fi
 signals=0
