@@ -186,17 +186,22 @@ s_enqueue_req(json_t *s, jobq_enqueue_t *e, jobq_mp_writer_t *w)
 
 typedef struct {
     uint32_t last;
+    int last_wait;
     int states;
     bool out_of_order;
 } s_watched_t;
 
+//  Each state a watch yields is newer than the last: a higher version, or
+//  the same one with another `wait` (PROTOCOL.md 10.2, step 4).
 static void
 s_on_state(void *arg, const jobq_job_info_t *job)
 {
     s_watched_t *w = arg;
-    if (w->states && job->version <= w->last)
+    if (w->states && (job->version < w->last ||
+                      (job->version == w->last && job->wait == w->last_wait)))
         w->out_of_order = true;
     w->last = job->version;
+    w->last_wait = job->wait;
     w->states++;
 }
 
@@ -306,7 +311,7 @@ s_step(s_run_t *r, json_t *s, size_t n)
             nanosleep(&ts, NULL);
         }
     } else if (strcmp(op, "watch") == 0) {
-        s_watched_t st = {0, 0, false};
+        s_watched_t st = {0, 0, 0, false};
         jobq_watch_t cb = {s_on_state, s_on_state, s_on_state, &st};
         const char *id = s_job(r, s);
         rc = jobq_client_watch(
