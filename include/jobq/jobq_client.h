@@ -209,7 +209,8 @@ JOBQ_EXPORT int jobq_client_list(jobq_client_t *self,
 JOBQ_EXPORT void jobq_job_list_free(jobq_job_info_t **jobs, size_t count);
 
 //  The STATS reply body (a msgpack map: counts, totals, workers, capacity,
-//  busy), owned by the caller (free(out->ptr)). JOBQ_ENOMEM, or the errors
+//  busy, served, refused, counters, commit_us, oldest; docs/PROTOCOL.md
+//  8.7), owned by the caller (free(out->ptr)). JOBQ_ENOMEM, or the errors
 //  of any request.
 JOBQ_EXPORT int jobq_client_stats(jobq_client_t *self, jobq_bytes_t *out);
 
