@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,6 +381,22 @@ s_request(void *cls,
     return rc;
 }
 
+//  libmicrohttpd's error lines, but the one it writes each time an event
+//  stream ends: the hub resumes the stream's connection and the request
+//  handler refuses it so that libmicrohttpd closes it, which it calls an
+//  internal error of the application.
+static void
+s_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void) cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    if (strncmp(line, "Application reported internal error", 35) == 0)
+        return;
+    fprintf(stderr, "%s: %s%s", S_PROG, line,
+            line[0] && line[strlen(line) - 1] == '\n' ? "" : "\n");
+}
+
 static void
 s_completed(void *cls,
             struct MHD_Connection *conn,
@@ -567,7 +584,7 @@ main(int argc, char **argv)
         (unsigned) S_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned) S_IDLE_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t) 64 * 1024, MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
-        MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "%s: cannot listen on %s: %s\n", S_PROG, listen_at,
                 strerror(errno));

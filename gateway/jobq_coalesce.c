@@ -105,9 +105,11 @@ s_send(jobq_client_t *c, s_item_t **batch, size_t n)
         rc = jobq_client_enqueue_batch(c, reqs, n, ids, created);
         why = jobq_client_last_error(c);
         //  Refused for one entry (or one shop): each on its own, so that
-        //  only the requests at fault are refused. Not when nothing came
-        //  back: the batch may be stored.
-        if (rc != JOBQ_OK && rc != JOBQ_EUNAVAILABLE && rc != JOBQ_ETIMEOUT) {
+        //  only the requests at fault are refused. Only on a refusal the
+        //  broker made before storing anything: after any other error the
+        //  batch may be stored, and every request gets that error.
+        if (rc == JOBQ_EINVAL || rc == JOBQ_ETYPE || rc == JOBQ_ETOOBIG ||
+            rc == JOBQ_EQUOTA || rc == JOBQ_EFORBIDDEN) {
             for (size_t i = 0; i < n; i++)
                 s_send(c, &batch[i], 1);
             return;
@@ -146,11 +148,16 @@ s_main(void *arg)
             if (!s_co.head)
                 s_co.tail = &s_co.head;
             s_co.queued--;
+            if (it->abandoned) {  //  its request gave up: never sent
+                s_item_free(it);
+                continue;
+            }
             bytes += it->e.input.len;
             batch[n++] = it;
         }
         pthread_mutex_unlock(&s_co.mu);
-        s_send(c, batch, n);
+        if (n)
+            s_send(c, batch, n);
         pthread_mutex_lock(&s_co.mu);
     }
     //  Stopping: whatever waits is not sent.

@@ -9,7 +9,8 @@
     is refused for one entry (a bad type, a shop over its quota), its jobs
     are sent again one at a time. A batch the broker did not answer is not
     sent again (its jobs may exist): each request gets 503, and its caller
-    resends with its key, as for any request.
+    resends with its key, as for any request. A request that gives up
+    before its job was sent takes the job out: it is never sent.
 */
 #ifndef JOBQ_COALESCE_H_INCLUDED
 #define JOBQ_COALESCE_H_INCLUDED

@@ -34,6 +34,8 @@ typedef struct s_topic {
     bool final;        //  it has ended
     int64_t heard_ms;  //  when the hub last learned of it
     bool reading;      //  a STATUS of it is under way
+    bool read_again;   //  and another is wanted after it (it may be older
+                       //  than an end seen meanwhile)
     s_stream_t *streams;
     struct s_topic *next;
 } s_topic_t;
@@ -50,7 +52,8 @@ struct s_stream {
     bool final;        //  end once buf is written
     bool gone;         //  ended: the sweep lets go of it
     bool want_out;     //  waiting for the socket to take more
-    int fd;            //  the hub's descriptor of the connection, or -1
+    bool live;         //  the hub has it (its fd is in the hub's epoll)
+    int fd;            //  the connection's descriptor, or -1
     struct MHD_Connection *conn;  //  the hub's: suspended until s is freed
     char id[JOBQ_ID_LEN + 1];
     char shop[JOBQ_MAX_SHOP_LEN + 1];
@@ -82,6 +85,8 @@ s_now_ms(void)
 static void
 s_stream_free(s_stream_t *s)
 {
+    if (s->live && s->fd >= 0)  //  out of the epoll before the fd closes
+        epoll_ctl(s_hub.ep, EPOLL_CTL_DEL, s->fd, NULL);
     if (s->conn)  //  libmicrohttpd closes it
         MHD_resume_connection(s->conn);
     free(s->buf);
@@ -101,6 +106,8 @@ s_end(s_stream_t *s)
     if (s->gone)
         return;
     s->gone = true;
+    if (!s->live)  //  not the hub's yet: its opener refuses it
+        return;
     s_hub.ended = true;
     if (s->fd >= 0) {  //  libmicrohttpd's: it closes it
         epoll_ctl(s_hub.ep, EPOLL_CTL_DEL, s->fd, NULL);
@@ -114,6 +121,8 @@ s_end(s_stream_t *s)
 static void
 s_flush(s_stream_t *s)
 {
+    if (s->gone || !s->live)
+        return;
     while (s->fd >= 0 && s->off < s->len) {
         ssize_t n = send(s->fd, s->buf + s->off, s->len - s->off,
                          MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -153,8 +162,11 @@ s_flush(s_stream_t *s)
 }
 
 //  Owe text to s (an event, or a comment), and write it if the hub has s.
-//  A reader that owes more than JOBQ_SSE_BUFFER is dropped: it never holds
-//  up the hub or anyone else.
+//  A reader that still owes something and would owe more than
+//  JOBQ_SSE_BUFFER is dropped: it never holds up the hub or anyone else.
+//  One event alone may be bigger (a job's JSON with a large input or
+//  output, bounded by the protocol's limits): a reader that keeps up gets
+//  it.
 static void
 s_append(s_stream_t *s, const char *text, bool final)
 {
@@ -166,7 +178,7 @@ s_append(s_stream_t *s, const char *text, bool final)
         s->len -= s->off;
         s->off = 0;
     }
-    if (s->len + n > JOBQ_SSE_BUFFER) {
+    if (s->len > 0 && s->len + n > JOBQ_SSE_BUFFER) {
         s_end(s);
         return;
     }
@@ -174,8 +186,6 @@ s_append(s_stream_t *s, const char *text, bool final)
         size_t cap = s->cap ? s->cap : S_BUF_MIN;
         while (cap < s->len + n)
             cap *= 2;
-        if (cap > JOBQ_SSE_BUFFER)
-            cap = JOBQ_SSE_BUFFER;
         char *b = realloc(s->buf, cap);
         if (!b) {
             s_end(s);
@@ -187,8 +197,7 @@ s_append(s_stream_t *s, const char *text, bool final)
     memcpy(s->buf + s->len, text, n);
     s->len += n;
     s->final = final;
-    if (s->fd >= 0)
-        s_flush(s);
+    s_flush(s);
 }
 
 //  A job's state (camelCase JSON) as an SSE event: its version as the id.
@@ -331,8 +340,10 @@ static void
 s_reread(s_topic_t *t)
 {
     t->heard_ms = s_now_ms();  //  and again after the next silence
-    if (t->reading)
+    if (t->reading) {
+        t->read_again = true;
         return;
+    }
     s_read_job_t *r = calloc(1, sizeof *r);
     if (!r)
         return;
@@ -367,6 +378,10 @@ s_take_reads(void)
             t->reading = false;
             if (r->job)
                 s_deliver(t, r->job);
+            if (t->read_again && !t->final) {
+                t->read_again = false;
+                s_reread(t);
+            }
         }
         json_decref(r->job);
         free(r);
@@ -398,10 +413,12 @@ s_take_fresh(void *sub)
         struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLIN, .data.ptr = s};
         if (epoll_ctl(s_hub.ep, EPOLL_CTL_ADD, s->fd, &ev) != 0) {
             //  Not watched, so not kept: the reader tries again.
+            shutdown(s->fd, SHUT_WR);
             s->fd = -1;
             s_stream_free(s);
             continue;
         }
+        s->live = true;
         if (s->of_shop) {
             //  One subscription per shop stream ("<shop>/" or ""); ZeroMQ
             //  counts repeats, and the sweep takes each back.
@@ -672,7 +689,22 @@ jobq_sse_start(const jobq_http_config_t *cfg)
         if (pthread_create(&s_rd.threads[s_rd.nthreads], NULL, s_reader_main,
                            NULL) != 0)
             break;
+    if (s_rd.nthreads == 0) {  //  no final state could be read
+        close(s_rd.wake[0]);
+        close(s_rd.wake[1]);
+        close(s_hub.ep);
+        s_hub.ep = -1;
+        return JOBQ_ENOMEM;
+    }
     if (pthread_create(&s_hub.thread, NULL, s_hub_main, NULL) != 0) {
+        pthread_mutex_lock(&s_rd.mu);
+        s_rd.stop = true;
+        pthread_cond_broadcast(&s_rd.cv);
+        pthread_mutex_unlock(&s_rd.mu);
+        for (int i = 0; i < s_rd.nthreads; i++)
+            pthread_join(s_rd.threads[i], NULL);
+        close(s_rd.wake[0]);
+        close(s_rd.wake[1]);
         close(s_hub.ep);
         s_hub.ep = -1;
         return JOBQ_ENOMEM;
@@ -845,7 +877,7 @@ s_stream_respond(struct MHD_Connection *conn,
     char *b = need > s->cap
                   ? realloc(s->buf, need < S_BUF_MIN ? S_BUF_MIN : need)
                   : s->buf;
-    if (!ci || !b) {
+    if (!ci || !b || s->gone) {  //  gone: no memory for its first event
         if (b)
             s->buf = b;
         s_stream_free(s);
@@ -872,10 +904,23 @@ s_stream_respond(struct MHD_Connection *conn,
     //  JOBQ_SSE_BUFFER.
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     s->fd = fd;
+    //  Handed over only while the hub runs: one stopping has taken its
+    //  last look at the queue, and a connection left suspended would stop
+    //  libmicrohttpd's shutdown.
+    pthread_mutex_lock(&s_hub.mu);
+    if (!s_hub.running) {
+        pthread_mutex_unlock(&s_hub.mu);
+        s->fd = -1;
+        s_stream_free(s);
+        err->status = 503;
+        err->retry_after = 1;
+        err->body = strdup("{\"error\":{\"code\":\"unavailable\",\"message\":"
+                           "\"the gateway is stopping\"}}");
+        return MHD_NO;
+    }
     s->conn = conn;  //  resumed when s is freed
     MHD_suspend_connection(conn);
     *taken = true;
-    pthread_mutex_lock(&s_hub.mu);
     s->next = s_hub.fresh;
     s_hub.fresh = s;
     pthread_mutex_unlock(&s_hub.mu);

@@ -686,6 +686,52 @@ s_watch_shop(void *arg)
     return NULL;
 }
 
+//  A job whose JSON is bigger than a stream's buffer (a 200 kB input) is
+//  streamed whole: live (pending, then cancelled) and once it has ended.
+static void
+test_gateway_a_big_job_streams_whole(void **state)
+{
+    s_fx_t *fx = *state;
+    size_t big = 200 * 1000;
+    char *body = malloc(big + 200);
+    int n = snprintf(body, 200,
+                     "{\"type\":\"noop\",\"shopId\":\"s\",\"delayMs\":"
+                     "600000,\"input\":{\"blob\":\"");
+    memset(body + n, 'x', big);
+    strcpy(body + n + big, "\"}}");
+    json_t *j = NULL;
+    assert_int_equal(s_call(fx, "POST", "/v1/jobs", body, &j), 201);
+    free(body);
+    char id[32], path[64];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/jobs/%s/events", id);
+    //  Live: the first event, with the input, then nothing (it waits).
+    char *text = s_stream_for(fx, path, 1500);
+    json_t *first = s_last_data(text);
+    assert_non_null(first);
+    assert_int_equal(strlen(json_string_value(json_object_get(
+                         json_object_get(first, "input"), "blob"))),
+                     big);
+    json_decref(first);
+    free(text);
+    assert_int_equal(s_call(fx, "GET", "/healthz", NULL, NULL), 200);
+    //  Ended: its final state at once, whole.
+    snprintf(path, sizeof path, "/v1/jobs/%s/cancel", id);
+    assert_int_equal(s_call(fx, "POST", path, NULL, NULL), 200);
+    text = s_stream(fx, id, NULL);
+    assert_non_null(text);
+    json_t *end = s_last_data(text);
+    assert_non_null(end);
+    assert_string_equal(json_string_value(json_object_get(end, "status")),
+                        "cancelled");
+    assert_int_equal(strlen(json_string_value(json_object_get(
+                         json_object_get(end, "input"), "blob"))),
+                     big);
+    json_decref(end);
+    free(text);
+}
+
 //  A job that ends while its stream opens (between the stream's STATUS
 //  and its subscription, or as the hub takes it): the stream still ends
 //  with the job's final state. noop jobs end within a millisecond or two
@@ -1156,6 +1202,7 @@ main(void)
         T(test_gateway_streams_outlive_a_broker_restart),
         T(test_gateway_a_slow_reader_is_dropped_and_others_go_on),
         T(test_gateway_a_stream_opened_as_its_job_ends_still_ends),
+        T(test_gateway_a_big_job_streams_whole),
         T(test_gateway_tokens_bound_roles_and_shops),
         T(test_gateway_a_shop_stream_sees_that_shops_jobs),
         T(test_gateway_dashboard_files_are_served_safely),
