@@ -1403,11 +1403,11 @@ s_stats_oldest(jobq_engine_t *self, s_stats_t *s)
         s->age[i] = UINT64_MAX;
         if (rc == JOBQ_ENOTFOUND)
             continue;
-        jobq_jobdata_t j;
-        if (rc == JOBQ_OK)
-            rc = jobq_store_get(self->store, id, &j);
         if (rc != JOBQ_OK)
             return rc;
+        jobq_jobdata_t j;
+        if (jobq_store_get(self->store, id, &j) != JOBQ_OK)
+            continue;  //  an unreadable record: that type's age is left out
         //  Waiting since it was made, or since it became due (a delay, a
         //  retry's backoff), whichever came later. Not from the id: ids
         //  run ahead of the clock after a restart.
