@@ -116,6 +116,9 @@ s_match(s_run_t *r, json_t *want, json_t *got, const char *path)
                 return false;
         }
         return true;
+    } else if (json_is_number(want) && json_is_number(got)) {
+        if (json_number_value(want) == json_number_value(got))
+            return true;  //  numbers as numbers: 1 is 1.0
     } else if (json_equal(want, got)) {
         return true;
     }
@@ -187,6 +190,7 @@ s_enqueue_req(json_t *s, jobq_enqueue_t *e, jobq_mp_writer_t *w)
 typedef struct {
     uint32_t last;
     int last_wait;
+    uint64_t last_until;
     int states;
     bool out_of_order;
 } s_watched_t;
@@ -198,10 +202,12 @@ s_on_state(void *arg, const jobq_job_info_t *job)
 {
     s_watched_t *w = arg;
     if (w->states && (job->version < w->last ||
-                      (job->version == w->last && job->wait == w->last_wait)))
+                      (job->version == w->last && job->wait == w->last_wait &&
+                       job->wait_until == w->last_until)))
         w->out_of_order = true;
     w->last = job->version;
     w->last_wait = job->wait;
+    w->last_until = job->wait_until;
     w->states++;
 }
 
@@ -311,7 +317,7 @@ s_step(s_run_t *r, json_t *s, size_t n)
             nanosleep(&ts, NULL);
         }
     } else if (strcmp(op, "watch") == 0) {
-        s_watched_t st = {0, 0, 0, false};
+        s_watched_t st = {0, 0, 0, 0, false};
         jobq_watch_t cb = {s_on_state, s_on_state, s_on_state, &st};
         const char *id = s_job(r, s);
         rc = jobq_client_watch(
