@@ -22,11 +22,13 @@ DEFAULT_EVENTS = "tcp://127.0.0.1:5557"
 
 @dataclass(frozen=True)
 class Call(Generic[T]):
-    """One request: its command, its fields but ``rid``, and its reply's reader."""
+    """One request: its command, its fields but ``rid``, its reply's reader,
+    and whether it may be sent again when no answer comes (``resend``)."""
 
     cmd: p.Command
     fields: dict[str, Any]
     parse: Callable[[dict[str, Any]], T]
+    resend: bool = True
 
 
 def _job(body: Mapping[str, Any]) -> Job:
@@ -100,11 +102,33 @@ class ClientBase:
         rid = next(self._rids)
         return rid, p.frames(call.cmd, p.encode_map({"rid": rid, **call.fields}))
 
-    def _no_reply(self) -> NoReply:
+    def _tries(self, call: Call[Any]) -> tuple[int, float]:
+        """How many times to send call, and how long to wait for each answer.
+        A request that is not resent waits as long as all the tries of
+        another would take."""
+        if call.resend:
+            return self.retries + 1, self.timeout
+        return 1, self.timeout * (self.retries + 1)
+
+    def _no_reply(self, call: Call[Any]) -> NoReply:
+        tries, wait = self._tries(call)
+        if not call.resend:
+            return NoReply(
+                f"no reply from the broker at {self.broker} within {wait:g} s; "
+                f"{call.cmd.name} is sent once, and may or may not have been applied"
+            )
         return NoReply(
-            f"no reply from the broker at {self.broker} within {self.timeout:g} s "
-            f"({self.retries + 1} {'try' if self.retries == 0 else 'tries'})"
+            f"no reply from the broker at {self.broker} within {wait:g} s "
+            f"({tries} {'try' if tries == 1 else 'tries'})"
         )
+
+    @staticmethod
+    def _cancel_maybe_lost(answer: p.Answer, resent: bool) -> bool:
+        """Whether a CANCEL's answer may hide that it was applied: an
+        ``invalid_state`` that answered a resend, when the first try may have
+        cancelled the job and lost its reply (a broker restart after its
+        commit, 7). The caller then reads the job: cancelled means done."""
+        return resent and answer.cmd is p.Command.ERROR and answer.body.get("code") == "invalid_state"
 
     def _key(self, key: str | None) -> str | None:
         """key, or one made up when requests may be resent (8.2): a resent
@@ -124,7 +148,11 @@ class ClientBase:
 
     @staticmethod
     def _job_call(cmd: p.Command, job_id: str) -> Call[Job]:
-        return Call(cmd, {"id": p.check_job_id(job_id)}, _job)
+        # RETRY is not idempotent: a resend after a lost reply would get
+        # invalid_state (the job is pending now), and a job that is pending
+        # or running cannot tell whether this RETRY made it so. It is sent
+        # once. CANCEL is resent: its end state (cancelled) says it all.
+        return Call(cmd, {"id": p.check_job_id(job_id)}, _job, resend=cmd is not p.Command.RETRY)
 
     @staticmethod
     def _list_call(

@@ -58,6 +58,12 @@ MAX_MAP_DEPTH = 14  # input and output, the map counting 1
 MAX_BATCH_MAP_DEPTH = 13  # an input inside ENQUEUE_BATCH sits one level deeper
 MAX_CONTAINER = 65536
 MAX_ELEMENTS = 262144
+#: Entries in one REPLY: its job map may carry an input and an output of
+#: MAX_ELEMENTS each (section 5.1). Every other body: MAX_ELEMENTS.
+MAX_REPLY_ELEMENTS = 2 * MAX_ELEMENTS + 1024
+#: A JOB body: its input (MAX_INPUT_BYTES at most, as the broker took it)
+#: and a few short fields, with room for keys a newer broker may add (12).
+MAX_JOB_BODY_BYTES = MAX_INPUT_BYTES + (64 << 10)
 MAX_TYPE_LEN = 64
 MAX_SHOP_LEN = 128
 MAX_KEY_LEN = 255
@@ -313,9 +319,67 @@ def list_fields(
 # --- decoding -----------------------------------------------------------------
 
 
-def unpack(body: bytes) -> dict[str, Any]:
-    """Decode one body: a map with string keys. Free text that is not valid
-    UTF-8 is decoded with replacement (5.2). ProtocolError if it is not one."""
+# Bytes that follow a header byte of 0xc4..0xdf (section 5.1's walk): for
+# a scalar, its data; for a str, bin, ext, array or map, its length field
+# (ext: its length field and its type byte).
+_FIXED = {0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8,
+          0xD4: 2, 0xD5: 3, 0xD6: 5, 0xD7: 9, 0xD8: 17}  # fmt: skip
+_SIZED = {0xC4: 1, 0xC5: 2, 0xC6: 4, 0xD9: 1, 0xDA: 2, 0xDB: 4}  # str, bin
+_EXT = {0xC7: 1, 0xC8: 2, 0xC9: 4}
+_ARRAY = {0xDC: 2, 0xDD: 4}
+_MAP = {0xDE: 2, 0xDF: 4}
+
+
+def count_entries(body: bytes, limit: int) -> int:
+    """The entries (array items and map entries) body's containers declare
+    in all, walking its headers without building any value; ProtocolError
+    once they pass limit (section 5.1), or for a body cut short or holding
+    0xc1. Counting what headers declare stops a hostile body early: one
+    2 MiB body of empty arrays would otherwise cost msgpack ~140 MB."""
+    end, pos, values, entries = len(body), 0, 1, 0
+    while values:
+        if pos >= end:
+            raise ProtocolError("undecodable body (truncated)")
+        b = body[pos]
+        pos += 1
+        values -= 1
+        if b < 0x80 or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3):  # fixint, nil, bool
+            continue
+        if b < 0xA0:  # fixmap, fixarray
+            n = b & 0x0F
+            entries += n
+            values += 2 * n if b < 0x90 else n
+        elif b < 0xC0:  # fixstr
+            pos += b & 0x1F
+        elif b in _FIXED:
+            pos += _FIXED[b]
+        elif b in _SIZED:
+            width = _SIZED[b]
+            pos += width + int.from_bytes(body[pos : pos + width], "big")
+        elif b in _EXT:
+            width = _EXT[b]
+            pos += width + 1 + int.from_bytes(body[pos : pos + width], "big")
+        elif b in _ARRAY or b in _MAP:
+            width = _ARRAY.get(b) or _MAP[b]
+            n = int.from_bytes(body[pos : pos + width], "big")
+            pos += width
+            entries += n
+            values += n if b in _ARRAY else 2 * n
+        else:
+            raise ProtocolError("undecodable body (reserved byte 0xc1)")
+        if entries > limit:
+            raise ProtocolError(f"body holds more than {limit} entries in all")
+    return entries
+
+
+def unpack(body: bytes, max_entries: int = MAX_ELEMENTS) -> dict[str, Any]:
+    """Decode one body: a map with string keys, within section 5.1's limits
+    (at most max_entries entries in all). Free text that is not valid UTF-8
+    is decoded with replacement (5.2). ProtocolError if it is not one."""
+    if len(body) > max_entries:
+        # Every entry takes a byte at least: only a longer body can hold
+        # too many, and only then is it worth walking before decoding.
+        count_entries(body, max_entries)
     try:
         value = msgpack.unpackb(
             body,
@@ -358,7 +422,7 @@ def parse_answer(msg: Sequence[bytes]) -> Answer | None:
     if msg[1][0] not in (Command.REPLY, Command.ERROR):
         return None
     try:
-        body = unpack(msg[2])
+        body = unpack(msg[2], MAX_REPLY_ELEMENTS if msg[1][0] == Command.REPLY else MAX_ELEMENTS)
     except ProtocolError:
         return None
     rid = body.get("rid")
@@ -369,8 +433,11 @@ def parse_answer(msg: Sequence[bytes]) -> Answer | None:
 
 def parse_message(msg: Sequence[bytes]) -> tuple[int, dict[str, Any]] | None:
     """The command code and body of a message from the worker endpoint, or
-    None for one that cannot be decoded (a worker drops it, 9.1)."""
+    None for one that cannot be decoded (a worker drops it, 9.1), or a JOB
+    larger than an input the broker takes could make it (8.2)."""
     if len(msg) != 3 or msg[0] != SIGNATURE or len(msg[1]) != 1:
+        return None
+    if msg[1][0] == Command.JOB and len(msg[2]) > MAX_JOB_BODY_BYTES:
         return None
     try:
         return msg[1][0], unpack(msg[2])

@@ -41,12 +41,15 @@ class WatchState:
         return int(wait * 1000) + 1
 
     def heard(self) -> None:
-        """An event came: the silence starts again."""
+        """News came: the silence starts again."""
         self._quiet_since = time.monotonic()
 
     def silence_over(self) -> bool:
-        """True (and the silence starts again) after SILENCE_S without an
-        event: time for a STATUS."""
+        """True (and the silence starts again) after SILENCE_S without news
+        (an event that :meth:`event` applied): time for a STATUS. Events
+        that are not news (repeats, stale versions, other jobs', unreadable
+        ones) do not count, so a broker that floods the watch with them
+        cannot keep it from asking."""
         if time.monotonic() - self._quiet_since < SILENCE_S:
             return False
         self.heard()
@@ -73,8 +76,14 @@ class WatchState:
         a STATUS now. An ending is never reported from an event: STATUS has
         the output and errors that events leave out. A version gap means
         events were missed: the event is the whole state, but a snapshot
-        makes sure of it."""
+        makes sure of it. Only an event that is news ends the silence."""
         if job.final:
-            return None, job.version > self.version
+            resync = job.version > self.version
+            if resync:
+                self.heard()
+            return None, resync
         gap = job.version > self.version + 1
-        return self.snapshot(job), gap
+        news = self.snapshot(job)
+        if news is not None:
+            self.heard()
+        return news, gap

@@ -24,8 +24,9 @@ T = TypeVar("T")
 class AsyncClient(ClientBase):
     """A client of a jobq broker for asyncio programs.
 
-    The same calls as :class:`jobq.Client`, as coroutines; :meth:`list` and
-    :meth:`watch` are async generators. Many requests may be in flight at
+    The same calls as :class:`jobq.Client`, as coroutines (resent the same
+    way, :meth:`retry` sent once); :meth:`list` and :meth:`watch` are async
+    generators. Many requests may be in flight at
     once: answers are matched to requests by their request id. Use one
     client within one event loop, and close it (or use ``async with``).
     """
@@ -112,11 +113,22 @@ class AsyncClient(ClientBase):
         return await self._run(self._job_call(p.Command.STATUS, job_id))
 
     async def cancel(self, job_id: str) -> Job:
-        """Cancel a pending or running job; returns its new state."""
-        return await self._run(self._job_call(p.Command.CANCEL, job_id))
+        """Cancel a pending or running job; returns its new state. Resent
+        like other calls; a resend answered ``invalid_state`` reads the job,
+        and returns it if it is cancelled. See :meth:`jobq.Client.cancel`."""
+        call = self._job_call(p.Command.CANCEL, job_id)
+        answer, resent = await self._ask(call)
+        if self._cancel_maybe_lost(answer, resent):
+            job = await self.status(job_id)
+            if job.status is Status.CANCELLED:
+                return job
+        return call.parse(answer.result())
 
     async def retry(self, job_id: str) -> Job:
-        """Run a failed or cancelled job again; returns its new state."""
+        """Run a failed or cancelled job again; returns its new state. Sent
+        once, never resent: :class:`jobq.NoReply` after
+        ``timeout * (retries + 1)`` leaves it unknown whether the job was
+        retried. See :meth:`jobq.Client.retry`."""
         return await self._run(self._job_call(p.Command.RETRY, job_id))
 
     async def list_page(
@@ -169,21 +181,19 @@ class AsyncClient(ClientBase):
         sub = connect(self._ctx.socket(zmq.SUB), self.events, self.curve, subscribe=topic)
         try:
             while True:
+                resync = False
                 if await sub.poll(state.poll_ms()):
                     # 3. An event: newer versions only; an ending via STATUS.
-                    state.heard()
                     event = p.parse_event(await sub.recv_multipart(), topic)
-                    if event is None:
-                        continue
-                    news, resync = state.event(event)
-                    if news is not None:
-                        yield news
-                elif state.silence_over():
-                    # 4. Silence: ask.
-                    resync = True
-                else:
+                    if event is not None:
+                        news, resync = state.event(event)
+                        if news is not None:
+                            yield news
+                # 4. No news for a while (events or not): ask.
+                resync = resync or state.silence_over()
+                if not resync:
                     continue
-                snapshot = await self._watch_snapshot(state, job_id) if resync else None
+                snapshot = await self._watch_snapshot(state, job_id)
                 if snapshot is not None:
                     yield snapshot
                     if snapshot.final:
@@ -200,22 +210,28 @@ class AsyncClient(ClientBase):
     # --- the wire -------------------------------------------------------------
 
     async def _run(self, call: Call[T]) -> T:
+        return call.parse((await self._ask(call))[0].result())
+
+    async def _ask(self, call: Call[Any]) -> tuple[p.Answer, bool]:
+        """call's answer, and whether it came to a resend (an earlier try
+        may have been applied). NoReply when none came in any try."""
         if self._sock.closed:
             raise ValueError("the client is closed")
         rid, msg = self._encode(call)
+        tries, wait = self._tries(call)
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[p.Answer] = loop.create_future()
         self._waiting[rid] = answer
         if self._reader is None or self._reader.done():
             self._reader = loop.create_task(self._read_answers())
         try:
-            for _ in range(self.retries + 1):
+            for attempt in range(tries):
                 try:
-                    got = await asyncio.wait_for(self._exchange(msg, answer), self.timeout)
+                    got = await asyncio.wait_for(self._exchange(msg, answer), wait)
                 except asyncio.TimeoutError:
                     continue
-                return call.parse(got.result())
-            raise self._no_reply()
+                return got, attempt > 0
+            raise self._no_reply(call)
         finally:
             del self._waiting[rid]
 

@@ -28,7 +28,8 @@ class Client(ClientBase):
     same request (same request id, same idempotency key) up to ``retries``
     times before it raises :class:`jobq.NoReply`. An enqueue without a key
     gets one made up while ``retries`` is above 0, so a lost reply never
-    makes two jobs. Calls may come from several threads: they take turns.
+    makes two jobs. :meth:`retry` is the exception: it is sent once (see
+    there). Calls may come from several threads: they take turns.
 
     ``curve`` holds CURVE keys for a broker started with ``--keys``;
     ``context`` is the ZeroMQ context to use (default: the shared instance).
@@ -121,12 +122,30 @@ class Client(ClientBase):
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a pending or running job; returns its new state.
-        :class:`jobq.InvalidState` if it has ended."""
-        return self._run(self._job_call(p.Command.CANCEL, job_id))
+        :class:`jobq.InvalidState` if it has ended.
+
+        A CANCEL without an answer in time is sent again. Should the resend
+        get ``invalid_state``, the first one may have cancelled the job and
+        lost its reply: the job is read with STATUS, and if it is cancelled
+        that state is returned (so a job that someone else cancelled
+        meanwhile is returned too, rather than raising)."""
+        call = self._job_call(p.Command.CANCEL, job_id)
+        answer, resent = self._ask(call)
+        if self._cancel_maybe_lost(answer, resent):
+            job = self.status(job_id)
+            if job.status is Status.CANCELLED:
+                return job
+        return call.parse(answer.result())
 
     def retry(self, job_id: str) -> Job:
         """Run a failed or cancelled job again; returns its new state.
-        :class:`jobq.InvalidState` in any other state."""
+        :class:`jobq.InvalidState` in any other state.
+
+        RETRY is not idempotent, so it is sent once, never resent: its
+        answer is awaited as long as all the tries of another call would
+        take (``timeout * (retries + 1)``), and if none comes it raises
+        :class:`jobq.NoReply`; the job may or may not have been retried then
+        (read it with :meth:`status`)."""
         return self._run(self._job_call(p.Command.RETRY, job_id))
 
     def list_page(
@@ -187,21 +206,19 @@ class Client(ClientBase):
         sub = connect(self._ctx.socket(zmq.SUB), self.events, self.curve, subscribe=topic)
         try:
             while True:
+                resync = False
                 if sub.poll(state.poll_ms()):
                     # 3. An event: newer versions only; an ending via STATUS.
-                    state.heard()
                     event = p.parse_event(sub.recv_multipart(), topic)
-                    if event is None:
-                        continue
-                    news, resync = state.event(event)
-                    if news is not None:
-                        yield news
-                elif state.silence_over():
-                    # 4. Silence: ask.
-                    resync = True
-                else:
+                    if event is not None:
+                        news, resync = state.event(event)
+                        if news is not None:
+                            yield news
+                # 4. No news for a while (events or not): ask.
+                resync = resync or state.silence_over()
+                if not resync:
                     continue
-                snapshot = self._watch_snapshot(state, job_id) if resync else None
+                snapshot = self._watch_snapshot(state, job_id)
                 if snapshot is not None:
                     yield snapshot
                     if snapshot.final:
@@ -220,18 +237,24 @@ class Client(ClientBase):
     # --- the wire -------------------------------------------------------------
 
     def _run(self, call: Call[T]) -> T:
+        return call.parse(self._ask(call)[0].result())
+
+    def _ask(self, call: Call[Any]) -> tuple[p.Answer, bool]:
+        """call's answer, and whether it came to a resend (an earlier try
+        may have been applied). NoReply when none came in any try."""
         with self._lock:
             if self._sock.closed:
                 raise ValueError("the client is closed")
             rid, msg = self._encode(call)
-            for _ in range(self.retries + 1):
-                deadline = time.monotonic() + self.timeout
+            tries, wait = self._tries(call)
+            for attempt in range(tries):
+                deadline = time.monotonic() + wait
                 if not self._send(msg, deadline):
                     continue
                 answer = self._receive(rid, deadline)
                 if answer is not None:
-                    return call.parse(answer.result())
-            raise self._no_reply()
+                    return answer, attempt > 0
+            raise self._no_reply(call)
 
     def _send(self, msg: Sequence[bytes], deadline: float) -> bool:
         """Queue msg for the broker, waiting until deadline for room."""

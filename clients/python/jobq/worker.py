@@ -26,7 +26,7 @@ import zmq
 
 from . import _protocol as p
 from ._protocol import Command
-from ._transport import connect
+from ._transport import WORKER_HWM, connect
 from .curve import CurveKeys
 from .errors import Forbidden
 from .processing import Outbox, Processor, Report, ReportKind, RunningJob, run
@@ -39,6 +39,12 @@ DEFAULT_WORKERS = "tcp://127.0.0.1:5556"
 _PRINTABLE = re.compile(r"[\x21-\x7e]{1,64}\Z")
 _POLL_S = 0.2  # the longest wait: a stop request is seen this soon
 _LAST_WORDS_S = 1.0  # time cancelled jobs get to report, after the grace
+# Results kept for their ACK (9.12), at most: p.MAX_HELD of them (the most a
+# heartbeat's job list holds, 9.3), together with the attempts held, and
+# this many bytes. A broker that sends JOBs but never ACKs would otherwise
+# make the worker keep a released FAIL for every JOB it sends, and a result
+# (up to 1 MiB) for every job it runs, without end.
+_UNACKED_BYTES = 64 << 20
 
 
 def _default_name() -> str:
@@ -195,6 +201,9 @@ class _Session:
         # Attempts held: queued or running, result not yet read.
         self.held: dict[tuple[str, int], RunningJob] = {}
         self.unacked: dict[tuple[str, int], _Unacked] = {}
+        self.unacked_bytes = 0
+        self.unkept = 0  # released FAILs sent without keeping them (the cap)
+        self.dropped = 0  # messages from the broker that could not be read
         self.jobs: queue.SimpleQueue[RunningJob | None] = queue.SimpleQueue()
         self.draining = False
         self.echo = 0
@@ -302,6 +311,7 @@ class _Session:
             self.w.broker,
             self.w.curve,
             routing_id=self.w.name.encode(),
+            receive_hwm=WORKER_HWM,
         )
         self.poller.register(self.sock, zmq.POLLIN)
         self.last_heard = time.monotonic()
@@ -348,11 +358,26 @@ class _Session:
                 del self.held[key]
                 self._fail_unstarted(key, "worker shutting down", released=True)
 
-    def _result(self, key: tuple[str, int], cmd: Command, fields: Mapping[str, Any]) -> None:
-        """Send a result and keep it until its ACK (9.12)."""
+    def _result(self, key: tuple[str, int], cmd: Command, fields: Mapping[str, Any], *, keep: bool = True) -> None:
+        """Send a result and, if ``keep``, keep it until its ACK (9.12)."""
         body = p.encode_map(fields)
-        self.unacked[key] = _Unacked(cmd, body, time.monotonic())
+        if keep:
+            self._forget(key)
+            self.unacked[key] = _Unacked(cmd, body, time.monotonic())
+            self.unacked_bytes += len(body)
         self._send_body(cmd, body)
+
+    def _forget(self, key: tuple[str, int]) -> bool:
+        """Drop the result kept for key; whether there was one."""
+        result = self.unacked.pop(key, None)
+        if result is None:
+            return False
+        self.unacked_bytes -= len(result.body)
+        return True
+
+    def _full(self) -> bool:
+        """Whether the attempts held and the results kept are at their cap."""
+        return len(self.held) + len(self.unacked) >= p.MAX_HELD
 
     def _resend(self, older_than: float = float("inf")) -> None:
         now = time.monotonic()
@@ -360,7 +385,7 @@ class _Session:
             if result.sent_at <= older_than and self._send_body(result.cmd, result.body):
                 result.sent_at = now
 
-    def _fail_unstarted(self, key: tuple[str, int], why: str, *, released: bool) -> None:
+    def _fail_unstarted(self, key: tuple[str, int], why: str, *, released: bool, keep: bool = True) -> None:
         """Report an attempt that never ran: handed back (``released``: it
         does not count) or cancelled before it started."""
         fields: dict[str, Any] = {
@@ -372,7 +397,25 @@ class _Session:
         }
         if released:
             fields["released"] = True
-        self._result(key, Command.FAIL, fields)
+        self._result(key, Command.FAIL, fields, keep=keep)
+
+    def _release(self, key: tuple[str, int], why: str) -> None:
+        """Hand a JOB back at once (FAIL ``released``, 9.6). At the cap of
+        kept results the FAIL is sent once and not kept: should it be lost,
+        the broker ends the attempt when the job lists leave it out ("worker
+        does not hold the job", 9.3) and retries it while attempts are left."""
+        if not self._full():
+            self._fail_unstarted(key, why, released=True)
+            return
+        self.unkept += 1
+        if self.unkept % 1000 == 1:
+            log.warning(
+                "%d result(s) await an ACK: JOBs are handed back without keeping "
+                "their FAIL (%d so far); is the broker acknowledging results?",
+                len(self.unacked),
+                self.unkept,
+            )
+        self._fail_unstarted(key, why, released=True, keep=False)
 
     def _from_slot(self, report: Report) -> None:
         job_id, attempt = report.key
@@ -409,7 +452,15 @@ class _Session:
             return False
         parsed = p.parse_message(msg)
         if parsed is None:
-            log.warning("dropped a message from the broker that is not JOBQ/1")
+            # Logged the first time and every 1000th: a broker that floods
+            # the worker with them does not flood its log too.
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.warning(
+                    "dropped a message from the broker that is not JOBQ/1 or breaks its limits "
+                    "(%d so far)",
+                    self.dropped,
+                )
             return True
         self.last_heard = time.monotonic()
         cmd, body = parsed
@@ -439,9 +490,9 @@ class _Session:
         if key in self.held or key in self.unacked:
             return  # a repeat of a JOB already taken
         if self.stop is not None:
-            self._fail_unstarted(key, "worker shutting down", released=True)
-        elif len(self.held) >= self.capacity or len(self.held) + len(self.unacked) >= p.MAX_HELD:
-            self._fail_unstarted(key, "worker has no free slot", released=True)
+            self._release(key, "worker shutting down")
+        elif len(self.held) >= self.capacity or self._full() or self.unacked_bytes >= _UNACKED_BYTES:
+            self._release(key, "worker has no free slot")
         else:
             job = RunningJob(key[0], key[1], job_type, shop_id, job_input, timeout_ms, self.w._outbox)
             self.held[key] = job
@@ -466,7 +517,7 @@ class _Session:
             key = _attempt_key(body)
         except (KeyError, TypeError, ValueError):
             return
-        if self.unacked.pop(key, None) is not None and body.get("taken") is not True:
+        if self._forget(key) and body.get("taken") is not True:
             log.info(
                 "job %s attempt %d: result not taken (the attempt had ended, "
                 "or its result was recorded before)",

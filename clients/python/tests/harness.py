@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
+import msgpack
+import zmq
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PACKAGE_DIR))
 
@@ -217,3 +220,57 @@ class Watcher(threading.Thread):
         while not self._states.empty():
             self._seen.append(self._states.get())
         return self._seen
+
+
+class LossyProxy:
+    """Between clients and the broker: forwards requests and replies, but
+    drops the first reply to a request of command ``drop`` (a command code;
+    None: the first reply of all), as a broker that restarts between its
+    commit and its reply would."""
+
+    def __init__(self, broker: str, drop: int | None = None) -> None:
+        self.endpoint = endpoint()
+        self.requests: list[list[bytes]] = []
+        self._drop = drop
+        self._stop = threading.Event()
+        ctx = zmq.Context.instance()
+        self._front = ctx.socket(zmq.ROUTER)
+        self._front.bind(self.endpoint)
+        self._back = ctx.socket(zmq.DEALER)
+        self._back.connect(broker)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def commands(self) -> list[int]:
+        """The command codes of the requests forwarded so far, in order."""
+        return [msg[1][0] for msg in list(self.requests)]
+
+    def _run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._front, zmq.POLLIN)
+        poller.register(self._back, zmq.POLLIN)
+        asked: dict[int, tuple[bytes, int]] = {}  # rid -> (client, command)
+        dropped = False
+        while not self._stop.is_set():
+            ready = dict(poller.poll(50))
+            if self._front in ready:
+                peer, *msg = self._front.recv_multipart()
+                self.requests.append(msg)
+                asked[msgpack.unpackb(msg[2])["rid"]] = (peer, msg[1][0])
+                self._back.send_multipart(msg)
+            if self._back in ready:
+                msg = self._back.recv_multipart()
+                entry = asked.get(msgpack.unpackb(msg[2])["rid"])
+                if entry is None:
+                    continue  # rid 0: not for these tests
+                peer, cmd = entry
+                if not dropped and self._drop in (None, cmd):
+                    dropped = True
+                    continue
+                self._front.send_multipart([peer, *msg])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._front.close(linger=0)
+        self._back.close(linger=0)

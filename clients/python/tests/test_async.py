@@ -9,6 +9,7 @@ import unittest
 import harness
 
 import jobq
+from jobq import _protocol as p
 
 
 class AsyncClientTests(unittest.IsolatedAsyncioTestCase):
@@ -78,6 +79,47 @@ class AsyncClientTests(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(jobq.WatchTimeout):
             async for _ in self.client.watch(job_id, timeout=0.3):
                 pass
+
+
+class AsyncLostReplies(unittest.IsolatedAsyncioTestCase):
+    """As test_client.LostReplies, with AsyncClient."""
+
+    broker: harness.Broker
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.broker = harness.Broker()
+        cls.addClassCleanup(cls.broker.close)
+
+    def through(self, drop: p.Command, timeout: float) -> tuple[harness.LossyProxy, jobq.AsyncClient]:
+        proxy = harness.LossyProxy(self.broker.clients, drop=drop)
+        self.addCleanup(proxy.close)
+        client = jobq.AsyncClient(proxy.endpoint, timeout=timeout, retries=2)
+        self.addCleanup(client.close)
+        return proxy, client
+
+    async def test_a_cancel_whose_reply_was_lost_returns_the_cancelled_job(self) -> None:
+        proxy, client = self.through(p.Command.CANCEL, 0.5)
+        job_id = await client.enqueue("unserved_type", "shop-lost")
+        job = await client.cancel(job_id)
+        self.assertEqual((job.id, job.status, job.version), (job_id, jobq.Status.CANCELLED, 2))
+        C = p.Command
+        self.assertEqual(proxy.commands(), [C.ENQUEUE, C.CANCEL, C.CANCEL, C.STATUS])
+        # A job that had ended otherwise is still refused.
+        with self.assertRaises(jobq.InvalidState):
+            await client.cancel(job_id)
+
+    async def test_a_retry_is_sent_once(self) -> None:
+        proxy, client = self.through(p.Command.RETRY, 0.3)
+        job_id = await client.enqueue("unserved_type", "shop-lost")
+        await client.cancel(job_id)
+        started = asyncio.get_running_loop().time()
+        with self.assertRaises(jobq.NoReply):
+            await client.retry(job_id)
+        self.assertGreaterEqual(asyncio.get_running_loop().time() - started, 0.85)
+        C = p.Command
+        self.assertEqual(proxy.commands(), [C.ENQUEUE, C.CANCEL, C.RETRY])
+        self.assertEqual((await client.status(job_id)).status, jobq.Status.PENDING)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import unittest
-
-import zmq
 
 import harness
 
@@ -189,7 +186,7 @@ class ResendsAndTimeouts(unittest.TestCase):
     def test_a_resent_enqueue_makes_one_job(self) -> None:
         broker = harness.Broker()
         self.addCleanup(broker.close)
-        proxy = LossyProxy(broker.clients)
+        proxy = harness.LossyProxy(broker.clients)
         self.addCleanup(proxy.close)
         with jobq.Client(proxy.endpoint, timeout=0.5, retries=2) as client:
             answer = client.enqueue_ex("noop", "shop-resend", {"n": 1})
@@ -203,44 +200,66 @@ class ResendsAndTimeouts(unittest.TestCase):
         self.assertEqual([j.id for j in jobs], [answer.id])
 
 
-class LossyProxy:
-    """Between one client and the broker: forwards requests, drops the first
-    reply."""
+class LostReplies(unittest.TestCase):
+    """CANCEL and RETRY whose first reply is lost (the broker committed, then
+    restarted before replying): a resend would find the job changed."""
 
-    def __init__(self, broker: str) -> None:
-        self.endpoint = harness.endpoint()
-        self.requests: list[list[bytes]] = []
-        self._stop = threading.Event()
-        ctx = zmq.Context.instance()
-        self._front = ctx.socket(zmq.ROUTER)
-        self._front.bind(self.endpoint)
-        self._back = ctx.socket(zmq.DEALER)
-        self._back.connect(broker)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+    broker: harness.Broker
+    worker: harness.Process
 
-    def _run(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self._front, zmq.POLLIN)
-        poller.register(self._back, zmq.POLLIN)
-        peer, dropped = b"", False
-        while not self._stop.is_set():
-            ready = dict(poller.poll(50))
-            if self._front in ready:
-                peer, *msg = self._front.recv_multipart()
-                self.requests.append(msg)
-                self._back.send_multipart(msg)
-            if self._back in ready:
-                msg = self._back.recv_multipart()
-                if dropped:
-                    self._front.send_multipart([peer, *msg])
-                dropped = True
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.broker = harness.Broker()
+        cls.addClassCleanup(cls.broker.close)
+        cls.worker = harness.Process.c_worker(cls.broker, "--types", "noop")
+        cls.addClassCleanup(cls.worker.close)
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._front.close(linger=0)
-        self._back.close(linger=0)
+    def through(self, drop: p.Command, **options: object) -> tuple[harness.LossyProxy, jobq.Client]:
+        proxy = harness.LossyProxy(self.broker.clients, drop=drop)
+        self.addCleanup(proxy.close)
+        options.setdefault("timeout", 0.5)
+        options.setdefault("retries", 2)
+        client = jobq.Client(proxy.endpoint, **options)  # type: ignore[arg-type]
+        self.addCleanup(client.close)
+        return proxy, client
+
+    def test_a_cancel_whose_reply_was_lost_returns_the_cancelled_job(self) -> None:
+        proxy, client = self.through(p.Command.CANCEL)
+        with self.broker.client() as direct:
+            job_id = direct.enqueue("unserved_type", "shop-lost")
+        job = client.cancel(job_id)
+        self.assertEqual((job.id, job.status, job.version), (job_id, jobq.Status.CANCELLED, 2))
+        # The first CANCEL did it; the resend got invalid_state; STATUS told.
+        C = p.Command
+        self.assertEqual(proxy.commands(), [C.CANCEL, C.CANCEL, C.STATUS])
+
+    def test_a_cancel_of_a_job_that_had_ended_still_raises_after_a_resend(self) -> None:
+        _, client = self.through(p.Command.CANCEL)
+        with self.broker.client() as direct:
+            job_id = direct.enqueue("noop", "shop-lost")
+            harness.wait_until(lambda: direct.status(job_id).final, what="the noop job to end")
+        with self.assertRaises(jobq.InvalidState):
+            client.cancel(job_id)
+
+    def test_a_retry_is_sent_once(self) -> None:
+        proxy, client = self.through(p.Command.RETRY, timeout=0.3, retries=2)
+        with self.broker.client() as direct:
+            job_id = direct.enqueue("unserved_type", "shop-lost", max_attempts=2)
+            direct.cancel(job_id)
+            started = time.monotonic()
+            with self.assertRaises(jobq.NoReply) as caught:
+                client.retry(job_id)
+            # Waited as long as three tries would have, with one request.
+            self.assertGreaterEqual(time.monotonic() - started, 0.85)
+            self.assertEqual(proxy.commands(), [p.Command.RETRY])
+            self.assertIn("may or may not have been applied", caught.exception.message)
+            # It was applied: the reply alone was lost.
+            job = direct.status(job_id)
+        self.assertEqual((job.status, job.max_attempts), (jobq.Status.PENDING, 2))
+        # Answered in time, it returns the new state as ever.
+        with self.broker.client() as direct:
+            direct.cancel(job_id)
+            self.assertEqual(client.retry(job_id).status, jobq.Status.PENDING)
 
 
 if __name__ == "__main__":

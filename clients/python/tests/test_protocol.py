@@ -4,16 +4,25 @@ broker: bodies are compared byte for byte with PROTOCOL.md's worked examples
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 import unittest
 from datetime import datetime, timezone
+from unittest import mock
 
-import harness  # noqa: F401  (puts jobq on the path)
+import msgpack
+import zmq
+
+import harness
 
 import jobq
 from jobq import _protocol as p
+from jobq import worker as worker_module
+from jobq._transport import connect
 from jobq._watch import WatchState
 from jobq.processing import Report, ReportKind, RunningJob
-from jobq.worker import _Session
+from jobq.worker import _Session, _Stop
 
 # Section 14's bodies, as hex.
 ENQUEUE_14_1 = (
@@ -191,6 +200,150 @@ class ChecksBeforeSending(unittest.TestCase):
         self.assertEqual(p.list_fields("s", None, jobq.Status.FAILED, 10, None)["status"], "failed")
 
 
+def _nested_entries(arrays: int, each: int) -> bytes:
+    """A map of ``rid`` 1 and ``arrays`` keys, each an array of ``each``
+    empty arrays: 1 + arrays * (each + 1) entries, about arrays * each bytes."""
+    parts = [p.map_header(arrays + 1), msgpack.packb("rid"), b"\x01"]
+    for i in range(arrays):
+        parts += [msgpack.packb(f"k{i}"), p.array_header(each), b"\x90" * each]
+    return b"".join(parts)
+
+
+class DecodingLimits(unittest.TestCase):
+    """Section 5.1's total of entries, held to what the broker sends."""
+
+    def test_a_reply_may_hold_twice_as_many_entries_as_other_bodies(self) -> None:
+        body = _nested_entries(7, 60_000)  # 420,007 entries, under 525,312
+        self.assertIsNotNone(p.parse_answer([p.SIGNATURE, b"\x41", body]))
+        self.assertIsNone(p.parse_answer([p.SIGNATURE, b"\x42", body]))
+        self.assertIsNone(p.parse_message([p.SIGNATURE, b"\x12", body]))
+        topic = p.topic("s", JOB_ID)
+        self.assertIsNone(p.parse_event([topic, p.SIGNATURE, body], topic))
+        self.assertEqual(p.count_entries(body, p.MAX_REPLY_ELEMENTS), 1 + 7 * 60_001)
+
+    def test_a_reply_of_more_entries_is_refused_before_it_is_built(self) -> None:
+        body = _nested_entries(32, 65_000)  # 2 MiB: 2,080,033 entries
+        self.assertLessEqual(len(body), p.MAX_FRAME_BYTES)
+        started = time.monotonic()
+        self.assertIsNone(p.parse_answer([p.SIGNATURE, b"\x41", body]))
+        self.assertLess(time.monotonic() - started, 2)
+        with self.assertRaises(jobq.ProtocolError):
+            p.unpack(_nested_entries(9, 65_535), p.MAX_REPLY_ELEMENTS)
+        for bad in (b"\x92\xc0", b"\x91\xc1", b"\xdd\xff\xff\xff\xff"):
+            with self.subTest(bad.hex()), self.assertRaises(jobq.ProtocolError):
+                p.count_entries(bad, 10)
+
+    def test_the_memory_it_costs_stays_small(self) -> None:
+        # In a fresh process, so that the peak is this decode's alone: the
+        # 2 MiB body of empty arrays cost ~140 MB when msgpack built it.
+        code = (
+            "import resource, sys, harness\n"
+            "from jobq import _protocol as p\n"
+            "from test_protocol import _nested_entries\n"
+            "body = _nested_entries(32, 65000)\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "assert p.parse_answer([p.SIGNATURE, b'\\x41', body]) is None\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=harness.TESTS_DIR, capture_output=True, text=True, timeout=60
+        )
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertLess(int(out.stdout), 20_000, "KiB of peak memory added by the decode")
+
+    def test_a_job_larger_than_an_input_may_be_is_dropped(self) -> None:
+        def job(blob: bytes) -> list[bytes]:
+            fields = {"id": JOB_ID, "attempt": 1, "type": "t", "shop_id": "s", "input": {"b": blob}, "timeout": 0}
+            return [p.SIGNATURE, b"\x21", p.encode_map(fields)]
+
+        parsed = p.parse_message(job(b"x" * (p.MAX_INPUT_BYTES - 16)))
+        assert parsed is not None
+        self.assertEqual(parsed[0], p.Command.JOB)
+        self.assertIsNone(p.parse_message(job(b"x" * (p.MAX_JOB_BODY_BYTES + 1))))
+
+
+class HighWaterMarks(unittest.TestCase):
+    """What a flooding broker can make ZeroMQ hold for us: every receive
+    queue times the 2 MiB frame stays within 128 MiB."""
+
+    BOUND = 128 << 20
+
+    def assert_bounded(self, sock: zmq.Socket) -> None:
+        self.assertLessEqual(sock.getsockopt(zmq.RCVHWM) * p.MAX_FRAME_BYTES, self.BOUND)
+        self.assertGreater(sock.getsockopt(zmq.RCVHWM), 0)  # 0 is no limit at all
+
+    def test_client_watch_and_worker_sockets(self) -> None:
+        with jobq.Client(harness.endpoint()) as client:
+            self.assert_bounded(client._sock)
+        aclient = jobq.AsyncClient(harness.endpoint())
+        self.assert_bounded(aclient._sock)
+        aclient.close()
+        sub = connect(zmq.Context.instance().socket(zmq.SUB), harness.endpoint(), None, subscribe=b"s/")
+        self.assert_bounded(sub)
+        sub.close(linger=0)
+        worker = jobq.Worker(harness.endpoint(), name="hwm")
+        session = _Session(worker)
+        session._connect()
+        assert session.sock is not None
+        self.assert_bounded(session.sock)
+        session.sock.close(linger=0)
+        worker._outbox.close()
+
+
+class WorkerKeepsBoundedResults(unittest.TestCase):
+    """A broker that sends JOBs and never ACKs: the worker hands each back,
+    and keeps at most MAX_HELD results for resending."""
+
+    def session(self) -> tuple[_Session, list[tuple[int, bytes]]]:
+        worker = jobq.Worker("tcp://127.0.0.1:1", name="w", concurrency=1)
+        worker.processor("t")(lambda job: None)
+        self.addCleanup(worker._outbox.close)
+        session = _Session(worker)
+        sent: list[tuple[int, bytes]] = []
+        session._send_body = lambda cmd, body: sent.append((cmd, body)) or True  # type: ignore[method-assign]
+        return session, sent
+
+    @staticmethod
+    def job(n: int) -> dict[str, object]:
+        return {"id": f"{n:016x}", "attempt": 1, "type": "t", "shop_id": "s", "input": {}, "timeout": 0}
+
+    def test_released_jobs_while_stopping(self) -> None:
+        session, sent = self.session()
+        session.stop = _Stop(jobs_until=0.0)
+        with self.assertLogs("jobq.worker", "WARNING"):
+            for n in range(1, 3001):
+                session._on_job(self.job(n))
+        self.assertEqual(len(session.unacked), p.MAX_HELD)
+        self.assertEqual(session.unkept, 3000 - p.MAX_HELD)
+        fails = [msgpack.unpackb(body) for cmd, body in sent if cmd == p.Command.FAIL]
+        self.assertEqual(len(fails), 3000)  # every JOB was handed back at once
+        self.assertTrue(all(f["released"] for f in fails))
+        self.assertLessEqual(len(session._held_list()), p.MAX_HELD)
+
+    def test_released_jobs_with_no_free_slot(self) -> None:
+        session, sent = self.session()
+        session._on_job(self.job(1))  # takes the one slot
+        self.assertEqual(len(session.held), 1)
+        with self.assertLogs("jobq.worker", "WARNING"):
+            for n in range(2, 3002):
+                session._on_job(self.job(n))
+        self.assertEqual(len(session.held) + len(session.unacked), p.MAX_HELD)
+        self.assertEqual(sum(cmd == p.Command.FAIL for cmd, _ in sent), 3000)
+
+    def test_unacknowledged_results_past_their_bytes_stop_new_jobs(self) -> None:
+        session, sent = self.session()
+        with mock.patch.object(worker_module, "_UNACKED_BYTES", 1000):
+            session._result((f"{1:016x}", 1), p.Command.COMPLETE, {"output": p.Raw(msgpack.packb({"b": b"x" * 2000}))})
+            session._on_job(self.job(2))
+            self.assertEqual(session.held, {})  # handed back, though a slot is free
+            session._on_ack({"id": f"{1:016x}", "attempt": 1, "taken": True})
+            self.assertEqual(session.unacked_bytes, sum(len(r.body) for r in session.unacked.values()))
+            session._on_ack({"id": f"{2:016x}", "attempt": 1, "taken": True})
+            self.assertEqual(session.unacked_bytes, 0)
+            session._on_job(self.job(3))
+            self.assertEqual(list(session.held), [(f"{3:016x}", 1)])
+
+
 def _job(version: int, status: str = "running", wait: dict[str, object] | None = None) -> jobq.Job:
     m: dict[str, object] = {"id": JOB_ID, "type": "t", "status": status, "shop_id": "s", "version": version}
     if wait is not None:
@@ -220,6 +373,17 @@ class WatchRules(unittest.TestCase):
         self.assertEqual(state.event(_job(3, "completed")), (None, False))
         self.assertIsNotNone(state.snapshot(_job(4, "completed")))
         self.assertTrue(state.done)
+
+    def test_only_news_ends_the_silence(self) -> None:
+        state = WatchState()
+        state.snapshot(_job(3))
+        state._quiet_since -= 5  # long silent
+        self.assertEqual(state.event(_job(3)), (None, False))  # a repeat
+        self.assertEqual(state.event(_job(2)), (None, False))  # stale
+        self.assertTrue(state.silence_over())
+        state._quiet_since -= 5
+        state.event(_job(4))
+        self.assertFalse(state.silence_over())
 
     def test_a_changed_wait_is_news_at_the_same_version(self) -> None:
         state = WatchState()

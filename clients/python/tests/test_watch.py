@@ -3,12 +3,18 @@ sleep and noop processors doing the work."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import unittest
+
+import msgpack
+import zmq
 
 import harness
 
 import jobq
+from jobq import _protocol as p
 
 
 def watched(client: jobq.Client, job_id: str, timeout: float = 20) -> list[jobq.Job]:
@@ -79,6 +85,76 @@ class Watch(unittest.TestCase):
         assert states[0].wait is not None
         self.assertEqual(states[0].wait.reason, "delayed")
         self.client.cancel(job_id)
+
+
+class WatchUnderAFlood(unittest.TestCase):
+    """An event stream that never falls silent but brings no news (repeats
+    of the job's state, and bodies that cannot be read) must not keep the
+    watch from taking its STATUS, and so from seeing the end."""
+
+    def flood(self, topic: bytes, version: int) -> str:
+        events = harness.endpoint()
+        pub = zmq.Context.instance().socket(zmq.PUB)
+        pub.bind(events)
+        stop = threading.Event()
+        job_id = topic.split(b"/")[1].decode()
+        repeat = msgpack.packb({"id": job_id, "type": "t", "status": "pending", "shop_id": "shop-flood", "version": version})
+
+        def run() -> None:
+            while not stop.is_set():
+                for body in (repeat, b"\xc1", repeat):
+                    pub.send_multipart([topic, p.SIGNATURE, body])
+                time.sleep(0.002)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+
+        def close() -> None:
+            stop.set()
+            thread.join(5)
+            pub.close(linger=0)
+
+        self.addCleanup(close)
+        return events
+
+    def run_watch(self, client_class: type) -> None:
+        broker = harness.Broker()
+        self.addCleanup(broker.close)
+        with broker.client() as direct:
+            job_id = direct.enqueue("unserved_type", "shop-flood")
+            events = self.flood(p.topic("shop-flood", job_id), direct.status(job_id).version)
+            if client_class is jobq.Client:
+                with jobq.Client(broker.clients, events=events, timeout=1.0) as client:
+                    watcher = harness.Watcher(client, job_id, timeout=8)
+                    self.assertEqual(watcher.next_state().status, "pending")
+                    time.sleep(0.3)
+                    direct.cancel(job_id)
+                    states = watcher.states()
+            else:
+                states = asyncio_watch(broker.clients, events, job_id, direct)
+        self.assertEqual(states[-1].status, jobq.Status.CANCELLED)
+
+    def test_sync(self) -> None:
+        self.run_watch(jobq.Client)
+
+    def test_async(self) -> None:
+        self.run_watch(jobq.AsyncClient)
+
+
+def asyncio_watch(clients: str, events: str, job_id: str, direct: jobq.Client) -> list[jobq.Job]:
+    """The flooded watch with AsyncClient; direct cancels the job once it started."""
+
+    async def main() -> list[jobq.Job]:
+        async with jobq.AsyncClient(clients, events=events, timeout=1.0) as client:
+            states = []
+            async for state in client.watch(job_id, timeout=8):
+                states.append(state)
+                if len(states) == 1:
+                    await asyncio.sleep(0.3)
+                    await asyncio.get_running_loop().run_in_executor(None, direct.cancel, job_id)
+            return states
+
+    return asyncio.run(main())
 
 
 class WatchAcrossABrokerCrash(unittest.TestCase):
