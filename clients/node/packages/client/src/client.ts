@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { JobqError } from './errors';
 import { isFinal, toJob, type Job, type JobData, type JobState } from './job';
-import { Cmd, Limits, asMap, isJobId, type Body } from './protocol';
+import { Cmd, Limits, dataProblem, encodeData, isJobId, type Body, type Problem } from './protocol';
 import { Requester } from './requester';
 import { toStats, type Stats } from './stats';
 import { watch, type WatchOptions } from './watch';
@@ -75,11 +75,38 @@ export interface JobPage<TInput = JobData, TOutput = JobData> {
   next: string | null;
 }
 
+function asProblem(encoded: Buffer | Problem): Problem | undefined {
+  return Buffer.isBuffer(encoded) ? undefined : encoded;
+}
+
 const DEFAULT_BROKER = 'tcp://127.0.0.1:5555';
 const DEFAULT_EVENTS = 'tcp://127.0.0.1:5557';
 
 function checkId(id: string, what = 'job id'): void {
-  if (!isJobId(id)) throw new JobqError('bad_request', `'${id}' is not a ${what} (16 lowercase hex digits)`);
+  if (!isJobId(id)) throw new JobqError('bad_request', `'${String(id)}' is not a ${what} (16 lowercase hex digits)`);
+}
+
+const TYPE_NAME = /^[a-z0-9_.-]+$/;
+const SHOP_ID = /^[A-Za-z0-9_.:-]+$/;
+const STATES: readonly string[] = ['pending', 'running', 'completed', 'failed', 'cancelled'];
+
+/**
+ * The checks of sections 5.3 and 11 that need no broker, with the codes the
+ * broker would answer: a request that would be refused is not sent.
+ */
+function checkName(value: unknown, field: string, pattern: RegExp, maxBytes: number, prefix = ''): void {
+  if (typeof value !== 'string') throw new JobqError('bad_request', `${prefix}field '${field}': expected a string`);
+  if (Buffer.byteLength(value) > maxBytes) {
+    throw new JobqError('too_large', `${prefix}field '${field}': longer than ${maxBytes} bytes`);
+  }
+  if (!pattern.test(value)) throw new JobqError('bad_request', `${prefix}field '${field}': malformed '${value}'`);
+}
+
+function checkInt(value: unknown, field: string, min: number, max: number, prefix = ''): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new JobqError('bad_request', `${prefix}field '${field}': expected an integer from ${min} to ${max}`);
+  }
 }
 
 /**
@@ -130,7 +157,7 @@ export class JobqClient {
       throw new JobqError('too_large', `field 'jobs': more than ${Limits.batchJobs} jobs`);
     }
     const reply = await this.#requester.call(Cmd.ENQUEUE_BATCH, {
-      jobs: jobs.map((job, i) => this.#enqueueFields(job, i)),
+      jobs: jobs.map((job, i) => this.#enqueueFields(job, i, true)),
     });
     const ids = reply.ids;
     if (!Array.isArray(ids) || ids.length !== jobs.length || !ids.every(isJobId)) {
@@ -149,14 +176,37 @@ export class JobqClient {
     return this.#byId<TInput, TOutput>(Cmd.STATUS, id);
   }
 
-  /** Cancel a pending or running job; `invalid_state` if it has ended. Resolves with the job after. */
+  /**
+   * Cancel a pending or running job; `invalid_state` if it has ended. Resolves with the job after.
+   *
+   * A CANCEL whose answer did not come in time is sent again. If the resend
+   * gets `invalid_state`, the first one may have been applied and its answer
+   * lost: the job is read, and if it is cancelled that state is the answer.
+   */
   async cancelJob<TInput = JobData, TOutput = JobData>(id: string): Promise<Job<TInput, TOutput>> {
-    return this.#byId<TInput, TOutput>(Cmd.CANCEL, id);
+    checkId(id);
+    const info = { resent: false };
+    try {
+      return toJob<TInput, TOutput>((await this.#requester.call(Cmd.CANCEL, { id }, { info })).job);
+    } catch (err) {
+      if (!(err instanceof JobqError && err.code === 'invalid_state' && info.resent)) throw err;
+      const job = await this.getJobStatus<TInput, TOutput>(id);
+      if (job.status === 'cancelled') return job;
+      throw err;
+    }
   }
 
-  /** Run a failed or cancelled job again, with fresh attempts; `invalid_state` otherwise. */
+  /**
+   * Run a failed or cancelled job again, with fresh attempts; `invalid_state` otherwise.
+   *
+   * RETRY is not idempotent, so it is sent once, never resent: its answer is
+   * awaited as long as all the tries of another request would take, and if
+   * none comes it fails with `unavailable`, and the job may or may not have
+   * been retried (read it with getJobStatus).
+   */
   async retryJob<TInput = JobData, TOutput = JobData>(id: string): Promise<Job<TInput, TOutput>> {
-    return this.#byId<TInput, TOutput>(Cmd.RETRY, id);
+    checkId(id);
+    return toJob<TInput, TOutput>((await this.#requester.call(Cmd.RETRY, { id }, { resend: false })).job);
   }
 
   /** One page of jobs, newest first; pass `next` back as `cursor` for the following page. */
@@ -164,6 +214,12 @@ export class JobqClient {
     filter: ListFilter & { cursor?: string | null } = {},
   ): Promise<JobPage<TInput, TOutput>> {
     if (filter.cursor) checkId(filter.cursor, 'cursor');
+    if (filter.shopId !== undefined) checkName(filter.shopId, 'shop_id', SHOP_ID, Limits.shopBytes);
+    if (filter.type !== undefined) checkName(filter.type, 'type', TYPE_NAME, Limits.typeBytes);
+    if (filter.status !== undefined && !STATES.includes(filter.status)) {
+      throw new JobqError('bad_request', `field 'status': unknown state '${String(filter.status)}'`);
+    }
+    checkInt(filter.limit, 'limit', 1, Limits.listLimit);
     const reply = await this.#requester.call(Cmd.LIST, {
       shop_id: filter.shopId,
       type: filter.type,
@@ -237,10 +293,31 @@ export class JobqClient {
     return toJob<TInput, TOutput>(reply.job);
   }
 
-  /** The ENQUEUE fields of request; n tells apart the jobs of one batch in made-up keys. */
-  #enqueueFields(request: EnqueueRequest<object>, n: number): Body {
-    if (request.input !== undefined && !asMap(request.input)) {
-      throw new JobqError('bad_request', "field 'input': expected a map");
+  /**
+   * The ENQUEUE fields of request, checked as the broker would (sections 5.1,
+   * 5.3, 8.2, 11); n tells apart the jobs of one batch in made-up keys and
+   * messages, as the broker's `jobs[i]: ` does.
+   */
+  #enqueueFields(request: EnqueueRequest<object>, n: number, batch = false): Body {
+    const prefix = batch ? `jobs[${n}]: ` : '';
+    checkName(request.type, 'type', TYPE_NAME, Limits.typeBytes, prefix);
+    checkName(request.shopId, 'shop_id', SHOP_ID, Limits.shopBytes, prefix);
+    checkInt(request.priority, 'priority', -Limits.priority, Limits.priority, prefix);
+    checkInt(request.delayMs, 'delay', 0, Limits.delayMs, prefix);
+    checkInt(request.maxAttempts, 'max_attempts', 1, Limits.maxAttempts, prefix);
+    checkInt(request.timeoutMs, 'timeout', 0, Limits.timeoutMs, prefix);
+    if (request.key !== undefined) {
+      if (typeof request.key !== 'string') throw new JobqError('bad_request', `${prefix}field 'key': expected a string`);
+      if (request.key === '') throw new JobqError('bad_request', `${prefix}field 'key': empty`);
+      if (Buffer.byteLength(request.key) > Limits.keyBytes) {
+        throw new JobqError('too_large', `${prefix}field 'key': longer than ${Limits.keyBytes} bytes`);
+      }
+    }
+    if (request.input !== undefined) {
+      const problem =
+        dataProblem(request.input, 'input', batch ? Limits.batchMapDepth : Limits.mapDepth) ??
+        asProblem(encodeData(request.input as Body, 'input', Limits.inputBytes));
+      if (problem) throw new JobqError(problem.code, prefix + problem.message);
     }
     let key = request.key;
     if (key === undefined && this.#retries > 0) {

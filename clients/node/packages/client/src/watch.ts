@@ -26,8 +26,13 @@ export interface WatchOptions {
 
 /** Silence after which a watch takes a STATUS (jobq's own library uses 1 s). */
 const SILENCE_MS = 1000;
-/** Events kept while a STATUS is awaited; older ones are dropped (a snapshot follows anyway). */
-const MAX_QUEUED = 1000;
+/**
+ * Events kept while the watch is busy (a STATUS, or the caller between two
+ * states); older ones are dropped, and the gap in versions brings a STATUS.
+ */
+const MAX_QUEUED = 100;
+/** Events ZeroMQ holds for the reader (which takes them at once): few, each up to a 2 MiB frame. */
+const RECEIVE_HWM = 100;
 
 type Status<TInput, TOutput> = (id: string) => Promise<Job<TInput, TOutput>>;
 
@@ -40,7 +45,11 @@ class TopicQueue {
 
   constructor(endpoint: string, topic: string) {
     this.#topic = Buffer.from(topic);
-    this.#socket = new Subscriber({ linger: 0, maxMessageSize: Limits.frameBytes, receiveHighWaterMark: 100000 });
+    this.#socket = new Subscriber({
+      linger: 0,
+      maxMessageSize: Limits.frameBytes,
+      receiveHighWaterMark: RECEIVE_HWM,
+    });
     this.#socket.subscribe(topic);
     this.#socket.connect(endpoint);
     void this.#read();
@@ -64,8 +73,9 @@ class TopicQueue {
     return this.#items.shift();
   }
 
+  /** Close the subscription (more than once is fine). */
   close(): void {
-    this.#socket.close();
+    if (!this.#socket.closed) this.#socket.close();
     this.#wake?.();
   }
 
@@ -118,13 +128,20 @@ export async function* watch<TInput, TOutput>(
       throw err;
     }
   };
-  let queue = options.shopId ? new TopicQueue(events, `${options.shopId}/${id}`) : undefined;
+  let queue: TopicQueue | undefined;
+  // An abort closes the subscription at once, even while the caller holds
+  // the watch paused at a yield (and may never ask for more): nothing is
+  // left open to keep the process alive.
+  const onAbort = (): void => queue?.close();
+  signal?.addEventListener('abort', onAbort);
   try {
     signal?.throwIfAborted();
+    if (options.shopId) queue = new TopicQueue(events, `${options.shopId}/${id}`);
     const first = await status(id);
     applied.isNews(first);
     yield first;
     if (isFinal(first.status)) return;
+    signal?.throwIfAborted();
     queue ??= new TopicQueue(events, `${first.shopId}/${id}`);
     let quietSince = Date.now();
     for (;;) {
@@ -134,14 +151,14 @@ export async function* watch<TInput, TOutput>(
       const body = await queue.next(Math.min(SILENCE_MS - (now - quietSince), deadline - now), signal);
       let ask = false;
       if (body) {
-        quietSince = Date.now();
         let job: Job<TInput, TOutput>;
         try {
           job = toJob<TInput, TOutput>(decodeValue(body));
         } catch {
-          continue; // not ours to judge: the snapshots still come
+          continue; // not ours to judge: the snapshots still come (silence is counted from the last good event)
         }
         if (job.id !== id || job.version < applied.version) continue;
+        quietSince = Date.now();
         if (isFinal(job.status)) {
           // The ending is read with STATUS, which has the output and errors.
           ask = job.version > applied.version;
@@ -162,6 +179,7 @@ export async function* watch<TInput, TOutput>(
       }
     }
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     queue?.close();
   }
 }

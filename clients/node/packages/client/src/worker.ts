@@ -20,10 +20,11 @@ import {
   Cmd,
   Limits,
   asMap,
+  dataProblem,
   encodeBody,
+  encodeData,
   frames,
   isJobId,
-  mapProblem,
   parseMessage,
   truncateUtf8,
   type Body,
@@ -63,6 +64,17 @@ const TYPE_NAME = /^[a-z0-9_.-]{1,64}$/;
 const WORKER_NAME = /^[\x21-\x7e]{1,64}$/;
 /** How often the runtime looks at its timers, in ms. */
 const TICK_MS = 100;
+/**
+ * Messages ZeroMQ holds for the reader (each up to a 2 MiB frame). The reader
+ * takes them as they come, so few wait; past this TCP holds the broker back.
+ */
+const RECEIVE_HWM = 128;
+/**
+ * Results kept for their ACK, at most. Past this (only a broker that sends
+ * JOBs without acknowledging anything gets here) a JOB that would add one
+ * more is dropped unanswered: its lease brings it back.
+ */
+const MAX_RESULTS = 2 * Limits.heldJobs;
 
 interface Held {
   id: string;
@@ -82,6 +94,11 @@ interface Result {
 }
 
 const key = (id: string, attempt: number): string => `${id}:${attempt}`;
+
+/** An attempt number (section 11: 0 to 2^32-1). */
+function isAttempt(attempt: unknown): attempt is number {
+  return typeof attempt === 'number' && Number.isInteger(attempt) && attempt >= 0 && attempt <= 0xffffffff;
+}
 
 function madeUpName(): string {
   const host =
@@ -177,12 +194,23 @@ export class Worker {
    * Connect, register and run jobs until stopped (`stop()` or a stop signal).
    * Resolves once every held job has ended and its result was acknowledged (or
    * the time for that ran out); rejects with a `forbidden` JobqError if the
-   * broker refuses this worker.
+   * broker refuses this worker, and with `bad_request` at once if `broker`
+   * is not an endpoint (no stop signal handler is left behind).
    */
   run(): Promise<void> {
     if (this.#state !== 'idle') return Promise.reject(new JobqError('invalid_state', 'a worker runs once'));
     if (this.#processors.size === 0) return Promise.reject(new JobqError('bad_request', 'no processor registered'));
     return new Promise<void>((resolve, reject) => {
+      try {
+        this.#connect();
+      } catch (err) {
+        // A bad endpoint: nothing was started, and no signal handler installed.
+        this.#state = 'done';
+        this.#socket = undefined;
+        const why = err instanceof Error ? err.message : String(err);
+        reject(new JobqError('bad_request', `cannot connect to ${this.broker}: ${why}`));
+        return;
+      }
       const onSignal = (): void => this.stop();
       for (const s of this.#options.stopSignals) process.on(s, onSignal);
       this.#state = 'running';
@@ -199,7 +227,6 @@ export class Worker {
         if (err) reject(err);
         else resolve();
       };
-      this.#connect();
       this.#ticker = setInterval(() => this.#tick(), TICK_MS);
     });
   }
@@ -212,15 +239,23 @@ export class Worker {
 
   // --- the connection -------------------------------------------------------
 
+  /** Connect a new socket (closing the old one) and register; throws if the endpoint is not one. */
   #connect(): void {
     this.#socket?.close();
+    this.#socket = undefined;
     const socket = new Dealer({
       routingId: this.name,
       linger: 0,
       maxMessageSize: Limits.frameBytes,
       sendTimeout: this.#options.brokerTimeoutMs,
+      receiveHighWaterMark: RECEIVE_HWM,
     });
-    socket.connect(this.broker);
+    try {
+      socket.connect(this.broker);
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
     this.#socket = socket;
     this.#lastHeard = Date.now();
     void this.#receive(socket);
@@ -234,6 +269,10 @@ export class Worker {
         const msg = parseMessage(parts as Buffer[]);
         if (!msg) {
           this.#log('warn', 'bad message from broker: dropped');
+          continue;
+        }
+        if (msg.problem !== undefined) {
+          this.#undecodable(msg.cmd, msg.body, msg.problem);
           continue;
         }
         this.#lastHeard = Date.now();
@@ -259,10 +298,22 @@ export class Worker {
     return this.#sending;
   }
 
-  /** The attempts we hold: queued, running, and finished with their result not yet acknowledged. */
+  /**
+   * The attempts we hold: queued, running, and finished with their result
+   * not yet acknowledged; at most 1024, the protocol's limit (section 11),
+   * those held first.
+   */
   #heldList(): Body[] {
-    const list = [...this.#held.values(), ...this.#results.values()];
-    return list.map(({ id, attempt }) => ({ id, attempt }));
+    const list: Body[] = [];
+    for (const { id, attempt } of this.#held.values()) {
+      if (list.length === Limits.heldJobs) return list;
+      list.push({ id, attempt });
+    }
+    for (const [k, { id, attempt }] of this.#results) {
+      if (list.length === Limits.heldJobs) return list;
+      if (!this.#held.has(k)) list.push({ id, attempt });
+    }
+    return list;
   }
 
   #ready(): void {
@@ -344,20 +395,53 @@ export class Worker {
     }
   }
 
+  /**
+   * A message whose body could not be decoded. A JOB that names its attempt
+   * is answered with a permanent FAIL that says why (dropping it would only
+   * have the broker send it again, attempt after attempt); others are dropped.
+   */
+  #undecodable(cmd: number, body: Body, problem: string): void {
+    const { id, attempt } = body;
+    if (cmd !== Cmd.JOB || !isJobId(id) || !isAttempt(attempt)) {
+      this.#log('warn', `message 0x${cmd.toString(16)} from broker could not be decoded (${problem}): dropped`);
+      return;
+    }
+    this.#lastHeard = Date.now();
+    const k = key(id, attempt);
+    if (this.#held.has(k) || this.#results.has(k)) return;
+    this.#log('error', `job ${id} attempt ${attempt} could not be decoded (${problem}): failed for good`);
+    this.#result(id, attempt, Cmd.FAIL, {
+      error: truncateUtf8(`job could not be decoded: ${problem}`, Limits.errorBytes),
+      permanent: true,
+    });
+  }
+
   #job(body: Body): void {
     const { id, attempt } = body;
-    if (!isJobId(id) || typeof attempt !== 'number' || !Number.isInteger(attempt) || typeof body.type !== 'string') {
+    if (!isJobId(id) || !isAttempt(attempt) || typeof body.type !== 'string') {
       this.#log('warn', 'bad JOB from broker: dropped');
       return;
     }
     const k = key(id, attempt);
-    if (this.#held.has(k)) return;
+    if (this.#held.has(k)) return; // a repeat of a JOB we run or hold
+    const done = this.#results.get(k);
+    if (done) {
+      // A repeat of a JOB whose attempt has ended here: not run again; its
+      // result goes again instead.
+      done.sentAt = Date.now();
+      void this.#sendBytes(done.cmd, done.body);
+      return;
+    }
+    if (this.#results.size >= MAX_RESULTS) {
+      this.#log('warn', `job ${id} attempt ${attempt}: ${this.#results.size} results wait for their ACK: dropped`);
+      return;
+    }
     const { concurrency, prefetch } = this.#options;
     if (this.#stopRequests > 0) {
       this.#failUnstarted(id, attempt, 'worker shutting down', true);
       return;
     }
-    if (this.#held.size >= concurrency + prefetch || this.#held.size + this.#results.size >= Limits.capacity) {
+    if (this.#held.size >= concurrency + prefetch || this.#held.size + this.#results.size >= Limits.heldJobs) {
       this.#failUnstarted(id, attempt, 'worker has no free slot', true);
       return;
     }
@@ -441,15 +525,17 @@ export class Worker {
   /** COMPLETE with output, or a permanent FAIL when output cannot be sent. */
   #completion(output: unknown): { cmd: number; body: Body } {
     const map = output ?? {};
-    const problem = mapProblem(map);
-    if (problem === undefined && encodeBody(map as Body).length <= Limits.outputBytes) {
-      return { cmd: Cmd.COMPLETE, body: { output: map } };
+    let problem = dataProblem(map, 'output');
+    if (!problem) {
+      const encoded = encodeData(map as Body, 'output', Limits.outputBytes);
+      if (Buffer.isBuffer(encoded)) return { cmd: Cmd.COMPLETE, body: { output: map } };
+      if (encoded.code === 'too_large') throw new JobFailure('processor output too large', { permanent: true });
+      problem = encoded;
     }
-    const why =
-      problem === undefined
-        ? 'processor output too large'
-        : `processor output is not one valid msgpack map within the protocol's limits (${problem})`;
-    throw new JobFailure(why, { permanent: true });
+    throw new JobFailure(
+      `processor output is not one valid msgpack map within the protocol's limits (${problem.message})`,
+      { permanent: true },
+    );
   }
 
   // --- timers and stopping --------------------------------------------------
@@ -469,7 +555,11 @@ export class Worker {
     }
     if (now > this.#lastHeard + this.#options.brokerTimeoutMs) {
       this.#log('warn', `broker silent for ${this.#options.brokerTimeoutMs} ms, reconnecting`);
-      this.#connect();
+      try {
+        this.#connect();
+      } catch (err) {
+        this.#finish(new JobqError('unavailable', `cannot connect to ${this.broker}: ${errorText(err)}`));
+      }
     }
   }
 

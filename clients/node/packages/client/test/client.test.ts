@@ -1,7 +1,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Broker, sleep, stopAll } from '@jobq/testkit';
-import { JobqClient, JobqError, closeJobq, configureJobq, enqueueJob, getJobStatus, listJobs, stats } from '../src';
+import { encode } from '@msgpack/msgpack';
+import {
+  JobqClient,
+  JobqError,
+  closeJobq,
+  configureJobq,
+  enqueueJob,
+  getJobStatus,
+  listJobs,
+  stats,
+  type JobState,
+} from '../src';
+import { Dealer } from 'zeromq';
+import { Cmd, encodeBody, frames, parseMessage } from '../src/protocol';
+import { FakeRouter, LossyProxy } from './fake-broker';
 
 async function rejectsWith(promise: Promise<unknown>, code: string): Promise<JobqError> {
   try {
@@ -181,6 +195,16 @@ describe('JobqClient', () => {
     await rejectsWith(client.cancelJob('0000000000000001'), 'unknown_job');
     await rejectsWith(client.retryJob('0000000000000001'), 'unknown_job');
     await rejectsWith(client.getJobStatus('0000000000000ABC'), 'bad_request');
+    // The client refuses those before sending; the broker gives the same code.
+    const raw = new Dealer({ linger: 0, receiveTimeout: 3000 });
+    raw.connect(broker.clients);
+    try {
+      await raw.send(frames(Cmd.ENQUEUE, encodeBody({ rid: 5, type: 'Scrape', shop_id: 'shop-42' })));
+      const msg = parseMessage((await raw.receive()) as Buffer[]);
+      assert.deepEqual([msg?.cmd, msg?.body.rid, msg?.body.code], [Cmd.ERROR, 5, 'bad_request']);
+    } finally {
+      raw.close();
+    }
   });
 
   test('a broker that does not answer is unavailable after the tries', async () => {
@@ -220,5 +244,130 @@ describe('JobqClient', () => {
     } finally {
       closeJobq();
     }
+  });
+});
+
+/** A map nested depth containers deep, the outermost counting 1. */
+function nested(depth: number): Record<string, unknown> {
+  let v: Record<string, unknown> = {};
+  for (let i = 1; i < depth; i++) v = { a: v };
+  return v;
+}
+
+describe('JobqClient, keys JavaScript treats specially and lost replies', () => {
+  let broker: Broker;
+  let client: JobqClient;
+
+  before(async () => {
+    broker = await Broker.start();
+    client = new JobqClient({ broker: broker.clients, events: broker.events, timeoutMs: 2000 });
+  });
+  after(async () => {
+    client.close();
+    await stopAll();
+  });
+
+  test('an input with a __proto__ key is kept, and its job read, cancelled and retried', async () => {
+    const input = JSON.parse('{"__proto__": {"polluted": true}, "constructor": 1, "n": 2}') as Record<string, unknown>;
+    const id = await client.enqueueJob('proto_check', 'shop-proto', input);
+    const job = await client.getJobStatus(id);
+    assert.deepEqual(Object.keys(job.input!), ['__proto__', 'constructor', 'n']);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(job.input, '__proto__')?.value, { polluted: true });
+    assert.equal(Object.getPrototypeOf(job.input), Object.prototype);
+    assert.equal((await client.cancelJob(id)).status, 'cancelled');
+    const retried = await client.retryJob(id);
+    assert.equal(retried.status, 'pending');
+    assert.deepEqual(Object.keys(retried.input!), ['__proto__', 'constructor', 'n']);
+  });
+
+  test('a reply that cannot be decoded fails its request with internal at once', async () => {
+    const fake = await FakeRouter.start();
+    const c = new JobqClient({ broker: fake.endpoint, timeoutMs: 3000, retries: 1 });
+    try {
+      const pending = c.getJobStatus('0123456789abcdef');
+      const request = await fake.next((m) => m.cmd === Cmd.STATUS);
+      const started = Date.now();
+      await fake.send(
+        request.from,
+        Cmd.REPLY,
+        Buffer.concat([Buffer.from([0x82]), encode('rid'), encode(request.body.rid), encode('job'), Buffer.from([0x81, 0x01, 0x01])]),
+      );
+      const err = await rejectsWith(pending, 'internal');
+      assert.match(err.message, /^reply could not be decoded: body: map key is not a string/);
+      assert.ok(Date.now() - started < 1000, 'no wait for a timeout');
+    } finally {
+      c.close();
+      fake.close();
+    }
+  });
+
+  test('a CANCEL whose reply is lost succeeds when its resend finds the job cancelled; RETRY is sent once', async () => {
+    const proxy = await LossyProxy.start(broker.clients);
+    const lossy = new JobqClient({ broker: proxy.endpoint, timeoutMs: 400, retries: 2 });
+    try {
+      const id = await lossy.enqueueJob('noop', 'shop-lossy');
+      proxy.loseReplyTo.add(Cmd.CANCEL);
+      const cancelled = await lossy.cancelJob(id);
+      assert.equal(cancelled.status, 'cancelled');
+      assert.equal(proxy.requests.get(Cmd.CANCEL), 2, 'the CANCEL was resent');
+      await rejectsWith(lossy.cancelJob(id), 'invalid_state');
+      proxy.loseReplyTo.add(Cmd.RETRY);
+      const started = Date.now();
+      const err = await rejectsWith(lossy.retryJob(id), 'unavailable');
+      assert.match(err.message, /may or may not have been applied/);
+      assert.ok(Date.now() - started >= 1100, 'waited as long as three tries');
+      assert.equal(proxy.requests.get(Cmd.RETRY), 1, 'RETRY is never resent');
+      assert.equal((await lossy.getJobStatus(id)).status, 'pending', 'the one RETRY was applied');
+    } finally {
+      lossy.close();
+      proxy.close();
+    }
+  });
+
+  test('requests the broker would refuse are refused before they are sent, with its codes', async () => {
+    // Nothing listens there: a request that went out would end in unavailable after 5 s.
+    const dead = new JobqClient({ broker: 'tcp://127.0.0.1:9', timeoutMs: 5000, retries: 0 });
+    const cycle: Record<string, unknown> = { a: 1 };
+    cycle.self = { back: cycle };
+    const cases: Array<[() => Promise<unknown>, string, RegExp?]> = [
+      [() => dead.enqueueJob('Scrape', 'shop'), 'bad_request', /field 'type'/],
+      [() => dead.enqueueJob('t'.repeat(65), 'shop'), 'too_large'],
+      [() => dead.enqueueJob('noop', 'shop/42'), 'bad_request', /field 'shop_id'/],
+      [() => dead.enqueueJob('noop', 's'.repeat(129)), 'too_large'],
+      [() => dead.enqueueJob('noop', ''), 'bad_request'],
+      [() => dead.enqueueJob('noop', 'shop', {}, { priority: 1001 }), 'bad_request', /priority/],
+      [() => dead.enqueueJob('noop', 'shop', {}, { priority: 1.5 }), 'bad_request'],
+      [() => dead.enqueueJob('noop', 'shop', {}, { maxAttempts: 0 }), 'bad_request'],
+      [() => dead.enqueueJob('noop', 'shop', {}, { delayMs: -1 }), 'bad_request'],
+      [() => dead.enqueueJob('noop', 'shop', {}, { timeoutMs: 604800001 }), 'bad_request'],
+      [() => dead.enqueueJob('noop', 'shop', {}, { key: '' }), 'bad_request'],
+      [() => dead.enqueueJob('noop', 'shop', {}, { key: 'é'.repeat(128) }), 'too_large'],
+      [() => dead.enqueueJob('noop', 'shop', { blob: 'x'.repeat(300 * 1024) }), 'too_large'],
+      [() => dead.enqueueJob('noop', 'shop', nested(15)), 'too_large', /nested deeper than 14 levels/],
+      [() => dead.enqueueJob('noop', 'shop', cycle), 'bad_request', /cycle/],
+      [() => dead.enqueueJob('noop', 'shop', { n: 1n }), 'bad_request', /BigInt/],
+      [() => dead.enqueueJob('noop', 'shop', [] as unknown as Record<string, unknown>), 'bad_request'],
+      [
+        () => dead.enqueueBatch([{ type: 'noop', shopId: 'shop' }, { type: 'noop', shopId: 'shop', input: nested(14) }]),
+        'too_large',
+        /^jobs\[1\]: field 'input': nested deeper than 13 levels/,
+      ],
+      [() => dead.listJobsPage({ limit: 0 }), 'bad_request'],
+      [() => dead.listJobsPage({ status: 'done' as JobState }), 'bad_request'],
+      [() => dead.listJobsPage({ shopId: 'a b' }), 'bad_request'],
+    ];
+    try {
+      const started = Date.now();
+      for (const [call, code, message] of cases) {
+        const err = await rejectsWith(call(), code);
+        if (message) assert.match(err.message, message);
+      }
+      assert.ok(Date.now() - started < 2000, 'nothing waited for the broker');
+    } finally {
+      dead.close();
+    }
+    // The deepest input the broker takes is still sent.
+    const id = await client.enqueueJob('noop', 'shop-deep', nested(14));
+    assert.deepEqual((await client.getJobStatus(id)).input, nested(14));
   });
 });

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Broker, sleep, startCWorker, stopAll, waitFor } from '@jobq/testkit';
+import { encode } from '@msgpack/msgpack';
+import { Broker, sleep, startCWorker, startNode, stopAll, waitFor } from '@jobq/testkit';
 import { JobqClient, JobqError, type Job } from '../src';
+import { Cmd } from '../src/protocol';
+import { FakeRouter } from './fake-broker';
+
+const WATCH_CLOSE = join(__dirname, 'fixtures', 'watch-close.js');
 
 interface SleepInput {
   ms: number;
@@ -113,6 +119,22 @@ describe('watchJob', () => {
     );
   });
 
+  test('closing the client ends a watch paused at a yield: nothing keeps the process alive', async () => {
+    const child = startNode(WATCH_CLOSE, [broker.clients, broker.events]);
+    const ended = await Promise.race([child.exited(), sleep(5000).then(() => 'still running')]);
+    assert.match(child.output, /first pending\nclosed\n/);
+    assert.equal(ended, 0, child.output);
+  });
+
+  test('a job whose input and output hold a __proto__ key is watched to its end', async () => {
+    const input = JSON.parse('{"__proto__": {"x": 1}, "n": 1}') as Record<string, unknown>;
+    const id = await client.enqueueJob('noop', 'shop-w', input);
+    const job = await client.waitForJob(id, { timeoutMs: 5000 });
+    assert.equal(job.status, 'completed');
+    assert.deepEqual(Object.keys(job.output!), ['__proto__', 'n']);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(job.output, '__proto__')?.value, { x: 1 });
+  });
+
   test('an unknown job fails the watch with unknown_job', async () => {
     await assert.rejects(
       collect(client.watchJob('0000000000000001')),
@@ -138,5 +160,71 @@ describe('watchJob', () => {
     const last = states.at(-1)!;
     assert.equal(last.status, 'completed');
     assert.deepEqual(last.output, { slept_ms: 3000, steps: 6 });
+  });
+});
+
+describe('watchJob against a broker whose replies cannot be decoded', () => {
+  test('the watch ends with internal instead of asking forever', async () => {
+    const fake = await FakeRouter.start();
+    const client = new JobqClient({ broker: fake.endpoint, events: 'tcp://127.0.0.1:9', timeoutMs: 1000 });
+    const id = '0123456789abcdef';
+    const job = {
+      id,
+      type: 't',
+      status: 'running',
+      shop_id: 'shop-bad',
+      progress: 0,
+      message: null,
+      error: null,
+      attempts: 1,
+      max_attempts: 3,
+      priority: 0,
+      run_at: 1,
+      timeout: 0,
+      key: null,
+      created_at: 1,
+      updated_at: 1,
+      started_at: 1,
+      completed_at: null,
+      worker: 'w',
+      lease_until: null,
+      version: 2,
+      seq: 5,
+      input: {},
+      output: null,
+      errors: [],
+    };
+    // The first STATUS is answered well, every later one with a body that cannot be decoded.
+    let answered = 0;
+    const answering = (async () => {
+      for (;;) {
+        const request = await fake.next((m) => m.cmd === Cmd.STATUS, answered, 20000).catch(() => undefined);
+        if (!request) return;
+        const rid = encode(request.body.rid);
+        const body =
+          answered === 0
+            ? encode({ rid: request.body.rid, job })
+            : Buffer.concat([Buffer.from([0x82]), encode('rid'), rid, encode('job'), Buffer.from([0xc1])]);
+        answered = fake.received.indexOf(request) + 1;
+        await fake.send(request.from, Cmd.REPLY, body);
+      }
+    })();
+    try {
+      const states: Job[] = [];
+      const started = Date.now();
+      await assert.rejects(
+        (async () => {
+          for await (const state of client.watchJob(id, { timeoutMs: 10000 })) states.push(state);
+        })(),
+        (err: unknown) =>
+          err instanceof JobqError && err.code === 'internal' && /^reply could not be decoded/.test(err.message),
+      );
+      assert.equal(states.length, 1);
+      assert.ok(Date.now() - started < 5000);
+    } finally {
+      client.close();
+      fake.close();
+      await answering;
+    }
   });
 });

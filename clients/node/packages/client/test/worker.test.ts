@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Dealer } from 'zeromq';
+import { encode } from '@msgpack/msgpack';
 import { Broker, sleep, startNode, stopAll, waitFor } from '@jobq/testkit';
-import { JobFailure, JobqClient, Worker, type Job } from '../src';
+import { JobFailure, JobqClient, JobqError, Worker, type Job } from '../src';
 import { Cmd, encodeBody, frames, parseMessage } from '../src/protocol';
+import { FakeRouter } from './fake-broker';
 
 const CHILD = join(__dirname, 'fixtures', 'worker-child.js');
 
@@ -52,6 +54,7 @@ describe('Worker', () => {
         await job.sleep(1500);
         return { attempt: job.attempt };
       })
+      .processor('echo', (job) => job.input)
       .processor('conc', async (job) => {
         maxConcurrent = Math.max(maxConcurrent, ++concurrent);
         await job.sleep(300);
@@ -130,6 +133,15 @@ describe('Worker', () => {
     assert.equal(job.attempts, 1);
     assert.deepEqual(job.output, { attempt: 1 });
     assert.deepEqual(job.errors, []);
+  });
+
+  test('a JOB whose input has a __proto__ key runs, and its output keeps the key', async () => {
+    const input = JSON.parse('{"__proto__": {"x": 1}, "n": 1}') as Record<string, unknown>;
+    const job = await client.waitForJob(await client.enqueueJob('echo', 'shop-t', input), { timeoutMs: 10000 });
+    assert.equal(job.status, 'completed');
+    assert.equal(job.attempts, 1);
+    assert.deepEqual(Object.keys(job.output!), ['__proto__', 'n']);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(job.output, '__proto__')?.value, { x: 1 });
   });
 
   test('no more jobs run at once than the concurrency', async () => {
@@ -212,5 +224,135 @@ describe('Worker', () => {
     assert.equal(waiting.status, 'pending');
     assert.equal(waiting.attempts, 0);
     await client.cancelJob(later);
+  });
+});
+
+const JOB_ID = '0123456789abcdef';
+
+/** A JOB body for attempt of job id. */
+function jobBody(id: string, attempt: number, type: string): Uint8Array {
+  return encode({ id, attempt, type, shop_id: 'shop-fake', input: {}, timeout: 0 });
+}
+
+describe('Worker against a broker a test plays', () => {
+  let fake: FakeRouter;
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+
+  before(async () => {
+    fake = await FakeRouter.start();
+  });
+  after(() => fake.close());
+
+  /** Run a worker against the fake broker; resolves with its routing id once it sent READY. */
+  async function start(w: Worker): Promise<Buffer> {
+    worker = w;
+    const from = fake.received.length;
+    running = w.run();
+    return (await fake.next((m) => m.cmd === Cmd.READY && m.body.name === w.name, from)).from;
+  }
+
+  async function stop(): Promise<void> {
+    worker?.stop();
+    worker?.stop();
+    await running;
+    worker = undefined;
+  }
+
+  test('a JOB repeated after its attempt ended is not run again: its result goes again', async () => {
+    let runs = 0;
+    const to = await start(
+      new Worker({ broker: fake.endpoint, name: 'fake-repeat', stopSignals: [] }).processor('count', () => {
+        runs++;
+        return { runs };
+      }),
+    );
+    try {
+      await fake.send(to, Cmd.JOB, jobBody(JOB_ID, 1, 'count'));
+      const first = await fake.next((m) => m.cmd === Cmd.COMPLETE);
+      const from = fake.received.length;
+      await fake.send(to, Cmd.JOB, jobBody(JOB_ID, 1, 'count'));
+      const again = await fake.next((m) => m.cmd === Cmd.COMPLETE, from);
+      assert.deepEqual(again.body, first.body);
+      await sleep(200);
+      assert.equal(runs, 1);
+      await fake.send(to, Cmd.ACK, encode({ id: JOB_ID, attempt: 1, taken: true }));
+    } finally {
+      await stop();
+    }
+  });
+
+  test('a JOB that cannot be decoded is failed for good, saying why', async () => {
+    let runs = 0;
+    const to = await start(
+      new Worker({ broker: fake.endpoint, name: 'fake-undecodable', stopSignals: [] }).processor('count', () => {
+        runs++;
+      }),
+    );
+    try {
+      const from = fake.received.length;
+      const body = Buffer.concat([
+        Buffer.from([0x86]),
+        encode('id'),
+        encode(JOB_ID),
+        encode('attempt'),
+        encode(3),
+        encode('type'),
+        encode('count'),
+        encode('shop_id'),
+        encode('s'),
+        encode('input'),
+        Buffer.from([0x81, 0x01, 0x01]), // a map key that is not a string
+        encode('timeout'),
+        encode(0),
+      ]);
+      await fake.send(to, Cmd.JOB, body);
+      const fail = await fake.next((m) => m.cmd === Cmd.FAIL, from);
+      assert.equal(fail.body.id, JOB_ID);
+      assert.equal(fail.body.attempt, 3);
+      assert.equal(fail.body.permanent, true);
+      assert.match(String(fail.body.error), /^job could not be decoded: body: map key is not a string/);
+      assert.equal(runs, 0);
+      await fake.send(to, Cmd.ACK, encode({ id: JOB_ID, attempt: 3, taken: true }));
+    } finally {
+      await stop();
+    }
+  });
+
+  test('its job lists hold at most 1024 attempts, and it keeps a bounded number of results', async () => {
+    const to = await start(
+      new Worker({ broker: fake.endpoint, name: 'fake-flood', concurrency: 1, heartbeatMs: 100, stopSignals: [] }).processor(
+        'hang',
+        (job) => job.sleep(60000),
+      ),
+    );
+    try {
+      const from = fake.received.length;
+      for (let i = 1; i <= 2100; i++) {
+        await fake.send(to, Cmd.JOB, jobBody(i.toString(16).padStart(16, '0'), 1, 'hang'));
+      }
+      // The first runs; each next one is handed back with a FAIL kept until
+      // its ACK (none comes), up to a bound; past it JOBs are dropped.
+      await waitFor('the FAILs', () => fake.received.slice(from).filter((m) => m.cmd === Cmd.FAIL).length >= 2048);
+      const fence = fake.received.length;
+      const beat = await fake.next((m) => m.cmd === Cmd.HEARTBEAT, fence);
+      const jobs = beat.body.jobs as Array<{ id: string; attempt: number }>;
+      assert.equal(jobs.length, 1024);
+      assert.deepEqual(jobs[0], { id: '0000000000000001', attempt: 1 }, 'the running attempt first');
+      await sleep(300);
+      const fails = fake.received.slice(from).filter((m) => m.cmd === Cmd.FAIL);
+      assert.equal(new Set(fails.map((m) => m.body.id)).size, 2048);
+    } finally {
+      await stop();
+    }
+  });
+});
+
+describe('Worker with an endpoint that is not one', () => {
+  test('run() rejects, and leaves no signal handler behind', async () => {
+    const before = process.listenerCount('SIGUSR2');
+    const w = new Worker({ broker: 'not an endpoint', stopSignals: ['SIGUSR2'] }).processor('x', () => undefined);
+    await assert.rejects(w.run(), (err: unknown) => err instanceof JobqError && err.code === 'bad_request');
+    assert.equal(process.listenerCount('SIGUSR2'), before);
   });
 });

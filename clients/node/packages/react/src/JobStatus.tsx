@@ -81,7 +81,10 @@ const styles = {
   text: { margin: '8px 0 0' },
 } satisfies Record<string, CSSProperties>;
 
-/** The presentation alone, for a job state you follow yourself. */
+/**
+ * The presentation alone, for a job state you hold: with useJob,
+ * `<JobStatusView job={job} error={error} />`. It follows nothing.
+ */
 export function JobStatusView({ job, error, className }: JobStatusViewProps): ReactElement {
   const state: ViewState = job?.status ?? (error ? 'unavailable' : 'loading');
   const color = COLORS[state];
@@ -140,7 +143,12 @@ export function JobStatusView({ job, error, className }: JobStatusViewProps): Re
   );
 }
 
-/** Follow jobId and show its state. */
+/**
+ * Follow jobId and show its state. Every follower of the same job in the
+ * page shares one stream: with useJob,
+ * `<JobStatus jobId={currentJobId} onComplete={handleJobComplete} onError={handleJobError} />`
+ * opens no stream of its own. On its own, it follows the job itself.
+ */
 export function JobStatus<TInput = JobData, TOutput = JobData>({
   jobId,
   onComplete,

@@ -1,9 +1,10 @@
 'use client';
 
-/** The state of one followed job, for React: followJob in an effect. */
+/** The state of one followed job, for React: subscribeJob in an effect. */
 import { useEffect, useRef, useState } from 'react';
 import type { JobError } from './api';
-import { followJob, type FollowCallbacks, type FollowOptions } from './follow';
+import type { FollowCallbacks, FollowOptions } from './follow';
+import { subscribeJob } from './subscribe';
 import type { Job, JobData } from './types';
 
 export interface FollowedJob<TInput, TOutput> {
@@ -12,9 +13,13 @@ export interface FollowedJob<TInput, TOutput> {
 }
 
 /**
- * Follow jobId (none while null) and keep its latest state. The callbacks may
- * change between renders without restarting the stream. It stops when the
- * job ends, jobId or baseUrl change, or the component unmounts.
+ * Follow jobId (none while null) and keep its latest state. Every follower of
+ * the same job and gateway in the page (this hook, useJob, <JobStatus>)
+ * shares one stream (see subscribeJob); options are those of the first that
+ * gives any. The callbacks may change between renders without restarting
+ * the stream; each is called once per job. It stops when jobId or baseUrl
+ * change or the component unmounts; the shared stream closes when the job
+ * ends or its last follower stops.
  */
 export function useFollowJob<TInput = JobData, TOutput = JobData>(
   baseUrl: string,
@@ -33,7 +38,7 @@ export function useFollowJob<TInput = JobData, TOutput = JobData>(
   useEffect(() => {
     setState({ id: jobId, job: null, error: null });
     if (!jobId) return undefined;
-    return followJob<TInput, TOutput>(
+    return subscribeJob<TInput, TOutput>(
       baseUrl,
       jobId,
       {

@@ -1,7 +1,12 @@
 'use client';
 
-/** useJob: start a job and follow it to its end. */
-import { useCallback, useRef, useState } from 'react';
+/**
+ * useJob: start a job and follow it to its end. Render it with
+ * `<JobStatus jobId={currentJobId} onComplete={handleJobComplete} onError={handleJobError} />`
+ * (the hook and the component share one stream per job), or with
+ * `<JobStatusView job={job} error={error} />`.
+ */
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { JobError, createJob, type CreateJobRequest } from './api';
 import type { FollowOptions } from './follow';
 import type { Job, JobData, JobState } from './types';
@@ -25,15 +30,25 @@ export interface UseJobOptions<TInput = JobData, TOutput = JobData> {
 export type JobStarter<TInput = JobData> = (() => Promise<string | { id: string }>) | CreateJobRequest<TInput>;
 
 export interface UseJobResult<TInput = JobData, TOutput = JobData> {
-  /** Start a job and follow it; resolves with its id, or null when it could not start (see `error`). */
+  /**
+   * Start a job and follow it; resolves with its id, or null when it could
+   * not start (see `error`). While a start is under way, another call
+   * starts nothing and gets the same promise (a double click makes one
+   * job). A start that ends after the component unmounted changes nothing
+   * and calls no callback.
+   */
   startJob(starter: JobStarter<TInput>): Promise<string | null>;
   /** The id of the job followed now. */
   currentJobId: string | null;
-  /** True while there is a job to show (pass currentJobId to <JobStatus>). */
+  /** True while there is a job to show, as `<JobStatus jobId={currentJobId} />`. */
   showJobStatus: boolean;
-  /** Report the job's completion; the hook calls it itself, and so may <JobStatus onComplete>. Once per job. */
+  /**
+   * For `<JobStatus onComplete>`: reports the job's completion to the
+   * hook's onComplete. The hook calls it too; onComplete runs once per job
+   * whoever calls it first. <JobStatus> shares the hook's stream.
+   */
   handleJobComplete(job: Job<TInput, TOutput>): void;
-  /** Report the job's failure; as handleJobComplete. */
+  /** For `<JobStatus onError>`: reports the job's failure to onError, once per job, as handleJobComplete. */
   handleJobError(error: JobError<TInput, TOutput>): void;
   /** The job's latest state. */
   job: Job<TInput, TOutput> | null;
@@ -41,6 +56,7 @@ export interface UseJobResult<TInput = JobData, TOutput = JobData> {
   status: JobState | 'idle' | 'starting';
   /** 0 to 100. */
   progress: number;
+  /** Why the job could not be started or followed, or failed or was cancelled. */
   error: JobError<TInput, TOutput> | null;
 }
 
@@ -56,6 +72,16 @@ export function useJob<TInput = JobData, TOutput = JobData>(
   // The job whose end was reported: the hook and <JobStatus> may both report it.
   const reported = useRef<string | null>(null);
   const current = useRef<string | null>(null);
+  // The start under way, if any; and whether the component is mounted
+  // (a start that ends after unmounting is ignored).
+  const inFlight = useRef<Promise<string | null> | null>(null);
+  const mounted = useRef(false);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
 
   const handleJobComplete = useCallback((job: Job<TInput, TOutput>) => {
     if (reported.current === job.id) return;
@@ -77,7 +103,7 @@ export function useJob<TInput = JobData, TOutput = JobData>(
     options.follow,
   );
 
-  const startJob = useCallback(
+  const start = useCallback(
     async (starter: JobStarter<TInput>): Promise<string | null> => {
       setStartError(null);
       setStarting(true);
@@ -86,12 +112,15 @@ export function useJob<TInput = JobData, TOutput = JobData>(
           typeof starter === 'function'
             ? await starter()
             : await createJob(baseUrl, starter, latest.current.follow?.request ?? {});
-        const id = typeof started === 'string' ? started : started.id;
+        const id = typeof started === 'string' ? started : started?.id;
+        if (typeof id !== 'string' || id === '') throw new Error('the starter gave no job id');
+        if (!mounted.current) return id;
         reported.current = null;
         current.current = id;
         setCurrentJobId(id);
         return id;
       } catch (err) {
+        if (!mounted.current) return null;
         const error =
           err instanceof JobError
             ? (err as JobError<TInput, TOutput>)
@@ -102,10 +131,23 @@ export function useJob<TInput = JobData, TOutput = JobData>(
         latest.current.onError?.(error);
         return null;
       } finally {
-        setStarting(false);
+        if (mounted.current) setStarting(false);
       }
     },
     [baseUrl],
+  );
+
+  const startJob = useCallback(
+    (starter: JobStarter<TInput>): Promise<string | null> => {
+      if (inFlight.current) return inFlight.current;
+      const run = start(starter);
+      inFlight.current = run;
+      void run.finally(() => {
+        if (inFlight.current === run) inFlight.current = null;
+      });
+      return run;
+    },
+    [start],
   );
 
   return {

@@ -84,7 +84,7 @@ describe('useJob and <JobStatus> on the server', () => {
     let seen: ReturnType<typeof useJob> | undefined;
     function Page() {
       seen = useJob({ baseUrl: 'http://127.0.0.1:9' });
-      return seen.showJobStatus ? <JobStatus jobId={seen.currentJobId!} /> : <p>idle</p>;
+      return seen.showJobStatus ? <JobStatusView job={seen.job} error={seen.error} /> : <p>idle</p>;
     }
     assert.equal(renderToString(<Page />), '<p>idle</p>');
     assert.equal(seen?.status, 'idle');
