@@ -1,18 +1,22 @@
 #!/bin/sh
 # bench/run.sh BUILD_DIR: jobq, beanstalkd and BullMQ on Redis side by side,
-# in one run on this machine (bench/README.md). Every server listens on
-# 127.0.0.1 with a private port and data directory and is stopped by its
-# pid; every client runs under a timeout. The CSV and the table go to
-# BUILD_DIR/bench-results/, never into the source tree. QUICK=1 runs fewer
-# jobs, and each cycle cell once, to check the harness still works.
+# in one run on this machine (bench/README.md); then jobq's Python and
+# TypeScript clients beside the C client, and Celery on Redis. Every server
+# listens on 127.0.0.1 with a private port and data directory and is
+# stopped by its pid; every client runs under a timeout. The CSV and the
+# table go to BUILD_DIR/bench-results/, never into the source tree. QUICK=1
+# runs fewer jobs, and each cycle cell once, to check the harness still
+# works.
 set -eu
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 JOBS=40000; SLOW_JOBS=8000; CYCLE_RUNS=3; IDLE=4000; STORED=1000000
 BULL_ALWAYS_JOBS=10000; BULL_EVERYSEC_JOBS=20000; BULL_IDLE=1000
+WATCH=300
 if [ "${QUICK:-0}" = 1 ]; then
     JOBS=8000; SLOW_JOBS=2000; CYCLE_RUNS=1; IDLE=300; STORED=100000
     BULL_ALWAYS_JOBS=2000; BULL_EVERYSEC_JOBS=3000; BULL_IDLE=200
+    WATCH=100
 fi
 SHAPES="1x1 4x4 16x16"
 OUT="$BUILD/bench-results"
@@ -23,8 +27,11 @@ echo "system,mode,scenario,jobs_per_s,p50_us,p99_us,p999_us,rss_kb" > "$CSV"
 TMP=$(mktemp -d /tmp/jobq-bench-run-XXXXXX)
 BS_DATA="$TMP/bs"
 BULL_HOME="$BUILD/bench/bullmq"
+NODE_HOME="$BUILD/bench/node"
+PY=/usr/bin/python3
 . "$HERE/peers/beanstalkd.sh"
 . "$HERE/peers/bullmq.sh"
+. "$HERE/clients/node.sh"
 cleanup() {
     stop_server
     bullmq_stop
@@ -38,6 +45,25 @@ command -v beanstalkd >/dev/null || {
 }
 BULL_OK=1
 bullmq_install || { BULL_OK=0; echo "bench: BullMQ left out" >&2; }
+# The clients' benchmarks (bench/clients/): Debian's pyzmq and msgpack for
+# the Python client, @jobq/client built into BUILD/bench/node, and Celery
+# (Debian's, on the redis-server the BullMQ peer installed).
+PY_OK=1
+"$PY" -c 'import zmq, msgpack' 2>/dev/null || {
+    echo "bench: installing python3-zmq python3-msgpack" >&2
+    { apt-get install -y python3-zmq python3-msgpack || { apt-get update -qq &&
+        apt-get install -y python3-zmq python3-msgpack; }; } >/dev/null 2>&1
+} || { PY_OK=0; echo "bench: the Python client left out" >&2; }
+NODE_OK=1
+node_client_install || { NODE_OK=0; echo "bench: the TypeScript client left out" >&2; }
+CELERY_OK=1
+"$PY" -c 'import celery, redis' 2>/dev/null || {
+    echo "bench: installing python3-celery python3-redis" >&2
+    { apt-get install -y python3-celery python3-redis || { apt-get update -qq &&
+        apt-get install -y python3-celery python3-redis; }; } >/dev/null 2>&1
+} || CELERY_OK=0
+command -v redis-server >/dev/null || CELERY_OK=0
+[ "$CELERY_OK" = 1 ] || echo "bench: Celery left out" >&2
 
 # median LABEL CMD...: CYCLE_RUNS runs of CMD; the CSV gets the last line of
 # the run whose jobs/s is the median, so one run the machine disturbed does
@@ -175,6 +201,36 @@ run_beanstalkd binlog-pipelined "$JOBS" 64 "-b $BS_DATA"
 run_beanstalkd binlog-f0 "$SLOW_JOBS" 1 "-b $BS_DATA -f 0"
 run_bullmq aof-always "$BULL_ALWAYS_JOBS"
 run_bullmq aof-everysec "$BULL_EVERYSEC_JOBS"
+
+# The clients (bench/clients/), each cell against a fresh broker like
+# jobq_bench's: at 16x16 with a C jobq-worker, the Python and TypeScript
+# clients one request at a time, batched and pipelined; how late each
+# client's watch reports an end (C too), the run of median p99 of three;
+# each language's worker runtime fed one request at a time and batched;
+# Celery on Redis beside them (BullMQ's rows are above).
+run_client() {  # system program...
+    rc_sys=$1; shift
+    median "$rc_sys,sync,cycle-16x16" timeout 180 "$@" --scenario sync \
+        --jobs "$SLOW_JOBS"
+    median "$rc_sys,sync-batched,cycle-16x16" timeout 180 "$@" \
+        --scenario batched --jobs "$JOBS"
+    median "$rc_sys,sync-pipelined,cycle-16x16" timeout 180 "$@" \
+        --scenario pipelined --jobs "$JOBS"
+    median "$rc_sys-worker,sync,cycle-16x16" timeout 180 "$@" \
+        --scenario worker --jobs "$SLOW_JOBS"
+    median "$rc_sys-worker,sync-batched,cycle-16x16" timeout 180 "$@" \
+        --scenario worker-batched --jobs "$JOBS"
+    MED_KEY=6 median "$rc_sys,watch,delay" timeout 180 "$@" \
+        --scenario watch --jobs "$WATCH"
+}
+MED_KEY=6 median "jobq,watch,delay" timeout 180 "$BUILD/bench/jobq_watch" \
+    "$BUILD/apps" --jobs "$WATCH"
+[ "$PY_OK" = 0 ] || PYTHONPATH="$HERE/../clients/python" \
+    run_client python "$PY" "$HERE/clients/py_bench.py" "$BUILD/apps"
+[ "$NODE_OK" = 0 ] ||
+    run_client node node "$NODE_HOME/node_bench.mjs" "$BUILD/apps"
+[ "$CELERY_OK" = 0 ] || median "celery,redis,cycle-16x16" timeout 180 \
+    "$PY" "$HERE/peers/celery_bench.py" --jobs "$SLOW_JOBS"
 
 # Restart with STORED jobs, and the memory that takes: each server started
 # on a full store and timed until it answers. Memory: jobq's anonymous

@@ -4,10 +4,15 @@ same run.
 
 Every cycle row shows jobq (plain, batched and pipelined) over that row's
 jobs/s for the same shape; every latency row shows jobq's p50 and p99 over
-that row's.
+that row's. The clients' rows (bench/clients/: Python, TypeScript, their
+workers, and Celery beside them) have a section of their own, each over
+the C client's same scenario.
 """
 import csv
 import sys
+
+# Rows of the clients' section, not of the main table.
+CLIENTS = ("python", "python-worker", "node", "node-worker", "celery")
 
 
 def num(v):
@@ -34,6 +39,8 @@ def main(path):
         "jobq/this", "batched/this", "pipelined/this"))
     for r in rows:
         sc = r["scenario"]
+        if r["system"] in CLIENTS or sc == "delay":
+            continue
         head = "%-11s %-16s %-14s" % (r["system"], r["mode"], sc)
         if sc.startswith("fanout"):
             print("%s   events/s %s  delay p50 %s us p99 %s us  %s bytes a "
@@ -59,6 +66,7 @@ def main(path):
             ratio(get("jobq", m, sc, "jobs_per_s"), v)
             for m in ("sync", "sync-batched", "sync-pipelined"))))
 
+    clients(rows, get)
     print("\nTargets, from this run:")
 
     def verdict(ok):
@@ -157,6 +165,59 @@ def main(path):
                   c50, 1e6 / c50,
                   " (2x beanstalkd's 1x1 needs %.0f)" % (2 * bd) if bd
                   else ""))
+
+
+def clients(rows, get):
+    """The clients' section: each client's rows over the C client's same
+    scenario (jobs/s: this / C, so under 1x is slower; delays: this / C, so
+    over 1x is later), each worker runtime over the C worker fed the same
+    way, and the peers' cycle rows (BullMQ, Celery) beside them."""
+    if not any(r["system"] in CLIENTS or r["scenario"] == "delay"
+               for r in rows):
+        return
+    # With them: the C client's rows they are compared with, and BullMQ's.
+    mine = [r for r in rows if r["system"] in CLIENTS or
+            r["scenario"] == "delay" or (r["scenario"] == "cycle-16x16" and (
+                r["system"] == "bullmq" or (r["system"] == "jobq" and r[
+                    "mode"] in ("sync", "sync-batched", "sync-pipelined"))))]
+    print("\nClients, from this run (C: libjobq, the same scenario):")
+    print("%-13s %-16s %-12s %9s %8s %8s   %s" % (
+        "system", "mode", "scenario", "jobs/s", "p50 us", "p99 us",
+        "compared"))
+    order = ("jobq", "python", "python-worker", "node", "node-worker",
+             "bullmq", "celery")
+    mine.sort(key=lambda r: (r["scenario"] == "delay",
+                             order.index(r["system"])
+                             if r["system"] in order else 99))
+    for r in mine:
+        sy, mo, sc = r["system"], r["mode"], r["scenario"]
+        v = num(r["jobs_per_s"])
+        head = "%-13s %-16s %-12s %9s %8s %8s" % (
+            sy, mo, sc, "%.0f" % v if v else "-", r["p50_us"] or "-",
+            r["p99_us"] or "-")
+        notes = []
+        if sy == "jobq":
+            notes.append("the C client (libjobq)")
+        elif sc == "delay":
+            notes.append("p50 %s p99 %s C's" % tuple(
+                ratio(num(r[q + "_us"]), get("jobq", "watch", "delay",
+                                             q + "_us"))
+                for q in ("p50", "p99")))
+        elif sy in ("python", "node"):
+            notes.append("%s C's (jobq %s)" % (
+                ratio(v, get("jobq", mo, sc, "jobs_per_s")), mo))
+        elif sy.endswith("-worker"):
+            lang = sy[:-len("-worker")]
+            notes.append("%s jobq %s (C client, C worker)" % (
+                ratio(v, get("jobq", mo, sc, "jobs_per_s")), mo))
+            notes.append("%s %s %s (same producers, C worker)" % (
+                ratio(v, get(lang, mo, sc, "jobs_per_s")), lang, mo))
+        else:  # the peers: the language's own client over them
+            lang = "node" if sy == "bullmq" else "python"
+            for who in (lang, "jobq"):
+                notes.append("%s sync/this %s" % (
+                    who, ratio(get(who, "sync", sc, "jobs_per_s"), v)))
+        print("%s   %s" % (head, "; ".join(notes)))
 
 
 if __name__ == "__main__":

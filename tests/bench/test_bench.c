@@ -76,7 +76,7 @@ s_tmpdir_with(const char *path)
 //  The line of dir/out.txt that starts with prefix (system,mode,scenario,),
 //  parsed. Fails the test if there is none or it is malformed.
 static s_row_t
-s_row(const char *dir, const char *prefix)
+s_row_min(const char *dir, const char *prefix, int64_t min_p50)
 {
     char log[600], line[512];
     snprintf(log, sizeof log, "%s/out.txt", dir);
@@ -102,10 +102,16 @@ s_row(const char *dir, const char *prefix)
     fclose(f);
     if (!found)
         fail_msg("no line starting with %s", prefix);
-    assert_true(r.p50 > 0);
+    assert_true(r.p50 >= min_p50);
     assert_true(r.p50 <= r.p99);
     assert_true(r.p99 <= r.p999);
     return r;
+}
+
+static s_row_t
+s_row(const char *dir, const char *prefix)
+{
+    return s_row_min(dir, prefix, 1);
 }
 
 //  Whether a line of dir/out.txt holds needle.
@@ -233,7 +239,9 @@ test_gateway_cycle_and_event_streams(void **state)
     char *sse[] = {"sse_bench", bin,         "--streams", "40", "--jobs",
                    "4",         "--seconds", "2",         NULL};
     assert_int_equal(s_run(dir, sse), 0);
-    s_row(dir, "jobq,sse,fanout-40,");
+    //  A stream may hold an event before the bench's own subscriber sees
+    //  it: such a delay counts as 0, and a small run's median can be 0.
+    s_row_min(dir, "jobq,sse,fanout-40,", 0);
     assert_true(s_out_has(dir, "held=40 ended=40"));
     char *bad[] = {"sse_bench", bin, "--streams", "0", NULL};
     assert_int_equal(s_run(dir, bad), 2);
