@@ -31,15 +31,8 @@ s_setup(void **state)
         return -1;
     const char *wargs[] = {"--types", "sleep,noop,fail", NULL};
     fx->worker = jobq_test_worker_start(&fx->b, wargs);
-    int port = jobq_test_free_port();
-    char listen[64], gw[1024], log[600];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-    snprintf(fx->base, sizeof fx->base, "http://127.0.0.1:%d", port);
-    snprintf(gw, sizeof gw, "%s", jobq_test_bin("jobq-gateway"));
-    snprintf(log, sizeof log, "%s/gateway.log", fx->dir);
-    char *argv[] = {gw,         "--listen",   listen, "--broker", fx->b.clients,
-                    "--events", fx->b.events, NULL};
-    fx->gateway = jobq_test_spawn(argv, log);
+    fx->gateway =
+        jobq_test_gateway_start(&fx->b, NULL, fx->base, sizeof fx->base);
     return fx->worker > 0 && fx->gateway > 0 ? 0 : -1;
 }
 

@@ -34,18 +34,12 @@ s_setup(void **state)
         return -1;
     const char *wargs[] = {"--allow-files", S_JS_DIR "/examples", NULL};
     fx->worker = jobq_test_worker_start(&fx->b, wargs);
-    int gport = jobq_test_free_port(), aport = jobq_test_free_port();
-    char listen[64], cors[64], gurl[64], gw[1024], log[600], aport_s[16];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", gport);
-    snprintf(gurl, sizeof gurl, "http://127.0.0.1:%d", gport);
+    int aport = jobq_test_free_port();
+    char cors[64], gurl[64], log[600], aport_s[16];
     snprintf(cors, sizeof cors, "http://127.0.0.1:%d", aport);
     snprintf(fx->app_url, sizeof fx->app_url, "http://127.0.0.1:%d/", aport);
-    snprintf(gw, sizeof gw, "%s", jobq_test_bin("jobq-gateway"));
-    snprintf(log, sizeof log, "%s/gateway.log", fx->dir);
-    char *gargv[] = {
-        gw,         "--listen",   listen,   "--broker", fx->b.clients,
-        "--events", fx->b.events, "--cors", cors,       NULL};
-    fx->gateway = jobq_test_spawn(gargv, log);
+    const char *gargs[] = {"--cors", cors, NULL};
+    fx->gateway = jobq_test_gateway_start(&fx->b, gargs, gurl, sizeof gurl);
     //  The app: its server talks to the broker, its page to the gateway.
     snprintf(aport_s, sizeof aport_s, "%d", aport);
     setenv("PORT", aport_s, 1);

@@ -327,6 +327,28 @@ jobq_test_worker_start(const jobq_test_broker_t *b, const char *const *extra)
     return jobq_test_spawn(argv, log);
 }
 
+pid_t
+jobq_test_gateway_start(const jobq_test_broker_t *b,
+                        const char *const *extra,
+                        char *base,
+                        size_t base_len)
+{
+    char bin[1024], log[600], listen[64];
+    int port = jobq_test_free_port();
+    snprintf(bin, sizeof bin, "%s", jobq_test_bin("jobq-gateway"));
+    snprintf(log, sizeof log, "%s/../gateway.log", b->dir);
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(base, base_len, "http://127.0.0.1:%d", port);
+    char *argv[64] = {
+        bin,        "--listen",        listen, "--broker", (char *) b->clients,
+        "--events", (char *) b->events};
+    int n = 7;
+    for (int i = 0; extra && extra[i] && n < 62; i++)
+        argv[n++] = (char *) extra[i];
+    argv[n] = NULL;
+    return jobq_test_spawn(argv, log);
+}
+
 static int64_t
 s_now_ms(void)
 {

@@ -93,4 +93,13 @@ void jobq_test_broker_stop(jobq_test_broker_t *b, int sig);
 pid_t jobq_test_worker_start(const jobq_test_broker_t *b,
                              const char *const *extra);
 
+//  Start jobq-gateway for broker b on a free loopback port (its log is
+//  gateway.log beside b's data); extra as above. base gets its URL,
+//  http://127.0.0.1:PORT. Returns the pid or -1; it may take a moment to
+//  answer.
+pid_t jobq_test_gateway_start(const jobq_test_broker_t *b,
+                              const char *const *extra,
+                              char *base,
+                              size_t base_len);
+
 #endif
