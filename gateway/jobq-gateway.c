@@ -578,13 +578,15 @@ main(int argc, char **argv)
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
             MHD_ALLOW_SUSPEND_RESUME,
-        0, NULL, NULL, s_request, NULL, MHD_OPTION_SOCK_ADDR,
+        0, NULL, NULL, s_request, NULL,
+        //  The logger first: libmicrohttpd applies options in order.
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *) &sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned) S_THREADS, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned) S_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned) S_IDLE_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t) 64 * 1024, MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "%s: cannot listen on %s: %s\n", S_PROG, listen_at,
                 strerror(errno));

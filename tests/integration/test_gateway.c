@@ -310,6 +310,18 @@ test_gateway_enqueue_read_and_list(void **state)
     assert_non_null(
         strstr(mb.data, "# TYPE jobq_oldest_pending_seconds gauge\n"));
     free(mb.data);
+    //  The gateway's log says it serves, and nothing of libmicrohttpd's
+    //  own (its option warnings, an 'internal error' per ended stream).
+    char logpath[600], text[4096] = "";
+    snprintf(logpath, sizeof logpath, "%s/gateway.log", fx->dir);
+    FILE *lf = fopen(logpath, "r");
+    assert_non_null(lf);
+    size_t got = fread(text, 1, sizeof text - 1, lf);
+    text[got] = '\0';
+    fclose(lf);
+    assert_non_null(strstr(text, "serving http://"));
+    assert_null(strstr(text, "MHD_OPTION"));
+    assert_null(strstr(text, "internal error"));
     free(head);
 }
 
