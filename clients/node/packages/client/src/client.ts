@@ -3,6 +3,7 @@
  * (section 10.2).
  */
 import { randomBytes } from 'node:crypto';
+import { resolveCurve, type CurveKeys } from './curve';
 import { JobqError } from './errors';
 import { isFinal, toJob, type Job, type JobData, type JobState } from './job';
 import { Cmd, Limits, dataProblem, encodeData, isJobId, type Body, type Problem } from './protocol';
@@ -19,6 +20,12 @@ export interface JobqClientOptions {
   timeoutMs?: number;
   /** Tries after the first when no answer comes in time (default 1). */
   retries?: number;
+  /**
+   * CURVE keys for a broker started with `--keys` (PROTOCOL.md section 13),
+   * used on the client and the event endpoint: default from `$JOBQ_CERT`
+   * and `$JOBQ_BROKER_KEY` when set (see `curveKeysFromFiles`), none if null.
+   */
+  curve?: CurveKeys | null;
 }
 
 export interface EnqueueOptions {
@@ -116,6 +123,7 @@ function checkInt(value: unknown, field: string, min: number, max: number, prefi
 export class JobqClient {
   readonly broker: string;
   readonly events: string;
+  readonly #curve: CurveKeys | undefined;
   readonly #requester: Requester;
   readonly #retries: number;
   // Names this client in made-up idempotency keys.
@@ -128,7 +136,8 @@ export class JobqClient {
     this.events = options.events ?? (process.env.JOBQ_EVENTS || DEFAULT_EVENTS);
     const timeoutMs = options.timeoutMs && options.timeoutMs > 0 ? options.timeoutMs : 3000;
     this.#retries = Math.max(0, options.retries ?? 1);
-    this.#requester = new Requester(this.broker, timeoutMs, this.#retries);
+    this.#curve = resolveCurve(options.curve);
+    this.#requester = new Requester(this.broker, timeoutMs, this.#retries, this.#curve);
   }
 
   /** Enqueue a job; resolves with its id once the job is durable. */
@@ -264,7 +273,7 @@ export class JobqClient {
       yield* watch<TInput, TOutput>(this.events, (jobId) => this.getJobStatus<TInput, TOutput>(jobId), id, {
         ...options,
         signal,
-      });
+      }, this.#curve);
     } finally {
       this.#watches.delete(closing);
     }

@@ -1,7 +1,8 @@
 /**
  * Free functions on a default client, made at the first call from
  * `configureJobq`'s options, else from the environment (JOBQ_BROKER,
- * JOBQ_EVENTS), else the default endpoints.
+ * JOBQ_EVENTS; CURVE keys from JOBQ_CERT and JOBQ_BROKER_KEY), else the
+ * default endpoints.
  */
 import {
   JobqClient,

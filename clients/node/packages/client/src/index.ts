@@ -23,6 +23,7 @@ export {
   waitForJob,
   watchJob,
 } from './defaults';
+export { checkCurveKeys, curveKeysFromEnv, curveKeysFromFiles, type CurveKeys } from './curve';
 export { JobqError, type JobqErrorCode, type WireErrorCode } from './errors';
 export {
   isFinal,

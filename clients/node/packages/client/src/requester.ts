@@ -7,6 +7,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { Dealer } from 'zeromq';
+import { curveSocketOptions, keyHint, type CurveKeys } from './curve';
 import { JobqError } from './errors';
 import { Cmd, Limits, encodeBody, frames, parseMessage, type Body, type Message } from './protocol';
 
@@ -44,8 +45,12 @@ export class Requester {
   #sending: Promise<void> = Promise.resolve();
   #receiving = false;
   #closed = false;
+  // No answer came yet: a request that gets none may have failed its handshake.
+  #answered = false;
+  readonly #curve: CurveKeys | undefined;
 
-  constructor(endpoint: string, timeoutMs: number, retries: number) {
+  constructor(endpoint: string, timeoutMs: number, retries: number, curve?: CurveKeys) {
+    this.#curve = curve;
     this.endpoint = endpoint;
     this.#timeoutMs = timeoutMs;
     this.#retries = retries;
@@ -55,6 +60,7 @@ export class Requester {
       sendTimeout: timeoutMs,
       receiveTimeout: RECEIVE_SLICE_MS,
       receiveHighWaterMark: RECEIVE_HWM,
+      ...curveSocketOptions(curve),
     });
     this.#socket.connect(endpoint);
   }
@@ -96,15 +102,16 @@ export class Requester {
       if (answer.cmd === Cmd.ERROR) throw JobqError.fromWire(answer.body.code, answer.body.message);
       return answer.body;
     }
+    const hint = this.#answered ? '' : keyHint(this.#curve);
     if (!resend) {
       throw new JobqError(
         'unavailable',
-        `no reply from the broker at ${this.endpoint} within ${waitMs} ms; the request may or may not have been applied`,
+        `no reply from the broker at ${this.endpoint} within ${waitMs} ms; the request may or may not have been applied${hint}`,
       );
     }
     throw new JobqError(
       'unavailable',
-      `no reply from the broker at ${this.endpoint} within ${this.#timeoutMs} ms (${tries} tries)`,
+      `no reply from the broker at ${this.endpoint} within ${this.#timeoutMs} ms (${tries} tries)${hint}`,
     );
   }
 
@@ -145,6 +152,7 @@ export class Requester {
         }
         // An answer that cannot be decoded but names its rid settles that
         // request (as `internal`); one that names none is dropped.
+        this.#answered = true;
         const answer = parseMessage(parts);
         if (!answer || (answer.cmd !== Cmd.REPLY && answer.cmd !== Cmd.ERROR)) continue;
         const rid = answer.body.rid;

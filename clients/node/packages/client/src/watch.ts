@@ -7,6 +7,7 @@
  * (a subscription on its way, dropped events, a broker restart).
  */
 import { Subscriber } from 'zeromq';
+import { curveSocketOptions, type CurveKeys } from './curve';
 import { JobqError } from './errors';
 import { isFinal, toJob, type Job } from './job';
 import { Limits, SIGNATURE, decodeValue } from './protocol';
@@ -43,12 +44,13 @@ class TopicQueue {
   readonly #items: Buffer[] = [];
   #wake: (() => void) | undefined;
 
-  constructor(endpoint: string, topic: string) {
+  constructor(endpoint: string, topic: string, curve: CurveKeys | undefined) {
     this.#topic = Buffer.from(topic);
     this.#socket = new Subscriber({
       linger: 0,
       maxMessageSize: Limits.frameBytes,
       receiveHighWaterMark: RECEIVE_HWM,
+      ...curveSocketOptions(curve),
     });
     this.#socket.subscribe(topic);
     this.#socket.connect(endpoint);
@@ -114,6 +116,7 @@ export async function* watch<TInput, TOutput>(
   status: Status<TInput, TOutput>,
   id: string,
   options: WatchOptions,
+  curve?: CurveKeys,
 ): AsyncGenerator<Job<TInput, TOutput>, void, undefined> {
   const { signal } = options;
   const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
@@ -136,13 +139,13 @@ export async function* watch<TInput, TOutput>(
   signal?.addEventListener('abort', onAbort);
   try {
     signal?.throwIfAborted();
-    if (options.shopId) queue = new TopicQueue(events, `${options.shopId}/${id}`);
+    if (options.shopId) queue = new TopicQueue(events, `${options.shopId}/${id}`, curve);
     const first = await status(id);
     applied.isNews(first);
     yield first;
     if (isFinal(first.status)) return;
     signal?.throwIfAborted();
-    queue ??= new TopicQueue(events, `${first.shopId}/${id}`);
+    queue ??= new TopicQueue(events, `${first.shopId}/${id}`, curve);
     let quietSince = Date.now();
     for (;;) {
       signal?.throwIfAborted();

@@ -13,6 +13,7 @@
 import { randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Dealer } from 'zeromq';
+import { curveSocketOptions, keyHint, resolveCurve, type CurveKeys } from './curve';
 import { JobqError } from './errors';
 import { JobFailure, RunningJob, type JobContext } from './job-context';
 import type { JobData } from './job';
@@ -58,6 +59,11 @@ export interface WorkerOptions {
   stopSignals?: NodeJS.Signals[];
   /** Where the runtime's lines go (each job at info); default nowhere. */
   log?: (level: LogLevel, message: string) => void;
+  /**
+   * CURVE keys for a broker started with `--keys` (PROTOCOL.md section 13):
+   * default from `$JOBQ_CERT` and `$JOBQ_BROKER_KEY` when set, none if null.
+   */
+  curve?: CurveKeys | null;
 }
 
 const TYPE_NAME = /^[a-z0-9_.-]{1,64}$/;
@@ -116,7 +122,7 @@ function errorText(err: unknown): string {
 export class Worker {
   readonly name: string;
   readonly broker: string;
-  readonly #options: Required<Omit<WorkerOptions, 'name' | 'broker' | 'log'>>;
+  readonly #options: Required<Omit<WorkerOptions, 'name' | 'broker' | 'log' | 'curve'>>;
   readonly #log: (level: LogLevel, message: string) => void;
   readonly #processors = new Map<string, Processor>();
   /** Attempts whose lease is ours and that have not ended: queued or running. */
@@ -143,6 +149,10 @@ export class Worker {
   #cancelledAll = false;
   #refused: string | undefined;
 
+  readonly #curve: CurveKeys | undefined;
+  // Something came on the current socket: its handshake succeeded.
+  #heard = false;
+
   constructor(options: WorkerOptions = {}) {
     this.broker = options.broker ?? 'tcp://127.0.0.1:5556';
     this.name = options.name ?? madeUpName();
@@ -160,6 +170,7 @@ export class Worker {
       graceMs: options.graceMs ?? 10000,
       stopSignals: options.stopSignals ?? ['SIGTERM', 'SIGINT'],
     };
+    this.#curve = resolveCurve(options.curve);
     const { concurrency, prefetch } = this.#options;
     if (
       !Number.isInteger(concurrency) ||
@@ -249,7 +260,9 @@ export class Worker {
       maxMessageSize: Limits.frameBytes,
       sendTimeout: this.#options.brokerTimeoutMs,
       receiveHighWaterMark: RECEIVE_HWM,
+      ...curveSocketOptions(this.#curve),
     });
+    this.#heard = false;
     try {
       socket.connect(this.broker);
     } catch (err) {
@@ -266,6 +279,7 @@ export class Worker {
   async #receive(socket: Dealer): Promise<void> {
     try {
       for await (const parts of socket) {
+        if (socket === this.#socket) this.#heard = true;
         const msg = parseMessage(parts as Buffer[]);
         if (!msg) {
           this.#log('warn', 'bad message from broker: dropped');
@@ -554,7 +568,7 @@ export class Worker {
       this.#nextHeartbeat = now + this.#options.heartbeatMs;
     }
     if (now > this.#lastHeard + this.#options.brokerTimeoutMs) {
-      this.#log('warn', `broker silent for ${this.#options.brokerTimeoutMs} ms, reconnecting`);
+      this.#log('warn', `broker silent for ${this.#options.brokerTimeoutMs} ms, reconnecting${this.#heard ? '' : keyHint(this.#curve)}`);
       try {
         this.#connect();
       } catch (err) {
