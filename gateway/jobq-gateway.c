@@ -196,11 +196,10 @@ s_answer(struct MHD_Connection *conn, const jobq_http_response_t *res)
     }
     //  Every answer, streams' refusals and 413s too, from the request's
     //  Origin.
-    jobq_http_response_t cors;
-    jobq_http_cors(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
-                   &cors);
-    if (cors.cors_origin[0]) {
-        s_header(r, "Access-Control-Allow-Origin", cors.cors_origin);
+    const char *cors = jobq_http_cors(
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"));
+    if (cors) {
+        s_header(r, "Access-Control-Allow-Origin", cors);
         s_header(r, "Vary", "Origin");
         if (res->preflight) {
             s_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");

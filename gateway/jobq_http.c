@@ -859,15 +859,13 @@ s_metrics(jobq_http_response_t *res)
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-void
-jobq_http_cors(const char *origin, jobq_http_response_t *res)
+const char *
+jobq_http_cors(const char *origin)
 {
-    res->cors_origin[0] = '\0';
-    if (!origin)
-        return;
-    for (int i = 0; i < JOBQ_HTTP_MAX_CORS && s_cfg.cors[i]; i++)
+    for (int i = 0; origin && i < JOBQ_HTTP_MAX_CORS && s_cfg.cors[i]; i++)
         if (strcmp(s_cfg.cors[i], origin) == 0)
-            snprintf(res->cors_origin, sizeof res->cors_origin, "%s", origin);
+            return s_cfg.cors[i];
+    return NULL;
 }
 
 static bool
@@ -887,10 +885,9 @@ void
 jobq_http_handle(const jobq_http_request_t *req, jobq_http_response_t *res)
 {
     memset(res, 0, sizeof *res);
-    jobq_http_cors(req->origin, res);
     if (strcmp(req->method, "OPTIONS") == 0) {
         res->status = 204;
-        res->preflight = res->cors_origin[0] != '\0';
+        res->preflight = jobq_http_cors(req->origin) != NULL;
         res->allow = "GET, POST, OPTIONS";
         return;
     }

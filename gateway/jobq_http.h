@@ -51,7 +51,6 @@ typedef struct {
     const char *content_type;  //  when not JSON (static), or NULL
     const char *allow;         //  Allow header (405), or NULL
     int retry_after;           //  seconds for Retry-After, 0 = none
-    char cors_origin[256];     //  Access-Control-Allow-Origin, or ""
     bool preflight;            //  an OPTIONS answered for CORS
     bool challenge;            //  a 401: send WWW-Authenticate
 } jobq_http_response_t;
@@ -78,8 +77,8 @@ json_t *jobq_http_job(const jobq_job_info_t *info);
 //  new object returned, or NULL).
 json_t *jobq_http_camel(json_t *snake);
 
-//  res->cors_origin: origin if --cors lists it, else empty.
-void jobq_http_cors(const char *origin, jobq_http_response_t *res);
+//  origin (an Origin header, or NULL) if --cors lists it, else NULL.
+const char *jobq_http_cors(const char *origin);
 
 //  A libjobq failure rc of client c as an HTTP error answer.
 void jobq_http_failed(jobq_http_response_t *res, jobq_client_t *c, int rc);

@@ -833,9 +833,8 @@ s_stream_respond(struct MHD_Connection *conn,
                  jobq_http_response_t *err)
 {
     *taken = false;
-    jobq_http_response_t cors;
-    jobq_http_cors(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
-                   &cors);
+    const char *cors = jobq_http_cors(
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"));
     if (final) {
         struct MHD_Response *r = MHD_create_response_from_callback(
             MHD_SIZE_UNKNOWN, 4096, s_read, s, s_free);
@@ -847,9 +846,8 @@ s_stream_respond(struct MHD_Connection *conn,
         }
         MHD_add_response_header(r, "Content-Type", "text/event-stream");
         MHD_add_response_header(r, "Cache-Control", "no-store");
-        if (cors.cors_origin[0]) {
-            MHD_add_response_header(r, "Access-Control-Allow-Origin",
-                                    cors.cors_origin);
+        if (cors) {
+            MHD_add_response_header(r, "Access-Control-Allow-Origin", cors);
             MHD_add_response_header(r, "Vary", "Origin");
         }
         enum MHD_Result q = MHD_queue_response(conn, MHD_HTTP_OK, r);
@@ -864,10 +862,10 @@ s_stream_respond(struct MHD_Connection *conn,
                       "Cache-Control: no-store\r\n"
                       "X-Accel-Buffering: no\r\n"
                       "Connection: close\r\n");
-    if (cors.cors_origin[0])
+    if (cors)
         hl += snprintf(head + hl, sizeof head - (size_t) hl,
                        "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n",
-                       cors.cors_origin);
+                       cors);
     hl += snprintf(head + hl, sizeof head - (size_t) hl, "\r\n");
     //  libmicrohttpd's own descriptor: it leaves a suspended connection's
     //  socket alone, and closes it once the hub resumes the connection.
