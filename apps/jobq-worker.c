@@ -21,9 +21,15 @@ s_usage(FILE *out)
         "Run jobs handed out by a jobq broker.\n"
         "\n"
         "  --broker EP         broker worker endpoint\n"
-        "                      (default tcp://127.0.0.1:5556)\n"
+        "                      (default tcp://127.0.0.1:5556); or a\n"
+        "                      comma-separated list of up to 16 brokers\n"
+        "                      that share a store: the worker serves one at\n"
+        "                      a time and moves to the next after 5 s of\n"
+        "                      silence\n"
         "  --clients EP        broker client endpoint, for processors that\n"
-        "                      read other jobs (default tcp://127.0.0.1:5555)\n"
+        "                      read other jobs (default "
+        "tcp://127.0.0.1:5555);\n"
+        "                      or a list, as --broker\n"
         "  --types a,b         job types to run (default: all registered)\n"
         "  --concurrency N     jobs at once, 1..1024 (default 4)\n"
         "  --prefetch N        jobs held waiting for a free slot (default 0);\n"
@@ -215,6 +221,16 @@ main(int argc, char **argv)
     }
     if (jobq_app_no_operands(S_PROG, argc, argv))
         return 2;
+    if (cfg.broker &&
+        jobq_endpoints_check(cfg.broker, why, sizeof why) != JOBQ_OK) {
+        fprintf(stderr, "%s: --broker: %s\n", S_PROG, why);
+        return 2;
+    }
+    if (cfg.clients &&
+        jobq_endpoints_check(cfg.clients, why, sizeof why) != JOBQ_OK) {
+        fprintf(stderr, "%s: --clients: %s\n", S_PROG, why);
+        return 2;
+    }
     if (cfg.concurrency + cfg.prefetch > JOBQ_MAX_CAPACITY) {
         fprintf(stderr,
                 "%s: --concurrency plus --prefetch must be at most %d\n",

@@ -25,10 +25,11 @@
 #define S_DEFAULT_EVENTS     "tcp://127.0.0.1:5557"
 #define S_DEFAULT_TIMEOUT_MS 2000     //  per request try, ms (2 tries)
 #define S_MAX_TIMEOUT_MS     3600000  //  --timeout-ms ceiling, ms
-#define S_MAX_ENDPOINT       255      //  the client keeps 256 bytes of each
-#define S_MAX_ARGS           8        //  words kept; no command takes more
-#define S_BAR_WIDTH          20       //  characters of the progress bar
-#define S_TTY_MESSAGE        40  //  message bytes on a redrawn bar, to fit 80
+//  A list of up to JOBQ_MAX_ENDPOINTS endpoints of 255 bytes, with commas.
+#define S_MAX_ENDPOINT (JOBQ_MAX_ENDPOINTS * 256 - 1)
+#define S_MAX_ARGS     8   //  words kept; no command takes more
+#define S_BAR_WIDTH    20  //  characters of the progress bar
+#define S_TTY_MESSAGE  40  //  message bytes on a redrawn bar, to fit 80
 //  Bytes of JSON text --input @FILE may hold; the msgpack is capped lower.
 #define S_MAX_INPUT_TEXT (4u << 20)
 //  One progress bar line, bytes: the bar, the status, the message.
@@ -109,8 +110,8 @@ typedef struct {
     const char *args[S_MAX_ARGS];      //  words, the command first
     int nargs;                         //  words seen (may exceed S_MAX_ARGS)
     const s_cmd_t *cmd;                //  the subcommand
-    char broker[S_MAX_ENDPOINT + 1];   //  client endpoint
-    char events[S_MAX_ENDPOINT + 1];   //  event endpoint
+    char broker[S_MAX_ENDPOINT + 1];   //  client endpoint(s)
+    char events[S_MAX_ENDPOINT + 1];   //  event endpoint(s)
     jobq_curve_t curve;                //  CURVE keys, if has_curve
     bool has_curve;                    //  --cert / JOBQ_CERT given
     int timeout_ms;                    //  per request try, ms
@@ -147,13 +148,22 @@ static const char s_usage_text[] =
     "  keygen PATH [--name NAME]\n"
     "                  write a new CURVE key pair: PATH (public) and\n"
     "                  PATH_secret (mode 0600); print the public key\n"
+    "  export --store URI [--out FILE]\n"
+    "  import --store URI [--in FILE]\n"
+    "                  move every job and idempotency key out of a store\n"
+    "                  (lmdb:DIR, its broker stopped, or nats://...) and\n"
+    "                  into another; see jobq export --help\n"
     "  help            this text\n"
     "\n"
     "global options (before or after the command):\n"
     "  --broker EP      client endpoint (env JOBQ_BROKER,\n"
-    "                   default " S_DEFAULT_BROKER ")\n"
+    "                   default " S_DEFAULT_BROKER "); or a\n"
+    "                   comma-separated list of up to 16 brokers that\n"
+    "                   share a store: a request that gets no reply\n"
+    "                   is tried again on the next one\n"
     "  --events EP      event endpoint, for watch (env JOBQ_EVENTS,\n"
-    "                   default " S_DEFAULT_EVENTS ")\n"
+    "                   default " S_DEFAULT_EVENTS "); or a list,\n"
+    "                   all of which watch listens to\n"
     "  --timeout-ms N   wait for each reply up to N ms (default 2000);\n"
     "                   a request is tried twice\n"
     "  --cert FILE      this client's secret certificate, for a broker\n"
@@ -1148,9 +1158,14 @@ s_endpoint(s_cli_t *c,
     const char *v = c->given[o] ? c->val[o] : getenv(env);
     if (!v || !v[0])
         v = dflt;
+    const char *what = c->given[o] ? s_optdefs[o].name : env;
     if (strlen(v) >= cap) {
-        s_misuse(c, "%s endpoint is longer than %zu bytes",
-                 c->given[o] ? s_optdefs[o].name : env, cap - 1);
+        s_misuse(c, "%s endpoint is longer than %zu bytes", what, cap - 1);
+        return false;
+    }
+    char why[128];
+    if (jobq_endpoints_check(v, why, sizeof why) != JOBQ_OK) {
+        s_misuse(c, "%s: %s", what, why);
         return false;
     }
     snprintf(dst, cap, "%s", v);

@@ -1,4 +1,29 @@
-/*  jobq_client.c: synchronous requests over one DEALER, and watch. */
+/*  jobq_client.c: synchronous requests over one DEALER, and watch.
+
+    With a list of brokers, the DEALER is connected to one of them at a
+    time, and a try that gets no reply within the timeout moves it to the
+    next one (disconnect, connect) before the next try. Why not connect it
+    to every broker at once and let ZeroMQ round-robin the requests:
+    - a DEALER queues a request for a peer whose connection is not up (or
+      not up yet), so with a dead broker in the list a share of all
+      requests would wait there for a connection that never comes, each
+      costing a full timeout; ZMQ_IMMEDIATE helps only for a refused
+      connection, not for a host that went away without a reset (the peer
+      stays "connected" until TCP gives up), nor for a broker that is
+      hung: it keeps its share of requests for good;
+    - one at a time, a broker that failed a try is left after that one
+      timeout and the client stays with the next, for every later call:
+      the cost of a dead broker is paid once, not on every Nth request;
+    - disconnecting drops what was queued for the old broker (a request
+      that did reach it and is answered late is told apart by its request
+      id and skipped), and the try that follows sends the same bytes (same
+      request id, same idempotency key), so a request that the dead broker
+      had committed is answered with the same job by the next one, which
+      shares its store.
+    Spreading load over brokers is left to the clients: give each its list
+    in another order. The SUB of a watch is another matter: events are
+    one-way, so it listens to every broker of its list at once.
+*/
 #include "jobq/jobq_client.h"
 #include "jobq_msg.h"
 #include "jobq_wire.h"
@@ -19,8 +44,11 @@
 
 struct jobq_client {
     jobq_client_config_t cfg;  //  copy; endpoints below
-    char broker[256];          //  client endpoint
-    char events[256];          //  event endpoint
+    jobq_wire_eps_t brokers;   //  client endpoints
+    size_t cur;                //  the one the dealer is connected to
+    jobq_wire_eps_t events;    //  event endpoints, when events_err is 0
+    int events_err;            //  JOBQ_OK or why the events list is bad
+    char events_why[128];      //  and what is wrong with it
     void *ctx;                 //  ZeroMQ context, given or own
     bool own_ctx;              //  made by the client: end it on destroy
     void *dealer;              //  requests
@@ -71,10 +99,15 @@ jobq_client_new(const jobq_client_config_t *cfg)
     jobq_client_config_t d;
     jobq_client_config_defaults(&d);
     self->cfg = cfg ? *cfg : d;
-    snprintf(self->broker, sizeof self->broker, "%s",
-             self->cfg.broker ? self->cfg.broker : d.broker);
-    snprintf(self->events, sizeof self->events, "%s",
-             self->cfg.events ? self->cfg.events : d.events);
+    char why[128];
+    if (jobq_wire_endpoints(self->cfg.broker ? self->cfg.broker : d.broker,
+                            &self->brokers, why, sizeof why) != JOBQ_OK) {
+        free(self);
+        return NULL;
+    }
+    self->events_err = jobq_wire_endpoints(
+        self->cfg.events ? self->cfg.events : d.events, &self->events,
+        self->events_why, sizeof self->events_why);
     if (self->cfg.timeout_ms <= 0)
         self->cfg.timeout_ms = d.timeout_ms;
     if (self->cfg.retries < 0)
@@ -89,9 +122,14 @@ jobq_client_new(const jobq_client_config_t *cfg)
         self->cfg.curve = &self->curve;
     }
     int err = JOBQ_OK;
-    if (self->ctx)
-        self->dealer = jobq_wire_connect(self->ctx, ZMQ_DEALER, self->broker,
-                                         NULL, self->cfg.curve, &err);
+    //  The endpoints after the first are connected only when the client
+    //  moves to them: check now that ZeroMQ can parse them.
+    if (self->ctx &&
+        jobq_wire_endpoints_check(self->ctx, &self->brokers, 1, self->cfg.curve,
+                                  why, sizeof why) == JOBQ_OK)
+        self->dealer =
+            jobq_wire_connect(self->ctx, ZMQ_DEALER, self->brokers.ep[0], NULL,
+                              self->cfg.curve, &err);
     if (!self->dealer) {
         if (self->own_ctx && self->ctx)
             zmq_ctx_term(self->ctx);
@@ -131,6 +169,22 @@ jobq_client_destroy(jobq_client_t **self_p)
     free(self->in_flight);
     free(self);
     *self_p = NULL;
+}
+
+int
+jobq_endpoints_check(const char *list, char *why, size_t cap)
+{
+    _Static_assert(JOBQ_MAX_ENDPOINTS == JOBQ_WIRE_MAX_ENDPOINTS,
+                   "one limit for endpoint lists");
+    char buf[128];
+    jobq_wire_eps_t *eps = malloc(sizeof *eps);
+    if (!eps)
+        return JOBQ_ENOMEM;
+    int rc = jobq_wire_endpoints(list, eps, buf, sizeof buf);
+    free(eps);
+    if (rc != JOBQ_OK && why && cap)
+        snprintf(why, cap, "%s", buf);
+    return rc;
 }
 
 const char *
@@ -173,6 +227,47 @@ s_slice(const jobq_client_t *self, int64_t left)
     if (self->cfg.interrupt && left > S_FLAG_POLL_MS)
         return S_FLAG_POLL_MS;
     return (long) left;
+}
+
+//  The broker this client talks to now.
+static const char *
+s_broker(const jobq_client_t *self)
+{
+    return self->brokers.ep[self->cur];
+}
+
+//  For messages: "the broker at EP", or with a list "the brokers at EP1,
+//  EP2, ..." (cut to fit a message).
+static const char *
+s_brokers_text(const jobq_client_t *self, char *buf, size_t cap)
+{
+    if (self->brokers.n == 1) {
+        snprintf(buf, cap, "the broker at %s", s_broker(self));
+        return buf;
+    }
+    size_t len = (size_t) snprintf(buf, cap, "the brokers at");
+    for (size_t i = 0; i < self->brokers.n && len < cap; i++)
+        len += (size_t) snprintf(buf + len, cap - len, "%s %s", i ? "," : "",
+                                 self->brokers.ep[i]);
+    return buf;
+}
+
+//  The try on the current broker got no reply: move the dealer to the next
+//  one of the list (nothing to do with one). What was queued for the old
+//  one is dropped with its connection.
+static void
+s_next_broker(jobq_client_t *self)
+{
+    if (self->brokers.n < 2)
+        return;
+    zmq_disconnect(self->dealer, s_broker(self));
+    //  Checked at jobq_client_new, so a connect fails only for want of
+    //  memory: then try the one after.
+    for (size_t k = 0; k < self->brokers.n; k++) {
+        self->cur = (self->cur + 1) % self->brokers.n;
+        if (zmq_connect(self->dealer, s_broker(self)) == 0)
+            return;
+    }
 }
 
 //  True (and the last error set) when the caller asked the waits to end.
@@ -282,16 +377,21 @@ s_request(jobq_client_t *self, jobq_msg_t *m, jobq_bytes_t *body)
         rc = s_send_request(self, m->cmd);
         if (rc == JOBQ_EINTR)
             return rc;
-        if (rc != JOBQ_OK)
+        if (rc != JOBQ_OK) {
+            s_next_broker(self);
             continue;
+        }
         jobq_wire_in_t in;
         jobq_msg_t r;
         rc = s_wait_answer(self, m->rid,
                            jobq_wire_now_ms() + self->cfg.timeout_ms, &in, &r);
         if (rc == JOBQ_EINTR)
             return rc;
-        if (rc != JOBQ_OK)
+        if (rc != JOBQ_OK) {
+            //  The same bytes go to the next broker of the list, if any.
+            s_next_broker(self);
             continue;
+        }
         if (r.cmd == JOBQ_CMD_ERROR) {
             s_error(self, r.u.error.code, "%.*s", (int) r.u.error.message.len,
                     r.u.error.message.ptr);
@@ -307,10 +407,11 @@ s_request(jobq_client_t *self, jobq_msg_t *m, jobq_bytes_t *body)
         body->len = zmq_msg_size(&self->reply);
         return JOBQ_OK;
     }
-    return s_error(self, JOBQ_EUNAVAILABLE,
-                   "no reply from the broker at %s within %d ms (%d tries)%s",
-                   self->broker, self->cfg.timeout_ms, self->cfg.retries + 1,
-                   s_handshake_hint(self));
+    char where[384];
+    return s_error(
+        self, JOBQ_EUNAVAILABLE, "no reply from %s within %d ms (%d tries)%s",
+        s_brokers_text(self, where, sizeof where), self->cfg.timeout_ms,
+        self->cfg.retries + 1, s_handshake_hint(self));
 }
 
 //  --- job info
@@ -581,10 +682,16 @@ jobq_client_enqueue_send(jobq_client_t *self,
     rc = s_send_request(self, m.cmd);
     if (rc == JOBQ_EINTR)
         return rc;
-    if (rc != JOBQ_OK)
+    if (rc != JOBQ_OK) {
+        const char *ep = s_broker(self);
+        //  Requests in flight stay with this broker: move on only when
+        //  there are none (their answers would be lost).
+        if (self->n_in_flight == 0)
+            s_next_broker(self);
         return s_error(self, JOBQ_EUNAVAILABLE,
-                       "could not queue the request for %s within %d ms",
-                       self->broker, self->cfg.timeout_ms);
+                       "could not queue the request for %s within %d ms", ep,
+                       self->cfg.timeout_ms);
+    }
     self->in_flight[self->n_in_flight++] = m.rid;
     *ticket = m.rid;
     self->last_error[0] = '\0';
@@ -622,11 +729,14 @@ jobq_client_enqueue_recv(jobq_client_t *self,
     }
     size_t lost = self->n_in_flight;
     self->n_in_flight = 0;
+    //  Every request in flight is given up: the caller sends them again
+    //  (with their keys), to the next broker of the list if there is one.
+    const char *ep = s_broker(self);
+    s_next_broker(self);
     return s_error(self, JOBQ_EUNAVAILABLE,
                    "no answer from the broker at %s within %d ms: %zu "
                    "requests in flight given up%s",
-                   self->broker, self->cfg.timeout_ms, lost,
-                   s_handshake_hint(self));
+                   ep, self->cfg.timeout_ms, lost, s_handshake_hint(self));
 }
 
 size_t
@@ -933,10 +1043,21 @@ jobq_client_watch(jobq_client_t *self,
         return s_error(self, JOBQ_EINVAL, "bad CURVE keys");
     }
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, topic, strlen(topic));
-    if (zmq_connect(sub, self->events) != 0) {
+    if (self->events_err != JOBQ_OK) {
         jobq_wire_close(&sub);
-        return s_error(self, JOBQ_EINVAL, "bad event endpoint %s",
-                       self->events);
+        return s_error(self, JOBQ_EINVAL, "bad event endpoints: %s",
+                       self->events_why);
+    }
+    //  Every broker of the list publishes every job's events: listen to
+    //  all of them. An event that comes twice (or late, from a broker that
+    //  saw the change after another) has a version already applied and is
+    //  skipped by s_apply.
+    for (size_t i = 0; i < self->events.n; i++) {
+        if (zmq_connect(sub, self->events.ep[i]) != 0) {
+            jobq_wire_close(&sub);
+            return s_error(self, JOBQ_EINVAL, "bad event endpoint %s",
+                           self->events.ep[i]);
+        }
     }
     int64_t now = jobq_wire_now_ms();
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : now + timeout_ms;

@@ -2,6 +2,7 @@
 #include "jobq_wire.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -254,6 +255,76 @@ jobq_wire_connect(void *ctx,
         return NULL;
     }
     return sock;
+}
+
+int
+jobq_wire_endpoints(const char *list,
+                    jobq_wire_eps_t *out,
+                    char *why,
+                    size_t cap)
+{
+    out->n = 0;
+    if (!list)
+        list = "";
+    const char *p = list;
+    while (true) {
+        const char *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        const char *a = p, *b = end;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        size_t len = (size_t) (b - a);
+        if (len == 0) {
+            if (!*list)
+                snprintf(why, cap, "no endpoint given");
+            else
+                snprintf(why, cap, "endpoint list '%.200s' has an empty item",
+                         list);
+            return JOBQ_EINVAL;
+        }
+        if (out->n == JOBQ_WIRE_MAX_ENDPOINTS) {
+            snprintf(why, cap, "more than %d endpoints in one list",
+                     JOBQ_WIRE_MAX_ENDPOINTS);
+            return JOBQ_EINVAL;
+        }
+        if (len > JOBQ_WIRE_ENDPOINT_MAX) {
+            snprintf(why, cap, "endpoint '%.40s...' is longer than %d bytes", a,
+                     JOBQ_WIRE_ENDPOINT_MAX);
+            return JOBQ_EINVAL;
+        }
+        memcpy(out->ep[out->n], a, len);
+        out->ep[out->n++][len] = '\0';
+        if (!*end)
+            return JOBQ_OK;
+        p = end + 1;
+    }
+}
+
+int
+jobq_wire_endpoints_check(void *ctx,
+                          const jobq_wire_eps_t *eps,
+                          size_t from,
+                          const jobq_curve_t *curve,
+                          char *why,
+                          size_t cap)
+{
+    for (size_t i = from; i < eps->n; i++) {
+        int err = JOBQ_OK;
+        void *sock =
+            jobq_wire_connect(ctx, ZMQ_DEALER, eps->ep[i], NULL, curve, &err);
+        if (!sock) {
+            if (err == JOBQ_EINVAL)
+                snprintf(why, cap, "cannot use endpoint '%s'", eps->ep[i]);
+            else
+                snprintf(why, cap, "out of memory");
+            return err;
+        }
+        jobq_wire_close(&sock);
+    }
+    return JOBQ_OK;
 }
 
 int

@@ -88,6 +88,39 @@ void *jobq_wire_connect(void *ctx,
                         const jobq_curve_t *curve,
                         int *err);
 
+//  --- lists of endpoints ---------------------------------------------------
+//  A client or worker may name several brokers that serve the same jobs:
+//  "tcp://a:5555,tcp://b:5555". At most JOBQ_WIRE_MAX_ENDPOINTS, each at
+//  most JOBQ_WIRE_ENDPOINT_MAX bytes.
+#define JOBQ_WIRE_MAX_ENDPOINTS 16
+#define JOBQ_WIRE_ENDPOINT_MAX  255
+
+typedef struct {
+    char ep[JOBQ_WIRE_MAX_ENDPOINTS][JOBQ_WIRE_ENDPOINT_MAX + 1];
+    size_t n;  //  entries in ep, 1..JOBQ_WIRE_MAX_ENDPOINTS once parsed
+} jobq_wire_eps_t;
+
+//  Split list at its commas into out; spaces around an item are dropped.
+//  JOBQ_OK, or JOBQ_EINVAL with why (cap bytes) saying what is wrong: a
+//  NULL or empty list, an empty item, more than JOBQ_WIRE_MAX_ENDPOINTS
+//  items, or one longer than JOBQ_WIRE_ENDPOINT_MAX bytes. ZeroMQ's own
+//  checks are jobq_wire_endpoints_check's.
+int jobq_wire_endpoints(const char *list,
+                        jobq_wire_eps_t *out,
+                        char *why,
+                        size_t cap);
+
+//  Whether ZeroMQ can parse eps->ep[from..]: a DEALER on ctx (a CURVE
+//  client when curve is not NULL, so that a broker with keys sees an
+//  ordinary client) is connected to each and closed at once. JOBQ_OK,
+//  JOBQ_EINVAL with why naming the endpoint, or JOBQ_ENOMEM.
+int jobq_wire_endpoints_check(void *ctx,
+                              const jobq_wire_eps_t *eps,
+                              size_t from,
+                              const jobq_curve_t *curve,
+                              char *why,
+                              size_t cap);
+
 //  Make sock a CURVE client with keys (before connecting it). JOBQ_OK, or
 //  JOBQ_EINVAL when this libzmq has no CURVE or a key is malformed.
 int jobq_wire_curve(void *sock, const jobq_curve_t *keys);

@@ -9,6 +9,15 @@
     says the turn that took it is on disk: it is sent again after every
     reconnect or DISCONNECT, and when an ACK is late, so a job finished
     while the broker was down or restarting is not run again.
+
+    With a list of brokers (brokers that share a store), the worker talks
+    to one at a time: its leases live in that broker. Each reconnect after
+    broker_timeout_ms of silence goes to the next broker of the list
+    (round-robin), with READY and every result kept, as after any
+    reconnect. The new broker answers a result of a lease it does not hold
+    with ACK taken=false (the worker forgets it), and a held job that is
+    not its lease with CANCEL_JOB: such a job runs again later under a new
+    attempt, fenced by its number.
 */
 #include "jobq/jobq_worker.h"
 #include "jobq_pool.h"
@@ -24,6 +33,8 @@
 
 //  Results read from the pool per loop turn (bounded work per turn).
 #define S_RESULTS_PER_TURN 64
+//  Room for a whole list of endpoints, commas included.
+#define S_LIST_MAX (JOBQ_WIRE_MAX_ENDPOINTS * (JOBQ_WIRE_ENDPOINT_MAX + 1))
 
 //  A result sent and not yet acknowledged.
 typedef struct {
@@ -37,8 +48,11 @@ typedef struct {
 
 struct jobq_worker {
     jobq_worker_config_t cfg;             //  copy; strings below
-    char broker[256];                     //  worker endpoint
-    char clients[256];                    //  client endpoint
+    jobq_wire_eps_t brokers;              //  worker endpoints
+    size_t cur;                           //  the one connected to now
+    int brokers_err;                      //  JOBQ_OK or why brokers is bad
+    char brokers_why[128];                //  and what is wrong with it
+    char clients[S_LIST_MAX];             //  client endpoint(s)
     char name[JOBQ_WORKER_NAME_MAX + 1];  //  routing id
     char export_dir[512];                 //  for processors
     jobq_curve_t curve;                   //  keys, if cfg.curve
@@ -104,7 +118,10 @@ jobq_worker_new(const jobq_worker_config_t *cfg, jobq_registry_t *registry)
         return NULL;
     self->cfg = *cfg;
     self->registry = registry;
-    s_strcopy(self->broker, sizeof self->broker, cfg->broker);
+    //  Checked here, said at jobq_worker_run.
+    self->brokers_err =
+        jobq_wire_endpoints(cfg->broker, &self->brokers, self->brokers_why,
+                            sizeof self->brokers_why);
     s_strcopy(self->clients, sizeof self->clients, cfg->clients);
     s_strcopy(self->export_dir, sizeof self->export_dir, cfg->export_dir);
     if (cfg->name) {
@@ -303,14 +320,17 @@ s_ready(jobq_worker_t *self)
     s_send(self, &m);
 }
 
+//  Connect to the current broker of the list, register, and send every
+//  result kept.
 static int
 s_connect(jobq_worker_t *self)
 {
     jobq_wire_close(&self->monitor);
     jobq_wire_close(&self->dealer);
     int err = JOBQ_OK;
-    self->dealer = jobq_wire_connect(self->ctx, ZMQ_DEALER, self->broker,
-                                     self->name, self->cfg.curve, &err);
+    self->dealer =
+        jobq_wire_connect(self->ctx, ZMQ_DEALER, self->brokers.ep[self->cur],
+                          self->name, self->cfg.curve, &err);
     if (!self->dealer)
         return err;
     self->monitor = jobq_wire_handshake_monitor(self->ctx, self->dealer);
@@ -504,6 +524,21 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
         self->cfg.prefetch > JOBQ_MAX_CAPACITY - n || s_types(self) != JOBQ_OK)
         return JOBQ_EINVAL;
     self->nheld = 0;
+    if (self->brokers_err != JOBQ_OK) {
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR, "broker endpoints: %s",
+                 self->brokers_why);
+        return self->brokers_err;
+    }
+    //  The endpoints after the first are connected only when the worker
+    //  moves to them: check now that ZeroMQ can parse them.
+    char why[128];
+    int crc = jobq_wire_endpoints_check(self->ctx, &self->brokers, 1,
+                                        self->cfg.curve, why, sizeof why);
+    if (crc != JOBQ_OK) {
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR, "broker endpoints: %s", why);
+        return crc;
+    }
+    self->cur = 0;
     self->pool = jobq_pool_new(n, n + self->cfg.prefetch, &self->pool_args);
     if (!self->pool)
         return JOBQ_ENOMEM;
@@ -573,11 +608,25 @@ jobq_worker_run(jobq_worker_t *self, volatile sig_atomic_t *stop)
         }
         if (now > self->last_heard + self->cfg.broker_timeout_ms) {
             jobq_wire_handshake_read(self->monitor, &self->handshake);
-            JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
-                     "broker silent for %llu ms, reconnecting%s",
-                     (unsigned long long) self->cfg.broker_timeout_ms,
-                     jobq_wire_handshake_hint(self->handshake,
-                                              self->cfg.curve != NULL));
+            const char *hint = jobq_wire_handshake_hint(
+                self->handshake, self->cfg.curve != NULL);
+            if (self->brokers.n == 1) {
+                JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
+                         "broker silent for %llu ms, reconnecting%s",
+                         (unsigned long long) self->cfg.broker_timeout_ms,
+                         hint);
+            } else {
+                //  The next broker of the list; the one left behind comes
+                //  round again if the others are silent too.
+                const char *was = self->brokers.ep[self->cur];
+                self->cur = (self->cur + 1) % self->brokers.n;
+                JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
+                         "broker %s silent for %llu ms, moving to %s%s", was,
+                         (unsigned long long) self->cfg.broker_timeout_ms,
+                         self->brokers.ep[self->cur], hint);
+                //  What the monitor heard was the old broker's.
+                self->handshake = 0;
+            }
             rc = s_connect(self);
             if (rc != JOBQ_OK)
                 break;

@@ -9,6 +9,18 @@
     made up by the library when retries are on, so a lost reply never makes
     two jobs. A client is not thread-safe: use one per thread.
 
+    Several brokers that serve the same jobs (a shared store, such as
+    jobq-broker --store nats://...) can be named at once, comma-separated:
+    "tcp://10.0.0.1:5555,tcp://10.0.0.2:5555". The client talks to one of
+    them at a time, starting with the first; a try that gets no reply
+    within timeout_ms moves it to the next (round-robin) before the next
+    try, and it stays there for later calls. So with a dead broker first
+    in the list, a call costs one timeout more (give retries >= the number
+    of endpoints minus one to ride over several dead ones in one call).
+    While watching, the SUB listens to every event endpoint of its list:
+    each broker publishes every job's events, and only newer versions are
+    applied. One endpoint alone behaves as it always has.
+
     Signals are the program's: the library installs no handler. A signal
     caught by the thread waiting in a call (Ctrl-C with a handler, for
     one) ends that wait with JOBQ_EINTR, and so does the interrupt flag of
@@ -29,9 +41,14 @@ extern "C" {
 
 typedef struct jobq_client jobq_client_t;
 
+//  Endpoints in one list (broker, events, and the worker's lists), at most.
+#define JOBQ_MAX_ENDPOINTS 16
+
 typedef struct {
-    const char *broker;  //  client endpoint, default tcp://127.0.0.1:5555
-    const char *events;  //  event endpoint, default tcp://127.0.0.1:5557
+    const char *broker;  //  client endpoint, or a comma-separated list of
+                         //  them (see above); default tcp://127.0.0.1:5555
+    const char *events;  //  event endpoint, or a list; default
+                         //  tcp://127.0.0.1:5557
     int timeout_ms;      //  per try, default 3000
     int retries;         //  extra tries after a timeout, default 1
     void *zmq_ctx;       //  ZeroMQ context to open sockets on (borrowed;
@@ -80,9 +97,17 @@ JOBQ_EXPORT void jobq_job_info_clear(jobq_job_info_t *info);
 JOBQ_EXPORT void jobq_client_config_defaults(jobq_client_config_t *cfg);
 
 //  A client (nothing is sent yet); cfg NULL means every default. NULL only
-//  if out of memory or cfg's broker endpoint is one ZeroMQ cannot parse (a
-//  bad events endpoint shows at the first watch).
+//  if out of memory, or cfg's broker list is not one jobq_endpoints_check
+//  takes or names an endpoint ZeroMQ cannot parse (a bad events list shows
+//  at the first watch).
 JOBQ_EXPORT jobq_client_t *jobq_client_new(const jobq_client_config_t *cfg);
+
+//  Check the form of an endpoint list: 1..JOBQ_MAX_ENDPOINTS endpoints,
+//  comma-separated (spaces around each are dropped), none empty, each at
+//  most 255 bytes. JOBQ_OK, or JOBQ_EINVAL with why (cap bytes, may be
+//  NULL) saying what is wrong. Whether ZeroMQ can parse each endpoint is
+//  checked when it is used.
+JOBQ_EXPORT int jobq_endpoints_check(const char *list, char *why, size_t cap);
 //  Close the client's sockets (and its context, if it made one); safe on
 //  NULL, sets *self_p to NULL.
 JOBQ_EXPORT void jobq_client_destroy(jobq_client_t **self_p);
@@ -231,7 +256,8 @@ typedef struct {
 //  on_complete or on_error the end, as a STATUS reads it (with output and
 //  errors, which events do not carry). Returns JOBQ_OK (completed),
 //  JOBQ_EFAILED, JOBQ_ECANCELLED, JOBQ_ETIMEOUT, JOBQ_ENOTFOUND, JOBQ_EINTR,
-//  JOBQ_EINVAL (a bad id, or an events endpoint ZeroMQ cannot parse),
+//  JOBQ_EINVAL (a bad id, or an events list that is malformed or names an
+//  endpoint ZeroMQ cannot parse),
 //  JOBQ_ESTATE (pipelined requests wait for answers), JOBQ_ENOMEM, or
 //  JOBQ_EUNAVAILABLE when the first snapshot gets no answer. Once the watch
 //  has begun, a broker that stops answering is waited for (a restarted

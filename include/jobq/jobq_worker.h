@@ -76,7 +76,8 @@ jobq_job_fail(jobq_job_t *job, bool permanent, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 //  The client endpoint of the broker this worker serves (for processors
-//  that read other jobs, such as export_data). Borrowed.
+//  that read other jobs, such as export_data): cfg.clients as given, so
+//  possibly a comma-separated list. Borrowed.
 JOBQ_EXPORT const char *jobq_job_broker_clients(const jobq_job_t *job);
 
 //  A client of that broker, for processors that read other jobs (export_data
@@ -131,9 +132,17 @@ JOBQ_EXPORT int jobq_registry_find(const jobq_registry_t *self,
 
 //  --- the worker runtime ----------------------------------------------------
 
+//  broker may be a comma-separated list of up to JOBQ_MAX_ENDPOINTS worker
+//  endpoints of brokers that serve the same jobs (a shared store): the
+//  worker serves one at a time, the first at the start, and each reconnect
+//  after broker_timeout_ms of silence goes to the next (round-robin), with
+//  READY and the results not yet acknowledged, as after any reconnect. Its
+//  leases live in the broker it left: jobs held there run again later
+//  elsewhere, under a new attempt. clients may be a list too (as
+//  jobq_client_config_t's broker), for the processors' clients.
 typedef struct {
-    const char *broker;          //  broker worker endpoint
-    const char *clients;         //  broker client endpoint (for processors)
+    const char *broker;          //  broker worker endpoint, or a list
+    const char *clients;         //  broker client endpoint(s), for processors
     const char *name;            //  routing id, 1..64 printable; NULL = made up
     const char *const *types;    //  NULL-terminated subset to run; NULL = all
     const char *export_dir;      //  for processors that write files
@@ -154,8 +163,9 @@ typedef struct {
 
 typedef struct jobq_worker jobq_worker_t;
 
-//  Defaults: tcp://127.0.0.1:5556, concurrency 4, heartbeat 1000 ms,
-//  broker timeout 5000 ms, grace 10000 ms, export dir ./var/exports.
+//  Defaults: tcp://127.0.0.1:5556 (clients tcp://127.0.0.1:5555), concurrency
+//  4, heartbeat 1000 ms, broker timeout 5000 ms, grace 10000 ms, export dir
+//  ./var/exports.
 JOBQ_EXPORT void jobq_worker_config_defaults(jobq_worker_config_t *cfg);
 
 //  A worker running the processors of registry (borrowed; must outlive the
@@ -170,10 +180,10 @@ JOBQ_EXPORT jobq_worker_t *jobq_worker_new(const jobq_worker_config_t *cfg,
 //  once). Then take no new jobs and hand the queued ones back; let the
 //  running ones finish for up to grace_ms, then cancel them and allow 1 s
 //  more for their reports; return. JOBQ_OK, JOBQ_EINVAL (a type in
-//  cfg->types is not registered, bad settings, or an endpoint ZeroMQ
-//  cannot parse), JOBQ_EFORBIDDEN (the broker's key file does not let this
-//  worker's key register under its name or run its types; logged) or
-//  JOBQ_ENOMEM.
+//  cfg->types is not registered, bad settings, a malformed broker list
+//  (logged), or an endpoint ZeroMQ cannot parse), JOBQ_EFORBIDDEN (the broker's
+//  key file does not let this worker's key register under its name or run its
+//  types; logged) or JOBQ_ENOMEM.
 JOBQ_EXPORT int jobq_worker_run(jobq_worker_t *self,
                                 volatile sig_atomic_t *stop);
 

@@ -93,6 +93,15 @@ test_cli_misuse_is_named_and_exits_2(void **state)
         {"status 0123456789abcdef --watch", "does not take --watch"},
         {"list --frobnicate", "unknown option"},
         {"--timeout-ms 0 stats", "--timeout-ms"},
+        {"--broker tcp://127.0.0.1:1,,tcp://127.0.0.1:2 stats", "empty item"},
+        {"--events tcp://127.0.0.1:1, stats", "empty item"},
+        {"--broker tcp://127.0.0.1:1,tcp://127.0.0.1:2,tcp://127.0.0.1:3,"
+         "tcp://127.0.0.1:4,tcp://127.0.0.1:5,tcp://127.0.0.1:6,"
+         "tcp://127.0.0.1:7,tcp://127.0.0.1:8,tcp://127.0.0.1:9,"
+         "tcp://127.0.0.1:10,tcp://127.0.0.1:11,tcp://127.0.0.1:12,"
+         "tcp://127.0.0.1:13,tcp://127.0.0.1:14,tcp://127.0.0.1:15,"
+         "tcp://127.0.0.1:16,tcp://127.0.0.1:17 stats",
+         "more than 16 endpoints"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         s_run_t r;
@@ -119,6 +128,14 @@ test_cli_unreachable_broker_exits_1_with_the_reason(void **state)
     s_run(&r, line);
     assert_int_equal(r.rc, 1);
     assert_non_null(strstr(r.err, "no reply from the broker"));
+    //  A list: every endpoint is named.
+    snprintf(line, sizeof line,
+             "--broker tcp://127.0.0.1:%d,tcp://127.0.0.1:%d --timeout-ms 200 "
+             "status 0123456789abcdef",
+             jobq_test_free_port(), jobq_test_free_port());
+    s_run(&r, line);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "no reply from the brokers at"));
 }
 
 static void
@@ -220,6 +237,17 @@ test_cli_enqueue_status_list_watch_cancel_against_a_broker(void **state)
     s_run(&r, line);
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "sleep"));
+    //  Lists: a dead broker first costs one try; watch listens to every
+    //  event endpoint of its list.
+    char dead[64];
+    snprintf(dead, sizeof dead, "tcp://127.0.0.1:%d", jobq_test_free_port());
+    snprintf(line, sizeof line,
+             "--broker %s,%s --events %s,%s --timeout-ms 500 enqueue sleep "
+             "--shop cli-shop --input '{\"ms\": 100}' --watch",
+             dead, b.clients, dead, b.events);
+    s_run(&r, line);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "100% completed"));
 
     jobq_test_stop(w, SIGTERM, 10000);
     jobq_test_broker_stop(&b, SIGTERM);
@@ -290,6 +318,8 @@ test_cli_programs_name_bad_options_and_exit_2(void **state)
         {"--allow-files /no/such/dir", "'/no/such/dir' is not a directory",
          false},
         {"--allow-files /etc/passwd", "is not a directory", false},
+        {"--broker tcp://127.0.0.1:1,", "--broker: endpoint list", false},
+        {"--clients tcp://127.0.0.1:1,,tcp://127.0.0.1:2", "empty item", false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char cmd[1200], grep[1200];

@@ -17,14 +17,16 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 typedef struct {
-    char *dir;             //  temporary directory
-    jobq_test_broker_t b;  //  broker process
-    pid_t worker;          //  worker process, -1 if none
-    jobq_client_t *c;      //  client
+    char *dir;              //  temporary directory
+    jobq_test_broker_t b;   //  broker process
+    pid_t worker;           //  worker process, -1 if none
+    jobq_test_broker_t b2;  //  a second broker, if a test starts one
+    jobq_client_t *c;       //  client
 } s_fx_t;
 
 static jobq_client_t *
@@ -62,6 +64,7 @@ s_teardown(void **state)
     if (fx->worker > 0)
         jobq_test_stop(fx->worker, SIGKILL, 5000);
     jobq_test_broker_stop(&fx->b, SIGTERM);
+    jobq_test_broker_stop(&fx->b2, SIGKILL);
     jobq_test_rmtree(fx->dir);
     free(fx->dir);
     free(fx);
@@ -992,6 +995,133 @@ test_e2e_unreachable_broker_fails_within_bounded_time(void **state)
     (void) fx;
 }
 
+//  A client with a list of brokers: a dead one first costs one timeout
+//  and the client stays with the live one; a broker killed under it is
+//  left for the next; a watch listens to every event endpoint of its list;
+//  malformed lists are refused.
+static void
+test_e2e_client_fails_over_to_the_next_broker(void **state)
+{
+    s_fx_t *fx = *state;
+    char dir2[600];
+    snprintf(dir2, sizeof dir2, "%s/b2", fx->dir);
+    assert_int_equal(mkdir(dir2, 0700), 0);
+    jobq_test_broker_t *b2 = &fx->b2;
+    assert_int_equal(jobq_test_broker_start(b2, dir2, NULL), 0);
+    char dead[64], dead_events[64];
+    snprintf(dead, sizeof dead, "tcp://127.0.0.1:%d", jobq_test_free_port());
+    snprintf(dead_events, sizeof dead_events, "tcp://127.0.0.1:%d",
+             jobq_test_free_port());
+    static const uint8_t empty[] = {0x80};
+    jobq_enqueue_t req = {"noop", "shop-f", {empty, 1}, 0, 0, 1, 0, NULL};
+    char id[JOBQ_ID_LEN + 1];
+    jobq_job_info_t info;
+    memset(&info, 0, sizeof info);
+
+    //  1. Nobody listens at the first endpoint: the first try times out,
+    //  the second goes to the live broker; later calls go there at once.
+    char list[200], events[200];
+    snprintf(list, sizeof list, "%s, %s", dead, fx->b.clients);
+    snprintf(events, sizeof events, "%s,%s", dead_events, fx->b.events);
+    jobq_client_config_t cfg;
+    jobq_client_config_defaults(&cfg);
+    cfg.broker = list;
+    cfg.events = events;
+    cfg.timeout_ms = 800;
+    cfg.retries = 1;
+    jobq_client_t *c = jobq_client_new(&cfg);
+    assert_non_null(c);
+    int64_t t0 = zclock_mono();
+    assert_int_equal(jobq_client_enqueue(c, &req, id, NULL), JOBQ_OK);
+    int64_t took = zclock_mono() - t0;
+    assert_true(took >= 700 && took < 2500);
+    t0 = zclock_mono();
+    assert_int_equal(jobq_client_status(c, id, &info), JOBQ_OK);
+    assert_true(zclock_mono() - t0 < 700);
+    jobq_job_info_clear(&info);
+    //  A watch hears the live broker's events (the dead event endpoint
+    //  is just quiet) and sees the job end.
+    s_start_worker(fx, "sleep", "1");
+    jobq_mp_writer_t w;
+    req.type = "sleep";
+    req.input = s_sleep_input(&w, 100, 2);
+    assert_int_equal(jobq_client_enqueue(c, &req, id, NULL), JOBQ_OK);
+    jobq_mp_writer_fini(&w);
+    req.type = "noop";
+    req.input = (jobq_bytes_t){empty, 1};
+    s_seen_t seen;
+    memset(&seen, 0, sizeof seen);
+    jobq_watch_t cb = {s_on_progress, s_on_complete, s_on_error, &seen};
+    assert_int_equal(jobq_client_watch(c, id, &cb, 10000), JOBQ_OK);
+    assert_int_equal(seen.completes, 1);
+    for (int i = 1; i < seen.n; i++)
+        assert_true(seen.version[i] > seen.version[i - 1]);
+    jobq_client_destroy(&c);
+
+    //  2. Two live brokers; the first is killed. An enqueue with a key is
+    //  then answered by the second within a timeout and a bit.
+    snprintf(list, sizeof list, "%s,%s", b2->clients, fx->b.clients);
+    c = jobq_client_new(&cfg);
+    assert_non_null(c);
+    assert_int_equal(jobq_client_enqueue(c, &req, id, NULL), JOBQ_OK);
+    jobq_client_t *c2 = s_client(b2);
+    assert_int_equal(jobq_client_status(c2, id, &info), JOBQ_OK);
+    jobq_job_info_clear(&info);
+    jobq_client_destroy(&c2);
+    jobq_test_broker_stop(b2, SIGKILL);
+    req.key = "failover-key-1";
+    bool created = false;
+    t0 = zclock_mono();
+    assert_int_equal(jobq_client_enqueue(c, &req, id, &created), JOBQ_OK);
+    assert_true(zclock_mono() - t0 < 2500);
+    assert_true(created);
+    //  It is the live broker's job, and the same key gives the same job.
+    assert_int_equal(jobq_client_status(fx->c, id, &info), JOBQ_OK);
+    jobq_job_info_clear(&info);
+    char again[JOBQ_ID_LEN + 1];
+    assert_int_equal(jobq_client_enqueue(c, &req, again, &created), JOBQ_OK);
+    assert_false(created);
+    assert_string_equal(again, id);
+    jobq_client_destroy(&c);
+
+    //  3. Both dead: the error names the list.
+    snprintf(list, sizeof list, "%s,%s", dead, b2->clients);
+    cfg.timeout_ms = 300;
+    c = jobq_client_new(&cfg);
+    assert_non_null(c);
+    t0 = zclock_mono();
+    assert_int_equal(jobq_client_status(c, id, &info), JOBQ_EUNAVAILABLE);
+    assert_true(zclock_mono() - t0 < 2000);
+    assert_non_null(strstr(jobq_client_last_error(c), dead));
+    assert_non_null(strstr(jobq_client_last_error(c), b2->clients));
+    jobq_client_destroy(&c);
+
+    //  4. Malformed lists.
+    char why[128];
+    cfg.broker = "tcp://127.0.0.1:1,,tcp://127.0.0.1:2";
+    assert_null(jobq_client_new(&cfg));
+    assert_int_equal(jobq_endpoints_check(cfg.broker, why, sizeof why),
+                     JOBQ_EINVAL);
+    assert_non_null(strstr(why, "empty item"));
+    assert_int_equal(
+        jobq_endpoints_check("tcp://127.0.0.1:1,", why, sizeof why),
+        JOBQ_EINVAL);
+    assert_int_equal(jobq_endpoints_check("", why, sizeof why), JOBQ_EINVAL);
+    char many[1024] = "";
+    for (int i = 0; i <= JOBQ_MAX_ENDPOINTS; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many),
+                 "%stcp://127.0.0.1:%d", i ? "," : "", 7000 + i);
+    cfg.broker = many;
+    assert_null(jobq_client_new(&cfg));
+    assert_int_equal(jobq_endpoints_check(many, why, sizeof why), JOBQ_EINVAL);
+    assert_non_null(strstr(why, "more than 16"));
+    *strrchr(many, ',') = '\0';  //  16 is the limit, not over it
+    assert_int_equal(jobq_endpoints_check(many, why, sizeof why), JOBQ_OK);
+    //  One that ZeroMQ cannot parse, second in the list.
+    cfg.broker = "tcp://127.0.0.1:1,nonsense://x";
+    assert_null(jobq_client_new(&cfg));
+}
+
 //  Many single ENQUEUEs in flight on one client: each is answered once,
 //  under its own ticket, a refused one too; other calls wait their turn.
 static void
@@ -1235,6 +1365,7 @@ main(void)
         T(test_e2e_a_full_descriptor_table_is_logged_and_outlived),
         T(test_e2e_slow_subscriber_sees_a_gap_and_never_blocks_the_broker),
         T(test_e2e_unreachable_broker_fails_within_bounded_time),
+        T(test_e2e_client_fails_over_to_the_next_broker),
         T(test_e2e_batch_enqueue_and_prefetching_worker),
         T(test_e2e_pipelined_enqueue_answers_each_request_once),
         T(test_e2e_broker_io_thread_asks_for_a_short_slice),
