@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build run test test-sanitize test-bench fuzz bench \
+.PHONY: all deps build run test test-sanitize test-bench test-chaos-nats fuzz bench \
 	format-check clean
 
 all: build
@@ -40,16 +40,18 @@ test: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBQ_WERROR=ON \
 	    -DJOBQ_FAULTS=ON $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j $(JOBS)
-	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS) -LE bench
+	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS) -LE 'bench|chaos-nats'
 
-# The unit and integration suites again under AddressSanitizer and UBSan.
+# The unit and integration suites again under AddressSanitizer and UBSan
+# (the repeats of whole suites on the JetStream backend, label nats, run in
+# `make test` only; test_nats and the chaos run on the cluster run in both).
 test-sanitize: deps
 	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DJOBQ_WERROR=ON \
 	    -DJOBQ_FAULTS=ON -DJOBQ_SANITIZE=address,undefined $(CMAKE_ARGS)
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 	cd $(SAN_BUILD) && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    ctest --output-on-failure --timeout 600 -j $(JOBS) -LE bench
+	    ctest --output-on-failure --timeout 600 -j $(JOBS) -LE 'bench|nats'
 
 # libFuzzer on the decoders (clang), FUZZ_SECONDS each, from the seed
 # corpus in tests/fuzz/corpus; new inputs go to $(FUZZ_BUILD)/corpus, and a
@@ -73,6 +75,10 @@ bench: build
 # The bench programs' own tests (label `bench`, outside `make test`).
 test-bench: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -L bench
+
+# The chaos run on three brokers and a JetStream cluster (tests/README.md).
+test-chaos-nats: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 900 -L chaos-nats
 
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')

@@ -24,6 +24,11 @@ s_usage(FILE *out)
         "Persist jobs in LMDB and hand them to workers over ZeroMQ.\n"
         "\n"
         "  --data DIR          data directory (default ./var/jobq)\n"
+        "  --store URI         lmdb:DIR (the default, as --data), or\n"
+        "                      nats://HOST:PORT[,HOST:PORT...][?replicas=N]:\n"
+        "                      share the jobs with other brokers on a NATS\n"
+        "                      JetStream cluster (replicas default 3)\n"
+        "  --nats-creds FILE   NATS credentials file for --store nats://\n"
         "  --clients EP        client endpoint (default tcp://127.0.0.1:5555)\n"
         "  --workers EP        worker endpoint (default tcp://127.0.0.1:5556)\n"
         "  --events EP         event endpoint  (default tcp://127.0.0.1:5557)\n"
@@ -135,6 +140,8 @@ main(int argc, char **argv)
     cfg.log = &log;
     static const struct option opts[] = {
         {"data", required_argument, 0, 'd'},
+        {"store", required_argument, 0, 'S'},
+        {"nats-creds", required_argument, 0, 'N'},
         {"clients", required_argument, 0, 'c'},
         {"workers", required_argument, 0, 'w'},
         {"events", required_argument, 0, 'e'},
@@ -169,6 +176,23 @@ main(int argc, char **argv)
         switch (c) {
         case 'd':
             cfg.data_dir = optarg;
+            break;
+        case 'S':
+            if (strncmp(optarg, "lmdb:", 5) == 0 && optarg[5]) {
+                cfg.data_dir = optarg + 5;
+                cfg.nats_urls = NULL;
+            } else if (strncmp(optarg, "nats://", 7) == 0 && optarg[7]) {
+                cfg.nats_urls = optarg;
+            } else {
+                fprintf(stderr,
+                        S_PROG ": --store: '%.200s' is neither lmdb:DIR nor "
+                               "nats://HOST:PORT[,HOST:PORT...]\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'N':
+            cfg.nats_creds = optarg;
             break;
         case 'c':
             cfg.clients_ep = optarg;

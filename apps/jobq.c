@@ -1,6 +1,8 @@
-/*  jobq: the command line. Everything but the process is in jobq_cli.c. */
+/*  jobq: the command line. Everything but the process is in jobq_cli.c,
+    but export and import, which open a store (jobq_migrate.c). */
 #include "jobq_app.h"
 #include "jobq_cli.h"
+#include "jobq_migrate.h"
 
 #include <errno.h>
 #include <string.h>
@@ -13,7 +15,11 @@ main(int argc, char **argv)
     //  error, not a death.
     static volatile sig_atomic_t stop = 0;
     jobq_app_signals(&stop);
-    int rc = jobq_cli_run(argc, argv, stdout, stderr, &stop);
+    const char *cmd = jobq_migrate_command(argc, argv);
+    bool migrate =
+        cmd && (strcmp(cmd, "export") == 0 || strcmp(cmd, "import") == 0);
+    int rc = migrate ? jobq_migrate_cli(argc, argv, stderr, &stop)
+                     : jobq_cli_run(argc, argv, stdout, stderr, &stop);
     //  Output that never arrived (a full disk, a closed pipe) is a failure.
     if (fflush(stdout) != 0 || ferror(stdout)) {
         if (errno != EPIPE)

@@ -21,7 +21,7 @@ static int
 s_fill(const char *dir, long n)
 {
     jobq_store_t *st = jobq_store_lmdb_new();
-    jobq_store_config_t cfg = {dir, 4ull << 30, 0};
+    jobq_store_config_t cfg = {dir, 4ull << 30, 0, false, 0};
     if (!st || jobq_store_open(st, &cfg) != JOBQ_OK) {
         fprintf(stderr, "jobq_fill: cannot open a store in %s\n", dir);
         return 1;

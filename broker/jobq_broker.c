@@ -21,17 +21,20 @@
 #define S_MAX_FAILED_COMMITS 5
 
 struct jobq_broker {
-    jobq_broker_config_t cfg;   //  copy
-    jobq_store_t *store;        //  owned
-    jobq_engine_t *engine;      //  owned
-    zsock_t *clients;           //  ROUTER
-    zsock_t *workers;           //  ROUTER
-    zsock_t *events;            //  XPUB (a PUB that also hears subscriptions)
-    char *ep[3];                //  bound endpoints, owned
-    const jobq_clock_t *clock;  //  real
-    bool store_full;            //  new jobs refused for lack of space
-    uint32_t failed_commits;    //  consecutive commit failures
-    uint64_t subs_read;         //  subscriptions read since the last trim
+    uint64_t unavailable;         //  turns the shared store did not take
+    uint64_t unavailable_logged;  //  mono ms of the last line about them
+    uint64_t backoff_until;       //  mono ms: no turn before (after one)
+    jobq_broker_config_t cfg;     //  copy
+    jobq_store_t *store;          //  owned
+    jobq_engine_t *engine;        //  owned
+    zsock_t *clients;             //  ROUTER
+    zsock_t *workers;             //  ROUTER
+    zsock_t *events;              //  XPUB (a PUB that also hears subscriptions)
+    char *ep[3];                  //  bound endpoints, owned
+    const jobq_clock_t *clock;    //  real
+    bool store_full;              //  new jobs refused for lack of space
+    uint32_t failed_commits;      //  consecutive commit failures
+    uint64_t subs_read;           //  subscriptions read since the last trim
     //  Connections an endpoint could not accept (out of file descriptors),
     //  from a ZeroMQ monitor of each bound socket.
     zsock_t *monitor[3];        //  PAIR, or NULL
@@ -87,7 +90,9 @@ jobq_broker_new(const jobq_broker_config_t *cfg)
         return NULL;
     self->cfg = *cfg;
     self->clock = jobq_clock_real();
-    self->store = jobq_store_lmdb_new();
+    self->store = cfg->nats_urls
+                      ? jobq_store_nats_new(cfg->nats_urls, cfg->nats_creds)
+                      : jobq_store_lmdb_new();
     if (!self->store) {
         free(self);
         return NULL;
@@ -352,11 +357,13 @@ jobq_broker_start(jobq_broker_t *self)
     //  own SIGINT and SIGTERM handlers with the first socket.
     zsys_handler_set(NULL);
     jobq_store_config_t sc = {self->cfg.data_dir, self->cfg.map_size,
-                              self->cfg.map_max};
+                              self->cfg.map_max, false,
+                              self->cfg.engine.idem_window_ms};
     int rc = jobq_store_open(self->store, &sc);
     if (rc != JOBQ_OK) {
         JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
-                 "cannot open the store in %s: %s", self->cfg.data_dir,
+                 "cannot open the store in %s: %s",
+                 self->cfg.nats_urls ? self->cfg.nats_urls : self->cfg.data_dir,
                  jobq_store_why(self->store)[0] ? jobq_store_why(self->store)
                                                 : jobq_strerror(rc));
         return rc;
@@ -387,8 +394,14 @@ jobq_broker_start(jobq_broker_t *self)
     if (!self->clients || !self->workers || !self->events)
         return JOBQ_EUNAVAILABLE;
     JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE,
-             "serving clients=%s workers=%s events=%s data=%s", self->ep[0],
-             self->ep[1], self->ep[2], self->cfg.data_dir);
+             "serving clients=%s workers=%s events=%s %s=%s", self->ep[0],
+             self->ep[1], self->ep[2], self->cfg.nats_urls ? "store" : "data",
+             self->cfg.nats_urls ? self->cfg.nats_urls : self->cfg.data_dir);
+    if (self->cfg.nats_urls)
+        JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE,
+                 "shared store: this broker has slot %d%s",
+                 jobq_store_slot(self->store),
+                 jobq_store_leader(self->store) ? " (leader)" : "");
     return JOBQ_OK;
 }
 
@@ -647,8 +660,14 @@ s_check_space(jobq_broker_t *self)
     }
 }
 
+#define S_PHASE_MSGS 1  //  read and handle messages
+#define S_PHASE_TICK 2  //  timers and dispatch
+
+//  One turn: phase says what it does. On a shared store the messages and
+//  the dispatch take a turn each: a dispatch that meets another broker's
+//  write fails its own turn, not the replies of the messages.
 static int
-s_turn(jobq_broker_t *self)
+s_turn(jobq_broker_t *self, int phase)
 {
     s_check_space(self);
     uint64_t wall = jobq_clock_wall_ms(self->clock);
@@ -670,7 +689,7 @@ s_turn(jobq_broker_t *self)
     bool more = true;
     //  Round-robin over the three sockets, one message each per pass, until
     //  all are empty, the budget is spent or the replies are large.
-    while (more && budget > 0 &&
+    while ((phase & S_PHASE_MSGS) && more && budget > 0 &&
            jobq_engine_turn_bytes(self->engine) < self->cfg.max_turn_bytes) {
         more = false;
         if (s_read_router(self, self->workers, JOBQ_ACT_WORKER))
@@ -687,7 +706,8 @@ s_turn(jobq_broker_t *self)
         malloc_trim(0);
         self->subs_read = 0;
     }
-    jobq_engine_tick(self->engine);
+    if (phase & S_PHASE_TICK)
+        jobq_engine_tick(self->engine);
     jobq_engine_stats_t after;
     jobq_engine_get_stats(self->engine, &after);
     if (after.damaged > before.damaged)
@@ -730,13 +750,33 @@ s_turn(jobq_broker_t *self)
                      "were refused; jobq-broker --verify %s says what is "
                      "damaged, and --repair salvages the rest",
                      jobq_store_why(self->store), self->cfg.data_dir);
+    } else if (rc == JOBQ_EUNAVAILABLE || rc == JOBQ_ESTALE) {
+        //  A shared store out of reach, or a job another broker changed
+        //  at the same moment: one line a second at most; out of reach, a
+        //  pause of 50 ms before the next turn writes, rather than a spin.
+        uint64_t now = jobq_clock_mono_ms(self->clock);
+        self->unavailable++;
+        if (now >= self->unavailable_logged + 1000) {
+            JOBQ_LOG(self->cfg.log, JOBQ_LOG_WARN,
+                     "%llu %s not taken by the shared store (the last: %s); "
+                     "their replies became errors",
+                     (unsigned long long) self->unavailable,
+                     self->unavailable == 1 ? "turn" : "turns",
+                     jobq_store_why(self->store));
+            self->unavailable = 0;
+            self->unavailable_logged = now;
+        }
+        if (rc == JOBQ_EUNAVAILABLE)
+            self->backoff_until = now + 50;
     } else if (rc != JOBQ_OK) {
         JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
                  "commit failed: %s (%s); its replies became errors",
                  jobq_strerror(rc), jobq_store_why(self->store));
         if (rc == JOBQ_ESTOREFULL && jobq_store_grow(self->store) == JOBQ_OK)
             JOBQ_LOG(self->cfg.log, JOBQ_LOG_NOTICE, "storage map grown");
-        if (rc != JOBQ_ESTOREFULL)
+        //  A shared store that is out of reach, or a write that met
+        //  another broker's, is no reason to stop: the cluster comes back.
+        if (rc != JOBQ_ESTOREFULL && rc != JOBQ_EUNAVAILABLE)
             self->failed_commits++;
     } else if (jobq_store_wrote(self->store)) {
         //  Only a commit that wrote something proves the disk works again.
@@ -746,7 +786,9 @@ s_turn(jobq_broker_t *self)
     s_log_refused(self, false);
     if (self->failed_commits >= S_MAX_FAILED_COMMITS)
         return JOBQ_ESTORAGE;
-    return (budget < self->cfg.max_msgs_per_turn) ? 1 : JOBQ_OK;
+    return (phase & S_PHASE_MSGS) && budget < self->cfg.max_msgs_per_turn
+               ? 1
+               : JOBQ_OK;
 }
 
 //  Answer the handshakes waiting (at most 1,024 a turn). Past max_conns
@@ -842,10 +884,11 @@ s_reload(jobq_broker_t *self)
 int
 jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
 {
-    zmq_pollitem_t items[7] = {
+    zmq_pollitem_t items[8] = {
         {zsock_resolve(self->workers), 0, ZMQ_POLLIN, 0},
         {zsock_resolve(self->clients), 0, ZMQ_POLLIN, 0},
         {zsock_resolve(self->events), 0, ZMQ_POLLIN, 0},
+        {NULL, 0, ZMQ_POLLIN, 0},
         {NULL, 0, ZMQ_POLLIN, 0},
         {NULL, 0, ZMQ_POLLIN, 0},
         {NULL, 0, ZMQ_POLLIN, 0},
@@ -857,6 +900,9 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
             items[nitems++].socket = zsock_resolve(self->monitor[i]);
     if (self->auth)
         items[nitems++].socket = jobq_auth_socket(self->auth);
+    bool shared = jobq_store_shared(self->store);
+    if (shared)
+        items[nitems++].fd = jobq_store_fd(self->store);
     bool draining = false;
     uint64_t quiet_until = 0, quiet_end = 0, grace_end = 0;
     while (true) {
@@ -896,6 +942,8 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
         }
         uint64_t now = jobq_clock_mono_ms(self->clock);
         uint64_t wake = jobq_engine_next_wakeup(self->engine);
+        if (wake < self->backoff_until)
+            wake = self->backoff_until;
         long timeout = wake <= now ? 0 : (long) (wake - now);
         if (timeout > 1000)
             timeout = 1000;
@@ -910,7 +958,15 @@ jobq_broker_run(jobq_broker_t *self, volatile sig_atomic_t *stop)
             s_reload(self);
         }
         s_serve_auth(self);
-        int trc = s_turn(self);
+        if (shared)
+            jobq_store_drain_fd(self->store);
+        int trc = shared ? s_turn(self, S_PHASE_MSGS)
+                         : s_turn(self, S_PHASE_MSGS | S_PHASE_TICK);
+        if (shared && trc != JOBQ_ESTORAGE) {
+            int t2 = s_turn(self, S_PHASE_TICK);
+            if (t2 == JOBQ_ESTORAGE)
+                trc = t2;
+        }
         if (trc == JOBQ_ESTORAGE) {
             JOBQ_LOG(self->cfg.log, JOBQ_LOG_ERROR,
                      "%d commits failed in a row: stopping",

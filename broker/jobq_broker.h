@@ -20,6 +20,10 @@
 
 typedef struct {
     const char *data_dir;           //  LMDB directory
+    const char *nats_urls;          //  NATS JetStream servers (a shared
+                                    //  store, jobq_store_nats_new); NULL =
+                                    //  LMDB in data_dir
+    const char *nats_creds;         //  NATS credentials file, or NULL
     const char *clients_ep;         //  client ROUTER bind endpoint
     const char *workers_ep;         //  worker ROUTER bind endpoint
     const char *events_ep;          //  event XPUB bind endpoint

@@ -60,7 +60,24 @@ typedef struct {
     uint32_t attempt;  //  for JOB: its attempt
     bool durable;      //  depends on the commit
     bool early;        //  a JOB that may go out before the commit
+    bool hold;         //  a JOB kept after the commit until the shared
+                       //  store confirms the claim (s_held_t)
 } s_action_t;
+
+//  Shared store: a committed JOB not sent yet. JetStream before 2.11 can
+//  take two claims of one job made on the same revision; the store says
+//  which came first when the write comes back through its watch, and only
+//  that broker sends the JOB (docs/STORAGE.md 10.4).
+typedef struct {
+    uint64_t id;       //  job
+    uint32_t attempt;  //  its attempt
+    uint64_t until;    //  monotonic ms: given up (and the lease dropped)
+    uint8_t *msg;      //  peer (peer_len bytes), then the encoded body
+    size_t peer_len;
+    size_t body_len;
+} s_held_t;
+
+#define S_HELD_MS 5000  //  a claim not confirmed by then is dropped
 
 struct jobq_engine {
     jobq_store_t *store;       //  borrowed
@@ -84,19 +101,29 @@ struct jobq_engine {
     uint64_t last_id_at_begin;         //  ids above were made this turn
     uint64_t id_ceiling;               //  committed; no id above went out early
     uint64_t ready_epoch;              //  bumped whenever a job becomes ready
-    uint64_t next_heartbeat;   //  monotonic ms of the next heartbeat round
-    uint64_t next_promote;     //  monotonic ms the next delayed job is due
-    uint64_t next_check;       //  monotonic ms of the next liveness scan
-    uint64_t next_sweep;       //  monotonic ms of the next retention sweep
-    uint64_t rng;              //  xorshift state for jitter
-    int broken;                //  first store error of the turn
-    bool in_turn;              //  between begin and commit
-    bool draining;             //  refusing new work
-    bool store_full;           //  refusing new work for lack of space
-    bool need_dispatch;        //  something may be dispatchable
-    jobq_mp_writer_t arena;    //  peers and bodies of this turn
-    jobq_mp_writer_t scratch;  //  for building pieces (LIST items)
-    uint64_t held_ids[JOBQ_MAX_CAPACITY];         //  a worker's list, ids
+    uint64_t next_heartbeat;  //  monotonic ms of the next heartbeat round
+    uint64_t next_promote;    //  monotonic ms the next delayed job is due
+    uint64_t next_check;      //  monotonic ms of the next liveness scan
+    uint64_t next_sweep;      //  monotonic ms of the next retention sweep
+    uint64_t rng;             //  xorshift state for jitter
+    int broken;               //  first store error of the turn
+    bool in_turn;             //  between begin and commit
+    bool draining;            //  refusing new work
+    bool store_full;          //  refusing new work for lack of space
+    bool need_dispatch;       //  something may be dispatchable
+    bool shared;              //  other brokers share the store
+    int slot;                 //  shared: ours, in the ids' low 6 bits
+    uint64_t next_reap;       //  shared: next look for orphaned leases
+    uint64_t next_take;       //  shared: monotonic ms another broker's job
+                              //  may be taken (s_claimable); 0 = none
+    uint64_t last_begin;      //  shared: mono of the last turn's begin
+    s_held_t *held;           //  shared: JOBs waiting for their claim
+    size_t nheld, cheld;
+    jobq_lease_t *released;  //  shared: leases this turn let go
+    size_t nreleased, creleased;
+    jobq_mp_writer_t arena;                //  peers and bodies of this turn
+    jobq_mp_writer_t scratch;              //  for building pieces (LIST items)
+    uint64_t held_ids[JOBQ_MAX_CAPACITY];  //  a worker's list, ids
     uint32_t held_attempts[JOBQ_MAX_CAPACITY];    //  and attempts
     s_action_t *actions;                          //  this turn's actions
     size_t nactions;                              //  used
@@ -139,6 +166,7 @@ jobq_engine_new(jobq_store_t *store, const jobq_engine_config_t *cfg)
     self->store = store;
     self->cfg = *cfg;
     self->rng = cfg->seed ? cfg->seed : 1;
+    self->shared = jobq_store_shared(store);
     self->leases = jobq_leases_new();
     self->workers = zhashx_new();
     self->served = zhashx_new();
@@ -185,6 +213,10 @@ jobq_engine_destroy(jobq_engine_t **self_p)
         return;
     jobq_engine_t *self = *self_p;
     jobq_leases_destroy(&self->leases);
+    free(self->released);
+    for (size_t i = 0; i < self->nheld; i++)
+        free(self->held[i].msg);
+    free(self->held);
     zhashx_destroy(&self->workers);
     zhashx_destroy(&self->served);
     free(self->oldest_types);
@@ -439,7 +471,10 @@ s_changed(jobq_engine_t *self, jobq_jobdata_t *n)
     n->version++;
     n->seq = ++self->seq;
     n->updated_at = self->wall;
-    s_event(self, n);
+    //  On a shared store every broker publishes every change as the
+    //  store brings it in (jobq_engine_begin), this one's own included.
+    if (!self->shared)
+        s_event(self, n);
 }
 
 static void
@@ -668,12 +703,23 @@ s_refuse_type(jobq_engine_t *self,
     return true;
 }
 
+//  Ids grow with the clock (ms << 16). On a shared store the low 6 bits
+//  are the broker's slot, so that brokers never make the same id.
+//  On a shared store, a key whose job is missing this long after it was
+//  written belongs to a turn that failed (its commit waits 5 s at most).
+#define S_ORPHAN_KEY_MS 7000
+
 static uint64_t
 s_next_id(jobq_engine_t *self)
 {
     uint64_t id = self->wall << 16;
     if (id <= self->last_id)
         id = self->last_id + 1;
+    if (self->shared) {
+        uint64_t s = (uint64_t) self->slot & 63;
+        uint64_t c = (id & ~63ull) | s;
+        id = c < id ? c + 64 : c;
+    }
     self->last_id = id;
     return id;
 }
@@ -727,8 +773,18 @@ s_idem_find(jobq_engine_t *self,
     }
     if (!(self->wall < at || self->wall - at < self->cfg.idem_window_ms))
         return false;
+    //  On a shared store a turn can fail after its keys were written and
+    //  before its jobs were (docs/STORAGE.md 10.4): a key whose job does
+    //  not exist is free once the turn that wrote it is surely over; until
+    //  then this turn fails (unavailable) and the client tries again.
+    jobq_jobdata_t j;
+    if (self->shared &&
+        jobq_store_get(self->store, known, &j) == JOBQ_ENOTFOUND) {
+        if (self->wall < at + S_ORPHAN_KEY_MS && !self->broken)
+            self->broken = JOBQ_EUNAVAILABLE;
+        return false;
+    }
     if (legacy) {
-        jobq_jobdata_t j;
         if (jobq_store_get(self->store, known, &j) != JOBQ_OK ||
             j.shop.len != shop.len || memcmp(j.shop.ptr, shop.ptr, shop.len))
             return false;
@@ -1800,6 +1856,21 @@ s_fenced(jobq_engine_t *self,
 static void
 s_release(jobq_engine_t *self, jobq_lease_t *l)
 {
+    //  On a shared store a rollback cannot find the leases again by
+    //  scanning the running jobs (other brokers' are there too): keep
+    //  what the turn lets go.
+    if (self->shared && self->in_turn) {
+        if (self->nreleased == self->creleased) {
+            size_t cap = self->creleased ? self->creleased * 2 : 64;
+            jobq_lease_t *r = realloc(self->released, cap * sizeof *r);
+            if (r) {
+                self->released = r;
+                self->creleased = cap;
+            }
+        }
+        if (self->nreleased < self->creleased)
+            self->released[self->nreleased++] = *l;
+    }
     s_worker_t *w = l->worker;
     if (w && w->active > 0) {
         w->active--;
@@ -1996,7 +2067,8 @@ s_reconcile(jobq_engine_t *self, s_worker_t *w, const jobq_msg_t *m)
     for (jobq_lease_t *l; (l = jobq_leases_next(self->leases, &pos));) {
         if (strcmp(l->worker_name, w->name) != 0)
             continue;
-        if (l->granted && l->granted + 3 * self->cfg.heartbeat_ms > self->mono)
+        if (l->held || (l->granted &&
+                        l->granted + 3 * self->cfg.heartbeat_ms > self->mono))
             continue;
         bool held = false;
         for (uint32_t i = 0; i < n && !held; i++)
@@ -2349,6 +2421,73 @@ s_sweep_ended(jobq_engine_t *self)
     }
 }
 
+static void s_held_expire(jobq_engine_t *self);
+
+//  Shared store: write again, before half of it has passed, the end of
+//  the lease of each job this broker runs: that is how the others know it
+//  is alive. A bounded number per scan.
+static void
+s_renew(jobq_engine_t *self)
+{
+    size_t pos = 0, n = 0;
+    for (jobq_lease_t *l; (l = jobq_leases_next(self->leases, &pos)) &&
+                          n < 256 && !self->broken;) {
+        if (l->ended || l->held || self->mono < l->renew_at)
+            continue;
+        jobq_jobdata_t j;
+        if (!s_lease_job(self, l, &j))
+            continue;
+        if (j.lease_until > self->wall + self->cfg.lease_ms / 2) {
+            l->renew_at = self->mono + (j.lease_until - self->wall) -
+                          self->cfg.lease_ms / 2;
+            continue;
+        }
+        jobq_jobdata_t k = j;
+        k.lease_until = self->wall + self->cfg.lease_ms;
+        //  Looked at again in a second: by then the view shows the new
+        //  end (and the next is set from it), or the write failed and it
+        //  is tried again.
+        l->renew_at = self->mono + 1000;
+        s_put(self, &j, &k);
+        n++;
+    }
+}
+
+typedef struct {
+    jobq_engine_t *self;
+    uint64_t ids[64];
+    uint32_t n, seen;
+} s_reap_t;
+
+static int
+s_reap_visit(void *arg, const jobq_jobdata_t *j)
+{
+    s_reap_t *r = arg;
+    //  A second of slack for the clocks of two machines.
+    if (j->lease_until && j->lease_until + 1000 < r->self->wall &&
+        !jobq_leases_get(r->self->leases, j->id))
+        r->ids[r->n++] = j->id;
+    return ++r->seen == 4096 || r->n == 64;
+}
+
+//  Shared store, leader: a running job whose lease nobody renewed (its
+//  broker died) is an attempt lost; it runs again as its retries allow.
+static void
+s_reap(jobq_engine_t *self)
+{
+    s_reap_t r = {.self = self};
+    jobq_store_scan_status(self->store, JOBQ_RUNNING, s_reap_visit, &r);
+    for (uint32_t i = 0; i < r.n && !self->broken; i++) {
+        jobq_jobdata_t j;
+        if (jobq_store_get(self->store, r.ids[i], &j) != JOBQ_OK ||
+            j.status != JOBQ_RUNNING)
+            continue;
+        const char *why = "lease expired (its broker was lost)";
+        s_attempt_failed(self, &j, (jobq_str_t){why, strlen(why)}, false);
+        self->stats.lost++;
+    }
+}
+
 static void
 s_timers(jobq_engine_t *self)
 {
@@ -2365,14 +2504,26 @@ s_timers(jobq_engine_t *self)
     if (self->mono >= self->next_check) {
         self->next_check = self->mono + S_CHECK_MS;
         s_liveness(self);
+        if (self->shared) {
+            s_renew(self);
+            s_held_expire(self);
+        }
     }
+    //  On a shared store the leader alone does the work of all brokers:
+    //  two doing it would write the same jobs at once.
+    bool lead = !self->shared || jobq_store_leader(self->store);
     if (self->mono >= self->next_sweep) {
         self->next_sweep = self->mono + S_SWEEP_MS;
-        s_sweep_ended(self);
+        if (lead)
+            s_sweep_ended(self);
+        if (lead && self->shared)
+            s_reap(self);
     }
+    if (!lead && self->mono >= self->next_promote)
+        self->next_promote = self->mono + S_SWEEP_MS;
 
     //  Delayed jobs that are due, oldest first, bounded per turn.
-    if (self->mono >= self->next_promote) {
+    if (lead && self->mono >= self->next_promote) {
         uint32_t moved = 0;
         uint64_t run_at, id;
         self->next_promote = UINT64_MAX;
@@ -2410,6 +2561,35 @@ s_timers(jobq_engine_t *self)
     }
 }
 
+#define S_TAKE_MS                                                              \
+    25                  //  shared: a job made by another broker waits this
+                        //  long per rank before this one takes it
+#define S_TAKE_SCAN 16  //  shared: ready jobs looked at per type
+
+//  Shared store: may this broker take job id now? Its own (made here: the
+//  id's low bits are its slot) at once; another broker's once it has been
+//  ready S_TAKE_MS times this broker's rank after its maker (the distance
+//  of the slots, 4 at most), so that two brokers rarely reach for one job
+//  at the same moment (docs/STORAGE.md 10.4). Else *until gets when.
+static bool
+s_claimable(jobq_engine_t *self, uint64_t id, uint64_t *until)
+{
+    int maker = (int) (id & 63);
+    if (maker == self->slot)
+        return true;
+    jobq_jobdata_t j;
+    if (jobq_store_get(self->store, id, &j) != JOBQ_OK)
+        return true;  //  the usual path takes it out of the queue
+    uint64_t since = j.run_at > j.created_at ? j.run_at : j.created_at;
+    uint64_t rank = (uint64_t) ((self->slot - maker) & 63);
+    uint64_t at = since + S_TAKE_MS * (rank < 4 ? rank : 4);
+    if (self->wall >= at)
+        return true;
+    if (at < *until)
+        *until = at;
+    return false;
+}
+
 //  Hand w its best job: the highest priority, then oldest, of its types.
 static bool
 s_dispatch_one(jobq_engine_t *self, s_worker_t *w)
@@ -2417,18 +2597,54 @@ s_dispatch_one(jobq_engine_t *self, s_worker_t *w)
     uint64_t best_id = 0;
     int32_t best_prio = 0;
     uint32_t best_type = 0;
+    uint64_t until = UINT64_MAX;
     for (uint32_t i = 0; i < w->ntypes; i++) {
         jobq_str_t t = {w->types[i], strlen(w->types[i])};
         uint64_t id;
         int32_t prio;
         if (jobq_store_ready_first(self->store, t, &id, &prio) != JOBQ_OK)
             continue;
+        //  On a shared store: this broker's own jobs of the first level
+        //  first; else, of another's it may take, the last it looks at:
+        //  with a backlog every waiting job is old enough to take, and the
+        //  broker that made them works from the front of the queue; two
+        //  brokers that took the same ones would keep failing each other.
+        if (self->shared) {
+            int32_t level = prio;
+            uint64_t take = 0;
+            int32_t take_prio = 0;
+            bool own = false;
+            for (int n = 0; n < S_TAKE_SCAN && prio == level; n++) {
+                if ((int) (id & 63) == self->slot) {
+                    own = true;
+                    break;
+                }
+                if (s_claimable(self, id, &until)) {
+                    take = id;
+                    take_prio = prio;
+                }
+                if (jobq_store_ready_after(self->store, t, prio, id, &id,
+                                           &prio) != JOBQ_OK)
+                    break;
+            }
+            if (!own && !take)
+                continue;
+            if (!own) {
+                id = take;
+                prio = take_prio;
+            }
+        }
         if (!best_id || prio > best_prio ||
             (prio == best_prio && id < best_id)) {
             best_id = id;
             best_prio = prio;
             best_type = i;
         }
+    }
+    if (until != UINT64_MAX && until > self->wall) {
+        uint64_t at = self->mono + (until - self->wall);
+        if (!self->next_take || at < self->next_take)
+            self->next_take = at;
     }
     if (!best_id)
         return false;
@@ -2481,8 +2697,13 @@ s_dispatch_one(jobq_engine_t *self, s_worker_t *w)
     //  start before the commit: if the turn is lost, so is the job, its id
     //  is never handed out again, and the worker's reports about it are
     //  refused (docs/STORAGE.md, section 8).
-    if (a && n.id > self->last_id_at_begin && n.id <= self->id_ceiling)
+    if (a && !self->shared && n.id > self->last_id_at_begin &&
+        n.id <= self->id_ceiling)
         a->early = true;
+    if (a && self->shared) {
+        a->hold = true;
+        l->held = 1;
+    }
     s_changed(self, &n);
     s_put(self, &j, &n);
     self->stats.dispatched++;
@@ -2522,6 +2743,13 @@ void
 jobq_engine_tick(jobq_engine_t *self)
 {
     assert(self->in_turn);
+    //  Jobs of other brokers that this one may take now: wake the workers
+    //  that found nothing.
+    if (self->next_take && self->mono >= self->next_take) {
+        self->next_take = 0;
+        self->ready_epoch++;
+        self->need_dispatch = true;
+    }
     s_timers(self);
     s_dispatch(self);
 }
@@ -2556,6 +2784,7 @@ jobq_engine_recover(jobq_engine_t *self, uint64_t wall, uint64_t mono)
 {
     self->wall = wall;
     self->mono = mono;
+    self->slot = jobq_store_slot(self->store);
     int rc = jobq_store_begin(self->store);
     if (rc != JOBQ_OK)
         return rc;
@@ -2576,12 +2805,159 @@ jobq_engine_recover(jobq_engine_t *self, uint64_t wall, uint64_t mono)
         jobq_store_abort(self->store);
         return rc;
     }
-    rc = jobq_store_scan_status(self->store, JOBQ_RUNNING, s_recover_visit,
-                                self);
+    //  A broker on a shared store holds no lease when it starts: those of
+    //  a broker that died run out, and the leader retries their jobs.
+    rc = self->shared ? JOBQ_OK
+                      : jobq_store_scan_status(self->store, JOBQ_RUNNING,
+                                               s_recover_visit, self);
     jobq_store_abort(self->store);
     self->next_promote = 0;
     self->need_dispatch = true;
     return rc;
+}
+
+//  After a commit on a shared store: the JOBs of the turn wait for their
+//  claims to be confirmed; they leave the turn's actions.
+static void
+s_hold_jobs(jobq_engine_t *self)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->nactions; i++) {
+        s_action_t a = self->actions[i];
+        if (!a.hold) {
+            self->actions[kept++] = a;
+            continue;
+        }
+        if (self->nheld == self->cheld) {
+            size_t cap = self->cheld ? self->cheld * 2 : 64;
+            s_held_t *h = realloc(self->held, cap * sizeof *h);
+            if (h) {
+                self->held = h;
+                self->cheld = cap;
+            }
+        }
+        uint8_t *msg = malloc(a.peer_len + a.body_len);
+        if (self->nheld == self->cheld || !msg) {
+            //  Out of memory: send it now, as a store without this
+            //  check would.
+            free(msg);
+            a.hold = false;
+            self->actions[kept++] = a;
+            continue;
+        }
+        memcpy(msg, self->arena.data + a.peer_off, a.peer_len);
+        memcpy(msg + a.peer_len, self->arena.data + a.body_off, a.body_len);
+        self->held[self->nheld++] =
+            (s_held_t){a.job, a.attempt,  self->mono + S_HELD_MS,
+                       msg,   a.peer_len, a.body_len};
+    }
+    self->nactions = kept;
+}
+
+//  Let go of lease l without a word to its worker, which never got the
+//  job: not kept for a rollback (the claim's answer does not come again).
+static void
+s_drop_lease(jobq_engine_t *self, jobq_lease_t *l)
+{
+    s_worker_t *w = l->worker;
+    if (w && w->active > 0) {
+        w->active--;
+        self->need_dispatch = true;
+    }
+    jobq_leases_remove(self->leases, l->id);
+}
+
+//  The store says whether this broker's write of job id took it: send the
+//  held JOB, or drop it with its lease (another broker's worker runs it).
+static void
+s_claimed(jobq_engine_t *self, uint64_t id, bool ok)
+{
+    for (size_t i = 0; i < self->nheld; i++) {
+        s_held_t h = self->held[i];
+        if (h.id != id)
+            continue;
+        self->held[i] = self->held[--self->nheld];
+        jobq_lease_t *l = jobq_leases_get(self->leases, id);
+        bool live = l && l->attempt == h.attempt && l->held;
+        if (ok && live) {
+            l->held = 0;
+            s_action_t *a = s_action(self, JOBQ_ACT_WORKER, JOBQ_CMD_JOB, h.msg,
+                                     h.peer_len);
+            if (a) {
+                jobq_mp_write_raw(s_w(self), h.msg + h.peer_len, h.body_len);
+                s_action_end(self, a);
+                a->job = h.id;
+                a->attempt = h.attempt;
+                a->durable = false;
+            }
+        } else if (live) {
+            self->stats.stale++;
+            s_drop_lease(self, l);
+        }
+        free(h.msg);
+        return;
+    }
+}
+
+//  Claims never answered (a watch that stopped): dropped, with their
+//  leases; the job's record names this broker's worker, so the leader
+//  takes the attempt as lost once its lease_until has passed.
+static void
+s_held_expire(jobq_engine_t *self)
+{
+    for (size_t i = 0; i < self->nheld;) {
+        if (self->held[i].until > self->mono) {
+            i++;
+            continue;
+        }
+        s_held_t h = self->held[i];
+        self->held[i] = self->held[--self->nheld];
+        jobq_lease_t *l = jobq_leases_get(self->leases, h.id);
+        if (l && l->attempt == h.attempt && l->held)
+            s_drop_lease(self, l);
+        free(h.msg);
+    }
+}
+
+//  A change a shared store brought in (this broker's own, or another's):
+//  publish it, with the store's revision as its seq, whatever becomes of
+//  this turn (it is durable already). A change by another broker to a job
+//  this one runs ends the attempt here: it was cancelled there, or taken
+//  as lost; the worker is told to stop.
+static void
+s_store_change(void *arg, const jobq_store_change_t *c)
+{
+    jobq_engine_t *self = arg;
+    const jobq_jobdata_t *j = c->job;
+    if (!j)
+        return;
+    size_t before = self->nactions;
+    s_event(self, j);
+    if (self->nactions > before)
+        self->actions[before].durable = false;
+    if (j->queue == JOBQ_QUEUE_READY) {
+        self->ready_epoch++;
+        self->need_dispatch = true;
+    } else if (j->queue == JOBQ_QUEUE_DELAYED) {
+        self->next_promote = 0;
+    }
+    if (c->own) {
+        if (c->claim)
+            s_claimed(self, c->id, c->claim > 0);
+        return;
+    }
+    jobq_lease_t *l = jobq_leases_get(self->leases, c->id);
+    if (!l || l->ended ||
+        (j->status == JOBQ_RUNNING && j->attempts == l->attempt))
+        return;
+    const s_worker_t *w = l->worker;
+    if (w) {
+        jobq_msg_t m = {.cmd = JOBQ_CMD_CANCEL_JOB};
+        m.u.cancel_job.id = l->id;
+        m.u.cancel_job.attempt = l->attempt;
+        s_to_peer(self, w->ident, w->ident_len, &m, false);
+    }
+    l->ended = 1;
 }
 
 int
@@ -2598,10 +2974,37 @@ jobq_engine_begin(jobq_engine_t *self, uint64_t wall, uint64_t mono)
         memset(self->snap_turn, 0, sizeof self->snap_turn);
         self->turn = 1;
     }
+    //  On a shared store a commit can wait on the cluster (2 s at most):
+    //  time the broker spent not listening does not count against its
+    //  workers' silence or their leases.
+    if (self->shared && self->last_begin &&
+        mono > self->last_begin + 2 * self->cfg.heartbeat_ms) {
+        uint64_t stall = mono - self->last_begin - self->cfg.heartbeat_ms;
+        for (s_worker_t *w = zhashx_first(self->workers); w;
+             w = zhashx_next(self->workers))
+            w->last_seen =
+                w->last_seen + stall < mono ? w->last_seen + stall : mono;
+        size_t pos = 0;
+        for (jobq_lease_t *l; (l = jobq_leases_next(self->leases, &pos));)
+            l->lease_deadline += stall;
+    }
+    self->last_begin = mono;
+    if (self->shared)
+        self->slot = jobq_store_slot(self->store);
+    //  On a shared store other brokers make ids too (or an import brought
+    //  some in): stay above every one seen.
+    uint64_t top;
+    if (self->shared &&
+        jobq_store_meta_get(self->store, "last_id", &top) == JOBQ_OK &&
+        top > self->last_id)
+        self->last_id = top;
     self->last_id_at_begin = self->last_id;
+    self->nreleased = 0;
     int rc = jobq_store_begin(self->store);
-    if (rc == JOBQ_OK)
+    if (rc == JOBQ_OK) {
         self->in_turn = true;
+        jobq_store_changes(self->store, s_store_change, self);
+    }
     return rc;
 }
 
@@ -2621,9 +3024,25 @@ s_rollback(jobq_engine_t *self)
                 s_release(self, l);
         }
     }
+    if (self->shared) {
+        for (size_t i = 0; i < self->nreleased; i++) {
+            jobq_lease_t *r = &self->released[i];
+            if (jobq_leases_get(self->leases, r->id))
+                continue;
+            jobq_lease_t *l = jobq_leases_add(self->leases, r->id);
+            if (!l)
+                break;
+            *l = *r;
+            l->worker = zhashx_lookup(self->workers, l->worker_name);
+            if (l->worker)
+                ((s_worker_t *) l->worker)->active++;
+        }
+        self->nreleased = 0;
+    }
     if (jobq_store_begin(self->store) == JOBQ_OK) {
-        jobq_store_scan_status(self->store, JOBQ_RUNNING, s_recover_visit,
-                               self);
+        if (!self->shared)
+            jobq_store_scan_status(self->store, JOBQ_RUNNING, s_recover_visit,
+                                   self);
         //  A lease the turn ended (cancel, timeout) whose end was not saved
         //  is live again; its CANCEL_JOB, durable, was never sent.
         size_t pos = 0;
@@ -2677,6 +3096,8 @@ jobq_engine_commit(jobq_engine_t *self)
     }
     if (rc == JOBQ_OK) {
         self->id_ceiling = ceiling;
+        if (self->shared)
+            s_hold_jobs(self);
         return JOBQ_OK;
     }
     self->stats.commits_failed++;
@@ -2688,6 +3109,12 @@ jobq_engine_commit(jobq_engine_t *self)
                       : rc == JOBQ_ECORRUPT
                           ? "stored data is damaged; nothing was saved "
                             "(the broker's log says where)"
+                      : rc == JOBQ_EUNAVAILABLE || rc == JOBQ_ESTALE
+                          ? "the shared store did not take this turn (a job "
+                            "changed through another broker at the same "
+                            "moment, or the cluster did not answer); part "
+                            "of it may be saved: retry, with an "
+                            "idempotency key"
                           : "storage error; nothing was saved";
     if (jobq_mp_writer_error(&self->arena)) {
         //  Out of arena: keep nothing but what can be rewritten.
@@ -2712,7 +3139,11 @@ jobq_engine_commit(jobq_engine_t *self)
             self->actions[kept++] = a;
         } else if (a.kind == JOBQ_ACT_CLIENT) {
             a.body_off = self->arena.len;
-            jobq_msg_write_error(&self->arena, a.rid, rc, why);
+            //  A write that met another broker's is, to the client, the
+            //  store being unavailable for a moment: it tries again.
+            jobq_msg_write_error(&self->arena, a.rid,
+                                 rc == JOBQ_ESTALE ? JOBQ_EUNAVAILABLE : rc,
+                                 why);
             a.body_len = self->arena.len - a.body_off;
             a.cmd = JOBQ_CMD_ERROR;
             a.durable = false;
@@ -2769,6 +3200,8 @@ jobq_engine_next_wakeup(const jobq_engine_t *self)
         t = self->next_promote;
     if (jobq_leases_count(self->leases) && self->next_check < t)
         t = self->next_check;
+    if (self->next_take && self->next_take < t)
+        t = self->next_take;
     if (self->need_dispatch)
         t = self->mono;
     return t;

@@ -24,6 +24,10 @@ typedef struct {
                                 //  0 = before this process started
     uint8_t ended;              //  job ended; slot held until report
     uint64_t progress_seq;      //  seq of the last progress change, 0 = none
+    uint64_t renew_at;          //  shared store: monotonic ms to write the
+                                //  lease's end again
+    uint8_t held;               //  shared store: its JOB waits for the
+                                //  store to confirm the claim
     size_t progress_action;     //  its event among that turn's actions
 } jobq_lease_t;
 

@@ -708,7 +708,8 @@ jobq_repair(const char *dir, FILE *out, jobq_repair_report_t *report)
     struct stat st;
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     uint64_t map = stat(path, &st) == 0 ? (uint64_t) st.st_size * 2 : 0;
-    jobq_store_config_t sc = {tmp, map > (1ull << 30) ? map : 1ull << 30, 0};
+    jobq_store_config_t sc = {tmp, map > (1ull << 30) ? map : 1ull << 30, 0,
+                              false, 0};
     rc = c.store ? jobq_store_open(c.store, &sc) : JOBQ_ENOMEM;
     if (rc != JOBQ_OK) {
         fprintf(out, "cannot make the new store in %s: %s\n", tmp,

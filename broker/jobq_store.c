@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct jobq_store {
     const jobq_store_ops_t *ops;  //  the implementation
@@ -14,6 +15,64 @@ struct jobq_store {
 };
 
 extern const jobq_store_ops_t jobq_store_lmdb_ops;
+extern const jobq_store_ops_t jobq_store_nats_ops;
+void *jobq_store_nats_impl_new(const char *urls, const char *creds);
+
+jobq_store_t *
+jobq_store_nats_new(const char *urls, const char *creds)
+{
+    if (!urls || !*urls)
+        return NULL;
+    jobq_store_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ops = &jobq_store_nats_ops;
+    self->impl = jobq_store_nats_impl_new(urls, creds);
+    if (!self->impl) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+bool
+jobq_store_shared(const jobq_store_t *self)
+{
+    return self->ops->changes != NULL;
+}
+
+int
+jobq_store_fd(const jobq_store_t *self)
+{
+    return self->ops->fd ? self->ops->fd(self->impl) : -1;
+}
+
+void
+jobq_store_drain_fd(const jobq_store_t *self)
+{
+    int fd = jobq_store_fd(self);
+    char buf[256];
+    while (fd >= 0 && read(fd, buf, sizeof buf) > 0)
+        ;
+}
+
+size_t
+jobq_store_changes(jobq_store_t *self, jobq_store_change_fn *fn, void *arg)
+{
+    return self->ops->changes ? self->ops->changes(self->impl, fn, arg) : 0;
+}
+
+int
+jobq_store_slot(jobq_store_t *self)
+{
+    return self->ops->slot ? self->ops->slot(self->impl) : -1;
+}
+
+bool
+jobq_store_leader(jobq_store_t *self)
+{
+    return self->ops->leader ? self->ops->leader(self->impl) : true;
+}
 void *jobq_store_lmdb_impl_new(void);
 
 jobq_store_t *
@@ -101,6 +160,18 @@ jobq_store_ready_first(jobq_store_t *self,
 }
 
 int
+jobq_store_ready_after(jobq_store_t *self,
+                       jobq_str_t type,
+                       int32_t after_priority,
+                       uint64_t after_id,
+                       uint64_t *id,
+                       int32_t *priority)
+{
+    return self->ops->ready_after(self->impl, type, after_priority, after_id,
+                                  id, priority);
+}
+
+int
 jobq_store_ready_oldest(jobq_store_t *self,
                         jobq_str_t type,
                         uint32_t max_levels,
@@ -173,6 +244,12 @@ jobq_store_idem_put(jobq_store_t *self,
                     uint64_t created)
 {
     return self->ops->idem_put(self->impl, key, id, created);
+}
+
+int
+jobq_store_idem_scan(jobq_store_t *self, jobq_store_idem_fn *fn, void *arg)
+{
+    return self->ops->idem_scan(self->impl, fn, arg);
 }
 
 int

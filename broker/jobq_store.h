@@ -21,7 +21,28 @@ typedef struct {
     const char *dir;    //  data directory, created if missing
     uint64_t map_size;  //  initial LMDB map size, bytes (0 = default)
     uint64_t map_max;   //  grow the map on demand up to this, bytes; 0 = never
+    bool scratch;       //  LMDB: no sync, files unlinked once open (a view
+                        //  rebuilt at every start)
+    uint64_t key_ttl_ms;  //  NATS: idempotency keys live this long (the
+                          //  engine's idem_window_ms); 0 = forever
 } jobq_store_config_t;
+
+//  One change a shared store brought in at begin: a job as a revision of
+//  the shared store has it (its `seq` set to that revision), made by this
+//  broker (own) or another.
+typedef struct {
+    const jobq_jobdata_t *job;  //  the job; NULL when removed
+    uint64_t id;                //  its id
+    uint64_t rev;               //  the revision of the change
+    bool own;                   //  written by this process
+    int claim;                  //  own: 1 when the write took the job from
+                                //  the revision it read, -1 when the store
+                                //  also took another write made on that
+                                //  revision first (docs/STORAGE.md 10.4);
+                                //  0 otherwise
+} jobq_store_change_t;
+
+typedef void(jobq_store_change_fn)(void *arg, const jobq_store_change_t *c);
 
 //  A LIST query: newest first, ids below `before` (0 = from the newest).
 typedef struct {
@@ -40,6 +61,12 @@ typedef void(jobq_store_count_fn)(void *arg,
                                   jobq_str_t type,
                                   int status,
                                   uint64_t count);
+//  Called for each idempotency key an idem_scan yields (key in its stored
+//  form, borrowed for the call); return nonzero to stop the scan.
+typedef int(jobq_store_idem_fn)(void *arg,
+                                jobq_str_t key,
+                                uint64_t id,
+                                uint64_t created);
 
 //  The operations an implementation provides; see the wrappers below.
 typedef struct {
@@ -54,6 +81,12 @@ typedef struct {
                const jobq_jobdata_t *job);
     int (*ready_first)(void *impl,
                        jobq_str_t type,
+                       uint64_t *id,
+                       int32_t *priority);
+    int (*ready_after)(void *impl,
+                       jobq_str_t type,
+                       int32_t after_priority,
+                       uint64_t after_id,
                        uint64_t *id,
                        int32_t *priority);
     int (*ready_oldest)(void *impl,
@@ -77,6 +110,7 @@ typedef struct {
                     uint64_t *id,
                     uint64_t *created);
     int (*idem_put)(void *impl, jobq_str_t key, uint64_t id, uint64_t created);
+    int (*idem_scan)(void *impl, jobq_store_idem_fn *fn, void *arg);
     int (*meta_get)(void *impl, const char *name, uint64_t *value);
     int (*meta_put)(void *impl, const char *name, uint64_t value);
     int (*counts)(void *impl, jobq_store_count_fn *fn, void *arg);
@@ -94,10 +128,46 @@ typedef struct {
                           size_t klen,
                           const uint8_t *val,
                           size_t vlen);
+    //  Shared stores only (NULL otherwise); see the wrappers below.
+    int (*fd)(void *impl);
+    size_t (*changes)(void *impl, jobq_store_change_fn *fn, void *arg);
+    int (*slot)(void *impl);
+    bool (*leader)(void *impl);
 } jobq_store_ops_t;
 
 //  A store backed by LMDB. NULL only if out of memory. Open it next.
 jobq_store_t *jobq_store_lmdb_new(void);
+
+//  A store shared by any number of brokers, on a NATS JetStream cluster
+//  (jobq_store_nats.c, docs/STORAGE.md section 10): urls is a comma-
+//  separated list of nats://HOST:PORT, optionally ending in
+//  ?replicas=N (default 3); creds a NATS credentials file or NULL. Both
+//  are copied. NULL only if out of memory or urls is empty. Open it next.
+jobq_store_t *jobq_store_nats_new(const char *urls, const char *creds);
+
+//  True for a store other brokers write too: the engine then takes its
+//  changes at each begin, and many brokers run at once.
+bool jobq_store_shared(const jobq_store_t *self);
+
+//  A descriptor that becomes readable when a shared store has changes to
+//  bring in (read it empty with jobq_store_drain_fd), or -1.
+int jobq_store_fd(const jobq_store_t *self);
+void jobq_store_drain_fd(const jobq_store_t *self);
+
+//  Call fn for each change the last begin brought in, in revision order.
+//  Returns how many. 0 for a store that is not shared.
+size_t
+jobq_store_changes(jobq_store_t *self, jobq_store_change_fn *fn, void *arg);
+
+//  This process's number among the brokers of a shared store (0..63,
+//  unique among those alive: it goes in the low bits of the ids it
+//  makes), or -1 for a store that is not shared.
+int jobq_store_slot(jobq_store_t *self);
+
+//  True for the one broker of a shared store that runs the work of all
+//  (delayed jobs, leases whose broker died, retention): the live one with
+//  the lowest slot. Always true for a store that is not shared.
+bool jobq_store_leader(jobq_store_t *self);
 
 //  Install SIGSEGV and SIGBUS handlers that turn a fault inside a call into
 //  LMDB (damaged data: a page that points outside the map, a file shorter
@@ -148,7 +218,10 @@ int jobq_store_begin(jobq_store_t *self);
 
 //  Make the transaction durable (fsync) and end it. JOBQ_OK only once the
 //  data is on disk; otherwise JOBQ_ESTOREFULL or JOBQ_ESTORAGE, and nothing
-//  of the transaction was persisted. The transaction is over either way.
+//  of the transaction was persisted. The transaction is over either way. A
+//  shared store also fails with JOBQ_ESTALE (another broker changed one of
+//  the jobs first) or JOBQ_EUNAVAILABLE (the cluster did not take it); part
+//  of the transaction may then be stored (docs/STORAGE.md 10.3).
 int jobq_store_commit(jobq_store_t *self);
 
 //  Drop the transaction's changes. Safe when none is open.
@@ -169,6 +242,16 @@ int jobq_store_put(jobq_store_t *self,
 //  JOBQ_OK or JOBQ_ENOTFOUND.
 int jobq_store_ready_first(jobq_store_t *self,
                            jobq_str_t type,
+                           uint64_t *id,
+                           int32_t *priority);
+
+//  The ready job of type that comes after (after_priority, after_id) in
+//  dispatch order (the one ready_first gave, say). JOBQ_OK or
+//  JOBQ_ENOTFOUND.
+int jobq_store_ready_after(jobq_store_t *self,
+                           jobq_str_t type,
+                           int32_t after_priority,
+                           uint64_t after_id,
                            uint64_t *id,
                            int32_t *priority);
 
@@ -230,6 +313,11 @@ int jobq_store_idem_put(jobq_store_t *self,
                         jobq_str_t key,
                         uint64_t id,
                         uint64_t created);
+
+//  Call fn for every idempotency key, in the order of its stored form
+//  (jobq export). JOBQ_OK, or a store error (JOBQ_ECORRUPT for an entry
+//  whose value is not 16 bytes).
+int jobq_store_idem_scan(jobq_store_t *self, jobq_store_idem_fn *fn, void *arg);
 
 //  Forget at most max idempotency keys created before `before` (ms since
 //  epoch), oldest first; *removed says how many went. Bounded work, so the

@@ -550,7 +550,13 @@ s_open(void *impl, const jobq_store_config_t *cfg)
     mdb_env_set_maxdbs(self->env, S_NDB);
     mdb_env_set_mapsize(self->env, self->map_size);
     mdb_env_set_maxreaders(self->env, 126);
-    rc = mdb_env_open(self->env, cfg->dir, MDB_NOTLS, 0600);
+    //  A scratch store (a view a backend rebuilds at every start) needs
+    //  no sync, and leaves no file behind: its files are unlinked once
+    //  open, and live as long as the process holds them.
+    unsigned flags = MDB_NOTLS;
+    if (cfg->scratch)
+        flags |= MDB_NOSYNC | MDB_NOMETASYNC;
+    rc = mdb_env_open(self->env, cfg->dir, flags, 0600);
     if (rc) {
         rc = s_fail(self, "opening the environment", rc);
         goto fail;
@@ -567,6 +573,16 @@ s_open(void *impl, const jobq_store_config_t *cfg)
     rc = s_guarded_open_dbs(self);
     if (rc != JOBQ_OK)
         goto fail;
+    if (cfg->scratch) {
+        static const char *const files[] = {"data.mdb", "lock.mdb",
+                                            "jobq.lock"};
+        char path[4200];
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "%s/%s", cfg->dir, files[i]);
+            unlink(path);
+        }
+        rmdir(cfg->dir);
+    }
     return JOBQ_OK;
 fail:
     mdb_env_close(self->env);
@@ -930,18 +946,28 @@ s_put(void *impl, const jobq_jobdata_t *old, const jobq_jobdata_t *job)
 
 //  --- indexes ----------------------------------------------------------
 
+//  The first ready key of type at or after the key (type, from) where
+//  from is the 12 bytes of inverted priority and id, or none (NULL).
 static int
-s_ready_first(void *impl, jobq_str_t type, uint64_t *id, int32_t *priority)
+s_ready_seek(s_lmdb_t *self,
+             jobq_str_t type,
+             const uint8_t *from,
+             uint64_t *id,
+             int32_t *priority)
 {
-    s_lmdb_t *self = impl;
-    uint8_t k[JOBQ_MAX_TYPE_LEN + 1];
+    uint8_t k[JOBQ_MAX_TYPE_LEN + 13];
     memcpy(k, type.ptr, type.len);
     k[type.len] = 0;
+    size_t klen = type.len + 1;
+    if (from) {
+        memcpy(k + klen, from, 12);
+        klen += 12;
+    }
     MDB_cursor *cur;
     int rc = mdb_cursor_open(self->txn, self->dbi[S_READY], &cur);
     if (rc)
         return s_err(rc);
-    MDB_val key = {type.len + 1, k}, val;
+    MDB_val key = {klen, k}, val;
     rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
     int out = JOBQ_ENOTFOUND;
     if (rc == 0 && key.mv_size == type.len + 13 &&
@@ -955,6 +981,34 @@ s_ready_first(void *impl, jobq_str_t type, uint64_t *id, int32_t *priority)
     }
     mdb_cursor_close(cur);
     return out;
+}
+
+static int
+s_ready_first(void *impl, jobq_str_t type, uint64_t *id, int32_t *priority)
+{
+    return s_ready_seek(impl, type, NULL, id, priority);
+}
+
+static int
+s_ready_after(void *impl,
+              jobq_str_t type,
+              int32_t after_priority,
+              uint64_t after_id,
+              uint64_t *id,
+              int32_t *priority)
+{
+    if (after_id == UINT64_MAX && after_priority == -JOBQ_MAX_PRIORITY)
+        return JOBQ_ENOTFOUND;
+    uint8_t from[12];
+    uint64_t inv = (uint64_t) (JOBQ_MAX_PRIORITY - (int64_t) after_priority);
+    uint64_t next = after_id + 1;
+    if (after_id == UINT64_MAX) {  //  the next level's first
+        inv++;
+        next = 0;
+    }
+    s_be(from, inv, 4);
+    s_be(from + 4, next, 8);
+    return s_ready_seek(impl, type, from, id, priority);
 }
 
 //  Ready keys are type NUL, 4 bytes of inverted priority, 8 of id: the
@@ -1249,6 +1303,35 @@ s_idem_put(void *impl, jobq_str_t k, uint64_t id, uint64_t created)
 }
 
 static int
+s_idem_scan(void *impl, jobq_store_idem_fn *fn, void *arg)
+{
+    s_lmdb_t *self = impl;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(self->txn, self->dbi[S_IDEM], &cur);
+    if (rc)
+        return s_err(rc);
+    MDB_val key, val;
+    int out = JOBQ_OK;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+    while (rc == 0) {
+        if (val.mv_size != 16) {
+            s_why(self, "an idem entry holds %zu bytes, not 16", val.mv_size);
+            out = JOBQ_ECORRUPT;
+            break;
+        }
+        jobq_str_t k = {(const char *) key.mv_data, key.mv_size};
+        if (fn(arg, k, s_unbe(val.mv_data, 8),
+               s_unbe((const uint8_t *) val.mv_data + 8, 8)))
+            break;
+        rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND && out == JOBQ_OK)
+        out = s_fail(self, "listing the idempotency keys", rc);
+    mdb_cursor_close(cur);
+    return out;
+}
+
+static int
 s_idem_expire(void *impl, uint64_t before, uint32_t max, uint32_t *removed)
 {
     s_lmdb_t *self = impl;
@@ -1384,6 +1467,19 @@ s_g_ready_first(void *impl, jobq_str_t type, uint64_t *id, int32_t *priority)
 }
 
 static int
+s_g_ready_after(void *impl,
+                jobq_str_t type,
+                int32_t after_priority,
+                uint64_t after_id,
+                uint64_t *id,
+                int32_t *priority)
+{
+    S_GUARDED(
+        (s_lmdb_t *) impl, "in the ready queue",
+        s_ready_after(impl, type, after_priority, after_id, id, priority));
+}
+
+static int
 s_g_ready_oldest(void *impl, jobq_str_t type, uint32_t max_levels, uint64_t *id)
 {
     S_GUARDED((s_lmdb_t *) impl, "in the ready queue",
@@ -1440,6 +1536,13 @@ s_g_idem_put(void *impl, jobq_str_t k, uint64_t id, uint64_t created)
 {
     S_GUARDED((s_lmdb_t *) impl, "in the idempotency keys",
               s_idem_put(impl, k, id, created));
+}
+
+static int
+s_g_idem_scan(void *impl, jobq_store_idem_fn *fn, void *arg)
+{
+    S_GUARDED((s_lmdb_t *) impl, "in the idempotency keys",
+              s_idem_scan(impl, fn, arg));
 }
 
 static int
@@ -1547,6 +1650,7 @@ const jobq_store_ops_t jobq_store_lmdb_ops = {
     .get = s_g_get,
     .put = s_g_put,
     .ready_first = s_g_ready_first,
+    .ready_after = s_g_ready_after,
     .ready_oldest = s_g_ready_oldest,
     .delayed_first = s_g_delayed_first,
     .unqueue = s_g_unqueue,
@@ -1555,6 +1659,7 @@ const jobq_store_ops_t jobq_store_lmdb_ops = {
     .scan_status = s_g_scan_status,
     .idem_get = s_g_idem_get,
     .idem_put = s_g_idem_put,
+    .idem_scan = s_g_idem_scan,
     .meta_get = s_g_meta_get,
     .meta_put = s_g_meta_put,
     .counts = s_g_counts,

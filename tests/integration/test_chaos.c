@@ -17,12 +17,14 @@
     of the first. Every loop is bounded in count and time.
 */
 #include "jobq_test.h"
+#include "jobq_test_nats.h"
 #include "jobq/jobq_client.h"
 #include "jobq_proto.h"
 
 #include <czmq.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +64,7 @@ s_client_main(void *arg)
     cfg.broker = c->clients;
     cfg.events = c->events;
     cfg.timeout_ms = 700;
-    cfg.retries = 1;
+    cfg.retries = 2;  //  a list of three brokers: each gets a try
     jobq_client_t *cl = jobq_client_new(&cfg);
     jobq_mp_writer_t w;
     jobq_mp_writer_init(&w, 1024);
@@ -148,13 +150,13 @@ s_sub_main(void *arg)
 }
 
 static pid_t
-s_start_worker(const jobq_test_broker_t *b, int i, const char *dir)
+s_start_worker(const char *workers, int i, const char *dir)
 {
     char bin[1024], name[32], log[600];
     snprintf(bin, sizeof bin, "%s", jobq_test_bin("chaos_worker"));
     snprintf(name, sizeof name, "chaos-w%d", i);
     snprintf(log, sizeof log, "%s/worker%d.log", dir, i);
-    char *argv[] = {bin, (char *) b->workers, name, NULL};
+    char *argv[] = {bin, (char *) workers, name, NULL};
     return jobq_test_spawn(argv, log);
 }
 
@@ -213,9 +215,10 @@ s_cmp_str(const void *a, const void *b)
 //  The causes re-executions are counted by: the error recorded for the
 //  attempt that ran before.
 static const char *const s_causes[] = {
-    "worker does not hold the job", "lease expired (worker lost)",
-    "worker lost (no heartbeat)", "worker unreachable", NULL};
-#define S_NCAUSES 5  //  the four above and "other"
+    "worker does not hold the job",        "lease expired (worker lost)",
+    "worker lost (no heartbeat)",          "worker unreachable",
+    "lease expired (its broker was lost)", NULL};
+#define S_NCAUSES 6  //  the five above and "other"
 
 //  The error the broker recorded for attempt of job id ("" if none).
 static void
@@ -256,13 +259,16 @@ typedef struct {
     int seconds;              //  length of the nemesis phase
     uint64_t seed;            //  of the nemesis
     bool graceful;            //  the nemesis only stops the broker (SIGTERM)
+    bool nats;                //  three brokers on a JetStream cluster
     int job_ms;               //  how long each job runs
     int pace_ms;              //  each client's pause between two jobs
     int duplicates;           //  executions beyond the first
     int by_cause[S_NCAUSES];  //  duplicates by cause
     int min_acked;            //  acknowledged jobs the run must reach
-    int broker_kills, broker_stops;
+    int broker_kills, broker_stops, leader_kills, node_pauses;
 } s_chaos_t;
+
+#define S_BROKERS 3  //  on the JetStream cluster
 
 static void
 s_chaos(s_chaos_t *run)
@@ -277,30 +283,61 @@ s_chaos(s_chaos_t *run)
     char *dir = jobq_test_tmpdir();
     char log[600];
     snprintf(log, sizeof log, "%s/executions.log", dir);
-    jobq_test_broker_t b;
-    memset(&b, 0, sizeof b);
+    //  One broker on LMDB, or three on a three-node JetStream cluster,
+    //  which clients, workers and the subscriber reach through lists.
+    jobq_test_broker_t bs[S_BROKERS];
+    memset(bs, 0, sizeof bs);
+    int nb = run->nats ? S_BROKERS : 1;
+    jobq_test_nats_t nats;
+    memset(&nats, 0, sizeof nats);
+    char store[512] = "", bdirs[S_BROKERS][600];
+    if (run->nats) {
+        char ndir[600];
+        snprintf(ndir, sizeof ndir, "%s/nats", dir);
+        assert_int_equal(mkdir(ndir, 0700), 0);
+        assert_int_equal(jobq_test_nats_start(&nats, ndir), 0);
+        snprintf(store, sizeof store, "%s?replicas=3&prefix=chaos", nats.urls);
+    }
     const char *extra[] = {"--retry-base-ms",
                            "20",
                            "--worker-timeout-ms",
                            "1500",
                            "--lease-ms",
                            "3000",
+                           run->nats ? "--store" : NULL,
+                           store,
                            NULL};
-    assert_int_equal(jobq_test_broker_start(&b, dir, extra), 0);
+    char clients_ep[3 * 64], events_ep[3 * 64], workers_ep[3 * 64];
+    clients_ep[0] = events_ep[0] = workers_ep[0] = '\0';
+    for (int i = 0; i < nb; i++) {
+        snprintf(bdirs[i], sizeof bdirs[i], "%s/b%d", dir, i);
+        assert_int_equal(mkdir(bdirs[i], 0700), 0);
+        assert_int_equal(jobq_test_broker_start(&bs[i], bdirs[i], extra), 0);
+        const char *sep = i ? "," : "";
+        size_t l = strlen(clients_ep);
+        snprintf(clients_ep + l, sizeof clients_ep - l, "%s%s", sep,
+                 bs[i].clients);
+        l = strlen(events_ep);
+        snprintf(events_ep + l, sizeof events_ep - l, "%s%s", sep,
+                 bs[i].events);
+        l = strlen(workers_ep);
+        snprintf(workers_ep + l, sizeof workers_ep - l, "%s%s", sep,
+                 bs[i].workers);
+    }
     pid_t workers[S_WORKERS];
     for (int i = 0; i < S_WORKERS; i++)
-        workers[i] = s_start_worker(&b, i, dir);
+        workers[i] = s_start_worker(workers_ep, i, dir);
 
     volatile int stop = 0, sub_stop = 0;
-    s_sub_t sub = {b.events, &sub_stop, zhashx_new(), 0};
+    s_sub_t sub = {events_ep, &sub_stop, zhashx_new(), 0};
     pthread_t sub_thread, threads[S_CLIENTS];
     pthread_create(&sub_thread, NULL, s_sub_main, &sub);
     s_client_t clients[S_CLIENTS];
     for (int i = 0; i < S_CLIENTS; i++) {
         clients[i] = (s_client_t){
             .index = i,
-            .clients = b.clients,
-            .events = b.events,
+            .clients = clients_ep,
+            .events = events_ep,
             .log = log,
             .job_ms = run->job_ms,
             .pace_ms = run->pace_ms,
@@ -313,18 +350,43 @@ s_chaos(s_chaos_t *run)
 
     //  The nemesis.
     int broker_kills = 0, broker_stops = 0, worker_kills = 0, freezes = 0;
+    int leader_kills = 0, node_pauses = 0;
     int actions = 0;
     int64_t end = zclock_mono() + seconds * 1000;
     while (zclock_mono() < end && actions < max_actions) {
         s_pause(700 + (int) (s_rand(&rng) % 1500));
-        int what = run->graceful ? 3 : (int) (s_rand(&rng) % 4);
+        int what = run->graceful ? 3
+                   : run->nats   ? (int) (s_rand(&rng) % 6)
+                                 : (int) (s_rand(&rng) % 4);
+        //  On the cluster, the first two actions are a paused node and a
+        //  killed stream leader, whatever the seed.
+        if (run->nats && actions < 2)
+            what = 5 - actions;
         int wi = (int) (s_rand(&rng) % S_WORKERS);
+        int bi = (int) (s_rand(&rng) % (uint64_t) nb);
         actions++;
-        if (what == 0 || what == 3) {
+        if (what == 4) {
+            //  The leader of the jobs' stream dies, and comes back.
+            int n = jobq_test_nats_stream_leader(&nats, "KV_chaos_jobs");
+            if (n < 0)
+                n = (int) (s_rand(&rng) % JOBQ_TEST_NATS_NODES);
+            jobq_test_nats_stop_node(&nats, n, SIGKILL);
+            s_pause(1000 + (int) (s_rand(&rng) % 2000));
+            assert_int_equal(jobq_test_nats_restart_node(&nats, n), 0);
+            leader_kills++;
+        } else if (what == 5) {
+            //  A node stops answering for a while.
+            int n = (int) (s_rand(&rng) % JOBQ_TEST_NATS_NODES);
+            jobq_test_nats_pause_node(&nats, n, true);
+            s_pause(2000 + (int) (s_rand(&rng) % 1000));
+            jobq_test_nats_pause_node(&nats, n, false);
+            node_pauses++;
+        } else if (what == 0 || what == 3) {
             //  SIGKILL, or SIGTERM and a wait for the graceful stop.
-            jobq_test_broker_stop(&b, what == 0 ? SIGKILL : SIGTERM);
+            jobq_test_broker_stop(&bs[bi], what == 0 ? SIGKILL : SIGTERM);
             s_pause(100 + (int) (s_rand(&rng) % 400));
-            assert_int_equal(jobq_test_broker_start(&b, dir, extra), 0);
+            assert_int_equal(jobq_test_broker_start(&bs[bi], bdirs[bi], extra),
+                             0);
             if (what == 0)
                 broker_kills++;
             else
@@ -332,7 +394,7 @@ s_chaos(s_chaos_t *run)
         } else if (what == 1) {
             jobq_test_stop(workers[wi], SIGKILL, 5000);
             s_pause((int) (s_rand(&rng) % 500));
-            workers[wi] = s_start_worker(&b, wi, dir);
+            workers[wi] = s_start_worker(workers_ep, wi, dir);
             worker_kills++;
         } else {
             kill(workers[wi], SIGSTOP);
@@ -348,8 +410,8 @@ s_chaos(s_chaos_t *run)
     //  Let everything finish, with every process up.
     jobq_client_config_t cfg;
     jobq_client_config_defaults(&cfg);
-    cfg.broker = b.clients;
-    cfg.events = b.events;
+    cfg.broker = bs[0].clients;
+    cfg.events = bs[0].events;
     jobq_client_t *c = jobq_client_new(&cfg);
     s_settle_t settle = {c, 0};
     //  Wait while the backlog shrinks: done when nothing is open, given up
@@ -455,6 +517,7 @@ s_chaos(s_chaos_t *run)
     for (int i = 1; i < executions; i++) {
         if (strcmp(lines[i], lines[i - 1]) == 0) {
             same_attempt_twice++;
+            fprintf(stderr, "ran twice: %s", lines[i]);
         } else if (strncmp(lines[i], lines[i - 1], JOBQ_ID_LEN) == 0) {
             duplicates++;
             //  Why the run before this one did not count: its attempt's
@@ -476,6 +539,8 @@ s_chaos(s_chaos_t *run)
     run->duplicates = duplicates;
     run->broker_kills = broker_kills;
     run->broker_stops = broker_stops;
+    run->leader_kills = leader_kills;
+    run->node_pauses = node_pauses;
     for (int i = 0; i < executions; i++)
         free(lines[i]);
     free(lines);
@@ -493,15 +558,17 @@ s_chaos(s_chaos_t *run)
     }
     printf("chaos: seed=%llu seconds=%d attempted=%d acked=%d stored=%d "
            "recovered=%d unanswered_tries=%d broker_kills=%d "
-           "broker_stops=%d worker_kills=%d freezes=%d executions=%d "
+           "broker_stops=%d worker_kills=%d freezes=%d leader_kills=%d "
+           "node_pauses=%d executions=%d "
            "duplicates=%d (not_held=%d lease_expired=%d no_heartbeat=%d "
-           "unreachable=%d other=%d) | lost=%d unexpected=%d "
+           "unreachable=%d broker_lost=%d other=%d) | lost=%d unexpected=%d "
            "completed_twice=%d same_attempt_twice=%d settled=%s "
            "events=%llu\n",
            (unsigned long long) seed, seconds, attempted, acked, stored,
            recovered, unknown, broker_kills, broker_stops, worker_kills,
-           freezes, executions, duplicates, run->by_cause[0], run->by_cause[1],
-           run->by_cause[2], run->by_cause[3], run->by_cause[4], lost,
+           freezes, leader_kills, node_pauses, executions, duplicates,
+           run->by_cause[0], run->by_cause[1], run->by_cause[2],
+           run->by_cause[3], run->by_cause[4], run->by_cause[5], lost,
            unexpected, twice, same_attempt_twice, settled ? "yes" : "no",
            (unsigned long long) sub.count);
     fflush(stdout);
@@ -522,8 +589,14 @@ s_chaos(s_chaos_t *run)
         free(clients[i].jobs);
     for (int i = 0; i < S_WORKERS; i++)
         jobq_test_stop(workers[i], SIGKILL, 5000);
-    jobq_test_broker_stop(&b, SIGKILL);
-    jobq_test_rmtree(dir);
+    for (int i = 0; i < nb; i++)
+        jobq_test_broker_stop(&bs[i], SIGKILL);
+    if (run->nats)
+        jobq_test_nats_stop(&nats);
+    if (getenv("JOBQ_TEST_KEEP"))
+        fprintf(stderr, "kept %s\n", dir);
+    else
+        jobq_test_rmtree(dir);
     free(dir);
 }
 
@@ -564,6 +637,30 @@ test_chaos_graceful_broker_stops_run_no_job_twice(void **state)
     assert_int_equal(run.duplicates, 0);
 }
 
+//  Three brokers on a three-node JetStream cluster, clients and workers
+//  going through all of them, while the nemesis SIGKILLs brokers and
+//  workers, freezes workers, SIGKILLs the leader of the jobs' stream (and
+//  restarts it), and pauses a NATS node.
+static void
+test_chaos_nats_cluster_loses_no_acknowledged_job(void **state)
+{
+    (void) state;
+    const char *env = getenv("JOBQ_CHAOS_SECONDS");
+    s_chaos_t run = {.seconds = env ? (int) strtol(env, NULL, 10) : 40,
+                     .nats = true,
+                     .job_ms = 2,
+                     .pace_ms = 5,
+                     .min_acked = 100};
+    env = getenv("JOBQ_CHAOS_SEED");
+    run.seed = env ? strtoull(env, NULL, 10) : 20261207;
+    if (run.seconds < 10)
+        run.seconds = 10;
+    if (run.seconds > 86400)
+        run.seconds = 86400;
+    s_chaos(&run);
+    assert_true(run.broker_kills + run.leader_kills + run.node_pauses > 0);
+}
+
 int
 main(void)
 {
@@ -574,5 +671,13 @@ main(void)
         cmocka_unit_test(test_chaos_no_acknowledged_job_is_lost),
         cmocka_unit_test(test_chaos_graceful_broker_stops_run_no_job_twice),
     };
+    //  JOBQ_CHAOS_NATS=1: the run on the JetStream cluster alone (ctest's
+    //  test_chaos_nats, tests/README.md).
+    const struct CMUnitTest nats_tests[] = {
+        cmocka_unit_test(test_chaos_nats_cluster_loses_no_acknowledged_job),
+    };
+    if (getenv("JOBQ_CHAOS_NATS"))
+        return cmocka_run_group_tests_name("chaos-nats", nats_tests, NULL,
+                                           NULL);
     return cmocka_run_group_tests_name("chaos", tests, NULL, NULL);
 }

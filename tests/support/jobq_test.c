@@ -1,6 +1,7 @@
 /*  jobq_test.c: test fixtures. */
 #define _XOPEN_SOURCE 700
 #include "jobq_test.h"
+#include "jobq_test_nats.h"
 #include "jobq/jobq_client.h"
 
 #include <arpa/inet.h>
@@ -248,6 +249,45 @@ s_log_has_since(const char *path, long from, const char *needle)
     return found;
 }
 
+//  JOBQ_TEST_STORE=nats: one JetStream cluster for the whole test
+//  process, started at the first broker and stopped at exit.
+static jobq_test_nats_t s_nats;
+static char *s_nats_dir;
+
+static void
+s_nats_stop(void)
+{
+    jobq_test_nats_stop(&s_nats);
+    if (s_nats_dir) {
+        jobq_test_rmtree(s_nats_dir);
+        free(s_nats_dir);
+        s_nats_dir = NULL;
+    }
+}
+
+const char *
+jobq_test_store(void)
+{
+    const char *s = getenv("JOBQ_TEST_STORE");
+    return s && strcmp(s, "nats") == 0 ? "nats" : "lmdb";
+}
+
+const char *
+jobq_test_nats_urls(void)
+{
+    if (strcmp(jobq_test_store(), "nats") != 0)
+        return NULL;
+    if (!s_nats_dir) {
+        s_nats_dir = jobq_test_tmpdir();
+        if (!s_nats_dir || jobq_test_nats_start(&s_nats, s_nats_dir) != 0) {
+            fprintf(stderr, "jobq tests: the NATS cluster did not start\n");
+            return NULL;
+        }
+        atexit(s_nats_stop);
+    }
+    return s_nats.urls;
+}
+
 static int
 s_broker_start(jobq_test_broker_t *b, const char *dir, const char *const *extra)
 {
@@ -267,6 +307,23 @@ s_broker_start(jobq_test_broker_t *b, const char *dir, const char *const *extra)
                       b->clients, "--workers",  b->workers, "--events",
                       b->events,  "--map-size", "64",       "--verbose"};
     int n = 12;
+    //  On the JetStream backend each data directory names buckets of its
+    //  own, so tests stay apart and a restart finds its jobs again.
+    char store[512];
+    if (strcmp(jobq_test_store(), "nats") == 0) {
+        const char *urls = jobq_test_nats_urls();
+        if (!urls)
+            return -1;
+        //  The data directory is not made by the broker here, and tests
+        //  keep logs beside it (DIR/data/../worker.log).
+        mkdir(b->dir, 0700);
+        uint32_t h = 2166136261u;
+        for (const char *p = b->dir; *p; p++)
+            h = (h ^ (uint8_t) *p) * 16777619u;
+        snprintf(store, sizeof store, "%s?replicas=3&prefix=t%08x", urls, h);
+        argv[n++] = "--store";
+        argv[n++] = store;
+    }
     for (int i = 0; extra && extra[i] && n < 62; i++)
         argv[n++] = (char *) extra[i];
     argv[n] = NULL;

@@ -69,6 +69,15 @@ long jobq_test_subscription_flood(void *xsub,
                                   pid_t broker,
                                   int *sent);
 
+//  The backend the brokers of this test run on: "lmdb", or "nats" when
+//  JOBQ_TEST_STORE=nats (then a three-node JetStream cluster is started
+//  for the process at the first broker, and each data directory names a
+//  set of buckets of its own).
+const char *jobq_test_store(void);
+//  The cluster's URLs on the nats backend (starting it if needed), else
+//  NULL; NULL too if it could not start.
+const char *jobq_test_nats_urls(void);
+
 //  A broker process on free loopback ports with its data in dir.
 typedef struct {
     pid_t pid;                  //  process, -1 when not running

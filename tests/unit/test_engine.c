@@ -40,7 +40,7 @@ static int
 s_open_rc(s_fx_t *fx)
 {
     fx->store = jobq_store_lmdb_new();
-    jobq_store_config_t sc = {fx->dir, 16u << 20, 0};
+    jobq_store_config_t sc = {fx->dir, 16u << 20, 0, false, 0};
     assert_int_equal(jobq_store_open(fx->store, &sc), JOBQ_OK);
     fx->engine = jobq_engine_new(fx->store, &fx->cfg);
     assert_non_null(fx->engine);

@@ -27,7 +27,7 @@ s_open(const char *dir)
 {
     jobq_store_t *s = jobq_store_lmdb_new();
     assert_non_null(s);
-    jobq_store_config_t cfg = {dir, 8u << 20, 0};
+    jobq_store_config_t cfg = {dir, 8u << 20, 0, false, 0};
     assert_int_equal(jobq_store_open(s, &cfg), JOBQ_OK);
     return s;
 }
@@ -500,7 +500,7 @@ test_store_map_full_is_reported_and_growth_recovers(void **state)
     free(fx->dir);
     fx->dir = jobq_test_tmpdir();
     fx->store = jobq_store_lmdb_new();
-    jobq_store_config_t cfg = {fx->dir, 1u << 20, 4u << 20};
+    jobq_store_config_t cfg = {fx->dir, 1u << 20, 4u << 20, false, 0};
     assert_int_equal(jobq_store_open(fx->store, &cfg), JOBQ_OK);
     static uint8_t big[16384];
     memset(big, 0xa5, sizeof big);
@@ -568,7 +568,7 @@ static int
 s_list_all(const char *dir, int *n)
 {
     jobq_store_t *s = jobq_store_lmdb_new();
-    jobq_store_config_t cfg = {dir, 8u << 20, 0};
+    jobq_store_config_t cfg = {dir, 8u << 20, 0, false, 0};
     int rc = jobq_store_open(s, &cfg);
     *n = 0;
     if (rc == JOBQ_OK && (rc = jobq_store_begin(s)) == JOBQ_OK) {
@@ -669,7 +669,7 @@ test_store_truncated_file_is_refused_at_open(void **state)
     snprintf(p, sizeof p, "%s/data.mdb", dir);
     assert_int_equal(truncate(p, s_size(dir) / 2), 0);
     jobq_store_t *s = jobq_store_lmdb_new();
-    jobq_store_config_t cfg = {dir, 8u << 20, 0};
+    jobq_store_config_t cfg = {dir, 8u << 20, 0, false, 0};
     assert_int_equal(jobq_store_open(s, &cfg), JOBQ_ECORRUPT);
     assert_non_null(strstr(jobq_store_why(s), "truncated"));
     jobq_store_destroy(&s);
@@ -686,7 +686,7 @@ test_store_directory_is_made_and_held_by_one_process(void **state)
     snprintf(dir, sizeof dir, "%s/a/b/c", fx->dir);
     jobq_store_t *s = s_open(dir);
     jobq_store_t *t = jobq_store_lmdb_new();
-    jobq_store_config_t cfg = {dir, 8u << 20, 0};
+    jobq_store_config_t cfg = {dir, 8u << 20, 0, false, 0};
     assert_int_equal(jobq_store_open(t, &cfg), JOBQ_EUNAVAILABLE);
     assert_non_null(strstr(jobq_store_why(t), "in use"));
     jobq_store_destroy(&t);
