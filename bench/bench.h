@@ -74,7 +74,10 @@ bench_spawn(char **argv)
     pid_t pid = fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open("/dev/null", O_WRONLY);
+        //  JOBQ_BENCH_LOG=FILE: the programs' errors there (by hand).
+        const char *log = getenv("JOBQ_BENCH_LOG");
+        int fd = open(log ? log : "/dev/null",
+                      O_WRONLY | O_APPEND | (log ? O_CREAT : 0), 0644);
         dup2(fd, 2);
         execv(argv[0], argv);
         _exit(127);
@@ -122,13 +125,17 @@ bench_broker_start_with(bench_broker_t *b,
     }
     char bin[600];
     snprintf(bin, sizeof bin, "%s/jobq-broker", bin_dir);
-    snprintf(b->data, sizeof b->data, "%s/data", b->dir);
+    snprintf(b->data, sizeof b->data, "%.31s/data", b->dir);
     snprintf(b->clients, sizeof b->clients, "tcp://127.0.0.1:%d", ports[0]);
     snprintf(b->workers, sizeof b->workers, "tcp://127.0.0.1:%d", ports[1]);
     snprintf(b->events, sizeof b->events, "tcp://127.0.0.1:%d", ports[2]);
-    char *argv[16] = {bin,        "--data",    b->data,    "--clients",
-                      b->clients, "--workers", b->workers, "--events",
-                      b->events,  "--quiet",   NULL};
+    char *argv[16] = {
+        bin,        "--data",
+        b->data,    "--clients",
+        b->clients, "--workers",
+        b->workers, "--events",
+        b->events,  getenv("JOBQ_BENCH_LOG") ? "--verbose" : "--quiet",
+        NULL};
     for (int i = 0; extra && extra[i] && i < 4; i++)
         argv[10 + i] = (char *) extra[i];
     b->pid = bench_spawn(argv);

@@ -119,11 +119,16 @@ int
 main(int argc, char **argv)
 {
     int producers = 16, workers = 16, jobs = 20000, batch = 1, prefetch = 0;
-    int pipeline = 1, curve = 0, bad = argc < 2 || argc % 2;
+    int pipeline = 1, curve = 0, bad = argc < 2 || argc % 2, nbrokers = 1;
+    const char *store = NULL;
     for (int i = 2; !bad && i + 1 < argc; i += 2) {
         const char *o = argv[i];
         int v = (int) bench_arg(argv[i + 1], 0, 1000000);
-        if (strcmp(o, "--producers") == 0 && v > 0)
+        if (strcmp(o, "--store") == 0)
+            store = argv[i + 1];
+        else if (strcmp(o, "--brokers") == 0 && v >= 1 && v <= 4)
+            nbrokers = v;
+        else if (strcmp(o, "--producers") == 0 && v > 0)
             producers = v;
         else if (strcmp(o, "--workers") == 0 && v > 0)
             workers = v;
@@ -145,7 +150,12 @@ main(int argc, char **argv)
     if (bad) {
         fprintf(stderr, "usage: jobq_bench BIN_DIR [--producers P] "
                         "[--workers W] [--jobs N] [--batch B] "
-                        "[--prefetch F] [--pipeline K] [--curve 1]\n");
+                        "[--prefetch F] [--pipeline K] [--curve 1] "
+                        "[--store nats://... [--brokers N]]\n");
+        return 2;
+    }
+    if (nbrokers > 1 && (!store || curve)) {
+        fprintf(stderr, "jobq_bench: --brokers needs --store nats://...\n");
         return 2;
     }
     bench_curve_t keys;
@@ -153,27 +163,48 @@ main(int argc, char **argv)
         return 1;
     const char *extra[] = {"--keys", keys.keys, "--cert", keys.broker_cert,
                            NULL};
-    bench_broker_t b;
-    if (bench_broker_start_with(&b, argv[1], curve ? extra : NULL) != 0)
-        return 1;
+    //  Buckets of this run's own: runs on one cluster stay apart.
+    char store_uri[1024] = "";
+    if (store)
+        snprintf(store_uri, sizeof store_uri, "%s%sprefix=b%ld", store,
+                 strchr(store, '?') ? "&" : "?", (long) getpid());
+    const char *extra_store[] = {"--store", store_uri, NULL};
+    //  With --brokers N, N brokers on one shared store: producers and the
+    //  workers' slots are spread over them.
+    bench_broker_t bs[4];
+    for (int i = 0; i < nbrokers; i++) {
+        if (bench_broker_start_with(&bs[i], argv[1],
+                                    curve   ? extra
+                                    : store ? extra_store
+                                            : NULL) != 0)
+            return 1;
+    }
+    bench_broker_t b = bs[0];
     char wbin[600], conc[16], pre[16];
     snprintf(wbin, sizeof wbin, "%s/jobq-worker", argv[1]);
-    snprintf(conc, sizeof conc, "%d", workers);
+    snprintf(conc, sizeof conc, "%d",
+             workers / nbrokers ? workers / nbrokers : 1);
     snprintf(pre, sizeof pre, "%d", prefetch);
-    char *wargv[] = {
-        wbin, "--broker",   b.workers, "--types", "noop", "--concurrency",
-        conc, "--prefetch", pre,       NULL,      NULL,   NULL,
-        NULL, NULL,         NULL,      NULL};
-    if (curve) {
-        char *more[] = {"--cert",        keys.worker_cert, "--broker-key",
-                        keys.broker_pub, "--name",         "w"};
-        memcpy(&wargv[9], more, sizeof more);
-    }
-    pid_t worker = bench_spawn(wargv);
-    if (worker < 0) {
-        perror("jobq_bench: fork");
-        bench_broker_stop(&b);
-        return 1;
+    pid_t wpids[4];
+    for (int i = 0; i < nbrokers; i++) {
+        char *wargv[] = {wbin,      "--broker",   bs[i].workers,
+                         "--types", "noop",       "--concurrency",
+                         conc,      "--prefetch", pre,
+                         NULL,      NULL,         NULL,
+                         NULL,      NULL,         NULL,
+                         NULL};
+        if (curve) {
+            char *more[] = {"--cert",        keys.worker_cert, "--broker-key",
+                            keys.broker_pub, "--name",         "w"};
+            memcpy(&wargv[9], more, sizeof more);
+        }
+        wpids[i] = bench_spawn(wargv);
+        if (wpids[i] < 0) {
+            perror("jobq_bench: fork");
+            for (int k = 0; k < nbrokers; k++)
+                bench_broker_stop(&bs[k]);
+            return 1;
+        }
     }
     zsys_init();
     zsys_set_linger(0);
@@ -195,7 +226,7 @@ main(int argc, char **argv)
     pthread_t *t = calloc((size_t) producers, sizeof *t);
     int64_t start = zclock_usecs();
     for (int i = 0; i < producers; i++) {
-        p[i].clients = b.clients;
+        p[i].clients = bs[i % nbrokers].clients;
         p[i].curve = curve ? &keys.client : NULL;
         p[i].batch = batch;
         p[i].pipeline = pipeline;
@@ -225,8 +256,13 @@ main(int argc, char **argv)
            "%.0f/s (ack latency us)\n",
            total, (unsigned long long) completed, errors,
            total * 1e6 / (double) (enq_end - start));
-    char label[64];
-    snprintf(label, sizeof label, "jobq,%s%s,cycle-%dx%d",
+    char label[128];
+    char system[32];
+    if (store && nbrokers > 1)
+        snprintf(system, sizeof system, "jobq-nats%d", nbrokers);
+    else
+        snprintf(system, sizeof system, "%s", store ? "jobq-nats" : "jobq");
+    snprintf(label, sizeof label, "%s,%s%s,cycle-%dx%d", system,
              pipeline > 1            ? "sync-pipelined"
              : batch > 1 || prefetch ? "sync-batched"
                                      : "sync",
@@ -234,9 +270,12 @@ main(int argc, char **argv)
     if (k > 0)
         bench_print_row(label, rate, all, k);
     jobq_client_destroy(&c);
-    kill(worker, SIGTERM);
-    waitpid(worker, NULL, 0);
-    bench_broker_stop(&b);
+    for (int i = 0; i < nbrokers; i++) {
+        kill(wpids[i], SIGTERM);
+        waitpid(wpids[i], NULL, 0);
+    }
+    for (int i = 0; i < nbrokers; i++)
+        bench_broker_stop(&bs[i]);
     if (curve)
         bench_curve_remove(&keys);
     return completed == (uint64_t) total && k > 0 ? 0 : 1;

@@ -100,20 +100,34 @@ s_one(jobq_client_t *c, volatile int64_t *stamps, int64_t i, int64_t *ack)
 int
 main(int argc, char **argv)
 {
-    int jobs = 2000, curve = 0;
+    int jobs = 2000, curve = 0, nbrokers = 1;
+    const char *store = NULL;
     for (int i = 2; i < argc && jobs > 0; i++) {
         if (strcmp(argv[i], "--jobs") == 0 && i + 1 < argc)
             jobs = (int) bench_arg(argv[++i], 10, 100000);
         else if (strcmp(argv[i], "--curve") == 0)
             curve = 1;
+        else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
+            store = argv[++i];
+        else if (strcmp(argv[i], "--brokers") == 0 && i + 1 < argc)
+            nbrokers = (int) bench_arg(argv[++i], 1, 2);
         else
             jobs = -1;
     }
-    if (argc < 2 || jobs < 0) {
-        fprintf(stderr,
-                "usage: jobq_latency BIN_DIR [--jobs 10..100000] [--curve]\n");
+    if (argc < 2 || jobs < 0 || nbrokers < 1 ||
+        (nbrokers > 1 && (!store || curve))) {
+        fprintf(stderr, "usage: jobq_latency BIN_DIR [--jobs 10..100000] "
+                        "[--curve] [--store nats://... [--brokers 2]]\n"
+                        "  (--brokers 2: enqueue through one broker, the "
+                        "worker on the other)\n");
         return 2;
     }
+    //  Buckets of this run's own: runs on one cluster stay apart.
+    char store_uri[1024] = "";
+    if (store)
+        snprintf(store_uri, sizeof store_uri, "%s%sprefix=b%ld", store,
+                 strchr(store, '?') ? "&" : "?", (long) getpid());
+    const char *extra_store[] = {"--store", store_uri, NULL};
     bench_curve_t keys;
     if (curve && bench_curve_make(&keys) != 0)
         return 1;
@@ -128,9 +142,15 @@ main(int argc, char **argv)
                           -1, 0),
                      slots};
     //  Both children are made before this process touches ZeroMQ.
-    bench_broker_t b;
+    bench_broker_t b, b2;
+    const char *const *bx = curve ? extra : store ? extra_store : NULL;
     if (!acks || st.stamps == MAP_FAILED ||
-        bench_broker_start_with(&b, argv[1], curve ? extra : NULL) != 0) {
+        bench_broker_start_with(&b, argv[1], bx) != 0) {
+        free(acks);
+        return 1;
+    }
+    if (nbrokers > 1 && bench_broker_start_with(&b2, argv[1], bx) != 0) {
+        bench_broker_stop(&b);
         free(acks);
         return 1;
     }
@@ -142,7 +162,8 @@ main(int argc, char **argv)
         return 1;
     }
     if (worker == 0)
-        s_worker_main(b.workers, &st, curve ? &keys.worker : NULL);
+        s_worker_main(nbrokers > 1 ? b2.workers : b.workers, &st,
+                      curve ? &keys.worker : NULL);
     zsys_init();
     zsys_set_linger(0);
     jobq_client_config_t cfg;
@@ -184,16 +205,22 @@ main(int argc, char **argv)
     printf("jobq idle: jobs=%d missed=%d (us: enqueue ack, then enqueue to "
            "worker start)\n",
            done, missed);
-    bench_print_row(curve ? "jobq,sync-curve,enqueue-ack"
-                          : "jobq,sync,enqueue-ack",
-                    0, acks, done);
-    bench_print_row(curve ? "jobq,sync-curve,idle-dispatch"
-                          : "jobq,sync,idle-dispatch",
-                    0, runs, done);
+    char label[64];
+    const char *sys = !store         ? "jobq"
+                      : nbrokers > 1 ? "jobq-nats2"
+                                     : "jobq-nats";
+    snprintf(label, sizeof label, "%s,%s,enqueue-ack", sys,
+             curve ? "sync-curve" : "sync");
+    bench_print_row(label, 0, acks, done);
+    snprintf(label, sizeof label, "%s,%s,idle-dispatch", sys,
+             curve ? "sync-curve" : "sync");
+    bench_print_row(label, 0, runs, done);
     jobq_client_destroy(&c);
     kill(worker, SIGTERM);
     waitpid(worker, NULL, 0);
     bench_broker_stop(&b);
+    if (nbrokers > 1)
+        bench_broker_stop(&b2);
     if (curve)
         bench_curve_remove(&keys);
     free(acks);

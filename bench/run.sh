@@ -32,8 +32,10 @@ PY=/usr/bin/python3
 . "$HERE/peers/beanstalkd.sh"
 . "$HERE/peers/bullmq.sh"
 . "$HERE/clients/node.sh"
+. "$HERE/peers/nats.sh"
 cleanup() {
     stop_server
+    nats_stop
     bullmq_stop
     rm -rf "$TMP"
 }
@@ -201,6 +203,34 @@ run_beanstalkd binlog-pipelined "$JOBS" 64 "-b $BS_DATA"
 run_beanstalkd binlog-f0 "$SLOW_JOBS" 1 "-b $BS_DATA -f 0"
 run_bullmq aof-always "$BULL_ALWAYS_JOBS"
 run_bullmq aof-everysec "$BULL_EVERYSEC_JOBS"
+
+# The JetStream backend (docs/STORAGE.md section 10) on a three-node
+# cluster of Debian's nats-server 2.9.10 on this machine (R3): the 16x16
+# cycle one at a time and batched, idle dispatch, with one broker and with
+# two (producers and workers spread over both; idle: enqueued through one,
+# run by a worker of the other), and the time to answer again after the
+# stream's leader is killed. Beside BullMQ everysec, the closest peer in
+# guarantees, run just above.
+if nats_start "$TMP/nats"; then
+    for nb in 1 2; do
+        sys=jobq-nats; [ "$nb" = 1 ] || sys=jobq-nats$nb
+        median "$sys,sync,cycle-16x16" timeout 180 "$BUILD/bench/jobq_bench" \
+            "$BUILD/apps" --producers 16 --workers 16 --jobs "$SLOW_JOBS" \
+            --store "$NATS_URLS" --brokers "$nb"
+        median "$sys,sync-batched,cycle-16x16" timeout 180 \
+            "$BUILD/bench/jobq_bench" "$BUILD/apps" --producers 16 \
+            --workers 16 --jobs "$JOBS" --batch 64 --prefetch 512 \
+            --store "$NATS_URLS" --brokers "$nb"
+        tries 2 "$sys,sync,idle-dispatch" timeout 120 \
+            "$BUILD/bench/jobq_latency" "$BUILD/apps" --jobs "$IDLE" \
+            --store "$NATS_URLS" --brokers "$nb"
+    done
+    tries 1 "jobq-nats,failover,leader-kill" timeout 300 \
+        "$BUILD/bench/nats_failover" "$BUILD/apps" "$NATS_DIR" "$NATS_URLS"
+    nats_stop
+else
+    echo "bench: the JetStream rows left out" >&2
+fi
 
 # The clients (bench/clients/), each cell against a fresh broker like
 # jobq_bench's: at 16x16 with a C jobq-worker, the Python and TypeScript

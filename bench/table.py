@@ -154,6 +154,23 @@ def main(path):
               "%.1f KiB a stream (want < 64)" % (
                   verdict(p99 < 100000 and mem < 65536), p99 / 1000,
                   mem / 1024))
+    # The JetStream backend (docs/STORAGE.md section 10), beside BullMQ
+    # everysec from the same run; and service after its stream leader dies.
+    b = get("bullmq", "aof-everysec", "cycle-16x16", "jobs_per_s")
+    for sy in ("jobq-nats", "jobq-nats2"):
+        for jm in ("sync", "sync-batched"):
+            j = get(sy, jm, "cycle-16x16", "jobs_per_s")
+            if j and b:
+                print("  %s cycle 16x16 %-10s %-12s %7.0f vs bullmq "
+                      "aof-everysec %7.0f = %.2fx (want >= 1x%s)" % (
+                          verdict(j >= b), sy, jm, j, b, j / b,
+                          "" if sy == "jobq-nats" else ", not a target"))
+    f = get("jobq-nats", "failover", "leader-kill", "p50_us")
+    f99 = get("jobq-nats", "failover", "leader-kill", "p99_us")
+    if f:
+        print("  %s JetStream leader killed: answered again after %.1f s "
+              "(median), %.1f s (worst) (want within 10 s)" % (
+                  verdict(f99 < 10e6), f / 1e6, f99 / 1e6))
     # The disk's own floor (bench/commit_floor.c): what one producer that
     # waits for every acknowledgement can make at most.
     c50 = get("lmdb", "commit-floor", "enqueue-ack", "p50_us")

@@ -1,0 +1,60 @@
+# bench/peers/nats.sh: a private three-node NATS JetStream cluster on
+# 127.0.0.1 for the JetStream backend's rows, sourced by bench/run.sh
+# (POSIX sh). Debian's nats-server 2.9.10: see bench/README.md for what its
+# figures can and cannot say.
+#
+# nats_start DIR: configs DIR/nN.conf, stores DIR/nN, pids DIR/nN.pid;
+# NATS_URLS gets the client URLs. nats_stop stops the three.
+
+NATS_DIR=
+NATS_URLS=
+
+nats_start() {
+    NATS_DIR=$1
+    rm -rf "$NATS_DIR"; mkdir -p "$NATS_DIR"
+    command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || {
+        echo "bench: installing nats-server" >&2
+        apt-get install -y nats-server >/dev/null 2>&1 || return 1
+    }
+    na_c1=$(free_port); na_c2=$(free_port); na_c3=$(free_port)
+    na_r1=$(free_port); na_r2=$(free_port); na_r3=$(free_port)
+    NATS_URLS="nats://127.0.0.1:$na_c1,nats://127.0.0.1:$na_c2,nats://127.0.0.1:$na_c3"
+    for na_i in 1 2 3; do
+        eval "na_c=\$na_c$na_i; na_r=\$na_r$na_i"
+        cat > "$NATS_DIR/n$na_i.conf" <<CONF
+server_name: n$na_i
+listen: 127.0.0.1:$na_c
+max_payload: 4MB
+jetstream { store_dir: "$NATS_DIR/n$na_i" }
+cluster {
+    name: jobq-bench
+    listen: 127.0.0.1:$na_r
+    routes: [ nats-route://127.0.0.1:$na_r1, nats-route://127.0.0.1:$na_r2, nats-route://127.0.0.1:$na_r3 ]
+}
+CONF
+        /usr/sbin/nats-server -c "$NATS_DIR/n$na_i.conf" > "$NATS_DIR/n$na_i.log" 2>&1 &
+        echo $! > "$NATS_DIR/n$na_i.pid"
+    done
+    # JetStream is ready once a meta leader is elected: a broker can then
+    # make its buckets (it retries nothing, so wait here).
+    for na_t in $(seq 1 100); do
+        grep -q "JetStream cluster new metadata leader\|Self is new JetStream cluster metadata leader" \
+            "$NATS_DIR"/n*.log 2>/dev/null && { sleep 1; return 0; }
+        sleep 0.1
+    done
+    echo "bench: the NATS cluster did not elect a leader" >&2
+    return 1
+}
+
+nats_stop() {
+    [ -n "$NATS_DIR" ] || return 0
+    for na_i in 1 2 3; do
+        [ -f "$NATS_DIR/n$na_i.pid" ] && kill "$(cat "$NATS_DIR/n$na_i.pid")" 2>/dev/null
+    done
+    sleep 0.5
+    for na_i in 1 2 3; do
+        [ -f "$NATS_DIR/n$na_i.pid" ] && kill -9 "$(cat "$NATS_DIR/n$na_i.pid")" 2>/dev/null
+    done
+    NATS_DIR=
+    return 0
+}
