@@ -608,6 +608,7 @@ s_bucket(s_nats_t *self, kvStore **kv, const char *name, int64_t ttl_ms)
 static int s_apply(s_nats_t *self, size_t max, s_entry_t **out);
 static void s_applied(s_nats_t *self, s_entry_t *list, bool keep);
 static void s_unpop(s_nats_t *self, s_entry_t *list);
+static int s_bring_in(s_nats_t *self, bool keep);
 
 static int
 s_open(void *impl, const jobq_store_config_t *cfg)
@@ -760,19 +761,7 @@ s_open(void *impl, const jobq_store_config_t *cfg)
         pthread_mutex_unlock(&self->mu);
         if (done)
             break;
-        if ((rc = jobq_store_begin(self->view)) != JOBQ_OK)
-            return rc;
-        s_entry_t *list = NULL;
-        rc = s_apply(self, S_APPLY_MAX, &list);
-        if (rc == JOBQ_OK) {
-            rc = jobq_store_commit(self->view);
-            if (rc == JOBQ_OK)
-                s_applied(self, list, false);
-            else
-                s_unpop(self, list);
-        } else {
-            jobq_store_abort(self->view);
-        }
+        rc = s_bring_in(self, false);
         //  A full view grows, and takes the same changes again.
         if (rc == JOBQ_ESTOREFULL && jobq_store_grow(self->view) == JOBQ_OK)
             continue;
@@ -967,6 +956,29 @@ s_applied(s_nats_t *self, s_entry_t *list, bool keep)
     }
 }
 
+//  Up to S_APPLY_MAX queued changes into the view, in a transaction of
+//  their own; kept for the engine (keep) or freed. On an error they are
+//  all queued again, first in line.
+static int
+s_bring_in(s_nats_t *self, bool keep)
+{
+    int rc = jobq_store_begin(self->view);
+    if (rc != JOBQ_OK)
+        return rc;
+    s_entry_t *list = NULL;
+    rc = s_apply(self, S_APPLY_MAX, &list);
+    if (rc != JOBQ_OK) {
+        jobq_store_abort(self->view);
+        return rc;
+    }
+    rc = jobq_store_commit(self->view);
+    if (rc == JOBQ_OK)
+        s_applied(self, list, keep);
+    else
+        s_unpop(self, list);
+    return rc;
+}
+
 static void
 s_reset_writes(s_nats_t *self)
 {
@@ -992,20 +1004,7 @@ s_begin(void *impl)
     s_map_clear(&self->seen);
     //  What the watch brought goes into the view in a transaction of its
     //  own: the turn's may fail, and the watch does not bring it twice.
-    int rc = jobq_store_begin(self->view);
-    if (rc != JOBQ_OK)
-        return rc;
-    s_entry_t *list = NULL;
-    rc = s_apply(self, S_APPLY_MAX, &list);
-    if (rc == JOBQ_OK) {
-        rc = jobq_store_commit(self->view);
-        if (rc == JOBQ_OK)
-            s_applied(self, list, true);
-        else
-            s_unpop(self, list);
-    } else {
-        jobq_store_abort(self->view);
-    }
+    int rc = s_bring_in(self, true);
     if (rc == JOBQ_ESTOREFULL)
         jobq_store_grow(self->view);
     if (rc == JOBQ_OK)
