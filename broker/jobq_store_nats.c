@@ -36,13 +36,14 @@
 #include <unistd.h>
 
 #define S_SLOTS          64
-#define S_BROKER_TTL_MS  6000            //  a silent broker's slot frees
-#define S_BROKER_BEAT_MS 1500            //  a live one says so this often
-#define S_QUEUE_BYTES    (64u << 20)     //  watched changes waiting, bytes
-#define S_QUEUE_COUNT    (1u << 16)      //  and count
-#define S_APPLY_MAX      4096            //  changes brought in per begin
-#define S_ACK_WAIT_MS    2000            //  a commit waits this long, in all
-#define S_WINDOW         4096            //  writes in flight at most
+#define S_BROKER_TTL_MS  6000         //  a silent broker's slot frees
+#define S_BROKER_BEAT_MS 1500         //  a live one says so this often
+#define S_QUEUE_BYTES    (64u << 20)  //  watched changes waiting, bytes
+#define S_QUEUE_COUNT    (1u << 16)   //  and count
+#define S_APPLY_MAX      4096         //  changes brought in per begin
+#define S_ACK_WAIT_MS    2000         //  a commit waits this long, in all
+#define S_WINDOW         4096         //  writes in flight at most
+#define S_HISTORY        8  //  revisions the jobs bucket keeps of each job
 #define S_VIEW_MAP       (256ull << 20)  //  the view's first map
 #define S_VIEW_MAP_MAX   (64ull << 30)   //  and its ceiling
 #define S_KEY_HEX_MAX    (2 * JOBQ_IDEM_KEY_MAX + 1)
@@ -582,7 +583,11 @@ s_parse_urls(s_nats_t *self, char *buf, const char **servers, int *n)
 }
 
 static int
-s_bucket(s_nats_t *self, kvStore **kv, const char *name, int64_t ttl_ms)
+s_bucket(s_nats_t *self,
+         kvStore **kv,
+         const char *name,
+         int64_t ttl_ms,
+         uint8_t history)
 {
     natsStatus s = js_KeyValue(kv, self->js, name);
     if (s == NATS_OK)
@@ -590,7 +595,7 @@ s_bucket(s_nats_t *self, kvStore **kv, const char *name, int64_t ttl_ms)
     kvConfig c;
     kvConfig_Init(&c);
     c.Bucket = name;
-    c.History = 1;
+    c.History = history;
     c.Replicas = self->replicas;
     c.StorageType = js_FileStorage;
     c.TTL = ttl_ms * 1000000;  //  nanoseconds
@@ -696,10 +701,16 @@ s_open(void *impl, const jobq_store_config_t *cfg)
         s_why(self, "JetStream: %s", natsStatus_GetText(s));
         return JOBQ_EUNAVAILABLE;
     }
-    if ((rc = s_bucket(self, &self->kv[S_JOBS], self->bucket[0], 0)) ||
+    //  The jobs keep S_HISTORY revisions each: a watch that fell behind,
+    //  or was made again after the loss of a server, still sees a write
+    //  that another soon replaced, which is how a claim is checked
+    //  (docs/STORAGE.md 10.4).
+    if ((rc = s_bucket(self, &self->kv[S_JOBS], self->bucket[0], 0,
+                       S_HISTORY)) ||
         (rc = s_bucket(self, &self->kv[S_KEYS], self->bucket[1],
-                       (int64_t) cfg->key_ttl_ms)) ||
-        (rc = s_bucket(self, &self->brokers, self->bucket[2], S_BROKER_TTL_MS)))
+                       (int64_t) cfg->key_ttl_ms, 1)) ||
+        (rc = s_bucket(self, &self->brokers, self->bucket[2], S_BROKER_TTL_MS,
+                       1)))
         return rc;
 
     //  A slot: the first free one.
