@@ -113,7 +113,6 @@ struct jobq_engine {
     bool need_dispatch;       //  something may be dispatchable
     bool shared;              //  other brokers share the store
     int slot;                 //  shared: ours, in the ids' low 6 bits
-    uint64_t next_reap;       //  shared: next look for orphaned leases
     uint64_t next_take;       //  shared: monotonic ms another broker's job
                               //  may be taken (s_claimable); 0 = none
     uint64_t last_begin;      //  shared: mono of the last turn's begin
@@ -1853,6 +1852,8 @@ s_fenced(jobq_engine_t *self,
     return l;
 }
 
+static void s_drop_lease(jobq_engine_t *self, jobq_lease_t *l);
+
 static void
 s_release(jobq_engine_t *self, jobq_lease_t *l)
 {
@@ -1871,12 +1872,7 @@ s_release(jobq_engine_t *self, jobq_lease_t *l)
         if (self->nreleased < self->creleased)
             self->released[self->nreleased++] = *l;
     }
-    s_worker_t *w = l->worker;
-    if (w && w->active > 0) {
-        w->active--;
-        self->need_dispatch = true;
-    }
-    jobq_leases_remove(self->leases, l->id);
+    s_drop_lease(self, l);
 }
 
 //  Tell the sender to stop attempt (id, attempt): durable when this turn
@@ -2784,7 +2780,6 @@ jobq_engine_recover(jobq_engine_t *self, uint64_t wall, uint64_t mono)
 {
     self->wall = wall;
     self->mono = mono;
-    self->slot = jobq_store_slot(self->store);
     int rc = jobq_store_begin(self->store);
     if (rc != JOBQ_OK)
         return rc;
@@ -2854,8 +2849,9 @@ s_hold_jobs(jobq_engine_t *self)
     self->nactions = kept;
 }
 
-//  Let go of lease l without a word to its worker, which never got the
-//  job: not kept for a rollback (the claim's answer does not come again).
+//  Let go of lease l: its worker's slot is free again. Not kept for a
+//  rollback (s_release keeps it); alone, for a lease whose worker never
+//  got the job (the claim's answer does not come again).
 static void
 s_drop_lease(jobq_engine_t *self, jobq_lease_t *l)
 {

@@ -870,7 +870,6 @@ s_apply(s_nats_t *self, size_t max, s_entry_t **out)
                 free(e);
                 continue;
             }
-            e->job.id = id;
             e->own = e->rev <= s_map_get(&self->revs, id);
             uint64_t mine = s_map_get(&self->claim_rev, id);
             if (mine) {

@@ -16,6 +16,7 @@
 #include <czmq.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,10 +354,51 @@ test_nats_the_cluster_loses_its_stream_leader_and_comes_back(void **state)
         assert_true(s_wait_status(fx->c[2], ids[i], JOBQ_COMPLETED, 20000));
 }
 
+//  A --store the broker cannot use is refused at start, saying why, and
+//  no cluster is needed to see it.
+static void
+test_nats_a_bad_store_is_refused_with_its_reason(void **state)
+{
+    (void) state;
+    char *dir = jobq_test_tmpdir();
+    static const struct {
+        const char *store;
+        const char *why;
+    } cases[] = {
+        {"redis://127.0.0.1:6379", "neither lmdb:DIR nor"},
+        {"nats://127.0.0.1:1?replicas=9", "replicas=N"},
+        {"nats://127.0.0.1:1?color=red", "prefix=NAME"},
+        {"nats://127.0.0.1:1,,", "cannot reach NATS"},
+        {"nats://127.0.0.1:1", "cannot reach NATS"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char log[600], bin[1024];
+        snprintf(log, sizeof log, "%s/broker%zu.log", dir, i);
+        snprintf(bin, sizeof bin, "%s", jobq_test_bin("jobq-broker"));
+        char *argv[] = {bin, "--store", (char *) cases[i].store, NULL};
+        pid_t pid = jobq_test_spawn(argv, log);
+        assert_true(pid > 0);
+        int st = jobq_test_wait(pid, 20000);
+        assert_true(st > 0 && WIFEXITED(st) && WEXITSTATUS(st) != 0);
+        FILE *f = fopen(log, "r");
+        char text[4096] = "";
+        size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+        text[n] = '\0';
+        if (f)
+            fclose(f);
+        if (!strstr(text, cases[i].why))
+            fprintf(stderr, "%s: %s\n", cases[i].store, text);
+        assert_non_null(strstr(text, cases[i].why));
+    }
+    jobq_test_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nats_a_bad_store_is_refused_with_its_reason),
         cmocka_unit_test_setup_teardown(
             test_nats_brokers_share_jobs_keys_and_events, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
