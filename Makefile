@@ -35,17 +35,20 @@ run: deps $(BUILD)/CMakeCache.txt
 	@sh scripts/run.sh $(BUILD)/apps
 
 # Tests need the broker's crash points (JOBQ_FAULTS), which a plain build
-# leaves out.
+# leaves out, and a nats-server of 2.11.0 or later in the build directory
+# (scripts/fetch-nats-server.sh: Debian 12's is older).
 test: deps
+	sh scripts/fetch-nats-server.sh $(BUILD)/nats
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBQ_WERROR=ON \
 	    -DJOBQ_FAULTS=ON $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS) -LE 'bench|chaos-nats'
 
 # The unit and integration suites again under AddressSanitizer and UBSan
-# (the repeats of whole suites on the JetStream backend, label nats, run in
-# `make test` only; test_nats and the chaos run on the cluster run in both).
+# (the runs on the JetStream backend, label nats, are in `make test` only;
+# test_nats, test_migrate and test_nats_cluster run in both).
 test-sanitize: deps
+	sh scripts/fetch-nats-server.sh $(SAN_BUILD)/nats
 	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DJOBQ_WERROR=ON \
 	    -DJOBQ_FAULTS=ON -DJOBQ_SANITIZE=address,undefined $(CMAKE_ARGS)
 	cmake --build $(SAN_BUILD) -j $(JOBS)
@@ -78,6 +81,7 @@ test-bench: build
 
 # The chaos run on three brokers and a JetStream cluster (tests/README.md).
 test-chaos-nats: build
+	sh scripts/fetch-nats-server.sh $(BUILD)/nats
 	cd $(BUILD) && ctest --output-on-failure --timeout 900 -L chaos-nats
 
 format-check:

@@ -205,13 +205,14 @@ run_bullmq aof-always "$BULL_ALWAYS_JOBS"
 run_bullmq aof-everysec "$BULL_EVERYSEC_JOBS"
 
 # The JetStream backend (docs/STORAGE.md section 10) on a three-node
-# cluster of Debian's nats-server 2.9.10 on this machine (R3): the 16x16
-# cycle one at a time and batched, idle dispatch, with one broker and with
+# cluster on this machine (R3; make test's nats-server, 2.11.0 or later):
+# the 16x16 cycle one at a time and batched, idle dispatch, with one broker and with
 # two (producers and workers spread over both; idle: enqueued through one,
 # run by a worker of the other), and the time to answer again after the
 # stream's leader is killed. Beside BullMQ everysec, the closest peer in
 # guarantees, run just above.
-if nats_start "$TMP/nats"; then
+if sh "$HERE/../scripts/fetch-nats-server.sh" "$BUILD/nats" &&
+    nats_start "$TMP/nats"; then
     for nb in 1 2; do
         sys=jobq-nats; [ "$nb" = 1 ] || sys=jobq-nats$nb
         median "$sys,sync,cycle-16x16" timeout 180 "$BUILD/bench/jobq_bench" \

@@ -1,15 +1,13 @@
 #!/bin/sh
 # Install the Debian 12 packages jobq builds and tests with, if any is
 # missing. Idempotent: does nothing (and needs no network) when all are there.
-# nats-server is for the JetStream tests, which start their own servers on
-# free loopback ports (tests/support/jobq_test_nats.c): the service the
-# package enables on systemd hosts (nats-server.service, 127.0.0.1:4222)
-# is neither needed nor used, and is left as the package sets it.
+# The JetStream tests need nats-server 2.11.0 or later, newer than Debian
+# 12's: scripts/fetch-nats-server.sh puts one in the build directory.
 set -eu
 PKGS="build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev \
 liblmdb-dev libcurl4-openssl-dev libcmocka-dev libjansson-dev libxml2-dev \
 zlib1g-dev clang-format libmicrohttpd-dev chromium python3 python3-zmq \
-python3-msgpack libnats-dev nats-server"
+python3-msgpack libnats-dev"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then

@@ -1,9 +1,10 @@
 # bench/peers/nats.sh: a private three-node NATS JetStream cluster on
 # 127.0.0.1 for the JetStream backend's rows, sourced by bench/run.sh
-# (POSIX sh). Debian's nats-server 2.9.10: see bench/README.md for what its
-# figures can and cannot say.
+# (POSIX sh). The nats-server is the one scripts/fetch-nats-server.sh puts
+# in the build directory (2.11.0 or later, as production needs); see
+# bench/README.md for what its figures can and cannot say.
 #
-# nats_start DIR: configs DIR/nN.conf, stores DIR/nN, pids DIR/nN.pid;
+# nats_start DIR: runs $NATS_SERVER (default $BUILD/nats/nats-server); configs DIR/nN.conf, stores DIR/nN, pids DIR/nN.pid;
 # NATS_URLS gets the client URLs. nats_stop stops the three.
 
 NATS_DIR=
@@ -11,10 +12,12 @@ NATS_URLS=
 
 nats_start() {
     NATS_DIR=$1
+    na_server=${NATS_SERVER:-${BUILD:-build}/nats/nats-server}
     rm -rf "$NATS_DIR"; mkdir -p "$NATS_DIR"
-    command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || {
-        echo "bench: installing nats-server" >&2
-        apt-get install -y nats-server >/dev/null 2>&1 || return 1
+    [ -x "$na_server" ] || {
+        echo "bench: no nats-server at $na_server:" \
+            "sh scripts/fetch-nats-server.sh ${BUILD:-build}/nats" >&2
+        return 1
     }
     na_c1=$(free_port); na_c2=$(free_port); na_c3=$(free_port)
     na_r1=$(free_port); na_r2=$(free_port); na_r3=$(free_port)
@@ -32,7 +35,7 @@ cluster {
     routes: [ nats-route://127.0.0.1:$na_r1, nats-route://127.0.0.1:$na_r2, nats-route://127.0.0.1:$na_r3 ]
 }
 CONF
-        /usr/sbin/nats-server -c "$NATS_DIR/n$na_i.conf" > "$NATS_DIR/n$na_i.log" 2>&1 &
+        "$na_server" -c "$NATS_DIR/n$na_i.conf" > "$NATS_DIR/n$na_i.log" 2>&1 &
         echo $! > "$NATS_DIR/n$na_i.pid"
     done
     # JetStream is ready once a meta leader is elected: a broker can then
