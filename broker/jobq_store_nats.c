@@ -42,6 +42,8 @@
 #define S_QUEUE_COUNT    (1u << 16)   //  and count
 #define S_APPLY_MAX      4096         //  changes brought in per begin
 #define S_ACK_WAIT_MS    2000         //  a commit waits this long, in all
+#define S_OPEN_WAIT_MS   20000        //  for a cluster electing its leaders
+#define S_AGAIN          1            //  a failure that may pass: try again
 #define S_WINDOW         4096         //  writes in flight at most
 #define S_HISTORY        8  //  revisions the jobs bucket keeps of each job
 #define S_VIEW_MAP       (256ull << 20)  //  the view's first map
@@ -582,6 +584,24 @@ s_parse_urls(s_nats_t *self, char *buf, const char **servers, int *n)
     return JOBQ_OK;
 }
 
+static int64_t
+s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+//  True for what a cluster without a leader answers, for a while: no
+//  answer, or JetStream saying it is unavailable for now.
+static bool
+s_passing(natsStatus s)
+{
+    const char *text = nats_GetLastError(NULL);
+    return s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS ||
+           (s == NATS_ERR && text && strstr(text, "temporarily unavailable"));
+}
+
 static int
 s_bucket(s_nats_t *self,
          kvStore **kv,
@@ -605,9 +625,91 @@ s_bucket(s_nats_t *self,
               self->replicas, natsStatus_GetText(s),
               nats_GetLastError(NULL) ? ": " : "",
               nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "");
-        return JOBQ_EUNAVAILABLE;
+        return s_passing(s) ? S_AGAIN : JOBQ_EUNAVAILABLE;
     }
     return JOBQ_OK;
+}
+
+//  Take the first free slot of the brokers' bucket.
+static int
+s_take_slot(s_nats_t *self)
+{
+    char val[64];
+    snprintf(val, sizeof val, "pid %ld", (long) getpid());
+    bool passing = false;
+    for (int i = 0; i < S_SLOTS && self->slot < 0; i++) {
+        snprintf(self->slot_key, sizeof self->slot_key, "s%d", i);
+        uint64_t rev = 0;
+        natsStatus s = kvStore_Create(&rev, self->brokers, self->slot_key, val,
+                                      (int) strlen(val));
+        if (s == NATS_OK) {
+            self->slot = i;
+            self->slot_rev = rev;
+        }
+        passing = passing || s_passing(s);
+    }
+    if (self->slot >= 0)
+        return JOBQ_OK;
+    if (passing) {
+        s_why(self, "the cluster did not answer for %s", self->bucket[2]);
+        return S_AGAIN;
+    }
+    s_why(self, "all %d broker slots are taken (%s)", S_SLOTS, self->bucket[2]);
+    return JOBQ_EUNAVAILABLE;
+}
+
+//  Watch bucket b (its thread starts in s_open).
+static int
+s_watch(s_nats_t *self, int b)
+{
+    s_watch_t *wt = &self->watch[b];
+    wt->self = self;
+    wt->bucket = b;
+    kvWatchOptions wo;
+    kvWatchOptions_Init(&wo);
+    natsStatus s = kvStore_WatchAll(&wt->w, self->kv[b], &wo);
+    if (s == NATS_OK)
+        return JOBQ_OK;
+    s_why(self, "cannot watch %s: %s", self->bucket[b], natsStatus_GetText(s));
+    return s_passing(s) ? S_AGAIN : JOBQ_EUNAVAILABLE;
+}
+
+//  The buckets, made if missing, a slot, and the watches. A cluster that has
+//  just lost a server, or is starting, can go without a leader for some
+//  seconds: what fails for that (S_AGAIN) is tried again for S_OPEN_WAIT_MS.
+static int
+s_join(s_nats_t *self, const jobq_store_config_t *cfg)
+{
+    int64_t end = s_now_ms() + S_OPEN_WAIT_MS;
+    while (true) {
+        //  The jobs keep S_HISTORY revisions each: a watch that fell
+        //  behind, or was made again after the loss of a server, still sees
+        //  a write that another soon replaced, which is how a claim is
+        //  checked (docs/STORAGE.md 10.4).
+        int rc;
+        if (!self->kv[S_JOBS])
+            rc = s_bucket(self, &self->kv[S_JOBS], self->bucket[0], 0,
+                          S_HISTORY);
+        else if (!self->kv[S_KEYS])
+            rc = s_bucket(self, &self->kv[S_KEYS], self->bucket[1],
+                          (int64_t) cfg->key_ttl_ms, 1);
+        else if (!self->brokers)
+            rc = s_bucket(self, &self->brokers, self->bucket[2],
+                          S_BROKER_TTL_MS, 1);
+        else if (self->slot < 0)
+            rc = s_take_slot(self);
+        else if (!self->watch[S_JOBS].w || !self->watch[S_KEYS].w)
+            rc = s_watch(self, self->watch[S_JOBS].w ? S_KEYS : S_JOBS);
+        else
+            return JOBQ_OK;
+        if (rc == S_AGAIN && s_now_ms() < end) {
+            struct timespec ts = {0, 250 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (rc != JOBQ_OK)
+            return rc == S_AGAIN ? JOBQ_EUNAVAILABLE : rc;
+    }
 }
 
 static int s_apply(s_nats_t *self, size_t max, s_entry_t **out);
@@ -701,50 +803,12 @@ s_open(void *impl, const jobq_store_config_t *cfg)
         s_why(self, "JetStream: %s", natsStatus_GetText(s));
         return JOBQ_EUNAVAILABLE;
     }
-    //  The jobs keep S_HISTORY revisions each: a watch that fell behind,
-    //  or was made again after the loss of a server, still sees a write
-    //  that another soon replaced, which is how a claim is checked
-    //  (docs/STORAGE.md 10.4).
-    if ((rc = s_bucket(self, &self->kv[S_JOBS], self->bucket[0], 0,
-                       S_HISTORY)) ||
-        (rc = s_bucket(self, &self->kv[S_KEYS], self->bucket[1],
-                       (int64_t) cfg->key_ttl_ms, 1)) ||
-        (rc = s_bucket(self, &self->brokers, self->bucket[2], S_BROKER_TTL_MS,
-                       1)))
+    if ((rc = s_join(self, cfg)) != JOBQ_OK)
         return rc;
 
-    //  A slot: the first free one.
-    char val[64];
-    snprintf(val, sizeof val, "pid %ld", (long) getpid());
-    for (int i = 0; i < S_SLOTS && self->slot < 0; i++) {
-        snprintf(self->slot_key, sizeof self->slot_key, "s%d", i);
-        uint64_t rev = 0;
-        s = kvStore_Create(&rev, self->brokers, self->slot_key, val,
-                           (int) strlen(val));
-        if (s == NATS_OK) {
-            self->slot = i;
-            self->slot_rev = rev;
-        }
-    }
-    if (self->slot < 0) {
-        s_why(self, "all %d broker slots are taken (%s)", S_SLOTS,
-              self->bucket[2]);
-        return JOBQ_EUNAVAILABLE;
-    }
-
-    //  Watch both buckets, and wait for their state as of now.
+    //  Read both watches, and wait for their state as of now.
     for (int b = 0; b < 2; b++) {
         s_watch_t *wt = &self->watch[b];
-        wt->self = self;
-        wt->bucket = b;
-        kvWatchOptions wo;
-        kvWatchOptions_Init(&wo);
-        s = kvStore_WatchAll(&wt->w, self->kv[b], &wo);
-        if (s != NATS_OK) {
-            s_why(self, "cannot watch %s: %s", self->bucket[b],
-                  natsStatus_GetText(s));
-            return JOBQ_EUNAVAILABLE;
-        }
         if (pthread_create(&wt->thread, NULL, s_watch_main, wt) != 0) {
             s_why(self, "cannot start a thread");
             return JOBQ_EINTERNAL;
@@ -1223,14 +1287,6 @@ s_idem_put(void *impl, jobq_str_t key, uint64_t id, uint64_t created)
     w->len = 16;
     self->wrote = true;
     return jobq_store_idem_put(self->view, key, id, created);
-}
-
-static int64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 //  What is left of the commit's time to wait, ms (at least 1).

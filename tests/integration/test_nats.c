@@ -5,7 +5,8 @@
     stops a worker of another; a broker SIGKILLed mid-job loses only its
     connections, and its job runs again elsewhere, fenced; delayed jobs
     are promoted by the leader whichever broker took them; the cluster
-    losing its stream leader comes back, with nothing acknowledged lost.
+    losing its stream leader comes back, with nothing acknowledged lost;
+    a broker started while the cluster has no quorum waits for it.
 */
 #include "jobq_test.h"
 #include "jobq_test_nats.h"
@@ -14,6 +15,7 @@
 #include "jobq_proto.h"
 
 #include <czmq.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -354,6 +356,49 @@ test_nats_the_cluster_loses_its_stream_leader_and_comes_back(void **state)
         assert_true(s_wait_status(fx->c[2], ids[i], JOBQ_COMPLETED, 20000));
 }
 
+typedef struct {
+    jobq_test_nats_t *nats;
+    int after_ms;
+} s_thaw_t;
+
+static void *
+s_thaw_main(void *arg)
+{
+    s_thaw_t *t = arg;
+    zclock_sleep(t->after_ms);
+    jobq_test_nats_pause_node(t->nats, 1, false);
+    jobq_test_nats_pause_node(t->nats, 2, false);
+    return NULL;
+}
+
+//  A broker started while the cluster has no quorum (two of its three
+//  nodes frozen) waits for the cluster instead of exiting, and serves
+//  once it is back. (It used to exit at the first request that timed out,
+//  and a service manager restarting it raced the cluster's election.)
+static void
+test_nats_a_broker_started_without_a_quorum_waits_for_it(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_client_destroy(&fx->c[2]);
+    jobq_test_broker_stop(&fx->b[2], SIGKILL);
+    jobq_test_nats_pause_node(&fx->nats, 1, true);
+    jobq_test_nats_pause_node(&fx->nats, 2, true);
+    s_thaw_t thaw = {&fx->nats, 6000};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, s_thaw_main, &thaw), 0);
+    int64_t t0 = s_now_ms();
+    int rc = s_start_broker(fx, 2);
+    pthread_join(thread, NULL);
+    assert_int_equal(rc, 0);
+    fprintf(stderr, "broker started without a quorum: serving after %lld ms\n",
+            (long long) (s_now_ms() - t0));
+    fx->c[2] = s_client(&fx->b[2]);
+    s_worker(fx, 0, "noop", "w-b0");
+    char id[JOBQ_ID_LEN + 1];
+    s_enqueue(fx->c[2], "noop", (jobq_bytes_t){0}, 0, NULL, id, NULL);
+    assert_true(s_wait_status(fx->c[2], id, JOBQ_COMPLETED, 20000));
+}
+
 //  A --store the broker cannot use is refused at start, saying why, and
 //  no cluster is needed to see it.
 static void
@@ -413,6 +458,9 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_nats_the_cluster_loses_its_stream_leader_and_comes_back,
             s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_nats_a_broker_started_without_a_quorum_waits_for_it, s_setup,
+            s_teardown),
     };
     //  JOBQ_TEST_ONLY=pattern runs the matching tests only (by hand).
     if (getenv("JOBQ_TEST_ONLY"))

@@ -197,6 +197,12 @@ s_broker_up(void *arg)
     int status;
     if (jobq_test_reap(b->pid, &status)) {
         b->pid = -1;  //  it ended: it will not come up
+        if (WIFSIGNALED(status))
+            fprintf(stderr, "jobq tests: the broker was killed by signal %d\n",
+                    WTERMSIG(status));
+        else
+            fprintf(stderr, "jobq tests: the broker exited with %d\n",
+                    WEXITSTATUS(status));
         return true;
     }
     jobq_client_config_t cfg;
@@ -330,7 +336,9 @@ s_broker_start(jobq_test_broker_t *b, const char *dir, const char *const *extra)
     b->pid = jobq_test_spawn(argv, b->log);
     if (b->pid < 0)
         return -1;
-    if (!jobq_test_wait_until(s_broker_up, b, 10000) || b->pid < 0) {
+    //  A broker on a JetStream cluster that is electing a leader waits
+    //  for it (up to 20 s); one that exits is seen at once.
+    if (!jobq_test_wait_until(s_broker_up, b, 30000) || b->pid < 0) {
         jobq_test_broker_stop(b, SIGKILL);
         return -1;
     }

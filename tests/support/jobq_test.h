@@ -91,7 +91,8 @@ typedef struct {
 
 //  Pick ports (first call only) and start the broker; extra is a
 //  NULL-terminated list of more arguments or NULL. Waits until it answers
-//  a STATS request. Returns 0, or -1 if it did not come up.
+//  a STATS request (30 s at most). Returns 0, or -1 if it did not come up
+//  or ended.
 int jobq_test_broker_start(jobq_test_broker_t *b,
                            const char *dir,
                            const char *const *extra);
