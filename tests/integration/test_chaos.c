@@ -312,7 +312,13 @@ s_chaos(s_chaos_t *run)
     for (int i = 0; i < nb; i++) {
         snprintf(bdirs[i], sizeof bdirs[i], "%s/b%d", dir, i);
         assert_int_equal(mkdir(bdirs[i], 0700), 0);
-        assert_int_equal(jobq_test_broker_start(&bs[i], bdirs[i], extra), 0);
+        if (jobq_test_broker_start(&bs[i], bdirs[i], extra) != 0) {
+            for (int k = 0; k < i; k++)
+                jobq_test_broker_stop(&bs[k], SIGKILL);
+            if (run->nats)
+                jobq_test_nats_stop(&nats);
+            fail_msg("broker %d did not start (%s kept)", i, dir);
+        }
         const char *sep = i ? "," : "";
         size_t l = strlen(clients_ep);
         snprintf(clients_ep + l, sizeof clients_ep - l, "%s%s", sep,
@@ -352,6 +358,9 @@ s_chaos(s_chaos_t *run)
     int broker_kills = 0, broker_stops = 0, worker_kills = 0, freezes = 0;
     int leader_kills = 0, node_pauses = 0;
     int actions = 0;
+    //  What stopped the nemesis early; the run then ends, everything is
+    //  stopped, and the test fails with it.
+    const char *broken = NULL;
     int64_t end = zclock_mono() + seconds * 1000;
     while (zclock_mono() < end && actions < max_actions) {
         s_pause(700 + (int) (s_rand(&rng) % 1500));
@@ -372,7 +381,10 @@ s_chaos(s_chaos_t *run)
                 n = (int) (s_rand(&rng) % JOBQ_TEST_NATS_NODES);
             jobq_test_nats_stop_node(&nats, n, SIGKILL);
             s_pause(1000 + (int) (s_rand(&rng) % 2000));
-            assert_int_equal(jobq_test_nats_restart_node(&nats, n), 0);
+            if (jobq_test_nats_restart_node(&nats, n) != 0) {
+                broken = "a NATS node did not start again";
+                break;
+            }
             leader_kills++;
         } else if (what == 5) {
             //  A node stops answering for a while.
@@ -385,8 +397,10 @@ s_chaos(s_chaos_t *run)
             //  SIGKILL, or SIGTERM and a wait for the graceful stop.
             jobq_test_broker_stop(&bs[bi], what == 0 ? SIGKILL : SIGTERM);
             s_pause(100 + (int) (s_rand(&rng) % 400));
-            assert_int_equal(jobq_test_broker_start(&bs[bi], bdirs[bi], extra),
-                             0);
+            if (jobq_test_broker_start(&bs[bi], bdirs[bi], extra) != 0) {
+                broken = "a broker did not start again";
+                break;
+            }
             if (what == 0)
                 broker_kills++;
             else
@@ -572,14 +586,14 @@ s_chaos(s_chaos_t *run)
            unexpected, twice, same_attempt_twice, settled ? "yes" : "no",
            (unsigned long long) sub.count);
     fflush(stdout);
-    assert_true(settled);
-    assert_true(acked >= run->min_acked);
-    assert_true(broker_kills + broker_stops + worker_kills + freezes > 0);
-    assert_int_equal(lost, 0);
-    assert_int_equal(unexpected, 0);
-    assert_int_equal(twice, 0);
-    assert_int_equal(same_attempt_twice, 0);
+    if (broken)
+        fprintf(stderr, "chaos: %s\n", broken);
+    bool ok = !broken && settled && acked >= run->min_acked &&
+              broker_kills + broker_stops + worker_kills + freezes > 0 &&
+              lost == 0 && unexpected == 0 && twice == 0 &&
+              same_attempt_twice == 0;
 
+    //  Every process stops before any check can end the test.
     zhashx_destroy(&done);
     zhashx_destroy(&keys);
     zhashx_destroy(&ids);
@@ -593,11 +607,19 @@ s_chaos(s_chaos_t *run)
         jobq_test_broker_stop(&bs[i], SIGKILL);
     if (run->nats)
         jobq_test_nats_stop(&nats);
-    if (getenv("JOBQ_TEST_KEEP"))
+    if (getenv("JOBQ_TEST_KEEP") || !ok)
         fprintf(stderr, "kept %s\n", dir);
     else
         jobq_test_rmtree(dir);
     free(dir);
+    assert_null(broken);
+    assert_true(settled);
+    assert_true(acked >= run->min_acked);
+    assert_true(broker_kills + broker_stops + worker_kills + freezes > 0);
+    assert_int_equal(lost, 0);
+    assert_int_equal(unexpected, 0);
+    assert_int_equal(twice, 0);
+    assert_int_equal(same_attempt_twice, 0);
 }
 
 static void
