@@ -2813,38 +2813,59 @@ jobq_engine_recover(jobq_engine_t *self, uint64_t wall, uint64_t mono)
 
 //  After a commit on a shared store: the JOBs of the turn wait for their
 //  claims to be confirmed; they leave the turn's actions.
+static bool
+s_hold_one(jobq_engine_t *self, const s_action_t *a)
+{
+    if (self->nheld == self->cheld) {
+        size_t cap = self->cheld ? self->cheld * 2 : 64;
+        s_held_t *h = realloc(self->held, cap * sizeof *h);
+        if (h) {
+            self->held = h;
+            self->cheld = cap;
+        }
+    }
+    uint8_t *msg = malloc(a->peer_len + a->body_len);
+    if (self->nheld == self->cheld || !msg) {
+        free(msg);
+        return false;
+    }
+    memcpy(msg, self->arena.data + a->peer_off, a->peer_len);
+    memcpy(msg + a->peer_len, self->arena.data + a->body_off, a->body_len);
+    self->held[self->nheld++] =
+        (s_held_t){a->job, a->attempt,  self->mono + S_HELD_MS,
+                   msg,    a->peer_len, a->body_len};
+    return true;
+}
+
 static void
 s_hold_jobs(jobq_engine_t *self)
 {
     size_t kept = 0;
     for (size_t i = 0; i < self->nactions; i++) {
         s_action_t a = self->actions[i];
-        if (!a.hold) {
-            self->actions[kept++] = a;
-            continue;
-        }
-        if (self->nheld == self->cheld) {
-            size_t cap = self->cheld ? self->cheld * 2 : 64;
-            s_held_t *h = realloc(self->held, cap * sizeof *h);
-            if (h) {
-                self->held = h;
-                self->cheld = cap;
-            }
-        }
-        uint8_t *msg = malloc(a.peer_len + a.body_len);
-        if (self->nheld == self->cheld || !msg) {
+        if (a.hold && !s_hold_one(self, &a)) {
             //  Out of memory: send it now, as a store without this
             //  check would.
-            free(msg);
             a.hold = false;
-            self->actions[kept++] = a;
-            continue;
         }
-        memcpy(msg, self->arena.data + a.peer_off, a.peer_len);
-        memcpy(msg + a.peer_len, self->arena.data + a.body_off, a.body_len);
-        self->held[self->nheld++] =
-            (s_held_t){a.job, a.attempt,  self->mono + S_HELD_MS,
-                       msg,   a.peer_len, a.body_len};
+        if (!a.hold)
+            self->actions[kept++] = a;
+    }
+    self->nactions = kept;
+}
+
+//  After a commit that failed on a shared store: the claims the store
+//  took all the same are held as after a commit (their JOBs wait for the
+//  claim's confirmation); the rest of the turn is rolled back.
+static void
+s_hold_taken(jobq_engine_t *self)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->nactions; i++) {
+        s_action_t a = self->actions[i];
+        if (!(a.hold && jobq_store_taken(self->store, a.job) &&
+              s_hold_one(self, &a)))
+            self->actions[kept++] = a;
     }
     self->nactions = kept;
 }
@@ -2915,6 +2936,22 @@ s_held_expire(jobq_engine_t *self)
     }
 }
 
+//  Shared store: the job of lease l no longer runs that attempt (another
+//  broker, or a write of a failed turn the store took, ended it): its
+//  worker is told to stop, and its late words are stale.
+static void
+s_lease_lost(jobq_engine_t *self, jobq_lease_t *l)
+{
+    const s_worker_t *w = l->worker;
+    if (w) {
+        jobq_msg_t m = {.cmd = JOBQ_CMD_CANCEL_JOB};
+        m.u.cancel_job.id = l->id;
+        m.u.cancel_job.attempt = l->attempt;
+        s_to_peer(self, w->ident, w->ident_len, &m, false);
+    }
+    l->ended = 1;
+}
+
 //  A change a shared store brought in (this broker's own, or another's):
 //  publish it, with the store's revision as its seq, whatever becomes of
 //  this turn (it is durable already). A change by another broker to a job
@@ -2943,17 +2980,9 @@ s_store_change(void *arg, const jobq_store_change_t *c)
         return;
     }
     jobq_lease_t *l = jobq_leases_get(self->leases, c->id);
-    if (!l || l->ended ||
-        (j->status == JOBQ_RUNNING && j->attempts == l->attempt))
-        return;
-    const s_worker_t *w = l->worker;
-    if (w) {
-        jobq_msg_t m = {.cmd = JOBQ_CMD_CANCEL_JOB};
-        m.u.cancel_job.id = l->id;
-        m.u.cancel_job.attempt = l->attempt;
-        s_to_peer(self, w->ident, w->ident_len, &m, false);
-    }
-    l->ended = 1;
+    if (l && !l->ended &&
+        !(j->status == JOBQ_RUNNING && j->attempts == l->attempt))
+        s_lease_lost(self, l);
 }
 
 int
@@ -3014,7 +3043,10 @@ s_rollback(jobq_engine_t *self)
     self->seq = self->seq_at_begin;
     for (size_t i = 0; i < self->nactions; i++) {
         s_action_t *a = &self->actions[i];
-        if (a->cmd == JOBQ_CMD_JOB && a->kind == JOBQ_ACT_WORKER) {
+        //  The turn's own claims; not the JOBs of claims a shared store
+        //  confirmed (kept whatever becomes of this turn).
+        if (a->cmd == JOBQ_CMD_JOB && a->kind == JOBQ_ACT_WORKER &&
+            a->durable) {
             jobq_lease_t *l = jobq_leases_get(self->leases, a->job);
             if (l)
                 s_release(self, l);
@@ -3040,14 +3072,18 @@ s_rollback(jobq_engine_t *self)
             jobq_store_scan_status(self->store, JOBQ_RUNNING, s_recover_visit,
                                    self);
         //  A lease the turn ended (cancel, timeout) whose end was not saved
-        //  is live again; its CANCEL_JOB, durable, was never sent.
+        //  is live again; its CANCEL_JOB, durable, was never sent. On a
+        //  shared store, one whose end was saved all the same (the store
+        //  took that write of the turn) is over.
         size_t pos = 0;
         for (jobq_lease_t *l; (l = jobq_leases_next(self->leases, &pos));) {
             jobq_jobdata_t j;
-            if (l->ended && jobq_store_get(self->store, l->id, &j) == JOBQ_OK &&
-                j.status == JOBQ_RUNNING && j.attempts == l->attempt) {
+            bool runs = jobq_store_get(self->store, l->id, &j) == JOBQ_OK &&
+                        j.status == JOBQ_RUNNING && j.attempts == l->attempt;
+            if (l->ended && runs)
                 l->ended = 0;
-            }
+            else if (self->shared && !l->ended && !l->held && !runs)
+                s_lease_lost(self, l);
         }
         jobq_store_abort(self->store);
     }
@@ -3097,6 +3133,8 @@ jobq_engine_commit(jobq_engine_t *self)
         return JOBQ_OK;
     }
     self->stats.commits_failed++;
+    if (self->shared)
+        s_hold_taken(self);
     s_rollback(self);
     //  Replies become errors; nothing else that depended on the commit
     //  goes out. Bodies of the rewritten errors go at the arena's end.

@@ -73,6 +73,12 @@ jobq_store_leader(jobq_store_t *self)
 {
     return self->ops->leader ? self->ops->leader(self->impl) : true;
 }
+bool
+jobq_store_taken(jobq_store_t *self, uint64_t id)
+{
+    return self->ops->taken ? self->ops->taken(self->impl, id) : false;
+}
+
 void *jobq_store_lmdb_impl_new(void);
 
 jobq_store_t *

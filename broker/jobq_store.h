@@ -133,6 +133,7 @@ typedef struct {
     size_t (*changes)(void *impl, jobq_store_change_fn *fn, void *arg);
     int (*slot)(void *impl);
     bool (*leader)(void *impl);
+    bool (*taken)(void *impl, uint64_t id);
 } jobq_store_ops_t;
 
 //  A store backed by LMDB. NULL only if out of memory. Open it next.
@@ -168,6 +169,13 @@ int jobq_store_slot(jobq_store_t *self);
 //  (delayed jobs, leases whose broker died, retention): the live one with
 //  the lowest slot. Always true for a store that is not shared.
 bool jobq_store_leader(jobq_store_t *self);
+
+//  After a commit that failed: true if the shared store took the turn's
+//  write of job id all the same (a shared store commits each job on its
+//  own: a write that met another broker's fails alone, and the view keeps
+//  the others). Always false for a store that is not shared, whose failed
+//  commits keep nothing.
+bool jobq_store_taken(jobq_store_t *self, uint64_t id);
 
 //  Install SIGSEGV and SIGBUS handlers that turn a fault inside a call into
 //  LMDB (damaged data: a page that points outside the map, a file shorter

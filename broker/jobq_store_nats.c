@@ -44,11 +44,15 @@
 #define S_ACK_WAIT_MS    2000         //  a commit waits this long, in all
 #define S_OPEN_WAIT_MS   20000        //  for a cluster electing its leaders
 #define S_AGAIN          1            //  a failure that may pass: try again
-#define S_WINDOW         4096         //  writes in flight at most
-#define S_HISTORY        8  //  revisions the jobs bucket keeps of each job
-#define S_VIEW_MAP       (256ull << 20)  //  the view's first map
-#define S_VIEW_MAP_MAX   (64ull << 30)   //  and its ceiling
-#define S_KEY_HEX_MAX    (2 * JOBQ_IDEM_KEY_MAX + 1)
+//  nats-server 2.11 and later refuse a compare-and-set write while another
+//  write of the same key is in flight ("wrong last sequence", without a
+//  sequence): a conflict, as JSStreamWrongLastSequenceErr is.
+#define S_ERR_SUBJECT_BUSY 10164
+#define S_WINDOW           4096  //  writes in flight at most
+#define S_HISTORY          8     //  revisions the jobs bucket keeps of each job
+#define S_VIEW_MAP         (256ull << 20)  //  the view's first map
+#define S_VIEW_MAP_MAX     (64ull << 30)   //  and its ceiling
+#define S_KEY_HEX_MAX      (2 * JOBQ_IDEM_KEY_MAX + 1)
 
 enum { S_JOBS = 0, S_KEYS = 1 };
 
@@ -81,8 +85,13 @@ typedef struct {
     bool del;
     size_t key_off;   //  subject key in the arena
     size_t off, len;  //  value in the arena
-    uint64_t rev;     //  acknowledged revision
-    int err;          //  JetStream error code, or -1; 0 = none
+    //  jobs: the record before the turn's first write of it (in the arena;
+    //  had_old false for a job the turn made), to put back in the view if
+    //  the cluster refuses this write and takes others of the turn
+    bool had_old, old_set;
+    size_t old_off, old_len;
+    uint64_t rev;  //  acknowledged revision
+    int err;       //  JetStream error code, or -1; 0 = none
     bool done;
 } s_write_t;
 
@@ -145,6 +154,7 @@ struct s_nats {
     s_write_t *writes;
     size_t nwrites, cwrites;
     s_map_t pending;  //  id -> index + 1 of its write
+    s_map_t taken;    //  after a failed commit: the jobs it wrote anyway
     uint8_t *arena;
     size_t alen, acap;
     int64_t deadline;   //  the commit in progress gives up then (ms)
@@ -492,6 +502,7 @@ s_destroy(void **impl_p)
     s_free_entries(self->turn);
     s_map_free(&self->revs);
     s_map_free(&self->pending);
+    s_map_free(&self->taken);
     s_map_free(&self->seen);
     s_map_free(&self->claim_rev);
     s_map_free(&self->claim_base);
@@ -1076,6 +1087,7 @@ s_begin(void *impl)
     s_reset_writes(self);
     self->wrote = false;
     s_map_clear(&self->seen);
+    s_map_clear(&self->taken);
     //  What the watch brought goes into the view in a transaction of its
     //  own: the turn's may fail, and the watch does not bring it twice.
     int rc = s_bring_in(self, true);
@@ -1136,6 +1148,23 @@ s_add_write(s_nats_t *self, int bucket, const char *key)
         return NULL;
     self->nwrites++;
     return w;
+}
+
+//  Keep old, the record before the turn's first write of w's job.
+static int
+s_keep_old(s_nats_t *self, s_write_t *w, const jobq_jobdata_t *old)
+{
+    if (w->old_set)
+        return JOBQ_OK;
+    w->old_set = true;
+    w->had_old = old != NULL;
+    if (!old)
+        return JOBQ_OK;
+    w->old_len = jobq_record_size(old);
+    if (s_arena(self, NULL, w->old_len, &w->old_off) != JOBQ_OK)
+        return JOBQ_ENOMEM;
+    jobq_record_encode(old, self->arena + w->old_off);
+    return JOBQ_OK;
 }
 
 //  The write of job id in this turn, made when missing.
@@ -1200,7 +1229,7 @@ s_put(void *impl, const jobq_jobdata_t *old, const jobq_jobdata_t *job)
     s_nats_t *self = impl;
     //  Encode first: old and job may borrow from view pages its put moves.
     s_write_t *w = s_job_write(self, job->id);
-    if (!w)
+    if (!w || s_keep_old(self, w, old) != JOBQ_OK)
         return JOBQ_ENOMEM;
     size_t n = jobq_record_size(job);
     size_t off;
@@ -1219,7 +1248,7 @@ s_remove(void *impl, const jobq_jobdata_t *job)
 {
     s_nats_t *self = impl;
     s_write_t *w = s_job_write(self, job->id);
-    if (!w)
+    if (!w || s_keep_old(self, w, job) != JOBQ_OK)
         return JOBQ_ENOMEM;
     w->del = true;
     w->len = 0;
@@ -1380,7 +1409,8 @@ s_publish(s_nats_t *self, int bucket)
         if (w->bucket != bucket)
             continue;
         if (!w->done || w->err) {
-            if (w->err == JSStreamWrongLastSequenceErr) {
+            if (w->err == JSStreamWrongLastSequenceErr ||
+                w->err == S_ERR_SUBJECT_BUSY) {
                 s_why(self,
                       "%s %s changed at the same moment through "
                       "another broker",
@@ -1421,6 +1451,66 @@ s_note_orphans(s_nats_t *self)
     }
 }
 
+//  Take the revisions of the view's committed writes as known, and each
+//  as a claim to check when the watch brings it (docs/STORAGE.md 10.4).
+static void
+s_learn(s_nats_t *self, const s_write_t *w)
+{
+    s_map_put(&self->revs, w->id, w->rev);
+    s_map_put(&self->claim_rev, w->id, w->rev);
+    s_map_put(&self->claim_base, w->id, w->expect + 1);
+}
+
+//  After a failed commit whose jobs were published: the cluster took some
+//  of them. Those stay in the view (and in taken, for the engine); the
+//  others go back to what the view had before the turn. JOBQ_OK with the
+//  view committed, or an error and the view's transaction left to abort.
+static int
+s_keep_taken(s_nats_t *self)
+{
+    size_t taken = 0;
+    for (size_t i = 0; i < self->nwrites; i++) {
+        const s_write_t *w = &self->writes[i];
+        taken += w->bucket == S_JOBS && w->done && !w->err;
+    }
+    if (!taken)
+        return JOBQ_ENOTFOUND;
+    int rc = JOBQ_OK;
+    for (size_t i = 0; i < self->nwrites && rc == JOBQ_OK; i++) {
+        const s_write_t *w = &self->writes[i];
+        if (w->bucket != S_JOBS || (w->done && !w->err))
+            continue;
+        jobq_jobdata_t now, before;
+        bool has_now = !w->del && jobq_record_decode(self->arena + w->off,
+                                                     w->len, &now) == JOBQ_OK;
+        bool has_before =
+            w->had_old && jobq_record_decode(self->arena + w->old_off,
+                                             w->old_len, &before) == JOBQ_OK;
+        if (has_now)
+            now.id = w->id;
+        if (has_before)
+            before.id = w->id;
+        if (has_before)
+            rc = jobq_store_put(self->view, has_now ? &now : NULL, &before);
+        else if (has_now)
+            rc = jobq_store_remove(self->view, &now);
+        else if (w->had_old || !w->del)
+            rc = JOBQ_EINTERNAL;  //  a record of ours that does not decode
+    }
+    if (rc == JOBQ_OK)
+        rc = jobq_store_commit(self->view);
+    if (rc != JOBQ_OK)
+        return rc;
+    for (size_t i = 0; i < self->nwrites; i++) {
+        const s_write_t *w = &self->writes[i];
+        if (w->bucket == S_JOBS && w->done && !w->err) {
+            s_learn(self, w);
+            s_map_put(&self->taken, w->id, 1);
+        }
+    }
+    return JOBQ_OK;
+}
+
 static int
 s_commit(void *impl)
 {
@@ -1438,7 +1528,8 @@ s_commit(void *impl)
         rc = s_publish(self, S_JOBS);
     if (rc != JOBQ_OK) {
         s_note_orphans(self);
-        jobq_store_abort(self->view);
+        if (s_keep_taken(self) != JOBQ_OK)
+            jobq_store_abort(self->view);
         s_reset_writes(self);
         return rc;
     }
@@ -1455,11 +1546,8 @@ s_commit(void *impl)
     if (rc == JOBQ_OK) {
         for (size_t i = 0; i < self->nwrites; i++) {
             s_write_t *w = &self->writes[i];
-            if (w->bucket != S_JOBS)
-                continue;
-            s_map_put(&self->revs, w->id, w->rev);
-            s_map_put(&self->claim_rev, w->id, w->rev);
-            s_map_put(&self->claim_base, w->id, w->expect + 1);
+            if (w->bucket == S_JOBS)
+                s_learn(self, w);
         }
     }
     s_reset_writes(self);
@@ -1496,6 +1584,12 @@ static bool
 s_leader(void *impl)
 {
     return ((s_nats_t *) impl)->leader;
+}
+
+static bool
+s_taken(void *impl, uint64_t id)
+{
+    return s_map_get(&((s_nats_t *) impl)->taken, id) != 0;
 }
 
 static const char *
@@ -1669,4 +1763,5 @@ const jobq_store_ops_t jobq_store_nats_ops = {
     .changes = s_changes,
     .slot = s_slot,
     .leader = s_leader,
+    .taken = s_taken,
 };

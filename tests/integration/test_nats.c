@@ -6,7 +6,8 @@
     connections, and its job runs again elsewhere, fenced; delayed jobs
     are promoted by the leader whichever broker took them; the cluster
     losing its stream leader comes back, with nothing acknowledged lost;
-    a broker started while the cluster has no quorum waits for it.
+    a broker started while the cluster has no quorum waits for it; two
+    brokers taking from one queue lose no attempt.
 */
 #include "jobq_test.h"
 #include "jobq_test_nats.h"
@@ -356,6 +357,73 @@ test_nats_the_cluster_loses_its_stream_leader_and_comes_back(void **state)
         assert_true(s_wait_status(fx->c[2], ids[i], JOBQ_COMPLETED, 20000));
 }
 
+//  A number in broker i's STATS: section ("totals", "counters") and name.
+static uint64_t
+s_stat(s_fx_t *fx, int i, const char *section, const char *name)
+{
+    jobq_bytes_t body = {NULL, 0}, sec, v;
+    uint64_t n = 0;
+    if (jobq_client_stats(fx->c[i], &body) == JOBQ_OK &&
+        jobq_mp_map_find(body, section, &sec) == JOBQ_OK &&
+        jobq_mp_map_find(sec, name, &v) == JOBQ_OK) {
+        jobq_mp_reader_t r;
+        jobq_mp_reader_init(&r, v.ptr, v.len);
+        jobq_mp_read_uint(&r, &n);
+    }
+    free((void *) body.ptr);
+    return n;
+}
+
+//  Two brokers take from one queue at once (every job enqueued through
+//  one of them, workers with deep prefetch on both, so that both claim
+//  many jobs each turn and sometimes the same): every job completes at
+//  its first attempt, none taken as lost. (A dispatch turn whose claim met
+//  the other broker's failed whole, and the claims of it the cluster took
+//  stayed running with nobody on them until the leader, once their lease
+//  ran out, took them as lost; so did claims confirmed in a turn that then
+//  failed.)
+static void
+test_nats_two_brokers_on_one_queue_lose_no_attempt(void **state)
+{
+    s_fx_t *fx = *state;
+    for (int i = 0; i < 2; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "w-deep-%d", i);
+        const char *extra[] = {"--types", "noop",       "--concurrency",
+                               "4",       "--prefetch", "256",
+                               "--name",  name,         NULL};
+        fx->worker[i] = jobq_test_worker_start(&fx->b[i], extra);
+        assert_true(fx->worker[i] > 0);
+    }
+    enum { S_JOBS = 4096, S_BATCH = 64 };
+    jobq_enqueue_t reqs[S_BATCH];
+    char ids[S_BATCH][JOBQ_ID_LEN + 1];
+    for (int k = 0; k < S_BATCH; k++)
+        reqs[k] = (jobq_enqueue_t){"noop", "shop-1", {0}, 0, 0, 3, 0, NULL};
+    for (int n = 0; n < S_JOBS; n += S_BATCH)
+        assert_int_equal(
+            jobq_client_enqueue_batch(fx->c[0], reqs, S_BATCH, ids, NULL),
+            JOBQ_OK);
+    uint64_t done = 0;
+    for (int t = 0; t < 60000 && done < S_JOBS; t += 100) {
+        zclock_sleep(100);
+        done = s_stat(fx, 2, "totals", "completed");
+    }
+    uint64_t lost = 0, taken[2];
+    for (int i = 0; i < S_BROKERS; i++)
+        lost += s_stat(fx, i, "counters", "lost");
+    for (int i = 0; i < 2; i++)
+        taken[i] = s_stat(fx, i, "counters", "completed");
+    fprintf(stderr,
+            "two brokers on one queue: %llu of %d completed (%llu and %llu "
+            "by each), %llu taken as lost\n",
+            (unsigned long long) done, S_JOBS, (unsigned long long) taken[0],
+            (unsigned long long) taken[1], (unsigned long long) lost);
+    assert_int_equal(done, S_JOBS);
+    assert_int_equal(lost, 0);
+    assert_true(taken[1] > 0);  //  both took jobs
+}
+
 typedef struct {
     jobq_test_nats_t *nats;
     int after_ms;
@@ -460,6 +528,9 @@ main(void)
             s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_nats_a_broker_started_without_a_quorum_waits_for_it, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_nats_two_brokers_on_one_queue_lose_no_attempt, s_setup,
             s_teardown),
     };
     //  JOBQ_TEST_ONLY=pattern runs the matching tests only (by hand).
