@@ -116,6 +116,7 @@ struct jobq_engine {
     uint64_t next_take;       //  shared: monotonic ms another broker's job
                               //  may be taken (s_claimable); 0 = none
     uint64_t last_begin;      //  shared: mono of the last turn's begin
+    uint32_t taken_others;    //  shared: other brokers' jobs taken this turn
     s_held_t *held;           //  shared: JOBs waiting for their claim
     size_t nheld, cheld;
     jobq_lease_t *released;  //  shared: leases this turn let go
@@ -2561,6 +2562,8 @@ s_timers(jobq_engine_t *self)
     25                  //  shared: a job made by another broker waits this
                         //  long per rank before this one takes it
 #define S_TAKE_SCAN 16  //  shared: ready jobs looked at per type
+#define S_TAKE_OTHERS                                                          \
+    64  //  shared: other brokers' jobs taken per turn, at most
 
 //  Shared store: may this broker take job id now? Its own (made here: the
 //  id's low bits are its slot) at once; another broker's once it has been
@@ -2586,6 +2589,55 @@ s_claimable(jobq_engine_t *self, uint64_t id, uint64_t *until)
     return false;
 }
 
+//  Shared store: of type t's ready jobs, whose first is *id at *prio, the
+//  one this broker takes, or false. Its own jobs of the first level first,
+//  from the front of the queue (where their maker takes them). Else
+//  another broker's, from the far end: the newest old enough to take (its
+//  maker works from the front, so the two rarely reach for one job; each
+//  such meeting fails one write), S_TAKE_OTHERS a turn at most.
+static bool
+s_shared_pick(jobq_engine_t *self,
+              jobq_str_t t,
+              uint64_t *id,
+              int32_t *prio,
+              uint64_t *until)
+{
+    int32_t level = *prio;
+    uint64_t first = *id, at = *id;
+    int32_t p = level;
+    for (int n = 0; n < S_TAKE_SCAN && p == level; n++) {
+        if ((int) (at & 63) == self->slot) {
+            *id = at;
+            return true;
+        }
+        if (jobq_store_ready_after(self->store, t, p, at, &at, &p) != JOBQ_OK)
+            break;
+    }
+    //  The oldest of the level not old enough: none is.
+    if (self->taken_others >= S_TAKE_OTHERS ||
+        !s_claimable(self, first, until)) {
+        if (self->taken_others >= S_TAKE_OTHERS)
+            self->next_take = self->mono;  //  the next turn takes more
+        return false;
+    }
+    //  Ids begin with their ms: those below cut were made S_TAKE_MS ago.
+    uint64_t cut = self->wall > S_TAKE_MS ? (self->wall - S_TAKE_MS) << 16 : 0;
+    uint64_t back = cut;
+    for (int n = 0; n < S_TAKE_SCAN; n++) {
+        if (jobq_store_ready_before(self->store, t, level, back, &back) !=
+            JOBQ_OK)
+            break;
+        uint64_t ignored = UINT64_MAX;
+        if (s_claimable(self, back, &ignored)) {
+            first = back;
+            break;
+        }
+    }
+    self->taken_others++;
+    *id = first;
+    return true;
+}
+
 //  Hand w its best job: the highest priority, then oldest, of its types.
 static bool
 s_dispatch_one(jobq_engine_t *self, s_worker_t *w)
@@ -2600,36 +2652,8 @@ s_dispatch_one(jobq_engine_t *self, s_worker_t *w)
         int32_t prio;
         if (jobq_store_ready_first(self->store, t, &id, &prio) != JOBQ_OK)
             continue;
-        //  On a shared store: this broker's own jobs of the first level
-        //  first; else, of another's it may take, the last it looks at:
-        //  with a backlog every waiting job is old enough to take, and the
-        //  broker that made them works from the front of the queue; two
-        //  brokers that took the same ones would keep failing each other.
-        if (self->shared) {
-            int32_t level = prio;
-            uint64_t take = 0;
-            int32_t take_prio = 0;
-            bool own = false;
-            for (int n = 0; n < S_TAKE_SCAN && prio == level; n++) {
-                if ((int) (id & 63) == self->slot) {
-                    own = true;
-                    break;
-                }
-                if (s_claimable(self, id, &until)) {
-                    take = id;
-                    take_prio = prio;
-                }
-                if (jobq_store_ready_after(self->store, t, prio, id, &id,
-                                           &prio) != JOBQ_OK)
-                    break;
-            }
-            if (!own && !take)
-                continue;
-            if (!own) {
-                id = take;
-                prio = take_prio;
-            }
-        }
+        if (self->shared && !s_shared_pick(self, t, &id, &prio, &until))
+            continue;
         if (!best_id || prio > best_prio ||
             (prio == best_prio && id < best_id)) {
             best_id = id;
@@ -3014,6 +3038,7 @@ jobq_engine_begin(jobq_engine_t *self, uint64_t wall, uint64_t mono)
             l->lease_deadline += stall;
     }
     self->last_begin = mono;
+    self->taken_others = 0;
     if (self->shared)
         self->slot = jobq_store_slot(self->store);
     //  On a shared store other brokers make ids too (or an import brought

@@ -166,6 +166,16 @@ jobq_store_ready_first(jobq_store_t *self,
 }
 
 int
+jobq_store_ready_before(jobq_store_t *self,
+                        jobq_str_t type,
+                        int32_t priority,
+                        uint64_t before_id,
+                        uint64_t *id)
+{
+    return self->ops->ready_before(self->impl, type, priority, before_id, id);
+}
+
+int
 jobq_store_ready_after(jobq_store_t *self,
                        jobq_str_t type,
                        int32_t after_priority,

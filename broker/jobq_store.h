@@ -89,6 +89,11 @@ typedef struct {
                        uint64_t after_id,
                        uint64_t *id,
                        int32_t *priority);
+    int (*ready_before)(void *impl,
+                        jobq_str_t type,
+                        int32_t priority,
+                        uint64_t before_id,
+                        uint64_t *id);
     int (*ready_oldest)(void *impl,
                         jobq_str_t type,
                         uint32_t max_levels,
@@ -256,6 +261,16 @@ int jobq_store_ready_first(jobq_store_t *self,
 //  The ready job of type that comes after (after_priority, after_id) in
 //  dispatch order (the one ready_first gave, say). JOBQ_OK or
 //  JOBQ_ENOTFOUND.
+//  The last ready job of type at priority (exactly) whose id is below
+//  before_id: the newest of that level made before some moment, for a
+//  broker of a shared store that takes another's jobs from the far end of
+//  its queue. JOBQ_OK or JOBQ_ENOTFOUND.
+int jobq_store_ready_before(jobq_store_t *self,
+                            jobq_str_t type,
+                            int32_t priority,
+                            uint64_t before_id,
+                            uint64_t *id);
+
 int jobq_store_ready_after(jobq_store_t *self,
                            jobq_str_t type,
                            int32_t after_priority,

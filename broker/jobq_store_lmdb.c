@@ -990,6 +990,44 @@ s_ready_first(void *impl, jobq_str_t type, uint64_t *id, int32_t *priority)
 }
 
 static int
+s_ready_before(void *impl,
+               jobq_str_t type,
+               int32_t priority,
+               uint64_t before_id,
+               uint64_t *id)
+{
+    s_lmdb_t *self = impl;
+    uint8_t k[JOBQ_MAX_TYPE_LEN + 13];
+    memcpy(k, type.ptr, type.len);
+    k[type.len] = 0;
+    s_be(k + type.len + 1, (uint64_t) (JOBQ_MAX_PRIORITY - (int64_t) priority),
+         4);
+    s_be(k + type.len + 5, before_id, 8);
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(self->txn, self->dbi[S_READY], &cur);
+    if (rc)
+        return s_err(rc);
+    //  The first key at or past (type, priority, before_id), then the one
+    //  before it; the last key of all when there is none past.
+    MDB_val key = {type.len + 13, k}, val;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
+    else if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+    int out = JOBQ_ENOTFOUND;
+    if (rc == 0 && key.mv_size == type.len + 13 &&
+        memcmp(key.mv_data, k, type.len + 5) == 0) {
+        *id = s_unbe((const uint8_t *) key.mv_data + type.len + 5, 8);
+        out = JOBQ_OK;
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        out = s_err(rc);
+    }
+    mdb_cursor_close(cur);
+    return out;
+}
+
+static int
 s_ready_after(void *impl,
               jobq_str_t type,
               int32_t after_priority,
@@ -1467,6 +1505,17 @@ s_g_ready_first(void *impl, jobq_str_t type, uint64_t *id, int32_t *priority)
 }
 
 static int
+s_g_ready_before(void *impl,
+                 jobq_str_t type,
+                 int32_t priority,
+                 uint64_t before_id,
+                 uint64_t *id)
+{
+    S_GUARDED((s_lmdb_t *) impl, "in the ready queue",
+              s_ready_before(impl, type, priority, before_id, id));
+}
+
+static int
 s_g_ready_after(void *impl,
                 jobq_str_t type,
                 int32_t after_priority,
@@ -1651,6 +1700,7 @@ const jobq_store_ops_t jobq_store_lmdb_ops = {
     .put = s_g_put,
     .ready_first = s_g_ready_first,
     .ready_after = s_g_ready_after,
+    .ready_before = s_g_ready_before,
     .ready_oldest = s_g_ready_oldest,
     .delayed_first = s_g_delayed_first,
     .unqueue = s_g_unqueue,

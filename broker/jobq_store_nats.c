@@ -1617,6 +1617,16 @@ s_ready_first(void *impl, jobq_str_t type, uint64_t *id, int32_t *priority)
 }
 
 static int
+s_ready_before(void *impl,
+               jobq_str_t type,
+               int32_t priority,
+               uint64_t before_id,
+               uint64_t *id)
+{
+    return jobq_store_ready_before(S_VIEW(impl), type, priority, before_id, id);
+}
+
+static int
 s_ready_after(void *impl,
               jobq_str_t type,
               int32_t after_priority,
@@ -1740,6 +1750,7 @@ const jobq_store_ops_t jobq_store_nats_ops = {
     .put = s_put,
     .ready_first = s_ready_first,
     .ready_after = s_ready_after,
+    .ready_before = s_ready_before,
     .ready_oldest = s_ready_oldest,
     .delayed_first = s_delayed_first,
     .unqueue = s_unqueue,

@@ -161,6 +161,54 @@ test_store_ready_oldest_looks_across_priorities(void **state)
     jobq_store_abort(fx->store);
 }
 
+//  The newest ready job of one type and priority below an id: what a
+//  broker of a shared store takes from the far end of another's queue.
+static void
+test_store_ready_before_is_the_newest_of_a_level_below_an_id(void **state)
+{
+    s_fx_t *fx = *state;
+    assert_int_equal(jobq_store_begin(fx->store), JOBQ_OK);
+    uint64_t id = 0;
+    assert_int_equal(
+        jobq_store_ready_before(fx->store, S("noop"), 0, UINT64_MAX, &id),
+        JOBQ_ENOTFOUND);
+    s_put_new(fx->store, s_job(10, "noop", "s", 5));
+    s_put_new(fx->store, s_job(20, "noop", "s", 0));
+    s_put_new(fx->store, s_job(30, "noop", "s", 0));
+    s_put_new(fx->store, s_job(40, "noop", "s", 0));
+    s_put_new(fx->store, s_job(50, "noop", "s", -1));
+    s_put_new(fx->store, s_job(60, "noopx", "s", 0));
+    assert_int_equal(
+        jobq_store_ready_before(fx->store, S("noop"), 0, UINT64_MAX, &id),
+        JOBQ_OK);
+    assert_int_equal(id, 40);
+    assert_int_equal(jobq_store_ready_before(fx->store, S("noop"), 0, 40, &id),
+                     JOBQ_OK);
+    assert_int_equal(id, 30);
+    assert_int_equal(jobq_store_ready_before(fx->store, S("noop"), 0, 35, &id),
+                     JOBQ_OK);
+    assert_int_equal(id, 30);
+    //  Nothing of the level below 20; other levels and types are not it.
+    assert_int_equal(jobq_store_ready_before(fx->store, S("noop"), 0, 20, &id),
+                     JOBQ_ENOTFOUND);
+    assert_int_equal(
+        jobq_store_ready_before(fx->store, S("noop"), 5, UINT64_MAX, &id),
+        JOBQ_OK);
+    assert_int_equal(id, 10);
+    assert_int_equal(
+        jobq_store_ready_before(fx->store, S("noop"), -1, UINT64_MAX, &id),
+        JOBQ_OK);
+    assert_int_equal(id, 50);
+    assert_int_equal(
+        jobq_store_ready_before(fx->store, S("noop"), 3, UINT64_MAX, &id),
+        JOBQ_ENOTFOUND);
+    assert_int_equal(
+        jobq_store_ready_before(fx->store, S("noopx"), 0, UINT64_MAX, &id),
+        JOBQ_OK);
+    assert_int_equal(id, 60);
+    jobq_store_abort(fx->store);
+}
+
 static void
 test_store_delayed_first_is_earliest_run_at(void **state)
 {
@@ -755,6 +803,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_store_ready_before_is_the_newest_of_a_level_below_an_id,
+            s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(
             test_store_any_zeroed_page_is_an_error_never_a_crash, s_setup,
             s_teardown),
