@@ -180,6 +180,9 @@ main(int argc, char **argv)
             return 1;
     }
     bench_broker_t b = bs[0];
+    for (int i = 0; getenv("JOBQ_BENCH_LOG") && i < nbrokers; i++)
+        fprintf(stderr, "jobq_bench: broker %d: --broker %s --events %s\n", i,
+                bs[i].clients, bs[i].events);
     char wbin[600], conc[16], pre[16];
     snprintf(wbin, sizeof wbin, "%s/jobq-worker", argv[1]);
     snprintf(conc, sizeof conc, "%d",
@@ -246,6 +249,26 @@ main(int argc, char **argv)
         zclock_sleep(5);
     int64_t end = zclock_usecs();
     uint64_t completed = bench_completed(c);
+    //  A run that did not finish says which jobs it waited for.
+    for (int st = JOBQ_PENDING;
+         completed < (uint64_t) total && st <= JOBQ_RUNNING; st++) {
+        jobq_list_t req = {NULL, NULL, st, 5, NULL};
+        jobq_job_info_t *open;
+        size_t n;
+        char next[JOBQ_ID_LEN + 1];
+        if (jobq_client_list(c, &req, &open, &n, next) != JOBQ_OK)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, "jobq_bench: open: %s %s attempts=%u worker=%s\n",
+                    open[i].id, jobq_status_name(open[i].status),
+                    open[i].attempts, open[i].worker ? open[i].worker : "-");
+        jobq_job_list_free(&open, n);
+    }
+    //  JOBQ_BENCH_HOLD_MS=N (by hand): the brokers stay up N ms more, for
+    //  a look at them with jobq.
+    const char *hold = getenv("JOBQ_BENCH_HOLD_MS");
+    if (hold)
+        zclock_sleep((int) bench_arg(hold, 0, 3600000));
     int64_t *all = calloc((size_t) total + 1, sizeof(int64_t));
     int k = 0;
     for (int i = 0; i < producers; i++)
