@@ -2559,7 +2559,7 @@ s_timers(jobq_engine_t *self)
 }
 
 #define S_TAKE_MS                                                              \
-    25                  //  shared: a job made by another broker waits this
+    5                   //  shared: a job made by another broker waits this
                         //  long per rank before this one takes it
 #define S_TAKE_SCAN 16  //  shared: ready jobs looked at per type
 #define S_TAKE_OTHERS                                                          \
