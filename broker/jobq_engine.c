@@ -2567,9 +2567,10 @@ s_timers(jobq_engine_t *self)
 
 //  Shared store: may this broker take job id now? Its own (made here: the
 //  id's low bits are its slot) at once; another broker's once it has been
-//  ready S_TAKE_MS times this broker's rank after its maker (the distance
-//  of the slots, 4 at most), so that two brokers rarely reach for one job
-//  at the same moment (docs/STORAGE.md 10.4). Else *until gets when.
+//  ready S_TAKE_MS times this broker's rank after its maker (its place after
+//  the maker among the live brokers, 4 at most), so that two brokers rarely
+//  reach for one job at the same moment (docs/STORAGE.md 10.4). Else
+//  *until gets when.
 static bool
 s_claimable(jobq_engine_t *self, uint64_t id, uint64_t *until)
 {
@@ -2580,7 +2581,9 @@ s_claimable(jobq_engine_t *self, uint64_t id, uint64_t *until)
     if (jobq_store_get(self->store, id, &j) != JOBQ_OK)
         return true;  //  the usual path takes it out of the queue
     uint64_t since = j.run_at > j.created_at ? j.run_at : j.created_at;
-    uint64_t rank = (uint64_t) ((self->slot - maker) & 63);
+    int r = jobq_store_rank(self->store, maker);
+    uint64_t rank =
+        r >= 0 ? (uint64_t) r : (uint64_t) ((self->slot - maker) & 63);
     uint64_t at = since + S_TAKE_MS * (rank < 4 ? rank : 4);
     if (self->wall >= at)
         return true;

@@ -73,6 +73,12 @@ jobq_store_leader(jobq_store_t *self)
 {
     return self->ops->leader ? self->ops->leader(self->impl) : true;
 }
+int
+jobq_store_rank(jobq_store_t *self, int maker)
+{
+    return self->ops->rank ? self->ops->rank(self->impl, maker) : -1;
+}
+
 bool
 jobq_store_taken(jobq_store_t *self, uint64_t id)
 {

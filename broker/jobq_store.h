@@ -139,6 +139,7 @@ typedef struct {
     int (*slot)(void *impl);
     bool (*leader)(void *impl);
     bool (*taken)(void *impl, uint64_t id);
+    int (*rank)(void *impl, int maker);
 } jobq_store_ops_t;
 
 //  A store backed by LMDB. NULL only if out of memory. Open it next.
@@ -181,6 +182,12 @@ bool jobq_store_leader(jobq_store_t *self);
 //  the others). Always false for a store that is not shared, whose failed
 //  commits keep nothing.
 bool jobq_store_taken(jobq_store_t *self, uint64_t id);
+
+//  Shared store: this broker's place after the broker with slot maker
+//  among the brokers alive, counting up from maker and round (1 for the
+//  next one alive), which orders who takes a job maker made; 0 for maker
+//  itself; -1 for a store that is not shared.
+int jobq_store_rank(jobq_store_t *self, int maker);
 
 //  Install SIGSEGV and SIGBUS handlers that turn a fault inside a call into
 //  LMDB (damaged data: a page that points outside the map, a file shorter

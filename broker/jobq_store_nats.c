@@ -123,6 +123,7 @@ struct s_nats {
     uint64_t slot_rev;  //  the revision of our slot's key
     char slot_key[16];
     volatile bool leader;
+    uint64_t live;  //  the slots alive at the last beat, a bit each (atomic)
 
     //  The watch, its queue and the broker's wake-up.
     s_watch_t watch[2];
@@ -398,11 +399,15 @@ s_beat_main(void *arg)
         o.Timeout = 1000;
         if (kvStore_Keys(&list, self->brokers, &o) == NATS_OK) {
             int lowest = S_SLOTS;
+            uint64_t live = 0;
             for (int i = 0; i < list.Count; i++) {
                 int n = atoi(list.Keys[i] + 1);
                 if (list.Keys[i][0] == 's' && n < lowest)
                     lowest = n;
+                if (list.Keys[i][0] == 's' && n >= 0 && n < S_SLOTS)
+                    live |= 1ull << n;
             }
+            __atomic_store_n(&self->live, live, __ATOMIC_RELAXED);
             self->leader = s == NATS_OK && lowest >= self->slot;
             kvKeysList_Destroy(&list);
         } else {
@@ -1586,6 +1591,25 @@ s_leader(void *impl)
     return ((s_nats_t *) impl)->leader;
 }
 
+//  This broker's place after maker among the live slots, going up and
+//  round: 1 for the next live one. 0 when it is the maker.
+static int
+s_rank(void *impl, int maker)
+{
+    s_nats_t *self = impl;
+    uint64_t live = __atomic_load_n(&self->live, __ATOMIC_RELAXED);
+    int me = self->slot, rank = 0;
+    live |= me >= 0 ? 1ull << me : 0;
+    for (int k = 1; k <= S_SLOTS && me >= 0 && maker >= 0; k++) {
+        int s = (maker + k) % S_SLOTS;
+        if (live & (1ull << s))
+            rank++;
+        if (s == me)
+            return s == maker ? 0 : rank;
+    }
+    return 0;
+}
+
 static bool
 s_taken(void *impl, uint64_t id)
 {
@@ -1775,4 +1799,5 @@ const jobq_store_ops_t jobq_store_nats_ops = {
     .slot = s_slot,
     .leader = s_leader,
     .taken = s_taken,
+    .rank = s_rank,
 };
