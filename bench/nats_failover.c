@@ -36,6 +36,10 @@ s_read_pid(const char *dir, int n)
     return (pid_t) pid;
 }
 
+//  The nats-server peers/nats.sh runs: $NATS_SERVER, or the one
+//  scripts/fetch-nats-server.sh put beside the programs (BIN_DIR/../nats).
+static char s_server[700];
+
 static void
 s_restart(const char *dir, int n)
 {
@@ -50,8 +54,7 @@ s_restart(const char *dir, int n)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        execl("/usr/sbin/nats-server", "nats-server", "-c", conf,
-              (char *) NULL);
+        execl(s_server, "nats-server", "-c", conf, (char *) NULL);
         _exit(127);
     }
     FILE *f = fopen(pidf, "w");
@@ -103,6 +106,11 @@ main(int argc, char **argv)
         return 2;
     }
     const char *dir = argv[2], *urls = argv[3];
+    const char *server = getenv("NATS_SERVER");
+    if (server && *server)
+        snprintf(s_server, sizeof s_server, "%s", server);
+    else
+        snprintf(s_server, sizeof s_server, "%s/../nats/nats-server", argv[1]);
     char prefix[32], store[1024], stream[64];
     snprintf(prefix, sizeof prefix, "fo%ld", (long) getpid());
     snprintf(store, sizeof store, "%s?replicas=3&prefix=%s", urls, prefix);
@@ -127,7 +135,10 @@ main(int argc, char **argv)
         int node = 0;
         while (acked < S_MAX_JOBS && bench_now_us() - start < 30000000LL) {
             if (!killed && bench_now_us() - start > 2000000) {
-                node = s_leader(urls, stream);
+                //  After the last round's restart the cluster may still
+                //  be electing: ask again for up to 10 s.
+                for (int t = 0; t < 50 && !(node = s_leader(urls, stream)); t++)
+                    bench_sleep_us(200000);
                 pid_t pid = node ? s_read_pid(dir, node) : -1;
                 if (pid <= 0) {
                     fprintf(stderr, "nats_failover: no leader of %s\n", stream);
