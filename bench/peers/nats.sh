@@ -4,8 +4,9 @@
 # in the build directory (2.11.0 or later, as production needs); see
 # bench/README.md for what its figures can and cannot say.
 #
-# nats_start DIR: runs $NATS_SERVER (default $BUILD/nats/nats-server); configs DIR/nN.conf, stores DIR/nN, pids DIR/nN.pid;
-# NATS_URLS gets the client URLs. nats_stop stops the three.
+# nats_start DIR: runs $NATS_SERVER (default $BUILD/nats/nats-server, BUILD
+# defaulting to build); configs DIR/nN.conf, stores DIR/nN, pids
+# DIR/nN.pid; NATS_URLS gets the client URLs. nats_stop stops the three.
 
 NATS_DIR=
 NATS_URLS=
@@ -19,8 +20,13 @@ nats_start() {
             "sh scripts/fetch-nats-server.sh ${BUILD:-build}/nats" >&2
         return 1
     }
-    na_c1=$(free_port); na_c2=$(free_port); na_c3=$(free_port)
-    na_r1=$(free_port); na_r2=$(free_port); na_r3=$(free_port)
+    # Six distinct ports free now (all six held open while they are read).
+    # shellcheck disable=SC2046
+    set -- $(python3 -c 'import socket
+ss = [socket.socket() for _ in range(6)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')
+    na_c1=$1; na_c2=$2; na_c3=$3; na_r1=$4; na_r2=$5; na_r3=$6
     NATS_URLS="nats://127.0.0.1:$na_c1,nats://127.0.0.1:$na_c2,nats://127.0.0.1:$na_c3"
     for na_i in 1 2 3; do
         eval "na_c=\$na_c$na_i; na_r=\$na_r$na_i"
