@@ -360,6 +360,8 @@ s_free_entries(s_entry_t *e)
 }
 
 //  Keep the slot alive; the live broker with the lowest slot leads.
+static bool s_passing(natsStatus s);
+
 static void *
 s_beat_main(void *arg)
 {
@@ -374,12 +376,16 @@ s_beat_main(void *arg)
         uint64_t rev = 0;
         natsStatus s = kvStore_Update(&rev, self->brokers, self->slot_key, val,
                                       len, self->slot_rev);
-        if (s != NATS_OK && !self->stopping) {
-            for (int i = 0; i < S_SLOTS; i++) {
+        //  A cluster that does not answer gets the next beat, not a try
+        //  of every slot at a timeout each (which held a stopping broker
+        //  for minutes).
+        if (s != NATS_OK && !self->stopping && !s_passing(s)) {
+            for (int i = 0; i < S_SLOTS && !self->stopping; i++) {
                 char key[16];
                 snprintf(key, sizeof key, "s%d", i);
-                if (kvStore_Create(&rev, self->brokers, key, val, len) ==
-                    NATS_OK) {
+                natsStatus c =
+                    kvStore_Create(&rev, self->brokers, key, val, len);
+                if (c == NATS_OK) {
                     pthread_mutex_lock(&self->mu);
                     memcpy(self->slot_key, key, sizeof key);
                     self->slot = i;
@@ -387,6 +393,8 @@ s_beat_main(void *arg)
                     s = NATS_OK;
                     break;
                 }
+                if (s_passing(c))
+                    break;
             }
         }
         if (s == NATS_OK)

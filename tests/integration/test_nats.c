@@ -7,7 +7,8 @@
     are promoted by the leader whichever broker took them; the cluster
     losing its stream leader comes back, with nothing acknowledged lost;
     a broker started while the cluster has no quorum waits for it; two
-    brokers taking from one queue lose no attempt.
+    brokers taking from one queue lose no attempt; a broker whose cluster
+    is gone still stops.
 */
 #include "jobq_test.h"
 #include "jobq_test_nats.h"
@@ -424,6 +425,24 @@ test_nats_two_brokers_on_one_queue_lose_no_attempt(void **state)
     assert_true(taken[1] > 0);  //  both took jobs
 }
 
+//  A broker whose cluster is gone still stops when told: SIGTERM ends it
+//  within 10 s. (Its slot's renewal then tried each of the 64 slots with a
+//  2 s timeout, and the stop waited for that: minutes.)
+static void
+test_nats_a_broker_whose_cluster_is_gone_still_stops(void **state)
+{
+    s_fx_t *fx = *state;
+    jobq_test_nats_stop(&fx->nats);
+    zclock_sleep(3000);  //  a renewal meets the dead cluster
+    int64_t t0 = s_now_ms();
+    kill(fx->b[0].pid, SIGTERM);
+    int st = jobq_test_wait(fx->b[0].pid, 10000);
+    fx->b[0].pid = -1;
+    fprintf(stderr, "broker without its cluster: stopped after %lld ms\n",
+            (long long) (s_now_ms() - t0));
+    assert_true(st >= 0);
+}
+
 typedef struct {
     jobq_test_nats_t *nats;
     int after_ms;
@@ -531,6 +550,9 @@ main(void)
             s_teardown),
         cmocka_unit_test_setup_teardown(
             test_nats_two_brokers_on_one_queue_lose_no_attempt, s_setup,
+            s_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_nats_a_broker_whose_cluster_is_gone_still_stops, s_setup,
             s_teardown),
     };
     //  JOBQ_TEST_ONLY=pattern runs the matching tests only (by hand).
