@@ -375,9 +375,9 @@ s_stat(s_fx_t *fx, int i, const char *section, const char *name)
     return n;
 }
 
-//  Two brokers take from one queue at once (every job enqueued through
-//  one of them, workers with deep prefetch on both, so that both claim
-//  many jobs each turn and sometimes the same): every job completes at
+//  Two brokers take from one queue at once (batches enqueued through each
+//  in turn, workers with deep prefetch on both, so that both claim many
+//  jobs each turn and sometimes the same): every job completes at
 //  its first attempt, none taken as lost. (A dispatch turn whose claim met
 //  the other broker's failed whole, and the claims of it the cluster took
 //  stayed running with nobody on them until the leader, once their lease
@@ -402,9 +402,9 @@ test_nats_two_brokers_on_one_queue_lose_no_attempt(void **state)
     for (int k = 0; k < S_BATCH; k++)
         reqs[k] = (jobq_enqueue_t){"noop", "shop-1", {0}, 0, 0, 3, 0, NULL};
     for (int n = 0; n < S_JOBS; n += S_BATCH)
-        assert_int_equal(
-            jobq_client_enqueue_batch(fx->c[0], reqs, S_BATCH, ids, NULL),
-            JOBQ_OK);
+        assert_int_equal(jobq_client_enqueue_batch(fx->c[(n / S_BATCH) % 2],
+                                                   reqs, S_BATCH, ids, NULL),
+                         JOBQ_OK);
     uint64_t done = 0;
     for (int t = 0; t < 60000 && done < S_JOBS; t += 100) {
         zclock_sleep(100);
