@@ -2582,8 +2582,7 @@ s_claimable(jobq_engine_t *self, uint64_t id, uint64_t *until)
         return true;  //  the usual path takes it out of the queue
     uint64_t since = j.run_at > j.created_at ? j.run_at : j.created_at;
     int r = jobq_store_rank(self->store, maker);
-    uint64_t rank =
-        r >= 0 ? (uint64_t) r : (uint64_t) ((self->slot - maker) & 63);
+    uint64_t rank = r > 0 ? (uint64_t) r : 0;
     uint64_t at = since + S_TAKE_MS * (rank < 4 ? rank : 4);
     if (self->wall >= at)
         return true;
@@ -2616,13 +2615,13 @@ s_shared_pick(jobq_engine_t *self,
         if (jobq_store_ready_after(self->store, t, p, at, &at, &p) != JOBQ_OK)
             break;
     }
-    //  The oldest of the level not old enough: none is.
-    if (self->taken_others >= S_TAKE_OTHERS ||
-        !s_claimable(self, first, until)) {
-        if (self->taken_others >= S_TAKE_OTHERS)
-            self->next_take = self->mono;  //  the next turn takes more
+    if (self->taken_others >= S_TAKE_OTHERS) {
+        self->next_take = self->mono;  //  the next turn takes more
         return false;
     }
+    //  The oldest of the level not old enough: none is.
+    if (!s_claimable(self, first, until))
+        return false;
     //  Ids begin with their ms: those below cut were made S_TAKE_MS ago.
     uint64_t cut = self->wall > S_TAKE_MS ? (self->wall - S_TAKE_MS) << 16 : 0;
     uint64_t back = cut;
@@ -2838,8 +2837,8 @@ jobq_engine_recover(jobq_engine_t *self, uint64_t wall, uint64_t mono)
     return rc;
 }
 
-//  After a commit on a shared store: the JOBs of the turn wait for their
-//  claims to be confirmed; they leave the turn's actions.
+//  Keep JOB action a until the shared store confirms its claim (S_HELD_MS
+//  at most): false when out of memory.
 static bool
 s_hold_one(jobq_engine_t *self, const s_action_t *a)
 {
@@ -2864,6 +2863,8 @@ s_hold_one(jobq_engine_t *self, const s_action_t *a)
     return true;
 }
 
+//  After a commit on a shared store: the JOBs of the turn wait for their
+//  claims to be confirmed; they leave the turn's actions.
 static void
 s_hold_jobs(jobq_engine_t *self)
 {

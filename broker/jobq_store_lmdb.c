@@ -947,11 +947,13 @@ s_put(void *impl, const jobq_jobdata_t *old, const jobq_jobdata_t *job)
 //  --- indexes ----------------------------------------------------------
 
 //  The first ready key of type at or after the key (type, from) where
-//  from is the 12 bytes of inverted priority and id, or none (NULL).
+//  from is the 12 bytes of inverted priority and id, or none (NULL); with
+//  back, the last key before (type, from) of the same priority level.
 static int
 s_ready_seek(s_lmdb_t *self,
              jobq_str_t type,
              const uint8_t *from,
+             bool back,
              uint64_t *id,
              int32_t *priority)
 {
@@ -969,11 +971,18 @@ s_ready_seek(s_lmdb_t *self,
         return s_err(rc);
     MDB_val key = {klen, k}, val;
     rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    //  Back: the key before the first at or past, or the last of all.
+    if (back && rc == 0)
+        rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
+    else if (back && rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+    size_t match = type.len + (back ? 5 : 1);  //  the type (and level)
     int out = JOBQ_ENOTFOUND;
     if (rc == 0 && key.mv_size == type.len + 13 &&
-        memcmp(key.mv_data, k, type.len + 1) == 0) {
+        memcmp(key.mv_data, k, match) == 0) {
         const uint8_t *p = (const uint8_t *) key.mv_data + type.len + 1;
-        *priority = (int32_t) (JOBQ_MAX_PRIORITY - (int64_t) s_unbe(p, 4));
+        if (priority)
+            *priority = (int32_t) (JOBQ_MAX_PRIORITY - (int64_t) s_unbe(p, 4));
         *id = s_unbe(p + 4, 8);
         out = JOBQ_OK;
     } else if (rc != 0 && rc != MDB_NOTFOUND) {
@@ -986,7 +995,7 @@ s_ready_seek(s_lmdb_t *self,
 static int
 s_ready_first(void *impl, jobq_str_t type, uint64_t *id, int32_t *priority)
 {
-    return s_ready_seek(impl, type, NULL, id, priority);
+    return s_ready_seek(impl, type, NULL, false, id, priority);
 }
 
 static int
@@ -996,35 +1005,10 @@ s_ready_before(void *impl,
                uint64_t before_id,
                uint64_t *id)
 {
-    s_lmdb_t *self = impl;
-    uint8_t k[JOBQ_MAX_TYPE_LEN + 13];
-    memcpy(k, type.ptr, type.len);
-    k[type.len] = 0;
-    s_be(k + type.len + 1, (uint64_t) (JOBQ_MAX_PRIORITY - (int64_t) priority),
-         4);
-    s_be(k + type.len + 5, before_id, 8);
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(self->txn, self->dbi[S_READY], &cur);
-    if (rc)
-        return s_err(rc);
-    //  The first key at or past (type, priority, before_id), then the one
-    //  before it; the last key of all when there is none past.
-    MDB_val key = {type.len + 13, k}, val;
-    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-    if (rc == 0)
-        rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
-    else if (rc == MDB_NOTFOUND)
-        rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
-    int out = JOBQ_ENOTFOUND;
-    if (rc == 0 && key.mv_size == type.len + 13 &&
-        memcmp(key.mv_data, k, type.len + 5) == 0) {
-        *id = s_unbe((const uint8_t *) key.mv_data + type.len + 5, 8);
-        out = JOBQ_OK;
-    } else if (rc != 0 && rc != MDB_NOTFOUND) {
-        out = s_err(rc);
-    }
-    mdb_cursor_close(cur);
-    return out;
+    uint8_t from[12];
+    s_be(from, (uint64_t) (JOBQ_MAX_PRIORITY - (int64_t) priority), 4);
+    s_be(from + 4, before_id, 8);
+    return s_ready_seek(impl, type, from, true, id, NULL);
 }
 
 static int
@@ -1046,7 +1030,7 @@ s_ready_after(void *impl,
     }
     s_be(from, inv, 4);
     s_be(from + 4, next, 8);
-    return s_ready_seek(impl, type, from, id, priority);
+    return s_ready_seek(impl, type, from, false, id, priority);
 }
 
 //  Ready keys are type NUL, 4 bytes of inverted priority, 8 of id: the

@@ -361,6 +361,7 @@ s_free_entries(s_entry_t *e)
 
 //  Keep the slot alive; the live broker with the lowest slot leads.
 static bool s_passing(natsStatus s);
+static int s_take_slot(s_nats_t *self);
 
 static void *
 s_beat_main(void *arg)
@@ -376,30 +377,15 @@ s_beat_main(void *arg)
         uint64_t rev = 0;
         natsStatus s = kvStore_Update(&rev, self->brokers, self->slot_key, val,
                                       len, self->slot_rev);
+        if (s == NATS_OK)
+            self->slot_rev = rev;
         //  A cluster that does not answer gets the next beat, not a try
         //  of every slot at a timeout each (which held a stopping broker
         //  for minutes).
-        if (s != NATS_OK && !self->stopping && !s_passing(s)) {
-            for (int i = 0; i < S_SLOTS && !self->stopping; i++) {
-                char key[16];
-                snprintf(key, sizeof key, "s%d", i);
-                natsStatus c =
-                    kvStore_Create(&rev, self->brokers, key, val, len);
-                if (c == NATS_OK) {
-                    pthread_mutex_lock(&self->mu);
-                    memcpy(self->slot_key, key, sizeof key);
-                    self->slot = i;
-                    pthread_mutex_unlock(&self->mu);
-                    s = NATS_OK;
-                    break;
-                }
-                if (s_passing(c))
-                    break;
-            }
-        }
-        if (s == NATS_OK)
-            self->slot_rev = rev;
-        else
+        else if (!self->stopping && !s_passing(s) &&
+                 s_take_slot(self) == JOBQ_OK)
+            s = NATS_OK;
+        if (s != NATS_OK)
             self->leader = false;
         kvKeysList list = {0};
         kvWatchOptions o;
@@ -654,31 +640,32 @@ s_bucket(s_nats_t *self,
     return JOBQ_OK;
 }
 
-//  Take the first free slot of the brokers' bucket.
+//  Take the first free slot of the brokers' bucket: at open, and when the
+//  beat found this broker's slot taken by another (it lapsed). JOBQ_OK,
+//  S_AGAIN when the cluster does not answer, or JOBQ_EUNAVAILABLE when
+//  every slot is taken. Says nothing (s_why): the beat thread calls it.
 static int
 s_take_slot(s_nats_t *self)
 {
     char val[64];
     snprintf(val, sizeof val, "pid %ld", (long) getpid());
-    bool passing = false;
-    for (int i = 0; i < S_SLOTS && self->slot < 0; i++) {
-        snprintf(self->slot_key, sizeof self->slot_key, "s%d", i);
+    for (int i = 0; i < S_SLOTS && !self->stopping; i++) {
+        char key[sizeof self->slot_key];
+        snprintf(key, sizeof key, "s%d", i);
         uint64_t rev = 0;
-        natsStatus s = kvStore_Create(&rev, self->brokers, self->slot_key, val,
-                                      (int) strlen(val));
+        natsStatus s =
+            kvStore_Create(&rev, self->brokers, key, val, (int) strlen(val));
         if (s == NATS_OK) {
+            pthread_mutex_lock(&self->mu);
+            memcpy(self->slot_key, key, sizeof key);
             self->slot = i;
+            pthread_mutex_unlock(&self->mu);
             self->slot_rev = rev;
+            return JOBQ_OK;
         }
-        passing = passing || s_passing(s);
+        if (s_passing(s))
+            return S_AGAIN;
     }
-    if (self->slot >= 0)
-        return JOBQ_OK;
-    if (passing) {
-        s_why(self, "the cluster did not answer for %s", self->bucket[2]);
-        return S_AGAIN;
-    }
-    s_why(self, "all %d broker slots are taken (%s)", S_SLOTS, self->bucket[2]);
     return JOBQ_EUNAVAILABLE;
 }
 
@@ -720,9 +707,15 @@ s_join(s_nats_t *self, const jobq_store_config_t *cfg)
         else if (!self->brokers)
             rc = s_bucket(self, &self->brokers, self->bucket[2],
                           S_BROKER_TTL_MS, 1);
-        else if (self->slot < 0)
+        else if (self->slot < 0) {
             rc = s_take_slot(self);
-        else if (!self->watch[S_JOBS].w || !self->watch[S_KEYS].w)
+            if (rc == S_AGAIN)
+                s_why(self, "the cluster did not answer for %s",
+                      self->bucket[2]);
+            else if (rc != JOBQ_OK)
+                s_why(self, "all %d broker slots are taken (%s)", S_SLOTS,
+                      self->bucket[2]);
+        } else if (!self->watch[S_JOBS].w || !self->watch[S_KEYS].w)
             rc = s_watch(self, self->watch[S_JOBS].w ? S_KEYS : S_JOBS);
         else
             return JOBQ_OK;
